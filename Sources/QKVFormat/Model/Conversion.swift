@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How `qkv convert` writes its output.
+public struct WriteOptions: Sendable {
+    /// Convert every float tensor to this dtype; nil keeps each tensor's own.
+    public var dtype: DType?
+    /// HDF5 only: chunked, shuffle + deflate datasets.
+    public var compress: Bool
+
+    public init(dtype: DType? = nil, compress: Bool = false) {
+        self.dtype = dtype
+        self.compress = compress
+    }
+}
+
+/// A container being written: tensors arrive one at a time in the order given at creation, and the
+/// output appears under its name only after `finish()`.
+protocol ContainerWriter: AnyObject {
+    func append(_ view: TensorView) throws
+    func finish() throws
+    /// Removes everything written so far.
+    func abandon()
+}
+
+/// What a conversion did, for the one-line summary.
+public struct ConversionSummary: Sendable {
+    public var tensorCount: Int
+    public var parameterCount: Int
+    public var bytesWritten: Int
+    public var outputFormat: ContainerFormat
+}
+
+/// Converts model files between containers and dtypes without holding more than one tensor in memory.
+public enum Converter {
+    /// The version written into `provenance.converter`.
+    public static let version = "0.1.0"
+
+    /// Reads `input` (any container), checks it against the schema, and writes `output` in `format`.
+    /// `progress` gets (tensors done, total) after each tensor.
+    @discardableResult
+    public static func convert(input: String, output: String, format: ContainerFormat, options: WriteOptions = WriteOptions(),
+                               progress: (Int, Int) -> Void = { _, _ in }) throws -> ConversionSummary {
+        let model = try ModelFile(try openWeightFile(path: input))
+        if options.compress && format != .hdf5 {
+            throw ConversionError.compressNeedsHDF5(output: output)
+        }
+        let sources = model.orderedTensors
+        let targets = try sources.map { info -> TensorInfo in
+            var out = info
+            if let dtype = options.dtype, info.dtype != dtype {
+                guard info.dtype.isFloat else { throw ConversionError.cannotConvert(file: input, tensor: info.name, from: info.dtype, to: dtype) }
+                out.dtype = dtype
+            }
+            return out
+        }
+        let metadata = outputMetadata(model, input: input)
+
+        let writer: any ContainerWriter = switch format {
+        case .qkv: try QKVWriter(target: output, inputs: [input], metadata: metadata, tensors: targets, options: options)
+        case .hdf5: try HDF5Writer(target: output, inputs: [input], metadata: metadata, tensors: targets, options: options)
+        }
+        do {
+            for (i, target) in targets.enumerated() {
+                let view = try model.file.tensor(target.name)
+                try writer.append(view.dtype == target.dtype ? view : view.converted(to: target.dtype))
+                progress(i + 1, targets.count)
+            }
+            try writer.finish()
+        } catch {
+            writer.abandon()
+            throw error
+        }
+        var size = stat()
+        let bytes = stat(output, &size) == 0 ? Int(size.st_size) : 0
+        return ConversionSummary(tensorCount: targets.count, parameterCount: targets.reduce(0) { $0 + $1.elementCount },
+                                 bytesWritten: bytes, outputFormat: format)
+    }
+
+    /// The input's config and tokenizer in canonical form, its provenance and user keys as they are, and
+    /// the provenance keys this conversion adds when the input has none (so the origin survives chains).
+    static func outputMetadata(_ model: ModelFile, input: String) -> Metadata {
+        var metadata = Metadata()
+        for (key, value) in model.config.metadata { metadata[key] = value }
+        for (key, value) in model.tokenizer?.metadata ?? [:] { metadata[key] = value }
+        for section in [MetadataSection.provenance, .user] {
+            for name in model.file.metadata.names(in: section) {
+                let key = "\(section.rawValue).\(name)"
+                metadata[key] = model.file.metadata[key]
+            }
+        }
+        let base = AtomicOutput.split(input).base
+        if metadata["provenance.source"] == nil { metadata["provenance.source"] = .string(base) }
+        if metadata["provenance.source_format"] == nil { metadata["provenance.source_format"] = .string(model.file.format.rawValue) }
+        if metadata["provenance.converter"] == nil { metadata["provenance.converter"] = .string("qkv \(version)") }
+        return metadata
+    }
+}
+
+/// A conversion that cannot be done as asked.
+public enum ConversionError: Error, Equatable, Sendable, CustomStringConvertible {
+    case cannotConvert(file: String, tensor: String, from: DType, to: DType)
+    case compressNeedsHDF5(output: String)
+
+    public var description: String {
+        switch self {
+        case let .cannotConvert(file, tensor, from, to):
+            "\(file): tensor '\(tensor)' is \(from) and cannot be converted to \(to) (only f32, f16 and bf16 convert)"
+        case let .compressNeedsHDF5(output):
+            "\(output): --compress applies to HDF5 output only"
+        }
+    }
+}
+
+extension TensorView {
+    /// This float tensor in another float dtype, in a new buffer.
+    public func converted(to target: DType) -> TensorView {
+        var info = self.info
+        info.dtype = target
+        let storage = OwnedStorage(count: info.byteCount)
+        DTypeConversion.convert(bytes, from: dtype, to: target, into: storage.mutableBytes)
+        return TensorView(info: info, storage: storage, bytes: storage.bytes)
+    }
+}

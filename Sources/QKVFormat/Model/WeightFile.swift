@@ -1,0 +1,61 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The containers qkv reads and writes.
+public enum ContainerFormat: String, CaseIterable, Sendable {
+    case qkv, hdf5
+
+    /// The format an output path's extension names: `.qkv`, `.h5` or `.hdf5`.
+    public init?(pathExtension path: String) {
+        let lower = path.lowercased()
+        if lower.hasSuffix(".qkv") { self = .qkv }
+        else if lower.hasSuffix(".h5") || lower.hasSuffix(".hdf5") { self = .hdf5 }
+        else { return nil }
+    }
+
+    static let hdf5Signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+
+    /// The format of an existing file, from its first bytes (not its name).
+    public static func detect(path: String) throws(IOError) -> ContainerFormat {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .cannotOpen(file: path, errno: errno) }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw .cannotOpen(file: path, errno: errno) }
+        guard (status.st_mode & S_IFMT) == S_IFREG else { throw .notARegularFile(file: path) }
+        var head = [UInt8](repeating: 0, count: 8)
+        let n = head.withUnsafeMutableBytes { read(fd, $0.baseAddress, 8) }
+        guard n >= 0 else { throw .readFailed(file: path, errno: errno) }
+        head = Array(head[0..<n])
+        if head == QKVLayout.magic { return .qkv }
+        // HDF5 allows the superblock at 0, 512, 1024, ...; qkv and h5py write it at 0.
+        if head == hdf5Signature { return .hdf5 }
+        // A file too short to hold a whole signature but starting like .qkv is a truncated .qkv.
+        if n < 8 && !head.isEmpty && Array(QKVLayout.magic.prefix(n)) == head { return .qkv }
+        throw .unrecognizedFormat(file: path, firstBytes: head)
+    }
+}
+
+/// A container opened for reading: its metadata and tensor list, validated at open, and its tensors.
+///
+/// Containers check their own format when they open; whether the content follows the schema is
+/// `ModelFile`'s job, so `inspect` can still show a file that does not.
+public protocol WeightFile: AnyObject {
+    /// The path as the user gave it, for messages.
+    var path: String { get }
+    var format: ContainerFormat { get }
+    var metadata: Metadata { get }
+    /// In file order.
+    var tensors: [TensorInfo] { get }
+    /// The tensor's bytes: a zero-copy view for `.qkv`, a freshly read buffer for HDF5.
+    func tensor(_ name: String) throws -> TensorView
+}
+
+/// Opens any container qkv reads, chosen by the file's first bytes.
+public func openWeightFile(path: String) throws -> any WeightFile {
+    switch try ContainerFormat.detect(path: path) {
+    case .qkv: return try QKVFile(path: path)
+    case .hdf5: return try HDF5File(path: path)
+    }
+}

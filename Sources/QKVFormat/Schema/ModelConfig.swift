@@ -1,0 +1,273 @@
+/// The architecture of a model: the `config.*` keys of Specs/schema.md as Swift values.
+///
+/// It covers BERT-style encoders and GPT-2 / LLaMA-style decoders; which tensors a file must hold follows
+/// from it (`ModelSchema`).
+public struct ModelConfig: Equatable, Sendable {
+    public enum Family: String, CaseIterable, Sendable { case bert, gpt2, llama }
+    public enum Norm: String, CaseIterable, Sendable { case layernorm, rmsnorm }
+    public enum NormPlacement: String, CaseIterable, Sendable { case pre, post }
+    public enum Activation: String, CaseIterable, Sendable { case geluErf = "gelu_erf", geluTanh = "gelu_tanh", silu }
+    public enum PositionEncoding: String, CaseIterable, Sendable { case learned, rope }
+    /// Which dimensions RoPE rotates together: `half` pairs i with i + d/2 (Hugging Face), `interleaved`
+    /// pairs 2i with 2i+1 (Meta's original, GPT-J).
+    public enum RopeLayout: String, CaseIterable, Sendable { case half, interleaved }
+
+    /// RoPE parameters, present exactly when the position encoding is `rope`.
+    public struct Rope: Equatable, Sendable {
+        public var theta: Double
+        public var layout: RopeLayout
+        public init(theta: Double, layout: RopeLayout) { self.theta = theta; self.layout = layout }
+    }
+
+    public var family: Family
+    public var vocabSize: Int
+    public var modelDim: Int
+    public var layerCount: Int
+    public var headCount: Int
+    public var keyValueHeadCount: Int
+    public var headDim: Int
+    public var ffnDim: Int
+    public var maxPositions: Int
+    /// BERT token types; 0 means no token-type embedding.
+    public var typeVocabSize: Int = 0
+    public var norm: Norm
+    public var normEpsilon: Double
+    public var normPlacement: NormPlacement
+    public var embeddingNorm: Bool = false
+    public var activation: Activation
+    public var gatedMLP: Bool = false
+    public var positionEncoding: PositionEncoding
+    public var rope: Rope?
+    public var tiedEmbeddings: Bool = false
+    public var attentionBias: Bool = false
+    public var mlpBias: Bool = false
+    /// Special token ids by the name of their key without `config.` and `_token_id` (`bos`, `eos`, ...).
+    public var specialTokens: [SpecialToken: Int] = [:]
+
+    /// The special tokens the schema names.
+    public enum SpecialToken: String, CaseIterable, Sendable, Comparable {
+        case bos, eos, pad, unk, cls, sep, mask
+        public var key: String { "config.\(rawValue)_token_id" }
+        public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    public init(
+        family: Family, vocabSize: Int, modelDim: Int, layerCount: Int, headCount: Int,
+        keyValueHeadCount: Int, headDim: Int, ffnDim: Int, maxPositions: Int, norm: Norm,
+        normEpsilon: Double, normPlacement: NormPlacement, activation: Activation,
+        positionEncoding: PositionEncoding
+    ) {
+        self.family = family
+        self.vocabSize = vocabSize
+        self.modelDim = modelDim
+        self.layerCount = layerCount
+        self.headCount = headCount
+        self.keyValueHeadCount = keyValueHeadCount
+        self.headDim = headDim
+        self.ffnDim = ffnDim
+        self.maxPositions = maxPositions
+        self.norm = norm
+        self.normEpsilon = normEpsilon
+        self.normPlacement = normPlacement
+        self.activation = activation
+        self.positionEncoding = positionEncoding
+    }
+
+    /// Decoders predict the next token and have an LM head (stored, or tied to the token embedding).
+    public var isDecoder: Bool { family != .bert }
+
+    /// Query heads that share one key/value head.
+    public var queriesPerKeyValueHead: Int { headCount / keyValueHeadCount }
+
+    /// The key/value head that query head `head` reads (GQA, as Hugging Face groups them).
+    public func keyValueHead(forQueryHead head: Int) -> Int { head / queriesPerKeyValueHead }
+
+    // MARK: Metadata
+
+    /// The integer keys and how to read them, in one place for reading and writing.
+    static let dimensionKeys: [(key: String, path: WritableKeyPath<ModelConfig, Int>)] = [
+        ("config.vocab_size", \.vocabSize), ("config.model_dim", \.modelDim),
+        ("config.layer_count", \.layerCount), ("config.head_count", \.headCount),
+        ("config.kv_head_count", \.keyValueHeadCount), ("config.head_dim", \.headDim),
+        ("config.ffn_dim", \.ffnDim), ("config.max_positions", \.maxPositions),
+    ]
+
+    static let flagKeys: [(key: String, path: WritableKeyPath<ModelConfig, Bool>)] = [
+        ("config.embedding_norm", \.embeddingNorm), ("config.gated_mlp", \.gatedMLP),
+        ("config.tied_embeddings", \.tiedEmbeddings), ("config.attention_bias", \.attentionBias),
+        ("config.mlp_bias", \.mlpBias),
+    ]
+
+    /// Every key the schema defines in the `config` section.
+    public static let knownKeys: Set<String> = {
+        var keys = Set(dimensionKeys.map(\.key) + flagKeys.map(\.key) + SpecialToken.allCases.map(\.key))
+        keys.formUnion([
+            "config.family", "config.type_vocab_size", "config.norm", "config.norm_epsilon",
+            "config.norm_placement", "config.activation", "config.position_encoding", "config.rope_theta",
+            "config.rope_layout",
+        ])
+        return keys
+    }()
+
+    /// Reads and checks the config from a file's metadata; `file` names the file in errors.
+    public init(metadata: Metadata, file: String) throws(ModelError) {
+        let reader = MetadataReader(metadata: metadata, file: file)
+        for name in metadata.names(in: .config) where !ModelConfig.knownKeys.contains("config." + name) {
+            throw .unknownKey(file: file, key: "config." + name)
+        }
+        self.init(
+            family: try reader.choice("config.family"),
+            vocabSize: 0, modelDim: 0, layerCount: 0, headCount: 0, keyValueHeadCount: 0, headDim: 0,
+            ffnDim: 0, maxPositions: 0,
+            norm: try reader.choice("config.norm"),
+            normEpsilon: try reader.float("config.norm_epsilon"),
+            normPlacement: try reader.choice("config.norm_placement"),
+            activation: try reader.choice("config.activation"),
+            positionEncoding: try reader.choice("config.position_encoding")
+        )
+        for (key, path) in ModelConfig.dimensionKeys {
+            self[keyPath: path] = try reader.dimension(key)
+        }
+        typeVocabSize = try reader.dimension("config.type_vocab_size", allowZero: true, default: 0)
+        for (key, path) in ModelConfig.flagKeys {
+            self[keyPath: path] = try reader.bool(key, default: false)
+        }
+        switch positionEncoding {
+        case .rope:
+            rope = Rope(theta: try reader.float("config.rope_theta"), layout: try reader.choice("config.rope_layout"))
+        case .learned:
+            for key in ["config.rope_theta", "config.rope_layout"] where metadata[key] != nil {
+                throw .invalidValue(file: file, key: key, value: "\(metadata[key]!)",
+                                    reason: "RoPE keys are not allowed with learned positions")
+            }
+        }
+        for token in SpecialToken.allCases {
+            if let id = try reader.optionalInt(token.key) { specialTokens[token] = Int(clamping: id) }
+        }
+        try check(file: file)
+    }
+
+    /// The rules of Specs/schema.md that tie config values together.
+    func check(file: String) throws(ModelError) {
+        func invalid(_ key: String, _ value: Any, _ reason: String) -> ModelError {
+            .invalidValue(file: file, key: key, value: "\(value)", reason: reason)
+        }
+        if headCount % keyValueHeadCount != 0 {
+            throw invalid("config.kv_head_count", keyValueHeadCount, "must divide config.head_count (\(headCount))")
+        }
+        if family != .llama && keyValueHeadCount != headCount {
+            throw invalid("config.kv_head_count", keyValueHeadCount, "\(family.rawValue) models have one key/value head per query head (\(headCount))")
+        }
+        if !normEpsilon.isFinite || normEpsilon < 0 {
+            throw invalid("config.norm_epsilon", normEpsilon, "must be finite and not negative")
+        }
+        switch family {
+        case .bert where normPlacement != .post:
+            throw invalid("config.norm_placement", normPlacement.rawValue, "bert models are post-norm")
+        case .gpt2 where normPlacement != .pre, .llama where normPlacement != .pre:
+            throw invalid("config.norm_placement", normPlacement.rawValue, "\(family.rawValue) models are pre-norm")
+        case .bert where tiedEmbeddings:
+            throw invalid("config.tied_embeddings", true, "bert models have no LM head to tie")
+        default: break
+        }
+        if let rope {
+            if !(rope.theta.isFinite && rope.theta > 0) { throw invalid("config.rope_theta", rope.theta, "must be finite and positive") }
+            if headDim % 2 != 0 { throw invalid("config.head_dim", headDim, "RoPE needs an even head dimension") }
+        }
+        for (token, id) in specialTokens.sorted(by: { $0.key < $1.key }) where id < 0 || id >= vocabSize {
+            throw invalid(token.key, id, "must be in 0..<\(vocabSize) (config.vocab_size)")
+        }
+        // Every expected tensor's element count must fit in 63 bits.
+        for tensor in ModelSchema.expectedTensors(for: self) where DType.elementCount(tensor.shape) == nil {
+            throw invalid("config.model_dim", modelDim, "tensor '\(tensor.name)' \(tensor.shape) would have more elements than fit in 63 bits")
+        }
+    }
+
+    /// The config as metadata entries, ready for a writer.
+    public var metadata: [String: MetadataValue] {
+        var out: [String: MetadataValue] = [
+            "config.family": .string(family.rawValue),
+            "config.norm": .string(norm.rawValue),
+            "config.norm_epsilon": .float(normEpsilon),
+            "config.norm_placement": .string(normPlacement.rawValue),
+            "config.activation": .string(activation.rawValue),
+            "config.position_encoding": .string(positionEncoding.rawValue),
+            "config.type_vocab_size": .int(Int64(typeVocabSize)),
+        ]
+        for (key, path) in ModelConfig.dimensionKeys { out[key] = .int(Int64(self[keyPath: path])) }
+        for (key, path) in ModelConfig.flagKeys { out[key] = .bool(self[keyPath: path]) }
+        if let rope {
+            out["config.rope_theta"] = .float(rope.theta)
+            out["config.rope_layout"] = .string(rope.layout.rawValue)
+        }
+        for (token, id) in specialTokens { out[token.key] = .int(Int64(id)) }
+        return out
+    }
+}
+
+/// Typed reads of metadata keys that turn absence and wrong types into `ModelError`s naming the key.
+struct MetadataReader {
+    let metadata: Metadata
+    let file: String
+
+    func value(_ key: String) throws(ModelError) -> MetadataValue {
+        guard let value = metadata[key] else { throw .missingKey(file: file, key: key) }
+        return value
+    }
+
+    func int(_ key: String) throws(ModelError) -> Int64 {
+        guard case .int(let v) = try value(key) else { throw wrongType(key, "int") }
+        return v
+    }
+
+    func optionalInt(_ key: String) throws(ModelError) -> Int64? {
+        metadata[key] == nil ? nil : try int(key)
+    }
+
+    /// A dimension: an int in [1, 2^31), or [0, 2^31) with `allowZero`.
+    func dimension(_ key: String, allowZero: Bool = false, default fallback: Int? = nil) throws(ModelError) -> Int {
+        if metadata[key] == nil, let fallback { return fallback }
+        let v = try int(key)
+        let low: Int64 = allowZero ? 0 : 1
+        guard v >= low && v < (1 << 31) else {
+            throw .invalidValue(file: file, key: key, value: "\(v)", reason: "must be in \(low)..<2^31")
+        }
+        return Int(v)
+    }
+
+    func float(_ key: String) throws(ModelError) -> Double {
+        switch try value(key) {
+        case .float(let v): return v
+        case .int(let v): return Double(v)
+        default: throw wrongType(key, "float")
+        }
+    }
+
+    func bool(_ key: String, default fallback: Bool) throws(ModelError) -> Bool {
+        guard let value = metadata[key] else { return fallback }
+        guard case .bool(let v) = value else { throw wrongType(key, "bool") }
+        return v
+    }
+
+    func string(_ key: String) throws(ModelError) -> String {
+        guard case .string(let v) = try value(key) else { throw wrongType(key, "string") }
+        return v
+    }
+
+    func optionalString(_ key: String) throws(ModelError) -> String? {
+        metadata[key] == nil ? nil : try string(key)
+    }
+
+    func choice<T: RawRepresentable & CaseIterable>(_ key: String) throws(ModelError) -> T where T.RawValue == String {
+        let raw = try string(key)
+        guard let v = T(rawValue: raw) else {
+            throw .invalidValue(file: file, key: key, value: "\"\(raw)\"",
+                                reason: "expected one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return v
+    }
+
+    func wrongType(_ key: String, _ expected: String) -> ModelError {
+        .wrongKeyType(file: file, key: key, expected: expected, found: metadata[key]?.typeName ?? "nothing")
+    }
+}

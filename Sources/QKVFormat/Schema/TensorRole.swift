@@ -1,0 +1,61 @@
+/// What a tensor is in the model, for weight and bias alike (Specs/schema.md, "Roles").
+///
+/// `.qkv` stores the code beside each tensor so a reader can check that name and role agree.
+public enum TensorRole: UInt16, CaseIterable, Sendable, CustomStringConvertible {
+    case tokenEmbedding = 1
+    case positionEmbedding = 2
+    case tokenTypeEmbedding = 3
+    case embeddingNorm = 4
+    case attentionQuery = 10
+    case attentionKey = 11
+    case attentionValue = 12
+    case attentionOutput = 13
+    case attentionNorm = 14
+    case mlpUp = 20
+    case mlpGate = 21
+    case mlpDown = 22
+    case mlpNorm = 23
+    case finalNorm = 30
+    case lmHead = 31
+    case pooler = 32
+
+    /// The name in Specs/schema.md.
+    public var name: String {
+        switch self {
+        case .tokenEmbedding: "token_embedding"
+        case .positionEmbedding: "position_embedding"
+        case .tokenTypeEmbedding: "token_type_embedding"
+        case .embeddingNorm: "embedding_norm"
+        case .attentionQuery: "attn_q"
+        case .attentionKey: "attn_k"
+        case .attentionValue: "attn_v"
+        case .attentionOutput: "attn_o"
+        case .attentionNorm: "attn_norm"
+        case .mlpUp: "mlp_up"
+        case .mlpGate: "mlp_gate"
+        case .mlpDown: "mlp_down"
+        case .mlpNorm: "mlp_norm"
+        case .finalNorm: "final_norm"
+        case .lmHead: "lm_head"
+        case .pooler: "pooler"
+        }
+    }
+
+    public var description: String { name }
+
+    /// The component a parameter count is reported under by `inspect`.
+    public var component: Component {
+        switch self {
+        case .tokenEmbedding, .positionEmbedding, .tokenTypeEmbedding: .embeddings
+        case .attentionQuery, .attentionKey, .attentionValue, .attentionOutput: .attention
+        case .mlpUp, .mlpGate, .mlpDown: .mlp
+        case .embeddingNorm, .attentionNorm, .mlpNorm, .finalNorm: .norms
+        case .lmHead, .pooler: .head
+        }
+    }
+
+    /// Groups of roles for parameter counts.
+    public enum Component: String, CaseIterable, Sendable {
+        case embeddings, attention, mlp, norms, head
+    }
+}

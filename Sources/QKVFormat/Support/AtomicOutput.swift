@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A new file that appears under its name only when complete: written to a temporary file beside the
+/// target, `fsync`ed, then renamed over it. Until `commit()`, the target (if any) is untouched; a failed
+/// or abandoned output removes its temporary file.
+final class AtomicOutput {
+    let target: String
+    let temporaryPath: String
+    private var fd: Int32
+
+    private var committed = false
+
+    /// Creates the temporary file in the target's directory (a rename only stays atomic on one file
+    /// system). Refuses when `target` is the same file as any of `inputs`.
+    init(target: String, inputs: [String]) throws(IOError) {
+        var targetStatus = stat()
+        if stat(target, &targetStatus) == 0 {
+            for input in inputs {
+                var inputStatus = stat()
+                if stat(input, &inputStatus) == 0, inputStatus.st_dev == targetStatus.st_dev, inputStatus.st_ino == targetStatus.st_ino {
+                    throw .sameFile(input: input, output: target)
+                }
+            }
+        }
+        let (directory, base) = AtomicOutput.split(target)
+        var template = Array("\(directory)/.\(base).tmp-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw .cannotCreate(file: target, errno: errno) }
+        self.fd = fd
+        self.target = target
+        self.temporaryPath = String(cString: template)
+    }
+
+    deinit {
+        if !committed { abandon() }
+    }
+
+    /// Appends all of `bytes`.
+    func write(_ bytes: UnsafeRawBufferPointer) throws(IOError) {
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .writeFailed(file: target, errno: errno)
+            }
+            done += n
+        }
+    }
+
+    /// Overwrites bytes already written, at `offset`.
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(IOError) {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .writeFailed(file: target, errno: errno)
+            }
+            done += n
+        }
+    }
+
+    /// Closes our descriptor so another writer (libhdf5) can fill the temporary file by its path.
+    func handOver() {
+        if fd >= 0 { close(fd); fd = -1 }
+    }
+
+    /// Makes the file durable and moves it into place.
+    func commit() throws(IOError) {
+        if fd < 0 {
+            fd = open(temporaryPath, O_RDWR | O_CLOEXEC)
+            guard fd >= 0 else { throw .writeFailed(file: target, errno: errno) }
+        }
+        guard fchmod(fd, 0o644 & ~AtomicOutput.umask) == 0, fsync(fd) == 0 else { throw .writeFailed(file: target, errno: errno) }
+        close(fd)
+        fd = -1
+        guard rename(temporaryPath, target) == 0 else { throw .writeFailed(file: target, errno: errno) }
+        committed = true
+        // The rename itself is durable only once the directory is synced.
+        let dir = open(AtomicOutput.split(target).directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir >= 0 { _ = fsync(dir); close(dir) }
+    }
+
+    /// Removes the temporary file; the target stays as it was.
+    func abandon() {
+        if fd >= 0 { close(fd); fd = -1 }
+        unlink(temporaryPath)
+    }
+
+    /// mkstemp creates files 0600; a finished output gets the usual 0644 less the umask.
+    private static let umask: mode_t = {
+        let old = Glibc.umask(0)
+        _ = Glibc.umask(old)
+        return old
+    }()
+
+    static func split(_ path: String) -> (directory: String, base: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let directory = String(path[..<slash])
+        return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
+    }
+}

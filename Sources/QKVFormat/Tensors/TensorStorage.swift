@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Memory that tensor views point into. Each view holds its storage, so the memory lives as long as any
+/// view of it: a mapped file stays mapped, an owned buffer stays allocated.
+public class TensorStorage: @unchecked Sendable {
+    /// The whole region; read-only for everyone but the subclass that fills it.
+    public let bytes: UnsafeRawBufferPointer
+
+    init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+}
+
+/// A file mapped read-only into memory. `.qkv` readers hand out views into it without copying.
+public final class MappedFile: TensorStorage, @unchecked Sendable {
+    /// The path as the user gave it, for error messages.
+    public let path: String
+
+    /// Maps `path` read-only. An empty file maps to an empty buffer (mmap rejects length 0).
+    public init(path: String) throws(IOError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw IOError.cannotOpen(file: path, errno: errno) }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw IOError.cannotOpen(file: path, errno: errno) }
+        guard (status.st_mode & S_IFMT) == S_IFREG else { throw IOError.notARegularFile(file: path) }
+        let length = Int(status.st_size)
+        self.path = path
+        if length == 0 {
+            super.init(bytes: UnsafeRawBufferPointer(start: nil, count: 0))
+            return
+        }
+        // MAP_PRIVATE + PROT_READ: nobody can write through this mapping; pages come from the page cache.
+        guard let base = mmap(nil, length, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw IOError.cannotMap(file: path, errno: errno)
+        }
+        super.init(bytes: UnsafeRawBufferPointer(start: base, count: length))
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+}
+
+/// A heap buffer owned by the views into it: tensors read from HDF5 or converted to another dtype.
+/// 64-byte aligned like tensors in a mapped `.qkv`.
+public final class OwnedStorage: TensorStorage, @unchecked Sendable {
+    let mutableBytes: UnsafeMutableRawBufferPointer
+
+    /// Allocates `count` zeroed bytes.
+    public init(count: Int) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        mutableBytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count])
+        super.init(bytes: UnsafeRawBufferPointer(mutableBytes))
+    }
+
+    deinit { UnsafeMutableRawBufferPointer(start: mutableBytes.baseAddress, count: max(mutableBytes.count, 1)).deallocate() }
+}

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import QKVFormat
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert a model file to another container or dtype.",
+        discussion: "The output format follows OUT's extension (.qkv, .h5, .hdf5) unless --to says otherwise. The output appears only when complete; the input is never modified."
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case qkv, hdf5
+        var container: ContainerFormat { self == .qkv ? .qkv : .hdf5 }
+    }
+
+    enum TargetDType: String, ExpressibleByArgument, CaseIterable {
+        case f32, f16, bf16
+        var dtype: DType { DType(name: rawValue)! }
+    }
+
+    @Argument(help: "The model file to read (.qkv or HDF5).")
+    var input: String
+
+    @Argument(help: "The file to write.")
+    var output: String
+
+    @Option(help: "Output container, when OUT's extension does not say.")
+    var to: Format?
+
+    @Option(help: "Store every float tensor as this dtype (rounded to nearest even).")
+    var dtype: TargetDType?
+
+    @Flag(help: "HDF5 output: chunked, shuffle + deflate datasets, one chunk per attention head.")
+    var compress = false
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        guard to != nil || ContainerFormat(pathExtension: output) != nil else {
+            throw ValidationError("cannot tell the output format from '\(output)'; use .qkv, .h5 or .hdf5, or --to")
+        }
+        if compress && (to?.container ?? ContainerFormat(pathExtension: output)) != .hdf5 {
+            throw ValidationError("--compress applies to HDF5 output only")
+        }
+    }
+
+    func run() throws {
+        let format = to?.container ?? ContainerFormat(pathExtension: output)!
+        let bar = common.progressBar("converting")
+        let start = Date()
+        let summary = try Converter.convert(input: input, output: output, format: format,
+                                            options: WriteOptions(dtype: dtype?.dtype, compress: compress),
+                                            progress: { bar?.update($0, $1) })
+        if !common.quiet {
+            let seconds = Date().timeIntervalSince(start)
+            print("\(input) -> \(output): \(summary.tensorCount) tensors, \(formatCount(summary.parameterCount)) parameters, "
+                  + "\(formatBytes(summary.bytesWritten)) \(format.rawValue)\(dtype.map { " (\($0.rawValue))" } ?? "") in \(String(format: "%.2f", seconds)) s")
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import QKVFormat
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a model file's config, parameter counts, dtypes, tensors and heads."
+    )
+
+    @Argument(help: "The model file (.qkv or HDF5).")
+    var file: String
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    @Flag(help: "List every tensor.")
+    var tensors = false
+
+    @Flag(help: "Per layer and head: Frobenius norms of the W_Q, W_K, W_V and W_O slabs.")
+    var heads = false
+
+    func run() throws {
+        let weights = try openWeightFile(path: file)
+        let summary = try ModelSummary(file: weights, fileBytes: fileSize(file), includeTensors: tensors, includeHeads: heads)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+        } else {
+            print(InspectReport(summary).text, terminator: "")
+        }
+    }
+}
+
+/// The text form of `qkv inspect`.
+struct InspectReport {
+    let summary: ModelSummary
+    init(_ summary: ModelSummary) { self.summary = summary }
+
+    var text: String {
+        var out = ""
+        func line(_ label: String, _ value: String) { out += label.padding(toLength: 14, withPad: " ", startingAt: 0) + value + "\n" }
+        let c = summary.config
+        line("file", "\(summary.file) (\(summary.format), \(formatBytes(summary.fileBytes)))")
+        if let family = c["family"] {
+            let heads = c["head_count"] ?? "?", kv = c["kv_head_count"] ?? "?"
+            line("model", "\(family.replacingOccurrences(of: "\"", with: "")): \(c["layer_count"] ?? "?") layers, d_model \(c["model_dim"] ?? "?"), "
+                 + "\(heads) heads" + (kv != heads ? " (\(kv) key/value heads, GQA)" : "") + " of d_head \(c["head_dim"] ?? "?"), "
+                 + "d_ff \(c["ffn_dim"] ?? "?"), vocab \(c["vocab_size"] ?? "?"), \(c["max_positions"] ?? "?") positions")
+            let norm = "\(unquote(c["norm"])) (eps \(c["norm_epsilon"] ?? "?"), \(unquote(c["norm_placement"])))"
+            let mlp = (c["gated_mlp"] == "true" ? "gated " : "") + unquote(c["activation"]) + " MLP"
+            var positions = unquote(c["position_encoding"])
+            if positions == "rope" { positions += " (theta \(c["rope_theta"] ?? "?"), \(unquote(c["rope_layout"])))" }
+            let head = family.contains("bert") ? "" : (c["tied_embeddings"] == "true" ? ", tied LM head" : ", separate LM head")
+            line("", "\(norm), \(mlp), \(positions) positions\(head)")
+        }
+        if let kind = summary.tokenizer["kind"] {
+            line("tokenizer", "\(unquote(kind)), \(summary.tokenizer["tokens"].map { $0.replacingOccurrences(of: "string[", with: "").replacingOccurrences(of: "]", with: "") } ?? "?") tokens")
+        }
+        line("parameters", formatCount(summary.parameters))
+        for component in ["embeddings", "attention", "mlp", "norms", "head", "other"] {
+            guard let n = summary.parametersByComponent[component] else { continue }
+            let share = summary.parameters == 0 ? 0 : Double(n) * 100 / Double(summary.parameters)
+            line("  " + component, "\(formatCount(n)) (\(String(format: "%.1f", share))%)")
+        }
+        if !summary.attentionParametersByLayer.isEmpty {
+            line("  per layer", "attention " + summary.attentionParametersByLayer.map(formatCount).joined(separator: ", "))
+        }
+        for (i, d) in summary.dtypes.enumerated() {
+            line(i == 0 ? "dtypes" : "", "\(d.dtype): \(d.tensors) tensors, \(formatCount(d.parameters)) parameters, \(formatBytes(d.bytes))")
+        }
+        for (label, values) in [("provenance", summary.provenance), ("user", summary.user)] where !values.isEmpty {
+            line(label, values.keys.sorted().map { "\($0)=\(values[$0]!)" }.joined(separator: ", "))
+        }
+        if !summary.schemaProblems.isEmpty {
+            line("schema", "does not follow Specs/schema.md (\(summary.schemaProblems.count) problems):")
+            for problem in summary.schemaProblems { out += "  - \(problem)\n" }
+        }
+        if let tensors = summary.tensors {
+            out += "\ntensors\n"
+            let width = max(4, tensors.map(\.name.count).max() ?? 0)
+            for t in tensors {
+                out += "  " + t.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                    + (t.role ?? "-").padding(toLength: 20, withPad: " ", startingAt: 0)
+                    + t.dtype.padding(toLength: 6, withPad: " ", startingAt: 0)
+                    + "[\(t.shape.map(String.init).joined(separator: ", "))]".padding(toLength: 18, withPad: " ", startingAt: 0)
+                    + formatBytes(t.bytes) + "\n"
+            }
+        }
+        if let heads = summary.heads {
+            out += "\nheads (Frobenius norms of each head's slab)\n"
+            out += "  layer  head  kv  |W_Q|     |W_K|     |W_V|     |W_O|\n"
+            for h in heads {
+                out += "  " + String(h.layer).padding(toLength: 7, withPad: " ", startingAt: 0)
+                    + String(h.head).padding(toLength: 6, withPad: " ", startingAt: 0)
+                    + String(h.kvHead).padding(toLength: 4, withPad: " ", startingAt: 0)
+                    + [h.query, h.key, h.value, h.output].map { String(format: "%-10.4f", $0) }.joined() + "\n"
+            }
+        }
+        return out
+    }
+
+    private func unquote(_ s: String?) -> String { (s ?? "?").replacingOccurrences(of: "\"", with: "") }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+
+/// Flags shared by the subcommands that read a model file and may take a while.
+struct CommonOptions: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "No progress bar and no summary line.")
+    var quiet = false
+
+    /// A progress bar on stderr when it is a terminal and not `--quiet`.
+    func progressBar(_ label: String) -> ProgressBar? {
+        quiet || isatty(STDERR_FILENO) == 0 ? nil : ProgressBar(label: label)
+    }
+}
+
+/// `label [#####.....] 12/29` on one line of stderr, redrawn in place.
+final class ProgressBar {
+    let label: String
+    init(label: String) { self.label = label }
+
+    func update(_ done: Int, _ total: Int) {
+        let width = 30
+        let filled = total == 0 ? width : done * width / total
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total)".utf8))
+        if done == total { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
+
+/// Human-readable byte counts: 1023 B, 1.5 KiB, 12.3 MiB.
+func formatBytes(_ bytes: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+    return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+}
+
+/// 1234567 -> "1,234,567".
+func formatCount(_ n: Int) -> String {
+    let digits = String(n)
+    var out = ""
+    for (i, c) in digits.enumerated() {
+        if i > 0 && (digits.count - i) % 3 == 0 { out += "," }
+        out.append(c)
+    }
+    return out
+}
+
+func fileSize(_ path: String) -> Int {
+    ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.intValue ?? 0
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import QKVFormat
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a model file against its format and the schema.",
+        discussion: "Exit status: 0 valid, 1 invalid, 2 usage or I/O error."
+    )
+
+    @Argument(help: "The model file to check (.qkv or HDF5).")
+    var file: String
+
+    @Flag(help: "Also read every tensor: checksums (.qkv), zero padding, NaN and infinity.")
+    var deep = false
+
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        let weights: any WeightFile
+        do {
+            weights = try openWeightFile(path: file)
+        } catch where ExitStatus.code(for: error) == ExitStatus.invalid {
+            report([error])
+            throw ExitCode(ExitStatus.invalid)
+        }
+        var problems: [any Error] = ModelFile.problems(in: weights)
+        if deep && problems.isEmpty {
+            let bar = common.progressBar("checking")
+            problems += try ModelFile(weights).deepProblems(progress: { bar?.update($0, $1) })
+        }
+        guard problems.isEmpty else {
+            report(problems)
+            throw ExitCode(ExitStatus.invalid)
+        }
+        if !common.quiet {
+            let family = (weights.metadata["config.family"]).map { "\($0)".replacingOccurrences(of: "\"", with: "") } ?? "?"
+            print("\(file): valid (\(weights.format.rawValue), \(family), \(weights.tensors.count) tensors\(deep ? ", deep" : ""))")
+        }
+    }
+
+    private func report(_ problems: [any Error]) {
+        print("\(file): invalid")
+        for problem in problems { print("  - \(problem)") }
+    }
+}
