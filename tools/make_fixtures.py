@@ -1,0 +1,707 @@
+#!/usr/bin/env python3
+"""Generate the qkv test fixtures: tiny random models in the qkv HDF5 layout.
+
+This is an *independent* writer of the layout in Specs/hdf5-layout.md and
+Specs/schema.md: it uses h5py and numpy only and shares no code with the Swift
+implementation, so the Swift reader/writer can be checked against it.
+
+Usage (from anywhere; the default output is <repo>/Fixtures):
+
+    python3 tools/make_fixtures.py [--out DIR]
+
+It writes:
+
+    bert-tiny.h5          f32, post-norm encoder, WordPiece tokenizer
+    gpt2-tiny.h5          f32, pre-norm decoder, byte-level BPE, tied embeddings
+    gpt2-tiny-f16.h5      gpt2-tiny's tensors converted by numpy astype(float16)
+    llama-tiny.h5         f32, GQA, RoPE, SwiGLU, sentencepiece BPE with byte fallback
+    llama-tiny-bf16.h5    llama-tiny's tensors rounded to bfloat16 (u16 datasets)
+    expected.json         config, token count, parameter count and per-tensor
+                          dtype/shape/role/CRC-32 of every file above
+
+Everything is deterministic: weights come from numpy's legacy RandomState
+(whose streams numpy keeps stable across versions), seeded per tensor, and the
+HDF5 files are written without timestamps, so running the script twice gives
+byte-identical files with the same h5py/libhdf5.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+import zlib
+from collections import Counter
+
+import h5py
+import numpy as np
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_OUT = os.path.join(REPO_ROOT, "Fixtures")
+
+# ---------------------------------------------------------------------------
+# The schema (Specs/schema.md), transcribed as data.
+# ---------------------------------------------------------------------------
+
+# config.* keys and their schema value types.
+CONFIG_KEYS = {
+    "family": "string",
+    "vocab_size": "int",
+    "model_dim": "int",
+    "layer_count": "int",
+    "head_count": "int",
+    "kv_head_count": "int",
+    "head_dim": "int",
+    "ffn_dim": "int",
+    "max_positions": "int",
+    "type_vocab_size": "int",
+    "norm": "string",
+    "norm_epsilon": "float",
+    "norm_placement": "string",
+    "embedding_norm": "bool",
+    "activation": "string",
+    "gated_mlp": "bool",
+    "position_encoding": "string",
+    "rope_theta": "float",
+    "rope_layout": "string",
+    "tied_embeddings": "bool",
+    "attention_bias": "bool",
+    "mlp_bias": "bool",
+    "bos_token_id": "int",
+    "eos_token_id": "int",
+    "pad_token_id": "int",
+    "unk_token_id": "int",
+    "cls_token_id": "int",
+    "sep_token_id": "int",
+    "mask_token_id": "int",
+}
+
+# config keys that must always be present (rope_theta/rope_layout are
+# required only with position_encoding == "rope").
+CONFIG_REQUIRED = [
+    "family", "vocab_size", "model_dim", "layer_count", "head_count",
+    "kv_head_count", "head_dim", "ffn_dim", "max_positions", "norm",
+    "norm_epsilon", "norm_placement", "activation", "position_encoding",
+]
+
+# Defaults of the optional config keys (schema table, "required" column).
+CONFIG_DEFAULTS = {
+    "type_vocab_size": 0,
+    "embedding_norm": False,
+    "gated_mlp": False,
+    "tied_embeddings": False,
+    "attention_bias": False,
+    "mlp_bias": False,
+}
+
+# tokenizer.* keys and their schema value types.
+TOKENIZER_KEYS = {
+    "kind": "string",
+    "tokens": "string[]",
+    "scores": "float32[]",
+    "token_types": "int32[]",
+    "merges": "string[]",
+    "lowercase": "bool",
+    "strip_accents": "bool",
+    "clean_text": "bool",
+    "chinese_chars": "bool",
+    "continuing_prefix": "string",
+    "max_word_chars": "int",
+    "add_prefix_space": "bool",
+    "byte_fallback": "bool",
+    "add_bos": "bool",
+    "add_eos": "bool",
+    "max_length": "int",
+}
+
+# Role names by code (schema.md, "Roles").
+ROLE_CODES = {
+    "token_embedding": 1, "position_embedding": 2, "token_type_embedding": 3,
+    "embedding_norm": 4, "attn_q": 10, "attn_k": 11, "attn_v": 12,
+    "attn_o": 13, "attn_norm": 14, "mlp_up": 20, "mlp_gate": 21,
+    "mlp_down": 22, "mlp_norm": 23, "final_norm": 30, "lm_head": 31,
+    "pooler": 32,
+}
+
+# The HDF5 storage type of each tensor dtype we write (hdf5-layout.md).
+NUMPY_STORAGE = {"f32": np.dtype("<f4"), "f16": np.dtype("<f2"), "bf16": np.dtype("<u2")}
+
+
+def config_value(config, key):
+    """A config value, falling back to the schema default for optional keys."""
+    if key in config:
+        return config[key]
+    return CONFIG_DEFAULTS.get(key)
+
+
+def expected_tensors(config, has_pooler=False):
+    """The tensor set the schema requires for `config`, in the writer's order.
+
+    `config` maps config key names *without* the "config." prefix to values.
+    Returns a list of (name, shape, role) tuples in the order of the schema's
+    tensor table, layer by layer. `has_pooler` says whether the optional
+    BERT pooler is present (it is the only optional tensor pair).
+    """
+    c = lambda key: config_value(config, key)  # noqa: E731
+    V, D = c("vocab_size"), c("model_dim")
+    H, K, d = c("head_count"), c("kv_head_count"), c("head_dim")
+    F, P, T = c("ffn_dim"), c("max_positions"), c("type_vocab_size")
+    layernorm = c("norm") == "layernorm"
+    out = []
+
+    def norm(prefix, role):
+        # A norm has a weight, and a bias only with layernorm.
+        out.append((prefix + "/weight", (D,), role))
+        if layernorm:
+            out.append((prefix + "/bias", (D,), role))
+
+    out.append(("embed/token/weight", (V, D), "token_embedding"))
+    if c("position_encoding") == "learned":
+        out.append(("embed/position/weight", (P, D), "position_embedding"))
+    if T > 0:
+        out.append(("embed/token_type/weight", (T, D), "token_type_embedding"))
+    if c("embedding_norm"):
+        norm("embed/norm", "embedding_norm")
+
+    for i in range(c("layer_count")):
+        p = "layers/%d/" % i
+        # Each bias follows its own weight (the writer's order, Specs/schema.md).
+        for part, heads in (("q", H), ("k", K), ("v", K), ("o", H)):
+            out.append((p + "attn/%s/weight" % part, (heads, d, D), "attn_" + part))
+            if c("attention_bias"):
+                out.append((p + "attn/%s/bias" % part, (D,) if part == "o" else (heads, d), "attn_" + part))
+        norm(p + "attn_norm", "attn_norm")
+        mlp = [("up", (F, D), (F,))]
+        if c("gated_mlp"):
+            mlp.append(("gate", (F, D), (F,)))
+        mlp.append(("down", (D, F), (D,)))
+        for part, weight_shape, bias_shape in mlp:
+            out.append((p + "mlp/%s/weight" % part, weight_shape, "mlp_" + part))
+            if c("mlp_bias"):
+                out.append((p + "mlp/%s/bias" % part, bias_shape, "mlp_" + part))
+        norm(p + "mlp_norm", "mlp_norm")
+
+    if c("norm_placement") == "pre":
+        norm("final_norm", "final_norm")
+    if c("family") in ("gpt2", "llama") and not c("tied_embeddings"):
+        out.append(("lm_head/weight", (V, D), "lm_head"))
+    if has_pooler:
+        out.append(("pooler/weight", (D, D), "pooler"))
+        out.append(("pooler/bias", (D,), "pooler"))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Tokenizers
+# ---------------------------------------------------------------------------
+
+def bert_vocab():
+    """64 WordPiece tokens: 5 specials, punctuation, words, then ## pieces."""
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    punctuation = [".", ",", "!", "?", "'"]
+    words = [
+        "the", "a", "an", "is", "was", "of", "and", "to", "in", "it", "this",
+        "that", "cat", "dog", "sat", "on", "mat", "hello", "world", "play",
+        "run", "jump", "read", "book", "good", "day", "time", "new", "old",
+        "big", "small", "house", "tree", "sun", "moon", "star",
+    ]
+    pieces = [
+        "##s", "##ed", "##ing", "##er", "##ly", "##est", "##y", "##n", "##ful",
+        "##ness", "##able", "##less", "##ment", "##ist", "##al", "##ic",
+        "##ish", "##o",
+    ]
+    tokens = specials + punctuation + words + pieces
+    assert len(tokens) == 64 and len(set(tokens)) == 64
+    return tokens
+
+
+def gpt2_bytes_to_unicode():
+    """GPT-2's byte -> printable character table, in GPT-2's id order.
+
+    Returns a list of (byte, character) pairs; GPT-2's vocabulary gives the
+    i-th pair the token id i (so "!" is 0 and "Ġ", the space, is 220).
+    """
+    bs = (list(range(ord("!"), ord("~") + 1))
+          + list(range(ord("¡"), ord("¬") + 1))
+          + list(range(ord("®"), ord("ÿ") + 1)))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [(b, chr(c)) for b, c in zip(bs, cs)]
+
+
+# Text the tiny BPE is trained on. Fixed, so the merges are fixed.
+GPT2_TRAINING_TEXT = (
+    "The quick brown fox jumps over the lazy dog. Hello world! "
+    "The cat sat on the mat, and the dog sat on the log. "
+    "There is nothing either good or bad, but thinking makes it so. "
+    "In the beginning the universe was created. This has made a lot of "
+    "people very angry and been widely regarded as a bad move. "
+    "It is a truth universally acknowledged, that the hello of the world "
+    "is the start of the thing. 12345 67890 the the the hello hello world"
+)
+
+# GPT-2's pre-tokenizer, restricted to ASCII letters/digits (Python's re
+# has no \p{L}); good enough for a fixed ASCII training text.
+GPT2_PRETOKENIZE = re.compile(
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+")
+
+
+def gpt2_train_merges(text, merge_count):
+    """Train `merge_count` byte-level BPE merges on `text`, deterministically.
+
+    Plain textbook BPE: repeatedly merge the most frequent adjacent pair
+    (ties broken by the lexicographically smallest pair). Returns the merges
+    as (left, right) pairs, highest priority first.
+    """
+    byte_char = dict(gpt2_bytes_to_unicode())
+    words = Counter()
+    for piece in GPT2_PRETOKENIZE.findall(text):
+        words[tuple(byte_char[b] for b in piece.encode("utf-8"))] += 1
+
+    merges = []
+    for _ in range(merge_count):
+        pairs = Counter()
+        for word, count in words.items():
+            for a, b in zip(word, word[1:]):
+                pairs[(a, b)] += count
+        if not pairs:
+            break
+        best = min(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        merges.append(best)
+        # Apply the merge to every word.
+        new_words = Counter()
+        for word, count in words.items():
+            out, i = [], 0
+            while i < len(word):
+                if i + 1 < len(word) and (word[i], word[i + 1]) == best:
+                    out.append(word[i] + word[i + 1])
+                    i += 2
+                else:
+                    out.append(word[i])
+                    i += 1
+            new_words[tuple(out)] += count
+        words = new_words
+    return merges
+
+
+def gpt2_vocab():
+    """Byte-level BPE: 256 byte tokens, 40 merged tokens, <|endoftext|> last."""
+    tokens = [ch for _, ch in gpt2_bytes_to_unicode()]
+    merges = gpt2_train_merges(GPT2_TRAINING_TEXT, 40)
+    assert len(merges) == 40
+    for left, right in merges:
+        assert left in tokens and right in tokens, (left, right)
+        merged = left + right
+        if merged not in tokens:       # a merge result is a token once
+            tokens.append(merged)
+    tokens.append("<|endoftext|>")
+    return tokens, ["%s %s" % pair for pair in merges]
+
+
+def llama_vocab():
+    """SentencePiece-BPE vocabulary with byte fallback, LLaMA style.
+
+    Returns (tokens, scores, token_types). Ids: <unk>=0 (type 2), <s>=1 and
+    </s>=2 (type 3), <0x00>..<0x3F> (type 6, a subset of the 256 byte
+    tokens), then normal pieces (type 1).
+    """
+    tokens, scores, types = [], [], []
+
+    def add(token, score, kind):
+        tokens.append(token)
+        scores.append(score)
+        types.append(kind)
+
+    add("<unk>", 0.0, 2)
+    add("<s>", 0.0, 3)
+    add("</s>", 0.0, 3)
+    for b in range(0x40):
+        add("<0x%02X>" % b, 0.0, 6)
+    # Merged pieces first, in merge priority order (higher score = earlier
+    # merge); the scores are deliberately not integers.
+    merged = ["▁t", "he", "▁the", "in", "er", "▁a"]
+    for k, piece in enumerate(merged):
+        add(piece, -(k + 1) - 0.1 * k, 1)
+    # Then the single characters, with low scores.
+    singles = ["▁"] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    for k, piece in enumerate(singles):
+        add(piece, -100.0 - k, 1)
+    assert len(set(tokens)) == len(tokens) == 100
+    return tokens, np.array(scores, dtype="<f4"), np.array(types, dtype="<i4")
+
+
+# ---------------------------------------------------------------------------
+# Models: metadata
+# ---------------------------------------------------------------------------
+
+PROVENANCE = {"source": "tools/make_fixtures.py"}
+
+
+def bert_model():
+    tokens = bert_vocab()
+    config = {
+        "family": "bert",
+        "vocab_size": 64,
+        "model_dim": 32,
+        "layer_count": 2,
+        "head_count": 4,
+        "kv_head_count": 4,
+        "head_dim": 8,
+        "ffn_dim": 64,
+        "max_positions": 64,
+        "type_vocab_size": 2,
+        "norm": "layernorm",
+        "norm_epsilon": 1e-12,
+        "norm_placement": "post",
+        "embedding_norm": True,
+        "activation": "gelu_erf",
+        "position_encoding": "learned",
+        "attention_bias": True,
+        "mlp_bias": True,
+        "pad_token_id": 0,
+        "unk_token_id": 1,
+        "cls_token_id": 2,
+        "sep_token_id": 3,
+        "mask_token_id": 4,
+    }
+    tokenizer = {
+        "kind": "wordpiece",
+        "tokens": tokens,
+        "lowercase": True,
+        "strip_accents": True,
+        "clean_text": True,
+        "chinese_chars": True,
+        "continuing_prefix": "##",
+        "max_word_chars": 100,
+        "max_length": 64,
+    }
+    user = {"description": "tiny random BERT for qkv tests", "seed": 1001}
+    return dict(name="bert-tiny", seed=1001, config=config, tokenizer=tokenizer,
+                provenance=dict(PROVENANCE), user=user, has_pooler=True)
+
+
+def gpt2_model():
+    tokens, merges = gpt2_vocab()
+    eot = len(tokens) - 1          # <|endoftext|> is the last token
+    config = {
+        "family": "gpt2",
+        "vocab_size": len(tokens),
+        "model_dim": 32,
+        "layer_count": 2,
+        "head_count": 4,
+        "kv_head_count": 4,
+        "head_dim": 8,
+        "ffn_dim": 128,
+        "max_positions": 64,
+        "norm": "layernorm",
+        "norm_epsilon": 1e-5,
+        "norm_placement": "pre",
+        "activation": "gelu_tanh",
+        "position_encoding": "learned",
+        "tied_embeddings": True,
+        "attention_bias": True,
+        "mlp_bias": True,
+        "bos_token_id": eot,
+        "eos_token_id": eot,
+    }
+    tokenizer = {
+        "kind": "bpe",
+        "tokens": tokens,
+        "merges": merges,
+        "add_prefix_space": False,
+    }
+    return dict(name="gpt2-tiny", seed=2002, config=config, tokenizer=tokenizer,
+                provenance=dict(PROVENANCE), user={}, has_pooler=False)
+
+
+def llama_model():
+    tokens, scores, types = llama_vocab()
+    config = {
+        "family": "llama",
+        # The embedding has 4 padding rows beyond the 100-token vocabulary
+        # (schema: tokens has "at most config.vocab_size entries").
+        "vocab_size": 104,
+        "model_dim": 32,
+        "layer_count": 2,
+        "head_count": 4,
+        "kv_head_count": 2,
+        "head_dim": 8,
+        "ffn_dim": 48,
+        "max_positions": 128,
+        "norm": "rmsnorm",
+        "norm_epsilon": 1e-6,
+        "norm_placement": "pre",
+        "activation": "silu",
+        "gated_mlp": True,
+        "position_encoding": "rope",
+        "rope_theta": 10000.0,
+        "rope_layout": "half",
+        "tied_embeddings": False,
+        "attention_bias": False,
+        "mlp_bias": False,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "unk_token_id": 0,
+    }
+    tokenizer = {
+        "kind": "sentencepiece_bpe",
+        "tokens": tokens,
+        "scores": scores,
+        "token_types": types,
+        "byte_fallback": True,
+        "add_bos": True,
+        "add_eos": False,
+        "max_length": 128,
+    }
+    return dict(name="llama-tiny", seed=3003, config=config, tokenizer=tokenizer,
+                provenance=dict(PROVENANCE), user={}, has_pooler=False)
+
+
+# ---------------------------------------------------------------------------
+# Models: weights
+# ---------------------------------------------------------------------------
+
+NORM_ROLES = {"embedding_norm", "attn_norm", "mlp_norm", "final_norm"}
+
+# Float32 bit patterns planted in llama-tiny's embed/token/weight (row 7) to
+# exercise f32 -> bf16 rounding, with the bf16 bits that round-to-nearest,
+# ties-to-even must give.
+BF16_CASES = [
+    (0x3F808000, 0x3F80),  # 1 + 2**-8: exact tie, even neighbour below
+    (0x3F818000, 0x3F82),  # exact tie, odd below -> rounds up to even
+    (0xBF808000, 0xBF80),  # negative tie, rounds toward the even magnitude
+    (0xBF818000, 0xBF82),  # negative tie, rounds up in magnitude
+    (0x3FFF8000, 0x4000),  # tie whose round-up carries into the exponent
+    (0x3F808001, 0x3F81),  # just above a tie
+    (0x3F807FFF, 0x3F80),  # just below a tie
+    (0x80000000, 0x8000),  # -0.0
+    (0x00000001, 0x0000),  # smallest f32 subnormal -> +0
+    (0x00018000, 0x0002),  # subnormal tie, odd below -> up
+    (0x00008000, 0x0000),  # subnormal tie, even below -> down
+    (0x80412345, 0x8041),  # negative subnormal
+    (0x3F800000, 0x3F80),  # 1.0, exact
+]
+
+# Float32 values planted in gpt2-tiny's embed/token/weight (row 10) to
+# exercise f32 -> f16 rounding, with the f16 bits ties-to-even gives.
+F16_CASES = [
+    (1.0 + 2.0 ** -11, 0x3C00),         # tie between 1 and 1+2**-10 -> 1
+    (1.0 + 3 * 2.0 ** -11, 0x3C02),     # tie, odd below -> up
+    (-(1.0 + 2.0 ** -11), 0xBC00),      # negative tie
+    (2.0 ** -25, 0x0000),               # half the smallest f16 subnormal -> 0
+    (3 * 2.0 ** -25, 0x0002),           # subnormal tie, odd below -> up
+    (2.0 ** -24, 0x0001),               # smallest f16 subnormal, exact
+    (-0.0, 0x8000),                     # negative zero
+    (65504.0, 0x7BFF),                  # largest f16, exact
+    (65519.0, 0x7BFF),                  # below the overflow threshold
+    (float(np.frombuffer(np.uint32(1).tobytes(), "<f4")[0]), 0x0000),  # f32 subnormal
+]
+
+
+def tensor_rng(model_seed, name):
+    """A RandomState seeded by the model's seed and the tensor's name.
+
+    Seeding per tensor makes each tensor's values independent of which other
+    tensors exist and of the order they are generated in.
+    """
+    seed = (model_seed * 1000003 + zlib.crc32(name.encode("utf-8"))) % 2 ** 32
+    return np.random.RandomState(seed)
+
+
+def make_weights(model):
+    """Random f32 weights for every expected tensor, in writer order."""
+    tensors = []
+    for name, shape, role in expected_tensors(model["config"], model["has_pooler"]):
+        rng = tensor_rng(model["seed"], name)
+        values = rng.standard_normal(shape) * 0.02
+        if role in NORM_ROLES and name.endswith("/weight"):
+            values = values + 1.0       # norm gains around 1
+        # (biases, including norm biases, stay small and nonzero)
+        tensors.append((name, role, values.astype("<f4")))
+    return tensors
+
+
+def plant_bf16_cases(tensors):
+    """Put the BF16_CASES bit patterns into row 7 of embed/token/weight."""
+    for name, _, array in tensors:
+        if name == "embed/token/weight":
+            bits = np.array([c[0] for c in BF16_CASES], dtype="<u4")
+            array[7, :len(bits)] = bits.view("<f4")
+
+
+def plant_f16_cases(tensors):
+    """Put the F16_CASES values into row 10 of embed/token/weight."""
+    for name, _, array in tensors:
+        if name == "embed/token/weight":
+            values = np.array([c[0] for c in F16_CASES], dtype="<f4")
+            array[10, :len(values)] = values
+
+
+def f32_to_bf16_bits(x):
+    """float32 array -> bfloat16 bits (uint16), round to nearest, ties to even.
+
+    Works on the uint32 bit patterns: adding 0x7FFF plus the lowest kept bit
+    and truncating rounds to nearest with ties going to the even neighbour.
+    NaN is kept as a quiet NaN (the rounding add could turn it into infinity).
+    """
+    bits = np.ascontiguousarray(x, dtype="<f4").view("<u4")
+    lowest_kept = (bits >> np.uint32(16)) & np.uint32(1)
+    rounded = (bits + np.uint32(0x7FFF) + lowest_kept) >> np.uint32(16)
+    quiet_nan = (bits >> np.uint32(16)) | np.uint32(0x0040)
+    out = np.where(np.isnan(x), quiet_nan, rounded)
+    return out.astype("<u2")
+
+
+def bf16_bits_to_f32(bits):
+    """bfloat16 bits (uint16) -> float32, exactly (the bits become the top half)."""
+    return (np.asarray(bits, dtype="<u2").astype("<u4") << np.uint32(16)).view("<f4")
+
+
+# ---------------------------------------------------------------------------
+# HDF5 writing (Specs/hdf5-layout.md)
+# ---------------------------------------------------------------------------
+
+def write_scalar_attr(group, name, schema_type, value):
+    """A scalar metadata value as an attribute with the layout's HDF5 type."""
+    if schema_type == "bool":
+        assert isinstance(value, bool)
+        group.attrs[name] = np.bool_(value)            # h5py: 8-bit enum FALSE/TRUE
+    elif schema_type == "int":
+        assert isinstance(value, int) and not isinstance(value, bool)
+        group.attrs[name] = np.int64(value)            # H5T_STD_I64LE
+    elif schema_type == "float":
+        assert isinstance(value, float)
+        group.attrs[name] = np.float64(value)          # H5T_IEEE_F64LE
+    elif schema_type == "string":
+        assert isinstance(value, str)
+        group.attrs[name] = value                      # variable-length UTF-8
+    else:
+        raise ValueError("not a scalar type: " + schema_type)
+
+
+def write_array_dataset(group, name, schema_type, value):
+    """An array metadata value as a 1-D contiguous dataset."""
+    if schema_type == "string[]":
+        data = np.array(list(value), dtype=object)
+        group.create_dataset(name, data=data, dtype=h5py.string_dtype("utf-8"),
+                             track_times=False)
+        return
+    numpy_type = {"int32[]": "<i4", "int64[]": "<i8",
+                  "float32[]": "<f4", "float64[]": "<f8"}[schema_type]
+    data = np.asarray(value)
+    assert data.dtype == np.dtype(numpy_type) and data.ndim == 1
+    group.create_dataset(name, data=data, track_times=False)
+
+
+def free_type(value):
+    """Schema type of a provenance/user value (these sections are free-form)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    raise ValueError("unsupported free-form value %r" % (value,))
+
+
+def write_section(f, section, values, types):
+    """Write one metadata section as the group /section."""
+    group = f.create_group(section)
+    for key, value in values.items():
+        schema_type = types[key] if types is not None else free_type(value)
+        if schema_type.endswith("[]"):
+            write_array_dataset(group, key, schema_type, value)
+        else:
+            write_scalar_attr(group, key, schema_type, value)
+
+
+def write_h5(path, model, tensors, dtype):
+    """Write one fixture. `tensors` is [(name, role, array)] already in `dtype`
+    (for bf16: the uint16 bits)."""
+    tmp = path + ".tmp"
+    # libver upper bound v110: nothing newer than what libhdf5 1.10 reads.
+    with h5py.File(tmp, "w", libver=("v108", "v110"), track_order=False) as f:
+        f.attrs["qkv_format"] = "qkv-hdf5"
+        f.attrs["qkv_format_version"] = np.int64(1)
+        write_section(f, "config", model["config"], CONFIG_KEYS)
+        write_section(f, "tokenizer", model["tokenizer"], TOKENIZER_KEYS)
+        write_section(f, "provenance", model["provenance"], None)
+        write_section(f, "user", model["user"], None)
+        for name, _, array in tensors:
+            assert array.dtype == NUMPY_STORAGE[dtype]
+            # Contiguous (no chunks, no filters) and no timestamps.
+            ds = f.create_dataset(name, data=array, track_times=False)
+            ds.attrs["dtype"] = dtype
+    os.replace(tmp, path)
+
+
+def expected_entry(model, tensors, dtype):
+    """The expected.json record of one fixture file."""
+    entry = {
+        "config": model["config"],
+        "tokenizer_token_count": len(model["tokenizer"]["tokens"]),
+        "parameter_count": int(sum(a.size for _, _, a in tensors)),
+        "tensors": {},
+    }
+    for name, role, array in tensors:
+        entry["tensors"][name] = {
+            "role": role,
+            "dtype": dtype,
+            "shape": list(array.shape),
+            # CRC-32 of the raw little-endian bytes as stored.
+            "crc32": zlib.crc32(np.ascontiguousarray(array).tobytes()),
+        }
+    return entry
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=DEFAULT_OUT,
+                        help="output directory (default: %(default)s)")
+    args = parser.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+
+    bert = bert_model()
+    gpt2 = gpt2_model()
+    llama = llama_model()
+
+    bert_f32 = make_weights(bert)
+    gpt2_f32 = make_weights(gpt2)
+    plant_f16_cases(gpt2_f32)
+    llama_f32 = make_weights(llama)
+    plant_bf16_cases(llama_f32)
+
+    gpt2_f16 = [(n, r, a.astype("<f2")) for n, r, a in gpt2_f32]
+    llama_bf16 = [(n, r, f32_to_bf16_bits(a)) for n, r, a in llama_f32]
+
+    files = [
+        ("bert-tiny.h5", bert, bert_f32, "f32"),
+        ("gpt2-tiny.h5", gpt2, gpt2_f32, "f32"),
+        ("gpt2-tiny-f16.h5", gpt2, gpt2_f16, "f16"),
+        ("llama-tiny.h5", llama, llama_f32, "f32"),
+        ("llama-tiny-bf16.h5", llama, llama_bf16, "bf16"),
+    ]
+    expected = {}
+    for filename, model, tensors, dtype in files:
+        path = os.path.join(args.out, filename)
+        write_h5(path, model, tensors, dtype)
+        expected[filename] = expected_entry(model, tensors, dtype)
+        print("wrote %s (%d bytes)" % (path, os.path.getsize(path)))
+
+    path = os.path.join(args.out, "expected.json")
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(expected, out, indent=1, ensure_ascii=False)
+        out.write("\n")
+    print("wrote %s" % path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
