@@ -1,0 +1,77 @@
+import XCTest
+@testable import QKVFormat
+
+/// Files that cannot be reached or recognised, and outputs that must not appear half-written.
+final class IOErrorTests: XCTestCase {
+    func testMissingFile() {
+        assertThrows(IOError.cannotOpen(file: "/nonexistent/x.qkv", errno: ENOENT)) { _ = try openWeightFile(path: "/nonexistent/x.qkv") }
+    }
+
+    func testDirectory() throws {
+        let dir = try scratchDirectory()
+        assertThrows(IOError.notARegularFile(file: dir)) { _ = try openWeightFile(path: dir) }
+    }
+
+    func testUnrecognisedFormat() throws {
+        let path = "\(try scratchDirectory())/x.bin"
+        try writeBytes(Array("hello world".utf8), to: path)
+        assertThrows(IOError.unrecognizedFormat(file: path, firstBytes: Array("hello wo".utf8))) { _ = try openWeightFile(path: path) }
+    }
+
+    func testTruncatedQKVMagic_isATooSmallQKVFile() throws {
+        let path = "\(try scratchDirectory())/x.qkv"
+        try writeBytes([0x89, 0x51, 0x4B], to: path)
+        assertThrows(QKVFileError.tooSmall(file: path, size: 3)) { _ = try openWeightFile(path: path) }
+    }
+
+    func testConvertOntoItsOwnInput_isRefusedAndTheInputKept() throws {
+        let dir = try scratchDirectory()
+        let path = "\(dir)/l.qkv"
+        try Converter.convert(input: Paths.fixture("llama-tiny.h5"), output: path, format: .qkv)
+        let before = try readBytes(path)
+        assertThrows(IOError.sameFile(input: path, output: path)) { try Converter.convert(input: path, output: path, format: .qkv) }
+        // Through another name for the same file, too.
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/alias.qkv", withDestinationPath: path)
+        assertThrows(IOError.sameFile(input: path, output: "\(dir)/alias.qkv")) { try Converter.convert(input: path, output: "\(dir)/alias.qkv", format: .hdf5) }
+        XCTAssertEqual(try readBytes(path), before)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["alias.qkv", "l.qkv"], "no temporary files left")
+    }
+
+    func testFailedConversion_leavesNoOutputAndKeepsThePreviousOne() throws {
+        let dir = try scratchDirectory()
+        let bad = "\(dir)/bad.qkv"
+        try Converter.convert(input: Paths.fixture("llama-tiny.h5"), output: bad, format: .qkv)
+        var bytes = try readBytes(bad)
+        // Break the schema (not the container): a config value the schema rejects, header CRC refreshed.
+        let key = Array("config.kv_head_count".utf8)
+        let at = (0..<bytes.count - key.count).first { Array(bytes[$0..<$0 + key.count]) == key }! + key.count + 1
+        QKVBytes.put(UInt64(3), at: at, in: &bytes)
+        QKVBytes.refreshChecksum(&bytes)
+        try writeBytes(bytes, to: bad)
+
+        let target = "\(dir)/out.h5"
+        XCTAssertThrowsError(try Converter.convert(input: bad, output: target, format: .hdf5))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: target))
+
+        try writeBytes([1, 2, 3], to: target)
+        XCTAssertThrowsError(try Converter.convert(input: bad, output: target, format: .qkv))
+        XCTAssertEqual(try readBytes(target), [1, 2, 3], "a failed conversion keeps the previous target")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["bad.qkv", "out.h5"])
+    }
+
+    func testOutputIntoMissingDirectory() {
+        XCTAssertThrowsError(try Converter.convert(input: Paths.fixture("llama-tiny.h5"), output: "/nonexistent/dir/x.qkv", format: .qkv)) { error in
+            guard case IOError.cannotCreate(let file, let code)? = error as? IOError else { return XCTFail("\(error)") }
+            XCTAssertEqual(file, "/nonexistent/dir/x.qkv")
+            XCTAssertEqual(code, ENOENT)
+        }
+    }
+
+    func testWrittenFileHasUsualPermissions() throws {
+        let path = "\(try scratchDirectory())/p.qkv"
+        try Converter.convert(input: Paths.fixture("llama-tiny.h5"), output: path, format: .qkv)
+        let mode = (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as! NSNumber).intValue
+        XCTAssertEqual(mode & 0o600, 0o600)
+        XCTAssertNotEqual(mode, 0o600, "not mkstemp's private mode")
+    }
+}
