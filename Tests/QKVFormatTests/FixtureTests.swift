@@ -61,3 +61,30 @@ final class FixtureTests: XCTestCase {
         XCTAssertEqual(bert.tokenizer?.options["tokenizer.lowercase"], .bool(true))
     }
 }
+
+final class TensorViewTests: XCTestCase {
+    func testTypedViewOfAMappedTensor_isZeroCopyAndEqualsTheValues() throws {
+        let dir = try scratchDirectory()
+        try Converter.convert(input: Paths.fixture("llama-tiny.h5"), output: "\(dir)/l.qkv", format: .qkv)
+        let file = try QKVFile(path: "\(dir)/l.qkv")
+        let view = try file.tensor("layers/0/attn/q/weight")
+        let start = file.mapping.bytes.baseAddress!
+        view.withUnsafeBufferPointer(of: Float.self) { floats in
+            let entry = file.entries.first { $0.info.name == view.name }!
+            XCTAssertEqual(UnsafeRawPointer(floats.baseAddress!), start + file.dataOffset + entry.offset, "points into the mapping")
+            XCTAssertEqual(Array(floats), view.floats())
+        }
+        let head = view.slab(2)
+        head.withUnsafeBufferPointer(of: Float.self) { XCTAssertEqual(Array($0), Array(view.floats()[2 * 256..<3 * 256])) }
+    }
+
+    func testViewsOutliveTheirFile() throws {
+        let dir = try scratchDirectory()
+        try Converter.convert(input: Paths.fixture("llama-tiny.h5"), output: "\(dir)/l.qkv", format: .qkv)
+        var file: QKVFile? = try QKVFile(path: "\(dir)/l.qkv")
+        let view = try file!.tensor("final_norm/weight")
+        let values = view.floats()
+        file = nil
+        XCTAssertEqual(view.floats(), values, "the view keeps the mapping alive")
+    }
+}

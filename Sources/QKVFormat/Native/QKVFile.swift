@@ -140,6 +140,14 @@ public final class QKVFile: WeightFile, @unchecked Sendable {
 
     private static func parseMetadata(_ cursor: inout ByteCursor, file: String) throws(QKVFileError) -> Metadata {
         var metadata = Metadata()
+        /// An array: its count is checked against the bytes left (`size` each at least) before allocating.
+        func array<T>(_ size: Int, _ element: (inout ByteCursor) throws(QKVFileError) -> T) throws(QKVFileError) -> [T] {
+            let count = try cursor.count(elementSize: size)
+            var out = [T]()
+            out.reserveCapacity(count)
+            for _ in 0..<count { out.append(try element(&cursor)) }
+            return out
+        }
         // Each entry takes at least 2 + 1 + 1 + 1 bytes, which bounds the count before the loop.
         let count = try cursor.count(elementSize: 5)
         for _ in 0..<count {
@@ -162,31 +170,12 @@ public final class QKVFile: WeightFile, @unchecked Sendable {
             case .int: value = .int(Int64(bitPattern: try cursor.u64()))
             case .float: value = .float(Double(bitPattern: try cursor.u64()))
             case .string: value = .string(try cursor.string(Int(try cursor.u32()), field: "value of '\(key)'"))
-            case .int32Array:
-                let n = try cursor.count(elementSize: 4)
-                var out = [Int32](); out.reserveCapacity(n)
-                for _ in 0..<n { out.append(Int32(bitPattern: try cursor.u32())) }
-                value = .int32Array(out)
-            case .int64Array:
-                let n = try cursor.count(elementSize: 8)
-                var out = [Int64](); out.reserveCapacity(n)
-                for _ in 0..<n { out.append(Int64(bitPattern: try cursor.u64())) }
-                value = .int64Array(out)
-            case .float32Array:
-                let n = try cursor.count(elementSize: 4)
-                var out = [Float](); out.reserveCapacity(n)
-                for _ in 0..<n { out.append(Float(bitPattern: try cursor.u32())) }
-                value = .float32Array(out)
-            case .float64Array:
-                let n = try cursor.count(elementSize: 8)
-                var out = [Double](); out.reserveCapacity(n)
-                for _ in 0..<n { out.append(Double(bitPattern: try cursor.u64())) }
-                value = .float64Array(out)
+            case .int32Array: value = .int32Array(try array(4) { c throws(QKVFileError) in Int32(bitPattern: try c.u32()) })
+            case .int64Array: value = .int64Array(try array(8) { c throws(QKVFileError) in Int64(bitPattern: try c.u64()) })
+            case .float32Array: value = .float32Array(try array(4) { c throws(QKVFileError) in Float(bitPattern: try c.u32()) })
+            case .float64Array: value = .float64Array(try array(8) { c throws(QKVFileError) in Double(bitPattern: try c.u64()) })
             case .stringArray:
-                let n = try cursor.count(elementSize: 4)
-                var out = [String](); out.reserveCapacity(n)
-                for i in 0..<n { out.append(try cursor.string(Int(try cursor.u32()), field: "element \(i) of '\(key)'")) }
-                value = .stringArray(out)
+                value = .stringArray(try array(4) { c throws(QKVFileError) in try c.string(Int(try c.u32()), field: "an element of '\(key)'") })
             }
             guard metadata[key] == nil else { throw .duplicateKey(file: file, key: key) }
             metadata[key] = value
@@ -229,20 +218,17 @@ public final class QKVFile: WeightFile, @unchecked Sendable {
                 throw .invalidBlockFields(file: file, tensor: name, dtype: dtype, blockSize: blockSize, scaleType: scaleType, layout: layout)
             }
 
-            guard rawShape.allSatisfy({ $0 <= UInt64(Int.max) }), let elements = DType.elementCount(rawShape.map { Int($0) }) else {
+            guard rawShape.allSatisfy({ $0 <= UInt64(Int.max) }), DType.elementCount(rawShape.map { Int($0) }) != nil else {
                 throw .elementCountOverflow(file: file, tensor: name, shape: rawShape)
             }
             let shape = rawShape.map { Int($0) }
-            if dtype.blockSize > 1, let last = shape.last, last % dtype.blockSize != 0 {
-                throw .partialBlock(file: file, tensor: name, lastDimension: last, blockSize: dtype.blockSize)
-            }
-            if dtype.blockSize > 1, shape.isEmpty {
-                throw .partialBlock(file: file, tensor: name, lastDimension: 1, blockSize: dtype.blockSize)
+            // A scalar has no last dimension to block; it counts as a last dimension of 1.
+            if dtype.blockSize > 1, (shape.last ?? 1) % dtype.blockSize != 0 {
+                throw .partialBlock(file: file, tensor: name, lastDimension: shape.last ?? 1, blockSize: dtype.blockSize)
             }
             guard let expectedBytes = dtype.byteCount(for: shape) else {
                 throw .elementCountOverflow(file: file, tensor: name, shape: rawShape)
             }
-            _ = elements
             guard byteLength == UInt64(expectedBytes) else {
                 throw .byteLengthMismatch(file: file, tensor: name, expected: UInt64(expectedBytes), found: byteLength)
             }

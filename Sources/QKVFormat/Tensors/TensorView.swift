@@ -7,14 +7,34 @@ public struct TensorView: @unchecked Sendable {
     public let info: TensorInfo
     /// Keeps the memory under `bytes` alive.
     public let storage: TensorStorage
-    /// Exactly `info.byteCount` bytes.
-    public let bytes: UnsafeRawBufferPointer
+    /// Exactly `info.byteCount` bytes, valid only while this view (and so `storage`) is alive: use
+    /// `withUnsafeBytes` outside the module, where a view's lifetime may end before its last use.
+    let bytes: UnsafeRawBufferPointer
 
     init(info: TensorInfo, storage: TensorStorage, bytes: UnsafeRawBufferPointer) {
         precondition(bytes.count == info.byteCount, "view of '\(info.name)' has \(bytes.count) bytes, dtype and shape say \(info.byteCount)")
         self.info = info
         self.storage = storage
         self.bytes = bytes
+    }
+
+    /// Calls `body` with the tensor's bytes, keeping the memory alive for the call.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(storage) { try body(bytes) }
+    }
+
+    /// Calls `body` with the elements typed as `T` (`Float` for f32, `Float16` or `UInt16` for f16,
+    /// `UInt16` for bf16, `Int32` for i32, ...), zero-copy. `T` must have the dtype's element size; in a
+    /// `.qkv` mapping and in owned buffers every tensor is 64-byte aligned, so the typed view is aligned.
+    public func withUnsafeBufferPointer<T, R>(of type: T.Type, _ body: (UnsafeBufferPointer<T>) throws -> R) rethrows -> R {
+        precondition(dtype.blockSize == 1 && MemoryLayout<T>.stride == dtype.blockBytes,
+                     "\(T.self) does not match dtype \(dtype) of '\(name)'")
+        return try withUnsafeBytes { try body($0.assumingMemoryBound(to: T.self)) }
+    }
+
+    /// Whether both views hold the same bytes (bit-identical tensors; NaNs compare by bits).
+    public func hasSameBytes(as other: TensorView) -> Bool {
+        withUnsafeBytes { a in other.withUnsafeBytes { b in a.elementsEqual(b) } }
     }
 
     public var name: String { info.name }
