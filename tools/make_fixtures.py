@@ -18,6 +18,11 @@ It writes:
     llama-tiny-bf16.h5    llama-tiny's tensors rounded to bfloat16 (u16 datasets)
     expected.json         config, token count, parameter count and per-tensor
                           dtype/shape/role/CRC-32 of every file above
+    bad-hdf5/*.h5         invalid files: a smaller llama-tiny (bad_base_model())
+                          with exactly one rule broken each (BAD_CASES)
+    bad-hdf5/manifest.json  file name -> {"error": "<Type>.<case>" (the Swift
+                          error a reader throws), "why": one line, and
+                          "deep": true where only `validate --deep` finds it}
 
 Everything is deterministic: weights come from numpy's legacy RandomState
 (whose streams numpy keeps stable across versions), seeded per tensor, and the
@@ -26,6 +31,7 @@ byte-identical files with the same h5py/libhdf5.
 """
 
 import argparse
+import copy
 import json
 import os
 import re
@@ -622,9 +628,11 @@ def write_section(f, section, values, types):
             write_scalar_attr(group, key, schema_type, value)
 
 
-def write_h5(path, model, tensors, dtype):
+def write_h5(path, model, tensors, dtype, edit=None):
     """Write one fixture. `tensors` is [(name, role, array)] already in `dtype`
-    (for bf16: the uint16 bits)."""
+    (for bf16: the uint16 bits). `edit`, if given, is called with the open
+    file after everything else is written (the bad fixtures use it to break
+    one rule); the valid fixtures never pass it."""
     tmp = path + ".tmp"
     # libver upper bound v110: nothing newer than what libhdf5 1.10 reads.
     with h5py.File(tmp, "w", libver=("v108", "v110"), track_order=False) as f:
@@ -639,6 +647,8 @@ def write_h5(path, model, tensors, dtype):
             # Contiguous (no chunks, no filters) and no timestamps.
             ds = f.create_dataset(name, data=array, track_times=False)
             ds.attrs["dtype"] = dtype
+        if edit is not None:
+            edit(f)
     os.replace(tmp, path)
 
 
@@ -658,7 +668,348 @@ def expected_entry(model, tensors, dtype):
             # CRC-32 of the raw little-endian bytes as stored.
             "crc32": zlib.crc32(np.ascontiguousarray(array).tobytes()),
         }
+    entry["head_norms"] = head_norms(tensors, dtype)
     return entry
+
+
+def head_norms(tensors, dtype):
+    """Frobenius norm of every head's slab of W_Q, W_K, W_V, W_O: {part: [layer][head]}, in float64 of
+    the stored values (bf16 widened from its bits), what `qkv inspect --heads` must print."""
+    norms = {}
+    for name, _, array in tensors:
+        parts = name.split("/")
+        if len(parts) == 5 and parts[0] == "layers" and parts[2] == "attn" and parts[4] == "weight":
+            values = array
+            if dtype == "bf16":
+                values = (array.astype(np.uint32) << 16).view(np.float32)
+            values = values.astype(np.float64)
+            layer = norms.setdefault(parts[3], [])
+            layer.append([float(np.sqrt(np.sum(values[h] ** 2))) for h in range(values.shape[0])])
+    return norms
+
+
+# ---------------------------------------------------------------------------
+# Bad fixtures: Fixtures/bad-hdf5/, each file breaking exactly one rule
+# ---------------------------------------------------------------------------
+#
+# Every bad file is the valid `bad_base_model()` (a smaller llama-tiny) with
+# one rule of Specs/hdf5-layout.md or Specs/schema.md broken. manifest.json
+# maps each file name to the Swift error a reader must throw for it,
+# "<Type>.<case>", and a one-line reason; "deep": true marks the file that
+# only `qkv validate --deep` rejects.
+
+BAD_DIR = "bad-hdf5"
+BAD_MANIFEST = "manifest.json"
+
+# The tensor the dtype/type cases tamper with, and the stray and missing ones.
+BAD_STRAY_TENSOR = "layers/0/attn/extra/weight"
+BAD_MISSING_TENSOR = "layers/1/mlp/down/weight"
+BAD_NAN_TENSOR = "layers/0/mlp/up/weight"
+BAD_NAN_INDEX = (3, 5)
+
+
+def bad_base_model():
+    """llama-tiny, shrunk so that each bad file stays small.
+
+    Same family, rules and attention shapes (H=4, K=2, d=8, D=32, 2 layers:
+    the cases name `[2, 8, 32]` and layer 1); the MLP is 8 wide and the
+    vocabulary is 24 of llama-tiny's tokens (<unk> <s> </s>, <0x00>..<0x07>,
+    the 6 merged pieces, "▁", a..f) in an embedding of 28 rows (4 rows of
+    padding, as in llama-tiny). Valid: `qkv validate --deep` accepts it.
+    """
+    model = llama_model()
+    tokens, scores, types = llama_vocab()
+    keep = list(range(3 + 8)) + list(range(67, 67 + 6 + 1 + 6))
+    model["name"] = "llama-tiny-small"
+    model["config"].update(vocab_size=len(keep) + 4, ffn_dim=8, max_positions=32)
+    model["tokenizer"].update(tokens=[tokens[i] for i in keep], scores=scores[keep],
+                              token_types=types[keep], max_length=32)
+    return model
+
+
+# (file name, "<Type>.<case>", why, deep, writer). A writer is called as
+# writer(path, model, tensors) with private copies of the base model and its
+# f32 tensors, and writes the file at `path`.
+BAD_CASES = []
+
+
+def bad_case(filename, error, why, deep=False):
+    def register(writer):
+        BAD_CASES.append((filename, error, why, deep, writer))
+        return writer
+    return register
+
+
+def without_tensor(tensors, name):
+    out = [t for t in tensors if t[0] != name]
+    assert len(out) == len(tensors) - 1, name
+    return out
+
+
+def tensor_array(tensors, name):
+    return next(a for n, _, a in tensors if n == name)
+
+
+def write_raw_tensor(f, name, array, dtype_attr):
+    """A tensor dataset written as-is, with `dtype_attr` (None: no attribute)."""
+    ds = f.create_dataset(name, data=array, track_times=False)
+    if dtype_attr is not None:
+        ds.attrs["dtype"] = dtype_attr
+
+
+def write_with_tensor(path, model, tensors, name, array, dtype_attr):
+    """The model with tensor `name` replaced by `array`, written last."""
+    write_h5(path, model, without_tensor(tensors, name), "f32",
+             edit=lambda f: write_raw_tensor(f, name, array, dtype_attr))
+
+
+# --- the root -----------------------------------------------------------------
+
+@bad_case("notqkv.h5", "HDF5Error.notQKVLayout",
+          "root attribute qkv_format is missing")
+def write_notqkv(path, model, tensors):
+    def edit(f):
+        del f.attrs["qkv_format"]
+    write_h5(path, model, tensors, "f32", edit)
+
+
+@bad_case("wrong-format-name.h5", "HDF5Error.notQKVLayout",
+          'root attribute qkv_format is "something-else", not "qkv-hdf5"')
+def write_wrong_format_name(path, model, tensors):
+    def edit(f):
+        f.attrs["qkv_format"] = "something-else"
+    write_h5(path, model, tensors, "f32", edit)
+
+
+@bad_case("version-2.h5", "HDF5Error.unsupportedVersion",
+          "root attribute qkv_format_version is 2; only 1 is defined")
+def write_version_2(path, model, tensors):
+    def edit(f):
+        f.attrs["qkv_format_version"] = np.int64(2)
+    write_h5(path, model, tensors, "f32", edit)
+
+
+# --- tensor types ---------------------------------------------------------------
+
+@bad_case("bf16-without-dtype.h5", "HDF5Error.dtypeAttributeMismatch",
+          "layers/0/attn_norm/weight is u16 (bf16 bits) without the required dtype=\"bf16\" attribute")
+def write_bf16_without_dtype(path, model, tensors):
+    name = "layers/0/attn_norm/weight"
+    write_with_tensor(path, model, tensors, name,
+                      f32_to_bf16_bits(tensor_array(tensors, name)), None)
+
+
+@bad_case("dtype-attribute-mismatch.h5", "HDF5Error.dtypeAttributeMismatch",
+          'layers/1/mlp_norm/weight is stored as f32 but its dtype attribute says "f16"')
+def write_dtype_attribute_mismatch(path, model, tensors):
+    name = "layers/1/mlp_norm/weight"
+    write_with_tensor(path, model, tensors, name, tensor_array(tensors, name), "f16")
+
+
+@bad_case("compound-tensor.h5", "HDF5Error.unsupportedType",
+          "final_norm/weight has a compound HDF5 type {re: f32, im: f32} (no dtype attribute)")
+def write_compound_tensor(path, model, tensors):
+    name = "final_norm/weight"
+    values = tensor_array(tensors, name)
+    array = np.zeros(values.shape, dtype=[("re", "<f4"), ("im", "<f4")])
+    array["re"] = values
+    write_with_tensor(path, model, tensors, name, array, None)
+
+
+@bad_case("uint32-tensor.h5", "HDF5Error.unsupportedType",
+          "layers/0/mlp/down/weight is stored as u32 (the f32 bits; no dtype attribute), a type the layout does not use")
+def write_uint32_tensor(path, model, tensors):
+    name = "layers/0/mlp/down/weight"
+    write_with_tensor(path, model, tensors, name, tensor_array(tensors, name).view("<u4"), None)
+
+
+# --- links and groups ---------------------------------------------------------
+
+@bad_case("soft-link.h5", "HDF5Error.unsupportedLink",
+          "lm_head/weight is a soft link to /embed/token/weight")
+def write_soft_link(path, model, tensors):
+    def edit(f):
+        f.require_group("lm_head")["weight"] = h5py.SoftLink("/embed/token/weight")
+    write_h5(path, model, without_tensor(tensors, "lm_head/weight"), "f32", edit)
+
+
+@bad_case("external-link.h5", "HDF5Error.unsupportedLink",
+          "lm_head/weight is an external link to lm-head.h5:/lm_head/weight (a file that does not exist)")
+def write_external_link(path, model, tensors):
+    def edit(f):
+        f.require_group("lm_head")["weight"] = h5py.ExternalLink("lm-head.h5", "/lm_head/weight")
+    write_h5(path, model, without_tensor(tensors, "lm_head/weight"), "f32", edit)
+
+
+@bad_case("hardlink-alias.h5", "HDF5Error.badGroupStructure",
+          "lm_head/weight is a second hard link to the dataset embed/token/weight (one dataset, two tensor paths)")
+def write_hardlink_alias(path, model, tensors):
+    def edit(f):
+        f.require_group("lm_head")["weight"] = f["embed/token/weight"]
+    write_h5(path, model, without_tensor(tensors, "lm_head/weight"), "f32", edit)
+
+
+@bad_case("group-in-config.h5", "HDF5Error.badGroupStructure",
+          "/config holds a subgroup /config/nested; metadata sections hold only attributes and datasets")
+def write_group_in_config(path, model, tensors):
+    def edit(f):
+        f["config"].create_group("nested")
+    write_h5(path, model, tensors, "f32", edit)
+
+
+# --- metadata types and shapes ---------------------------------------------------
+
+@bad_case("metadata-array-attribute.h5", "HDF5Error.badMetadataShape",
+          "config attribute head_count is a 1-D array [4] instead of a scalar")
+def write_metadata_array_attribute(path, model, tensors):
+    del model["config"]["head_count"]
+
+    def edit(f):
+        f["config"].attrs["head_count"] = np.array([4], dtype="<i8")
+    write_h5(path, model, tensors, "f32", edit)
+
+
+@bad_case("metadata-2d-dataset.h5", "HDF5Error.badMetadataShape",
+          "tokenizer/scores is a 2-D dataset [24, 1] instead of a 1-D array")
+def write_metadata_2d_dataset(path, model, tensors):
+    scores = model["tokenizer"].pop("scores")
+
+    def edit(f):
+        f["tokenizer"].create_dataset("scores", data=scores.reshape(-1, 1), track_times=False)
+    write_h5(path, model, tensors, "f32", edit)
+
+
+@bad_case("bool-is-2.h5", "HDF5Error.invalidBool",
+          "config attribute gated_mlp is the integer 2 (int64); a bool stored as an integer must be 0 or 1")
+def write_bool_is_2(path, model, tensors):
+    del model["config"]["gated_mlp"]
+
+    def edit(f):
+        f["config"].attrs["gated_mlp"] = np.int64(2)
+    write_h5(path, model, tensors, "f32", edit)
+
+
+# --- not HDF5 any more ------------------------------------------------------------
+
+@bad_case("truncated.h5", "HDF5Error.libraryCall",
+          "the first half of the bytes of a valid file (libhdf5 cannot open it)")
+def write_truncated(path, model, tensors):
+    write_h5(path, model, tensors, "f32")
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path + ".tmp", "wb") as f:
+        f.write(data[:len(data) // 2])
+    os.replace(path + ".tmp", path)
+
+
+# --- the schema: tensors ----------------------------------------------------------
+
+@bad_case("stray-tensor.h5", "ModelError.unexpectedTensor",
+          "an extra dataset %s [8, 32] that the schema does not name" % BAD_STRAY_TENSOR)
+def write_stray_tensor(path, model, tensors):
+    stray = (tensor_rng(model["seed"], BAD_STRAY_TENSOR).standard_normal((8, 32)) * 0.02).astype("<f4")
+    write_h5(path, model, tensors + [(BAD_STRAY_TENSOR, "attn_q", stray)], "f32")
+
+
+@bad_case("missing-tensor.h5", "ModelError.missingTensor",
+          "%s is absent" % BAD_MISSING_TENSOR)
+def write_missing_tensor(path, model, tensors):
+    write_h5(path, model, without_tensor(tensors, BAD_MISSING_TENSOR), "f32")
+
+
+@bad_case("shape-mismatch.h5", "ModelError.shapeMismatch",
+          "layers/0/attn/k/weight is [4, 8, 32]; kv_head_count 2 makes it [2, 8, 32]")
+def write_shape_mismatch(path, model, tensors):
+    name = "layers/0/attn/k/weight"
+    model4 = dict(model, config=dict(model["config"], kv_head_count=4))
+    wide = tensor_array(make_weights(model4), name)        # its first 2 heads are the base's
+    write_h5(path, model, [(n, r, wide if n == name else a) for n, r, a in tensors], "f32")
+
+
+@bad_case("i32-model-tensor.h5", "ModelError.dtypeNotAllowed",
+          'final_norm/weight is stored as i32 (all ones) with dtype="i32"; model tensors are f32, f16 or bf16')
+def write_i32_model_tensor(path, model, tensors):
+    name = "final_norm/weight"
+    ones = np.ones(tensor_array(tensors, name).shape, dtype="<i4")
+    write_with_tensor(path, model, tensors, name, ones, "i32")
+
+
+@bad_case("nan-tensor.h5", "ModelError.nonFiniteValue",
+          "%s holds one NaN at %s; the structure is valid (found only by validate --deep)"
+          % (BAD_NAN_TENSOR, list(BAD_NAN_INDEX)), deep=True)
+def write_nan_tensor(path, model, tensors):
+    tensor_array(tensors, BAD_NAN_TENSOR)[BAD_NAN_INDEX] = np.nan
+    write_h5(path, model, tensors, "f32")
+
+
+# --- the schema: metadata ---------------------------------------------------------
+
+@bad_case("missing-config-key.h5", "ModelError.missingKey",
+          "config has no head_dim (required)")
+def write_missing_config_key(path, model, tensors):
+    del model["config"]["head_dim"]
+    write_h5(path, model, tensors, "f32")
+
+
+@bad_case("kv-heads-not-dividing.h5", "ModelError.invalidValue",
+          "kv_head_count 3 does not divide head_count 4 (K/V weights shaped [3, 8, 32] to match)")
+def write_kv_heads_not_dividing(path, model, tensors):
+    model["config"]["kv_head_count"] = 3
+    write_h5(path, model, make_weights(model), "f32")
+
+
+@bad_case("unknown-config-key.h5", "ModelError.unknownKey",
+          "config has an extra attribute frobnicate (int64 1) that the schema does not define")
+def write_unknown_config_key(path, model, tensors):
+    def edit(f):
+        f["config"].attrs["frobnicate"] = np.int64(1)
+    write_h5(path, model, tensors, "f32", edit)
+
+
+@bad_case("scores-length.h5", "ModelError.tokenizerArrayLength",
+          "tokenizer/scores has 23 entries for 24 tokens")
+def write_scores_length(path, model, tensors):
+    model["tokenizer"]["scores"] = model["tokenizer"]["scores"][:-1]
+    write_h5(path, model, tensors, "f32")
+
+
+@bad_case("special-token-out-of-range.h5", "ModelError.tokenIdOutOfRange",
+          "config bos_token_id is 24, the token count (vocab_size is 28, so only the tokenizer rule breaks)")
+def write_special_token_out_of_range(path, model, tensors):
+    model["config"]["bos_token_id"] = len(model["tokenizer"]["tokens"])
+    write_h5(path, model, tensors, "f32")
+
+
+def bad_manifest():
+    """{file name: {"error": "<Type>.<case>", "why": ..., ["deep": True]}}."""
+    manifest = {}
+    for filename, error, why, deep, _ in BAD_CASES:
+        manifest[filename] = {"error": error, "why": why}
+        if deep:
+            manifest[filename]["deep"] = True
+    return manifest
+
+
+def write_bad_fixtures(out_dir):
+    """Write every BAD_CASES file and manifest.json into `out_dir`, removing
+    .h5 files there that are no longer cases (the folder is generated)."""
+    os.makedirs(out_dir, exist_ok=True)
+    base = bad_base_model()
+    base_tensors = make_weights(base)
+    for filename, _, _, _, writer in BAD_CASES:
+        path = os.path.join(out_dir, filename)
+        writer(path, copy.deepcopy(base), copy.deepcopy(base_tensors))
+        print("wrote %s (%d bytes)" % (path, os.path.getsize(path)))
+    names = {case[0] for case in BAD_CASES}
+    for stale in sorted(os.listdir(out_dir)):
+        if stale.endswith(".h5") and stale not in names:
+            os.remove(os.path.join(out_dir, stale))
+            print("removed stale %s" % os.path.join(out_dir, stale))
+    path = os.path.join(out_dir, BAD_MANIFEST)
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(bad_manifest(), out, indent=1, ensure_ascii=False)
+        out.write("\n")
+    print("wrote %s" % path)
 
 
 def main(argv=None):
@@ -700,6 +1051,8 @@ def main(argv=None):
         json.dump(expected, out, indent=1, ensure_ascii=False)
         out.write("\n")
     print("wrote %s" % path)
+
+    write_bad_fixtures(os.path.join(args.out, BAD_DIR))
     return 0
 
 

@@ -73,7 +73,7 @@ struct InspectReport {
             line(label, values.keys.sorted().map { "\($0)=\(values[$0]!)" }.joined(separator: ", "))
         }
         if !summary.schemaProblems.isEmpty {
-            line("schema", "does not follow Specs/schema.md (\(summary.schemaProblems.count) problems):")
+            line("schema", "does not follow Specs/schema.md (\(summary.schemaProblems.count) problem\(summary.schemaProblems.count == 1 ? "" : "s")):")
             for problem in summary.schemaProblems { out += "  - \(problem)\n" }
         }
         if let tensors = summary.tensors {

@@ -41,7 +41,7 @@ extension HDF5Error: CustomStringConvertible {
         case let .dtypeAttributeMismatch(file, tensor, attribute, storedAs):
             "\(file): tensor '\(tensor)' has dtype attribute \(attribute) but is stored as \(storedAs)"
         case let .unsupportedLink(file, object, kind):
-            "\(file): '\(object)' is a \(kind); the qkv layout uses only hard links to groups and datasets"
+            "\(file): '\(object)' is \(kind.first.map { "aeiou".contains($0) } == true ? "an" : "a") \(kind); the qkv layout uses only hard links to groups and datasets"
         case let .badTensorShape(file, tensor, dims):
             "\(file): tensor '\(tensor)' has dimensions \(dims): more than 8, or more elements than fit in 63 bits"
         case let .tooLarge(file, object, bytes, limit):
