@@ -5,12 +5,17 @@ import QKVFormat
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert a model file to another container or dtype.",
-        discussion: "The output format follows OUT's extension (.qkv, .h5, .hdf5) unless --to says otherwise. The output appears only when complete; the input is never modified."
+        discussion: """
+            IN is a .qkv or HDF5 file, a .safetensors file, or a Hugging Face checkpoint folder (config.json with \
+            model.safetensors or sharded weights). The output format follows OUT's extension (.qkv, .h5, .hdf5, \
+            .safetensors) unless --to says otherwise; a folder OUT with --to safetensors gets model.safetensors and \
+            config.json. The output appears only when complete; the input is never modified.
+            """
     )
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
-        case qkv, hdf5
-        var container: ContainerFormat { self == .qkv ? .qkv : .hdf5 }
+        case qkv, hdf5, safetensors
+        var container: ContainerFormat { ContainerFormat(rawValue: rawValue)! }
     }
 
     enum TargetDType: String, ExpressibleByArgument, CaseIterable {
@@ -18,7 +23,7 @@ struct Convert: ParsableCommand {
         var dtype: DType { DType(name: rawValue)! }
     }
 
-    @Argument(help: "The model file to read (.qkv or HDF5).")
+    @Argument(help: "The model to read: .qkv, HDF5, .safetensors, or a Hugging Face folder.")
     var input: String
 
     @Argument(help: "The file to write.")
@@ -37,7 +42,7 @@ struct Convert: ParsableCommand {
 
     func validate() throws {
         guard to != nil || ContainerFormat(pathExtension: output) != nil else {
-            throw ValidationError("cannot tell the output format from '\(output)'; use .qkv, .h5 or .hdf5, or --to")
+            throw ValidationError("cannot tell the output format from '\(output)'; use .qkv, .h5, .hdf5 or .safetensors, or --to")
         }
         if compress && (to?.container ?? ContainerFormat(pathExtension: output)) != .hdf5 {
             throw ValidationError("--compress applies to HDF5 output only")

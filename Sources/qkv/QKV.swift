@@ -42,13 +42,13 @@ enum ExitStatus {
     static let usage: Int32 = 2
 
     static func isLibraryError(_ error: Error) -> Bool {
-        error is QKVFileError || error is HDF5Error || error is ModelError || error is IOError || error is ConversionError
+        error is InvalidInputError || error is IOError || error is ConversionError
     }
 
     /// 1 for a file whose content is wrong, 2 for everything else that fails.
     static func code(for error: Error) -> Int32 {
         switch error {
-        case is QKVFileError, is HDF5Error, is ModelError: return invalid
+        case is InvalidInputError: return invalid
         case IOError.unrecognizedFormat: return invalid
         case ConversionError.cannotConvert: return invalid
         default: return usage

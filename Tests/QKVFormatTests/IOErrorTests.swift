@@ -7,9 +7,13 @@ final class IOErrorTests: XCTestCase {
         assertThrows(IOError.cannotOpen(file: "/nonexistent/x.qkv", errno: ENOENT)) { _ = try openWeightFile(path: "/nonexistent/x.qkv") }
     }
 
-    func testDirectory() throws {
+    func testDevice_isNotARegularFile() {
+        assertThrows(IOError.notARegularFile(file: "/dev/null")) { _ = try openWeightFile(path: "/dev/null") }
+    }
+
+    func testEmptyFolder_isNotACheckpoint() throws {
         let dir = try scratchDirectory()
-        assertThrows(IOError.notARegularFile(file: dir)) { _ = try openWeightFile(path: dir) }
+        assertThrows(ImportError.notACheckpoint(path: dir, reason: "no model.safetensors or model.safetensors.index.json")) { _ = try openWeightFile(path: dir) }
     }
 
     func testUnrecognisedFormat() throws {

@@ -60,6 +60,7 @@ public enum Converter {
         let writer: any ContainerWriter = switch format {
         case .qkv: try QKVWriter(target: output, inputs: [input], metadata: metadata, tensors: targets, options: options)
         case .hdf5: try HDF5Writer(target: output, inputs: [input], metadata: metadata, tensors: targets, options: options)
+        case .safetensors: try HFExportWriter(target: output, inputs: [input], metadata: metadata, tensors: targets, options: options)
         }
         do {
             for (i, target) in targets.enumerated() {
@@ -72,8 +73,15 @@ public enum Converter {
             writer.abandon()
             throw error
         }
+        // The bytes written: the file, or the files of an output folder.
         var size = stat()
-        let bytes = stat(output, &size) == 0 ? Int(size.st_size) : 0
+        var bytes = stat(output, &size) == 0 ? Int(size.st_size) : 0
+        if (size.st_mode & S_IFMT) == S_IFDIR {
+            bytes = ["model.safetensors", "config.json"].reduce(0) { total, name in
+                var s = stat()
+                return total + (stat("\(output)/\(name)", &s) == 0 ? Int(s.st_size) : 0)
+            }
+        }
         return ConversionSummary(tensorCount: targets.count, parameterCount: targets.reduce(0) { $0 + $1.elementCount },
                                  bytesWritten: bytes, outputFormat: format)
     }

@@ -5,12 +5,15 @@ import Glibc
 /// The containers qkv reads and writes.
 public enum ContainerFormat: String, CaseIterable, Sendable {
     case qkv, hdf5
+    /// A Hugging Face checkpoint: safetensors weights (one file or shards) with `config.json` beside them.
+    case safetensors
 
     /// The format an output path's extension names: `.qkv`, `.h5` or `.hdf5`.
     public init?(pathExtension path: String) {
         let lower = path.lowercased()
         if lower.hasSuffix(".qkv") { self = .qkv }
         else if lower.hasSuffix(".h5") || lower.hasSuffix(".hdf5") { self = .hdf5 }
+        else if lower.hasSuffix(".safetensors") { self = .safetensors }
         else { return nil }
     }
 
@@ -23,11 +26,18 @@ public enum ContainerFormat: String, CaseIterable, Sendable {
         defer { close(fd) }
         var status = stat()
         guard fstat(fd, &status) == 0 else { throw .cannotOpen(file: path, errno: errno) }
+        // A folder is a Hugging Face checkpoint (config.json and safetensors weights).
+        if (status.st_mode & S_IFMT) == S_IFDIR { return .safetensors }
         guard (status.st_mode & S_IFMT) == S_IFREG else { throw .notARegularFile(file: path) }
-        var head = [UInt8](repeating: 0, count: 8)
-        let n = head.withUnsafeMutableBytes { read(fd, $0.baseAddress, 8) }
+        if path.hasSuffix(".safetensors.index.json") { return .safetensors }
+        var head = [UInt8](repeating: 0, count: 9)
+        let n = head.withUnsafeMutableBytes { read(fd, $0.baseAddress, 9) }
         guard n >= 0 else { throw .readFailed(file: path, errno: errno) }
         head = Array(head[0..<n])
+        // safetensors: a little-endian header length, then the JSON header's '{'.
+        if n == 9, head[8] == UInt8(ascii: "{") { return .safetensors }
+        if path.hasSuffix(".safetensors") { return .safetensors }
+        head = Array(head.prefix(8))
         if head == QKVLayout.magic { return .qkv }
         // HDF5 allows the superblock at 0, 512, 1024, ...; qkv and h5py write it at 0.
         if head == hdf5Signature { return .hdf5 }
@@ -57,5 +67,16 @@ public func openWeightFile(path: String) throws -> any WeightFile {
     switch try ContainerFormat.detect(path: path) {
     case .qkv: return try QKVFile(path: path)
     case .hdf5: return try HDF5File(path: path)
+    case .safetensors: return try HFCheckpoint(path: path)
     }
 }
+
+/// The errors that mean "this input's content is wrong" (as opposed to "it could not be read"): every
+/// format's error enum conforms. `qkv` exits 1 for them and 2 for the rest.
+public protocol InvalidInputError: Error {}
+
+extension QKVFileError: InvalidInputError {}
+extension HDF5Error: InvalidInputError {}
+extension ModelError: InvalidInputError {}
+extension SafetensorsError: InvalidInputError {}
+extension ImportError: InvalidInputError {}

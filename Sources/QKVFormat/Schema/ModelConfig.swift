@@ -11,6 +11,8 @@ public struct ModelConfig: Equatable, Sendable {
     /// Which dimensions RoPE rotates together: `half` pairs i with i + d/2 (Hugging Face), `interleaved`
     /// pairs 2i with 2i+1 (Meta's original, GPT-J).
     public enum RopeLayout: String, CaseIterable, Sendable { case half, interleaved }
+    /// Sentence-transformers' pooling modes.
+    public enum Pooling: String, CaseIterable, Sendable { case mean, cls, max, meanSqrtLen = "mean_sqrt_len" }
 
     /// RoPE parameters, present exactly when the position encoding is `rope`.
     public struct Rope: Equatable, Sendable {
@@ -41,6 +43,10 @@ public struct ModelConfig: Equatable, Sendable {
     public var tiedEmbeddings: Bool = false
     public var attentionBias: Bool = false
     public var mlpBias: Bool = false
+    /// Encoders: how token vectors become one sentence vector (nil: not stated).
+    public var pooling: Pooling?
+    /// Encoders: L2-normalise the pooled vector.
+    public var normalize: Bool = false
     /// Special token ids by the name of their key without `config.` and `_token_id` (`bos`, `eos`, ...).
     public var specialTokens: [SpecialToken: Int] = [:]
 
@@ -95,7 +101,7 @@ public struct ModelConfig: Equatable, Sendable {
     static let flagKeys: [(key: String, path: WritableKeyPath<ModelConfig, Bool>)] = [
         ("config.embedding_norm", \.embeddingNorm), ("config.gated_mlp", \.gatedMLP),
         ("config.tied_embeddings", \.tiedEmbeddings), ("config.attention_bias", \.attentionBias),
-        ("config.mlp_bias", \.mlpBias),
+        ("config.mlp_bias", \.mlpBias), ("config.normalize", \.normalize),
     ]
 
     /// Every key the schema defines in the `config` section.
@@ -104,7 +110,7 @@ public struct ModelConfig: Equatable, Sendable {
         keys.formUnion([
             "config.family", "config.type_vocab_size", "config.norm", "config.norm_epsilon",
             "config.norm_placement", "config.activation", "config.position_encoding", "config.rope_theta",
-            "config.rope_layout",
+            "config.rope_layout", "config.pooling",
         ])
         return keys
     }()
@@ -144,6 +150,7 @@ public struct ModelConfig: Equatable, Sendable {
         for token in SpecialToken.allCases {
             if let id = try reader.optionalInt(token.key) { specialTokens[token] = Int(clamping: id) }
         }
+        if metadata["config.pooling"] != nil { pooling = try reader.choice("config.pooling") }
         try check(file: file)
     }
 
@@ -169,6 +176,9 @@ public struct ModelConfig: Equatable, Sendable {
         case .bert where tiedEmbeddings:
             throw invalid("config.tied_embeddings", true, "bert models have no LM head to tie")
         default: break
+        }
+        if family != .bert && (pooling != nil || normalize) {
+            throw invalid(pooling != nil ? "config.pooling" : "config.normalize", pooling?.rawValue ?? "true", "pooling is for encoders (bert) only")
         }
         if let rope {
             if !(rope.theta.isFinite && rope.theta > 0) { throw invalid("config.rope_theta", rope.theta, "must be finite and positive") }
@@ -201,6 +211,8 @@ public struct ModelConfig: Equatable, Sendable {
             out["config.rope_layout"] = .string(rope.layout.rawValue)
         }
         for (token, id) in specialTokens { out[token.key] = .int(Int64(id)) }
+        if let pooling { out["config.pooling"] = .string(pooling.rawValue) }
+        if family != .bert { out["config.normalize"] = nil }
         return out
     }
 }

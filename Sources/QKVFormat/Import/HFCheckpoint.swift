@@ -1,0 +1,198 @@
+import Foundation
+
+/// A Hugging Face checkpoint folder (`config.json` and `model.safetensors`, or shards listed in
+/// `model.safetensors.index.json`, plus tokenizer files and sentence-transformers extras), seen through
+/// its architecture map as a canonical model: the schema's names, shapes and per-head layout.
+///
+/// Opening reads the config, the tokenizer and every shard's header and checks that the map covers the
+/// checkpoint exactly; tensors are transformed one at a time when read (views need no copy).
+public final class HFCheckpoint: WeightFile, @unchecked Sendable {
+    public let path: String
+    public var format: ContainerFormat { .safetensors }
+    public let metadata: Metadata
+    public let tensors: [TensorInfo]
+    /// The safetensors files, in shard order.
+    public let shards: [SafetensorsFile]
+    private let plan: [String: (source: String, transform: TensorTransform, target: TensorInfo)]
+    private let sourceFiles: [String: SafetensorsFile]
+
+    /// Opens a checkpoint folder, or the folder of a `.safetensors` / `model.safetensors.index.json` path.
+    public init(path: String) throws {
+        let folder = HFCheckpoint.folder(of: path)
+        let files = HFFolderFiles(folder: folder)
+        self.path = path
+        shards = try HFCheckpoint.openShards(path: path, files: files)
+
+        // Every source tensor by its original name, and which file holds it.
+        var sourceFiles: [String: SafetensorsFile] = [:]
+        for shard in shards {
+            for entry in shard.entries {
+                if let other = sourceFiles[entry.info.name] {
+                    throw ImportError.shardProblem(file: shard.path, reason: "tensor '\(entry.info.name)' is also in \(other.path)")
+                }
+                sourceFiles[entry.info.name] = shard
+            }
+        }
+        self.sourceFiles = sourceFiles
+        let allNames = sourceFiles.keys.sorted()
+
+        // The model: the canonical metadata qkv embeds when it writes safetensors, else config.json.
+        let map: ArchitectureMap
+        var config: ModelConfig
+        var tokenizer: TokenizerData?
+        var metadata = Metadata()
+        let embedded = shards.count == 1 ? shards[0].metadata.first { $0.key == "qkv.metadata" }?.value : nil
+        let configJSON = try files.json("config.json")
+        if let embedded {
+            guard let canonical = Metadata(qkvJSON: embedded) else {
+                throw ImportError.notACheckpoint(path: shards[0].path, reason: "__metadata__ 'qkv.metadata' is not the JSON qkv writes")
+            }
+            config = try ModelConfig(metadata: canonical, file: shards[0].path)
+            tokenizer = try TokenizerData(metadata: canonical, config: config, file: shards[0].path)
+            map = ArchitectureMap.forFamily(config.family)!
+            for section in [MetadataSection.provenance, .user] {
+                for name in canonical.names(in: section) { metadata["\(section.rawValue).\(name)"] = canonical["\(section.rawValue).\(name)"] }
+            }
+        } else {
+            guard let configJSON else {
+                throw ImportError.notACheckpoint(path: path, reason: "no config.json beside the weights, so the architecture is unknown")
+            }
+            let modelType = configJSON["model_type"]?.stringValue ?? "(none)"
+            guard let found = ArchitectureMap.forModelType(modelType) else {
+                throw ImportError.unknownArchitecture(file: files.path("config.json"), modelType: modelType, tensors: allNames)
+            }
+            map = found
+            config = try map.config(from: configJSON, file: files.path("config.json"))
+        }
+
+        // Names without the class prefix; GPT-2's tied head may be stored as a copy of wte.
+        var byStripped: [String: String] = [:]
+        for name in allNames { byStripped[map.strippingPrefix(name)] = name }
+        var dropped = Set<String>()
+        if map.family == .gpt2, config.tiedEmbeddings, let head = byStripped["lm_head.weight"] {
+            if let wte = byStripped["wte.weight"], try sourceFiles[head]!.tensor(head).hasSameBytes(as: sourceFiles[wte]!.tensor(wte)) {
+                byStripped["lm_head.weight"] = nil
+                dropped.insert(head)
+            } else {
+                config.tiedEmbeddings = false
+            }
+        }
+        if embedded == nil {
+            try HFCheckpoint.sentenceTransformerExtras(files, &config)
+            tokenizer = try HFTokenizerImport.load(folder: folder, family: map.family, config: &config)
+        }
+
+        // The plan: each canonical tensor from its source row.
+        var plan: [String: (source: String, transform: TensorTransform, target: TensorInfo)] = [:]
+        var claimed = Set<String>()
+        var tensors: [TensorInfo] = []
+        for want in ModelSchema.expectedTensors(for: config) {
+            guard let row = map.row(for: want.name) else { continue }
+            guard let source = byStripped[row.source] else {
+                if want.isOptional { continue }
+                throw ImportError.missingSourceTensor(file: path, tensor: row.source)
+            }
+            let info = sourceFiles[source]!.entries.first { $0.info.name == source }!.info
+            guard info.dtype.isFloat else { throw ImportError.sourceDType(file: path, tensor: source, dtype: info.dtype) }
+            let target = TensorInfo(name: want.name, role: want.role, dtype: info.dtype, shape: want.shape)
+            plan[want.name] = (source, row.transform, target)
+            claimed.insert(source)
+            tensors.append(target)
+        }
+        let unclaimed = allNames.filter { !claimed.contains($0) && !dropped.contains($0) && !map.isBuffer(map.strippingPrefix($0)) }
+        guard unclaimed.isEmpty else { throw ImportError.unmappedTensors(file: path, tensors: unclaimed) }
+        self.plan = plan
+        self.tensors = tensors
+
+        for (key, value) in config.metadata { metadata[key] = value }
+        for (key, value) in tokenizer?.metadata ?? [:] { metadata[key] = value }
+        if metadata["provenance.source"] == nil {
+            metadata["provenance.source"] = .string(AtomicOutput.split(folder == "." ? FileManager.default.currentDirectoryPath : folder).base)
+            metadata["provenance.source_format"] = .string("safetensors")
+        }
+        if let name = configJSON?["_name_or_path"]?.stringValue, !name.isEmpty { metadata["provenance.hf_name_or_path"] = .string(name) }
+        self.metadata = metadata
+
+        // Source tensors must have the shapes their rows need: checked now, before any data is read.
+        for (_, step) in plan {
+            let source = sourceFiles[step.source]!.entries.first { $0.info.name == step.source }!.info
+            guard step.transform.fits(source: source, target: step.target) else {
+                throw ImportError.sourceShapeMismatch(file: path, tensor: source.name, canonical: step.target.name, expected: step.target.shape, found: source.shape)
+            }
+        }
+    }
+
+    public func tensor(_ name: String) throws -> TensorView {
+        guard let step = plan[name] else { throw ModelError.missingTensor(file: path, tensor: name, expectedShape: []) }
+        let source = try sourceFiles[step.source]!.tensor(step.source)
+        return try step.transform.apply(source, target: step.target, file: path)
+    }
+
+    // MARK: Finding the files
+
+    static func folder(of path: String) -> String {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { return path }
+        return AtomicOutput.split(path).directory
+    }
+
+    /// The weights: the given `.safetensors` file, the shards of an index, `model.safetensors`, or the
+    /// shards of `model.safetensors.index.json`.
+    static func openShards(path: String, files: HFFolderFiles) throws -> [SafetensorsFile] {
+        var isDirectory: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if !isDirectory.boolValue && !path.hasSuffix(".index.json") { return [try SafetensorsFile(path: path)] }
+        let indexName = isDirectory.boolValue ? "model.safetensors.index.json" : AtomicOutput.split(path).base
+        if isDirectory.boolValue && files.exists("model.safetensors") && !files.exists(indexName) {
+            return [try SafetensorsFile(path: files.path("model.safetensors"))]
+        }
+        guard let index = try files.json(indexName) else {
+            throw ImportError.notACheckpoint(path: path, reason: "no model.safetensors or model.safetensors.index.json")
+        }
+        guard let weightMap = index["weight_map"]?.objectValue else {
+            throw ImportError.shardProblem(file: files.path(indexName), reason: "has no weight_map object")
+        }
+        var shardNames: [String] = []
+        for (tensor, shard) in weightMap {
+            guard let name = shard.stringValue, !name.contains("/") else {
+                throw ImportError.shardProblem(file: files.path(indexName), reason: "tensor '\(tensor)' maps to \(shard.text), not a file name in the folder")
+            }
+            if !shardNames.contains(name) { shardNames.append(name) }
+        }
+        let shards = try shardNames.sorted().map { name -> SafetensorsFile in
+            guard files.exists(name) else { throw ImportError.shardProblem(file: files.path(indexName), reason: "shard '\(name)' is missing") }
+            return try SafetensorsFile(path: files.path(name))
+        }
+        // The index and the shards must agree tensor by tensor.
+        for (tensor, shard) in weightMap {
+            guard let file = shards.first(where: { AtomicOutput.split($0.path).base == shard.stringValue }), file.contains(tensor) else {
+                throw ImportError.shardProblem(file: files.path(indexName), reason: "tensor '\(tensor)' is not in shard '\(shard.stringValue ?? "")'")
+            }
+        }
+        let listed = weightMap.count
+        let stored = shards.reduce(0) { $0 + $1.entries.count }
+        guard listed == stored else {
+            throw ImportError.shardProblem(file: files.path(indexName), reason: "the index lists \(listed) tensors but the shards hold \(stored)")
+        }
+        return shards
+    }
+
+    /// Pooling and normalisation from a sentence-transformers folder.
+    static func sentenceTransformerExtras(_ files: HFFolderFiles, _ config: inout ModelConfig) throws {
+        guard config.family == .bert, let modules = try files.json("modules.json")?.arrayValue else { return }
+        for module in modules {
+            let type = module["type"]?.stringValue ?? ""
+            if type.hasSuffix("Normalize") { config.normalize = true }
+            if type.hasSuffix("Pooling"), let dir = module["path"]?.stringValue, let pooling = try files.json("\(dir)/config.json") {
+                let modes: [(String, ModelConfig.Pooling)] = [("pooling_mode_mean_tokens", .mean), ("pooling_mode_cls_token", .cls),
+                                                              ("pooling_mode_max_tokens", .max), ("pooling_mode_mean_sqrt_len_tokens", .meanSqrtLen)]
+                let on = modes.filter { pooling[$0.0]?.boolValue == true }
+                guard on.count == 1 else {
+                    throw ImportError.configField(file: files.path("\(dir)/config.json"), field: "pooling_mode_*", reason: "sets \(on.count) modes; qkv supports exactly one of mean, cls, max, mean_sqrt_len")
+                }
+                config.pooling = on[0].1
+            }
+        }
+    }
+}
+

@@ -1,0 +1,87 @@
+/// The data movements of the architecture maps (Specs/architectures.md, "Transforms"), on raw bytes of
+/// any plain dtype. Each returns a new view in canonical shape; `view` copies nothing.
+enum TensorTransform: Equatable, Sendable {
+    /// Same bytes, canonical shape (the same, or with the head dimensions split out).
+    case view
+    /// `[a, b]` -> `[b, a]`.
+    case transpose
+    /// GPT-2's fused `[in, 3·n]` Conv1D weight: block `part` (0 Q, 1 K, 2 V) of n columns, transposed.
+    case fusedColumns(part: Int)
+    /// GPT-2's fused `[3·n]` bias: block `part`.
+    case fusedSlice(part: Int)
+
+    /// Whether a source of this shape can become `target`.
+    func fits(source: TensorInfo, target: TensorInfo) -> Bool {
+        let count = DType.elementCount(target.shape) ?? -1
+        switch self {
+        case .view:
+            // The same shape, or the head dimensions merged: [H*d, D] for [H, d, D], [H*d] for [H, d].
+            let merged = target.shape.count >= 2 ? [target.shape[0] * target.shape[1]] + target.shape.dropFirst(2) : target.shape
+            return source.shape == target.shape || source.shape == merged
+        case .transpose:
+            return source.shape.count == 2 && source.elementCount == count && target.shape.last == source.shape[0]
+        case .fusedColumns:
+            return source.shape.count == 2 && source.shape[1] % 3 == 0 && source.shape[1] / 3 * source.shape[0] == count
+                && target.shape.last == source.shape[0]
+        case .fusedSlice:
+            return source.shape.count == 1 && source.shape[0] % 3 == 0 && source.shape[0] / 3 == count
+        }
+    }
+
+    /// Applies the transform to `source`, giving `target` (canonical name, role, shape; source dtype).
+    func apply(_ source: TensorView, target: TensorInfo, file: String) throws -> TensorView {
+        guard source.dtype.blockSize == 1 else { throw ImportError.sourceDType(file: file, tensor: source.name, dtype: source.dtype) }
+        guard fits(source: source.info, target: target) else {
+            throw ImportError.sourceShapeMismatch(file: file, tensor: source.name, canonical: target.name, expected: target.shape, found: source.shape)
+        }
+        var info = target
+        info.dtype = source.dtype
+        let elementSize = source.dtype.blockBytes
+        switch self {
+        case .view:
+            return TensorView(info: info, storage: source.storage, bytes: source.bytes)
+        case .transpose:
+            let (rows, columns) = (source.shape[0], source.shape[1])
+            return copy(info) { out in
+                transposeBlock(source.bytes, rows: rows, columns: columns, firstColumn: 0, columnCount: columns, elementSize: elementSize, into: out)
+            }
+        case .fusedColumns(let part):
+            let (rows, columns) = (source.shape[0], source.shape[1])
+            let n = columns / 3
+            return copy(info) { out in
+                transposeBlock(source.bytes, rows: rows, columns: columns, firstColumn: part * n, columnCount: n, elementSize: elementSize, into: out)
+            }
+        case .fusedSlice(let part):
+            let n = info.byteCount
+            return TensorView(info: info, storage: source.storage, bytes: UnsafeRawBufferPointer(rebasing: source.bytes[part * n..<(part + 1) * n]))
+        }
+    }
+
+    private func copy(_ info: TensorInfo, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> TensorView {
+        let storage = OwnedStorage(count: info.byteCount)
+        fill(storage.mutableBytes)
+        return TensorView(info: info, storage: storage, bytes: storage.bytes)
+    }
+}
+
+// M [rows, columns] -> out [columnCount, rows] = (M[:, firstColumn ..< firstColumn + columnCount])^T
+func transposeBlock(_ source: UnsafeRawBufferPointer, rows: Int, columns: Int, firstColumn: Int, columnCount: Int,
+                    elementSize: Int, into out: UnsafeMutableRawBufferPointer) {
+    func run<T>(_: T.Type) {
+        // Both buffers are at least element-aligned (mapped tensors start on 8-byte boundaries in
+        // safetensors only by luck, so read unaligned; our own buffers are 64-byte aligned).
+        let dst = out.bindMemory(to: T.self)
+        for r in 0..<rows {
+            let rowStart = (r * columns + firstColumn) * MemoryLayout<T>.stride
+            for c in 0..<columnCount {
+                dst[c * rows + r] = source.loadUnaligned(fromByteOffset: rowStart + c * MemoryLayout<T>.stride, as: T.self)
+            }
+        }
+    }
+    switch elementSize {
+    case 1: run(UInt8.self)
+    case 2: run(UInt16.self)
+    case 4: run(UInt32.self)
+    default: run(UInt64.self)
+    }
+}

@@ -1,0 +1,279 @@
+import Foundation
+
+/// Writes canonical models as Hugging Face safetensors (Specs/architectures.md read backwards): the
+/// family's map inverted, tensors in Hugging Face names and layouts (`[out, in]` Linear weights, GPT-2's
+/// fused Conv1D `c_attn`), streamed through a temporary file.
+///
+/// The canonical metadata travels in `__metadata__["qkv.metadata"]` (JSON), so a `.safetensors` written
+/// by qkv reads back on its own; a folder output also gets a `config.json` that transformers loads.
+final class HFExportWriter: ContainerWriter {
+    /// One output tensor: its Hugging Face name and shape, and the canonical tensors it is built from.
+    struct Output {
+        var name: String
+        var shape: [Int]
+        var dtype: DType
+        var sources: [String]
+        var transform: TensorTransform
+        var begin = 0
+    }
+
+    private let output: AtomicOutput
+    private var outputs: [Output]
+    /// Canonical name -> index of the output it feeds.
+    private var consumer: [String: Int] = [:]
+    private var pending: [String: TensorView] = [:]
+    private var written = 0
+    private let dataStart: Int
+    private let configJSON: String?
+    private let folder: String?
+
+    /// `target` is a `.safetensors` file, or a folder (written as `model.safetensors` + `config.json`).
+    init(target: String, inputs: [String], metadata: Metadata, tensors: [TensorInfo], options: WriteOptions) throws {
+        let config = try ModelConfig(metadata: metadata, file: target)
+        guard let map = ArchitectureMap.forFamily(config.family) else { throw ImportError.unknownArchitecture(file: target, modelType: config.family.rawValue, tensors: []) }
+        var isDirectory: ObjCBool = false
+        let isFolder = target.hasSuffix("/") || (FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) && isDirectory.boolValue)
+        if isFolder {
+            try? FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+            folder = target.hasSuffix("/") ? String(target.dropLast()) : target
+        } else {
+            folder = nil
+        }
+        let weightsPath = folder.map { "\($0)/model.safetensors" } ?? target
+
+        // Invert the map: group canonical tensors by the Hugging Face tensor they become.
+        var outputs: [Output] = []
+        var byName: [String: Int] = [:]
+        for info in tensors {
+            guard let row = map.row(for: info.name) else { throw ImportError.unmappedTensors(file: target, tensors: [info.name]) }
+            let hfName = map.exportName(row.source)
+            if let i = byName[hfName] {
+                outputs[i].sources.append(info.name)
+                consumer[info.name] = i
+                continue
+            }
+            byName[hfName] = outputs.count
+            consumer[info.name] = outputs.count
+            outputs.append(Output(name: hfName, shape: HFExportWriter.hfShape(of: info, transform: row.transform), dtype: info.dtype,
+                                  sources: [info.name], transform: row.transform))
+        }
+        for i in outputs.indices where outputs[i].sources.count == 3 {
+            // Fused Q|K|V: three blocks of columns (weight [D, 3n]) or of elements (bias [3n]).
+            var shape = outputs[i].shape
+            shape[shape.count - 1] *= 3
+            outputs[i].shape = shape
+        }
+        // Offsets follow the order in which outputs become complete (the canonical order's last source).
+        var offset = 0
+        for i in outputs.indices {
+            outputs[i].begin = offset
+            offset += outputs[i].dtype.byteCount(for: outputs[i].shape)!
+        }
+        self.outputs = outputs
+
+        var header: [(key: String, value: JSONValue)] = [("__metadata__", .object([
+            ("format", .string("pt")),
+            ("qkv.metadata", .string(HFExportWriter.metadataJSON(metadata))),
+        ]))]
+        for o in outputs {
+            header.append((o.name, .object([
+                ("dtype", .string(HFExportWriter.safetensorsName(o.dtype))),
+                ("shape", .array(o.shape.map { .number(String($0)) })),
+                ("data_offsets", .array([.number(String(o.begin)), .number(String(o.begin + o.dtype.byteCount(for: o.shape)!))])),
+            ])))
+        }
+        var text = Array(JSONValue.object(header).text.utf8)
+        // Pad with spaces to a multiple of 8, as the reference writer does, so the data is 8-byte aligned.
+        while text.count % 8 != 0 { text.append(0x20) }
+        dataStart = 8 + text.count
+        configJSON = isFolder ? HFExportWriter.configJSON(config) : nil
+
+        self.output = try AtomicOutput(target: weightsPath, inputs: inputs)
+        var length = UInt64(text.count).littleEndian
+        try withUnsafeBytes(of: &length) { try output.write($0) }
+        try text.withUnsafeBytes { try output.write($0) }
+    }
+
+    func append(_ view: TensorView) throws {
+        guard let i = consumer[view.name] else { return }
+        pending[view.name] = view
+        guard outputs[i].sources.allSatisfy({ pending[$0] != nil }) else { return }
+        let o = outputs[i]
+        let parts = o.sources.map { pending.removeValue(forKey: $0)! }
+        let bytes = o.dtype.byteCount(for: o.shape)!
+        let storage = OwnedStorage(count: bytes)
+        let out = storage.mutableBytes
+        let size = o.dtype.blockBytes
+        switch o.transform {
+        case .view:
+            out.copyMemory(from: parts[0].bytes)
+        case .transpose:
+            // canonical [.., a] flattened to [b, a] -> [a, b]
+            let a = parts[0].shape.last!, b = parts[0].info.elementCount / a
+            transposeBlock(parts[0].bytes, rows: b, columns: a, firstColumn: 0, columnCount: a, elementSize: size, into: out)
+        case .fusedColumns:
+            // q, k, v each [n, D] -> c_attn [D, 3n]: column block p is part p transposed.
+            let D = parts[0].shape.last!, n = parts[0].info.elementCount / D
+            let scratch = OwnedStorage(count: n * D * size)
+            for (p, part) in parts.enumerated() {
+                transposeBlock(part.bytes, rows: n, columns: D, firstColumn: 0, columnCount: D, elementSize: size, into: scratch.mutableBytes)
+                for row in 0..<D {
+                    let from = UnsafeRawBufferPointer(rebasing: scratch.bytes[row * n * size..<(row + 1) * n * size])
+                    UnsafeMutableRawBufferPointer(rebasing: out[(row * 3 * n + p * n) * size..<(row * 3 * n + (p + 1) * n) * size]).copyMemory(from: from)
+                }
+            }
+        case .fusedSlice:
+            var at = 0
+            for part in parts {
+                UnsafeMutableRawBufferPointer(rebasing: out[at..<at + part.bytes.count]).copyMemory(from: part.bytes)
+                at += part.bytes.count
+            }
+        }
+        // Outputs complete in order only when the canonical order says so; write at the precomputed offset.
+        try output.write(storage.bytes, at: dataStart + o.begin)
+        written += 1
+    }
+
+    func finish() throws {
+        precondition(written == outputs.count && pending.isEmpty, "finish() with \(outputs.count - written) outputs incomplete")
+        try output.commit()
+        if let folder, let configJSON {
+            let config = try AtomicOutput(target: "\(folder)/config.json", inputs: [])
+            try Array(configJSON.utf8).withUnsafeBytes { try config.write($0) }
+            try config.commit()
+        }
+    }
+
+    func abandon() { output.abandon() }
+
+    // MARK: Names, shapes, config
+
+    /// The Hugging Face shape of a canonical tensor before the transform: attention weights and biases
+    /// merge their head dimensions (`[H, d, D]` -> `[H*d, D]`, `[H, d]` -> `[H*d]`).
+    static func hfShape(of info: TensorInfo, transform: TensorTransform) -> [Int] {
+        var shape = info.shape
+        if let role = info.role, [.attentionQuery, .attentionKey, .attentionValue, .attentionOutput].contains(role), shape.count >= 2 {
+            shape = [shape[0] * shape[1]] + shape.dropFirst(2)
+        }
+        switch transform {
+        case .view, .fusedSlice: return shape
+        case .transpose, .fusedColumns: return [shape.last!, shape.dropLast().reduce(1, *)]
+        }
+    }
+
+    static func safetensorsName(_ dtype: DType) -> String {
+        SafetensorsFile.dtypes.first { $0.value == dtype }!.key
+    }
+
+    /// The canonical metadata as one JSON object, for `__metadata__`: each value tagged with its type;
+    /// floats as their IEEE bit patterns so they survive exactly.
+    static func metadataJSON(_ metadata: Metadata) -> String {
+        var members: [(key: String, value: JSONValue)] = []
+        for key in metadata.sortedKeys {
+            let value: JSONValue
+            switch metadata[key]! {
+            case .bool(let v): value = .object([("bool", .bool(v))])
+            case .int(let v): value = .object([("int", .number("\(v)"))])
+            case .float(let v): value = .object([("float", .string("\(v.bitPattern)"))])
+            case .string(let v): value = .object([("string", .string(v))])
+            case .int32Array(let v): value = .object([("int32[]", .array(v.map { .number("\($0)") }))])
+            case .int64Array(let v): value = .object([("int64[]", .array(v.map { .number("\($0)") }))])
+            case .float32Array(let v): value = .object([("float32[]", .array(v.map { .number("\($0.bitPattern)") }))])
+            case .float64Array(let v): value = .object([("float64[]", .array(v.map { .string("\($0.bitPattern)") }))])
+            case .stringArray(let v): value = .object([("string[]", .array(v.map { .string($0) }))])
+            }
+            members.append((key, value))
+        }
+        return JSONValue.object(members).text
+    }
+
+    /// A Hugging Face `config.json` for `config`, enough for transformers' `from_pretrained`.
+    static func configJSON(_ config: ModelConfig) -> String {
+        func n(_ v: Int) -> JSONValue { .number(String(v)) }
+        func f(_ v: Double) -> JSONValue { .number(String(v)) }
+        var members: [(key: String, value: JSONValue)]
+        let act: String = switch config.activation { case .geluErf: "gelu"; case .geluTanh: "gelu_new"; case .silu: "silu" }
+        switch config.family {
+        case .bert:
+            members = [("architectures", .array([.string("BertModel")])), ("model_type", .string("bert")),
+                       ("hidden_size", n(config.modelDim)), ("num_hidden_layers", n(config.layerCount)),
+                       ("num_attention_heads", n(config.headCount)), ("intermediate_size", n(config.ffnDim)),
+                       ("hidden_act", .string(act)), ("max_position_embeddings", n(config.maxPositions)),
+                       ("type_vocab_size", n(config.typeVocabSize)), ("layer_norm_eps", f(config.normEpsilon)),
+                       ("vocab_size", n(config.vocabSize)), ("position_embedding_type", .string("absolute"))]
+            if let pad = config.specialTokens[.pad] { members.append(("pad_token_id", n(pad))) }
+        case .gpt2:
+            members = [("architectures", .array([.string("GPT2LMHeadModel")])), ("model_type", .string("gpt2")),
+                       ("n_embd", n(config.modelDim)), ("n_layer", n(config.layerCount)), ("n_head", n(config.headCount)),
+                       ("n_inner", n(config.ffnDim)), ("n_positions", n(config.maxPositions)), ("n_ctx", n(config.maxPositions)),
+                       ("layer_norm_epsilon", f(config.normEpsilon)), ("activation_function", .string(act)),
+                       ("vocab_size", n(config.vocabSize)), ("tie_word_embeddings", .bool(config.tiedEmbeddings))]
+        case .llama:
+            members = [("architectures", .array([.string("LlamaForCausalLM")])), ("model_type", .string("llama")),
+                       ("hidden_size", n(config.modelDim)), ("num_hidden_layers", n(config.layerCount)),
+                       ("num_attention_heads", n(config.headCount)), ("num_key_value_heads", n(config.keyValueHeadCount)),
+                       ("head_dim", n(config.headDim)), ("intermediate_size", n(config.ffnDim)), ("hidden_act", .string(act)),
+                       ("max_position_embeddings", n(config.maxPositions)), ("rms_norm_eps", f(config.normEpsilon)),
+                       ("rope_theta", f(config.rope?.theta ?? 10000)), ("vocab_size", n(config.vocabSize)),
+                       ("tie_word_embeddings", .bool(config.tiedEmbeddings)), ("attention_bias", .bool(false)), ("mlp_bias", .bool(false))]
+        }
+        for token in [ModelConfig.SpecialToken.bos, .eos] { if let id = config.specialTokens[token] { members.append(("\(token.rawValue)_token_id", n(id))) } }
+        members.append(("torch_dtype", .string("float32")))
+        return JSONValue.object(members).text + "\n"
+    }
+}
+
+extension ArchitectureMap {
+    static func forFamily(_ family: ModelConfig.Family) -> ArchitectureMap? {
+        switch family {
+        case .bert: bert
+        case .gpt2: gpt2
+        case .llama: llama
+        }
+    }
+
+    /// The name a Hugging Face model class writes: LLaMA's body under `model.`, its head at the top;
+    /// BERT (BertModel) and GPT-2 (as on the Hub) without a prefix.
+    func exportName(_ source: String) -> String {
+        family == .llama && !source.hasPrefix("lm_head.") ? "model." + source : source
+    }
+}
+
+extension Metadata {
+    /// Reads the JSON `HFExportWriter.metadataJSON` writes; nil when it is not that shape.
+    init?(qkvJSON text: String) {
+        guard let json = try? JSONParser.parse(Array(text.utf8)), let members = json.objectValue else { return nil }
+        self.init()
+        for (key, tagged) in members {
+            guard let pair = tagged.objectValue?.first else { return nil }
+            let v = pair.value
+            let value: MetadataValue?
+            switch pair.key {
+            case "bool": value = v.boolValue.map(MetadataValue.bool)
+            case "int": value = v.int64Value.map(MetadataValue.int)
+            case "float": value = v.stringValue.flatMap { UInt64($0) }.map { .float(Double(bitPattern: $0)) }
+            case "string": value = v.stringValue.map(MetadataValue.string)
+            case "int32[]": value = v.arrayValue.flatMap { a in a.compactMap { $0.int64Value.flatMap { Int32(exactly: $0) } } }.map(MetadataValue.int32Array)
+            case "int64[]": value = v.arrayValue.map { a in a.compactMap(\.int64Value) }.map(MetadataValue.int64Array)
+            case "float32[]": value = v.arrayValue.map { a in a.compactMap { $0.uint64Value.flatMap { UInt32(exactly: $0) }.map { Float(bitPattern: $0) } } }.map(MetadataValue.float32Array)
+            case "float64[]": value = v.arrayValue.map { a in a.compactMap { $0.stringValue.flatMap { UInt64($0) }.map { Double(bitPattern: $0) } } }.map(MetadataValue.float64Array)
+            case "string[]": value = v.arrayValue.map { a in a.compactMap(\.stringValue) }.map(MetadataValue.stringArray)
+            default: value = nil
+            }
+            guard let value else { return nil }
+            if let count = v.arrayValue?.count {
+                // compactMap dropped nothing: every element had the declared type.
+                let kept: Int? = switch value {
+                case .int32Array(let a): a.count
+                case .int64Array(let a): a.count
+                case .float32Array(let a): a.count
+                case .float64Array(let a): a.count
+                case .stringArray(let a): a.count
+                default: nil
+                }
+                guard kept == count else { return nil }
+            }
+            self[key] = value
+        }
+    }
+}
