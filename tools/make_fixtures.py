@@ -73,6 +73,8 @@ CONFIG_KEYS = {
     "tied_embeddings": "bool",
     "attention_bias": "bool",
     "mlp_bias": "bool",
+    "pooling": "string",
+    "normalize": "bool",
     "bos_token_id": "int",
     "eos_token_id": "int",
     "pad_token_id": "int",
@@ -98,6 +100,7 @@ CONFIG_DEFAULTS = {
     "tied_embeddings": False,
     "attention_bias": False,
     "mlp_bias": False,
+    "normalize": False,
 }
 
 # tokenizer.* keys and their schema value types.
@@ -369,6 +372,8 @@ def bert_model():
         "position_encoding": "learned",
         "attention_bias": True,
         "mlp_bias": True,
+        "pooling": "mean",
+        "normalize": True,
         "pad_token_id": 0,
         "unk_token_id": 1,
         "cls_token_id": 2,
