@@ -7,7 +7,7 @@ struct Inspect: ParsableCommand {
         abstract: "Show a model file's config, parameter counts, dtypes, tensors and heads."
     )
 
-    @Argument(help: "The model file (.qkv or HDF5).")
+    @Argument(help: "The model: .qkv, HDF5, .safetensors, or a Hugging Face folder.")
     var file: String
 
     @Flag(help: "Print the result as JSON.")
@@ -20,8 +20,10 @@ struct Inspect: ParsableCommand {
     var heads = false
 
     func run() throws {
-        let weights = try openWeightFile(path: file)
-        let summary = try ModelSummary(file: weights, fileBytes: fileSize(file), includeTensors: tensors, includeHeads: heads)
+        let (weights, mappingProblem) = try openForInspection(path: file)
+        var summary = try ModelSummary(file: weights, fileBytes: fileSize(file), includeTensors: tensors || mappingProblem != nil,
+                                       includeHeads: heads && mappingProblem == nil)
+        if let mappingProblem { summary.schemaProblems = [mappingProblem.description] }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -51,7 +53,8 @@ struct InspectReport {
             let mlp = (c["gated_mlp"] == "true" ? "gated " : "") + unquote(c["activation"]) + " MLP"
             var positions = unquote(c["position_encoding"])
             if positions == "rope" { positions += " (theta \(c["rope_theta"] ?? "?"), \(unquote(c["rope_layout"])))" }
-            let head = family.contains("bert") ? "" : (c["tied_embeddings"] == "true" ? ", tied LM head" : ", separate LM head")
+            var head = family.contains("bert") ? "" : (c["tied_embeddings"] == "true" ? ", tied LM head" : ", separate LM head")
+            if let pooling = c["pooling"] { head += ", \(unquote(pooling)) pooling" + (c["normalize"] == "true" ? ", normalized" : "") }
             line("", "\(norm), \(mlp), \(positions) positions\(head)")
         }
         if let kind = summary.tokenizer["kind"] {
@@ -67,7 +70,7 @@ struct InspectReport {
             line("  per layer", "attention " + summary.attentionParametersByLayer.map(formatCount).joined(separator: ", "))
         }
         for (i, d) in summary.dtypes.enumerated() {
-            line(i == 0 ? "dtypes" : "", "\(d.dtype): \(d.tensors) tensors, \(formatCount(d.parameters)) parameters, \(formatBytes(d.bytes))")
+            line(i == 0 ? "dtypes" : "", "\(d.dtype): \(d.tensors) tensor\(d.tensors == 1 ? "" : "s"), \(formatCount(d.parameters)) parameters, \(formatBytes(d.bytes))")
         }
         for (label, values) in [("provenance", summary.provenance), ("user", summary.user)] where !values.isEmpty {
             line(label, values.keys.sorted().map { "\($0)=\(values[$0]!)" }.joined(separator: ", "))

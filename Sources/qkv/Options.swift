@@ -46,6 +46,15 @@ func formatCount(_ n: Int) -> String {
     return out
 }
 
+/// A file's size, or for a folder (a checkpoint) the sizes of the files directly in it.
 func fileSize(_ path: String) -> Int {
-    ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.intValue ?? 0
+    func size(_ p: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: p)[.size]) as? NSNumber)?.intValue ?? 0 }
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return size(path) }
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+    return names.reduce(0) { total, name in
+        var isDir: ObjCBool = false
+        let p = "\(path)/\(name)"
+        return total + (FileManager.default.fileExists(atPath: p, isDirectory: &isDir) && !isDir.boolValue ? size(p) : 0)
+    }
 }

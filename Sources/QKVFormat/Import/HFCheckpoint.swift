@@ -196,3 +196,35 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
     }
 }
 
+
+/// The tensors of safetensors files under their own names, with no schema: what `inspect` shows when
+/// a checkpoint's architecture cannot be mapped.
+public final class RawSafetensors: WeightFile, @unchecked Sendable {
+    public let path: String
+    public var format: ContainerFormat { .safetensors }
+    public let metadata = Metadata()
+    public let tensors: [TensorInfo]
+    private let shards: [SafetensorsFile]
+
+    public init(path: String) throws {
+        self.path = path
+        shards = try HFCheckpoint.openShards(path: path, files: HFFolderFiles(folder: HFCheckpoint.folder(of: path)))
+        tensors = shards.flatMap(\.tensors)
+    }
+
+    public func tensor(_ name: String) throws -> TensorView {
+        guard let shard = shards.first(where: { $0.contains(name) }) else { throw ImportError.missingSourceTensor(file: path, tensor: name) }
+        return try shard.tensor(name)
+    }
+}
+
+/// Opens `path` for `inspect`: as a model when it can be mapped to the schema, else (a checkpoint of an
+/// unknown architecture) as its raw tensors, with the reason it could not be mapped.
+public func openForInspection(path: String) throws -> (file: any WeightFile, mappingProblem: ImportError?) {
+    do {
+        return (try openWeightFile(path: path), nil)
+    } catch let problem as ImportError {
+        guard try ContainerFormat.detect(path: path) == .safetensors else { throw problem }
+        return (try RawSafetensors(path: path), problem)
+    }
+}
