@@ -1058,6 +1058,9 @@ def main(argv=None):
     print("wrote %s" % path)
 
     write_bad_fixtures(os.path.join(args.out, BAD_DIR))
+    # Hugging Face folders and the bad safetensors corpus, made from the files above.
+    import fixtures_hf
+    fixtures_hf.write_all(args.out)
     return 0
 
 
