@@ -314,6 +314,24 @@ enum HDF5 {
         _ = try call("H5Dwrite", file: file, object: object) { H5Dwrite(dataset.id, memoryType.id, all, all, defaultList, bytes) }
     }
 
+    /// Writes rows `[firstRow, firstRow + rowCount)` (along the first dimension) of a dataset of `shape`
+    /// from `bytes`, which hold exactly those rows.
+    static func writeRows(_ dataset: H5Handle, memoryType: H5Handle, _ bytes: UnsafeRawBufferPointer, shape: [Int],
+                          firstRow: Int, rowCount: Int, file: String, object: String) throws(HDF5Error) {
+        let fileSpace = try datasetSpace(dataset, file: file, object: object)
+        var start = [hsize_t](repeating: 0, count: shape.count)
+        var count = shape.map { hsize_t($0) }
+        start[0] = hsize_t(firstRow)
+        count[0] = hsize_t(rowCount)
+        _ = try call("H5Sselect_hyperslab", file: file, object: object) {
+            H5Sselect_hyperslab(fileSpace.id, H5S_SELECT_SET, start, nil, count, nil)
+        }
+        let memorySpace = try handle("H5Screate_simple", file: file, object: object) { H5Screate_simple(Int32(count.count), count, nil) }
+        _ = try call("H5Dwrite", file: file, object: object) {
+            H5Dwrite(dataset.id, memoryType.id, memorySpace.id, fileSpace.id, defaultList, bytes.baseAddress)
+        }
+    }
+
     static func read(_ dataset: H5Handle, memoryType: H5Handle, into buffer: UnsafeMutableRawPointer?, file: String, object: String) throws(HDF5Error) {
         _ = try call("H5Dread", file: file, object: object) { H5Dread(dataset.id, memoryType.id, all, all, defaultList, buffer) }
     }

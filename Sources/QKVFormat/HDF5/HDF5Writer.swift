@@ -39,7 +39,21 @@ final class HDF5Writer: ContainerWriter {
         let dataset = try HDF5.createDataset(root, info.name, type: type, shape: info.shape,
                                              chunks: compress ? HDF5Writer.chunks(for: info) : nil, file: target)
         try HDF5.writeStringAttribute(dataset, "dtype", info.dtype.name, file: target, path: info.name)
-        try HDF5.write(dataset, memoryType: type, view.bytes.baseAddress, file: target, object: info.name)
+        if info.shape.isEmpty || info.elementCount == 0 {
+            try HDF5.write(dataset, memoryType: type, view.bytes.baseAddress, file: target, object: info.name)
+        } else {
+            // Whole rows at a time, releasing each piece, so the resident set stays bounded.
+            let rowBytes = info.byteCount / info.shape[0]
+            let rowsPerPiece = max(1, TensorStorage.streamingChunk / max(rowBytes, 1))
+            var row = 0
+            while row < info.shape[0] {
+                let rows = min(rowsPerPiece, info.shape[0] - row)
+                let piece = UnsafeRawBufferPointer(rebasing: view.bytes[row * rowBytes..<(row + rows) * rowBytes])
+                try HDF5.writeRows(dataset, memoryType: type, piece, shape: info.shape, firstRow: row, rowCount: rows, file: target, object: info.name)
+                view.storage.doneReading(piece)
+                row += rows
+            }
+        }
         next += 1
     }
 

@@ -125,7 +125,10 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
     public func tensor(_ name: String) throws -> TensorView {
         guard let step = plan[name] else { throw ModelError.missingTensor(file: path, tensor: name, expectedShape: []) }
         let source = try sourceFiles[step.source]!.tensor(step.source)
-        return try step.transform.apply(source, target: step.target, file: path)
+        let result = try step.transform.apply(source, target: step.target, file: path)
+        // A transposed copy no longer needs the mapped source pages.
+        if result.storage !== source.storage { source.storage.doneReading(source.bytes) }
+        return result
     }
 
     // MARK: Finding the files

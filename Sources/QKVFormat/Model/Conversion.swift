@@ -66,6 +66,7 @@ public enum Converter {
             for (i, target) in targets.enumerated() {
                 let view = try model.file.tensor(target.name)
                 try writer.append(view.dtype == target.dtype ? view : view.converted(to: target.dtype))
+                view.storage.doneReading(view.bytes)
                 progress(i + 1, targets.count)
             }
             try writer.finish()

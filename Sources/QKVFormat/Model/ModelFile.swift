@@ -46,7 +46,20 @@ public struct ModelFile {
         for (i, info) in tensors.enumerated() {
             progress(i, tensors.count)
             let view = try file.tensor(info.name)
-            if let (index, value) = DTypeConversion.firstNonFinite(view) {
+            guard view.dtype.blockSize == 1 else {
+                if let (index, value) = DTypeConversion.firstNonFinite(view) {
+                    problems.append(ModelError.nonFiniteValue(file: file.path, tensor: info.name, index: index, value: value))
+                }
+                continue
+            }
+            // In chunks (whole elements each), so the resident set stays bounded.
+            var first = 0
+            var found: (Int, Float)?
+            view.forEachChunk { piece in
+                if found == nil, let (index, value) = DTypeConversion.firstNonFinite(piece, dtype: view.dtype) { found = (first + index, value) }
+                first += piece.count / view.dtype.blockBytes
+            }
+            if let (index, value) = found {
                 problems.append(ModelError.nonFiniteValue(file: file.path, tensor: info.name, index: index, value: value))
             }
         }

@@ -61,7 +61,10 @@ public final class QKVFile: WeightFile, @unchecked Sendable {
         checkZero(tableEnd..<dataOffset)
         for (i, entry) in entries.enumerated() {
             let start = dataOffset + entry.offset
-            let computed = CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[start..<start + entry.byteLength]))
+            var crc = CRC32()
+            TensorView(info: entry.info, storage: mapping, bytes: UnsafeRawBufferPointer(rebasing: bytes[start..<start + entry.byteLength]))
+                .forEachChunk { crc.update($0) }
+            let computed = crc.value
             if computed != entry.checksum {
                 problems.append(.tensorChecksumMismatch(file: path, tensor: entry.info.name, stored: entry.checksum, computed: computed))
             }

@@ -30,8 +30,12 @@ final class QKVWriter: ContainerWriter {
         precondition(view.name == entry.info.name && view.bytes.count == entry.byteLength, "tensors must arrive in table order")
         let padding = dataOffset + entry.offset - written
         if padding > 0 { try writeZeros(padding) }
-        try output.write(view.bytes)
-        entries[next].checksum = CRC32.checksum(view.bytes)
+        var crc = CRC32()
+        try view.forEachChunk { piece in
+            try output.write(piece)
+            crc.update(piece)
+        }
+        entries[next].checksum = crc.value
         written = dataOffset + entry.offset + entry.byteLength
         next += 1
     }

@@ -100,13 +100,23 @@ final class HFExportWriter: ContainerWriter {
         guard outputs[i].sources.allSatisfy({ pending[$0] != nil }) else { return }
         let o = outputs[i]
         let parts = o.sources.map { pending.removeValue(forKey: $0)! }
+        written += 1
+        if case .view = o.transform {
+            // Same bytes: stream them straight from the source.
+            var at = dataStart + o.begin
+            try parts[0].forEachChunk { piece in
+                try output.write(piece, at: at)
+                at += piece.count
+            }
+            return
+        }
         let bytes = o.dtype.byteCount(for: o.shape)!
         let storage = OwnedStorage(count: bytes)
         let out = storage.mutableBytes
         let size = o.dtype.blockBytes
         switch o.transform {
         case .view:
-            out.copyMemory(from: parts[0].bytes)
+            preconditionFailure("views are streamed above")
         case .transpose:
             // canonical [.., a] flattened to [b, a] -> [a, b]
             let a = parts[0].shape.last!, b = parts[0].info.elementCount / a
@@ -131,7 +141,6 @@ final class HFExportWriter: ContainerWriter {
         }
         // Outputs complete in order only when the canonical order says so; write at the precomputed offset.
         try output.write(storage.bytes, at: dataStart + o.begin)
-        written += 1
     }
 
     func finish() throws {

@@ -51,8 +51,12 @@ public enum DTypeConversion {
 
     /// The first NaN or infinity in a float tensor, as (element index, value widened to f32).
     public static func firstNonFinite(_ view: TensorView) -> (index: Int, value: Float)? {
-        let bytes = view.bytes
-        switch view.dtype {
+        view.withUnsafeBytes { firstNonFinite($0, dtype: view.dtype) }
+    }
+
+    /// The first NaN or infinity in raw elements of `dtype`.
+    public static func firstNonFinite(_ bytes: UnsafeRawBufferPointer, dtype: DType) -> (index: Int, value: Float)? {
+        switch dtype {
         case .f32:
             for i in 0..<bytes.count / 4 {
                 let v = bytes.loadUnaligned(fromByteOffset: i * 4, as: Float.self)

@@ -9,6 +9,30 @@ public class TensorStorage: @unchecked Sendable {
     public let bytes: UnsafeRawBufferPointer
 
     init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// Tells the system a streaming reader is done with `range`: a mapped file drops those pages from
+    /// memory (they come back from the file if touched again), so converting a model does not grow the
+    /// resident set to the model's size. Owned buffers ignore it.
+    public func doneReading(_ range: UnsafeRawBufferPointer) {}
+
+    /// Bytes a streaming reader handles at once before releasing them.
+    public static let streamingChunk = 8 << 20
+}
+
+extension TensorView {
+    /// Calls `body` with consecutive pieces of the tensor's bytes (at most `TensorStorage.streamingChunk`
+    /// each) and releases each piece's pages after it: a whole model streams through a bounded resident set.
+    public func forEachChunk(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        try withUnsafeBytes { all in
+            var offset = 0
+            repeat {
+                let piece = UnsafeRawBufferPointer(rebasing: all[offset..<min(offset + TensorStorage.streamingChunk, all.count)])
+                try body(piece)
+                storage.doneReading(piece)
+                offset += piece.count
+            } while offset < all.count
+        }
+    }
 }
 
 /// A file mapped read-only into memory. `.qkv` readers hand out views into it without copying.
@@ -39,6 +63,17 @@ public final class MappedFile: TensorStorage, @unchecked Sendable {
 
     deinit {
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+
+    public override func doneReading(_ range: UnsafeRawBufferPointer) {
+        guard let start = range.baseAddress, let base = bytes.baseAddress, range.count > 0 else { return }
+        // Only whole pages inside the range: a neighbouring tensor may share the first or last page.
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let from = (Int(bitPattern: start) + page - 1) / page * page
+        let to = (Int(bitPattern: start) + range.count) / page * page
+        guard to > from, from >= Int(bitPattern: base) else { return }
+        // MADV_DONTNEED on a private read-only mapping drops the pages; later reads refault from the file.
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: from), to - from, MADV_DONTNEED)
     }
 }
 
