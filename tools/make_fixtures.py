@@ -1061,6 +1061,8 @@ def main(argv=None):
     # Hugging Face folders and the bad safetensors corpus, made from the files above.
     import fixtures_hf
     fixtures_hf.write_all(args.out)
+    import fixtures_gguf
+    fixtures_gguf.write_all(args.out)  # Fixtures/gguf/: gguf-py llama-tiny and the bad GGUF corpus
     return 0
 
 

@@ -80,3 +80,4 @@ extension HDF5Error: InvalidInputError {}
 extension ModelError: InvalidInputError {}
 extension SafetensorsError: InvalidInputError {}
 extension ImportError: InvalidInputError {}
+extension GGUFError: InvalidInputError {}
