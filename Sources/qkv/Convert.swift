@@ -6,15 +6,15 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert a model file to another container or dtype.",
         discussion: """
-            IN is a .qkv or HDF5 file, a .safetensors file, or a Hugging Face checkpoint folder (config.json with \
+            IN is a .qkv, HDF5, .safetensors or GGUF file, or a Hugging Face checkpoint folder (config.json with \
             model.safetensors or sharded weights). The output format follows OUT's extension (.qkv, .h5, .hdf5, \
-            .safetensors) unless --to says otherwise; a folder OUT with --to safetensors gets model.safetensors and \
+            .safetensors, .gguf) unless --to says otherwise; a folder OUT with --to safetensors gets model.safetensors and \
             config.json. The output appears only when complete; the input is never modified.
             """
     )
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
-        case qkv, hdf5, safetensors
+        case qkv, hdf5, safetensors, gguf
         var container: ContainerFormat { ContainerFormat(rawValue: rawValue)! }
     }
 
@@ -42,7 +42,7 @@ struct Convert: ParsableCommand {
 
     func validate() throws {
         guard to != nil || ContainerFormat(pathExtension: output) != nil else {
-            throw ValidationError("cannot tell the output format from '\(output)'; use .qkv, .h5, .hdf5 or .safetensors, or --to")
+            throw ValidationError("cannot tell the output format from '\(output)'; use .qkv, .h5, .hdf5, .safetensors or .gguf, or --to")
         }
         if compress && (to?.container ?? ContainerFormat(pathExtension: output)) != .hdf5 {
             throw ValidationError("--compress applies to HDF5 output only")

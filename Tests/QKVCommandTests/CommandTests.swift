@@ -109,7 +109,7 @@ final class CommandTests: XCTestCase {
         try Data("not a model".utf8).write(to: URL(fileURLWithPath: "\(dir)/junk.qkv"))
         let r = try qkv("convert", "\(dir)/junk.qkv", "\(dir)/out.h5")
         XCTAssertEqual(r.status, 1)
-        XCTAssertTrue(r.stderr.hasPrefix("error: \(dir)/junk.qkv: not a .qkv, HDF5 or safetensors file"), r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("error: \(dir)/junk.qkv: not a .qkv, HDF5, safetensors or GGUF file"), r.stderr)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["junk.qkv"])
     }
 

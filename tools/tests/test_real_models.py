@@ -132,3 +132,63 @@ def test_minilm_round_trips_through_every_format_to_the_same_qkv(converted, tmp_
 def test_minilm_validates_deep_in_every_input_format(converted):
     for path in (minilm(), converted / "m.qkv", converted / "m.safetensors", converted / "m.h5"):
         assert "valid" in qkv("validate", "--deep", path)
+
+
+TINY = os.path.join(CACHE, "tinycoder", "tinycoder", "models", "tiny.gguf")
+
+
+def tiny():
+    if not os.path.isfile(TINY):
+        pytest.fail("tiny.gguf is missing at %s: run tools/fetch-models.sh" % TINY, pytrace=False)
+    return TINY
+
+
+def test_tiny_gguf_round_trips_byte_for_byte_and_gguf_py_agrees(tmp_path):
+    from gguf import GGUFReader
+    qkv("convert", tiny(), tmp_path / "t.qkv", "-q")
+    qkv("convert", tmp_path / "t.qkv", tmp_path / "t.gguf", "-q")
+    assert (tmp_path / "t.gguf").read_bytes() == open(tiny(), "rb").read()
+    ours, theirs = GGUFReader(str(tmp_path / "t.gguf")), GGUFReader(tiny())
+    assert [(k, f.types) for k, f in ours.fields.items()] == [(k, f.types) for k, f in theirs.fields.items()]
+    for a, b in zip(ours.tensors, theirs.tensors):
+        assert (a.name, a.tensor_type, list(a.shape)) == (b.name, b.tensor_type, list(b.shape))
+        assert np.asarray(a.data).tobytes() == np.asarray(b.data).tobytes()
+
+
+def test_tiny_gguf_heads_are_llama_cpp_rows_unpermuted(tmp_path):
+    """Our per-head W_Q is the GGUF rows with llama.cpp's RoPE permutation undone by numpy."""
+    from gguf import GGUFReader
+    qkv("convert", tiny(), tmp_path / "t.qkv", "-q")
+    metadata, tensors = read_qkv(str(tmp_path / "t.qkv"))
+    reader = GGUFReader(tiny())
+    H, d, D = metadata["config.head_count"], metadata["config.head_dim"], metadata["config.model_dim"]
+    for t in reader.tensors:
+        if t.name.endswith("attn_q.weight") or t.name.endswith("attn_k.weight"):
+            rows = np.asarray(t.data).reshape(-1, D)          # GGUF [D, n] is row-major [n, D]
+            heads = rows.shape[0] // d
+            # llama.cpp: w.reshape(heads, 2, d/2, D).swapaxes(1, 2); undone by the same swap.
+            hf = rows.reshape(heads, d // 2, 2, D).swapaxes(1, 2).reshape(heads, d, D)
+            layer = int(t.name.split(".")[1])
+            part = "q" if "attn_q" in t.name else "k"
+            ours = tensors["layers/%d/attn/%s/weight" % (layer, part)]["array"]
+            assert ours.dtype == hf.dtype and np.array_equal(ours, hf), t.name
+        if t.name.endswith("attn_output.weight"):
+            layer = int(t.name.split(".")[1])
+            o = np.asarray(t.data).reshape(D, -1)             # [D, H*d], like Hugging Face's o_proj
+            ours = tensors["layers/%d/attn/o/weight" % layer]["array"]
+            assert np.array_equal(ours.reshape(-1, D), o.T), t.name
+    assert metadata["tokenizer.kind"] == "sentencepiece_bpe" and len(metadata["tokenizer.tokens"]) == 32000
+
+
+def test_tiny_gguf_converts_to_every_format_and_back(tmp_path):
+    qkv("convert", tiny(), tmp_path / "t.qkv", "-q")
+    original = (tmp_path / "t.qkv").read_bytes()
+    for out in ("t.h5", "t.safetensors"):
+        qkv("convert", tmp_path / "t.qkv", tmp_path / out, "-q")
+        qkv("convert", tmp_path / out, tmp_path / ("back-" + out + ".qkv"), "-q")
+        _, a = read_qkv(str(tmp_path / "t.qkv"))
+        _, b = read_qkv(str(tmp_path / ("back-" + out + ".qkv")))
+        assert list(a) == list(b)
+        for name in a:
+            assert a[name]["array"].tobytes() == b[name]["array"].tobytes(), (out, name)
+    assert original == (tmp_path / "t.qkv").read_bytes()

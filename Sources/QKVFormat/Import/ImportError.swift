@@ -17,6 +17,8 @@ public enum ImportError: Error, Equatable, Sendable {
     case shardProblem(file: String, reason: String)
     /// Tokenizer files that disagree with each other or with the config.
     case tokenizer(file: String, reason: String)
+    /// A GGUF tensor of a ggml type qkv cannot map (most block-quantised types).
+    case unsupportedGGMLType(file: String, tensor: String, type: String)
     /// A source dtype the canonical schema cannot hold for this tensor.
     case sourceDType(file: String, tensor: String, dtype: DType)
 }
@@ -40,6 +42,8 @@ extension ImportError: CustomStringConvertible {
             "\(file): \(reason)"
         case let .tokenizer(file, reason):
             "\(file): \(reason)"
+        case let .unsupportedGGMLType(file, tensor, type):
+            "\(file): tensor '\(tensor)' has ggml type \(type); qkv maps F32, F16, BF16 and Q8_0"
         case let .sourceDType(file, tensor, dtype):
             "\(file): tensor '\(tensor)' has dtype \(dtype), which a model tensor cannot have"
         }

@@ -9,6 +9,9 @@ enum TensorTransform: Equatable, Sendable {
     case fusedColumns(part: Int)
     /// GPT-2's fused `[3·n]` bias: block `part`.
     case fusedSlice(part: Int)
+    /// llama.cpp's RoPE row order for Q/K undone: within each of `heads` heads, row `2j + half` of the
+    /// file becomes row `half·d/2 + j` (Specs/architectures.md, "GGUF").
+    case unpermuteRope(heads: Int)
 
     /// Whether a source of this shape can become `target`.
     func fits(source: TensorInfo, target: TensorInfo) -> Bool {
@@ -25,12 +28,20 @@ enum TensorTransform: Equatable, Sendable {
                 && target.shape.last == source.shape[0]
         case .fusedSlice:
             return source.shape.count == 1 && source.shape[0] % 3 == 0 && source.shape[0] / 3 == count
+        case .unpermuteRope(let heads):
+            let merged = target.shape.count >= 2 ? [target.shape[0] * target.shape[1]] + target.shape.dropFirst(2) : target.shape
+            return source.shape == merged && source.shape.count == 2 && heads > 0 && source.shape[0] % (2 * heads) == 0
         }
     }
 
     /// Applies the transform to `source`, giving `target` (canonical name, role, shape; source dtype).
     func apply(_ source: TensorView, target: TensorInfo, file: String) throws -> TensorView {
-        guard source.dtype.blockSize == 1 else { throw ImportError.sourceDType(file: file, tensor: source.name, dtype: source.dtype) }
+        // Views and row moves keep blocks whole; transposes need plain elements.
+        switch self {
+        case .view, .unpermuteRope: break
+        default:
+            guard source.dtype.blockSize == 1 else { throw ImportError.sourceDType(file: file, tensor: source.name, dtype: source.dtype) }
+        }
         guard fits(source: source.info, target: target) else {
             throw ImportError.sourceShapeMismatch(file: file, tensor: source.name, canonical: target.name, expected: target.shape, found: source.shape)
         }
@@ -54,6 +65,10 @@ enum TensorTransform: Equatable, Sendable {
         case .fusedSlice(let part):
             let n = info.byteCount
             return TensorView(info: info, storage: source.storage, bytes: UnsafeRawBufferPointer(rebasing: source.bytes[part * n..<(part + 1) * n]))
+        case .unpermuteRope(let heads):
+            return copy(info) { out in
+                permuteRopeRows(source.bytes, rows: source.shape[0], heads: heads, rowBytes: info.byteCount / source.shape[0], undo: true, into: out)
+            }
         }
     }
 
@@ -83,5 +98,25 @@ func transposeBlock(_ source: UnsafeRawBufferPointer, rows: Int, columns: Int, f
     case 2: run(UInt16.self)
     case 4: run(UInt32.self)
     default: run(UInt64.self)
+    }
+}
+
+// llama.cpp's convert_hf_to_gguf.py `permute`: per head, the Hugging Face rows [half, j] (half-major) are
+// stored as [j, half] (interleaved) so ggml's RoPE, which rotates adjacent pairs, sees the right pairs.
+// W [rows, ...] with rows = heads · d: `undo` false applies it, true undoes it. Whole rows move, so any
+// dtype works, blocks included.
+func permuteRopeRows(_ source: UnsafeRawBufferPointer, rows: Int, heads: Int, rowBytes: Int, undo: Bool,
+                     into out: UnsafeMutableRawBufferPointer) {
+    let d = rows / heads, half = d / 2
+    for h in 0..<heads {
+        for j in 0..<half {
+            for side in 0..<2 {
+                let huggingFace = h * d + side * half + j
+                let llamaCpp = h * d + 2 * j + side
+                let (from, to) = undo ? (llamaCpp, huggingFace) : (huggingFace, llamaCpp)
+                UnsafeMutableRawBufferPointer(rebasing: out[to * rowBytes..<(to + 1) * rowBytes])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: source[from * rowBytes..<(from + 1) * rowBytes]))
+            }
+        }
     }
 }

@@ -18,10 +18,16 @@ public struct WriteOptions: Sendable {
 /// A container being written: tensors arrive one at a time in the order given at creation, and the
 /// output appears under its name only after `finish()`.
 protocol ContainerWriter: AnyObject {
+    /// The canonical tensor names in the order the writer wants them, when it is not the schema's.
+    var tensorOrder: [String]? { get }
     func append(_ view: TensorView) throws
     func finish() throws
     /// Removes everything written so far.
     func abandon()
+}
+
+extension ContainerWriter {
+    var tensorOrder: [String]? { nil }
 }
 
 /// What a conversion did, for the one-line summary.
@@ -61,9 +67,12 @@ public enum Converter {
         case .qkv: try QKVWriter(target: output, inputs: [input], metadata: metadata, tensors: targets, options: options)
         case .hdf5: try HDF5Writer(target: output, inputs: [input], metadata: metadata, tensors: targets, options: options)
         case .safetensors: try HFExportWriter(target: output, inputs: [input], metadata: metadata, tensors: targets, options: options)
+        case .gguf: try GGUFExportWriter(target: output, inputs: [input], metadata: metadata, tensors: targets, options: options)
         }
         do {
-            for (i, target) in targets.enumerated() {
+            let byName = Dictionary(targets.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let ordered = writer.tensorOrder.map { $0.map { byName[$0]! } } ?? targets
+            for (i, target) in ordered.enumerated() {
                 let view = try model.file.tensor(target.name)
                 try writer.append(view.dtype == target.dtype ? view : view.converted(to: target.dtype))
                 view.storage.doneReading(view.bytes)
@@ -111,6 +120,7 @@ public enum Converter {
 public enum ConversionError: Error, Equatable, Sendable, CustomStringConvertible {
     case cannotConvert(file: String, tensor: String, from: DType, to: DType)
     case compressNeedsHDF5(output: String)
+    case unsupportedTarget(output: String, reason: String)
 
     public var description: String {
         switch self {
@@ -118,6 +128,8 @@ public enum ConversionError: Error, Equatable, Sendable, CustomStringConvertible
             "\(file): tensor '\(tensor)' is \(from) and cannot be converted to \(to) (only f32, f16 and bf16 convert)"
         case let .compressNeedsHDF5(output):
             "\(output): --compress applies to HDF5 output only"
+        case let .unsupportedTarget(output, reason):
+            "\(output): cannot write this model: \(reason)"
         }
     }
 }

@@ -7,6 +7,8 @@ public enum ContainerFormat: String, CaseIterable, Sendable {
     case qkv, hdf5
     /// A Hugging Face checkpoint: safetensors weights (one file or shards) with `config.json` beside them.
     case safetensors
+    /// llama.cpp's GGUF.
+    case gguf
 
     /// The format an output path's extension names: `.qkv`, `.h5` or `.hdf5`.
     public init?(pathExtension path: String) {
@@ -14,6 +16,7 @@ public enum ContainerFormat: String, CaseIterable, Sendable {
         if lower.hasSuffix(".qkv") { self = .qkv }
         else if lower.hasSuffix(".h5") || lower.hasSuffix(".hdf5") { self = .hdf5 }
         else if lower.hasSuffix(".safetensors") { self = .safetensors }
+        else if lower.hasSuffix(".gguf") { self = .gguf }
         else { return nil }
     }
 
@@ -39,6 +42,7 @@ public enum ContainerFormat: String, CaseIterable, Sendable {
         if path.hasSuffix(".safetensors") { return .safetensors }
         head = Array(head.prefix(8))
         if head == QKVLayout.magic { return .qkv }
+        if head.starts(with: GGUFLayout.magic) { return .gguf }
         // HDF5 allows the superblock at 0, 512, 1024, ...; qkv and h5py write it at 0.
         if head == hdf5Signature { return .hdf5 }
         // A file too short to hold a whole signature but starting like .qkv is a truncated .qkv.
@@ -68,6 +72,7 @@ public func openWeightFile(path: String) throws -> any WeightFile {
     case .qkv: return try QKVFile(path: path)
     case .hdf5: return try HDF5File(path: path)
     case .safetensors: return try HFCheckpoint(path: path)
+    case .gguf: return try GGUFModel(path: path)
     }
 }
 

@@ -117,6 +117,8 @@ final class HFExportWriter: ContainerWriter {
         switch o.transform {
         case .view:
             preconditionFailure("views are streamed above")
+        case .unpermuteRope:
+            preconditionFailure("not a Hugging Face transform")
         case .transpose:
             // canonical [.., a] flattened to [b, a] -> [a, b]
             let a = parts[0].shape.last!, b = parts[0].info.elementCount / a
@@ -165,7 +167,7 @@ final class HFExportWriter: ContainerWriter {
             shape = [shape[0] * shape[1]] + shape.dropFirst(2)
         }
         switch transform {
-        case .view, .fusedSlice: return shape
+        case .view, .fusedSlice, .unpermuteRope: return shape
         case .transpose, .fusedColumns: return [shape.last!, shape.dropLast().reduce(1, *)]
         }
     }

@@ -29,8 +29,8 @@ extension IOError: CustomStringConvertible {
         case let .writeFailed(file, code): "\(file): write failed: \(String(cString: strerror(code))); nothing was written under that name"
         case let .sameFile(input, output): "\(output): is the input file \(input); refusing to overwrite it"
         case let .unrecognizedFormat(file, bytes):
-            "\(file): not a .qkv, HDF5 or safetensors file (starts with \(bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined(separator: " ")))"
-        case let .unknownOutputFormat(file): "\(file): cannot tell the output format from the extension; use .qkv, .h5, .hdf5 or .safetensors, or --to"
+            "\(file): not a .qkv, HDF5, safetensors or GGUF file (starts with \(bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined(separator: " ")))"
+        case let .unknownOutputFormat(file): "\(file): cannot tell the output format from the extension; use .qkv, .h5, .hdf5, .safetensors or .gguf, or --to"
         }
     }
 }

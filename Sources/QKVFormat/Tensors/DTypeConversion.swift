@@ -32,6 +32,25 @@ public enum DTypeConversion {
         }
     }
 
+    /// Q8_0 blocks (an f16 scale, then 32 int8) to f32, exactly: a product of an f16 and an int8 has at
+    /// most 19 significant bits, so f32 holds it without rounding.
+    public static func dequantizeQ8_0(_ view: TensorView) -> TensorView {
+        precondition(view.dtype == .q8_0)
+        var info = view.info
+        info.dtype = .f32
+        let storage = OwnedStorage(count: info.byteCount)
+        let out = storage.mutableBytes.bindMemory(to: Float.self)
+        view.withUnsafeBytes { bytes in
+            for block in 0..<bytes.count / 34 {
+                let scale = Float(Float16(bitPattern: bytes.loadUnaligned(fromByteOffset: block * 34, as: UInt16.self)))
+                for i in 0..<32 {
+                    out[block * 32 + i] = scale * Float(Int8(bitPattern: bytes[block * 34 + 2 + i]))
+                }
+            }
+        }
+        return TensorView(info: info, storage: storage, bytes: storage.bytes)
+    }
+
     /// bf16 is the top half of an f32: widening is a shift.
     @inlinable
     public static func bfloat16ToFloat(_ bits: UInt16) -> Float {

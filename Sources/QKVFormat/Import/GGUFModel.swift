@@ -1,0 +1,212 @@
+/// A GGUF file seen through its architecture map as a canonical model (Specs/architectures.md, "GGUF"):
+/// llama.cpp's names, its RoPE row order for Q/K undone, its `[D, H·d]` output projection transposed,
+/// config and tokenizer from the `llama.*` and `tokenizer.ggml.*` keys.
+///
+/// Every other GGUF key is kept, typed, under `provenance.gguf.*`, and the order and types of all keys
+/// under `provenance.gguf_keys` / `provenance.gguf_types`, so a GGUF written back has the same keys.
+public final class GGUFModel: WeightFile, @unchecked Sendable {
+    public let path: String
+    public var format: ContainerFormat { .gguf }
+    public let metadata: Metadata
+    public let tensors: [TensorInfo]
+    public let file: GGUFFile
+    private let plan: [String: (source: String, transform: TensorTransform, target: TensorInfo)]
+
+    public init(path: String) throws {
+        self.path = path
+        file = try GGUFFile(path: path)
+        let architecture = file["general.architecture"]?.stringValue ?? "(none)"
+        guard architecture == "llama" else {
+            throw ImportError.unknownArchitecture(file: path, modelType: architecture, tensors: file.tensorInfos.map(\.name))
+        }
+        var config = try GGUFMaps.llamaConfig(file)
+        let tokenizer = try GGUFMaps.tokenizer(file, config: &config)
+
+        var plan: [String: (source: String, transform: TensorTransform, target: TensorInfo)] = [:]
+        var tensors: [TensorInfo] = []
+        var claimed = Set<String>()
+        for want in ModelSchema.expectedTensors(for: config) {
+            guard let (source, transform) = GGUFMaps.llamaSource(for: want.name, config: config) else { continue }
+            guard let info = file.tensorInfo(source) else { throw ImportError.missingSourceTensor(file: path, tensor: source) }
+            guard let dtype = info.type.dtype, dtype.isModelType else {
+                throw ImportError.unsupportedGGMLType(file: path, tensor: source, type: info.type.name)
+            }
+            let sourceInfo = TensorInfo(name: source, role: nil, dtype: dtype, shape: info.shape)
+            // Q8_0 blocks run along the rows of the file's [D, H·d] output projection; transposed they
+            // would not be blocks any more, so that one tensor is dequantized, exactly, to f32.
+            let transposesBlocks: Bool = if case .transpose = transform { dtype.blockSize > 1 } else { false }
+            let target = TensorInfo(name: want.name, role: want.role, dtype: transposesBlocks ? .f32 : dtype, shape: want.shape)
+            guard transform.fits(source: sourceInfo, target: target) else {
+                throw ImportError.sourceShapeMismatch(file: path, tensor: source, canonical: want.name, expected: want.shape, found: info.shape)
+            }
+            plan[want.name] = (source, transform, target)
+            claimed.insert(source)
+            tensors.append(target)
+        }
+        let unclaimed = file.tensorInfos.map(\.name).filter { !claimed.contains($0) }
+        guard unclaimed.isEmpty else { throw ImportError.unmappedTensors(file: path, tensors: unclaimed) }
+        self.plan = plan
+        self.tensors = tensors
+
+        var metadata = Metadata()
+        for (key, value) in config.metadata { metadata[key] = value }
+        for (key, value) in tokenizer?.metadata ?? [:] { metadata[key] = value }
+        GGUFMaps.keepKeys(of: file, in: &metadata)
+        metadata["provenance.gguf_tensors"] = .stringArray(file.tensorInfos.map(\.name))
+        metadata["provenance.source"] = .string(AtomicOutput.split(path).base)
+        metadata["provenance.source_format"] = .string("gguf")
+        self.metadata = metadata
+    }
+
+    public func tensor(_ name: String) throws -> TensorView {
+        guard let step = plan[name] else { throw ModelError.missingTensor(file: path, tensor: name, expectedShape: []) }
+        var source = try file.tensor(step.source)
+        if source.dtype == .q8_0 && step.target.dtype == .f32 { source = DTypeConversion.dequantizeQ8_0(source) }
+        let result = try step.transform.apply(source, target: step.target, file: path)
+        if result.storage !== source.storage { source.storage.doneReading(source.bytes) }
+        return result
+    }
+}
+
+/// llama.cpp's conventions for LLaMA-family GGUF files, in both directions.
+enum GGUFMaps {
+    /// The GGUF tensor and transform for canonical tensor `name` (nil for tensors GGUF has no row for).
+    static func llamaSource(for name: String, config: ModelConfig) -> (String, TensorTransform)? {
+        switch name {
+        case "embed/token/weight": return ("token_embd.weight", .view)
+        case "final_norm/weight": return ("output_norm.weight", .view)
+        case "lm_head/weight": return ("output.weight", .view)
+        default: break
+        }
+        let parts = name.split(separator: "/")
+        guard parts.count >= 3, parts[0] == "layers", let layer = Int(parts[1]) else { return nil }
+        let rest = parts.dropFirst(2).joined(separator: "/")
+        let blk = "blk.\(layer)."
+        switch rest {
+        case "attn/q/weight": return (blk + "attn_q.weight", .unpermuteRope(heads: config.headCount))
+        case "attn/k/weight": return (blk + "attn_k.weight", .unpermuteRope(heads: config.keyValueHeadCount))
+        case "attn/v/weight": return (blk + "attn_v.weight", .view)
+        case "attn/o/weight": return (blk + "attn_output.weight", .transpose)
+        case "attn_norm/weight": return (blk + "attn_norm.weight", .view)
+        case "mlp/gate/weight": return (blk + "ffn_gate.weight", .view)
+        case "mlp/up/weight": return (blk + "ffn_up.weight", .view)
+        case "mlp/down/weight": return (blk + "ffn_down.weight", .view)
+        case "mlp_norm/weight": return (blk + "ffn_norm.weight", .view)
+        default: return nil
+        }
+    }
+
+    /// Keys the import turns into the canonical config and tokenizer (the export regenerates them).
+    static func isMapped(_ key: String) -> Bool {
+        key == "general.architecture" || key.hasPrefix("llama.") || key.hasPrefix("tokenizer.ggml.")
+    }
+
+    static func llamaConfig(_ file: GGUFFile) throws -> ModelConfig {
+        func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
+            guard let value = file[key] else {
+                if let fallback { return fallback }
+                throw ImportError.configField(file: file.path, field: key, reason: "is required but missing")
+            }
+            guard let v = value.integerValue, let i = Int(exactly: v), i > 0 else {
+                throw ImportError.configField(file: file.path, field: key, reason: "is \(value), expected a positive integer")
+            }
+            return i
+        }
+        func float(_ key: String, _ fallback: Double) throws -> Double {
+            guard let value = file[key] else { return fallback }
+            guard let v = value.floatValue else { throw ImportError.configField(file: file.path, field: key, reason: "is \(value), expected a number") }
+            return v
+        }
+        let D = try int("llama.embedding_length"), H = try int("llama.attention.head_count")
+        let d = try int("llama.attention.key_length", D / H)
+        guard let embedding = file.tensorInfo("token_embd.weight"), embedding.dims.count == 2 else {
+            throw ImportError.missingSourceTensor(file: file.path, tensor: "token_embd.weight")
+        }
+        var config = ModelConfig(
+            family: .llama, vocabSize: embedding.dims[1], modelDim: D, layerCount: try int("llama.block_count"),
+            headCount: H, keyValueHeadCount: try int("llama.attention.head_count_kv", H), headDim: d,
+            ffnDim: try int("llama.feed_forward_length"), maxPositions: try int("llama.context_length", 2048),
+            norm: .rmsnorm, normEpsilon: try float("llama.attention.layer_norm_rms_epsilon", 1e-5), normPlacement: .pre,
+            activation: .silu, positionEncoding: .rope)
+        // Keys stored as f32 in GGUF come back as the nearest double of that f32 (1e-6 -> 9.99999997e-07).
+        config.rope = .init(theta: try float("llama.rope.freq_base", 10000), layout: .half)
+        let ropeDims = try int("llama.rope.dimension_count", d)
+        guard ropeDims == d else {
+            throw ImportError.configField(file: file.path, field: "llama.rope.dimension_count", reason: "is \(ropeDims) but heads have \(d) dimensions; partial RoPE is not supported")
+        }
+        config.gatedMLP = true
+        config.tiedEmbeddings = file.tensorInfo("output.weight") == nil
+        return config
+    }
+
+    static func tokenizer(_ file: GGUFFile, config: inout ModelConfig) throws -> TokenizerData? {
+        guard let model = file["tokenizer.ggml.model"]?.stringValue else { return nil }
+        func strings(_ key: String) -> [String]? { if case .array(.string(let v))? = file[key] { v } else { nil } }
+        guard let tokens = strings("tokenizer.ggml.tokens") else {
+            throw ImportError.tokenizer(file: file.path, reason: "tokenizer.ggml.tokens is missing or not an array of strings")
+        }
+        let kind: TokenizerData.Kind
+        switch model {
+        case "llama": kind = .sentencepieceBPE
+        case "gpt2": kind = .bpe
+        case "bert": kind = .wordpiece
+        default: throw ImportError.tokenizer(file: file.path, reason: "tokenizer.ggml.model '\(model)' is not one of llama, gpt2, bert")
+        }
+        var data = TokenizerData(kind: kind, tokens: tokens)
+        if case .array(.float32(let v))? = file["tokenizer.ggml.scores"] { data.scores = v }
+        if case .array(.int32(let v))? = file["tokenizer.ggml.token_type"] { data.tokenTypes = v }
+        data.merges = strings("tokenizer.ggml.merges")
+        if kind == .sentencepieceBPE { data.options["tokenizer.byte_fallback"] = .bool(tokens.contains("<0x00>")) }
+        if let add = file["tokenizer.ggml.add_bos_token"]?.boolValue { data.options["tokenizer.add_bos"] = .bool(add) }
+        if let add = file["tokenizer.ggml.add_eos_token"]?.boolValue { data.options["tokenizer.add_eos"] = .bool(add) }
+        for (token, key) in specialKeys {
+            if let id = file[key]?.integerValue { config.specialTokens[token] = Int(id) }
+        }
+        return data
+    }
+
+    static let specialKeys: [(ModelConfig.SpecialToken, String)] = [
+        (.bos, "tokenizer.ggml.bos_token_id"), (.eos, "tokenizer.ggml.eos_token_id"), (.unk, "tokenizer.ggml.unknown_token_id"),
+        (.pad, "tokenizer.ggml.padding_token_id"), (.sep, "tokenizer.ggml.seperator_token_id"), (.cls, "tokenizer.ggml.cls_token_id"),
+        (.mask, "tokenizer.ggml.mask_token_id"),
+    ]
+
+    // MARK: Keeping the keys
+
+    /// Records every key's order and GGUF type, and the values of keys the map does not regenerate.
+    static func keepKeys(of file: GGUFFile, in metadata: inout Metadata) {
+        var keys: [String] = [], types: [String] = []
+        for (key, value) in file.metadata {
+            guard Metadata.problem(withKey: "provenance.gguf.\(key)") == nil else { continue }
+            keys.append(key)
+            types.append(typeName(value))
+            if !isMapped(key), let kept = metadataValue(value) { metadata["provenance.gguf.\(key)"] = kept }
+        }
+        metadata["provenance.gguf_keys"] = .stringArray(keys)
+        metadata["provenance.gguf_types"] = .stringArray(types)
+    }
+
+    static func typeName(_ value: GGUFValue) -> String {
+        if case .array(let a) = value { return "array[\(a.elementType.name)]" }
+        return value.type.name
+    }
+
+    static func metadataValue(_ value: GGUFValue) -> MetadataValue? {
+        switch value {
+        case .bool(let b): return .bool(b)
+        case .string(let s): return .string(s)
+        case .float32(let f): return .float(Double(f))
+        case .float64(let f): return .float(f)
+        case .uint64(let u): return Int64(exactly: u).map { .int($0) }
+        case .array(let a):
+            switch a {
+            case .string(let v): return .stringArray(v)
+            case .float32(let v): return .float32Array(v)
+            case .float64(let v): return .float64Array(v)
+            case .int32(let v): return .int32Array(v)
+            default: return (0..<a.count).compactMap { a[$0].integerValue }.count == a.count ? .int64Array((0..<a.count).map { a[$0].integerValue! }) : nil
+            }
+        default: return value.integerValue.map { .int($0) }
+        }
+    }
+}

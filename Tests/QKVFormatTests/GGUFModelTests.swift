@@ -1,0 +1,80 @@
+import XCTest
+@testable import QKVFormat
+
+/// GGUF files through the LLaMA map: gguf-py's llama-tiny (written from the canonical fixture with
+/// llama.cpp's permutation, tools/fixtures_gguf.py) must come back as the canonical tensors.
+final class GGUFModelTests: XCTestCase {
+    func gguf(_ name: String) -> String { Paths.fixture("gguf/\(name)") }
+
+    func testLlamaGGUF_importsToTheCanonicalFixtureBitForBit() throws {
+        for name in ["llama-tiny.gguf", "llama-tiny-f16.gguf"] {
+            let imported = try ModelFile(try openWeightFile(path: gguf(name)))
+            let canonical = try ModelFile(try openWeightFile(path: Paths.fixture("llama-tiny.h5")))
+            var config = canonical.config
+            config.normEpsilon = Double(Float(config.normEpsilon))   // GGUF stores it as f32
+            XCTAssertEqual(imported.config, config, name)
+            XCTAssertEqual(imported.orderedTensors.map(\.name), canonical.orderedTensors.map(\.name))
+            for info in canonical.orderedTensors {
+                let ours = try imported.file.tensor(info.name)
+                let want = name.contains("f16") && ours.dtype == .f16 ? try canonical.file.tensor(info.name).converted(to: .f16) : try canonical.file.tensor(info.name)
+                XCTAssertTrue(ours.hasSameBytes(as: want), "\(name) \(info.name) (\(ours.dtype))")
+            }
+            // The vocabulary is padded to vocab_size in GGUF, as llama.cpp's converter pads it.
+            XCTAssertEqual(Array(imported.tokenizer!.tokens.prefix(100)), canonical.tokenizer!.tokens)
+            XCTAssertEqual(imported.tokenizer?.kind, .sentencepieceBPE)
+        }
+    }
+
+    func testGGUFToQKVToGGUF_isByteIdentical() throws {
+        let dir = try scratchDirectory()
+        for name in ["llama-tiny.gguf", "llama-tiny-f16.gguf"] {
+            try Converter.convert(input: gguf(name), output: "\(dir)/m.qkv", format: .qkv)
+            try Converter.convert(input: "\(dir)/m.qkv", output: "\(dir)/m.gguf", format: .gguf)
+            XCTAssertEqual(try readBytes("\(dir)/m.gguf"), try readBytes(gguf(name)), name)
+        }
+    }
+
+    func testQ8_0GGUF_keepsBlocksAndDequantizesTheOutputProjectionExactly() throws {
+        let model = try ModelFile(try openWeightFile(path: gguf("llama-tiny-q8_0.gguf")))
+        XCTAssertEqual(try model.file.tensor("layers/0/attn/q/weight").dtype, .q8_0)
+        let o = try model.file.tensor("layers/0/attn/o/weight")
+        XCTAssertEqual(o.dtype, .f32)
+        // Dequantized values are exact: each is an f16 scale times an int8, so requantizing gives back
+        // the same blocks; here, check every value against the f32 original within half a step.
+        let original = try ModelFile(try openWeightFile(path: Paths.fixture("llama-tiny.h5"))).file.tensor("layers/0/attn/o/weight").floats()
+        let values = o.floats()
+        let maxAbs = original.map(abs).max()!
+        for (x, y) in zip(original, values) { XCTAssertLessThanOrEqual(abs(x - y), maxAbs / 127) }
+    }
+
+    func testCanonicalToGGUF_matchesGGUFPyTensors() throws {
+        let dir = try scratchDirectory()
+        try Converter.convert(input: Paths.fixture("llama-tiny.h5"), output: "\(dir)/m.gguf", format: .gguf)
+        let ours = try GGUFFile(path: "\(dir)/m.gguf")
+        let reference = try GGUFFile(path: gguf("llama-tiny.gguf"))
+        XCTAssertEqual(Set(ours.tensorInfos.map(\.name)), Set(reference.tensorInfos.map(\.name)))
+        for info in reference.tensorInfos {
+            XCTAssertTrue(try ours.tensor(info.name).hasSameBytes(as: try reference.tensor(info.name)), info.name)
+        }
+        XCTAssertEqual(ours["llama.attention.head_count_kv"], .uint32(2))
+    }
+
+    func testGPT2ToGGUF_isRefusedClearly() throws {
+        let dir = try scratchDirectory()
+        assertThrows(ConversionError.unsupportedTarget(output: "\(dir)/g.gguf", reason: "GGUF output is written for llama models; this is gpt2")) {
+            try Converter.convert(input: Paths.fixture("gpt2-tiny.h5"), output: "\(dir)/g.gguf", format: .gguf)
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
+    }
+
+    func testRopePermutation_roundTrips() {
+        let rows = 8, rowBytes = 4
+        let source = (0..<rows * rowBytes).map { UInt8($0) }
+        var permuted = [UInt8](repeating: 0, count: source.count), back = permuted
+        source.withUnsafeBytes { s in permuted.withUnsafeMutableBytes { permuteRopeRows(s, rows: rows, heads: 2, rowBytes: rowBytes, undo: false, into: $0) } }
+        permuted.withUnsafeBytes { s in back.withUnsafeMutableBytes { permuteRopeRows(s, rows: rows, heads: 2, rowBytes: rowBytes, undo: true, into: $0) } }
+        XCTAssertEqual(back, source)
+        // Head 0 (rows 0-3, d = 4): Hugging Face rows [0, 1 | 2, 3] interleave to [0, 2, 1, 3].
+        XCTAssertEqual(stride(from: 0, to: 16, by: 4).map { permuted[$0] / 4 }, [0, 2, 1, 3])
+    }
+}
