@@ -649,6 +649,28 @@ def write_hf(out_dir):
         "llama-tiny's tensors split by transformers' greedy sharding with max_shard_size 32KB (32,000 bytes)")
     expected["llama-tiny-sharded"]["weight_map"] = weight_map
 
+    # State dicts saved with h5py (one dataset per tensor): BERT with the dotted names and its Hugging
+    # Face config as a root attribute; LLaMA with the dots as groups and config.json beside the file.
+    import h5py
+    cfg, tok, canonical = load("bert-tiny.h5")
+    m = bert_to_hf(cfg, canonical)
+    with open(os.path.join(hf_root, "bert-tiny", "config.json"), encoding="utf-8") as f:
+        bert_config = f.read()
+    with h5py.File(os.path.join(hf_root, "bert-tiny-state-dict.h5"), "w", track_order=False) as f:
+        f.attrs["config"] = bert_config
+        for name, array in sorted(m.hf.items()):
+            f.create_dataset(name, data=array, track_times=False)
+    expected["bert-tiny-state-dict.h5"] = dict(expected["bert-tiny"], note="h5py state dict, dotted names, config attribute")
+    cfg, tok, canonical = load("llama-tiny.h5")
+    m = llama_to_hf(cfg, canonical)
+    folder = os.path.join(hf_root, "llama-tiny-state-dict")
+    os.makedirs(folder, exist_ok=True)
+    shutil.copy(os.path.join(hf_root, "llama-tiny", "config.json"), folder)
+    with h5py.File(os.path.join(folder, "model.h5"), "w", track_order=False) as f:
+        for name, array in sorted(m.hf.items()):
+            f.create_dataset(name.replace(".", "/"), data=array, track_times=False)
+    expected["llama-tiny-state-dict/model.h5"] = dict(expected["llama-tiny"], note="h5py state dict, dots as groups, config.json beside")
+
     path = os.path.join(hf_root, "expected.json")
     write_json(path, expected, indent=1)
     written = []

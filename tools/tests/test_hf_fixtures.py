@@ -383,10 +383,29 @@ def test_sharded_equals_unsharded():
     assert sorted(f for f in os.listdir(d) if f.endswith(".safetensors")) == shards
 
 
+def test_state_dicts_hold_the_hf_tensors_under_their_names():
+    """bert-tiny-state-dict.h5 has the dotted names; llama-tiny-state-dict/model.h5 the dots as groups."""
+    with h5py.File(os.path.join(HF, "bert-tiny-state-dict.h5"), "r") as f:
+        reference = load_hf("bert-tiny")
+        assert set(f) == set(reference)
+        for name, array in reference.items():
+            assert f[name][()].tobytes() == array.tobytes(), name
+        assert json.loads(f.attrs["config"])["model_type"] == "bert"
+    with h5py.File(os.path.join(HF, "llama-tiny-state-dict", "model.h5"), "r") as f:
+        for name, array in load_hf("llama-tiny").items():
+            assert f[name.replace(".", "/")][()].tobytes() == array.tobytes(), name
+
+
 def test_expected_json():
     expected = read_json(os.path.join(HF, "expected.json"))
     fixtures = read_json(os.path.join(FIXTURES, "expected.json"))
-    assert set(expected) == set(FOLDERS)
+    # The h5py state dicts repeat the record of the folder they were made from.
+    state_dicts = {"bert-tiny-state-dict.h5": "bert-tiny", "llama-tiny-state-dict/model.h5": "llama-tiny"}
+    assert set(expected) == set(FOLDERS) | set(state_dicts)
+    for path, folder in state_dicts.items():
+        assert os.path.isfile(os.path.join(HF, path))
+        assert expected[path]["tensors"] == expected[folder]["tensors"]
+        expected.pop(path)
     for folder, record in expected.items():
         fixture, _ = FOLDERS[folder]
         assert record["source_fixture"] == fixture

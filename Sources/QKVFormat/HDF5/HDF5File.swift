@@ -56,11 +56,15 @@ public final class HDF5File: WeightFile, @unchecked Sendable {
     /// Reads tensor `name` into a new buffer.
     public func tensor(_ name: String) throws -> TensorView {
         guard let i = index[name] else { throw ModelError.missingTensor(file: path, tensor: name, expectedShape: []) }
-        let info = tensors[i]
-        let dataset = try HDF5.openDataset(file, name, file: path, object: name)
-        let memoryType = try HDF5.type(for: info.dtype, file: path, object: name)
+        return try HDF5File.read(tensors[i], at: name, in: file, path: path)
+    }
+
+    /// Reads the dataset at `object` as `info` into a new buffer.
+    static func read(_ info: TensorInfo, at object: String, in file: H5Handle, path: String) throws -> TensorView {
+        let dataset = try HDF5.openDataset(file, object, file: path, object: object)
+        let memoryType = try HDF5.type(for: info.dtype, file: path, object: object)
         let storage = OwnedStorage(count: info.byteCount)
-        try HDF5.read(dataset, memoryType: memoryType, into: storage.mutableBytes.baseAddress, file: path, object: name)
+        try HDF5.read(dataset, memoryType: memoryType, into: storage.mutableBytes.baseAddress, file: path, object: object)
         return TensorView(info: info, storage: storage, bytes: storage.bytes)
     }
 
@@ -73,7 +77,7 @@ public final class HDF5File: WeightFile, @unchecked Sendable {
 
     // MARK: Reading metadata
 
-    private static func rootString(_ root: H5Handle, _ name: String, file: String) throws -> String? {
+    static func rootString(_ root: H5Handle, _ name: String, file: String) throws -> String? {
         guard try HDF5.attributeExists(root, name, file: file, path: "/") else { return nil }
         let attribute = try HDF5.openAttribute(root, name, file: file, path: "/")
         guard case .string(let value) = try scalar(attribute, key: nil, file: file, object: "/@" + name) else { return nil }
@@ -190,7 +194,7 @@ public final class HDF5File: WeightFile, @unchecked Sendable {
 
     // MARK: Finding tensors
 
-    private static func collectTensors(_ parent: H5Handle, name: String, path: String, depth: Int, visited: inout Set<UInt64>,
+    static func collectTensors(_ parent: H5Handle, name: String, path: String, depth: Int, visited: inout Set<UInt64>,
                                        into tensors: inout [TensorInfo], file: String) throws {
         try requireHardLink(parent, name, file: file, object: path)
         let info = try HDF5.objectInfo(parent, name, file: file, object: path)

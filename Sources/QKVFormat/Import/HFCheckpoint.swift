@@ -1,68 +1,119 @@
 import Foundation
 
-/// A Hugging Face checkpoint folder (`config.json` and `model.safetensors`, or shards listed in
-/// `model.safetensors.index.json`, plus tokenizer files and sentence-transformers extras), seen through
-/// its architecture map as a canonical model: the schema's names, shapes and per-head layout.
+/// Tensors under a checkpoint's own names (Hugging Face's), wherever they are stored.
+protocol SourceTensors: AnyObject {
+    /// The file or folder, for messages.
+    var path: String { get }
+    /// Every tensor, by its own name.
+    var sourceInfos: [String: TensorInfo] { get }
+    func sourceTensor(_ name: String) throws -> TensorView
+}
+
+/// The safetensors files of a checkpoint: one file or the shards of an index.
+final class SafetensorsShards: SourceTensors {
+    let path: String
+    let shards: [SafetensorsFile]
+    let sourceInfos: [String: TensorInfo]
+    private let owner: [String: SafetensorsFile]
+
+    init(path: String, files: HFFolderFiles) throws {
+        self.path = path
+        shards = try HFCheckpoint.openShards(path: path, files: files)
+        var owner: [String: SafetensorsFile] = [:], infos: [String: TensorInfo] = [:]
+        for shard in shards {
+            for entry in shard.entries {
+                if let other = owner[entry.info.name] {
+                    throw ImportError.shardProblem(file: shard.path, reason: "tensor '\(entry.info.name)' is also in \(other.path)")
+                }
+                owner[entry.info.name] = shard
+                infos[entry.info.name] = entry.info
+            }
+        }
+        self.owner = owner
+        self.sourceInfos = infos
+    }
+
+    func sourceTensor(_ name: String) throws -> TensorView {
+        guard let shard = owner[name] else { throw ImportError.missingSourceTensor(file: path, tensor: name) }
+        return try shard.tensor(name)
+    }
+
+    /// The canonical metadata qkv embeds in a `.safetensors` it writes (`__metadata__["qkv.metadata"]`).
+    var embeddedMetadata: String? {
+        shards.count == 1 ? shards[0].metadata.first { $0.key == "qkv.metadata" }?.value : nil
+    }
+}
+
+/// A Hugging Face checkpoint (`config.json` and `model.safetensors`, or shards listed in
+/// `model.safetensors.index.json`, plus tokenizer files and sentence-transformers extras; or an HDF5
+/// state dict), seen through its architecture map as a canonical model: the schema's names, shapes and
+/// per-head layout.
 ///
-/// Opening reads the config, the tokenizer and every shard's header and checks that the map covers the
+/// Opening reads the config, the tokenizer and every tensor's header and checks that the map covers the
 /// checkpoint exactly; tensors are transformed one at a time when read (views need no copy).
 public final class HFCheckpoint: WeightFile, @unchecked Sendable {
     public let path: String
-    public var format: ContainerFormat { .safetensors }
+    public let format: ContainerFormat
     public let metadata: Metadata
     public let tensors: [TensorInfo]
-    /// The safetensors files, in shard order.
-    public let shards: [SafetensorsFile]
     private let plan: [String: (source: String, transform: TensorTransform, target: TensorInfo)]
-    private let sourceFiles: [String: SafetensorsFile]
+    private let source: any SourceTensors
 
     /// Opens a checkpoint folder, or the folder of a `.safetensors` / `model.safetensors.index.json` path.
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
         let folder = HFCheckpoint.folder(of: path)
-        let files = HFFolderFiles(folder: folder)
-        self.path = path
-        shards = try HFCheckpoint.openShards(path: path, files: files)
-
-        // Every source tensor by its original name, and which file holds it.
-        var sourceFiles: [String: SafetensorsFile] = [:]
-        for shard in shards {
-            for entry in shard.entries {
-                if let other = sourceFiles[entry.info.name] {
-                    throw ImportError.shardProblem(file: shard.path, reason: "tensor '\(entry.info.name)' is also in \(other.path)")
-                }
-                sourceFiles[entry.info.name] = shard
+        let shards = try SafetensorsShards(path: path, files: HFFolderFiles(folder: folder))
+        let canonical = try shards.embeddedMetadata.map { text in
+            guard let metadata = Metadata(qkvJSON: text) else {
+                throw ImportError.notACheckpoint(path: shards.shards[0].path, reason: "__metadata__ 'qkv.metadata' is not the JSON qkv writes")
             }
+            return metadata
         }
-        self.sourceFiles = sourceFiles
-        let allNames = sourceFiles.keys.sorted()
+        try self.init(source: shards, format: .safetensors, folder: folder, configText: nil, canonical: canonical)
+    }
 
-        // The model: the canonical metadata qkv embeds when it writes safetensors, else config.json.
+    /// Maps `source` with the architecture its config names: `canonical` metadata when qkv wrote the file,
+    /// else `configText` (a config.json held in the file) or the folder's `config.json`.
+    init(source: any SourceTensors, format: ContainerFormat, folder: String, configText: String?, canonical: Metadata?) throws {
+        let files = HFFolderFiles(folder: folder)
+        let path = source.path
+        self.path = path
+        self.format = format
+        self.source = source
+        let allNames = source.sourceInfos.keys.sorted()
+
         let map: ArchitectureMap
         var config: ModelConfig
         var tokenizer: TokenizerData?
         var metadata = Metadata()
-        let embedded = shards.count == 1 ? shards[0].metadata.first { $0.key == "qkv.metadata" }?.value : nil
-        let configJSON = try files.json("config.json")
-        if let embedded {
-            guard let canonical = Metadata(qkvJSON: embedded) else {
-                throw ImportError.notACheckpoint(path: shards[0].path, reason: "__metadata__ 'qkv.metadata' is not the JSON qkv writes")
-            }
-            config = try ModelConfig(metadata: canonical, file: shards[0].path)
-            tokenizer = try TokenizerData(metadata: canonical, config: config, file: shards[0].path)
+        var configJSON: JSONValue?
+        if let canonical {
+            config = try ModelConfig(metadata: canonical, file: path)
+            tokenizer = try TokenizerData(metadata: canonical, config: config, file: path)
             map = ArchitectureMap.forFamily(config.family)!
             for section in [MetadataSection.provenance, .user] {
                 for name in canonical.names(in: section) { metadata["\(section.rawValue).\(name)"] = canonical["\(section.rawValue).\(name)"] }
             }
         } else {
+            let configFile: String
+            if let configText {
+                configFile = "\(path): attribute 'config'"
+                do { configJSON = try JSONParser.parse(Array(configText.utf8)) } catch {
+                    throw ImportError.notACheckpoint(path: configFile, reason: "not JSON: \(error.reason) at byte \(error.offset)")
+                }
+            } else {
+                configFile = files.path("config.json")
+                configJSON = try files.json("config.json")
+            }
             guard let configJSON else {
                 throw ImportError.notACheckpoint(path: path, reason: "no config.json beside the weights, so the architecture is unknown")
             }
             let modelType = configJSON["model_type"]?.stringValue ?? "(none)"
             guard let found = ArchitectureMap.forModelType(modelType) else {
-                throw ImportError.unknownArchitecture(file: files.path("config.json"), modelType: modelType, tensors: allNames)
+                throw ImportError.unknownArchitecture(file: configFile, modelType: modelType, tensors: allNames)
             }
             map = found
-            config = try map.config(from: configJSON, file: files.path("config.json"))
+            config = try map.config(from: configJSON, file: configFile)
         }
 
         // Names without the class prefix; GPT-2's tied head may be stored as a copy of wte.
@@ -70,33 +121,36 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
         for name in allNames { byStripped[map.strippingPrefix(name)] = name }
         var dropped = Set<String>()
         if map.family == .gpt2, config.tiedEmbeddings, let head = byStripped["lm_head.weight"] {
-            if let wte = byStripped["wte.weight"], try sourceFiles[head]!.tensor(head).hasSameBytes(as: sourceFiles[wte]!.tensor(wte)) {
+            if let wte = byStripped["wte.weight"], try source.sourceTensor(head).hasSameBytes(as: source.sourceTensor(wte)) {
                 byStripped["lm_head.weight"] = nil
                 dropped.insert(head)
             } else {
                 config.tiedEmbeddings = false
             }
         }
-        if embedded == nil {
+        if canonical == nil {
             try HFCheckpoint.sentenceTransformerExtras(files, &config)
             tokenizer = try HFTokenizerImport.load(folder: folder, family: map.family, config: &config)
         }
 
-        // The plan: each canonical tensor from its source row.
+        // The plan: each canonical tensor from its source row, shapes checked before any data is read.
         var plan: [String: (source: String, transform: TensorTransform, target: TensorInfo)] = [:]
         var claimed = Set<String>()
         var tensors: [TensorInfo] = []
         for want in ModelSchema.expectedTensors(for: config) {
             guard let row = map.row(for: want.name) else { continue }
-            guard let source = byStripped[row.source] else {
+            guard let name = byStripped[row.source] else {
                 if want.isOptional { continue }
                 throw ImportError.missingSourceTensor(file: path, tensor: row.source)
             }
-            let info = sourceFiles[source]!.entries.first { $0.info.name == source }!.info
-            guard info.dtype.isFloat else { throw ImportError.sourceDType(file: path, tensor: source, dtype: info.dtype) }
+            let info = source.sourceInfos[name]!
+            guard info.dtype.isFloat else { throw ImportError.sourceDType(file: path, tensor: name, dtype: info.dtype) }
             let target = TensorInfo(name: want.name, role: want.role, dtype: info.dtype, shape: want.shape)
-            plan[want.name] = (source, row.transform, target)
-            claimed.insert(source)
+            guard row.transform.fits(source: info, target: target) else {
+                throw ImportError.sourceShapeMismatch(file: path, tensor: name, canonical: want.name, expected: want.shape, found: info.shape)
+            }
+            plan[want.name] = (name, row.transform, target)
+            claimed.insert(name)
             tensors.append(target)
         }
         let unclaimed = allNames.filter { !claimed.contains($0) && !dropped.contains($0) && !map.isBuffer(map.strippingPrefix($0)) }
@@ -107,24 +161,17 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
         for (key, value) in config.metadata { metadata[key] = value }
         for (key, value) in tokenizer?.metadata ?? [:] { metadata[key] = value }
         if metadata["provenance.source"] == nil {
-            metadata["provenance.source"] = .string(AtomicOutput.split(folder == "." ? FileManager.default.currentDirectoryPath : folder).base)
-            metadata["provenance.source_format"] = .string("safetensors")
+            let name = format == .safetensors ? AtomicOutput.split(folder == "." ? FileManager.default.currentDirectoryPath : folder).base : AtomicOutput.split(path).base
+            metadata["provenance.source"] = .string(name)
+            metadata["provenance.source_format"] = .string(format.rawValue)
         }
         if let name = configJSON?["_name_or_path"]?.stringValue, !name.isEmpty { metadata["provenance.hf_name_or_path"] = .string(name) }
         self.metadata = metadata
-
-        // Source tensors must have the shapes their rows need: checked now, before any data is read.
-        for (_, step) in plan {
-            let source = sourceFiles[step.source]!.entries.first { $0.info.name == step.source }!.info
-            guard step.transform.fits(source: source, target: step.target) else {
-                throw ImportError.sourceShapeMismatch(file: path, tensor: source.name, canonical: step.target.name, expected: step.target.shape, found: source.shape)
-            }
-        }
     }
 
     public func tensor(_ name: String) throws -> TensorView {
         guard let step = plan[name] else { throw ModelError.missingTensor(file: path, tensor: name, expectedShape: []) }
-        let source = try sourceFiles[step.source]!.tensor(step.source)
+        let source = try self.source.sourceTensor(step.source)
         let result = try step.transform.apply(source, target: step.target, file: path)
         // A transposed copy no longer needs the mapped source pages.
         if result.storage !== source.storage { source.storage.doneReading(source.bytes) }

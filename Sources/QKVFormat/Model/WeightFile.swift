@@ -70,7 +70,19 @@ public protocol WeightFile: AnyObject {
 public func openWeightFile(path: String) throws -> any WeightFile {
     switch try ContainerFormat.detect(path: path) {
     case .qkv: return try QKVFile(path: path)
-    case .hdf5: return try HDF5File(path: path)
+    case .hdf5:
+        do {
+            return try HDF5File(path: path)
+        } catch HDF5Error.notQKVLayout(let file, "missing") {
+            // Not our layout: perhaps a state dict saved with h5py, with a Hugging Face config.
+            do {
+                let stateDict = try HDF5StateDict(path: path)
+                return try HFCheckpoint(source: stateDict, format: .hdf5, folder: AtomicOutput.split(path).directory,
+                                        configText: stateDict.configText, canonical: nil)
+            } catch ImportError.notACheckpoint {
+                throw HDF5Error.notQKVLayout(file: file, found: "missing, and no Hugging Face config (a root attribute 'config' or a config.json beside it) maps it as a state dict")
+            }
+        }
     case .safetensors: return try HFCheckpoint(path: path)
     case .gguf: return try GGUFModel(path: path)
     }
