@@ -78,3 +78,37 @@ final class GGUFModelTests: XCTestCase {
         XCTAssertEqual(stride(from: 0, to: 16, by: 4).map { permuted[$0] / 4 }, [0, 2, 1, 3])
     }
 }
+
+final class QuantizedConversionTests: XCTestCase {
+    func testQ8_0IntoAFormatWithoutIt_isRefusedAndWritesNothing() throws {
+        let dir = try scratchDirectory()
+        for (name, format) in [("q.safetensors", ContainerFormat.safetensors), ("q.h5", .hdf5)] {
+            XCTAssertThrowsError(try Converter.convert(input: Paths.fixture("gguf/llama-tiny-q8_0.gguf"), output: "\(dir)/\(name)", format: format)) { error in
+                guard case ConversionError.unsupportedTarget(let output, let reason)? = error as? ConversionError else { return XCTFail("\(error)") }
+                XCTAssertEqual(output, "\(dir)/\(name)")
+                XCTAssertTrue(reason.contains("add --dtype f32"), reason)
+            }
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
+    }
+
+    func testQ8_0WithDTypeF32_dequantizesExactly() throws {
+        let dir = try scratchDirectory()
+        let source = Paths.fixture("gguf/llama-tiny-q8_0.gguf")
+        try Converter.convert(input: source, output: "\(dir)/q.safetensors", format: .safetensors, options: WriteOptions(dtype: .f32))
+        let quantized = try ModelFile(try openWeightFile(path: source))
+        let widened = try ModelFile(try openWeightFile(path: "\(dir)/q.safetensors"))
+        let q = try quantized.file.tensor("layers/1/mlp/up/weight")
+        XCTAssertEqual(q.dtype, .q8_0)
+        let w = try widened.file.tensor("layers/1/mlp/up/weight")
+        XCTAssertEqual(w.dtype, .f32)
+        // Block by block: value = f16 scale x int8, computed here independently of DTypeConversion.
+        let values = w.floats()
+        q.withUnsafeBytes { bytes in
+            for block in 0..<bytes.count / 34 {
+                let scale = Float(Float16(bitPattern: UInt16(bytes[block * 34]) | UInt16(bytes[block * 34 + 1]) << 8))
+                for i in 0..<32 { XCTAssertEqual(values[block * 32 + i], scale * Float(Int8(bitPattern: bytes[block * 34 + 2 + i]))) }
+            }
+        }
+    }
+}

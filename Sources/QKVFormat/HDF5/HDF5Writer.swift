@@ -8,9 +8,7 @@ final class HDF5Writer: ContainerWriter {
     private var next = 0
 
     init(target: String, inputs: [String], metadata: Metadata, tensors: [TensorInfo], options: WriteOptions) throws {
-        for info in tensors where info.dtype == .q8_0 {
-            throw ConversionError.cannotConvert(file: target, tensor: info.name, from: .q8_0, to: .q8_0)
-        }
+        precondition(tensors.allSatisfy { ContainerFormat.hdf5.canStore($0.dtype) }, "the converter checks dtypes first")
         output = try AtomicOutput(target: target, inputs: inputs)
         // libhdf5 writes the file by path: give it the temporary file and take it back in finish().
         output.handOver()

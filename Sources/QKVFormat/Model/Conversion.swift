@@ -56,8 +56,12 @@ public enum Converter {
         let targets = try sources.map { info -> TensorInfo in
             var out = info
             if let dtype = options.dtype, info.dtype != dtype {
-                guard info.dtype.isFloat else { throw ConversionError.cannotConvert(file: input, tensor: info.name, from: info.dtype, to: dtype) }
+                // Floats convert among themselves; q8_0 dequantizes (exactly, to f32) but is never produced.
+                guard info.dtype.isModelType, dtype.isFloat else { throw ConversionError.cannotConvert(file: input, tensor: info.name, from: info.dtype, to: dtype) }
                 out.dtype = dtype
+            }
+            guard format.canStore(out.dtype) else {
+                throw ConversionError.unsupportedTarget(output: output, reason: "tensor '\(info.name)' is \(out.dtype), which \(format.rawValue) has no type for; add --dtype f32 (or f16, bf16) to dequantize it")
             }
             return out
         }
@@ -74,7 +78,8 @@ public enum Converter {
             let ordered = writer.tensorOrder.map { $0.map { byName[$0]! } } ?? targets
             for (i, target) in ordered.enumerated() {
                 let view = try model.file.tensor(target.name)
-                try writer.append(view.dtype == target.dtype ? view : view.converted(to: target.dtype))
+                let source = view.dtype == .q8_0 && target.dtype != .q8_0 ? DTypeConversion.dequantizeQ8_0(view) : view
+                try writer.append(source.dtype == target.dtype ? source : source.converted(to: target.dtype))
                 view.storage.doneReading(view.bytes)
                 progress(i + 1, targets.count)
             }

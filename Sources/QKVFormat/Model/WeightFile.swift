@@ -20,6 +20,12 @@ public enum ContainerFormat: String, CaseIterable, Sendable {
         else { return nil }
     }
 
+    /// Whether tensors of `dtype` can be written to this container: block-quantised ones only to `.qkv`
+    /// and GGUF.
+    public func canStore(_ dtype: DType) -> Bool {
+        dtype.blockSize == 1 || self == .qkv || self == .gguf
+    }
+
     static let hdf5Signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
 
     /// The format of an existing file, from its first bytes (not its name).

@@ -29,6 +29,7 @@ final class HFExportWriter: ContainerWriter {
 
     /// `target` is a `.safetensors` file, or a folder (written as `model.safetensors` + `config.json`).
     init(target: String, inputs: [String], metadata: Metadata, tensors: [TensorInfo], options: WriteOptions) throws {
+        precondition(tensors.allSatisfy { ContainerFormat.safetensors.canStore($0.dtype) }, "the converter checks dtypes first")
         let config = try ModelConfig(metadata: metadata, file: target)
         guard let map = ArchitectureMap.forFamily(config.family) else { throw ImportError.unknownArchitecture(file: target, modelType: config.family.rawValue, tensors: []) }
         var isDirectory: ObjCBool = false
