@@ -56,6 +56,10 @@ struct Convert: ParsableCommand {
         let summary = try Converter.convert(input: input, output: output, format: format,
                                             options: WriteOptions(dtype: dtype?.dtype, compress: compress),
                                             progress: { bar?.update($0, $1) })
+        if !summary.omittedTensors.isEmpty {
+            // Not an error, but never silent: the output lacks these.
+            FileHandle.standardError.write(Data("note: \(format.rawValue) has no place for \(summary.omittedTensors.joined(separator: ", ")); left out of \(output)\n".utf8))
+        }
         if !common.quiet {
             let seconds = Date().timeIntervalSince(start)
             print("\(input) -> \(output): \(summary.tensorCount) tensors, \(formatCount(summary.parameterCount)) parameters, "

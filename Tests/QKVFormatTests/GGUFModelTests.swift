@@ -61,7 +61,7 @@ final class GGUFModelTests: XCTestCase {
 
     func testGPT2ToGGUF_isRefusedClearly() throws {
         let dir = try scratchDirectory()
-        assertThrows(ConversionError.unsupportedTarget(output: "\(dir)/g.gguf", reason: "GGUF output is written for llama models; this is gpt2")) {
+        assertThrows(ConversionError.unsupportedTarget(output: "\(dir)/g.gguf", reason: "GGUF output is written for llama and bert models; this is gpt2")) {
             try Converter.convert(input: Paths.fixture("gpt2-tiny.h5"), output: "\(dir)/g.gguf", format: .gguf)
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
@@ -110,5 +110,33 @@ final class QuantizedConversionTests: XCTestCase {
                 for i in 0..<32 { XCTAssertEqual(values[block * 32 + i], scale * Float(Int8(bitPattern: bytes[block * 34 + 2 + i]))) }
             }
         }
+    }
+}
+
+final class BertGGUFTests: XCTestCase {
+    func testBertToGGUFAndBack_keepsEveryTensorButThePoolerAndTheWholeConfig() throws {
+        let dir = try scratchDirectory()
+        let summary = try Converter.convert(input: Paths.fixture("bert-tiny.h5"), output: "\(dir)/b.gguf", format: .gguf)
+        XCTAssertEqual(summary.omittedTensors, ["pooler/weight", "pooler/bias"])
+        let gguf = try GGUFFile(path: "\(dir)/b.gguf")
+        XCTAssertEqual(gguf["general.architecture"], .string("bert"))
+        XCTAssertNotNil(gguf.tensorInfo("blk.1.layer_output_norm.bias"))
+        try Converter.convert(input: "\(dir)/b.gguf", output: "\(dir)/b.qkv", format: .qkv)
+        let original = try ModelFile(try openWeightFile(path: Paths.fixture("bert-tiny.h5")))
+        let back = try ModelFile(try openWeightFile(path: "\(dir)/b.qkv"))
+        XCTAssertEqual(back.config, original.config)
+        XCTAssertEqual(back.tokenizer?.tokens, original.tokenizer?.tokens)
+        XCTAssertEqual(back.file.tensors.count, original.file.tensors.count - 2)
+        for info in back.orderedTensors {
+            XCTAssertTrue(try back.file.tensor(info.name).hasSameBytes(as: try original.file.tensor(info.name)), info.name)
+        }
+    }
+
+    func testPhantomSpelling_survivesCombiningMarksAfterTheContinuationPrefix() throws {
+        // "##" followed by a combining mark is one grapheme "#\u{093E}" after the first "#": byte-level
+        // prefix checks must still see "##".
+        XCTAssertTrue("##\u{093E}".hasBytePrefix("##"))
+        XCTAssertFalse("##\u{093E}".hasPrefix("##"), "the Character-level check this guards against")
+        XCTAssertEqual("##\u{093E}".droppingBytePrefix("##"), "\u{093E}")
     }
 }

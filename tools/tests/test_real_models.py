@@ -192,3 +192,40 @@ def test_tiny_gguf_converts_to_every_format_and_back(tmp_path):
         for name in a:
             assert a[name]["array"].tobytes() == b[name]["array"].tobytes(), (out, name)
     assert original == (tmp_path / "t.qkv").read_bytes()
+
+
+def test_minilm_to_gguf_is_llama_cpp_bert_and_comes_back(converted, tmp_path):
+    """MiniLM as llama.cpp's BERT GGUF: names from gguf-py's own tensor table, Linear weights as
+    transformers stores them, the vocabulary in llama.cpp's phantom-space spelling; and back."""
+    from gguf import GGUFReader
+    from gguf.constants import MODEL_ARCH, MODEL_TENSORS, TENSOR_NAMES
+    qkv("convert", converted / "m.qkv", tmp_path / "m.gguf", "-q")
+    reader = GGUFReader(str(tmp_path / "m.gguf"))
+    fields = {k: f for k, f in reader.fields.items()}
+    assert bytes(fields["general.architecture"].parts[-1]).decode() == "bert"
+    allowed = {TENSOR_NAMES[t].format(bid=i) for t in MODEL_TENSORS[MODEL_ARCH.BERT] for i in range(6)}
+    names = {t.name.rsplit(".", 1)[0] for t in reader.tensors}
+    assert names <= allowed, names - allowed
+    src = source_tensors()
+    data = {t.name: np.asarray(t.data) for t in reader.tensors}
+    assert data["blk.2.attn_q.weight"].tobytes() == src["encoder.layer.2.attention.self.query.weight"].tobytes()
+    assert data["blk.2.attn_output.weight"].tobytes() == src["encoder.layer.2.attention.output.dense.weight"].tobytes()
+    assert data["token_embd.weight"].tobytes() == src["embeddings.word_embeddings.weight"].tobytes()
+    with open(os.path.join(minilm(), "vocab.txt"), encoding="utf-8") as f:
+        vocab = f.read().split("\n")[:-1]
+    tokens = [bytes(fields["tokenizer.ggml.tokens"].parts[i]).decode() for i in fields["tokenizer.ggml.tokens"].data]
+    types = [int(fields["tokenizer.ggml.token_type"].parts[i][0]) for i in fields["tokenizer.ggml.token_type"].data]
+    special = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}
+    expected = [t if t in special else (t[2:] if t.startswith("##") else "\u2581" + t) for t in vocab]
+    assert tokens == expected
+    assert [i for i, t in enumerate(types) if t == 3] == sorted(vocab.index(s) for s in special)
+    # Back: every tensor but the pooler (llama.cpp's BERT has none), bit for bit, and the same metadata.
+    qkv("convert", tmp_path / "m.gguf", tmp_path / "back.qkv", "-q")
+    meta_a, a = read_qkv(str(converted / "m.qkv"))
+    meta_b, b = read_qkv(str(tmp_path / "back.qkv"))
+    assert set(a) - set(b) == {"pooler/weight", "pooler/bias"} and set(b) <= set(a)
+    for name in b:
+        assert a[name]["array"].tobytes() == b[name]["array"].tobytes(), name
+    for key in meta_a:
+        if key.startswith(("config.", "tokenizer.")):
+            assert meta_a[key] == meta_b[key], key

@@ -9,14 +9,16 @@ final class GGUFExportWriter: ContainerWriter {
 
     init(target: String, inputs: [String], metadata: Metadata, tensors: [TensorInfo], options: WriteOptions) throws {
         let config = try ModelConfig(metadata: metadata, file: target)
-        guard config.family == .llama else {
-            throw ConversionError.unsupportedTarget(output: target, reason: "GGUF output is written for llama models; this is \(config.family.rawValue)")
+        guard config.family != .gpt2 else {
+            throw ConversionError.unsupportedTarget(output: target, reason: "GGUF output is written for llama and bert models; this is \(config.family.rawValue)")
         }
         let tokenizer = try TokenizerData(metadata: metadata, config: config, file: target)
         var steps: [String: (gguf: String, transform: TensorTransform, info: GGUFWriter.Tensor)] = [:]
         var list: [GGUFWriter.Tensor] = []
         for info in tensors {
-            guard let (name, transform) = GGUFMaps.llamaSource(for: info.name, config: config), let type = GGMLType(info.dtype) else {
+            // llama.cpp's BERT has no pooler and refuses tensors it does not expect: left out, and said.
+            if config.family == .bert, info.role == .pooler { continue }
+            guard let (name, transform) = GGUFMaps.source(for: info.name, config: config), let type = GGMLType(info.dtype) else {
                 throw ConversionError.unsupportedTarget(output: target, reason: "tensor '\(info.name)' (\(info.dtype)) has no GGUF form")
             }
             // The file's shape: attention weights with their head dimensions merged, O transposed.
@@ -38,7 +40,8 @@ final class GGUFExportWriter: ContainerWriter {
             let canonical = Dictionary(steps.map { ($1.gguf, $0) }, uniquingKeysWith: { a, _ in a })
             tensorOrder = list.map { canonical[$0.name]! }
         } else {
-            tensorOrder = nil
+            let canonical = Dictionary(steps.map { ($1.gguf, $0) }, uniquingKeysWith: { a, _ in a })
+            tensorOrder = list.map { canonical[$0.name]! }
         }
         self.steps = steps
         writer = try GGUFWriter(target: target, inputs: inputs, metadata: GGUFExportWriter.keys(config, tokenizer, metadata, tensors), tensors: list)
@@ -74,6 +77,7 @@ final class GGUFExportWriter: ContainerWriter {
     /// llama.cpp's keys for `config` and `tokenizer`; for a model a GGUF import produced, exactly the keys
     /// it kept, in their order and types, with values from the config where it has them.
     static func keys(_ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata, _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
+        if config.family == .bert { return bertKeys(config, tokenizer, metadata, tensors) }
         var generated: [(String, GGUFValue)] = [
             ("general.architecture", .string("llama")),
             ("llama.context_length", .uint32(UInt32(config.maxPositions))),
@@ -128,9 +132,61 @@ final class GGUFExportWriter: ContainerWriter {
         guard metadata["provenance.gguf_keys"] == nil else { return out }
         for (key, value) in generated { out.append((key, value)) }
         // llama.cpp's file type: 0 all f32, 1 mostly f16, 7 mostly q8_0, 32 mostly bf16.
+        out.append(("general.file_type", .uint32(fileType(tensors))))
+        out.append((GGUFMaps.qkvMetadataKey, .string(qkvMetadata(metadata))))
+        return out
+    }
+
+    /// llama.cpp's file type: 0 all f32, 1 mostly f16, 7 mostly q8_0, 32 mostly bf16.
+    static func fileType(_ tensors: [TensorInfo]) -> UInt32 {
         let big = tensors.filter { $0.shape.count >= 2 }.map(\.dtype)
-        let fileType: UInt32 = big.contains(.q8_0) ? 7 : big.contains(.f16) ? 1 : big.contains(.bf16) ? 32 : 0
-        out.append(("general.file_type", .uint32(fileType)))
+        return big.contains(.q8_0) ? 7 : big.contains(.f16) ? 1 : big.contains(.bf16) ? 32 : 0
+    }
+
+    /// The canonical metadata without the tokenizer arrays (GGUF has those under `tokenizer.ggml.*`), so
+    /// a GGUF that qkv wrote reads back exactly: the activation, normalisation and tokenizer options GGUF
+    /// has no keys for included.
+    static func qkvMetadata(_ metadata: Metadata) -> String {
+        var kept = Metadata()
+        for key in metadata.sortedKeys where !(key.hasPrefix("tokenizer.") && metadata[key]!.isArray) { kept[key] = metadata[key] }
+        return HFExportWriter.metadataJSON(kept)
+    }
+
+    /// llama.cpp's BERT keys (`convert_hf_to_gguf.py` BertModel), tokens in its "phantom space" spelling.
+    static func bertKeys(_ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata, _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
+        var out: [(key: String, value: GGUFValue)] = [
+            ("general.architecture", .string("bert")),
+            ("bert.context_length", .uint32(UInt32(config.maxPositions))),
+            ("bert.embedding_length", .uint32(UInt32(config.modelDim))),
+            ("bert.feed_forward_length", .uint32(UInt32(config.ffnDim))),
+            ("bert.block_count", .uint32(UInt32(config.layerCount))),
+            ("bert.attention.head_count", .uint32(UInt32(config.headCount))),
+            ("bert.attention.layer_norm_epsilon", .float32(Float(config.normEpsilon))),
+            ("bert.attention.causal", .bool(false)),
+        ]
+        switch config.pooling {
+        case .mean?: out.append(("bert.pooling_type", .uint32(1)))
+        case .cls?: out.append(("bert.pooling_type", .uint32(2)))
+        default: break
+        }
+        if let tokenizer {
+            let special = Set(config.specialTokens.values)
+            let types = tokenizer.tokenTypes ?? tokenizer.tokens.indices.map { special.contains($0) ? 3 : 1 }
+            let prefix = tokenizer.options["tokenizer.continuing_prefix"].flatMap { if case .string(let p) = $0 { p } else { nil } } ?? "##"
+            let tokens = tokenizer.tokens.enumerated().map { i, token -> String in
+                if types[i] == 3 { return token }
+                return token.hasBytePrefix(prefix) ? token.droppingBytePrefix(prefix) : "\u{2581}" + token
+            }
+            out.append(("tokenizer.ggml.model", .string("bert")))
+            out.append(("tokenizer.ggml.tokens", .array(.string(tokens))))
+            out.append(("tokenizer.ggml.token_type", .array(.int32(types))))
+            out.append(("tokenizer.ggml.token_type_count", .uint32(UInt32(config.typeVocabSize))))
+            for (token, key) in GGUFMaps.specialKeys {
+                if let id = config.specialTokens[token] { out.append((key, .uint32(UInt32(id)))) }
+            }
+        }
+        out.append(("general.file_type", .uint32(fileType(tensors))))
+        out.append((GGUFMaps.qkvMetadataKey, .string(qkvMetadata(metadata))))
         return out
     }
 }

@@ -16,17 +16,30 @@ public final class GGUFModel: WeightFile, @unchecked Sendable {
         self.path = path
         file = try GGUFFile(path: path)
         let architecture = file["general.architecture"]?.stringValue ?? "(none)"
-        guard architecture == "llama" else {
+        guard architecture == "llama" || architecture == "bert" else {
             throw ImportError.unknownArchitecture(file: path, modelType: architecture, tensors: file.tensorInfos.map(\.name))
         }
-        var config = try GGUFMaps.llamaConfig(file)
-        let tokenizer = try GGUFMaps.tokenizer(file, config: &config)
+        // What qkv wrote itself (`qkv.metadata`): the canonical config and tokenizer options, exactly.
+        let canonical: Metadata? = try file[GGUFMaps.qkvMetadataKey]?.stringValue.map { text in
+            guard let m = Metadata(qkvJSON: text) else {
+                throw ImportError.notACheckpoint(path: path, reason: "'\(GGUFMaps.qkvMetadataKey)' is not the JSON qkv writes")
+            }
+            return m
+        }
+        var config = try canonical.map { try ModelConfig(metadata: $0, file: path) }
+            ?? (architecture == "llama" ? GGUFMaps.llamaConfig(file) : GGUFMaps.bertConfig(file))
+        var tokenizer = try GGUFMaps.tokenizer(file, config: &config)
+        if let canonical, tokenizer != nil {
+            for (key, value) in canonical.values where key.hasPrefix("tokenizer.") && !value.isArray && key != "tokenizer.kind" {
+                tokenizer!.options[key] = value
+            }
+        }
 
         var plan: [String: (source: String, transform: TensorTransform, target: TensorInfo)] = [:]
         var tensors: [TensorInfo] = []
         var claimed = Set<String>()
         for want in ModelSchema.expectedTensors(for: config) {
-            guard let (source, transform) = GGUFMaps.llamaSource(for: want.name, config: config) else { continue }
+            guard let (source, transform) = GGUFMaps.source(for: want.name, config: config) else { continue }
             guard let info = file.tensorInfo(source) else { throw ImportError.missingSourceTensor(file: path, tensor: source) }
             guard let dtype = info.type.dtype, dtype.isModelType else {
                 throw ImportError.unsupportedGGMLType(file: path, tensor: source, type: info.type.name)
@@ -51,10 +64,15 @@ public final class GGUFModel: WeightFile, @unchecked Sendable {
         var metadata = Metadata()
         for (key, value) in config.metadata { metadata[key] = value }
         for (key, value) in tokenizer?.metadata ?? [:] { metadata[key] = value }
-        GGUFMaps.keepKeys(of: file, in: &metadata)
-        metadata["provenance.gguf_tensors"] = .stringArray(file.tensorInfos.map(\.name))
-        metadata["provenance.source"] = .string(AtomicOutput.split(path).base)
-        metadata["provenance.source_format"] = .string("gguf")
+        if let canonical {
+            // A file qkv wrote: its provenance and user keys, as they were.
+            for key in canonical.sortedKeys where key.hasPrefix("provenance.") || key.hasPrefix("user.") { metadata[key] = canonical[key] }
+        } else {
+            GGUFMaps.keepKeys(of: file, in: &metadata)
+            metadata["provenance.gguf_tensors"] = .stringArray(file.tensorInfos.map(\.name))
+            metadata["provenance.source"] = .string(AtomicOutput.split(path).base)
+            metadata["provenance.source_format"] = .string("gguf")
+        }
         self.metadata = metadata
     }
 
@@ -70,6 +88,44 @@ public final class GGUFModel: WeightFile, @unchecked Sendable {
 
 /// llama.cpp's conventions for LLaMA-family GGUF files, in both directions.
 enum GGUFMaps {
+    /// The key under which qkv stores a model's canonical metadata (tokenizer arrays left out) in GGUF
+    /// files it writes for models that did not come from GGUF; llama.cpp ignores keys it does not know.
+    static let qkvMetadataKey = "qkv.metadata"
+
+    /// The GGUF tensor and transform for canonical tensor `name` under the config's family.
+    static func source(for name: String, config: ModelConfig) -> (String, TensorTransform)? {
+        switch config.family {
+        case .llama: llamaSource(for: name, config: config)
+        case .bert: bertSource(for: name)
+        case .gpt2: nil
+        }
+    }
+
+    /// llama.cpp's BERT (`convert_hf_to_gguf.py` BertModel): Linear weights as they are, O transposed
+    /// like LLaMA's, no pooler (llama.cpp has none and refuses extra tensors).
+    static func bertSource(for name: String) -> (String, TensorTransform)? {
+        let top: [String: String] = [
+            "embed/token/weight": "token_embd.weight", "embed/position/weight": "position_embd.weight",
+            "embed/token_type/weight": "token_types.weight", "embed/norm/weight": "token_embd_norm.weight",
+            "embed/norm/bias": "token_embd_norm.bias",
+        ]
+        if let found = top[name] { return (found, .view) }
+        let parts = name.split(separator: "/")
+        guard parts.count >= 3, parts[0] == "layers", let layer = Int(parts[1]) else { return nil }
+        let blk = "blk.\(layer)."
+        let rows: [String: (String, TensorTransform)] = [
+            "attn/q/weight": ("attn_q.weight", .view), "attn/q/bias": ("attn_q.bias", .view),
+            "attn/k/weight": ("attn_k.weight", .view), "attn/k/bias": ("attn_k.bias", .view),
+            "attn/v/weight": ("attn_v.weight", .view), "attn/v/bias": ("attn_v.bias", .view),
+            "attn/o/weight": ("attn_output.weight", .transpose), "attn/o/bias": ("attn_output.bias", .view),
+            "attn_norm/weight": ("attn_output_norm.weight", .view), "attn_norm/bias": ("attn_output_norm.bias", .view),
+            "mlp/up/weight": ("ffn_up.weight", .view), "mlp/up/bias": ("ffn_up.bias", .view),
+            "mlp/down/weight": ("ffn_down.weight", .view), "mlp/down/bias": ("ffn_down.bias", .view),
+            "mlp_norm/weight": ("layer_output_norm.weight", .view), "mlp_norm/bias": ("layer_output_norm.bias", .view),
+        ]
+        return rows[parts.dropFirst(2).joined(separator: "/")].map { (blk + $0.0, $0.1) }
+    }
+
     /// The GGUF tensor and transform for canonical tensor `name` (nil for tensors GGUF has no row for).
     static func llamaSource(for name: String, config: ModelConfig) -> (String, TensorTransform)? {
         switch name {
@@ -98,7 +154,43 @@ enum GGUFMaps {
 
     /// Keys the import turns into the canonical config and tokenizer (the export regenerates them).
     static func isMapped(_ key: String) -> Bool {
-        key == "general.architecture" || key.hasPrefix("llama.") || key.hasPrefix("tokenizer.ggml.")
+        key == "general.architecture" || key.hasPrefix("llama.") || key.hasPrefix("bert.") || key.hasPrefix("tokenizer.ggml.") || key == qkvMetadataKey
+    }
+
+    /// llama.cpp's BERT keys. GGUF does not record the activation (BERT's is exact GELU) or whether
+    /// embeddings are normalised; `bert.pooling_type` 1 is mean, 2 CLS.
+    static func bertConfig(_ file: GGUFFile) throws -> ModelConfig {
+        func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
+            guard let value = file[key] else {
+                if let fallback { return fallback }
+                throw ImportError.configField(file: file.path, field: key, reason: "is required but missing")
+            }
+            guard let v = value.integerValue, let i = Int(exactly: v), i >= 0 else {
+                throw ImportError.configField(file: file.path, field: key, reason: "is \(value), expected a non-negative integer")
+            }
+            return i
+        }
+        let D = try int("bert.embedding_length"), H = try int("bert.attention.head_count")
+        guard H > 0, D % H == 0 else { throw ImportError.configField(file: file.path, field: "bert.attention.head_count", reason: "does not divide bert.embedding_length") }
+        guard let embedding = file.tensorInfo("token_embd.weight"), embedding.dims.count == 2 else {
+            throw ImportError.missingSourceTensor(file: file.path, tensor: "token_embd.weight")
+        }
+        let epsilon = file["bert.attention.layer_norm_epsilon"]?.floatValue ?? 1e-12
+        var config = ModelConfig(
+            family: .bert, vocabSize: embedding.dims[1], modelDim: D, layerCount: try int("bert.block_count"), headCount: H,
+            keyValueHeadCount: H, headDim: D / H, ffnDim: try int("bert.feed_forward_length"),
+            maxPositions: try int("bert.context_length", 512), norm: .layernorm, normEpsilon: epsilon, normPlacement: .post,
+            activation: .geluErf, positionEncoding: .learned)
+        config.typeVocabSize = file.tensorInfo("token_types.weight")?.dims.last ?? 0
+        config.embeddingNorm = true
+        config.attentionBias = true
+        config.mlpBias = true
+        switch try int("bert.pooling_type", 0) {
+        case 1: config.pooling = .mean
+        case 2: config.pooling = .cls
+        default: break
+        }
+        return config
     }
 
     static func llamaConfig(_ file: GGUFFile) throws -> ModelConfig {
@@ -153,10 +245,27 @@ enum GGUFMaps {
         default: throw ImportError.tokenizer(file: file.path, reason: "tokenizer.ggml.model '\(model)' is not one of llama, gpt2, bert")
         }
         var data = TokenizerData(kind: kind, tokens: tokens)
+        if kind == .wordpiece {
+            // llama.cpp's "phantom space" spelling undone: control tokens as they are, a leading U+2581
+            // marks a word start, anything else was a `##` continuation.
+            let types: [Int32]? = if case .array(.int32(let v))? = file["tokenizer.ggml.token_type"] { v } else { nil }
+            data.tokens = tokens.enumerated().map { i, token in
+                if types?[i] == 3 { return token }
+                if token.hasBytePrefix("\u{2581}") { return token.droppingBytePrefix("\u{2581}") }
+                return "##" + token
+            }
+        }
         if case .array(.float32(let v))? = file["tokenizer.ggml.scores"] { data.scores = v }
         if case .array(.int32(let v))? = file["tokenizer.ggml.token_type"] { data.tokenTypes = v }
         data.merges = strings("tokenizer.ggml.merges")
         if kind == .sentencepieceBPE { data.options["tokenizer.byte_fallback"] = .bool(tokens.contains("<0x00>")) }
+        if kind == .wordpiece {
+            for (key, value) in [("tokenizer.lowercase", true), ("tokenizer.strip_accents", true), ("tokenizer.clean_text", true), ("tokenizer.chinese_chars", true)] {
+                data.options[key] = .bool(value)
+            }
+            data.options["tokenizer.continuing_prefix"] = .string("##")
+            data.options["tokenizer.max_word_chars"] = .int(100)
+        }
         if let add = file["tokenizer.ggml.add_bos_token"]?.boolValue { data.options["tokenizer.add_bos"] = .bool(add) }
         if let add = file["tokenizer.ggml.add_eos_token"]?.boolValue { data.options["tokenizer.add_eos"] = .bool(add) }
         for (token, key) in specialKeys {

@@ -36,6 +36,8 @@ public struct ConversionSummary: Sendable {
     public var parameterCount: Int
     public var bytesWritten: Int
     public var outputFormat: ContainerFormat
+    /// Tensors the output format has no place for (BERT's pooler in GGUF), left out.
+    public var omittedTensors: [String] = []
 }
 
 /// Converts model files between containers and dtypes without holding more than one tensor in memory.
@@ -73,9 +75,11 @@ public enum Converter {
         case .safetensors: try HFExportWriter(target: output, inputs: [input], metadata: metadata, tensors: targets, options: options)
         case .gguf: try GGUFExportWriter(target: output, inputs: [input], metadata: metadata, tensors: targets, options: options)
         }
+        var omitted: [String] = []
         do {
             let byName = Dictionary(targets.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             let ordered = writer.tensorOrder.map { $0.map { byName[$0]! } } ?? targets
+            omitted = targets.map(\.name).filter { name in !ordered.contains { $0.name == name } }
             for (i, target) in ordered.enumerated() {
                 let view = try model.file.tensor(target.name)
                 let source = view.dtype == .q8_0 && target.dtype != .q8_0 ? DTypeConversion.dequantizeQ8_0(view) : view
@@ -97,8 +101,9 @@ public enum Converter {
                 return total + (stat("\(output)/\(name)", &s) == 0 ? Int(s.st_size) : 0)
             }
         }
-        return ConversionSummary(tensorCount: targets.count, parameterCount: targets.reduce(0) { $0 + $1.elementCount },
-                                 bytesWritten: bytes, outputFormat: format)
+        let written = targets.filter { !omitted.contains($0.name) }
+        return ConversionSummary(tensorCount: written.count, parameterCount: written.reduce(0) { $0 + $1.elementCount },
+                                 bytesWritten: bytes, outputFormat: format, omittedTensors: omitted)
     }
 
     /// The input's config and tokenizer in canonical form, its provenance and user keys as they are, and

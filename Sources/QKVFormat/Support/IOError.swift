@@ -40,3 +40,12 @@ extension String {
         count >= width ? self : String(repeating: pad, count: width - count) + self
     }
 }
+
+extension String {
+    /// Whether the UTF-8 bytes start with `prefix`'s. Unlike `hasPrefix`, which compares Characters, a
+    /// combining mark after the prefix ("##" + "\u{093E}" forms the grapheme "#\u{093E}") does not hide it.
+    func hasBytePrefix(_ prefix: String) -> Bool { utf8.starts(with: prefix.utf8) }
+
+    /// The string without the first `prefix.utf8.count` bytes; call only after `hasBytePrefix(prefix)`.
+    func droppingBytePrefix(_ prefix: String) -> String { String(decoding: utf8.dropFirst(prefix.utf8.count), as: UTF8.self) }
+}
