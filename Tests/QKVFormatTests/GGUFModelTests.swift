@@ -140,3 +140,21 @@ final class BertGGUFTests: XCTestCase {
         XCTAssertEqual("##\u{093E}".droppingBytePrefix("##"), "\u{093E}")
     }
 }
+
+final class UnmappedGGUFTests: XCTestCase {
+    func testGGUFOfAnUnknownArchitecture_isRefusedButInspectable() throws {
+        let dir = try scratchDirectory()
+        let path = "\(dir)/phi.gguf"
+        let writer = try GGUFWriter(target: path, metadata: [("general.architecture", .string("phi2"))],
+                                    tensors: [.init(name: "blk.0.attn_qkv.weight", type: .f32, dims: [8, 24])])
+        let storage = OwnedStorage(count: 8 * 24 * 4)
+        try writer.append(name: "blk.0.attn_qkv.weight", bytes: storage.bytes)
+        try writer.finish()
+        assertThrows(ImportError.unknownArchitecture(file: path, modelType: "phi2", tensors: ["blk.0.attn_qkv.weight"])) {
+            _ = try openWeightFile(path: path)
+        }
+        let (raw, problem) = try openForInspection(path: path)
+        XCTAssertNotNil(problem)
+        XCTAssertEqual(raw.tensors, [TensorInfo(name: "blk.0.attn_qkv.weight", role: nil, dtype: .f32, shape: [24, 8])])
+    }
+}

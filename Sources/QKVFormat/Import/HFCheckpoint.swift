@@ -268,13 +268,38 @@ public final class RawSafetensors: WeightFile, @unchecked Sendable {
     }
 }
 
+/// The tensors of a GGUF file under llama.cpp's names, with no schema (`inspect` of an architecture
+/// without a map). Shapes are row-major; tensors of ggml types qkv has no dtype for are listed as u8
+/// byte arrays.
+public final class RawGGUF: WeightFile, @unchecked Sendable {
+    public let path: String
+    public var format: ContainerFormat { .gguf }
+    public let metadata = Metadata()
+    public let tensors: [TensorInfo]
+    private let file: GGUFFile
+
+    public init(path: String) throws {
+        self.path = path
+        file = try GGUFFile(path: path)
+        tensors = file.tensorInfos.map { info in
+            info.type.dtype.map { TensorInfo(name: info.name, role: nil, dtype: $0, shape: info.shape) }
+                ?? TensorInfo(name: info.name, role: nil, dtype: .u8, shape: [info.byteCount])
+        }
+    }
+
+    public func tensor(_ name: String) throws -> TensorView { try file.tensor(name) }
+}
+
 /// Opens `path` for `inspect`: as a model when it can be mapped to the schema, else (a checkpoint of an
 /// unknown architecture) as its raw tensors, with the reason it could not be mapped.
 public func openForInspection(path: String) throws -> (file: any WeightFile, mappingProblem: ImportError?) {
     do {
         return (try openWeightFile(path: path), nil)
     } catch let problem as ImportError {
-        guard try ContainerFormat.detect(path: path) == .safetensors else { throw problem }
-        return (try RawSafetensors(path: path), problem)
+        switch try ContainerFormat.detect(path: path) {
+        case .safetensors: return (try RawSafetensors(path: path), problem)
+        case .gguf: return (try RawGGUF(path: path), problem)
+        default: throw problem
+        }
     }
 }

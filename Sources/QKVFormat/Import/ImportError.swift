@@ -29,7 +29,7 @@ extension ImportError: CustomStringConvertible {
         case let .notACheckpoint(path, reason):
             "\(path): not a checkpoint qkv can read: \(reason)"
         case let .unknownArchitecture(file, modelType, tensors):
-            "\(file): model_type '\(modelType)' has no architecture map (qkv maps bert, gpt2, llama); tensors found include \(tensors.prefix(6).joined(separator: ", "))\(tensors.count > 6 ? ", ... (\(tensors.count) in all)" : ""); `qkv inspect` shows the raw file"
+            "\(file): architecture '\(modelType)' has no map in qkv (Specs/architectures.md lists the maps); tensors found include \(tensors.prefix(6).joined(separator: ", "))\(tensors.count > 6 ? ", ... (\(tensors.count) in all)" : ""); `qkv inspect` shows the raw file"
         case let .configField(file, field, reason):
             "\(file): '\(field)' \(reason)"
         case let .missingSourceTensor(file, tensor):
