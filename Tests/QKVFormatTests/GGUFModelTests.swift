@@ -59,12 +59,24 @@ final class GGUFModelTests: XCTestCase {
         XCTAssertEqual(ours["llama.attention.head_count_kv"], .uint32(2))
     }
 
-    func testGPT2ToGGUF_isRefusedClearly() throws {
+    func testGPT2ToGGUFAndBack_keepsEveryTensorAndTheConfig() throws {
         let dir = try scratchDirectory()
-        assertThrows(ConversionError.unsupportedTarget(output: "\(dir)/g.gguf", reason: "GGUF output is written for llama and bert models; this is gpt2")) {
-            try Converter.convert(input: Paths.fixture("gpt2-tiny.h5"), output: "\(dir)/g.gguf", format: .gguf)
+        try Converter.convert(input: Paths.fixture("gpt2-tiny.h5"), output: "\(dir)/g.gguf", format: .gguf)
+        let gguf = try GGUFFile(path: "\(dir)/g.gguf")
+        XCTAssertEqual(gguf.tensorInfo("blk.0.attn_qkv.weight")?.shape, [96, 32], "Q|K|V fused as rows")
+        XCTAssertTrue(try gguf.tensor("output.weight").hasSameBytes(as: try gguf.tensor("token_embd.weight")), "tied head written as a copy")
+        try Converter.convert(input: "\(dir)/g.gguf", output: "\(dir)/g.qkv", format: .qkv)
+        let original = try ModelFile(try openWeightFile(path: Paths.fixture("gpt2-tiny.h5")))
+        let back = try ModelFile(try openWeightFile(path: "\(dir)/g.qkv"))
+        XCTAssertEqual(back.config, original.config)
+        // GGUF always carries token types (llama.cpp needs them), so the tokenizer comes back with them.
+        XCTAssertEqual(back.tokenizer?.tokens, original.tokenizer?.tokens)
+        XCTAssertEqual(back.tokenizer?.merges, original.tokenizer?.merges)
+        XCTAssertEqual(back.tokenizer?.options, original.tokenizer?.options)
+        XCTAssertEqual(back.tokenizer?.tokenTypes?.last, 3, "<|endoftext|> is a control token")
+        for info in original.orderedTensors {
+            XCTAssertTrue(try back.file.tensor(info.name).hasSameBytes(as: try original.file.tensor(info.name)), info.name)
         }
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
     }
 
     func testRopePermutation_roundTrips() {

@@ -1,70 +1,99 @@
-/// Writes canonical LLaMA-family models as GGUF in llama.cpp's naming and layout (the `GGUFMaps` rows
-/// read backwards: Q/K rows permuted for ggml's RoPE, the output projection transposed to `[D, H·d]`),
-/// with llama.cpp's keys and types. Keys a GGUF import kept (`provenance.gguf_*`) come back in their
-/// order and types, so GGUF -> .qkv -> GGUF keeps every key.
+/// Writes canonical models as GGUF in llama.cpp's naming and layout (the `GGUFMaps` rows read
+/// backwards: LLaMA's Q/K rows permuted for ggml's RoPE, output projections transposed to `[D, H·d]`,
+/// GPT-2's Q, K and V fused into `attn_qkv`), with llama.cpp's keys and types. Keys a GGUF import kept
+/// (`provenance.gguf_*`) come back in their order and types, so GGUF -> .qkv -> GGUF keeps every key.
 final class GGUFExportWriter: ContainerWriter {
+    /// One GGUF tensor and the canonical tensors it is made of (three for a fused Q|K|V).
+    private struct Output {
+        var tensor: GGUFWriter.Tensor
+        var sources: [String]
+        var transform: TensorTransform
+    }
+
     private let writer: GGUFWriter
-    private let steps: [String: (gguf: String, transform: TensorTransform, info: GGUFWriter.Tensor)]
+    private let outputs: [Output]
+    private var next = 0
+    private var pending: [String: TensorView] = [:]
+    /// Canonical tensors grouped by the GGUF tensor they make, in the file's order.
     let tensorOrder: [String]?
 
     init(target: String, inputs: [String], metadata: Metadata, tensors: [TensorInfo], options: WriteOptions) throws {
         let config = try ModelConfig(metadata: metadata, file: target)
-        guard config.family != .gpt2 else {
-            throw ConversionError.unsupportedTarget(output: target, reason: "GGUF output is written for llama and bert models; this is \(config.family.rawValue)")
-        }
         let tokenizer = try TokenizerData(metadata: metadata, config: config, file: target)
-        var steps: [String: (gguf: String, transform: TensorTransform, info: GGUFWriter.Tensor)] = [:]
-        var list: [GGUFWriter.Tensor] = []
+        var outputs: [Output] = []
+        var byName: [String: Int] = [:]
         for info in tensors {
             // llama.cpp's BERT has no pooler and refuses tensors it does not expect: left out, and said.
             if config.family == .bert, info.role == .pooler { continue }
             guard let (name, transform) = GGUFMaps.source(for: info.name, config: config), let type = GGMLType(info.dtype) else {
                 throw ConversionError.unsupportedTarget(output: target, reason: "tensor '\(info.name)' (\(info.dtype)) has no GGUF form")
             }
-            // The file's shape: attention weights with their head dimensions merged, O transposed.
-            var shape = info.shape.count == 3 ? [info.shape[0] * info.shape[1], info.shape[2]] : info.shape
-            if case .transpose = transform {
-                guard info.dtype.blockSize == 1 else {
-                    throw ConversionError.unsupportedTarget(output: target, reason: "tensor '\(info.name)' is \(info.dtype), which cannot be transposed into GGUF's layout")
-                }
-                shape = [shape[1], shape[0]]
+            if let i = byName[name] {
+                outputs[i].sources.append(info.name)
+                continue
             }
-            let tensor = GGUFWriter.Tensor(name: name, type: type, dims: shape.reversed())
-            steps[info.name] = (name, transform, tensor)
-            list.append(tensor)
+            // The file's shape is Hugging Face's (head dimensions merged, transposed where the row says
+            // so), three times as many rows for a fused Q|K|V.
+            if case .transpose = transform, info.dtype.blockSize > 1 {
+                throw ConversionError.unsupportedTarget(output: target, reason: "tensor '\(info.name)' is \(info.dtype), which cannot be transposed into GGUF's layout")
+            }
+            var shape = HFExportWriter.hfShape(of: info, transform: transform)
+            switch transform {
+            case .fusedRows, .fusedSlice: shape[0] *= 3
+            default: break
+            }
+            byName[name] = outputs.count
+            outputs.append(Output(tensor: GGUFWriter.Tensor(name: name, type: type, dims: shape.reversed()), sources: [info.name], transform: transform))
+        }
+        // llama.cpp's GPT-2 converter writes the tied head as a copy of the token embedding, right after it.
+        if config.family == .gpt2, config.tiedEmbeddings, let embedding = byName["token_embd.weight"] {
+            var copy = outputs[embedding]
+            copy.tensor.name = "output.weight"
+            outputs.insert(copy, at: embedding + 1)
         }
         // A GGUF import recorded its tensor order: keep it, so the file comes back the same.
         if case .stringArray(let original)? = metadata["provenance.gguf_tensors"] {
             let rank = Dictionary(original.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
-            list.sort { (rank[$0.name] ?? Int.max, 0) < (rank[$1.name] ?? Int.max, 0) }
-            let canonical = Dictionary(steps.map { ($1.gguf, $0) }, uniquingKeysWith: { a, _ in a })
-            tensorOrder = list.map { canonical[$0.name]! }
-        } else {
-            let canonical = Dictionary(steps.map { ($1.gguf, $0) }, uniquingKeysWith: { a, _ in a })
-            tensorOrder = list.map { canonical[$0.name]! }
+            outputs.sort { (rank[$0.tensor.name] ?? Int.max) < (rank[$1.tensor.name] ?? Int.max) }
         }
-        self.steps = steps
-        writer = try GGUFWriter(target: target, inputs: inputs, metadata: GGUFExportWriter.keys(config, tokenizer, metadata, tensors), tensors: list)
+        self.outputs = outputs
+        tensorOrder = outputs.flatMap(\.sources)
+        writer = try GGUFWriter(target: target, inputs: inputs, metadata: GGUFExportWriter.keys(config, tokenizer, metadata, tensors),
+                                tensors: outputs.map(\.tensor))
     }
 
     func append(_ view: TensorView) throws {
-        let step = steps[view.name]!
-        let dims = step.info.dims
-        switch step.transform {
+        pending[view.name] = view
+        let output = outputs[next]
+        guard output.sources.allSatisfy({ pending[$0] != nil }) else { return }
+        let parts = output.sources.map { pending.removeValue(forKey: $0)! }
+        let name = output.tensor.name
+        let rows = output.tensor.dims.count == 2 ? output.tensor.dims[1] : 1
+        next += 1
+        switch output.transform {
         case .view:
-            try view.withUnsafeBytes { try writer.append(name: step.gguf, bytes: $0) }
+            try parts[0].withUnsafeBytes { try writer.append(name: name, bytes: $0) }
         case .transpose:
             // canonical [H, d, D] read as [H·d, D] -> GGUF's row-major [D, H·d]
-            let (rows, columns) = (dims[0], dims[1])
-            let out = OwnedStorage(count: view.bytes.count)
-            transposeBlock(view.bytes, rows: rows, columns: columns, firstColumn: 0, columnCount: columns, elementSize: view.dtype.blockBytes, into: out.mutableBytes)
-            try writer.append(name: step.gguf, bytes: out.bytes)
+            let (sourceRows, columns) = (output.tensor.dims[0], output.tensor.dims[1])
+            let out = OwnedStorage(count: parts[0].bytes.count)
+            transposeBlock(parts[0].bytes, rows: sourceRows, columns: columns, firstColumn: 0, columnCount: columns,
+                           elementSize: parts[0].dtype.blockBytes, into: out.mutableBytes)
+            try writer.append(name: name, bytes: out.bytes)
         case .unpermuteRope(let heads):
-            let rows = dims[1]
-            let out = OwnedStorage(count: view.bytes.count)
-            permuteRopeRows(view.bytes, rows: rows, heads: heads, rowBytes: view.bytes.count / rows, undo: false, into: out.mutableBytes)
-            try writer.append(name: step.gguf, bytes: out.bytes)
-        default:
+            let out = OwnedStorage(count: parts[0].bytes.count)
+            permuteRopeRows(parts[0].bytes, rows: rows, heads: heads, rowBytes: parts[0].bytes.count / rows, undo: false, into: out.mutableBytes)
+            try writer.append(name: name, bytes: out.bytes)
+        case .fusedRows, .fusedSlice:
+            // Q, K, V one after another: rows of a [3n, D] weight, or elements of a [3n] bias.
+            let out = OwnedStorage(count: parts.reduce(0) { $0 + $1.bytes.count })
+            var at = 0
+            for part in parts {
+                UnsafeMutableRawBufferPointer(rebasing: out.mutableBytes[at..<at + part.bytes.count]).copyMemory(from: part.bytes)
+                at += part.bytes.count
+            }
+            try writer.append(name: name, bytes: out.bytes)
+        case .fusedColumns:
             preconditionFailure("not a GGUF transform")
         }
     }
@@ -78,6 +107,7 @@ final class GGUFExportWriter: ContainerWriter {
     /// it kept, in their order and types, with values from the config where it has them.
     static func keys(_ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata, _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
         if config.family == .bert { return bertKeys(config, tokenizer, metadata, tensors) }
+        if config.family == .gpt2 { return gpt2Keys(config, tokenizer, metadata, tensors) }
         var generated: [(String, GGUFValue)] = [
             ("general.architecture", .string("llama")),
             ("llama.context_length", .uint32(UInt32(config.maxPositions))),
@@ -150,6 +180,51 @@ final class GGUFExportWriter: ContainerWriter {
         var kept = Metadata()
         for key in metadata.sortedKeys where !(key.hasPrefix("tokenizer.") && metadata[key]!.isArray) { kept[key] = metadata[key] }
         return HFExportWriter.metadataJSON(kept)
+    }
+
+    /// llama.cpp's GPT-2 keys (`convert_hf_to_gguf.py` GPT2Model), or a GGUF import's own.
+    static func gpt2Keys(_ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata, _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
+        var generated: [(String, GGUFValue)] = [
+            ("general.architecture", .string("gpt2")),
+            ("gpt2.block_count", .uint32(UInt32(config.layerCount))),
+            ("gpt2.context_length", .uint32(UInt32(config.maxPositions))),
+            ("gpt2.embedding_length", .uint32(UInt32(config.modelDim))),
+            ("gpt2.feed_forward_length", .uint32(UInt32(config.ffnDim))),
+            ("gpt2.attention.head_count", .uint32(UInt32(config.headCount))),
+            ("gpt2.attention.layer_norm_epsilon", .float32(Float(config.normEpsilon))),
+        ]
+        if let tokenizer {
+            generated.append(("tokenizer.ggml.model", .string("gpt2")))
+            generated.append(("tokenizer.ggml.pre", .string("gpt-2")))
+            generated.append(("tokenizer.ggml.tokens", .array(.string(tokenizer.tokens))))
+            let special = Set(config.specialTokens.values)
+            generated.append(("tokenizer.ggml.token_type", .array(.int32(tokenizer.tokenTypes ?? tokenizer.tokens.indices.map { special.contains($0) ? 3 : 1 }))))
+            if let merges = tokenizer.merges { generated.append(("tokenizer.ggml.merges", .array(.string(merges)))) }
+            for (token, key) in GGUFMaps.specialKeys {
+                if let id = config.specialTokens[token] { generated.append((key, .uint32(UInt32(id)))) }
+            }
+        }
+        return mergedWithKeptKeys(generated, metadata, tensors)
+    }
+
+    /// `generated` as it is, or for a model a GGUF import produced, exactly the keys it kept (in their
+    /// order and types, values from `generated` where it has them).
+    static func mergedWithKeptKeys(_ generated: [(String, GGUFValue)], _ metadata: Metadata, _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
+        guard case .stringArray(let keys)? = metadata["provenance.gguf_keys"], case .stringArray(let types)? = metadata["provenance.gguf_types"],
+              keys.count == types.count else {
+            return generated.map { (key: $0.0, value: $0.1) } + [("general.file_type", .uint32(fileType(tensors))),
+                                                              (GGUFMaps.qkvMetadataKey, .string(qkvMetadata(metadata)))]
+        }
+        let values = Dictionary(generated, uniquingKeysWith: { a, _ in a })
+        var out: [(key: String, value: GGUFValue)] = []
+        for (key, type) in zip(keys, types) {
+            if let value = values[key] {
+                out.append((key, value.converted(to: type) ?? value))
+            } else if !GGUFMaps.isMapped(key), let kept = metadata["provenance.gguf.\(key)"], let value = GGUFValue(kept, type: type) {
+                out.append((key, value))
+            }
+        }
+        return out
     }
 
     /// llama.cpp's BERT keys (`convert_hf_to_gguf.py` BertModel), tokens in its "phantom space" spelling.

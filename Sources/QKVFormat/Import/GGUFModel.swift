@@ -16,7 +16,7 @@ public final class GGUFModel: WeightFile, @unchecked Sendable {
         self.path = path
         file = try GGUFFile(path: path)
         let architecture = file["general.architecture"]?.stringValue ?? "(none)"
-        guard architecture == "llama" || architecture == "bert" else {
+        guard ["llama", "bert", "gpt2"].contains(architecture) else {
             throw ImportError.unknownArchitecture(file: path, modelType: architecture, tensors: file.tensorInfos.map(\.name))
         }
         // What qkv wrote itself (`qkv.metadata`): the canonical config and tokenizer options, exactly.
@@ -27,7 +27,7 @@ public final class GGUFModel: WeightFile, @unchecked Sendable {
             return m
         }
         var config = try canonical.map { try ModelConfig(metadata: $0, file: path) }
-            ?? (architecture == "llama" ? GGUFMaps.llamaConfig(file) : GGUFMaps.bertConfig(file))
+            ?? (architecture == "llama" ? GGUFMaps.llamaConfig(file) : architecture == "bert" ? GGUFMaps.bertConfig(file) : GGUFMaps.gpt2Config(file))
         var tokenizer = try GGUFMaps.tokenizer(file, config: &config)
         if let canonical, tokenizer != nil {
             for (key, value) in canonical.values where key.hasPrefix("tokenizer.") && !value.isArray && key != "tokenizer.kind" {
@@ -55,6 +55,10 @@ public final class GGUFModel: WeightFile, @unchecked Sendable {
             plan[want.name] = (source, transform, target)
             claimed.insert(source)
             tensors.append(target)
+        }
+        // llama.cpp's GPT-2 converter stores the tied head as a copy of the token embedding.
+        if config.family == .gpt2, config.tiedEmbeddings, file.tensorInfo("output.weight") != nil {
+            claimed.insert("output.weight")
         }
         let unclaimed = file.tensorInfos.map(\.name).filter { !claimed.contains($0) }
         guard unclaimed.isEmpty else { throw ImportError.unmappedTensors(file: path, tensors: unclaimed) }
@@ -97,8 +101,64 @@ enum GGUFMaps {
         switch config.family {
         case .llama: llamaSource(for: name, config: config)
         case .bert: bertSource(for: name)
-        case .gpt2: nil
+        case .gpt2: gpt2Source(for: name)
         }
+    }
+
+    /// llama.cpp's GPT-2 (`convert_hf_to_gguf.py` GPT2Model): every Conv1D weight transposed to Linear's
+    /// `[out, in]`, so Q|K|V are blocks of rows of `attn_qkv` and O is transposed like LLaMA's.
+    static func gpt2Source(for name: String) -> (String, TensorTransform)? {
+        let top: [String: String] = [
+            "embed/token/weight": "token_embd.weight", "embed/position/weight": "position_embd.weight",
+            "final_norm/weight": "output_norm.weight", "final_norm/bias": "output_norm.bias", "lm_head/weight": "output.weight",
+        ]
+        if let found = top[name] { return (found, .view) }
+        let parts = name.split(separator: "/")
+        guard parts.count >= 3, parts[0] == "layers", let layer = Int(parts[1]) else { return nil }
+        let rows: [String: (String, TensorTransform)] = [
+            "attn/q/weight": ("attn_qkv.weight", .fusedRows(part: 0)), "attn/q/bias": ("attn_qkv.bias", .fusedSlice(part: 0)),
+            "attn/k/weight": ("attn_qkv.weight", .fusedRows(part: 1)), "attn/k/bias": ("attn_qkv.bias", .fusedSlice(part: 1)),
+            "attn/v/weight": ("attn_qkv.weight", .fusedRows(part: 2)), "attn/v/bias": ("attn_qkv.bias", .fusedSlice(part: 2)),
+            "attn/o/weight": ("attn_output.weight", .transpose), "attn/o/bias": ("attn_output.bias", .view),
+            "attn_norm/weight": ("attn_norm.weight", .view), "attn_norm/bias": ("attn_norm.bias", .view),
+            "mlp/up/weight": ("ffn_up.weight", .view), "mlp/up/bias": ("ffn_up.bias", .view),
+            "mlp/down/weight": ("ffn_down.weight", .view), "mlp/down/bias": ("ffn_down.bias", .view),
+            "mlp_norm/weight": ("ffn_norm.weight", .view), "mlp_norm/bias": ("ffn_norm.bias", .view),
+        ]
+        return rows[parts.dropFirst(2).joined(separator: "/")].map { ("blk.\(layer)." + $0.0, $0.1) }
+    }
+
+    /// llama.cpp's GPT-2 keys; tied when `output.weight` is absent or a copy of the token embedding.
+    static func gpt2Config(_ file: GGUFFile) throws -> ModelConfig {
+        func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
+            guard let value = file[key] else {
+                if let fallback { return fallback }
+                throw ImportError.configField(file: file.path, field: key, reason: "is required but missing")
+            }
+            guard let v = value.integerValue, let i = Int(exactly: v), i > 0 else {
+                throw ImportError.configField(file: file.path, field: key, reason: "is \(value), expected a positive integer")
+            }
+            return i
+        }
+        let D = try int("gpt2.embedding_length"), H = try int("gpt2.attention.head_count")
+        guard D % H == 0 else { throw ImportError.configField(file: file.path, field: "gpt2.attention.head_count", reason: "does not divide gpt2.embedding_length") }
+        guard let embedding = file.tensorInfo("token_embd.weight"), embedding.dims.count == 2 else {
+            throw ImportError.missingSourceTensor(file: file.path, tensor: "token_embd.weight")
+        }
+        var config = ModelConfig(
+            family: .gpt2, vocabSize: embedding.dims[1], modelDim: D, layerCount: try int("gpt2.block_count"), headCount: H,
+            keyValueHeadCount: H, headDim: D / H, ffnDim: try int("gpt2.feed_forward_length", 4 * D),
+            maxPositions: try int("gpt2.context_length", 1024), norm: .layernorm,
+            normEpsilon: file["gpt2.attention.layer_norm_epsilon"]?.floatValue ?? 1e-5, normPlacement: .pre,
+            activation: .geluTanh, positionEncoding: .learned)
+        config.attentionBias = true
+        config.mlpBias = true
+        if file.tensorInfo("output.weight") == nil {
+            config.tiedEmbeddings = true
+        } else {
+            config.tiedEmbeddings = try file.tensor("output.weight").hasSameBytes(as: file.tensor("token_embd.weight"))
+        }
+        return config
     }
 
     /// llama.cpp's BERT (`convert_hf_to_gguf.py` BertModel): Linear weights as they are, O transposed
@@ -154,7 +214,8 @@ enum GGUFMaps {
 
     /// Keys the import turns into the canonical config and tokenizer (the export regenerates them).
     static func isMapped(_ key: String) -> Bool {
-        key == "general.architecture" || key.hasPrefix("llama.") || key.hasPrefix("bert.") || key.hasPrefix("tokenizer.ggml.") || key == qkvMetadataKey
+        key == "general.architecture" || key.hasPrefix("llama.") || key.hasPrefix("bert.") || key.hasPrefix("gpt2.")
+            || key.hasPrefix("tokenizer.ggml.") || key == qkvMetadataKey
     }
 
     /// llama.cpp's BERT keys. GGUF does not record the activation (BERT's is exact GELU) or whether

@@ -9,6 +9,8 @@ enum TensorTransform: Equatable, Sendable {
     case fusedColumns(part: Int)
     /// GPT-2's fused `[3·n]` bias: block `part`.
     case fusedSlice(part: Int)
+    /// llama.cpp's GPT-2 `attn_qkv` `[3·n, D]` (Linear layout): rows of block `part`, zero-copy.
+    case fusedRows(part: Int)
     /// llama.cpp's RoPE row order for Q/K undone: within each of `heads` heads, row `2j + half` of the
     /// file becomes row `half·d/2 + j` (Specs/architectures.md, "GGUF").
     case unpermuteRope(heads: Int)
@@ -28,6 +30,9 @@ enum TensorTransform: Equatable, Sendable {
                 && target.shape.last == source.shape[0]
         case .fusedSlice:
             return source.shape.count == 1 && source.shape[0] % 3 == 0 && source.shape[0] / 3 == count
+        case .fusedRows:
+            return source.shape.count == 2 && source.shape[0] % 3 == 0 && source.shape[0] / 3 * source.shape[1] == count
+                && target.shape.last == source.shape[1]
         case .unpermuteRope(let heads):
             let merged = target.shape.count >= 2 ? [target.shape[0] * target.shape[1]] + target.shape.dropFirst(2) : target.shape
             return source.shape == merged && source.shape.count == 2 && heads > 0 && source.shape[0] % (2 * heads) == 0
@@ -38,7 +43,7 @@ enum TensorTransform: Equatable, Sendable {
     func apply(_ source: TensorView, target: TensorInfo, file: String) throws -> TensorView {
         // Views and row moves keep blocks whole; transposes need plain elements.
         switch self {
-        case .view, .unpermuteRope: break
+        case .view, .unpermuteRope, .fusedRows, .fusedSlice: break
         default:
             guard source.dtype.blockSize == 1 else { throw ImportError.sourceDType(file: file, tensor: source.name, dtype: source.dtype) }
         }
@@ -62,7 +67,7 @@ enum TensorTransform: Equatable, Sendable {
             return copy(info) { out in
                 transposeBlock(source.bytes, rows: rows, columns: columns, firstColumn: part * n, columnCount: n, elementSize: elementSize, into: out)
             }
-        case .fusedSlice(let part):
+        case .fusedSlice(let part), .fusedRows(let part):
             let n = info.byteCount
             return TensorView(info: info, storage: source.storage, bytes: UnsafeRawBufferPointer(rebasing: source.bytes[part * n..<(part + 1) * n]))
         case .unpermuteRope(let heads):

@@ -118,7 +118,7 @@ final class HFExportWriter: ContainerWriter {
         switch o.transform {
         case .view:
             preconditionFailure("views are streamed above")
-        case .unpermuteRope:
+        case .unpermuteRope, .fusedRows:
             preconditionFailure("not a Hugging Face transform")
         case .transpose:
             // canonical [.., a] flattened to [b, a] -> [a, b]
@@ -168,7 +168,7 @@ final class HFExportWriter: ContainerWriter {
             shape = [shape[0] * shape[1]] + shape.dropFirst(2)
         }
         switch transform {
-        case .view, .fusedSlice, .unpermuteRope: return shape
+        case .view, .fusedSlice, .unpermuteRope, .fusedRows: return shape
         case .transpose, .fusedColumns: return [shape.last!, shape.dropLast().reduce(1, *)]
         }
     }
