@@ -130,16 +130,8 @@ enum GGUFMaps {
 
     /// llama.cpp's GPT-2 keys; tied when `output.weight` is absent or a copy of the token embedding.
     static func gpt2Config(_ file: GGUFFile) throws -> ModelConfig {
-        func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
-            guard let value = file[key] else {
-                if let fallback { return fallback }
-                throw ImportError.configField(file: file.path, field: key, reason: "is required but missing")
-            }
-            guard let v = value.integerValue, let i = Int(exactly: v), i > 0 else {
-                throw ImportError.configField(file: file.path, field: key, reason: "is \(value), expected a positive integer")
-            }
-            return i
-        }
+        let keys = GGUFKeys(file)
+        func int(_ key: String, _ fallback: Int? = nil) throws -> Int { try keys.int(key, fallback, minimum: 1) }
         let D = try int("gpt2.embedding_length"), H = try int("gpt2.attention.head_count")
         guard D % H == 0 else { throw ImportError.configField(file: file.path, field: "gpt2.attention.head_count", reason: "does not divide gpt2.embedding_length") }
         guard let embedding = file.tensorInfo("token_embd.weight"), embedding.dims.count == 2 else {
@@ -221,16 +213,8 @@ enum GGUFMaps {
     /// llama.cpp's BERT keys. GGUF does not record the activation (BERT's is exact GELU) or whether
     /// embeddings are normalised; `bert.pooling_type` 1 is mean, 2 CLS.
     static func bertConfig(_ file: GGUFFile) throws -> ModelConfig {
-        func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
-            guard let value = file[key] else {
-                if let fallback { return fallback }
-                throw ImportError.configField(file: file.path, field: key, reason: "is required but missing")
-            }
-            guard let v = value.integerValue, let i = Int(exactly: v), i >= 0 else {
-                throw ImportError.configField(file: file.path, field: key, reason: "is \(value), expected a non-negative integer")
-            }
-            return i
-        }
+        let keys = GGUFKeys(file)
+        func int(_ key: String, _ fallback: Int? = nil) throws -> Int { try keys.int(key, fallback, minimum: 0) }
         let D = try int("bert.embedding_length"), H = try int("bert.attention.head_count")
         guard H > 0, D % H == 0 else { throw ImportError.configField(file: file.path, field: "bert.attention.head_count", reason: "does not divide bert.embedding_length") }
         guard let embedding = file.tensorInfo("token_embd.weight"), embedding.dims.count == 2 else {
@@ -255,21 +239,9 @@ enum GGUFMaps {
     }
 
     static func llamaConfig(_ file: GGUFFile) throws -> ModelConfig {
-        func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
-            guard let value = file[key] else {
-                if let fallback { return fallback }
-                throw ImportError.configField(file: file.path, field: key, reason: "is required but missing")
-            }
-            guard let v = value.integerValue, let i = Int(exactly: v), i > 0 else {
-                throw ImportError.configField(file: file.path, field: key, reason: "is \(value), expected a positive integer")
-            }
-            return i
-        }
-        func float(_ key: String, _ fallback: Double) throws -> Double {
-            guard let value = file[key] else { return fallback }
-            guard let v = value.floatValue else { throw ImportError.configField(file: file.path, field: key, reason: "is \(value), expected a number") }
-            return v
-        }
+        let keys = GGUFKeys(file)
+        func int(_ key: String, _ fallback: Int? = nil) throws -> Int { try keys.int(key, fallback, minimum: 1) }
+        func float(_ key: String, _ fallback: Double) throws -> Double { try keys.float(key, fallback) }
         let D = try int("llama.embedding_length"), H = try int("llama.attention.head_count")
         let d = try int("llama.attention.key_length", D / H)
         guard let embedding = file.tensorInfo("token_embd.weight"), embedding.dims.count == 2 else {
@@ -378,5 +350,29 @@ enum GGUFMaps {
             }
         default: return value.integerValue.map { .int($0) }
         }
+    }
+}
+
+/// Typed reads of GGUF keys that name the key in errors.
+struct GGUFKeys {
+    let file: GGUFFile
+    init(_ file: GGUFFile) { self.file = file }
+
+    /// An integer key of at least `minimum`; `fallback` when absent, else an error.
+    func int(_ key: String, _ fallback: Int?, minimum: Int) throws -> Int {
+        guard let value = file[key] else {
+            if let fallback { return fallback }
+            throw ImportError.configField(file: file.path, field: key, reason: "is required but missing")
+        }
+        guard let v = value.integerValue, let i = Int(exactly: v), i >= minimum else {
+            throw ImportError.configField(file: file.path, field: key, reason: "is \(value), expected an integer of at least \(minimum)")
+        }
+        return i
+    }
+
+    func float(_ key: String, _ fallback: Double) throws -> Double {
+        guard let value = file[key] else { return fallback }
+        guard let v = value.floatValue else { throw ImportError.configField(file: file.path, field: key, reason: "is \(value), expected a number") }
+        return v
     }
 }
