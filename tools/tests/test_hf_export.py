@@ -55,3 +55,34 @@ def test_folder_export_writes_a_config_like_transformers(tmp_path, fixture, fold
     keys = {"model_type", "vocab_size"} | {k for k in reference if k in ours and k not in ("architectures", "torch_dtype", "transformers_version")}
     for key in sorted(keys):
         assert ours[key] == reference[key], key
+
+
+def export_folder(tmp_path, fixture):
+    out = str(tmp_path / "out") + "/"
+    result = subprocess.run([qkv_binary(), "convert", os.path.join(mf.DEFAULT_OUT, fixture), out, "--to", "safetensors", "-q"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "out"
+
+
+def test_folder_export_writes_bert_tokenizer_and_sentence_transformers_files(tmp_path):
+    out = export_folder(tmp_path, "bert-tiny.h5")
+    reference = os.path.join(HF, "bert-tiny")
+    assert (out / "vocab.txt").read_text(encoding="utf-8") == open(os.path.join(reference, "vocab.txt"), encoding="utf-8").read()
+    for name in ("special_tokens_map.json", "1_Pooling/config.json", "modules.json"):
+        with open(out / name) as f, open(os.path.join(reference, name)) as g:
+            assert json.load(f) == json.load(g), name
+    with open(out / "tokenizer_config.json") as f, open(os.path.join(reference, "tokenizer_config.json")) as g:
+        ours, theirs = json.load(f), json.load(g)
+    for key in ("do_lower_case", "tokenize_chinese_chars", "tokenizer_class", "model_max_length", "cls_token", "sep_token"):
+        assert ours[key] == theirs[key], key
+    with open(out / "sentence_bert_config.json") as f, open(os.path.join(reference, "sentence_bert_config.json")) as g:
+        assert json.load(f)["max_seq_length"] == json.load(g)["max_seq_length"]
+
+
+def test_folder_export_writes_gpt2_vocab_and_merges(tmp_path):
+    out = export_folder(tmp_path, "gpt2-tiny.h5")
+    reference = os.path.join(HF, "gpt2-tiny")
+    with open(out / "vocab.json", encoding="utf-8") as f, open(os.path.join(reference, "vocab.json"), encoding="utf-8") as g:
+        assert json.load(f) == json.load(g)
+    assert (out / "merges.txt").read_text(encoding="utf-8") == open(os.path.join(reference, "merges.txt"), encoding="utf-8").read()

@@ -26,6 +26,8 @@ final class HFExportWriter: ContainerWriter {
     private let dataStart: Int
     private let configJSON: String?
     private let folder: String?
+    /// Tokenizer and sentence-transformers files for a folder output.
+    private let extraFiles: [(name: String, text: String)]
 
     /// `target` is a `.safetensors` file, or a folder (written as `model.safetensors` + `config.json`).
     init(target: String, inputs: [String], metadata: Metadata, tensors: [TensorInfo], options: WriteOptions) throws {
@@ -88,6 +90,7 @@ final class HFExportWriter: ContainerWriter {
         while text.count % 8 != 0 { text.append(0x20) }
         dataStart = 8 + text.count
         configJSON = isFolder ? HFExportWriter.configJSON(config) : nil
+        extraFiles = isFolder ? HFTokenizerExport.files(try TokenizerData(metadata: metadata, config: config, file: target), config) : []
 
         self.output = try AtomicOutput(target: weightsPath, inputs: inputs)
         var length = UInt64(text.count).littleEndian
@@ -150,9 +153,14 @@ final class HFExportWriter: ContainerWriter {
         precondition(written == outputs.count && pending.isEmpty, "finish() with \(outputs.count - written) outputs incomplete")
         try output.commit()
         if let folder, let configJSON {
-            let config = try AtomicOutput(target: "\(folder)/config.json", inputs: [])
-            try Array(configJSON.utf8).withUnsafeBytes { try config.write($0) }
-            try config.commit()
+            for (name, text) in [("config.json", configJSON)] + extraFiles {
+                if name.contains("/") {
+                    try FileManager.default.createDirectory(atPath: "\(folder)/\(AtomicOutput.split(name).directory)", withIntermediateDirectories: true)
+                }
+                let file = try AtomicOutput(target: "\(folder)/\(name)", inputs: [])
+                try Array(text.utf8).withUnsafeBytes { try file.write($0) }
+                try file.commit()
+            }
         }
     }
 
