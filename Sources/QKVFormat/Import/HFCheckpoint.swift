@@ -254,18 +254,15 @@ public final class RawSafetensors: WeightFile, @unchecked Sendable {
     public var format: ContainerFormat { .safetensors }
     public let metadata = Metadata()
     public let tensors: [TensorInfo]
-    private let shards: [SafetensorsFile]
+    private let shards: SafetensorsShards
 
     public init(path: String) throws {
         self.path = path
-        shards = try HFCheckpoint.openShards(path: path, files: HFFolderFiles(folder: HFCheckpoint.folder(of: path)))
-        tensors = shards.flatMap(\.tensors)
+        shards = try SafetensorsShards(path: path, files: HFFolderFiles(folder: HFCheckpoint.folder(of: path)))
+        tensors = shards.shards.flatMap(\.tensors)
     }
 
-    public func tensor(_ name: String) throws -> TensorView {
-        guard let shard = shards.first(where: { $0.contains(name) }) else { throw ImportError.missingSourceTensor(file: path, tensor: name) }
-        return try shard.tensor(name)
-    }
+    public func tensor(_ name: String) throws -> TensorView { try shards.sourceTensor(name) }
 }
 
 /// The tensors of a GGUF file under llama.cpp's names, with no schema (`inspect` of an architecture

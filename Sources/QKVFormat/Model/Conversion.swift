@@ -79,7 +79,8 @@ public enum Converter {
         do {
             let byName = Dictionary(targets.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             let ordered = writer.tensorOrder.map { $0.map { byName[$0]! } } ?? targets
-            omitted = targets.map(\.name).filter { name in !ordered.contains { $0.name == name } }
+            let written = Set(ordered.map(\.name))
+            omitted = targets.map(\.name).filter { !written.contains($0) }
             for (i, target) in ordered.enumerated() {
                 let view = try model.file.tensor(target.name)
                 let source = view.dtype == .q8_0 && target.dtype != .q8_0 ? DTypeConversion.dequantizeQ8_0(view) : view
