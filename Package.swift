@@ -1,11 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layout is architecture: `qkv` (the command) -> `QKVFormat` (schema, tensors, containers) -> C libraries.
+// Layout is architecture: `qkv` (the command) -> `QKVInference` (forward passes) -> `QKVTokenizers`
+// -> `QKVFormat` (schema, tensors, containers) -> C libraries.
 let package = Package(
     name: "qkv",
     products: [
         .library(name: "QKVFormat", targets: ["QKVFormat"]),
+        .library(name: "QKVTokenizers", targets: ["QKVTokenizers"]),
+        .library(name: "QKVInference", targets: ["QKVInference"]),
         .executable(name: "qkv", targets: ["qkv"]),
     ],
     dependencies: [
@@ -15,8 +18,13 @@ let package = Package(
         // C libraries from Debian, each behind a shim header (Sources/C*/shim.h says why).
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         .target(name: "QKVFormat", dependencies: ["CHDF5", "CZlib"]),
+        // Text to token ids and back, from the tokenizer data a model file carries.
+        .target(name: "QKVTokenizers", dependencies: ["QKVFormat"]),
+        // Forward passes over mapped weights; matrix products through OpenBLAS.
+        .target(name: "QKVInference", dependencies: ["QKVFormat", "QKVTokenizers", "COpenBLAS"]),
         .executableTarget(
             name: "qkv",
             dependencies: [
@@ -26,6 +34,8 @@ let package = Package(
         ),
 
         .testTarget(name: "QKVFormatTests", dependencies: ["QKVFormat"]),
+        .testTarget(name: "QKVTokenizersTests", dependencies: ["QKVTokenizers", "QKVFormat"]),
+        .testTarget(name: "QKVInferenceTests", dependencies: ["QKVInference", "QKVFormat"]),
         // Runs the built `qkv` binary: output and exit codes as a user sees them.
         .testTarget(name: "QKVCommandTests", dependencies: ["qkv", "QKVFormat"]),
     ],

