@@ -29,6 +29,7 @@ let package = Package(
             name: "qkv",
             dependencies: [
                 "QKVFormat",
+                "QKVInference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

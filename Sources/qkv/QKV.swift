@@ -6,7 +6,7 @@ import QKVFormat
 struct QKV: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qkv",
-        abstract: "Convert, inspect and validate transformer weight files (.qkv and HDF5).",
+        abstract: "Convert, inspect and validate transformer weight files, and run the models in them.",
         version: Converter.version,
         subcommands: [Convert.self, Inspect.self, Validate.self]
     )
