@@ -30,6 +30,7 @@ let package = Package(
             dependencies: [
                 "QKVFormat",
                 "QKVInference",
+                "QKVTokenizers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

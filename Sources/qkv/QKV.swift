@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import QKVFormat
+import QKVInference
+import QKVTokenizers
 
 /// The `qkv` command: convert, inspect and validate transformer weight files.
 struct QKV: ParsableCommand {
@@ -8,7 +10,7 @@ struct QKV: ParsableCommand {
         commandName: "qkv",
         abstract: "Convert, inspect and validate transformer weight files, and run the models in them.",
         version: Converter.version,
-        subcommands: [Convert.self, Inspect.self, Validate.self]
+        subcommands: [Convert.self, Inspect.self, Validate.self, Embed.self]
     )
 }
 
@@ -42,7 +44,7 @@ enum ExitStatus {
     static let usage: Int32 = 2
 
     static func isLibraryError(_ error: Error) -> Bool {
-        error is InvalidInputError || error is IOError || error is ConversionError
+        error is InvalidInputError || error is IOError || error is ConversionError || error is InferenceError || error is TokenizerError
     }
 
     /// 1 for a file whose content is wrong, 2 for everything else that fails.

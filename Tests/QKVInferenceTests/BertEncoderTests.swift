@@ -61,6 +61,46 @@ final class BertEncoderTests: XCTestCase {
         }
     }
 
+    func testTokenizerGivesSentenceTransformersTokenIDs() throws {
+        XCTAssertTrue(FileManager.default.fileExists(atPath: Self.minilm), "run tools/fetch-models.sh")
+        let (ref, expected) = try reference()
+        let embedder = try SentenceEmbedder(path: Self.minilm)
+        for (i, sentence) in ref.sentences.enumerated() {
+            XCTAssertEqual(embedder.tokenizer.encode(sentence), ref.token_ids[i], "sentence \(i): \(sentence.prefix(40))")
+        }
+        // And the whole path, text to vector.
+        let vectors = try embedder.embed(ref.sentences, batchSize: 5)
+        for (i, (a, b)) in zip(vectors, expected).enumerated() {
+            XCTAssertGreaterThanOrEqual(cosine(a, b), 0.9999, "sentence \(i)")
+        }
+    }
+
+    func testEmbedderOnNonBERTModel_isAClearError() {
+        let path = Self.root.appendingPathComponent("Fixtures/llama-tiny.h5").path
+        XCTAssertThrowsError(try SentenceEmbedder(path: path)) { error in
+            guard case .unsupportedModel(let file, _)? = error as? InferenceError else { return XCTFail("\(error)") }
+            XCTAssertEqual(file, path)
+        }
+    }
+
+    func testConcurrentEmbedding_givesTheSameVectorsAsOneThread() throws {
+        XCTAssertTrue(FileManager.default.fileExists(atPath: Self.minilm), "run tools/fetch-models.sh")
+        let (ref, _) = try reference()
+        let embedder = try SentenceEmbedder(path: Self.minilm)
+        let texts = Array(ref.sentences.prefix(12))
+        let serial = try embedder.embed(texts, batchSize: 4)
+        var results = [[[Float]]](repeating: [], count: 4)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: 4) { i in
+            let vectors = (try? embedder.embed(texts, batchSize: 1 + i)) ?? []
+            lock.lock(); results[i] = vectors; lock.unlock()
+        }
+        for vectors in results {
+            XCTAssertEqual(vectors.count, serial.count)
+            for (a, b) in zip(vectors, serial) { for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: 1e-5) } }
+        }
+    }
+
     func testTooLongSequenceAndBadTokenID_areErrors() throws {
         let encoder = try BertEncoder(try ModelFile(try openWeightFile(path: Self.root.appendingPathComponent("Fixtures/bert-tiny.h5").path)))
         XCTAssertThrowsError(try encoder.embed(tokenIDs: [[Int](repeating: 2, count: 65)])) { error in

@@ -1,0 +1,135 @@
+import ArgumentParser
+import Foundation
+import QKVInference
+
+struct Embed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sentence embeddings from a BERT-style model (e.g. all-MiniLM-L6-v2).",
+        discussion: "One vector per input: each TEXT argument, or each line of --file (- reads standard input). Timing goes to standard error."
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case json, tsv, npy }
+
+    @Argument(help: "The model: .qkv, HDF5, .safetensors, GGUF, or a Hugging Face folder.")
+    var model: String
+
+    @Argument(help: "Texts to embed.")
+    var texts: [String] = []
+
+    @Option(help: "Read texts from this file, one per line (- for standard input).")
+    var file: String?
+
+    @Option(help: "Texts per forward pass.")
+    var batch = 32
+
+    @Option(help: "Output format (default json; for --similarity, a table on a terminal); npy needs --output or a non-terminal standard output.")
+    var format: Format?
+
+    @Option(name: .shortAndLong, help: "Write the output to this file instead of standard output.")
+    var output: String?
+
+    @Flag(help: "Print the cosine similarity matrix of the inputs instead of the vectors.")
+    var similarity = false
+
+    @Option(help: "Threads for the matrix products.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard file != nil || !texts.isEmpty else { throw ValidationError("give texts as arguments or --file") }
+        if format == .npy && output == nil && isatty(STDOUT_FILENO) != 0 {
+            throw ValidationError("npy is binary: give --output FILE or redirect standard output")
+        }
+    }
+
+    func run() throws {
+        setComputeThreads(threads)
+        let inputs = try texts + readLines()
+        let loadStart = Date()
+        let embedder = try SentenceEmbedder(path: model)
+        let loaded = Date()
+        let vectors = try embedder.embed(inputs, batchSize: batch)
+        let seconds = Date().timeIntervalSince(loaded)
+        let out: Data
+        if similarity {
+            let matrix = vectors.map { a in vectors.map { b in Float(cosineSimilarity(a, b)) } }
+            let terminal = output == nil && isatty(STDOUT_FILENO) != 0
+            out = format == nil && terminal ? Data(EmbedOutput.similarityTable(matrix, labels: inputs).utf8) : EmbedOutput.encode(matrix, as: format ?? .json)
+        } else {
+            out = EmbedOutput.encode(vectors, as: format ?? .json)
+        }
+        if let output {
+            try out.write(to: URL(fileURLWithPath: output), options: .atomic)
+        } else {
+            FileHandle.standardOutput.write(out)
+        }
+        if !common.quiet {
+            let rate = seconds > 0 ? Double(inputs.count) / seconds : 0
+            FileHandle.standardError.write(Data(String(format: "embedded %d text%@ in %.3f s (%.1f texts/s, batch %d, %d threads); model load %.3f s\n",
+                                                       inputs.count, inputs.count == 1 ? "" : "s", seconds, rate, batch, threads,
+                                                       loaded.timeIntervalSince(loadStart)).utf8))
+        }
+    }
+
+    private func readLines() throws -> [String] {
+        guard let file else { return [] }
+        let data: Data
+        if file == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let read = FileManager.default.contents(atPath: file) else {
+                throw ValidationError("cannot read \(file)")
+            }
+            data = read
+        }
+        var lines = String(decoding: data, as: UTF8.self).components(separatedBy: "\n")
+        if lines.last == "" { lines.removeLast() }
+        return lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
+    }
+}
+
+/// The output forms of `qkv embed`.
+enum EmbedOutput {
+    static func encode(_ vectors: [[Float]], as format: Embed.Format) -> Data {
+        switch format {
+        case .json:
+            // Shortest round-tripping decimal for each float.
+            return Data(("[" + vectors.map { "[" + $0.map { "\($0)" }.joined(separator: ",") + "]" }.joined(separator: ",\n") + "]\n").utf8)
+        case .tsv:
+            return Data(vectors.map { $0.map { "\($0)" }.joined(separator: "\t") + "\n" }.joined().utf8)
+        case .npy:
+            return npy(vectors)
+        }
+    }
+
+    /// NumPy's .npy v1.0: magic, version, header length, a Python dict literal padded to 64 bytes, then
+    /// little-endian float32 rows.
+    static func npy(_ vectors: [[Float]]) -> Data {
+        let columns = vectors.first?.count ?? 0
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(vectors.count), \(columns)), }"
+        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
+        data.append(contentsOf: [UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
+        data.append(contentsOf: Array(header.utf8))
+        for vector in vectors { vector.withUnsafeBytes { data.append(contentsOf: $0) } }
+        return data
+    }
+
+    /// The cosine matrix as a small table: row labels are the texts, shortened.
+    static func similarityTable(_ matrix: [[Float]], labels: [String]) -> String {
+        let width = 28
+        func short(_ s: String) -> String {
+            let flat = s.replacingOccurrences(of: "\t", with: " ")
+            return flat.count <= width ? flat.padding(toLength: width, withPad: " ", startingAt: 0) : String(flat.prefix(width - 1)) + "…"
+        }
+        var out = "".padding(toLength: width + 2, withPad: " ", startingAt: 0) + matrix.indices.map { String(format: "%7d", $0 + 1) }.joined() + "\n"
+        for (i, row) in matrix.enumerated() {
+            out += String(format: "%2d ", i + 1) + short(labels[i]) + " " + row.map { String(format: "%7.3f", Double($0)) }.joined() + "\n"
+        }
+        return out
+    }
+}
