@@ -134,8 +134,7 @@ public final class BertEncoder: @unchecked Sendable {
                     let L = ids.count, row = offsets[s]
                     for h in 0..<H {
                         let column = row * HD + h * d
-                        matmulTransposed(q + column, k + column, scores, m: L, n: L, k: d, lda: HD, ldb: HD, ldc: L)
-                        for i in 0..<(L * L) { scores[i] *= scale }
+                        matmulTransposed(q + column, k + column, scores, m: L, n: L, k: d, lda: HD, ldb: HD, ldc: L, alpha: scale)
                         softmaxRows(scores, rows: L, n: L)
                         matmul(scores, v + column, z + column, m: L, n: d, k: L, lda: L, ldb: HD, ldc: HD)
                     }

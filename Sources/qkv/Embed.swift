@@ -46,6 +46,7 @@ struct Embed: ParsableCommand {
     }
 
     func run() throws {
+        relaunchWithFastBLASKernelsIfNeeded()
         setComputeThreads(threads)
         let inputs = try texts + readLines()
         let loadStart = Date()

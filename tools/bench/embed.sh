@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Embedding benchmark: `qkv embed` against sentence-transformers (PyTorch) on the real all-MiniLM-L6-v2,
+# the same corpus of real English sentences (tools/bench/corpus.py), the same batch sizes and threads,
+# in one run. qkv: release build, median of RUNS runs (default 3) of the whole corpus; its own timing
+# line splits load from embedding. Peer: tools/bench/embed_peer.py in the reference venv
+# ($QKV_REF_PYTHON, default ~/.cache/qkv-ref-venv/bin/python; tools/make_references.py says how to make it).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+runs=${RUNS:-3}
+threads=${THREADS:-$(nproc)}
+peer=${QKV_REF_PYTHON:-$HOME/.cache/qkv-ref-venv/bin/python}
+[ -x "$peer" ] || { echo "bench: no reference python at $peer (see tools/make_references.py)" >&2; exit 2; }
+bash tools/setup.sh >/dev/null
+swift build -c release >/dev/null
+qkv="$(swift build -c release --show-bin-path)/qkv"
+model=$(bash tools/fetch-models.sh | head -1)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+python3 tools/bench/corpus.py "$work/corpus.txt" 1200 >&2
+"$qkv" convert "$model" "$work/minilm.qkv" -q
+n=$(wc -l < "$work/corpus.txt")
+
+median() { sort -g | sed -n "$(( (runs + 1) / 2 ))p"; }
+
+declare -A rate rss
+for batch in 1 32; do
+    rates=()
+    for _ in $(seq "$runs"); do
+        line=$(/usr/bin/time -f "RSS %M" "$qkv" embed "$work/minilm.qkv" --file "$work/corpus.txt" --batch "$batch" \
+               --threads "$threads" --format npy -o "$work/out.npy" 2>&1 >/dev/null)
+        rates+=("$(echo "$line" | sed -n 's/.*(\([0-9.]*\) texts\/s.*/\1/p')")
+        rss[$batch]=$(echo "$line" | sed -n 's/^RSS //p')
+        load=$(echo "$line" | sed -n 's/.*model load \([0-9.]*\) s.*/\1/p')
+    done
+    rate[$batch]=$(printf '%s\n' "${rates[@]}" | median)
+done
+peer_json=$("$peer" tools/bench/embed_peer.py "$model" "$work/corpus.txt" "$threads" "$runs" 1,32 2>/dev/null | tail -1)
+model_bytes=$(stat -c %s "$work/minilm.qkv")
+
+python3 - "$peer_json" "${rate[1]}" "${rate[32]}" "${rss[1]}" "${rss[32]}" "$load" "$model_bytes" "$n" "$threads" <<'PY'
+import json, sys
+peer = json.loads(sys.argv[1])
+q1, q32, rss1, rss32, load, model, n, threads = float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7]), sys.argv[8], sys.argv[9]
+p1, p32 = peer["per_batch"]["1"], peer["per_batch"]["32"]
+print("all-MiniLM-L6-v2, %s real English sentences, %s threads; sentences/s are medians" % (n, threads))
+print()
+print("| measure | qkv | sentence-transformers | ratio |")
+print("|---|---|---|---|")
+print("| sentences/s, batch 1 | %.1f | %.1f | %.2fx |" % (q1, p1, q1 / p1))
+print("| sentences/s, batch 32 | %.1f | %.1f | %.2fx |" % (q32, p32, q32 / p32))
+print("| model load, s | %.3f | %.3f | %.2fx faster |" % (load, peer["load_seconds"], peer["load_seconds"] / load))
+print("| peak RSS, MiB (batch 32) | %.1f | %.1f | %.2fx less |" % (rss32 / 1024, peer["peak_rss_kib"] / 1024, peer["peak_rss_kib"] / rss32))
+print("| peak RSS / model file | %.2f | %.2f | |" % (rss32 * 1024 / model, peer["peak_rss_kib"] * 1024 / model))
+PY
