@@ -21,6 +21,10 @@ echo
 echo "== per-head weight norms, layer 0"
 "$qkv" inspect out/minilm.qkv --heads | awk '/^heads/ { shown = 1 } shown && n++ < 14'
 echo
+echo "== sentence embeddings and their cosine similarities"
+"$qkv" embed out/minilm.qkv "a miniature Eiffel tower is a toy on my desk" "The Eiffel Tower is in Paris" \
+    "A man is eating food." "A man is eating a piece of bread." "I love pizza" --similarity
+echo
 echo "== validate --deep (every checksum, NaN and padding byte)"
 "$qkv" validate --deep out/minilm.qkv
 echo
