@@ -22,7 +22,7 @@ struct Embed: ParsableCommand {
     @Option(help: "Texts per forward pass.")
     var batch = 32
 
-    @Option(help: "Output format (default json; for --similarity, a table on a terminal); npy needs --output or a non-terminal standard output.")
+    @Option(help: "Output format (default json; for --similarity, a table); npy needs --output or a non-terminal standard output.")
     var format: Format?
 
     @Option(name: .shortAndLong, help: "Write the output to this file instead of standard output.")
@@ -57,8 +57,8 @@ struct Embed: ParsableCommand {
         let out: Data
         if similarity {
             let matrix = vectors.map { a in vectors.map { b in Float(cosineSimilarity(a, b)) } }
-            let terminal = output == nil && isatty(STDOUT_FILENO) != 0
-            out = format == nil && terminal ? Data(EmbedOutput.similarityTable(matrix, labels: inputs).utf8) : EmbedOutput.encode(matrix, as: format ?? .json)
+            // A table unless a format is asked for (scripts say --format json).
+            out = format.map { EmbedOutput.encode(matrix, as: $0) } ?? Data(EmbedOutput.similarityTable(matrix, labels: inputs).utf8)
         } else {
             out = EmbedOutput.encode(vectors, as: format ?? .json)
         }

@@ -233,4 +233,42 @@ final class CommandTests: XCTestCase {
         let v = try qkv("validate", path)
         XCTAssertEqual(v.status, 1)
     }
+
+    // MARK: embed
+
+    func testEmbed_tsvGivesOneLinePerTextOfModelDimFloats() throws {
+        let r = try qkv("embed", fixture("bert-tiny.h5"), "hello world", "the dog", "--format", "tsv", "-q")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, 2)
+        let values = lines[0].split(separator: "\t").compactMap { Float($0) }
+        XCTAssertEqual(values.count, 32)
+        XCTAssertEqual(values.reduce(0) { $0 + $1 * $1 }, 1, accuracy: 1e-4, "the fixture normalises")
+        XCTAssertEqual(r.stderr, "")
+    }
+
+    func testEmbed_npyFileHasNumpysHeader() throws {
+        let dir = try scratch()
+        let r = try qkv("embed", fixture("bert-tiny.h5"), "hello", "--format", "npy", "-o", "\(dir)/v.npy")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("embedded 1 text in "), r.stderr)
+        let data = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/v.npy"))
+        XCTAssertEqual(Array(data.prefix(8)), [0x93] + Array("NUMPY".utf8) + [1, 0])
+        let headerLength = Int(data[8]) | Int(data[9]) << 8
+        XCTAssertEqual((10 + headerLength) % 64, 0)
+        XCTAssertTrue(String(decoding: data[10..<10 + headerLength], as: UTF8.self).contains("'shape': (1, 32)"))
+        XCTAssertEqual(data.count, 10 + headerLength + 32 * 4)
+    }
+
+    func testEmbed_decoderModelIsAnInvalidInput() throws {
+        let r = try qkv("embed", fixture("llama-tiny.h5"), "hello")
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("cannot run this model: not a BERT encoder"), r.stderr)
+    }
+
+    func testEmbed_withoutTextsIsAUsageError() throws {
+        let r = try qkv("embed", fixture("bert-tiny.h5"))
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("give texts as arguments or --file"), r.stderr)
+    }
 }
