@@ -273,6 +273,18 @@ enum HDF5 {
         return pointer.map { String(cString: $0) } ?? ""
     }
 
+    /// Reads a one-dimensional variable-length string attribute of `count` strings, as bytes, in the
+    /// attribute's own string type (no character-set conversion), and reclaims libhdf5's copies.
+    static func readVariableStringArrayAttribute(_ attribute: H5Handle, count: Int, file: String, object: String) throws(HDF5Error) -> [[UInt8]] {
+        let type = try attributeType(attribute, file: file, object: object)
+        let space = try attributeSpace(attribute, file: file, object: object)
+        var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: max(count, 1))
+        _ = try call("H5Aread", file: file, object: object) { H5Aread(attribute.id, type.id, &pointers) }
+        let strings = pointers.prefix(count).map { $0.map { Array(UnsafeRawBufferPointer(start: $0, count: strlen($0))) } ?? [] }
+        _ = locked { H5Dvlen_reclaim(type.id, space.id, defaultList, &pointers) }
+        return strings
+    }
+
     /// Creates a scalar attribute and writes `value` (raw bytes of `type`).
     static func writeAttribute(_ object: H5Handle, _ name: String, type: H5Handle, value: UnsafeRawPointer, file: String, path: String) throws(HDF5Error) {
         let space = try scalarSpace(file: file, object: path)

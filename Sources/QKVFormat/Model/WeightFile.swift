@@ -80,6 +80,8 @@ public func openWeightFile(path: String) throws -> any WeightFile {
         do {
             return try HDF5File(path: path)
         } catch HDF5Error.notQKVLayout(let file, "missing") {
+            // A TensorFlow checkpoint in the legacy Keras layout (tf_model.h5), config.json beside it.
+            if KerasH5.isKerasLegacy(path: path) { return try KerasH5.open(path: path) }
             // Not our layout: perhaps a state dict saved with h5py, with a Hugging Face config.
             do {
                 let stateDict = try HDF5StateDict(path: path)
@@ -89,7 +91,10 @@ public func openWeightFile(path: String) throws -> any WeightFile {
                 throw HDF5Error.notQKVLayout(file: file, found: "missing, and no Hugging Face config (a root attribute 'config' or a config.json beside it) maps it as a state dict")
             }
         }
-    case .safetensors: return try HFCheckpoint(path: path)
+    case .safetensors:
+        // A TensorFlow-only Hugging Face folder: tf_model.h5 and config.json, no safetensors weights.
+        if let weights = KerasH5.tensorFlowWeights(inFolder: path) { return try KerasH5.open(path: weights) }
+        return try HFCheckpoint(path: path)
     case .gguf: return try GGUFModel(path: path)
     }
 }
