@@ -138,33 +138,7 @@ final class GGUFExportWriter: ContainerWriter {
             if case .bool(let b)? = tokenizer.options["tokenizer.add_bos"] { generated.append(("tokenizer.ggml.add_bos_token", .bool(b))) }
             if case .bool(let b)? = tokenizer.options["tokenizer.add_eos"] { generated.append(("tokenizer.ggml.add_eos_token", .bool(b))) }
         }
-        let values = Dictionary(generated, uniquingKeysWith: { a, _ in a })
-
-        var out: [(key: String, value: GGUFValue)] = []
-        var done = Set<String>()
-        if case .stringArray(let keys)? = metadata["provenance.gguf_keys"], case .stringArray(let types)? = metadata["provenance.gguf_types"],
-           keys.count == types.count {
-            for (key, type) in zip(keys, types) {
-                let value: GGUFValue?
-                if let generatedValue = values[key] {
-                    value = generatedValue.converted(to: type) ?? generatedValue
-                } else if GGUFMaps.isMapped(key) {
-                    value = nil   // a mapped key the model no longer has (e.g. scores of a changed tokenizer)
-                } else if let kept = metadata["provenance.gguf.\(key)"] {
-                    value = GGUFValue(kept, type: type)
-                } else {
-                    value = nil
-                }
-                if let value { out.append((key, value)); done.insert(key) }
-            }
-        }
-        // A file from a GGUF import gets exactly its keys back; any other gets llama.cpp's set.
-        guard metadata["provenance.gguf_keys"] == nil else { return out }
-        for (key, value) in generated { out.append((key, value)) }
-        // llama.cpp's file type: 0 all f32, 1 mostly f16, 7 mostly q8_0, 32 mostly bf16.
-        out.append(("general.file_type", .uint32(fileType(tensors))))
-        out.append((GGUFMaps.qkvMetadataKey, .string(qkvMetadata(metadata))))
-        return out
+        return mergedWithKeptKeys(generated, metadata, tensors)
     }
 
     /// llama.cpp's file type: 0 all f32, 1 mostly f16, 7 mostly q8_0, 32 mostly bf16.
@@ -227,9 +201,10 @@ final class GGUFExportWriter: ContainerWriter {
         return out
     }
 
-    /// llama.cpp's BERT keys (`convert_hf_to_gguf.py` BertModel), tokens in its "phantom space" spelling.
+    /// llama.cpp's BERT keys (`convert_hf_to_gguf.py` BertModel), tokens in its "phantom space" spelling;
+    /// or a GGUF import's own.
     static func bertKeys(_ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata, _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
-        var out: [(key: String, value: GGUFValue)] = [
+        var out: [(String, GGUFValue)] = [
             ("general.architecture", .string("bert")),
             ("bert.context_length", .uint32(UInt32(config.maxPositions))),
             ("bert.embedding_length", .uint32(UInt32(config.modelDim))),
@@ -260,9 +235,7 @@ final class GGUFExportWriter: ContainerWriter {
                 if let id = config.specialTokens[token] { out.append((key, .uint32(UInt32(id)))) }
             }
         }
-        out.append(("general.file_type", .uint32(fileType(tensors))))
-        out.append((GGUFMaps.qkvMetadataKey, .string(qkvMetadata(metadata))))
-        return out
+        return mergedWithKeptKeys(out, metadata, tensors)
     }
 }
 
