@@ -1,0 +1,77 @@
+import QKVFormat
+
+/// One sequence being decoded: its KV cache and the scratch space of the forward pass. Owned by one
+/// caller at a time (not thread-safe); make one per concurrent generation from a shared `DecoderModel`.
+///
+/// The cache is laid out [layer][kv head][position][d], so attention for one head reads its keys and
+/// values as one contiguous, sequential run, and a new token appends d floats per head.
+public final class DecoderSession {
+    /// Tokens a forward step handles at once; longer prompts go in chunks of this many.
+    static let chunkTokens = 512
+
+    /// The most tokens this session can hold.
+    public let capacity: Int
+    /// Tokens in the cache so far: the position of the next token.
+    public internal(set) var length = 0
+
+    let layerStride: Int, headStride: Int, headDim: Int, keyValueHeads: Int
+    let keyCache: UnsafeMutablePointer<Float>     // [layers, K, capacity, d]
+    let valueCache: UnsafeMutablePointer<Float>   // [layers, K, capacity, d]
+
+    // Scratch for one chunk of rows ≤ chunkTokens.
+    let residual, normed, sublayer: UnsafeMutablePointer<Float>   // [rows, D]
+    let query, heads: UnsafeMutablePointer<Float>                 // [rows, H·d]
+    let key, value: UnsafeMutablePointer<Float>                   // [rows, K·d]
+    let up, gate: UnsafeMutablePointer<Float>                     // [rows, F]
+    let scores: UnsafeMutablePointer<Float>                       // [rows, capacity]: one head's attention
+    let cos, sin: UnsafeMutablePointer<Float>                     // [d/2]: one position's RoPE angles
+    private let allocations: [UnsafeMutablePointer<Float>]
+
+    init(config: ModelConfig, capacity: Int) {
+        self.capacity = capacity
+        let (D, H, K, d, F) = (config.modelDim, config.headCount, config.keyValueHeadCount, config.headDim, config.ffnDim)
+        let rows = min(Self.chunkTokens, max(capacity, 1))
+        headDim = d
+        keyValueHeads = K
+        headStride = capacity * d
+        layerStride = K * headStride
+        var allocations: [UnsafeMutablePointer<Float>] = []
+        func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            p.initialize(repeating: 0, count: max(count, 1))
+            allocations.append(p)
+            return p
+        }
+        keyCache = buffer(config.layerCount * layerStride)
+        valueCache = buffer(config.layerCount * layerStride)
+        residual = buffer(rows * D); normed = buffer(rows * D); sublayer = buffer(rows * D)
+        query = buffer(rows * H * d); heads = buffer(rows * H * d)
+        key = buffer(rows * K * d); value = buffer(rows * K * d)
+        up = buffer(rows * F); gate = buffer(config.gatedMLP ? rows * F : 1)
+        scores = buffer(rows * capacity)
+        cos = buffer(d / 2); sin = buffer(d / 2)
+        self.allocations = allocations
+    }
+
+    deinit { for p in allocations { p.deallocate() } }
+
+    /// Forgets every token, keeping the memory: the next forward starts at position 0.
+    public func reset() { length = 0 }
+
+    /// Copies the new tokens' keys and values k, v [tokens, K·d] into the cache after `length`.
+    func append(keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, tokens: Int, layer: Int) {
+        let d = headDim
+        for t in 0..<tokens {
+            for head in 0..<keyValueHeads {
+                let at = layer * layerStride + head * headStride + (length + t) * d
+                (keyCache + at).update(from: k + t * keyValueHeads * d + head * d, count: d)
+                (valueCache + at).update(from: v + t * keyValueHeads * d + head * d, count: d)
+            }
+        }
+    }
+
+    /// The cached keys of one layer's kv head: [capacity, d], positions 0..<length filled.
+    func keys(layer: Int, head: Int) -> UnsafeMutablePointer<Float> { keyCache + layer * layerStride + head * headStride }
+    /// The cached values of one layer's kv head: [capacity, d].
+    func values(layer: Int, head: Int) -> UnsafeMutablePointer<Float> { valueCache + layer * layerStride + head * headStride }
+}
