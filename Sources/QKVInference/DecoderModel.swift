@@ -85,7 +85,10 @@ public final class DecoderModel: @unchecked Sendable {
 
     /// Runs `tokens` through the model after what `session` already holds, appends their keys and values
     /// to its cache and returns the logits [rows, V] of the last or of every new position.
-    public func forward(_ tokens: [Int], session: DecoderSession, logits: Logits = .last) throws(InferenceError) -> [Float] {
+    /// With `record`, every head's probabilities and updates for these tokens go into it (its rows from
+    /// the session's current length on).
+    public func forward(_ tokens: [Int], session: DecoderSession, logits: Logits = .last,
+                        record: AttentionRecord? = nil) throws(InferenceError) -> [Float] {
         guard session.length + tokens.count <= session.capacity else {
             throw .sequenceTooLong(tokens: session.length + tokens.count, maxPositions: session.capacity)
         }
@@ -98,7 +101,7 @@ public final class DecoderModel: @unchecked Sendable {
         while start < tokens.count {
             let chunk = Array(tokens[start..<min(start + DecoderSession.chunkTokens, tokens.count)])
             let isLast = start + chunk.count == tokens.count
-            forwardChunk(chunk, session: session, logitRows: logits == .all ? chunk.count : (isLast ? 1 : 0), into: &out)
+            forwardChunk(chunk, session: session, logitRows: logits == .all ? chunk.count : (isLast ? 1 : 0), record: record, into: &out)
             start += chunk.count
         }
         return out
@@ -106,7 +109,7 @@ public final class DecoderModel: @unchecked Sendable {
 
     /// One chunk of at most `DecoderSession.chunkTokens` tokens: the forward pass, top to bottom.
     /// Appends the logits of the chunk's last `logitRows` positions to `out`.
-    private func forwardChunk(_ tokens: [Int], session s: DecoderSession, logitRows: Int, into out: inout [Float]) {
+    private func forwardChunk(_ tokens: [Int], session s: DecoderSession, logitRows: Int, record: AttentionRecord?, into out: inout [Float]) {
         let D = config.modelDim, H = config.headCount, K = config.keyValueHeadCount, d = config.headDim
         let F = config.ffnDim, V = config.vocabSize
         let HD = H * d, KD = K * d, group = config.queriesPerKeyValueHead
@@ -149,6 +152,7 @@ public final class DecoderModel: @unchecked Sendable {
                 if T == 1 {
                     keyScores(keys, qh, scores, positions: end, d: d, scale: scale)
                     softmaxRows(scores, rows: 1, n: end)
+                    record?.storeProbabilities(layer: index, head: head, firstQuery: start, rows: 1, keys: end, stride: end, scores)
                     weightedValues(values, scores, zh, positions: end, d: d)
                 } else {
                     matmulTransposed(qh, keys, scores, m: T, n: end, k: d, lda: HD, ldb: d, ldc: end, alpha: scale)
@@ -157,11 +161,13 @@ public final class DecoderModel: @unchecked Sendable {
                         for j in (start + t + 1)..<max(end, start + t + 1) { row[j] = -.infinity }
                     }
                     softmaxRows(scores, rows: T, n: end)
+                    record?.storeProbabilities(layer: index, head: head, firstQuery: start, rows: T, keys: end, stride: end, scores)
                     matmul(scores, values, zh, m: T, n: d, k: end, lda: end, ldb: d, ldc: HD)
                 }
             }
 
             // Every head's update through its slice of W_O, added to the residual stream.
+            record?.storeUpdates(layer: index, firstQuery: start, rows: T, heads: z, output: layer.output.pointer, headDim: d, modelDim: D)
             matmulAsRows(z, layer.output.pointer, into: sub, rows: T, n: D, k: HD)
             if let bias = layer.outputBias { addBias(sub, bias.pointer, rows: T, n: D) }
             addInPlace(x, sub, count: T * D)
@@ -190,6 +196,13 @@ public final class DecoderModel: @unchecked Sendable {
         out.withUnsafeMutableBufferPointer { out in
             linear(h, lmHead.pointer, out.baseAddress! + base, m: logitRows, n: V, k: D)
         }
+    }
+
+    /// Every head's attention and update for `tokens`, run from an empty cache.
+    public func attention(_ tokens: [Int]) throws(InferenceError) -> AttentionRecord {
+        let record = AttentionRecord(layerCount: config.layerCount, headCount: config.headCount, tokenCount: tokens.count, isCausal: true)
+        _ = try forward(tokens, session: makeSession(capacity: max(tokens.count, 1)), record: record)
+        return record
     }
 
     /// LayerNorm or RMSNorm of x [rows, D] into out.
