@@ -26,6 +26,11 @@ public struct ModelSummary: Codable, Sendable {
         public var key: Double
         public var value: Double
         public var output: Double
+
+        public init(layer: Int, head: Int, kvHead: Int, query: Double, key: Double, value: Double, output: Double) {
+            (self.layer, self.head, self.kvHead) = (layer, head, kvHead)
+            (self.query, self.key, self.value, self.output) = (query, key, value, output)
+        }
     }
 
     public var file: String
