@@ -77,7 +77,12 @@ public final class DecoderModel: @unchecked Sendable {
     /// A new, empty KV cache and scratch space for one sequence of up to `capacity` tokens (at most the
     /// model's positions).
     public func makeSession(capacity: Int? = nil) -> DecoderSession {
-        DecoderSession(config: config, capacity: min(capacity ?? config.maxPositions, config.maxPositions))
+        makeSession(capacity: capacity, chunkTokens: DecoderSession.defaultChunkTokens)
+    }
+
+    /// A session whose forward steps take at most `chunkTokens` tokens at once (tests use small chunks).
+    func makeSession(capacity: Int?, chunkTokens: Int) -> DecoderSession {
+        DecoderSession(config: config, capacity: min(capacity ?? config.maxPositions, config.maxPositions), chunkTokens: chunkTokens)
     }
 
     /// Which positions' logits `forward` returns.
@@ -99,7 +104,7 @@ public final class DecoderModel: @unchecked Sendable {
         // Long prompts go through in chunks, so scratch space stays bounded.
         var start = 0
         while start < tokens.count {
-            let chunk = Array(tokens[start..<min(start + DecoderSession.chunkTokens, tokens.count)])
+            let chunk = Array(tokens[start..<min(start + session.chunkTokens, tokens.count)])
             let isLast = start + chunk.count == tokens.count
             forwardChunk(chunk, session: session, logitRows: logits == .all ? chunk.count : (isLast ? 1 : 0), record: record, into: &out)
             start += chunk.count
@@ -107,7 +112,7 @@ public final class DecoderModel: @unchecked Sendable {
         return out
     }
 
-    /// One chunk of at most `DecoderSession.chunkTokens` tokens: the forward pass, top to bottom.
+    /// One chunk of at most `session.chunkTokens` tokens: the forward pass, top to bottom.
     /// Appends the logits of the chunk's last `logitRows` positions to `out`.
     private func forwardChunk(_ tokens: [Int], session s: DecoderSession, logitRows: Int, record: AttentionRecord?, into out: inout [Float]) {
         let D = config.modelDim, H = config.headCount, K = config.keyValueHeadCount, d = config.headDim
@@ -157,10 +162,11 @@ public final class DecoderModel: @unchecked Sendable {
                 } else {
                     matmulTransposed(qh, keys, scores, m: T, n: end, k: d, lda: HD, ldb: d, ldc: end, alpha: scale)
                     for t in 0..<T {
-                        let row = scores + t * end
-                        for j in (start + t + 1)..<max(end, start + t + 1) { row[j] = -.infinity }
+                        // The causal mask: softmax over the visible keys only, the future exactly 0.
+                        let row = scores + t * end, visible = start + t + 1
+                        softmaxRows(row, rows: 1, n: visible)
+                        (row + visible).update(repeating: 0, count: end - visible)
                     }
-                    softmaxRows(scores, rows: T, n: end)
                     record?.storeProbabilities(layer: index, head: head, firstQuery: start, rows: T, keys: end, stride: end, scores)
                     matmul(scores, values, zh, m: T, n: d, k: end, lda: end, ldb: d, ldc: HD)
                 }

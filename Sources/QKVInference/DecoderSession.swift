@@ -6,8 +6,11 @@ import QKVFormat
 /// The cache is laid out [layer][kv head][position][d], so attention for one head reads its keys and
 /// values as one contiguous, sequential run, and a new token appends d floats per head.
 public final class DecoderSession {
-    /// Tokens a forward step handles at once; longer prompts go in chunks of this many.
-    static let chunkTokens = 512
+    /// Tokens a forward step handles at once by default; longer prompts go in chunks of this many.
+    static let defaultChunkTokens = 512
+
+    /// Tokens one forward step handles at once here.
+    let chunkTokens: Int
 
     /// The most tokens this session can hold.
     public let capacity: Int
@@ -27,10 +30,11 @@ public final class DecoderSession {
     let cos, sin: UnsafeMutablePointer<Float>                     // [d/2]: one position's RoPE angles
     private let allocations: [UnsafeMutablePointer<Float>]
 
-    init(config: ModelConfig, capacity: Int) {
+    init(config: ModelConfig, capacity: Int, chunkTokens: Int = DecoderSession.defaultChunkTokens) {
         self.capacity = capacity
         let (D, H, K, d, F) = (config.modelDim, config.headCount, config.keyValueHeadCount, config.headDim, config.ffnDim)
-        let rows = min(Self.chunkTokens, max(capacity, 1))
+        let rows = min(max(chunkTokens, 1), max(capacity, 1))
+        self.chunkTokens = rows
         headDim = d
         keyValueHeads = K
         headStride = capacity * d

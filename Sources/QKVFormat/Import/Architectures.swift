@@ -188,6 +188,16 @@ struct ArchitectureMap: Sendable {
             if json["rope_scaling"] != nil && json["rope_scaling"] != .null {
                 throw ImportError.configField(file: file, field: "rope_scaling", reason: "is set; RoPE scaling is not supported yet")
             }
+            // transformers 5 writes the RoPE settings as `rope_parameters: {rope_type, rope_theta}`.
+            if let parameters = json["rope_parameters"], parameters != .null {
+                let rope = HFConfigReader(json: parameters, file: file)
+                let type = try rope.optionalString("rope_type") ?? "default"
+                guard type == "default" else {
+                    throw ImportError.configField(file: file, field: "rope_parameters.rope_type", reason: "is '\(type)'; only plain RoPE ('default') is supported yet")
+                }
+                let theta = try rope.double("rope_theta", default: config.rope?.theta ?? 10000)
+                config.rope?.theta = theta
+            }
             config.gatedMLP = true
             config.tiedEmbeddings = try fields.bool("tie_word_embeddings", default: false)
             config.attentionBias = try fields.bool("attention_bias", default: false)

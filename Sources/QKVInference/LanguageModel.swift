@@ -1,0 +1,61 @@
+import Foundation
+import QKVFormat
+import QKVTokenizers
+
+/// A decoder model file with its tokenizer: load once, then generate or score text. Thread-safe: the
+/// weights are only read, and every call makes its own `DecoderSession`.
+public final class LanguageModel: @unchecked Sendable {
+    public let path: String
+    public let model: DecoderModel
+    /// The tokenizer the file carries; nil when it carries none (then only token ids go in and out).
+    public let tokenizer: (any Tokenizer)?
+
+    public init(path: String) throws {
+        self.path = path
+        let file = try ModelFile(try openWeightFile(path: path))
+        model = try DecoderModel(file)
+        tokenizer = try file.tokenizer.map { try makeTokenizer(data: $0, config: file.config) }
+    }
+
+    /// The ids of `text` as the model's tokenizer makes them (with the start token the model expects).
+    public func encode(_ text: String) throws(InferenceError) -> [Int] {
+        guard let tokenizer else { throw .noTokenizer(file: path) }
+        return tokenizer.encode(text)
+    }
+
+    /// Generates after `prompt` as `DecoderModel.generate` does and hands `onText` the text of each new
+    /// token as soon as it is complete: bytes of a character split over several tokens wait for the
+    /// rest, and the text is decoded in the context of the prompt, so word-start spaces come out right.
+    public func generate(prompt: [Int], maxTokens: Int, sampling: SamplingOptions = .greedy, stopAtEndOfText: Bool = true,
+                         onToken: (Int) -> Void = { _ in }, onText: (String) -> Void) throws(InferenceError) -> GenerationStats {
+        var ids = prompt
+        // Compared as scalars, not Characters: a combining mark joins the previous Character.
+        var emitted = Array((tokenizer?.decode(prompt) ?? "").unicodeScalars)
+        return try model.generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopAtEndOfText: stopAtEndOfText) { token in
+            onToken(token)
+            ids.append(token)
+            guard let tokenizer else { return true }
+            let text = Array(tokenizer.decode(ids).unicodeScalars)
+            guard text.last != "\u{FFFD}" else { return true }   // wait for the rest of the character
+            // Normally the old text is a prefix; if decoding changed it (clean-up rules), print from where
+            // the two part, since what is printed cannot be taken back.
+            var common = 0
+            while common < min(text.count, emitted.count) && text[common] == emitted[common] { common += 1 }
+            if text.count > common {
+                var piece = String.UnicodeScalarView()
+                piece.append(contentsOf: text[common...])
+                onText(String(piece))
+            }
+            emitted = text
+            return true
+        }
+    }
+
+    /// Each token's log-probability given the tokens before it (the first token has none), and the
+    /// text of each token for display.
+    public func score(_ ids: [Int]) throws(InferenceError) -> (logProbabilities: [Double], pieces: [String]) {
+        let logProbabilities = try model.logProbabilities(ids)
+        let pieces = ids.map { id in tokenizer?.decode([id]) ?? String(id) }
+        return (logProbabilities, pieces)
+    }
+}
