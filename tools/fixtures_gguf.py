@@ -333,6 +333,7 @@ def llama_metadata(model, file_type, quantized):
         ("tokenizer.ggml.unknown_token_id", U32, c["unk_token_id"], None),
         ("tokenizer.ggml.add_bos_token", BOOL, t["add_bos"], None),
         ("tokenizer.ggml.add_eos_token", BOOL, t["add_eos"], None),
+        ("tokenizer.ggml.add_space_prefix", BOOL, True, None),
     ]
     if quantized:
         meta.append(("general.quantization_version", U32, 2, None))

@@ -137,6 +137,9 @@ final class GGUFExportWriter: ContainerWriter {
             }
             if case .bool(let b)? = tokenizer.options["tokenizer.add_bos"] { generated.append(("tokenizer.ggml.add_bos_token", .bool(b))) }
             if case .bool(let b)? = tokenizer.options["tokenizer.add_eos"] { generated.append(("tokenizer.ggml.add_eos_token", .bool(b))) }
+            if tokenizer.kind == .sentencepieceBPE, case .bool(let b)? = tokenizer.options["tokenizer.add_prefix_space"] {
+                generated.append(("tokenizer.ggml.add_space_prefix", .bool(b)))
+            }
         }
         return mergedWithKeptKeys(generated, metadata, tensors)
     }

@@ -301,6 +301,8 @@ enum GGUFMaps {
         }
         if let add = file["tokenizer.ggml.add_bos_token"]?.boolValue { data.options["tokenizer.add_bos"] = .bool(add) }
         if let add = file["tokenizer.ggml.add_eos_token"]?.boolValue { data.options["tokenizer.add_eos"] = .bool(add) }
+        // SentencePiece's dummy prefix (`▁` before the text); absent means on, as in llama.cpp.
+        if let add = file["tokenizer.ggml.add_space_prefix"]?.boolValue { data.options["tokenizer.add_prefix_space"] = .bool(add) }
         for (token, key) in specialKeys {
             if let id = file[key]?.integerValue { config.specialTokens[token] = Int(id) }
         }
