@@ -79,7 +79,18 @@ enum HFTokenizerImport {
         } else {
             return nil
         }
-        return TokenizerData(kind: .bpe, tokens: tokens, merges: merges, options: options)
+        var data = TokenizerData(kind: .bpe, tokens: tokens, merges: merges, options: options)
+        // Added tokens are matched whole before BPE: special ones as control (3), the rest user-defined (4).
+        let added = json?["added_tokens"]?.arrayValue ?? []
+        if !added.isEmpty {
+            var types = [Int32](repeating: 1, count: tokens.count)
+            for entry in added {
+                guard let id = entry["id"]?.int64Value, let i = Int(exactly: id), types.indices.contains(i) else { continue }
+                types[i] = entry["special"]?.boolValue == true ? 3 : 4
+            }
+            data.tokenTypes = types
+        }
+        return data
     }
 
     // MARK: SentencePiece-style BPE (LLaMA)
@@ -91,10 +102,13 @@ enum HFTokenizerImport {
         let tokens = try orderedVocabulary(model["vocab"], added: json["added_tokens"], file: file)
         let merges = try mergeList(model["merges"], file: file)
         let unk = model["unk_token"]?.stringValue
-        let special = Set((json["added_tokens"]?.arrayValue ?? []).filter { $0["special"]?.boolValue == true }.compactMap { $0["content"]?.stringValue })
+        let added = json["added_tokens"]?.arrayValue ?? []
+        let special = Set(added.filter { $0["special"]?.boolValue == true }.compactMap { $0["content"]?.stringValue })
+        let userDefined = Set(added.filter { $0["special"]?.boolValue != true }.compactMap { $0["content"]?.stringValue })
         let types: [Int32] = tokens.map { token in
             if token == unk { return 2 }
             if special.contains(token) { return 3 }
+            if userDefined.contains(token) { return 4 }
             if token.count == 6, token.hasPrefix("<0x"), token.hasSuffix(">") { return 6 }
             return 1
         }
