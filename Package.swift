@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "QKVFormat", targets: ["QKVFormat"]),
         .library(name: "QKVTokenizers", targets: ["QKVTokenizers"]),
         .library(name: "QKVInference", targets: ["QKVInference"]),
+        .library(name: "QKVVisualize", targets: ["QKVVisualize"]),
         .executable(name: "qkv", targets: ["qkv"]),
     ],
     dependencies: [
@@ -25,12 +26,15 @@ let package = Package(
         .target(name: "QKVTokenizers", dependencies: ["QKVFormat"]),
         // Forward passes over mapped weights; matrix products through OpenBLAS.
         .target(name: "QKVInference", dependencies: ["QKVFormat", "QKVTokenizers", "COpenBLAS"]),
+        // Attention reports as terminal tables, HTML, SVG, PNG, JSON and NPY; PNG deflate through zlib.
+        .target(name: "QKVVisualize", dependencies: ["QKVInference", "QKVFormat", "CZlib"]),
         .executableTarget(
             name: "qkv",
             dependencies: [
                 "QKVFormat",
                 "QKVInference",
                 "QKVTokenizers",
+                "QKVVisualize",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -38,6 +42,7 @@ let package = Package(
         .testTarget(name: "QKVFormatTests", dependencies: ["QKVFormat"]),
         .testTarget(name: "QKVTokenizersTests", dependencies: ["QKVTokenizers", "QKVFormat"]),
         .testTarget(name: "QKVInferenceTests", dependencies: ["QKVInference", "QKVFormat"]),
+        .testTarget(name: "QKVVisualizeTests", dependencies: ["QKVVisualize", "QKVInference", "QKVTokenizers", "QKVFormat", "CZlib"]),
         // Runs the built `qkv` binary: output and exit codes as a user sees them.
         .testTarget(name: "QKVCommandTests", dependencies: ["qkv", "QKVFormat"]),
     ],

@@ -13,7 +13,8 @@ sudo=""
 if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 
 missing=()
-for package in libhdf5-dev zlib1g-dev libopenblas-dev pkg-config; do
+# chromium renders the `qkv attention --html` page in the test that screenshots it.
+for package in libhdf5-dev zlib1g-dev libopenblas-dev pkg-config chromium; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then
