@@ -1065,6 +1065,8 @@ def main(argv=None):
     fixtures_gguf.write_all(args.out)  # Fixtures/gguf/: gguf-py llama-tiny and the bad GGUF corpus
     import fixtures_keras
     fixtures_keras.write_all(args.out)  # Fixtures/keras/: the HF folders as TF tf_model.h5 (legacy Keras HDF5)
+    import fixtures_heads
+    fixtures_heads.write_all(args.out)  # heads-roles.h5: heads built to attend to the previous token, self, the first token, everywhere
     return 0
 
 
