@@ -24,7 +24,7 @@ struct Score: ParsableCommand {
     @Option(help: "The text as token ids, comma-separated.")
     var ids: String?
 
-    @Flag(help: "Print JSON: ids, pieces, log_probs (null for the first token), mean_log_prob, perplexity.")
+    @Flag(help: "Print JSON: ids, pieces, log_probs (null for the first token), mean_log_prob, perplexity (null when it overflows).")
     var json = false
 
     @OptionGroup var threading: ThreadOptions
@@ -57,7 +57,7 @@ struct Score: ParsableCommand {
             let values = (["null"] + logProbabilities.map { "\($0)" }).joined(separator: ", ")
             out = """
                 {"ids": [\(tokens.map(String.init).joined(separator: ", "))], "pieces": [\(quoted)], \
-                "log_probs": [\(values)], "mean_log_prob": \(mean), "perplexity": \(perplexity)}
+                "log_probs": [\(values)], "mean_log_prob": \(mean), "perplexity": \(perplexity.isFinite ? "\(perplexity)" : "null")}
 
                 """
         } else {
