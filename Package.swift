@@ -11,6 +11,11 @@ let package = Package(
         .library(name: "QKVInference", targets: ["QKVInference"]),
         .library(name: "QKVVisualize", targets: ["QKVVisualize"]),
         .executable(name: "qkv", targets: ["qkv"]),
+        // libFuzzer harnesses, one per reader (tools/fuzz.sh); ordinary builds make them reproducers.
+        .executable(name: "FuzzQKV", targets: ["FuzzQKV"]),
+        .executable(name: "FuzzSafetensors", targets: ["FuzzSafetensors"]),
+        .executable(name: "FuzzGGUF", targets: ["FuzzGGUF"]),
+        .executable(name: "FuzzHDF5", targets: ["FuzzHDF5"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,6 +43,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+
+        .executableTarget(name: "FuzzQKV", dependencies: ["QKVFormat"]),
+        .executableTarget(name: "FuzzSafetensors", dependencies: ["QKVFormat"]),
+        .executableTarget(name: "FuzzGGUF", dependencies: ["QKVFormat"]),
+        .executableTarget(name: "FuzzHDF5", dependencies: ["QKVFormat"]),
 
         .testTarget(name: "QKVFormatTests", dependencies: ["QKVFormat"]),
         .testTarget(name: "QKVTokenizersTests", dependencies: ["QKVTokenizers", "QKVFormat"]),

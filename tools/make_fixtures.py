@@ -1067,6 +1067,8 @@ def main(argv=None):
     fixtures_keras.write_all(args.out)  # Fixtures/keras/: the HF folders as TF tf_model.h5 (legacy Keras HDF5)
     import fixtures_heads
     fixtures_heads.write_all(args.out)  # heads-roles.h5: heads built to attend to the previous token, self, the first token, everywhere
+    import fixtures_conformance
+    fixtures_conformance.write_all(args.out)  # Fixtures/conformance/: good and bad files of every reader, with manifest.json
     return 0
 
 

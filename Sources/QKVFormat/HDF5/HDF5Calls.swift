@@ -17,7 +17,14 @@ final class H5Handle {
 
 enum HDF5 {
     private static let lock = NSLock()
-    private static let silenced: Void = qkv_h5e_silence()
+    /// Before the first libhdf5 call: no error stack printed to stderr, and no atexit cleanup. After a
+    /// failed write (a full disk) H5Fclose cannot flush and leaves the file half-closed; libhdf5's own
+    /// exit handler then crashes closing it again (H5F__close_cb, 1.10.8). qkv closes every file it
+    /// writes explicitly, so the handler has nothing left to do for a successful run.
+    private static let silenced: Void = {
+        H5dont_atexit()
+        qkv_h5e_silence()
+    }()
 
     /// Runs `body` holding the libhdf5 lock.
     static func locked<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
@@ -225,11 +232,14 @@ enum HDF5 {
     static func boolType() -> H5Handle { locked { H5Handle(qkv_h5t_make_bool()) } }
     static func stringType() -> H5Handle { locked { H5Handle(qkv_h5t_make_vlen_utf8()) } }
 
-    /// A fixed-length string type of `size` bytes, for reading fixed strings.
+    /// A fixed-length string type of `size` bytes, for reading fixed strings. NUL-padded, not
+    /// NUL-terminated: with C_S1's default (NULLTERM) libhdf5 drops the last byte of a string that fills
+    /// its size ("llama" in 5 bytes, as h5py writes it, read back as "llam"); the reader cuts at the first NUL.
     static func fixedStringType(size: Int) -> H5Handle {
         locked {
             let t = H5Tcopy(qkv_h5t_c_s1())
             H5Tset_size(t, size)
+            H5Tset_strpad(t, H5T_STR_NULLPAD)
             return H5Handle(t)
         }
     }
@@ -366,6 +376,59 @@ enum HDF5 {
         var pointers: [UnsafePointer<CChar>?] = strings.map { UnsafePointer(strdup($0)) }
         defer { for p in pointers { free(UnsafeMutableRawPointer(mutating: p)) } }
         _ = try call("H5Dwrite", file: file, object: object) { H5Dwrite(dataset.id, type.id, all, all, defaultList, &pointers) }
+    }
+
+    /// How a dataset's bytes are stored, as far as libhdf5 says without reading them.
+    struct Storage {
+        var layout: H5D_layout_t
+        /// Entries of the external-file list (data kept in raw files outside the HDF5 file).
+        var externalCount: Int
+        /// Filter ids in pipeline order, with libhdf5's names for messages.
+        var filters: [(id: Int32, name: String)]
+        /// Bytes allocated in the file for the data (0: never written).
+        var storedBytes: UInt64
+        /// Contiguous layout: the data's address in the file, nil when not allocated.
+        var address: UInt64?
+        /// Chunked layout: chunk dimensions and how many chunks are allocated.
+        var chunkDims: [UInt64]
+        var allocatedChunks: UInt64
+    }
+
+    static func storage(_ dataset: H5Handle, rank: Int, file: String, object: String) throws(HDF5Error) -> Storage {
+        let creation = try handle("H5Dget_create_plist", file: file, object: object) { H5Dget_create_plist(dataset.id) }
+        let layout = locked { H5Pget_layout(creation.id) }
+        guard layout.rawValue >= 0 else { throw HDF5Error.libraryCall(file: file, function: "H5Pget_layout", object: object, message: "") }
+        let externalCount = Int(try call("H5Pget_external_count", file: file, object: object) { H5Pget_external_count(creation.id) })
+        let filterCount = Int(try call("H5Pget_nfilters", file: file, object: object) { H5Pget_nfilters(creation.id) })
+        var filters: [(Int32, String)] = []
+        for i in 0..<filterCount {
+            var flags: UInt32 = 0
+            var elements: Int = 0
+            var configuration: UInt32 = 0
+            var name = [CChar](repeating: 0, count: 80)
+            let id = try call("H5Pget_filter2", file: file, object: object) {
+                H5Pget_filter2(creation.id, UInt32(i), &flags, &elements, nil, name.count, &name, &configuration)
+            }
+            filters.append((id, String(cString: name)))
+        }
+        let stored = locked { UInt64(H5Dget_storage_size(dataset.id)) }
+        var address: UInt64?
+        var chunkDims: [UInt64] = []
+        var allocated: UInt64 = 0
+        if layout == H5D_CONTIGUOUS {
+            let raw = locked { UInt64(H5Dget_offset(dataset.id)) }
+            address = raw == UInt64.max ? nil : raw   // HADDR_UNDEF: not allocated
+        } else if layout == H5D_CHUNKED, rank > 0 {
+            var dims = [hsize_t](repeating: 0, count: rank)
+            _ = try call("H5Pget_chunk", file: file, object: object) { H5Pget_chunk(creation.id, Int32(rank), &dims) }
+            chunkDims = dims.map { UInt64($0) }
+            var n: hsize_t = 0
+            let space = try datasetSpace(dataset, file: file, object: object)
+            _ = try call("H5Dget_num_chunks", file: file, object: object) { H5Dget_num_chunks(dataset.id, space.id, &n) }
+            allocated = UInt64(n)
+        }
+        return Storage(layout: layout, externalCount: externalCount, filters: filters, storedBytes: stored,
+                       address: address, chunkDims: chunkDims, allocatedChunks: allocated)
     }
 
     /// The dataset's chunk dimensions, or nil when it is not chunked.

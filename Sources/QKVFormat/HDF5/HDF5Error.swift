@@ -21,6 +21,11 @@ public enum HDF5Error: Error, Equatable, Sendable {
     case tooLarge(file: String, object: String, bytes: UInt64, limit: UInt64)
     /// Groups nested deeper than the layout allows, or a group reachable twice (a cycle).
     case badGroupStructure(file: String, object: String, reason: String)
+    /// A dataset whose storage qkv refuses before libhdf5 reads it (Specs/hdf5-layout.md, "Hostile files"):
+    /// external or virtual storage, a filter other than deflate, shuffle and fletcher32, data never written
+    /// (libhdf5 would return fill values), contiguous data outside the file, or more than 1100 bytes
+    /// declared per byte stored (a compression bomb).
+    case unsafeStorage(file: String, object: String, reason: String)
 }
 
 extension HDF5Error: CustomStringConvertible {
@@ -48,6 +53,8 @@ extension HDF5Error: CustomStringConvertible {
             "\(file): '\(object)' declares \(bytes) bytes, more than the limit of \(limit)"
         case let .badGroupStructure(file, object, reason):
             "\(file): '\(object)': \(reason)"
+        case let .unsafeStorage(file, object, reason):
+            "\(file): dataset '\(object)' is refused before reading: \(reason)"
         }
     }
 }

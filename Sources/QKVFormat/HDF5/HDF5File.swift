@@ -1,4 +1,7 @@
 import CHDF5
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An HDF5 file in the qkv layout (Specs/hdf5-layout.md), opened for reading through libhdf5. Opening
 /// reads the metadata and checks every dataset's type and shape; tensors are read on demand, one buffer
@@ -15,6 +18,8 @@ public final class HDF5File: WeightFile, @unchecked Sendable {
     static let maxMetadataBytes: UInt64 = 1 << 30
     /// Deepest group nesting in the layout is `layers/{i}/attn/q`; anything far deeper is refused.
     static let maxDepth = 16
+    /// Longest fixed-length string element read (a metadata value or one token); the type declares it.
+    static let maxFixedStringBytes = 1 << 20
 
     public init(path: String) throws {
         self.path = path
@@ -146,6 +151,10 @@ public final class HDF5File: WeightFile, @unchecked Sendable {
         case H5T_STRING where info.isVariableString:
             return .string(try HDF5.readVariableStringAttribute(attribute, file: file, object: object))
         case H5T_STRING:
+            // The size comes from the file's type message (up to 4 GiB): bound it before allocating.
+            guard info.size <= maxFixedStringBytes else {
+                throw HDF5Error.tooLarge(file: file, object: object, bytes: UInt64(info.size), limit: UInt64(maxFixedStringBytes))
+            }
             var buffer = [UInt8](repeating: 0, count: info.size)
             try HDF5.readAttribute(attribute, memoryType: HDF5.fixedStringType(size: info.size), into: &buffer, file: file, object: object)
             return .string(fixedString(buffer[...]))
@@ -165,6 +174,8 @@ public final class HDF5File: WeightFile, @unchecked Sendable {
         guard !overflow, bytes <= maxMetadataBytes else {
             throw HDF5Error.tooLarge(file: file, object: object, bytes: overflow ? .max : bytes, limit: maxMetadataBytes)
         }
+        // bytes >= dims[0] * info.size, so this product does not overflow.
+        try checkStorage(dataset, dims: dims, declaredBytes: info.isVariableString ? nil : dims[0] * UInt64(info.size), file: file, object: object)
         let count = Int(dims[0])
         func read<T>(_ zero: T, _ memoryType: H5Handle) throws -> [T] {
             var values = [T](repeating: zero, count: count)
@@ -178,6 +189,9 @@ public final class HDF5File: WeightFile, @unchecked Sendable {
         case H5T_FLOAT: return .float64Array(try read(Double(0), HDF5.float64Type()))
         case H5T_STRING where info.isVariableString: return .stringArray(try HDF5.readStrings(dataset, count: count, file: file, object: object))
         case H5T_STRING:
+            guard info.size <= maxFixedStringBytes else {
+                throw HDF5Error.tooLarge(file: file, object: object, bytes: UInt64(info.size), limit: UInt64(maxFixedStringBytes))
+            }
             var buffer = [UInt8](repeating: 0, count: count * info.size)
             try buffer.withUnsafeMutableBytes { try HDF5.read(dataset, memoryType: HDF5.fixedStringType(size: info.size), into: $0.baseAddress, file: file, object: object) }
             return .stringArray((0..<count).map { fixedString(buffer[$0 * info.size..<($0 + 1) * info.size]) })
@@ -254,10 +268,71 @@ public final class HDF5File: WeightFile, @unchecked Sendable {
         let space = try HDF5.datasetSpace(dataset, file: file, object: path)
         let dims = try HDF5.dimensions(space, file: file, object: path)
         guard dims.count <= QKVLayout.maxRank, dims.allSatisfy({ $0 <= UInt64(Int.max) }),
-              let _ = dtype.byteCount(for: dims.map { Int($0) }) else {
+              let bytes = dtype.byteCount(for: dims.map { Int($0) }) else {
             throw HDF5Error.badTensorShape(file: file, tensor: path, dimensions: dims)
         }
+        try checkStorage(dataset, dims: dims, declaredBytes: UInt64(bytes), file: file, object: path)
         return TensorInfo(name: path, role: nil, dtype: dtype, shape: dims.map { Int($0) })
+    }
+
+    // MARK: Storage checks before libhdf5 reads data (Specs/hdf5-layout.md, "Hostile files")
+
+    /// Filters whose output qkv trusts: deflate (1), shuffle (2), fletcher32 (3). Anything else is lossy
+    /// (n-bit 5, scale-offset 6), needs a plugin libhdf5 would load from disk, or is unknown.
+    static let allowedFilters: Set<Int32> = [1, 2, 3]
+    /// Deflate cannot expand data by much more than 1032:1; a dataset declaring more than this many bytes
+    /// per stored byte is a compression bomb or mostly unwritten (fill values).
+    static let maxExpansion: UInt64 = 1100
+
+    /// Refuses storage libhdf5 would read without complaint but that is not what the file claims: data
+    /// outside the file (external raw files, virtual datasets), filters other than deflate/shuffle/
+    /// fletcher32, data never written (libhdf5 returns fill values), contiguous data past the end of the
+    /// file, and compression ratios only a bomb reaches. `declaredBytes` nil: variable-length elements,
+    /// whose stored size says nothing about the declared one (only the other checks apply).
+    static func checkStorage(_ dataset: H5Handle, dims: [UInt64], declaredBytes: UInt64?, file: String, object: String) throws {
+        func refuse(_ reason: String) -> HDF5Error { .unsafeStorage(file: file, object: object, reason: reason) }
+        let storage = try HDF5.storage(dataset, rank: dims.count, file: file, object: object)
+        if storage.layout == H5D_VIRTUAL { throw refuse("a virtual dataset: its data is mapped from other files") }
+        if storage.externalCount > 0 { throw refuse("external storage: its data is in \(storage.externalCount) raw file(s) outside the HDF5 file") }
+        if let bad = storage.filters.first(where: { !allowedFilters.contains($0.id) }) {
+            throw refuse("filter \(bad.id) (\(bad.name.isEmpty ? "unknown" : bad.name)); qkv reads only deflate, shuffle and fletcher32")
+        }
+        let elements = dims.reduce(UInt64(1)) { $0.multipliedReportingOverflow(by: $1).partialValue }
+        guard elements > 0 else { return }
+        if storage.storedBytes == 0 && storage.layout != H5D_COMPACT {
+            throw refuse("its data was never written (libhdf5 would return fill values)")
+        }
+        switch storage.layout {
+        case H5D_CONTIGUOUS:
+            guard let address = storage.address else { throw refuse("its data was never written (libhdf5 would return fill values)") }
+            if let declaredBytes, storage.storedBytes != declaredBytes {
+                throw refuse("\(storage.storedBytes) bytes stored for \(declaredBytes) declared")
+            }
+            let size = fileSize(file)
+            let (end, overflow) = address.addingReportingOverflow(storage.storedBytes)
+            if let size, overflow || end > size {
+                throw refuse("its data at bytes \(address)..<\(overflow ? UInt64.max : end) runs past the end of the \(size)-byte file")
+            }
+        case H5D_CHUNKED:
+            var expected: UInt64 = 1
+            for (d, c) in zip(dims, storage.chunkDims) where c > 0 {
+                expected = expected.multipliedReportingOverflow(by: (d + c - 1) / c).partialValue
+            }
+            if storage.allocatedChunks < expected {
+                throw refuse("\(expected - storage.allocatedChunks) of its \(expected) chunks were never written (libhdf5 would return fill values)")
+            }
+            if let declaredBytes, declaredBytes / maxExpansion > storage.storedBytes {
+                throw refuse("\(declaredBytes) bytes declared in \(storage.storedBytes) stored, more than \(maxExpansion)x (a compression bomb)")
+            }
+        default:
+            break
+        }
+    }
+
+    /// The size of the file at `path`, nil if it cannot be read (then libhdf5 reports the problem).
+    static func fileSize(_ path: String) -> UInt64? {
+        var status = stat()
+        return stat(path, &status) == 0 ? UInt64(status.st_size) : nil
     }
 
     static func describe(_ info: HDF5.TypeInfo) -> String {

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Writes the qkv HDF5 layout (Specs/hdf5-layout.md) through libhdf5, tensor by tensor, into a
 /// temporary file that is renamed into place when complete.
 final class HDF5Writer: ContainerWriter {
@@ -24,11 +28,30 @@ final class HDF5Writer: ContainerWriter {
             try HDF5Writer.write(metadata, root: root, file: target)
         } catch {
             output.abandon()
-            throw error
+            throw HDF5Writer.writeError(error, target: target)
         }
     }
 
+    /// A libhdf5 failure while writing is an I/O error about the output (a full disk, a file-size limit),
+    /// not a problem with the input: `IOError.writeFailed` with the errno libhdf5 reports (EIO if none).
+    static func writeError(_ error: any Error, target: String) -> any Error {
+        guard case let .libraryCall(_, _, _, message)? = error as? HDF5Error else { return error }
+        var code = EIO
+        if let range = message.range(of: "errno = ") {
+            code = Int32(message[range.upperBound...].prefix(while: \.isNumber)) ?? EIO
+        }
+        return IOError.writeFailed(file: target, errno: code)
+    }
+
     func append(_ view: TensorView) throws {
+        do {
+            try appendTensor(view)
+        } catch {
+            throw HDF5Writer.writeError(error, target: output.target)
+        }
+    }
+
+    private func appendTensor(_ view: TensorView) throws {
         let info = tensors[next]
         precondition(view.name == info.name && view.dtype == info.dtype, "tensors must arrive in the declared order and dtype")
         let target = output.target
@@ -57,7 +80,11 @@ final class HDF5Writer: ContainerWriter {
 
     func finish() throws {
         precondition(next == tensors.count, "finish() after \(next) of \(tensors.count) tensors")
-        try HDF5.close(file: file, path: output.target)
+        do {
+            try HDF5.close(file: file, path: output.target)
+        } catch {
+            throw HDF5Writer.writeError(error, target: output.target)
+        }
         try output.commit()
     }
 

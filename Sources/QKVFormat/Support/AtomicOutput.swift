@@ -5,6 +5,10 @@ import Glibc
 /// A new file that appears under its name only when complete: written to a temporary file beside the
 /// target, `fsync`ed, then renamed over it. Until `commit()`, the target (if any) is untouched; a failed
 /// or abandoned output removes its temporary file.
+///
+/// A process killed outright (SIGKILL, power loss) cannot remove its temporary file. The name carries the
+/// writer's process id, `.<target>.tmp-<pid>-XXXXXX`, so the next output to the same target removes
+/// those whose process is gone (Specs/qkv-format.md, "Crash safety"); the target itself is never partial.
 final class AtomicOutput {
     let target: String
     let temporaryPath: String
@@ -25,7 +29,11 @@ final class AtomicOutput {
             }
         }
         let (directory, base) = AtomicOutput.split(target)
-        var template = Array("\(directory)/.\(base).tmp-XXXXXX".utf8CString)
+        // A file-size limit (RLIMIT_FSIZE) should fail the write with EFBIG, which we report and clean up
+        // after, rather than kill the process with SIGXFSZ and leave the temporary file behind.
+        _ = AtomicOutput.ignoreFileSizeSignal
+        AtomicOutput.removeStaleTemporaries(directory: directory, base: base)
+        var template = Array("\(directory)/.\(base).tmp-\(getpid())-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw .cannotCreate(file: target, errno: errno) }
         self.fd = fd
@@ -88,6 +96,27 @@ final class AtomicOutput {
     func abandon() {
         if fd >= 0 { close(fd); fd = -1 }
         unlink(temporaryPath)
+    }
+
+    private static let ignoreFileSizeSignal: Void = { signal(SIGXFSZ, SIG_IGN) }()
+
+    /// Removes `.<base>.tmp-<pid>-XXXXXX` files in `directory` left by processes that no longer exist
+    /// (killed while writing `base`). Temporaries of live processes, ours included, are left alone.
+    static func removeStaleTemporaries(directory: String, base: String) {
+        guard let dir = opendir(directory) else { return }
+        defer { closedir(dir) }
+        let prefix = ".\(base).tmp-"
+        var stale: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            guard name.hasBytePrefix(prefix) else { continue }
+            let rest = name.droppingBytePrefix(prefix)
+            // <pid>-XXXXXX: six characters from mkstemp after the dash.
+            guard let dash = rest.firstIndex(of: "-"), rest.distance(from: dash, to: rest.endIndex) == 7,
+                  let pid = Int32(rest[..<dash]), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { stale.append(name) }
+        }
+        for name in stale { unlink("\(directory)/\(name)") }
     }
 
     /// mkstemp creates files 0600; a finished output gets the usual 0644 less the umask.

@@ -1,0 +1,42 @@
+// libFuzzer harness for the HDF5 reader (tools/fuzz.sh hdf5 SECONDS). Built with -DFUZZING and
+// -sanitize=fuzzer,address, libFuzzer's main drives LLVMFuzzerTestOneInput; in an ordinary build the
+// target is a reproducer: `FuzzHDF5 FILE...` runs each file through the same entry point.
+import Foundation
+@_spi(Fuzzing) import QKVFormat
+
+/// One scratch file per process: libhdf5 reads by path.
+let scratch = "/tmp/qkv-fuzz-hdf5-\(getpid()).h5"
+
+func runOne(_ bytes: UnsafeRawBufferPointer) -> Bool { FuzzEntryPoints.hdf5(bytes, scratchPath: scratch) }
+
+#if FUZZING
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    _ = runOne(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}
+
+// SwiftPM links an executable's entry point as `<Target>_main` (it renames `main` so tests can link the
+// module); libFuzzer's own `main` is never used. This one hands the arguments to libFuzzer's driver.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+               _ body: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+
+@_cdecl("FuzzHDF5_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc
+    var argv = argv
+    return runDriver(&argc, &argv) { data, size in fuzz(data, size) }
+}
+#else
+@main
+struct Reproduce {
+    static func main() throws {
+        for path in CommandLine.arguments.dropFirst() {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            let accepted = data.withUnsafeBytes { runOne($0) }
+            print("\(path): \(accepted ? "accepted" : "rejected")")
+        }
+    }
+}
+#endif
