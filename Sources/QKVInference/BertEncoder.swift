@@ -70,92 +70,164 @@ public final class BertEncoder: @unchecked Sendable {
         }
     }
 
+    /// Scratch memory and threads, reused between passes; one workspace per concurrent caller.
+    let workspaces = EncoderWorkspacePool()
+
     /// The last hidden states of several sequences, packed: row `offsets[s] + i` is token i of sequence
     /// s. Sequences are packed end to end, not padded, so no work is spent on padding; only attention
     /// looks at one sequence at a time.
     public func hiddenStates(_ sequences: [[Int]]) throws(InferenceError) -> (states: [Float], offsets: [Int]) {
-        let D = config.modelDim, H = config.headCount, d = config.headDim, F = config.ffnDim
-        let HD = H * d
-        var offsets: [Int] = []
-        var total = 0
+        let D = config.modelDim
+        return try withHiddenStates(sequences) { states, offsets in
+            (Array(UnsafeBufferPointer(start: states, count: offsets[sequences.count] * D)), Array(offsets.dropLast()))
+        }
+    }
+
+    /// Runs the encoder and hands `body` the packed last hidden states [N, D] (valid only inside `body`)
+    /// and the offsets of the sequences, with N appended.
+    func withHiddenStates<R>(_ sequences: [[Int]], _ body: (UnsafePointer<Float>, [Int]) -> R) throws(InferenceError) -> R {
+        var offsets: [Int] = [0]
         for s in sequences {
             guard s.count <= config.maxPositions else { throw .sequenceTooLong(tokens: s.count, maxPositions: config.maxPositions) }
             if let bad = s.first(where: { $0 < 0 || $0 >= config.vocabSize }) { throw .tokenOutOfRange(id: bad, vocabSize: config.vocabSize) }
-            offsets.append(total)
-            total += s.count
+            offsets.append(offsets.last! + s.count)
         }
-        let N = total
-        var x = [Float](repeating: 0, count: N * D)        // residual stream [N, D]
-        var q = [Float](repeating: 0, count: N * HD)       // [N, H·d]
-        var k = [Float](repeating: 0, count: N * HD)
-        var v = [Float](repeating: 0, count: N * HD)
-        var z = [Float](repeating: 0, count: N * HD)       // every head's output, side by side
-        var sublayer = [Float](repeating: 0, count: N * D) // attention or MLP output [N, D]
-        var hidden = [Float](repeating: 0, count: N * F)   // MLP hidden [N, F]
-        let longest = sequences.map(\.count).max() ?? 0
-        var scores = [Float](repeating: 0, count: longest * longest)  // one head of one sequence [L, L]
+        let workspace = workspaces.take()
+        defer { workspaces.giveBack(workspace) }
+        workspace.reserve(tokens: offsets.last!, longest: sequences.map(\.count).max() ?? 0,
+                          ModelConfigDims(modelDim: config.modelDim, heads: config.headCount, headDim: config.headDim, ffnDim: config.ffnDim))
+        let team = workspace.team
+        // Our threads own the cores while the encoder runs: every product on one thread.
+        withSingleThreadedBLAS {
+            if team.size > 1 && sequences.count >= team.size {
+                // A batch: whole sequences per thread, in runs of about equal cost; each thread runs the
+                // encoder on its own rows with one-thread products and never waits for the others.
+                let groups = costBalancedGroups(offsets, parts: team.size)
+                team.run { t in
+                    encode(sequences, groups[t], offsets: offsets, in: workspace, split: Split(parts: 1, thread: t, team: nil))
+                }
+            } else {
+                // One sequence (or fewer than threads): every step cut into shares for the whole team.
+                encode(sequences, sequences.indices, offsets: offsets, in: workspace, split: Split(parts: team.size, thread: 0, team: team))
+            }
+        }
+        return body(workspace.x.pointer, offsets)
+    }
+
+    /// The forward pass over sequences `range` (rows offsets[range.lowerBound]..<offsets[range.upperBound]
+    /// of the workspace), each step cut into `split.parts` shares that run at once.
+    private func encode(_ sequences: [[Int]], _ range: Range<Int>, offsets: [Int], in ws: EncoderWorkspace, split: Split) {
+        let D = config.modelDim, H = config.headCount, d = config.headDim, F = config.ffnDim
+        let HD = H * d, P = split.parts
+        let first = offsets[range.lowerBound], M = offsets[range.upperBound] - first
+        guard M > 0 else { return }
+        // This pass's rows of the workspace: x, out [M, D]; q, k, v, z [M, H·d]; hidden [M, F].
+        let x = ws.x.pointer + first * D, out = ws.out.pointer + first * D
+        let q = ws.q.pointer + first * HD, k = ws.k.pointer + first * HD, v = ws.v.pointer + first * HD, z = ws.z.pointer + first * HD
+        let hidden = ws.hidden.pointer + first * F
         let scale = 1 / Float(d).squareRoot()
         let epsilon = Float(config.normEpsilon)
 
-        // Embeddings: token + position + token type 0, then LayerNorm.
-        x.withUnsafeMutableBufferPointer { x in
-            for (s, ids) in sequences.enumerated() {
-                for (i, id) in ids.enumerated() {
-                    let row = x.baseAddress! + (offsets[s] + i) * D
-                    let token = tokenEmbedding.pointer + id * D, position = positionEmbedding.pointer + i * D
-                    for j in 0..<D { row[j] = token[j] + position[j] }
-                    if let types = tokenTypeEmbedding { for j in 0..<D { row[j] += types.pointer[j] } }
-                }
+        // Embeddings: token + position + token type 0, then LayerNorm (small: on this thread alone).
+        for s in range {
+            for (i, id) in sequences[s].enumerated() {
+                let row = x + (offsets[s] - first + i) * D
+                let token = tokenEmbedding.pointer + id * D, position = positionEmbedding.pointer + i * D
+                for j in 0..<D { row[j] = token[j] + position[j] }
+                if let types = tokenTypeEmbedding { for j in 0..<D { row[j] += types.pointer[j] } }
             }
-            layerNorm(x.baseAddress!, weight: embeddingNorm.weight.pointer, bias: embeddingNorm.bias.pointer, rows: N, n: D, epsilon: epsilon)
         }
+        layerNorm(x, weight: embeddingNorm.weight.pointer, bias: embeddingNorm.bias.pointer, rows: M, n: D, epsilon: epsilon)
 
         for layer in layers {
-            x.withUnsafeMutableBufferPointer { x in
-            q.withUnsafeMutableBufferPointer { q in
-            k.withUnsafeMutableBufferPointer { k in
-            v.withUnsafeMutableBufferPointer { v in
-            z.withUnsafeMutableBufferPointer { z in
-            sublayer.withUnsafeMutableBufferPointer { out in
-            hidden.withUnsafeMutableBufferPointer { hidden in
-            scores.withUnsafeMutableBufferPointer { scores in
-                let (x, q, k, v, z, out, hidden, scores) = (x.baseAddress!, q.baseAddress!, k.baseAddress!, v.baseAddress!,
-                                                            z.baseAddress!, out.baseAddress!, hidden.baseAddress!, scores.baseAddress!)
-                // Q, K, V for all heads at once: X [N, D] · W [H·d, D]ᵀ.
-                matmulTransposed(x, layer.query.pointer, q, m: N, n: HD, k: D)
-                matmulTransposed(x, layer.key.pointer, k, m: N, n: HD, k: D)
-                matmulTransposed(x, layer.value.pointer, v, m: N, n: HD, k: D)
-                addBias(q, layer.queryBias.pointer, rows: N, n: HD)
-                addBias(k, layer.keyBias.pointer, rows: N, n: HD)
-                addBias(v, layer.valueBias.pointer, rows: N, n: HD)
-
-                // Each head of each sequence: P = softmax(Q_h K_hᵀ / √d), Z_h = P V_h.
-                for (s, ids) in sequences.enumerated() {
-                    let L = ids.count, row = offsets[s]
-                    for h in 0..<H {
-                        let column = row * HD + h * d
-                        matmulTransposed(q + column, k + column, scores, m: L, n: L, k: d, lda: HD, ldb: HD, ldc: L, alpha: scale)
-                        softmaxRows(scores, rows: L, n: L)
-                        matmul(scores, v + column, z + column, m: L, n: d, k: L, lda: L, ldb: HD, ldc: HD)
-                    }
+            // Q, K, V for all heads at once: X [M, D] · W [H·d, D]ᵀ + b. Each share is a block of the 3·H·d
+            // columns of [Q K V] side by side, so a share makes as few and as wide products as it can.
+            split { p in
+                let shared = share(3 * HD, part: p, of: P, align: 16)
+                for (i, (w, b, y)) in [(layer.query, layer.queryBias, q), (layer.key, layer.keyBias, k), (layer.value, layer.valueBias, v)].enumerated() {
+                    let start = max(shared.lowerBound - i * HD, 0), end = min(shared.upperBound - i * HD, HD)
+                    guard start < end else { continue }
+                    let columns = start..<end
+                    matmulTransposed(x, w.pointer + columns.lowerBound * D, y + columns.lowerBound, m: M, n: columns.count, k: D, ldc: HD)
+                    addBias(y, ld: HD, b.pointer, rows: M, columns: columns)
                 }
+            }
 
-                // Every head's update through its slice of W_O: Z [N, H·d] · O [H·d, D]; residual; LayerNorm.
-                matmul(z, layer.output.pointer, out, m: N, n: D, k: HD)
-                addBias(out, layer.outputBias.pointer, rows: N, n: D)
-                addInPlace(x, out, count: N * D)
-                layerNorm(x, weight: layer.attentionNorm.weight.pointer, bias: layer.attentionNorm.bias.pointer, rows: N, n: D, epsilon: epsilon)
+            // Each head of each sequence: Z_h = softmax(Q_h K_hᵀ / √d) V_h; each share is some (sequence, head) pairs.
+            split { p in
+                let keys = ws.keys[split.thread + p].pointer, scores = ws.scores[split.thread + p].pointer
+                for pair in share(range.count * H, part: p, of: P) {
+                    let s = range.lowerBound + pair / H, h = pair % H
+                    let column = (offsets[s] - first) * HD + h * d
+                    attentionHead(q: q + column, k: k + column, v: v + column, z: z + column, tokens: sequences[s].count,
+                                  headDim: d, ld: HD, scale: scale, keys: keys, scores: scores)
+                }
+            }
 
-                // MLP: GELU(X W_upᵀ + b) W_downᵀ + b; residual; LayerNorm.
-                matmulTransposed(x, layer.up.pointer, hidden, m: N, n: F, k: D)
-                addBias(hidden, layer.upBias.pointer, rows: N, n: F)
-                geluErf(hidden, count: N * F)
-                matmulTransposed(hidden, layer.down.pointer, out, m: N, n: D, k: F)
-                addBias(out, layer.downBias.pointer, rows: N, n: D)
-                addInPlace(x, out, count: N * D)
-                layerNorm(x, weight: layer.mlpNorm.weight.pointer, bias: layer.mlpNorm.bias.pointer, rows: N, n: D, epsilon: epsilon)
-            }}}}}}}}
+            // Every head's update through its slice of W_O: Z [M, H·d] · O [H·d, D]; bias, residual, LayerNorm.
+            split { p in
+                let columns = share(D, part: p, of: P, align: 16)
+                matmul(z, layer.output.pointer + columns.lowerBound, out + columns.lowerBound, m: M, n: columns.count, k: HD, ldb: D, ldc: D)
+            }
+            split { p in
+                let rows = share(M, part: p, of: P)
+                addBiasResidualLayerNorm(x + rows.lowerBound * D, out + rows.lowerBound * D, bias: layer.outputBias.pointer,
+                                         weight: layer.attentionNorm.weight.pointer, normBias: layer.attentionNorm.bias.pointer,
+                                         rows: rows.count, n: D, epsilon: epsilon)
+            }
+
+            // MLP: GELU(X W_upᵀ + b) W_downᵀ + b; residual; LayerNorm.
+            split { p in
+                let columns = share(F, part: p, of: P, align: 16)
+                matmulTransposed(x, layer.up.pointer + columns.lowerBound * D, hidden + columns.lowerBound, m: M, n: columns.count, k: D, ldc: F)
+                addBiasGELU(hidden, ld: F, layer.upBias.pointer, rows: M, columns: columns)
+            }
+            split { p in
+                let columns = share(D, part: p, of: P, align: 16)
+                matmulTransposed(hidden, layer.down.pointer + columns.lowerBound * F, out + columns.lowerBound, m: M, n: columns.count, k: F, ldc: D)
+            }
+            split { p in
+                let rows = share(M, part: p, of: P)
+                addBiasResidualLayerNorm(x + rows.lowerBound * D, out + rows.lowerBound * D, bias: layer.downBias.pointer,
+                                         weight: layer.mlpNorm.weight.pointer, normBias: layer.mlpNorm.bias.pointer,
+                                         rows: rows.count, n: D, epsilon: epsilon)
+            }
         }
-        return (x, offsets)
     }
+}
+
+/// How the steps of one forward pass are shared out: `parts` shares, run at once by `team` (or, with
+/// one part, on the calling thread, which is thread `thread` of an outer team and owns its scratch).
+struct Split {
+    let parts: Int
+    let thread: Int
+    let team: ComputeTeam?
+
+    func callAsFunction(_ body: (Int) -> Void) {
+        if let team, parts > 1 { team.run(body) } else { body(0) }
+    }
+}
+
+/// Sequences cut into `parts` runs of about equal cost: run t is groups[t], a range of sequence indices;
+/// `offsets` are the packed offsets with the total appended. A sequence of L tokens costs L · (1 + L / 256):
+/// the products grow with L, attention with L², and runs about ten times slower per flop than the
+/// products (SSE2 SIMD against OpenBLAS's AVX-512), which at MiniLM's sizes makes one L² term worth 1/256.
+func costBalancedGroups(_ offsets: [Int], parts: Int) -> [Range<Int>] {
+    let count = offsets.count - 1
+    var cumulative = [0.0]
+    for s in 0..<count {
+        let L = Double(offsets[s + 1] - offsets[s])
+        cumulative.append(cumulative[s] + L * (1 + L / 256))
+    }
+    var bounds = [0]
+    for t in 1..<parts {
+        let target = cumulative[count] * Double(t) / Double(parts)
+        var s = bounds.last!
+        // Move the boundary to the sequence start nearest the target.
+        while s < count && cumulative[s + 1] <= target { s += 1 }
+        if s < count && cumulative[s + 1] - target < target - cumulative[s] { s += 1 }
+        bounds.append(s)
+    }
+    bounds.append(count)
+    return (0..<parts).map { bounds[$0]..<bounds[$0 + 1] }
 }

@@ -26,13 +26,12 @@ extension BertEncoder {
     /// says (mean when it does not say) and L2-normalised when it says so. Sequences of any lengths are
     /// packed, not padded.
     public func embed(tokenIDs sequences: [[Int]]) throws(InferenceError) -> [[Float]] {
-        let (states, offsets) = try hiddenStates(sequences)
         let D = config.modelDim
-        return states.withUnsafeBufferPointer { states in
+        return try withHiddenStates(sequences) { states, offsets in
             sequences.indices.map { s in
                 var vector = [Float](repeating: 0, count: D)
                 vector.withUnsafeMutableBufferPointer { out in
-                    pool(states.baseAddress! + offsets[s] * D, tokens: sequences[s].count, dimension: D,
+                    pool(states + offsets[s] * D, tokens: sequences[s].count, dimension: D,
                          mode: config.pooling ?? .mean, into: out.baseAddress!)
                     if config.normalize { l2Normalize(out.baseAddress!, n: D) }
                 }

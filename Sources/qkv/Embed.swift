@@ -31,7 +31,7 @@ struct Embed: ParsableCommand {
     @Flag(help: "Print the cosine similarity matrix of the inputs instead of the vectors.")
     var similarity = false
 
-    @Option(help: "Threads for the matrix products.")
+    @Option(help: "Threads to compute on: qkv's own, each running single-threaded matrix products.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     @OptionGroup var common: CommonOptions

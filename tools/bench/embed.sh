@@ -12,8 +12,10 @@ threads=${THREADS:-$(nproc)}
 peer=${QKV_REF_PYTHON:-$HOME/.cache/qkv-ref-venv/bin/python}
 [ -x "$peer" ] || { echo "bench: no reference python at $peer (see tools/make_references.py)" >&2; exit 2; }
 bash tools/setup.sh >/dev/null
-swift build -c release >/dev/null
-qkv="$(swift build -c release --show-bin-path)/qkv"
+# QKV_SCRATCH: a build directory of your own (e.g. .build-perf) when others build in .build at the same time.
+scratch=(${QKV_SCRATCH:+--scratch-path "$QKV_SCRATCH"})
+swift build -c release "${scratch[@]}" >/dev/null
+qkv="$(swift build -c release "${scratch[@]}" --show-bin-path)/qkv"
 model=$(bash tools/fetch-models.sh | head -1)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

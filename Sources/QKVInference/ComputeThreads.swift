@@ -1,0 +1,136 @@
+import COpenBLAS
+import Foundation
+import Synchronization
+
+// Threads: `--threads N` sets both qkv's own thread count and OpenBLAS's, and each computation has one
+// owner. The encoder splits its work over threads of its own (a `ComputeTeam`): whole sequences per
+// thread for a batch, or shares of each product's columns and of the attention heads for one sequence;
+// while it runs, OpenBLAS runs every product on the thread that calls it (`withSingleThreadedBLAS`).
+// BLAS threads inside our threads would oversubscribe the cores, and OpenBLAS's threads spin and yield
+// around small products (OpenBLAS #4387, #731, #1614). Code that calls BLAS from one thread (the
+// decoders' products) keeps OpenBLAS's N threads.
+//
+// Calling single-threaded OpenBLAS from several threads at once is safe in the pthread build
+// (USE_THREAD=1, Debian's): its buffer allocation is locked since 0.3.7 (OpenBLAS #1761, #2126);
+// EncoderThreadingTests checks it on the library installed here.
+
+private let configuredThreads = Atomic<Int>(0)   // 0: not set yet
+
+/// Sets the number of threads qkv computes on (`qkv ... --threads N`): its own threads', and OpenBLAS's
+/// for products called from one thread. Call it once, before any product.
+public func setComputeThreads(_ count: Int) {
+    configuredThreads.store(max(1, count), ordering: .relaxed)
+    openblas_set_num_threads(Int32(max(1, count)))
+}
+
+/// The number of threads qkv computes on: as set, else every processor.
+var computeThreads: Int {
+    let count = configuredThreads.load(ordering: .relaxed)
+    return count > 0 ? count : ProcessInfo.processInfo.activeProcessorCount
+}
+
+/// Runs `body` with OpenBLAS at one thread per call (qkv's own threads own the cores), then puts back
+/// the count it found. Concurrent callers may see another caller's count restored early: that costs
+/// speed (BLAS threads inside ours), never correctness.
+func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
+    let count = openblas_get_num_threads()
+    if count == 1 { return try body() }
+    openblas_set_num_threads(1)
+    defer { openblas_set_num_threads(count) }
+    return try body()
+}
+
+/// Part `part` of `parts` of 0..<count, cut at multiples of `align` (so SIMD blocks stay whole); the
+/// parts tile 0..<count in order and differ in size by at most `align`.
+func share(_ count: Int, part: Int, of parts: Int, align: Int = 1) -> Range<Int> {
+    let blocks = (count + align - 1) / align
+    let start = min(count, blocks * part / parts * align)
+    let end = part == parts - 1 ? count : min(count, blocks * (part + 1) / parts * align)
+    return start..<end
+}
+
+/// A team of `size` threads: the caller of `run` plus `size - 1` workers that wait for the next
+/// `run`, spinning for a while (a forward pass calls `run` several times per layer, tens of
+/// microseconds apart) and then sleeping, so an idle team costs no processor time. One `run` at a time.
+final class ComputeTeam: @unchecked Sendable {
+    let size: Int
+    private let state = TeamState()
+
+    init(size: Int) {
+        self.size = max(1, size)
+        for worker in 1..<self.size {
+            let state = self.state
+            let thread = Thread { state.work(as: worker) }
+            thread.name = "qkv-compute-\(worker)"
+            thread.start()
+        }
+    }
+
+    deinit { state.stop() }
+
+    /// Runs `body(0)` on the calling thread and `body(1)` ... `body(size - 1)` on the workers at the
+    /// same time; returns when all have returned.
+    func run(_ body: (Int) -> Void) {
+        if size == 1 { return body(0) }
+        withoutActuallyEscaping(body) { body in
+            state.start(body, workers: size - 1)
+            body(0)
+            state.waitUntilDone()
+        }
+    }
+}
+
+/// What a team's threads share. `body` is written before `generation` is released and read after it is
+/// acquired, so the workers see the body of the run they were woken for.
+private final class TeamState: @unchecked Sendable {
+    let generation = Atomic<Int>(0)
+    let remaining = Atomic<Int>(0)
+    let stopping = Atomic<Bool>(false)
+    let wake = NSCondition()
+    var body: ((Int) -> Void)?
+    /// Polls of `generation` before a worker sleeps: about 100 µs.
+    static let spinLimit = 200_000
+
+    func start(_ body: @escaping (Int) -> Void, workers: Int) {
+        self.body = body
+        remaining.store(workers, ordering: .relaxed)
+        generation.wrappingAdd(1, ordering: .releasing)
+        // A worker checks `generation` under the lock before it sleeps, so it either sees the new
+        // value or is already waiting when this broadcast comes.
+        wake.lock(); wake.broadcast(); wake.unlock()
+    }
+
+    func waitUntilDone() {
+        var spins = 0
+        while remaining.load(ordering: .acquiring) > 0 { spins += 1; if spins & 1023 == 0 { sched_yield() } }
+        body = nil
+    }
+
+    func stop() {
+        stopping.store(true, ordering: .relaxed)
+        generation.wrappingAdd(1, ordering: .releasing)
+        wake.lock(); wake.broadcast(); wake.unlock()
+    }
+
+    func work(as index: Int) {
+        var seen = 0
+        while true {
+            var spins = 0
+            while generation.load(ordering: .acquiring) == seen {
+                spins += 1
+                // Now and then let another thread have this core: with more threads than cores (--threads
+                // above the core count) the one we wait for may be waiting for it.
+                if spins & 1023 == 0 { sched_yield() }
+                if spins >= Self.spinLimit {
+                    wake.lock()
+                    while generation.load(ordering: .acquiring) == seen { wake.wait() }
+                    wake.unlock()
+                }
+            }
+            seen = generation.load(ordering: .acquiring)
+            if stopping.load(ordering: .relaxed) { return }
+            body!(index)
+            remaining.wrappingSubtract(1, ordering: .releasing)
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+
+/// The scratch memory of one encoder forward pass and the team of threads that computes it; kept and
+/// reused between passes (no allocation per pass once grown), one pass at a time. Concurrent callers
+/// of the encoder each take their own workspace from the encoder's pool.
+final class EncoderWorkspace: @unchecked Sendable {
+    let team: ComputeTeam
+    let x = FloatBuffer()        // residual stream [N, D]
+    let q = FloatBuffer()        // [N, H·d]
+    let k = FloatBuffer()
+    let v = FloatBuffer()
+    let z = FloatBuffer()        // every head's output, side by side [N, H·d]
+    let out = FloatBuffer()      // attention or MLP output before its bias [N, D]
+    let hidden = FloatBuffer()   // MLP hidden [N, F]
+    let keys: [FloatBuffer]      // per thread: one head's Kᵀ [d, L rounded up to 8]
+    let scores: [FloatBuffer]    // per thread: one query's scores [L rounded up to 8]
+
+    init(threads: Int) {
+        team = ComputeTeam(size: threads)
+        keys = (0..<team.size).map { _ in FloatBuffer() }
+        scores = (0..<team.size).map { _ in FloatBuffer() }
+    }
+
+    /// Grows the buffers for N packed tokens whose longest sequence has L tokens.
+    func reserve(tokens N: Int, longest L: Int, _ config: ModelConfigDims) {
+        let HD = config.heads * config.headDim, width = (L + 7) & ~7
+        x.reserve(N * config.modelDim)
+        out.reserve(N * config.modelDim)
+        for buffer in [q, k, v, z] { buffer.reserve(N * HD) }
+        hidden.reserve(N * config.ffnDim)
+        for buffer in keys { buffer.reserve(config.headDim * width) }
+        for buffer in scores { buffer.reserve(width) }
+    }
+}
+
+/// The sizes a workspace is cut to.
+struct ModelConfigDims {
+    let modelDim, heads, headDim, ffnDim: Int
+}
+
+/// A growable f32 buffer at a fixed address between growths, 64-byte aligned (a cache line; what
+/// OpenBLAS's kernels like). Its contents are scratch: growing drops them.
+final class FloatBuffer: @unchecked Sendable {
+    private(set) var pointer = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    private(set) var capacity = 0
+
+    func reserve(_ count: Int) {
+        guard count > capacity else { return }
+        pointer.deallocate()
+        // The one allocation of the encoder's scratch: raw memory bound to Float, freed in deinit.
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
+            .bindMemory(to: Float.self, capacity: count)
+        capacity = count
+    }
+
+    deinit { pointer.deallocate() }
+}
+
+/// The encoder's workspaces not in use; a pass takes one (or makes one) and gives it back.
+final class EncoderWorkspacePool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var free: [EncoderWorkspace] = []
+
+    func take() -> EncoderWorkspace {
+        let threads = computeThreads
+        lock.lock()
+        defer { lock.unlock() }
+        while let workspace = free.popLast() {
+            if workspace.team.size == threads { return workspace }   // else the thread count changed: drop it
+        }
+        return EncoderWorkspace(threads: threads)
+    }
+
+    func giveBack(_ workspace: EncoderWorkspace) {
+        lock.lock()
+        free.append(workspace)
+        lock.unlock()
+    }
+}

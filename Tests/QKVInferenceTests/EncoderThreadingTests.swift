@@ -1,0 +1,74 @@
+import COpenBLAS
+import Foundation
+import XCTest
+@testable import QKVFormat
+@testable import QKVInference
+
+/// qkv's own threads: single-threaded OpenBLAS called from several threads at once, the compute team,
+/// and the encoder giving the same vectors however its work is shared out.
+final class EncoderThreadingTests: XCTestCase {
+    override func tearDown() {
+        setComputeThreads(ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// The installed OpenBLAS at one thread, called from four threads at once on the encoder's shapes,
+    /// gives the same bits as the same calls one after another on one thread (OpenBLAS #1761, #2126 were
+    /// races here).
+    func testSingleThreadedOpenBLAS_isSafeFromConcurrentThreads() {
+        setComputeThreads(2)
+        let m = 34, n = 384, k = 384, calls = 4
+        var random = SystemRandomNumberGenerator()
+        let a = (0..<calls).map { _ in (0..<m * k).map { _ in Float.random(in: -1...1, using: &random) } }
+        let w = (0..<n * k).map { _ in Float.random(in: -1...1, using: &random) }
+        let serial = withSingleThreadedBLAS {
+            a.map { a in
+                var c = [Float](repeating: 0, count: m * n)
+                matmulTransposed(a, w, &c, m: m, n: n, k: k)
+                return c
+            }
+        }
+        let lock = NSLock()
+        var mismatches = 0
+        withSingleThreadedBLAS {
+            XCTAssertEqual(openblas_get_num_threads(), 1)
+            DispatchQueue.concurrentPerform(iterations: calls) { i in
+                var c = [Float](repeating: 0, count: m * n)
+                for _ in 0..<200 {
+                    matmulTransposed(a[i], w, &c, m: m, n: n, k: k)
+                    if c != serial[i] { lock.lock(); mismatches += 1; lock.unlock() }
+                }
+            }
+        }
+        XCTAssertEqual(mismatches, 0)
+        XCTAssertEqual(openblas_get_num_threads(), 2, "the count is put back")
+    }
+
+    func testComputeTeam_runsEveryPartOncePerRun() {
+        let team = ComputeTeam(size: 3)
+        let counts = UnsafeMutablePointer<Int>.allocate(capacity: 3)
+        defer { counts.deallocate() }
+        counts.initialize(repeating: 0, count: 3)
+        for _ in 0..<1000 { team.run { part in counts[part] += 1 } }
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: counts, count: 3)), [1000, 1000, 1000])
+    }
+
+    /// One thread, a team sharing each step of one sequence, and whole sequences per thread all give
+    /// the same vectors (only the order of float sums differs).
+    func testEncoder_givesTheSameVectorsForEveryThreadSplit() throws {
+        let path = BertEncoderTests.minilm
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path), "run tools/fetch-models.sh")
+        let encoder = try BertEncoder(try ModelFile(try openWeightFile(path: path)))
+        let sequences = [[101, 2023, 2003, 1037, 3231, 6251, 102], [101, 7592, 102], Array(repeating: 2023, count: 40), [101, 102]]
+        setComputeThreads(1)
+        let serial = try encoder.embed(tokenIDs: sequences)
+        for threads in [2, 3] {
+            setComputeThreads(threads)
+            let batched = try encoder.embed(tokenIDs: sequences)            // whole sequences per thread
+            let single = try sequences.map { try encoder.embed(tokenIDs: [$0])[0] }   // a team per sequence
+            for (s, expected) in serial.enumerated() {
+                for (x, y) in zip(batched[s], expected) { XCTAssertEqual(x, y, accuracy: 1e-6, "\(threads) threads, sequence \(s)") }
+                for (x, y) in zip(single[s], expected) { XCTAssertEqual(x, y, accuracy: 1e-6, "\(threads) threads, sequence \(s) alone") }
+            }
+        }
+    }
+}
