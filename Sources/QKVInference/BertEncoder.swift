@@ -73,6 +73,13 @@ public final class BertEncoder: @unchecked Sendable {
     /// Scratch memory and threads, reused between passes; one workspace per concurrent caller.
     let workspaces = EncoderWorkspacePool()
 
+    /// Every head's attention probabilities and updates for one sequence of token ids.
+    public func attention(_ ids: [Int]) throws(InferenceError) -> AttentionRecord {
+        let record = AttentionRecord(layerCount: config.layerCount, headCount: config.headCount, tokenCount: ids.count, isCausal: false)
+        try withHiddenStates([ids], record: record) { _, _ in }
+        return record
+    }
+
     /// The last hidden states of several sequences, packed: row `offsets[s] + i` is token i of sequence
     /// s. Sequences are packed end to end, not padded, so no work is spent on padding; only attention
     /// looks at one sequence at a time.
@@ -85,7 +92,9 @@ public final class BertEncoder: @unchecked Sendable {
 
     /// Runs the encoder and hands `body` the packed last hidden states [N, D] (valid only inside `body`)
     /// and the offsets of the sequences, with N appended.
-    func withHiddenStates<R>(_ sequences: [[Int]], _ body: (UnsafePointer<Float>, [Int]) -> R) throws(InferenceError) -> R {
+    /// With `record` (one sequence only), every head's probabilities and updates are recorded in it.
+    func withHiddenStates<R>(_ sequences: [[Int]], record: AttentionRecord? = nil,
+                             _ body: (UnsafePointer<Float>, [Int]) -> R) throws(InferenceError) -> R {
         var offsets: [Int] = [0]
         for s in sequences {
             guard s.count <= config.maxPositions else { throw .sequenceTooLong(tokens: s.count, maxPositions: config.maxPositions) }
@@ -108,7 +117,8 @@ public final class BertEncoder: @unchecked Sendable {
                 }
             } else {
                 // One sequence (or fewer than threads): every step cut into shares for the whole team.
-                encode(sequences, sequences.indices, offsets: offsets, in: workspace, split: Split(parts: team.size, thread: 0, team: team))
+                encode(sequences, sequences.indices, offsets: offsets, in: workspace, split: Split(parts: team.size, thread: 0, team: team),
+                       record: record)
             }
         }
         return body(workspace.x.pointer, offsets)
@@ -116,7 +126,8 @@ public final class BertEncoder: @unchecked Sendable {
 
     /// The forward pass over sequences `range` (rows offsets[range.lowerBound]..<offsets[range.upperBound]
     /// of the workspace), each step cut into `split.parts` shares that run at once.
-    private func encode(_ sequences: [[Int]], _ range: Range<Int>, offsets: [Int], in ws: EncoderWorkspace, split: Split) {
+    private func encode(_ sequences: [[Int]], _ range: Range<Int>, offsets: [Int], in ws: EncoderWorkspace, split: Split,
+                        record: AttentionRecord? = nil) {
         let D = config.modelDim, H = config.headCount, d = config.headDim, F = config.ffnDim
         let HD = H * d, P = split.parts
         let first = offsets[range.lowerBound], M = offsets[range.upperBound] - first
@@ -139,7 +150,13 @@ public final class BertEncoder: @unchecked Sendable {
         }
         layerNorm(x, weight: embeddingNorm.weight.pointer, bias: embeddingNorm.bias.pointer, rows: M, n: D, epsilon: epsilon)
 
-        for layer in layers {
+        // Recording (`attention`, one sequence): each head's [L, L] probabilities, written by the threads
+        // into their own heads' blocks, then copied into the record.
+        let L = M
+        let probabilities: UnsafeMutablePointer<Float>? = record == nil ? nil : .allocate(capacity: H * L * L)
+        defer { probabilities?.deallocate() }
+
+        for (index, layer) in layers.enumerated() {
             // Q, K, V for all heads at once: X [M, D] · W [H·d, D]ᵀ + b. Each share is a block of the 3·H·d
             // columns of [Q K V] side by side, so a share makes as few and as wide products as it can.
             split { p in
@@ -160,8 +177,15 @@ public final class BertEncoder: @unchecked Sendable {
                     let s = range.lowerBound + pair / H, h = pair % H
                     let column = (offsets[s] - first) * HD + h * d
                     attentionHead(q: q + column, k: k + column, v: v + column, z: z + column, tokens: sequences[s].count,
-                                  headDim: d, ld: HD, scale: scale, keys: keys, scores: scores)
+                                  headDim: d, ld: HD, scale: scale, keys: keys, scores: scores,
+                                  probabilities: probabilities.map { $0 + h * L * L })
                 }
+            }
+            if let record, let probabilities {
+                for h in 0..<H {
+                    record.storeProbabilities(layer: index, head: h, firstQuery: 0, rows: L, keys: L, stride: L, probabilities + h * L * L)
+                }
+                record.storeUpdates(layer: index, firstQuery: 0, rows: L, heads: z, output: layer.output.pointer, headDim: d, modelDim: D)
             }
 
             // Every head's update through its slice of W_O: Z [M, H·d] · O [H·d, D]; bias, residual, LayerNorm.

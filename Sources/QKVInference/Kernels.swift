@@ -186,9 +186,11 @@ func exp8(_ input: SIMD8<Float>) -> SIMD8<Float> {
 /// One attention head of one sequence: Z [L, d] = softmax(Q Kᵀ · scale) V, with Q, K, V, Z [L, d] the
 /// head's columns of [L, ld] matrices. `keys` is scratch for Kᵀ [d, L rounded up to 8], `scores` for one
 /// row [L rounded up to 8]. Kᵀ lets one query's scores be formed eight keys at a time.
+/// With `probabilities` [L, L], the softmax rows are also written there (for `qkv attention`).
 func attentionHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, z: UnsafeMutablePointer<Float>,
                    tokens L: Int, headDim d: Int, ld: Int, scale: Float,
-                   keys: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>) {
+                   keys: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>,
+                   probabilities: UnsafeMutablePointer<Float>? = nil) {
     // Index arithmetic below uses &+ and &*: every index is below the buffer sizes above, which fit in Int.
     let width = (L + 7) & ~7
     for c in 0..<d {
@@ -227,6 +229,7 @@ func attentionHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePo
         j = 0
         while j < width { let e = exp8(load8(scores + j) - maxValue); store8(e, scores + j); sum8 += e; j &+= 8 }
         let inv = 1 / sum8.sum()
+        if let probabilities { for j in 0..<L { probabilities[i &* L &+ j] = scores[j] * inv } }
         // z_i = Σ_j p_j v_j, thirty-two of d at a time (a whole head of MiniLM), then sixteen, eight, one
         var c = 0
         while c &+ 32 <= d {

@@ -1,0 +1,58 @@
+import QKVFormat
+import QKVTokenizers
+
+/// Runs any model qkv can run (BERT encoder, GPT-2 or LLaMA decoder) on a text and reports what its
+/// heads do. Load once, analyse many texts; thread-safe like the models it wraps.
+public final class AttentionAnalyzer: @unchecked Sendable {
+    public let path: String
+    public let config: ModelConfig
+    public let tokenizer: (any Tokenizer)?
+    public let weights: [ModelSummary.Head]
+    private let encoder: BertEncoder?
+    private let decoder: DecoderModel?
+
+    public init(path: String) throws {
+        self.path = path
+        let file = try ModelFile(try openWeightFile(path: path))
+        config = file.config
+        if config.isDecoder {
+            decoder = try DecoderModel(file)
+            encoder = nil
+        } else {
+            encoder = try BertEncoder(file)
+            decoder = nil
+        }
+        tokenizer = try file.tokenizer.map { try makeTokenizer(data: $0, config: file.config) }
+        weights = try HeadStatistics.norms(file)
+    }
+
+    /// The report for `text`, encoded as the model's tokenizer does (with its special tokens).
+    public func analyze(_ text: String) throws -> AttentionReport {
+        guard let tokenizer else { throw InferenceError.noTokenizer(file: path) }
+        return try analyze(ids: tokenizer.encode(text))
+    }
+
+    /// The report for token ids.
+    public func analyze(ids: [Int]) throws -> AttentionReport {
+        guard !ids.isEmpty else { throw InferenceError.emptyPrompt }
+        let record: AttentionRecord
+        if let decoder {
+            record = try decoder.attention(ids)
+        } else {
+            record = try encoder!.attention(ids)
+        }
+        return AttentionReport(modelPath: path, config: config, tokenIDs: ids, tokens: labels(ids), record: record,
+                               profiles: record.headProfiles(), weights: weights)
+    }
+
+    /// Display text of each token.
+    private func labels(_ ids: [Int]) -> [String] {
+        guard let tokenizer else { return ids.map(String.init) }
+        if tokenizer is WordPieceTokenizer { return tokenizer.tokens(ids) }
+        let stored = tokenizer.tokens(ids)
+        return ids.indices.map { i in
+            let text = tokenizer.decode([ids[i]])
+            return text.isEmpty || text == "\u{FFFD}" ? stored[i] : text
+        }
+    }
+}
