@@ -7,10 +7,7 @@ import XCTest
 /// first 32 greedy tokens, from Fixtures/reference/decoders (tools/make_decoder_references.py).
 final class DecoderReferenceTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static var referenceDirectory: URL {
-        if let dir = ProcessInfo.processInfo.environment["QKV_DECODER_REFERENCES"] { return URL(fileURLWithPath: dir) }
-        return root.appendingPathComponent("Fixtures/reference/decoders")
-    }
+    static let referenceDirectory = root.appendingPathComponent("Fixtures/reference/decoders")
 
     struct Case: Decodable {
         var name: String
