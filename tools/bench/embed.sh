@@ -13,10 +13,15 @@ peer=${QKV_REF_PYTHON:-$HOME/.cache/qkv-ref-venv/bin/python}
 [ -x "$peer" ] || { echo "bench: no reference python at $peer (see tools/make_references.py)" >&2; exit 2; }
 bash tools/setup.sh >/dev/null
 # QKV_SCRATCH: a build directory of your own (e.g. .build-perf) when others build in .build at the same time.
+# QKV_BIN: a release qkv built already (tools/bench/suite.sh builds once for every benchmark).
 scratch=(${QKV_SCRATCH:+--scratch-path "$QKV_SCRATCH"})
-swift build -c release "${scratch[@]}" >/dev/null
-qkv="$(swift build -c release "${scratch[@]}" --show-bin-path)/qkv"
-model=$(bash tools/fetch-models.sh | head -1)
+if [ -n "${QKV_BIN:-}" ]; then
+    qkv=$QKV_BIN
+else
+    swift build -c release "${scratch[@]}" >/dev/null
+    qkv="$(swift build -c release "${scratch[@]}" --show-bin-path)/qkv"
+fi
+model=$(bash tools/fetch-models.sh | sed -n 1p)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 tools/bench/corpus.py "$work/corpus.txt" 1200 >&2
@@ -40,9 +45,18 @@ done
 peer_json=$("$peer" tools/bench/embed_peer.py "$model" "$work/corpus.txt" "$threads" "$runs" 1,32 2>/dev/null | tail -1)
 model_bytes=$(stat -c %s "$work/minilm.qkv")
 
-python3 - "$peer_json" "${rate[1]}" "${rate[32]}" "${rss[1]}" "${rss[32]}" "$load" "$model_bytes" "$n" "$threads" <<'PY'
+# Open + first embedding, as a user waits for it: the whole process for one short text (median of RUNS).
+firsts=()
+for _ in $(seq "$runs"); do
+    /usr/bin/time -f "%e" -o "$work/first" "$qkv" embed "$work/minilm.qkv" "hello world" --threads "$threads" -q >/dev/null
+    firsts+=("$(cat "$work/first")")
+done
+first=$(printf '%s\n' "${firsts[@]}" | median)
+
+python3 - "$peer_json" "${rate[1]}" "${rate[32]}" "${rss[1]}" "${rss[32]}" "$load" "$model_bytes" "$n" "$threads" "$first" "${BENCH_JSON:-}" <<'PY'
 import json, sys
 peer = json.loads(sys.argv[1])
+first, json_out = float(sys.argv[10]), sys.argv[11]
 q1, q32, rss1, rss32, load, model, n, threads = float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7]), sys.argv[8], sys.argv[9]
 p1, p32 = peer["per_batch"]["1"], peer["per_batch"]["32"]
 print("all-MiniLM-L6-v2, %s real English sentences, %s threads; sentences/s are medians" % (n, threads))
@@ -54,4 +68,10 @@ print("| sentences/s, batch 32 | %.1f | %.1f | %.2fx |" % (q32, p32, q32 / p32))
 print("| model load, s | %.3f | %.3f | %.2fx faster |" % (load, peer["load_seconds"], peer["load_seconds"] / load))
 print("| peak RSS, MiB (batch 32) | %.1f | %.1f | %.2fx less |" % (rss32 / 1024, peer["peak_rss_kib"] / 1024, peer["peak_rss_kib"] / rss32))
 print("| peak RSS / model file | %.2f | %.2f | |" % (rss32 * 1024 / model, peer["peak_rss_kib"] * 1024 / model))
+print("| open + first embedding (whole process), s | %.3f | load %.3f | %.2fx of the peer's load |" % (first, peer["load_seconds"], first / peer["load_seconds"]))
+if json_out:
+    with open(json_out, "w") as f:
+        json.dump({"qkv_batch1": q1, "peer_batch1": p1, "qkv_batch32": q32, "peer_batch32": p32, "qkv_load": load,
+                   "peer_load": peer["load_seconds"], "qkv_first_output": first, "qkv_rss_kib": rss32,
+                   "peer_rss_kib": peer["peak_rss_kib"], "model_bytes": model, "sentences": int(n), "threads": int(threads)}, f)
 PY

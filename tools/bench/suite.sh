@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Every benchmark in one command, one summary table: the machine and its read bandwidth, conversion
+# (tools/bench/convert.sh), sentence embeddings (embed.sh), decoding (decode.sh), each side by side with
+# its peer in the same run; then issue 7's targets as ratios, met or by how much missed. The generated
+# part of Specs/benchmarks.md (between the `bench:suite` markers) is rewritten with it; nothing there is
+# edited by hand. Needs the PyTorch reference venv for the peers (tools/make_references.py says how).
+#   QKV_SCRATCH=dir  build in this scratch path;  RUNS, THREADS, SHAPES, DTYPES go to the benchmarks.
+#   NO_WRITE=1       print only, leave Specs/benchmarks.md alone.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+bash tools/setup.sh >/dev/null
+scratch=(${QKV_SCRATCH:+--scratch-path "$QKV_SCRATCH"})
+swift build -c release "${scratch[@]}" >/dev/null
+export QKV_BIN="$(swift build -c release "${scratch[@]}" --show-bin-path)/qkv"
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+echo "suite: read bandwidth" >&2
+python3 tools/bench/bandwidth.py "${THREADS:-$(nproc)}" > "$out/bandwidth.json"
+echo "suite: conversion" >&2
+BENCH_JSON="$out/convert.json" bash tools/bench/convert.sh > "$out/convert.md"
+echo "suite: embeddings" >&2
+BENCH_JSON="$out/embed.json" bash tools/bench/embed.sh > "$out/embed.md"
+echo "suite: decoding" >&2
+BENCH_JSON="$out/decode.json" bash tools/bench/decode.sh > "$out/decode.md"
+
+python3 tools/bench/summary.py "$out" > "$out/suite.md"
+cat "$out/suite.md"
+if [ -z "${NO_WRITE:-}" ]; then
+    python3 tools/bench/summary.py "$out" --write Specs/benchmarks.md
+    echo "suite: Specs/benchmarks.md rewritten between its bench:suite markers" >&2
+fi
