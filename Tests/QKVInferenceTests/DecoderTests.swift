@@ -64,7 +64,7 @@ final class DecoderTests: XCTestCase {
         let expected = try run()
         let results = UnsafeMutableBufferPointer<[Int]>.allocate(capacity: 8)
         results.initialize(repeating: [])
-        defer { results.deallocate() }
+        defer { _ = results.deinitialize(); results.deallocate() }
         DispatchQueue.concurrentPerform(iterations: 8) { i in results[i] = (try? run()) ?? [] }
         for i in 0..<8 { XCTAssertEqual(results[i], expected, "thread \(i)") }
     }
