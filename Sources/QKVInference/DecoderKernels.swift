@@ -4,28 +4,20 @@ import Foundation
 // The kernels only decoders use, in the style of Kernels.swift: small free functions over row-major f32
 // buffers, shapes in the comments. Callers own every buffer and guarantee the sizes.
 
-/// Y [m, n] = X [m, k] · Wᵀ with W stored [n, k], plus `beta`·Y; one row (a decoded token) goes through
-/// sgemv, which OpenBLAS runs much faster than an sgemm with m = 1.
-@inline(__always)
-func linear(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-            m: Int, n: Int, k: Int, beta: Float = 0) {
-    if m == 1 {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, w, Int32(k), x, 1, beta, y, 1)
-    } else {
-        matmulTransposed(x, w, y, m: m, n: n, k: k, beta: beta)
-    }
-}
-
 /// RMSNorm of each row of x [rows, n] into out [rows, n]: x / sqrt(mean(x²) + eps) · weight (LLaMA's;
 /// x and out may be the same buffer).
 func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
              rows: Int, n: Int, epsilon: Float) {
     for r in 0..<rows {
         let row = x + r * n, target = out + r * n
-        var sum: Float = 0
-        for i in 0..<n { sum += row[i] * row[i] }
+        var sum8 = SIMD8<Float>(), i = 0
+        while i + 8 <= n { let v = load8(row + i); sum8 += v * v; i += 8 }
+        var sum = sum8.sum()
+        while i < n { sum += row[i] * row[i]; i += 1 }
         let scale = 1 / (sum / Float(n) + epsilon).squareRoot()
-        for i in 0..<n { target[i] = weight[i] * (row[i] * scale) }
+        i = 0
+        while i + 8 <= n { store8(load8(weight + i) * (load8(row + i) * scale), target + i); i += 8 }
+        while i < n { target[i] = weight[i] * (row[i] * scale); i += 1 }
     }
 }
 
@@ -58,20 +50,82 @@ func applyRope(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim d: Int, int
     }
 }
 
-/// GPT-2's GELU in place (`gelu_new`): 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³))).
+/// GPT-2's GELU in place (`gelu_new`): 0.5 · x · (1 + tanh(y)), y = √(2/π) · (x + 0.044715 · x³),
+/// computed as x / (1 + e^(-2y)) (the same function: 1 + tanh(y) = 2 / (1 + e^(-2y))), eight at a time
+/// through `exp8`. exp8 clamps its input, so large |y| gives x or a value near 0, never inf or NaN.
 func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) {
     let c: Float = 0.7978845608028654   // √(2/π)
-    for i in 0..<count {
+    var i = 0
+    while i + 8 <= count {
+        let v = load8(x + i)
+        let y = c * (v + 0.044715 * v * v * v)
+        store8(v / (1 + exp8(-2 * y)), x + i)
+        i += 8
+    }
+    while i < count {
         let v = x[i]
         x[i] = 0.5 * v * (1 + tanhf(c * (v + 0.044715 * v * v * v)))
+        i += 1
     }
 }
 
 /// LLaMA's gated MLP activation in place: gate [count] = silu(gate) · up, silu(g) = g / (1 + e^-g).
 func siluGate(_ gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int) {
-    for i in 0..<count {
+    var i = 0
+    while i + 8 <= count {
+        let g = load8(gate + i)
+        store8(g / (1 + exp8(-g)) * load8(up + i), gate + i)
+        i += 8
+    }
+    while i < count {
         let g = gate[i]
         gate[i] = g / (1 + expf(-g)) * up[i]
+        i += 1
+    }
+}
+
+/// One query head of one new token against its cached keys and values, without BLAS (one call per head
+/// per token costs more in OpenBLAS's overhead than in arithmetic): scores [positions] = K q · scale,
+/// softmax (left in `scores`, for the attention record), z [d] = Σ_j p_j V [j, :].
+/// keys, values [positions, d] contiguous (the session's cache of one kv head); scores [positions].
+func decodeAttentionHead(_ q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                         _ z: UnsafeMutablePointer<Float>, positions: Int, headDim d: Int, scale: Float,
+                         scores: UnsafeMutablePointer<Float>) {
+    // Index arithmetic uses &+ and &*: every index is below positions · d, the cache's size.
+    for j in 0..<positions {
+        let key = keys + j &* d
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), c = 0
+        while c &+ 16 <= d { a0 += load8(q + c) * load8(key + c); a1 += load8(q + (c &+ 8)) * load8(key + (c &+ 8)); c &+= 16 }
+        while c &+ 8 <= d { a0 += load8(q + c) * load8(key + c); c &+= 8 }
+        var sum = (a0 + a1).sum()
+        while c < d { sum += q[c] * key[c]; c &+= 1 }
+        scores[j] = sum * scale
+    }
+    softmaxRows(scores, rows: 1, n: positions)
+    var c = 0
+    while c &+ 32 <= d {
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        var row = values + c
+        for j in 0..<positions {
+            let p = SIMD8<Float>(repeating: scores[j])
+            a0 += p * load8(row); a1 += p * load8(row + 8); a2 += p * load8(row + 16); a3 += p * load8(row + 24)
+            row += d
+        }
+        store8(a0, z + c); store8(a1, z + (c &+ 8)); store8(a2, z + (c &+ 16)); store8(a3, z + (c &+ 24))
+        c &+= 32
+    }
+    while c &+ 8 <= d {
+        var a0 = SIMD8<Float>()
+        var row = values + c
+        for j in 0..<positions { a0 += scores[j] * load8(row); row += d }
+        store8(a0, z + c)
+        c &+= 8
+    }
+    while c < d {
+        var sum: Float = 0
+        for j in 0..<positions { sum += scores[j] * values[j &* d &+ c] }
+        z[c] = sum
+        c &+= 1
     }
 }
 

@@ -16,23 +16,24 @@ public final class DecoderModel: @unchecked Sendable {
 
     struct Layer {
         let attentionNorm: Norm
-        let query, key, value: FloatWeight               // [H·d, D], [K·d, D], [K·d, D]: per-head slabs read as one matrix
+        let query, key, value: DecoderMatrix             // [H·d, D], [K·d, D], [K·d, D]: per-head slabs read as one matrix
         let queryBias, keyBias, valueBias: FloatWeight?  // [H·d], [K·d], [K·d]
-        let output: FloatWeight                          // [H·d, D]: head h's rows are its slice of W_O
+        let output: DecoderMatrix                        // [H·d, D]: head h's rows are its slice of W_O
         let outputBias: FloatWeight?                     // [D]
         let mlpNorm: Norm
-        let up: FloatWeight, upBias: FloatWeight?        // [F, D], [F]
-        let gate: FloatWeight?, gateBias: FloatWeight?   // [F, D], [F] (LLaMA's SwiGLU)
-        let down: FloatWeight, downBias: FloatWeight?    // [D, F], [D]
+        let up: DecoderMatrix, upBias: FloatWeight?      // [F, D], [F]
+        let gate: DecoderMatrix?, gateBias: FloatWeight? // [F, D], [F] (LLaMA's SwiGLU)
+        let down: DecoderMatrix, downBias: FloatWeight?  // [D, F], [D]
     }
 
-    let tokenEmbedding: FloatWeight       // [V, D]
-    let positionEmbedding: FloatWeight?   // [P, D] (GPT-2)
+    let tokenEmbedding: DecoderMatrix     // [V, D]
+    let positionEmbedding: DecoderMatrix? // [P, D] (GPT-2)
     let layers: [Layer]
     let finalNorm: Norm
-    let lmHead: FloatWeight               // [V, D]: the token embedding itself when tied
+    let lmHead: DecoderMatrix             // [V, D]: the token embedding itself when tied
 
-    /// Loads the weights of a decoder model file; f32 tensors stay in the mapping.
+    /// Loads the weights of a decoder model file. The matrices stay in the mapping in their dtype (f32,
+    /// f16, bf16, q8_0) and are computed from there; norms and biases are read as f32.
     public init(_ model: ModelFile) throws {
         let config = model.config
         let path = model.file.path
@@ -50,28 +51,29 @@ public final class DecoderModel: @unchecked Sendable {
         self.config = config
         let file = model.file
         func w(_ name: String) throws -> FloatWeight { try FloatWeight(file, name) }
+        func m(_ name: String) throws -> DecoderMatrix { try DecoderMatrix(file, name) }
         func optional(_ name: String, _ present: Bool) throws -> FloatWeight? { present ? try w(name) : nil }
         func norm(_ prefix: String) throws -> Norm {
             Norm(weight: try w(prefix + "/weight"), bias: try optional(prefix + "/bias", config.norm == .layernorm))
         }
-        tokenEmbedding = try w("embed/token/weight")
-        positionEmbedding = try optional("embed/position/weight", config.positionEncoding == .learned)
+        tokenEmbedding = try m("embed/token/weight")
+        positionEmbedding = config.positionEncoding == .learned ? try m("embed/position/weight") : nil
         layers = try (0..<config.layerCount).map { i in
-            let p = "layers/\(i)/", a = config.attentionBias, m = config.mlpBias
+            let p = "layers/\(i)/", a = config.attentionBias, b = config.mlpBias
             return Layer(
                 attentionNorm: try norm(p + "attn_norm"),
-                query: try w(p + "attn/q/weight"), key: try w(p + "attn/k/weight"), value: try w(p + "attn/v/weight"),
+                query: try m(p + "attn/q/weight"), key: try m(p + "attn/k/weight"), value: try m(p + "attn/v/weight"),
                 queryBias: try optional(p + "attn/q/bias", a), keyBias: try optional(p + "attn/k/bias", a),
                 valueBias: try optional(p + "attn/v/bias", a),
-                output: try w(p + "attn/o/weight"), outputBias: try optional(p + "attn/o/bias", a),
+                output: try m(p + "attn/o/weight"), outputBias: try optional(p + "attn/o/bias", a),
                 mlpNorm: try norm(p + "mlp_norm"),
-                up: try w(p + "mlp/up/weight"), upBias: try optional(p + "mlp/up/bias", m),
-                gate: try optional(p + "mlp/gate/weight", config.gatedMLP),
-                gateBias: try optional(p + "mlp/gate/bias", config.gatedMLP && m),
-                down: try w(p + "mlp/down/weight"), downBias: try optional(p + "mlp/down/bias", m))
+                up: try m(p + "mlp/up/weight"), upBias: try optional(p + "mlp/up/bias", b),
+                gate: config.gatedMLP ? try m(p + "mlp/gate/weight") : nil,
+                gateBias: try optional(p + "mlp/gate/bias", config.gatedMLP && b),
+                down: try m(p + "mlp/down/weight"), downBias: try optional(p + "mlp/down/bias", b))
         }
         finalNorm = try norm("final_norm")
-        lmHead = config.tiedEmbeddings ? tokenEmbedding : try w("lm_head/weight")
+        lmHead = config.tiedEmbeddings ? tokenEmbedding : try m("lm_head/weight")
     }
 
     /// A new, empty KV cache and scratch space for one sequence of up to `capacity` tokens (at most the
@@ -94,113 +96,180 @@ public final class DecoderModel: @unchecked Sendable {
     /// the session's current length on).
     public func forward(_ tokens: [Int], session: DecoderSession, logits: Logits = .last,
                         record: AttentionRecord? = nil) throws(InferenceError) -> [Float] {
-        guard session.length + tokens.count <= session.capacity else {
-            throw .sequenceTooLong(tokens: session.length + tokens.count, maxPositions: session.capacity)
-        }
-        if let bad = tokens.first(where: { $0 < 0 || $0 >= config.vocabSize }) { throw .tokenOutOfRange(id: bad, vocabSize: config.vocabSize) }
         let V = config.vocabSize
-        var out: [Float] = []
-        out.reserveCapacity((logits == .all ? tokens.count : 1) * V)
-        // Long prompts go through in chunks, so scratch space stays bounded.
-        var start = 0
-        while start < tokens.count {
-            let chunk = Array(tokens[start..<min(start + session.chunkTokens, tokens.count)])
-            let isLast = start + chunk.count == tokens.count
-            forwardChunk(chunk, session: session, logitRows: logits == .all ? chunk.count : (isLast ? 1 : 0), record: record, into: &out)
-            start += chunk.count
+        if logits == .last {
+            let last = try forwardInPlace(tokens, session: session, record: record)
+            return Array(UnsafeBufferPointer(start: last, count: V))
+        }
+        try check(tokens, session)
+        var out = [Float](repeating: 0, count: tokens.count * V)
+        out.withUnsafeMutableBufferPointer { out in
+            forwardChunks(tokens, session: session, allLogits: out.baseAddress!, record: record)
         }
         return out
     }
 
+    /// `forward` for the last position's logits, which it leaves in the session's buffer [V] (valid until
+    /// the next forward of this session): a decode step allocates nothing.
+    func forwardInPlace(_ tokens: [Int], session: DecoderSession, record: AttentionRecord? = nil) throws(InferenceError) -> UnsafePointer<Float> {
+        try check(tokens, session)
+        forwardChunks(tokens, session: session, allLogits: nil, record: record)
+        return UnsafePointer(session.logits)
+    }
+
+    private func check(_ tokens: [Int], _ session: DecoderSession) throws(InferenceError) {
+        guard session.length + tokens.count <= session.capacity else {
+            throw .sequenceTooLong(tokens: session.length + tokens.count, maxPositions: session.capacity)
+        }
+        if let bad = tokens.first(where: { $0 < 0 || $0 >= config.vocabSize }) { throw .tokenOutOfRange(id: bad, vocabSize: config.vocabSize) }
+    }
+
+    /// Long prompts go through in chunks, so scratch space stays bounded. Every position's logits go to
+    /// `allLogits` [tokens, V] when given, else the last one's to the session's buffer.
+    private func forwardChunks(_ tokens: [Int], session: DecoderSession, allLogits: UnsafeMutablePointer<Float>?, record: AttentionRecord?) {
+        let V = config.vocabSize
+        // The session's team owns the cores: every product runs on one thread of it.
+        withSingleThreadedBLAS {
+            var start = 0
+            while start < tokens.count {
+                let chunk = tokens[start..<min(start + session.chunkTokens, tokens.count)]
+                let isLast = start + chunk.count == tokens.count
+                if let allLogits {
+                    forwardChunk(chunk, session: session, logitRows: chunk.count, logits: allLogits + start * V, record: record)
+                } else {
+                    forwardChunk(chunk, session: session, logitRows: isLast ? 1 : 0, logits: session.logits, record: record)
+                }
+                start += chunk.count
+            }
+        }
+    }
+
     /// One chunk of at most `session.chunkTokens` tokens: the forward pass, top to bottom.
-    /// Appends the logits of the chunk's last `logitRows` positions to `out`.
-    private func forwardChunk(_ tokens: [Int], session s: DecoderSession, logitRows: Int, record: AttentionRecord?, into out: inout [Float]) {
+    /// Writes the logits of the chunk's last `logitRows` positions to `logits` [logitRows, V].
+    /// Each step is cut into shares for the session's team of P threads (`team.run { p in ... }`): the
+    /// rows of each weight (one token: a matrix-vector product per share; many: sgemm on the share), the
+    /// heads of attention, the columns of the attention output projection; the small steps between
+    /// (norms of one row, RoPE, the cache append) run on the calling thread.
+    private func forwardChunk(_ tokens: ArraySlice<Int>, session s: DecoderSession, logitRows: Int,
+                              logits: UnsafeMutablePointer<Float>, record: AttentionRecord?) {
         let D = config.modelDim, H = config.headCount, K = config.keyValueHeadCount, d = config.headDim
         let F = config.ffnDim, V = config.vocabSize
         let HD = H * d, KD = K * d, group = config.queriesPerKeyValueHead
         let T = tokens.count, start = s.length, end = start + T
         let epsilon = Float(config.normEpsilon), scale = 1 / Float(d).squareRoot()
         let x = s.residual, h = s.normed, q = s.query, k = s.key, v = s.value, z = s.heads
-        let sub = s.sublayer, up = s.up, gateBuffer = s.gate, scores = s.scores
+        let sub = s.sublayer, up = s.up, gateBuffer = s.gate
+        let team = s.team, P = team.size, tileFloats = s.tileFloats
 
-        // Embeddings: token (+ learned position).
+        // Embeddings: token (+ learned position), widened from their rows.
         for (t, id) in tokens.enumerated() {
-            let row = x + t * D, token = tokenEmbedding.pointer + id * D
+            let row = x + t * D
+            tokenEmbedding.widenRow(id, 0..<D, into: row)
             if let positions = positionEmbedding {
-                let position = positions.pointer + (start + t) * D
-                for j in 0..<D { row[j] = token[j] + position[j] }
-            } else {
-                for j in 0..<D { row[j] = token[j] }
+                positions.widenRow(start + t, 0..<D, into: sub)
+                addInPlace(row, sub, count: D)
             }
+        }
+        // RoPE angles of the chunk's positions, once for every layer.
+        if let rope = config.rope {
+            for t in 0..<T { ropeAngles(position: start + t, headDim: d, theta: rope.theta, cos: s.cos + t * d / 2, sin: s.sin + t * d / 2) }
         }
 
         for (index, layer) in layers.enumerated() {
             // Attention: norm, Q K V for all heads at once, RoPE, append K V to the cache.
-            normalize(x, layer.attentionNorm, into: h, rows: T, epsilon: epsilon)
-            project(h, layer.query, layer.queryBias, into: q, rows: T, out: HD, in: D)
-            project(h, layer.key, layer.keyBias, into: k, rows: T, out: KD, in: D)
-            project(h, layer.value, layer.valueBias, into: v, rows: T, out: KD, in: D)
+            normalize(x, layer.attentionNorm, into: h, rows: T, epsilon: epsilon, team: team)
+            team.run { p in
+                let tile = s.tile(p)
+                project(h, layer.query, layer.queryBias, into: q, rows: T, share: share(HD, part: p, of: P, align: 16), tile: tile, tileFloats: tileFloats)
+                project(h, layer.key, layer.keyBias, into: k, rows: T, share: share(KD, part: p, of: P, align: 16), tile: tile, tileFloats: tileFloats)
+                project(h, layer.value, layer.valueBias, into: v, rows: T, share: share(KD, part: p, of: P, align: 16), tile: tile, tileFloats: tileFloats)
+            }
             if let rope = config.rope {
                 for t in 0..<T {
-                    ropeAngles(position: start + t, headDim: d, theta: rope.theta, cos: s.cos, sin: s.sin)
-                    applyRope(q + t * HD, heads: H, headDim: d, interleaved: rope.layout == .interleaved, cos: s.cos, sin: s.sin)
-                    applyRope(k + t * KD, heads: K, headDim: d, interleaved: rope.layout == .interleaved, cos: s.cos, sin: s.sin)
+                    let cos = s.cos + t * d / 2, sin = s.sin + t * d / 2
+                    applyRope(q + t * HD, heads: H, headDim: d, interleaved: rope.layout == .interleaved, cos: cos, sin: sin)
+                    applyRope(k + t * KD, heads: K, headDim: d, interleaved: rope.layout == .interleaved, cos: cos, sin: sin)
                 }
             }
             s.append(keys: k, values: v, tokens: T, layer: index)
 
             // Each query head against its key/value head's cache: P = softmax(Q_h K_hᵀ / √d) with the causal
-            // mask (token t sees positions ≤ start + t), Z_h = P V_h.
-            for head in 0..<H {
-                let keys = s.keys(layer: index, head: head / group), values = s.values(layer: index, head: head / group)
-                let qh = q + head * d, zh = z + head * d
-                if T == 1 {
-                    keyScores(keys, qh, scores, positions: end, d: d, scale: scale)
-                    softmaxRows(scores, rows: 1, n: end)
-                    record?.storeProbabilities(layer: index, head: head, firstQuery: start, rows: 1, keys: end, stride: end, scores)
-                    weightedValues(values, scores, zh, positions: end, d: d)
-                } else {
-                    matmulTransposed(qh, keys, scores, m: T, n: end, k: d, lda: HD, ldb: d, ldc: end, alpha: scale)
-                    for t in 0..<T {
-                        // The causal mask: softmax over the visible keys only, the future exactly 0.
-                        let row = scores + t * end, visible = start + t + 1
-                        softmaxRows(row, rows: 1, n: visible)
-                        (row + visible).update(repeating: 0, count: end - visible)
+            // mask (token t sees positions ≤ start + t), Z_h = P V_h. Heads are shared among the threads
+            // (all on this one when recording: the record is not written from several threads).
+            let attentionParts = record == nil ? P : 1
+            let attend = { (p: Int) in
+                let scores = s.scores(p)
+                for head in share(H, part: p, of: attentionParts) {
+                    let keys = s.keys(layer: index, head: head / group), values = s.values(layer: index, head: head / group)
+                    let qh = q + head * d, zh = z + head * d
+                    if T == 1 {
+                        decodeAttentionHead(qh, keys: keys, values: values, zh, positions: end, headDim: d, scale: scale, scores: scores)
+                        record?.storeProbabilities(layer: index, head: head, firstQuery: start, rows: 1, keys: end, stride: end, scores)
+                    } else {
+                        matmulTransposed(qh, keys, scores, m: T, n: end, k: d, lda: HD, ldb: d, ldc: end, alpha: scale)
+                        for t in 0..<T {
+                            // The causal mask: softmax over the visible keys only, the future exactly 0.
+                            let row = scores + t * end, visible = start + t + 1
+                            softmaxRows(row, rows: 1, n: visible)
+                            (row + visible).update(repeating: 0, count: end - visible)
+                        }
+                        record?.storeProbabilities(layer: index, head: head, firstQuery: start, rows: T, keys: end, stride: end, scores)
+                        matmul(scores, values, zh, m: T, n: d, k: end, lda: end, ldb: d, ldc: HD)
                     }
-                    record?.storeProbabilities(layer: index, head: head, firstQuery: start, rows: T, keys: end, stride: end, scores)
-                    matmul(scores, values, zh, m: T, n: d, k: end, lda: end, ldb: d, ldc: HD)
                 }
             }
+            if attentionParts == 1 { attend(0) } else { team.run(attend) }
 
-            // Every head's update through its slice of W_O, added to the residual stream.
-            record?.storeUpdates(layer: index, firstQuery: start, rows: T, heads: z, output: layer.output.pointer, headDim: d, modelDim: D)
-            matmulAsRows(z, layer.output.pointer, into: sub, rows: T, n: D, k: HD)
-            if let bias = layer.outputBias { addBias(sub, bias.pointer, rows: T, n: D) }
-            addInPlace(x, sub, count: T * D)
+            // Every head's update through its slice of W_O, added to the residual stream: shares of W_O's
+            // columns, so each thread adds its own columns of the residual.
+            if let record {
+                let output = layer.output.dtype == .f32 ? nil : layer.output.widened()
+                if let output {
+                    output.withUnsafeBufferPointer { record.storeUpdates(layer: index, firstQuery: start, rows: T, heads: z, output: $0.baseAddress!, headDim: d, modelDim: D) }
+                } else {
+                    record.storeUpdates(layer: index, firstQuery: start, rows: T, heads: z, output: layer.output.floats, headDim: d, modelDim: D)
+                }
+            }
+            team.run { p in
+                let columns = share(D, part: p, of: P, align: 32)
+                if T == 1 {
+                    layer.output.multiplyVectorTransposed(z, into: sub, columns: columns)
+                } else {
+                    layer.output.multiplyTransposed(z, m: T, into: sub, ldy: D, columns: columns, scratch: s.tile(p), scratchFloats: tileFloats)
+                }
+                addResidual(x, sub, layer.outputBias, rows: T, n: D, columns: columns)
+            }
 
             // MLP: act(h W_upᵀ + b) (or silu(h W_gateᵀ) · h W_upᵀ) W_downᵀ + b, added to the residual stream.
-            normalize(x, layer.mlpNorm, into: h, rows: T, epsilon: epsilon)
-            project(h, layer.up, layer.upBias, into: up, rows: T, out: F, in: D)
-            if let gate = layer.gate {
-                project(h, gate, layer.gateBias, into: gateBuffer, rows: T, out: F, in: D)
-                siluGate(gateBuffer, up: up, count: T * F)
-                project(gateBuffer, layer.down, layer.downBias, into: sub, rows: T, out: D, in: F)
-            } else {
-                if config.activation == .geluTanh { geluTanh(up, count: T * F) } else { geluErf(up, count: T * F) }
-                project(up, layer.down, layer.downBias, into: sub, rows: T, out: D, in: F)
+            normalize(x, layer.mlpNorm, into: h, rows: T, epsilon: epsilon, team: team)
+            let hidden = layer.gate == nil ? up : gateBuffer
+            team.run { p in
+                let tile = s.tile(p), columns = share(F, part: p, of: P, align: 16)
+                project(h, layer.up, layer.upBias, into: up, rows: T, share: columns, tile: tile, tileFloats: tileFloats)
+                if let gate = layer.gate {
+                    project(h, gate, layer.gateBias, into: gateBuffer, rows: T, share: columns, tile: tile, tileFloats: tileFloats)
+                    for t in 0..<T { siluGate(gateBuffer + t * F + columns.lowerBound, up: up + t * F + columns.lowerBound, count: columns.count) }
+                } else {
+                    for t in 0..<T {
+                        let row = up + t * F + columns.lowerBound
+                        if config.activation == .geluTanh { geluTanh(row, count: columns.count) } else { geluErf(row, count: columns.count) }
+                    }
+                }
             }
-            addInPlace(x, sub, count: T * D)
+            team.run { p in
+                let columns = share(D, part: p, of: P, align: 16)
+                project(hidden, layer.down, nil, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats)
+                addResidual(x, sub, layer.downBias, rows: T, n: D, columns: columns)
+            }
         }
         s.length = end
 
         // Final norm and LM head, for the rows asked for.
         guard logitRows > 0 else { return }
         let first = T - logitRows
-        normalize(x + first * D, finalNorm, into: h, rows: logitRows, epsilon: epsilon)
-        let base = out.count
-        out.append(contentsOf: repeatElement(0, count: logitRows * V))
-        out.withUnsafeMutableBufferPointer { out in
-            linear(h, lmHead.pointer, out.baseAddress! + base, m: logitRows, n: V, k: D)
+        normalize(x + first * D, finalNorm, into: h, rows: logitRows, epsilon: epsilon, team: team)
+        team.run { p in
+            project(h, lmHead, nil, into: logits, rows: logitRows, share: share(V, part: p, of: P, align: 16), tile: s.tile(p), tileFloats: tileFloats)
         }
     }
 
@@ -211,42 +280,47 @@ public final class DecoderModel: @unchecked Sendable {
         return record
     }
 
-    /// LayerNorm or RMSNorm of x [rows, D] into out.
-    private func normalize(_ x: UnsafeMutablePointer<Float>, _ norm: Norm, into out: UnsafeMutablePointer<Float>, rows: Int, epsilon: Float) {
+    /// LayerNorm or RMSNorm of x [rows, D] into out; many rows are shared among the team.
+    private func normalize(_ x: UnsafeMutablePointer<Float>, _ norm: Norm, into out: UnsafeMutablePointer<Float>, rows: Int,
+                           epsilon: Float, team: ComputeTeam) {
         let D = config.modelDim
-        if let bias = norm.bias {
-            if out != x { out.update(from: x, count: rows * D) }
-            layerNorm(out, weight: norm.weight.pointer, bias: bias.pointer, rows: rows, n: D, epsilon: epsilon)
+        let body = { (part: Range<Int>) in
+            let x = x + part.lowerBound * D, out = out + part.lowerBound * D
+            if let bias = norm.bias {
+                if out != x { out.update(from: x, count: part.count * D) }
+                layerNorm(out, weight: norm.weight.pointer, bias: bias.pointer, rows: part.count, n: D, epsilon: epsilon)
+            } else {
+                rmsNorm(x, weight: norm.weight.pointer, into: out, rows: part.count, n: D, epsilon: epsilon)
+            }
+        }
+        if rows < 8 || team.size == 1 { body(0..<rows) } else { team.run { p in body(share(rows, part: p, of: team.size)) } }
+    }
+}
+
+/// Y [rows, share] = X [rows, in] · W [share, :]ᵀ (+ bias [share]): one thread's share of a Linear
+/// weight's rows (Y's columns), Y's rows W.rows apart.
+private func project(_ x: UnsafePointer<Float>, _ w: DecoderMatrix, _ bias: FloatWeight?, into y: UnsafeMutablePointer<Float>,
+                     rows: Int, share: Range<Int>, tile: UnsafeMutablePointer<Float>, tileFloats: Int) {
+    if rows == 1 {
+        w.multiplyVector(x, into: y, rows: share)
+    } else {
+        w.multiply(x, m: rows, into: y, ldy: w.rows, rows: share, scratch: tile, scratchFloats: tileFloats)
+    }
+    if let bias { addBias(y, ld: w.rows, bias.pointer, rows: rows, columns: share) }
+}
+
+/// x [rows, columns] += y [rows, columns] (+ bias [columns]): a sublayer's output into the residual
+/// stream, for one thread's share of the columns of [rows, n] matrices.
+private func addResidual(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, _ bias: FloatWeight?, rows: Int, n: Int, columns: Range<Int>) {
+    for r in 0..<rows {
+        let row = x + r * n, update = y + r * n
+        var i = columns.lowerBound
+        if let bias = bias?.pointer {
+            while i + 8 <= columns.upperBound { store8(load8(row + i) + (load8(update + i) + load8(bias + i)), row + i); i += 8 }
+            while i < columns.upperBound { row[i] += update[i] + bias[i]; i += 1 }
         } else {
-            rmsNorm(x, weight: norm.weight.pointer, into: out, rows: rows, n: D, epsilon: epsilon)
+            while i + 8 <= columns.upperBound { store8(load8(row + i) + load8(update + i), row + i); i += 8 }
+            while i < columns.upperBound { row[i] += update[i]; i += 1 }
         }
     }
-
-    /// Y [rows, out] = X [rows, in] · Wᵀ (+ bias).
-    private func project(_ x: UnsafePointer<Float>, _ w: FloatWeight, _ bias: FloatWeight?, into y: UnsafeMutablePointer<Float>,
-                         rows: Int, out: Int, in: Int) {
-        linear(x, w.pointer, y, m: rows, n: out, k: `in`)
-        if let bias { addBias(y, bias.pointer, rows: rows, n: out) }
-    }
-}
-
-/// Y [rows, n] = X [rows, k] · W [k, n]; one row through sgemv.
-private func matmulAsRows(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, n: Int, k: Int) {
-    if rows == 1 {
-        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), 1, w, Int32(n), x, 1, 0, y, 1)
-    } else {
-        matmul(x, w, y, m: rows, n: n, k: k)
-    }
-}
-
-/// scores [positions] = keys [positions, d] · q [d] · scale.
-private func keyScores(_ keys: UnsafePointer<Float>, _ q: UnsafePointer<Float>, _ scores: UnsafeMutablePointer<Float>,
-                             positions: Int, d: Int, scale: Float) {
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(positions), Int32(d), scale, keys, Int32(d), q, 1, 0, scores, 1)
-}
-
-/// z [d] = values [positions, d]ᵀ · p [positions].
-private func weightedValues(_ values: UnsafePointer<Float>, _ p: UnsafePointer<Float>, _ z: UnsafeMutablePointer<Float>,
-                               positions: Int, d: Int) {
-    cblas_sgemv(CblasRowMajor, CblasTrans, Int32(positions), Int32(d), 1, values, Int32(d), p, 1, 0, z, 1)
 }

@@ -26,8 +26,15 @@ public final class DecoderSession {
     let query, heads: UnsafeMutablePointer<Float>                 // [rows, H·d]
     let key, value: UnsafeMutablePointer<Float>                   // [rows, K·d]
     let up, gate: UnsafeMutablePointer<Float>                     // [rows, F]
-    let scores: UnsafeMutablePointer<Float>                       // [rows, capacity]: one head's attention
-    let cos, sin: UnsafeMutablePointer<Float>                     // [d/2]: one position's RoPE angles
+    let cos, sin: UnsafeMutablePointer<Float>                     // [rows, d/2]: each position's RoPE angles
+    let logits: UnsafeMutablePointer<Float>                       // [V]: the last position's, for decoding
+
+    /// The threads a forward pass runs on (`setComputeThreads`), and each one's scratch.
+    let team: ComputeTeam
+    let scoresStride: Int
+    private let scoreBuffers: UnsafeMutablePointer<Float>         // [threads, rows · capacity]: one head's attention
+    let tileFloats: Int
+    private let tileBuffers: UnsafeMutablePointer<Float>          // [threads, tileFloats]: a widened tile of a weight
     private let allocations: [UnsafeMutablePointer<Float>]
 
     init(config: ModelConfig, capacity: Int, chunkTokens: Int = DecoderSession.defaultChunkTokens) {
@@ -52,10 +59,20 @@ public final class DecoderSession {
         query = buffer(rows * H * d); heads = buffer(rows * H * d)
         key = buffer(rows * K * d); value = buffer(rows * K * d)
         up = buffer(rows * F); gate = buffer(config.gatedMLP ? rows * F : 1)
-        scores = buffer(rows * capacity)
-        cos = buffer(d / 2); sin = buffer(d / 2)
+        cos = buffer(rows * d / 2); sin = buffer(rows * d / 2)
+        logits = buffer(config.vocabSize)
+        team = ComputeTeam(size: computeThreads)
+        scoresStride = rows * capacity
+        scoreBuffers = buffer(team.size * scoresStride)
+        tileFloats = max(65_536, 8 * max(D, F), 32 * H * d)
+        tileBuffers = buffer(team.size * tileFloats)
         self.allocations = allocations
     }
+
+    /// Thread `thread`'s scratch for one head's attention scores [rows, capacity].
+    func scores(_ thread: Int) -> UnsafeMutablePointer<Float> { scoreBuffers + thread * scoresStride }
+    /// Thread `thread`'s scratch for a widened tile of a weight [tileFloats].
+    func tile(_ thread: Int) -> UnsafeMutablePointer<Float> { tileBuffers + thread * tileFloats }
 
     deinit { for p in allocations { p.deallocate() } }
 

@@ -32,18 +32,20 @@ extension DecoderModel {
         let endOfText = config.specialTokens[.eos]
 
         let promptStart = Date()
-        var logits = try forward(prompt, session: session)
+        var logits = try forwardInPlace(prompt, session: session)
         stats.promptTokens = prompt.count
         stats.promptSeconds = Date().timeIntervalSince(promptStart)
 
         let decodeStart = Date()
+        var step = [0]   // reused: a decode step allocates nothing
         while true {
-            let token = logits.withUnsafeBufferPointer { sampler.next($0) }
+            let token = sampler.next(UnsafeBufferPointer(start: logits, count: config.vocabSize))
             stats.generatedTokens += 1
             let wantsMore = onToken(token)
             if token == endOfText && stopAtEndOfText { stats.stoppedAtEndOfText = true; break }
             if !wantsMore || stats.generatedTokens == maxTokens || session.length == session.capacity { break }
-            logits = try forward([token], session: session)
+            step[0] = token
+            logits = try forwardInPlace(step, session: session)
             stats.decodeSteps += 1
         }
         stats.decodeSeconds = Date().timeIntervalSince(decodeStart)

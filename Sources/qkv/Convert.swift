@@ -19,7 +19,7 @@ struct Convert: ParsableCommand {
     }
 
     enum TargetDType: String, ExpressibleByArgument, CaseIterable {
-        case f32, f16, bf16
+        case f32, f16, bf16, q8_0
         var dtype: DType { DType(name: rawValue)! }
     }
 
@@ -32,7 +32,7 @@ struct Convert: ParsableCommand {
     @Option(help: "Output container, when OUT's extension does not say.")
     var to: Format?
 
-    @Option(help: "Store every float tensor as this dtype (rounded to nearest even).")
+    @Option(help: "Store every float tensor as this dtype (rounded to nearest even); q8_0 quantizes the matrices (blocks of 32 int8 with an f16 scale, as ggml) and keeps the rest.")
     var dtype: TargetDType?
 
     @Flag(help: "HDF5 output: chunked, shuffle + deflate datasets, one chunk per attention head.")

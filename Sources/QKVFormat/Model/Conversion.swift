@@ -57,8 +57,12 @@ public enum Converter {
         let sources = model.orderedTensors
         let targets = try sources.map { info -> TensorInfo in
             var out = info
-            if let dtype = options.dtype, info.dtype != dtype {
-                // Floats convert among themselves; q8_0 dequantizes (exactly, to f32) but is never produced.
+            if let dtype = options.dtype, dtype == .q8_0 {
+                // q8_0 quantizes the matrices (DTypeConversion.quantizesToQ8_0); the rest keep their dtype.
+                guard info.dtype.isModelType else { throw ConversionError.cannotConvert(file: input, tensor: info.name, from: info.dtype, to: dtype) }
+                if DTypeConversion.quantizesToQ8_0(shape: info.shape) { out.dtype = .q8_0 }
+            } else if let dtype = options.dtype, info.dtype != dtype {
+                // Floats convert among themselves; q8_0 dequantizes (exactly, to f32).
                 guard info.dtype.isModelType, dtype.isFloat else { throw ConversionError.cannotConvert(file: input, tensor: info.name, from: info.dtype, to: dtype) }
                 out.dtype = dtype
             }
@@ -84,7 +88,10 @@ public enum Converter {
             for (i, target) in ordered.enumerated() {
                 let view = try model.file.tensor(target.name)
                 let source = view.dtype == .q8_0 && target.dtype != .q8_0 ? DTypeConversion.dequantizeQ8_0(view) : view
-                try writer.append(source.dtype == target.dtype ? source : source.converted(to: target.dtype))
+                // A q8_0 source stays as it is (never re-quantized); floats to q8_0 are quantized.
+                let converted = source.dtype == target.dtype ? source
+                    : target.dtype == .q8_0 ? DTypeConversion.quantizeQ8_0(source) : source.converted(to: target.dtype)
+                try writer.append(converted)
                 view.storage.doneReading(view.bytes)
                 progress(i + 1, targets.count)
             }
@@ -136,7 +143,7 @@ public enum ConversionError: Error, Equatable, Sendable, CustomStringConvertible
     public var description: String {
         switch self {
         case let .cannotConvert(file, tensor, from, to):
-            "\(file): tensor '\(tensor)' is \(from) and cannot be converted to \(to) (only f32, f16 and bf16 convert)"
+            "\(file): tensor '\(tensor)' is \(from) and cannot be converted to \(to) (only f32, f16, bf16 and q8_0 convert)"
         case let .compressNeedsHDF5(output):
             "\(output): --compress applies to HDF5 output only"
         case let .unsupportedTarget(output, reason):

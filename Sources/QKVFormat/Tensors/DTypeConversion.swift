@@ -51,6 +51,51 @@ public enum DTypeConversion {
         return TensorView(info: info, storage: storage, bytes: storage.bytes)
     }
 
+    /// Whether `qkv convert --dtype q8_0` quantizes a tensor of this shape: matrices (rank 2 or more,
+    /// blocks of 32 along the last dimension) whose last dimension is a multiple of 32. Vectors (norms,
+    /// biases) and other shapes keep their dtype.
+    public static func quantizesToQ8_0(shape: [Int]) -> Bool {
+        shape.count >= 2 && shape.last! > 0 && shape.last! % 32 == 0
+    }
+
+    /// A float tensor quantized to q8_0 as ggml's `quantize_row_q8_0_ref` does it, block by block of 32
+    /// along the last dimension: d = max |x| / 127 in f32, stored as the nearest f16; each value
+    /// q = round(x · (1 / d)) with ties away from zero (C's `roundf`), computed with the f32 d, not the
+    /// stored f16 one; an all-zero block gets d = 0 and zeros. The last dimension is a multiple of 32.
+    public static func quantizeQ8_0(_ view: TensorView) -> TensorView {
+        precondition(view.dtype.isFloat && quantizesToQ8_0(shape: view.shape), "q8_0 of \(view.dtype) \(view.shape)")
+        var info = view.info
+        info.dtype = .q8_0
+        let storage = OwnedStorage(count: info.byteCount)
+        let out = storage.mutableBytes
+        let elementBytes = view.dtype.blockBytes
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { block in
+            view.withUnsafeBytes { bytes in
+                for b in 0..<view.info.elementCount / 32 {
+                    let source = UnsafeRawBufferPointer(rebasing: bytes[(b * 32 * elementBytes)..<((b + 1) * 32 * elementBytes)])
+                    convert(source, from: view.dtype, to: .f32, into: UnsafeMutableRawBufferPointer(block))
+                    quantizeBlockQ8_0(UnsafePointer(block.baseAddress!), into: out.baseAddress! + b * 34)
+                }
+            }
+        }
+        return TensorView(info: info, storage: storage, bytes: storage.bytes)
+    }
+
+    /// One q8_0 block (34 bytes: the f16 scale, then 32 int8) of x [32]; see `quantizeQ8_0`.
+    public static func quantizeBlockQ8_0(_ x: UnsafePointer<Float>, into block: UnsafeMutableRawPointer) {
+        var amax: Float = 0
+        for j in 0..<32 { let a = abs(x[j]); if a > amax { amax = a } }   // ggml's MAX: a NaN never wins
+        let d = amax / 127
+        let id: Float = d != 0 ? 1 / d : 0
+        block.storeBytes(of: Float16(d).bitPattern, as: UInt16.self)
+        for j in 0..<32 {
+            let q = (x[j] * id).rounded(.toNearestOrAwayFromZero)
+            // |x · id| <= 127 for finite x; NaN (undefined behaviour in ggml's cast) becomes 0.
+            let value: Int8 = q.isNaN ? 0 : Int8(max(-128, min(127, q)))
+            block.storeBytes(of: value, toByteOffset: 2 + j, as: Int8.self)
+        }
+    }
+
     /// bf16 is the top half of an f32: widening is a shift.
     @inlinable
     public static func bfloat16ToFloat(_ bits: UInt16) -> Float {

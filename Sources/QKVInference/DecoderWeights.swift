@@ -1,0 +1,127 @@
+import COpenBLAS
+import QKVFormat
+
+/// A decoder's 2-D weight [rows, columns] as the file stores it — f32, f16, bf16 or q8_0 (blocks of 32
+/// along each row) — used in place from the mapping: no f32 copy. One token multiplies it with the
+/// matrix-vector kernels (MatrixVectorKernels.swift), which widen in registers; many rows (a prompt)
+/// widen tiles of it into a thread's scratch and run sgemm on them.
+/// A tensor of rank > 2 is read as [first dimensions, last]: per-head slabs [H, d, D] as [H·d, D].
+struct DecoderMatrix: @unchecked Sendable {
+    let view: TensorView
+    let dtype: DType
+    let base: UnsafeRawPointer
+    let rows: Int, columns: Int
+    /// Bytes from one row to the next.
+    let rowBytes: Int
+
+    init(_ file: any WeightFile, _ name: String) throws {
+        var view = try file.tensor(name)
+        switch view.dtype {
+        case .f32:
+            // sgemm wants floats on float boundaries (.qkv tensors start on 64 bytes; safetensors and
+            // GGUF promise less): an unaligned f32 tensor is copied once.
+            let aligned = view.withUnsafeBytes { Int(bitPattern: $0.baseAddress) % MemoryLayout<Float>.alignment == 0 }
+            if !aligned { view = view.converted(to: .f32) }
+        case .f16, .bf16, .q8_0: break
+        default: view = view.converted(to: .f32)
+        }
+        self.view = view
+        dtype = view.dtype
+        columns = view.shape.last ?? 1
+        rows = view.info.elementCount / max(columns, 1)
+        rowBytes = dtype == .q8_0 ? columns / 32 * q8BlockBytes : columns * dtype.blockBytes
+        // The view keeps its storage alive for as long as this matrix lives.
+        base = view.withUnsafeBytes { UnsafeRawPointer($0.baseAddress!) }
+    }
+
+    /// The f32 elements in place (f32 matrices only).
+    var floats: UnsafePointer<Float> { base.assumingMemoryBound(to: Float.self) }
+
+    /// The whole matrix widened to f32 (a copy; for `qkv attention`'s update norms, not the hot path).
+    func widened() -> [Float] {
+        [Float](unsafeUninitializedCapacity: rows * columns) { out, count in
+            for r in 0..<rows { widenRow(r, 0..<columns, into: out.baseAddress! + r * columns) }
+            count = rows * columns
+        }
+    }
+
+    /// out [columns.count] = row r's `columns`, widened exactly (q8_0: the lower bound a multiple of 32).
+    @inline(__always)
+    func widenRow(_ r: Int, _ columns: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        QKVInference.widenRow(dtype, base, rowBytes: rowBytes, row: r, columns: columns, into: out)
+    }
+
+    /// y [r] = W [r, :] · x [columns] for r in `rows` (one token through a Linear weight). Called from
+    /// the team's threads with OpenBLAS at one thread.
+    func multiplyVector(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        switch dtype {
+        case .f16: dotRows(F16Elements.self, base, rowBytes: rowBytes, x, y, rows: rows, k: columns)
+        case .bf16: dotRows(BF16Elements.self, base, rowBytes: rowBytes, x, y, rows: rows, k: columns)
+        case .q8_0: dotRowsQ8_0(base, x, y, rows: rows, k: columns)
+        default:
+            // f32: OpenBLAS's sgemv on this share (one thread: ours own the cores), whose AVX-512 kernel
+            // beats the SSE2 Swift kernel (gpt2-124m, 1 thread: 25-27 vs 17 tok/s).
+            guard !rows.isEmpty else { return }
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows.count), Int32(columns), 1, floats + rows.lowerBound * columns,
+                        Int32(columns), x, 1, 0, y + rows.lowerBound, 1)
+        }
+    }
+
+    /// y [c] = Σ_i x [i] · W [i, c] for c in `columns` (x [rows]; the attention output projection
+    /// stored [H·d, D]). q8_0: the bounds are multiples of 32.
+    func multiplyVectorTransposed(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, columns range: Range<Int>) {
+        switch dtype {
+        case .f16: dotColumns(F16Elements.self, base, rowBytes: rowBytes, x, y, columns: range, k: rows)
+        case .bf16: dotColumns(BF16Elements.self, base, rowBytes: rowBytes, x, y, columns: range, k: rows)
+        case .q8_0: dotColumnsQ8_0(base, n: columns, x, y, columns: range, k: rows)
+        default:
+            guard !range.isEmpty else { return }
+            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(rows), Int32(range.count), 1, floats + range.lowerBound,
+                        Int32(columns), x, 1, 0, y + range.lowerBound, 1)
+        }
+    }
+
+    /// The rows of a tile converted at once into a thread's scratch: about 256 KiB of f32.
+    func tileRows(scratchFloats: Int) -> Int { max(8, min(scratchFloats, 65_536) / max(columns, 1) / 8 * 8) }
+
+    /// Y [m, r] = X [m, columns] · W [r, :]ᵀ for r in `rows`, Y's rows `ldy` apart (many tokens through
+    /// a Linear weight). f32 goes to sgemm in place; other dtypes a tile of rows at a time through
+    /// `scratch` (at least `scratchFloats`). Calls OpenBLAS on the calling thread's terms.
+    func multiply(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, rows range: Range<Int>,
+                  scratch: UnsafeMutablePointer<Float>, scratchFloats: Int) {
+        guard !range.isEmpty else { return }
+        let k = columns
+        if dtype == .f32 {
+            matmulTransposed(x, floats + range.lowerBound * k, y + range.lowerBound, m: m, n: range.count, k: k, ldc: ldy)
+            return
+        }
+        let tile = tileRows(scratchFloats: scratchFloats)
+        var r = range.lowerBound
+        while r < range.upperBound {
+            let count = min(tile, range.upperBound - r)
+            for i in 0..<count { widenRow(r + i, 0..<k, into: scratch + i * k) }
+            matmulTransposed(x, scratch, y + r, m: m, n: count, k: k, ldc: ldy)
+            r += count
+        }
+    }
+
+    /// Y [m, c] = X [m, rows] · W [:, c] for c in `columns` (bounds multiples of 32 unless the upper is
+    /// the end), Y's rows `ldy` apart (many tokens through the attention output projection).
+    func multiplyTransposed(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, columns range: Range<Int>,
+                            scratch: UnsafeMutablePointer<Float>, scratchFloats: Int) {
+        guard !range.isEmpty else { return }
+        let k = rows
+        if dtype == .f32 {
+            matmul(x, floats + range.lowerBound, y + range.lowerBound, m: m, n: range.count, k: k, ldb: columns, ldc: ldy)
+            return
+        }
+        let tile = max(32, min(scratchFloats, 65_536) / max(k, 1) / 32 * 32)
+        var c = range.lowerBound
+        while c < range.upperBound {
+            let count = min(tile, range.upperBound - c)
+            for i in 0..<k { widenRow(i, c..<(c + count), into: scratch + i * count) }
+            matmul(x, scratch, y + c, m: m, n: count, k: k, ldb: count, ldc: ldy)
+            c += count
+        }
+    }
+}

@@ -1,0 +1,186 @@
+import Foundation
+import XCTest
+@testable import QKVFormat
+@testable import QKVInference
+
+/// The decoder's matrix-vector kernels over stored dtypes: f16 and bf16 bit-equal to widening then the
+/// f32 kernel, q8_0 close to its exact dequantization, the widenings exact for every bit pattern, the
+/// tile products equal to sgemm on the widened matrix, and the vectorised activations.
+final class DecoderKernelTests: XCTestCase {
+    /// Raw bytes of `values` in `dtype` (q8_0: quantized by rows of `columns`).
+    func encode(_ values: [Float], _ dtype: DType, columns: Int) -> [UInt8] {
+        let f32 = values.withUnsafeBytes { Array($0) }
+        switch dtype {
+        case .q8_0:
+            var out = [UInt8](repeating: 0, count: values.count / 32 * 34)
+            values.withUnsafeBufferPointer { x in
+                out.withUnsafeMutableBytes { o in
+                    for b in 0..<values.count / 32 { DTypeConversion.quantizeBlockQ8_0(x.baseAddress! + b * 32, into: o.baseAddress! + b * 34) }
+                }
+            }
+            return out
+        default:
+            var out = [UInt8](repeating: 0, count: values.count * dtype.blockBytes)
+            f32.withUnsafeBytes { s in out.withUnsafeMutableBytes { DTypeConversion.convert(s, from: .f32, to: dtype, into: $0) } }
+            return out
+        }
+    }
+
+    /// W [rows, columns] widened row by row with the kernels' own widening.
+    func widened(_ bytes: [UInt8], _ dtype: DType, rows: Int, columns: Int) -> [Float] {
+        let rowBytes = dtype == .q8_0 ? columns / 32 * 34 : columns * dtype.blockBytes
+        var out = [Float](repeating: 0, count: rows * columns)
+        bytes.withUnsafeBytes { w in
+            out.withUnsafeMutableBufferPointer { o in
+                for r in 0..<rows { widenRow(dtype, w.baseAddress!, rowBytes: rowBytes, row: r, columns: 0..<columns, into: o.baseAddress! + r * columns) }
+            }
+        }
+        return out
+    }
+
+    /// Random values with a few zeros, negative zeros and f16 subnormals among them.
+    func values(_ count: Int, seed: UInt64) -> [Float] {
+        var state = seed
+        return (0..<count).map { i in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let u = Float(state >> 40) / Float(1 << 24) - 0.5
+            switch i % 97 { case 3: return 0; case 5: return -0.0; case 7: return 3e-6 * u; default: return u * 0.2 }
+        }
+    }
+
+    func rowKernel(_ dtype: DType, _ w: UnsafeRawPointer, rowBytes: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, k: Int) {
+        switch dtype {
+        case .f16: dotRows(F16Elements.self, w, rowBytes: rowBytes, x, y, rows: 0..<rows, k: k)
+        case .bf16: dotRows(BF16Elements.self, w, rowBytes: rowBytes, x, y, rows: 0..<rows, k: k)
+        case .q8_0: dotRowsQ8_0(w, x, y, rows: 0..<rows, k: k)
+        default: dotRows(F32Elements.self, w, rowBytes: rowBytes, x, y, rows: 0..<rows, k: k)
+        }
+    }
+
+    func columnKernel(_ dtype: DType, _ w: UnsafeRawPointer, rowBytes: Int, n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                      columns: Range<Int>, k: Int) {
+        switch dtype {
+        case .f16: dotColumns(F16Elements.self, w, rowBytes: rowBytes, x, y, columns: columns, k: k)
+        case .bf16: dotColumns(BF16Elements.self, w, rowBytes: rowBytes, x, y, columns: columns, k: k)
+        case .q8_0: dotColumnsQ8_0(w, n: n, x, y, columns: columns, k: k)
+        default: dotColumns(F32Elements.self, w, rowBytes: rowBytes, x, y, columns: columns, k: k)
+        }
+    }
+
+    /// y = W x and y = xᵀ W in `dtype` against the f32 kernels on the widened W.
+    func checkKernels(_ dtype: DType, rows: Int, columns: Int, exact: Bool) {
+        let w = encode(values(rows * columns, seed: 1), dtype, columns: columns)
+        let reference = widened(w, dtype, rows: rows, columns: columns).withUnsafeBytes { Array($0) }
+        let rowBytes = dtype == .q8_0 ? columns / 32 * 34 : columns * dtype.blockBytes
+        let x = values(max(rows, columns), seed: 2)
+        var y = [Float](repeating: .nan, count: rows), want = y
+        w.withUnsafeBytes { w in reference.withUnsafeBytes { r in x.withUnsafeBufferPointer { x in
+            y.withUnsafeMutableBufferPointer { rowKernel(dtype, w.baseAddress!, rowBytes: rowBytes, x.baseAddress!, $0.baseAddress!, rows: rows, k: columns) }
+            want.withUnsafeMutableBufferPointer { rowKernel(.f32, r.baseAddress!, rowBytes: columns * 4, x.baseAddress!, $0.baseAddress!, rows: rows, k: columns) }
+        } } }
+        compare(y, want, exact: exact, "\(dtype) rows \(rows)x\(columns)")
+
+        // Two shares of the columns, as two threads take them (cut at 32).
+        var yt = [Float](repeating: .nan, count: columns), wantT = yt
+        let cut = columns / 64 * 32
+        w.withUnsafeBytes { w in reference.withUnsafeBytes { r in x.withUnsafeBufferPointer { x in
+            for share in [0..<cut, cut..<columns] {
+                yt.withUnsafeMutableBufferPointer { columnKernel(dtype, w.baseAddress!, rowBytes: rowBytes, n: columns, x.baseAddress!, $0.baseAddress!, columns: share, k: rows) }
+                wantT.withUnsafeMutableBufferPointer { columnKernel(.f32, r.baseAddress!, rowBytes: columns * 4, n: columns, x.baseAddress!, $0.baseAddress!, columns: share, k: rows) }
+            }
+        } } }
+        compare(yt, wantT, exact: exact, "\(dtype) columns \(rows)x\(columns)")
+    }
+
+    func compare(_ y: [Float], _ want: [Float], exact: Bool, _ what: String) {
+        let scale = want.map(abs).max()!
+        for i in y.indices {
+            if exact {
+                XCTAssertEqual(y[i].bitPattern, want[i].bitPattern, "\(what)[\(i)]: \(y[i]) vs \(want[i])")
+            } else {
+                XCTAssertLessThanOrEqual(abs(y[i] - want[i]), 1e-5 * scale, "\(what)[\(i)]")
+            }
+        }
+    }
+
+    func testF16AndBF16Kernels_areBitEqualToWideningThenF32() {
+        for (rows, columns) in [(37, 77), (8, 64), (5, 3), (67, 96)] {
+            checkKernels(.f16, rows: rows, columns: columns, exact: true)
+            checkKernels(.bf16, rows: rows, columns: columns, exact: true)
+        }
+    }
+
+    func testQ8_0Kernels_matchTheDequantizedMatrix() {
+        for (rows, columns) in [(37, 96), (8, 64), (67, 32)] {
+            checkKernels(.q8_0, rows: rows, columns: columns, exact: false)
+        }
+    }
+
+    func testHalfWidenings_equalFloatFromFloat16_forEveryBitPatternButNaNQuieting() {
+        var bits = (0...UInt16.max).map { $0 }
+        var wide = [Float](repeating: 0, count: bits.count)
+        bits.withUnsafeBytes { b in
+            wide.withUnsafeMutableBufferPointer { widenRow(.f16, b.baseAddress!, rowBytes: 0, row: 0, columns: 0..<65536, into: $0.baseAddress!) }
+        }
+        for (i, h) in bits.enumerated() {
+            let want = Float(Float16(bitPattern: h))
+            if want.isNaN {
+                // A NaN stays a NaN with its payload; `Float(Float16)` also sets the quiet bit, ours need not.
+                XCTAssertTrue(wide[i].isNaN && halfToFloat(h).isNaN, String(h, radix: 16))
+                XCTAssertEqual(wide[i].bitPattern | 0x40_0000, want.bitPattern, String(h, radix: 16))
+                continue
+            }
+            XCTAssertEqual(wide[i].bitPattern, want.bitPattern, "widenHalf8 \(String(h, radix: 16))")
+            XCTAssertEqual(halfToFloat(h).bitPattern, want.bitPattern, "halfToFloat \(String(h, radix: 16))")
+        }
+        bits.removeAll()
+    }
+
+    func testTileProducts_equalSgemmOnTheWidenedMatrix() {
+        for dtype in [DType.f16, .bf16, .q8_0] {
+            let (n, k, m) = (70, 96, 5)
+            let bytes = encode(values(n * k, seed: 3), dtype, columns: k)
+            let reference = widened(bytes, dtype, rows: n, columns: k)
+            let x = values(m * max(n, k), seed: 4)
+            let info = TensorInfo(name: "w", role: nil, dtype: dtype, shape: [n, k])
+            let storage = OwnedStorage(count: bytes.count)
+            bytes.withUnsafeBytes { storage.mutableBytes.copyMemory(from: $0) }
+            let matrix = try! DecoderMatrix(OneTensorFile(TensorView(info: info, storage: storage, bytes: storage.bytes)), "w")
+            var scratch = [Float](repeating: 0, count: 8 * k)   // a tile of 8 rows: several tiles
+            var y = [Float](repeating: .nan, count: m * n), want = y
+            x.withUnsafeBufferPointer { x in reference.withUnsafeBufferPointer { r in
+                scratch.withUnsafeMutableBufferPointer { s in
+                    y.withUnsafeMutableBufferPointer { matrix.multiply(x.baseAddress!, m: m, into: $0.baseAddress!, ldy: n, rows: 0..<n, scratch: s.baseAddress!, scratchFloats: 8 * k) }
+                }
+                want.withUnsafeMutableBufferPointer { matmulTransposed(x.baseAddress!, r.baseAddress!, $0.baseAddress!, m: m, n: n, k: k) }
+            } }
+            compare(y, want, exact: false, "\(dtype) tiles")
+        }
+    }
+
+    func testGeluTanhAndSiluGate_matchTheScalarFormulas() {
+        let xs = (-2000...2000).map { Float($0) / 100 } + [-1e4, 1e4, -88, 88, 0]
+        var y = xs
+        y.withUnsafeMutableBufferPointer { geluTanh($0.baseAddress!, count: $0.count) }
+        for (i, v) in xs.enumerated() {
+            let want = 0.5 * Double(v) * (1 + tanh(0.7978845608028654 * (Double(v) + 0.044715 * Double(v) * Double(v) * Double(v))))
+            XCTAssertEqual(Double(y[i]), want, accuracy: 2e-6 * max(1, abs(want)), "gelu(\(v))")
+        }
+        var gate = xs
+        let up = [Float](repeating: 1.5, count: xs.count)
+        gate.withUnsafeMutableBufferPointer { g in up.withUnsafeBufferPointer { siluGate(g.baseAddress!, up: $0.baseAddress!, count: g.count) } }
+        for (i, v) in xs.enumerated() {
+            let want = Double(v) / (1 + exp(-Double(v))) * 1.5
+            XCTAssertEqual(Double(gate[i]), want, accuracy: 2e-6 * max(1, abs(want)), "silu(\(v))")
+        }
+    }
+}
+
+/// A weight file holding one tensor, for building a `DecoderMatrix` from bytes.
+final class OneTensorFile: WeightFile {
+    let path = "memory", format = ContainerFormat.qkv, metadata = Metadata()
+    let view: TensorView
+    init(_ view: TensorView) { self.view = view }
+    var tensors: [TensorInfo] { [view.info] }
+    func tensor(_ name: String) throws -> TensorView { view }
+}
