@@ -77,9 +77,9 @@ for shape in $shapes; do
     done
 done
 
-python3 - "$work/lines" "$work/peers" "$work/sizes" "$work/ids" "$threads" "$runs" "$decode_tokens" "$prompt_tokens" <<'PY'
+python3 - "$work/lines" "$work/peers" "$work/sizes" "$work/ids" "$threads" "$runs" "$decode_tokens" "$prompt_tokens" "${BENCH_JSON:-}" <<'PY'
 import json, re, statistics, sys
-lines, peers, sizes, idsfile, threads, runs, decode_tokens, prompt_tokens = sys.argv[1:]
+lines, peers, sizes, idsfile, threads, runs, decode_tokens, prompt_tokens, json_out = sys.argv[1:]
 LINE = re.compile(r"load (?P<load>[0-9.]+) s; prompt (?P<pt>\d+) tokens in (?P<ps>[0-9.]+) s \((?P<prate>[0-9.]+|inf) tok/s[^)]*\); "
                   r"generated (?P<gt>\d+) tokens in (?P<gs>[0-9.]+) s \((?P<grate>[0-9.]+|inf) tok/s[^)]*\)")
 rates = {}
@@ -110,6 +110,7 @@ print("| shape | qkv dtype | qkv decode tok/s | transformers fp32 decode tok/s |
       "transformers prompt tok/s | ratio | qkv file MB | qkv decode GB/s |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 notes = []
+results = []   # for tools/bench/suite.sh (BENCH_JSON)
 for (shape, dtype) in sorted(size, key=lambda k: (list(peer).index(k[0]), ["f32", "f16", "bf16", "q8_0"].index(k[1]))):
     p = peer[shape]
     qd, qp = median((shape, dtype, "decode")), median((shape, dtype, "prompt"))
@@ -117,10 +118,15 @@ for (shape, dtype) in sorted(size, key=lambda k: (list(peer).index(k[0]), ["f32"
     print("| %s | %s | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx | %.0f | %.1f |" % (
         shape, dtype, qd, p["decode_tok_s"], rd, qp, p["prompt_tok_s"], rp, size[(shape, dtype)] / 1e6,
         size[(shape, dtype)] * qd / 1e9))
+    results.append({"shape": shape, "dtype": dtype, "qkv_decode": qd, "peer_decode": p["decode_tok_s"], "qkv_prompt": qp,
+                    "peer_prompt": p["prompt_tok_s"], "file_bytes": size[(shape, dtype)]})
     if rd < target[dtype]:
         notes.append("%s %s decode %.2fx < %.1fx" % (shape, dtype, rd, target[dtype]))
     if dtype == "f32" and rp < 1.2:
         notes.append("%s f32 prompt %.2fx < 1.2x" % (shape, rp))
+if json_out:
+    with open(json_out, "w") as f:
+        json.dump({"rows": results, "threads": int(threads), "runs": int(runs)}, f)
 print()
 for shape, p in peer.items():
     loads = [median((shape, d, "load")) for d in ["f32", "f16", "bf16", "q8_0"] if (shape, d, "load") in rates]
