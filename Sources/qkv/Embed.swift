@@ -31,14 +31,12 @@ struct Embed: ParsableCommand {
     @Flag(help: "Print the cosine similarity matrix of the inputs instead of the vectors.")
     var similarity = false
 
-    @Option(help: "Threads to compute on: qkv's own, each running single-threaded matrix products.")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
-
+    @OptionGroup var threading: ThreadOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        try threading.validate()
         guard file != nil || !texts.isEmpty else { throw ValidationError("give texts as arguments or --file") }
         if format == .npy && output == nil && isatty(STDOUT_FILENO) != 0 {
             throw ValidationError("npy is binary: give --output FILE or redirect standard output")
@@ -46,8 +44,7 @@ struct Embed: ParsableCommand {
     }
 
     func run() throws {
-        relaunchWithFastBLASKernelsIfNeeded()
-        setComputeThreads(threads)
+        threading.apply()
         let inputs = try texts + readLines()
         let loadStart = Date()
         let embedder = try SentenceEmbedder(path: model)
@@ -70,23 +67,14 @@ struct Embed: ParsableCommand {
         if !common.quiet {
             let rate = seconds > 0 ? Double(inputs.count) / seconds : 0
             FileHandle.standardError.write(Data(String(format: "embedded %d text%@ in %.3f s (%.1f texts/s, batch %d, %d threads); model load %.3f s\n",
-                                                       inputs.count, inputs.count == 1 ? "" : "s", seconds, rate, batch, threads,
+                                                       inputs.count, inputs.count == 1 ? "" : "s", seconds, rate, batch, threading.threads,
                                                        loaded.timeIntervalSince(loadStart)).utf8))
         }
     }
 
     private func readLines() throws -> [String] {
         guard let file else { return [] }
-        let data: Data
-        if file == "-" {
-            data = FileHandle.standardInput.readDataToEndOfFile()
-        } else {
-            guard let read = FileManager.default.contents(atPath: file) else {
-                throw ValidationError("cannot read \(file)")
-            }
-            data = read
-        }
-        var lines = String(decoding: data, as: UTF8.self).components(separatedBy: "\n")
+        var lines = try InputText.read(file).components(separatedBy: "\n")
         if lines.last == "" { lines.removeLast() }
         return lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
     }

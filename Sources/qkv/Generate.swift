@@ -85,22 +85,6 @@ struct Generate: ParsableCommand {
     }
 }
 
-/// `--threads`, shared by the commands that run a model.
-struct ThreadOptions: ParsableArguments {
-    @Option(help: "Threads for the matrix products.")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
-
-    func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-    }
-
-    /// Picks the fast BLAS kernels for this CPU (may re-run the process once) and sets the thread count.
-    func apply() {
-        relaunchWithFastBLASKernelsIfNeeded()
-        setComputeThreads(threads)
-    }
-}
-
 /// Token ids typed on the command line: `1,2,3` (spaces allowed).
 enum TokenIDList {
     static func parse(_ text: String) throws -> [Int] {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QKVInference
 
 /// Flags shared by the subcommands that read a model file and may take a while.
 struct CommonOptions: ParsableArguments {
@@ -56,5 +57,30 @@ func fileSize(_ path: String) -> Int {
         var isDir: ObjCBool = false
         let p = "\(path)/\(name)"
         return total + (FileManager.default.fileExists(atPath: p, isDirectory: &isDir) && !isDir.boolValue ? size(p) : 0)
+    }
+}
+
+/// `--threads`, shared by the commands that run a model.
+struct ThreadOptions: ParsableArguments {
+    @Option(help: "Threads to compute on: qkv's own, each running single-threaded matrix products.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// Picks the fast BLAS kernels for this CPU (may re-run the process once) and sets the thread count.
+    func apply() {
+        relaunchWithFastBLASKernelsIfNeeded()
+        setComputeThreads(threads)
+    }
+}
+
+/// Reading texts from files or standard input.
+enum InputText {
+    static func read(_ file: String) throws -> String {
+        if file == "-" { return String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) }
+        guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
+        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QKVFormat
 import QKVInference
 
 struct Score: ParsableCommand {
@@ -53,7 +54,7 @@ struct Score: ParsableCommand {
         let perplexity = exp(-mean)
         var out = ""
         if json {
-            let quoted = pieces.map(InputText.jsonString).joined(separator: ", ")
+            let quoted = pieces.map { JSONValue.string($0).text }.joined(separator: ", ")
             let values = (["null"] + logProbabilities.map { "\($0)" }).joined(separator: ", ")
             out = """
                 {"ids": [\(tokens.map(String.init).joined(separator: ", "))], "pieces": [\(quoted)], \
@@ -73,31 +74,5 @@ struct Score: ParsableCommand {
             let rate = seconds > 0 ? Double(tokens.count) / seconds : 0
             FileHandle.standardError.write(Data(String(format: "scored %d tokens in %.3f s (%.1f tok/s)\n", tokens.count, seconds, rate).utf8))
         }
-    }
-}
-
-/// Reading texts from files or standard input, and writing them into JSON.
-enum InputText {
-    static func read(_ file: String) throws -> String {
-        if file == "-" { return String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) }
-        guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    /// A JSON string literal: quotes, backslashes and control characters escaped.
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

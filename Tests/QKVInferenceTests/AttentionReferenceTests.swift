@@ -7,7 +7,7 @@ import XCTest
 /// and a hook on the output projection's input), from Fixtures/reference/attention
 /// (tools/make_attention_references.py).
 final class AttentionReferenceTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = TestFiles.root
     static let directory = root.appendingPathComponent("Fixtures/reference/attention")
 
     struct Reference: Decodable {
@@ -23,32 +23,19 @@ final class AttentionReferenceTests: XCTestCase {
         var cases: [Case]
     }
 
-    func modelPath(_ spec: String) -> String {
-        if spec.hasPrefix("QKV_MODELS:") {
-            let cache = ProcessInfo.processInfo.environment["QKV_MODELS"] ?? (NSHomeDirectory() + "/.cache/qkv-models")
-            return cache + "/" + spec.dropFirst("QKV_MODELS:".count)
-        }
-        return Self.root.appendingPathComponent(spec).path
-    }
-
-    func loadNPY(_ name: String) throws -> [Float] {
-        let npy = try Data(contentsOf: Self.directory.appendingPathComponent(name))
-        let headerLength = Int(npy[8]) | Int(npy[9]) << 8
-        return npy.dropFirst(10 + headerLength).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-    }
-
     func testEveryHead_probabilitiesAndUpdatesMatchTransformers() throws {
         let reference = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: Self.directory.appendingPathComponent("cases.json")))
         XCTAssertGreaterThanOrEqual(reference.cases.count, 4)
         for c in reference.cases {
-            let path = modelPath(c.model)
+            let path = TestFiles.modelPath(c.model)
             XCTAssertTrue(FileManager.default.fileExists(atPath: path), "\(path) is missing: run tools/fetch-models.sh")
             let analyzer = try AttentionAnalyzer(path: path)
             let report = try c.text.map { try analyzer.analyze($0) } ?? analyzer.analyze(ids: c.ids)
             XCTAssertEqual(report.tokenIDs, c.ids, "\(c.name): token ids")
             let record = report.record
             XCTAssertEqual([record.layerCount, record.headCount, record.tokenCount, record.tokenCount], c.shape, c.name)
-            let expected = try loadNPY(c.attentions), expectedUpdates = try loadNPY(c.updates)
+            let expected = try TestFiles.loadNPY(Self.directory.appendingPathComponent(c.attentions))
+            let expectedUpdates = try TestFiles.loadNPY(Self.directory.appendingPathComponent(c.updates))
             let worst = zip(record.probabilities, expected).map { abs($0 - $1) }.max() ?? .infinity
             XCTAssertLessThanOrEqual(worst, 1e-5, "\(c.name): attention probabilities differ by \(worst)")
             var worstUpdate: Float = 0

@@ -6,7 +6,7 @@ import XCTest
 /// The GPT-2 and LLaMA decoders against transformers (PyTorch): every prompt position's logits and the
 /// first 32 greedy tokens, from Fixtures/reference/decoders (tools/make_decoder_references.py).
 final class DecoderReferenceTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = TestFiles.root
     static let referenceDirectory = root.appendingPathComponent("Fixtures/reference/decoders")
 
     struct Case: Decodable {
@@ -18,25 +18,9 @@ final class DecoderReferenceTests: XCTestCase {
         var greedy_ids: [Int]
     }
 
-    /// The model path: repo-relative, or `QKV_MODELS:` + a path in the fetched-models cache.
-    func modelPath(_ spec: String) -> String {
-        if spec.hasPrefix("QKV_MODELS:") {
-            let cache = ProcessInfo.processInfo.environment["QKV_MODELS"] ?? (NSHomeDirectory() + "/.cache/qkv-models")
-            return cache + "/" + spec.dropFirst("QKV_MODELS:".count)
-        }
-        return Self.root.appendingPathComponent(spec).path
-    }
-
-    /// float32 [rows, columns] from a little-endian .npy.
-    func loadNPY(_ url: URL) throws -> [Float] {
-        let npy = try Data(contentsOf: url)
-        let headerLength = Int(npy[8]) | Int(npy[9]) << 8
-        return npy.dropFirst(10 + headerLength).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-    }
-
     /// The case's model as the decoder runs it: converted to a .qkv in the case's dtype.
     func loadModel(_ c: Case, in dir: String) throws -> DecoderModel {
-        let path = modelPath(c.model)
+        let path = TestFiles.modelPath(c.model)
         XCTAssertTrue(FileManager.default.fileExists(atPath: path), "\(path) is missing (run tools/fetch-models.sh)")
         let converted = "\(dir)/\(c.name).qkv"
         try Converter.convert(input: path, output: converted, format: .qkv, options: WriteOptions(dtype: DType(name: c.dtype)))
@@ -51,7 +35,7 @@ final class DecoderReferenceTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for c in cases {
             let model = try loadModel(c, in: dir)
-            let expected = try loadNPY(Self.referenceDirectory.appendingPathComponent(c.logits))
+            let expected = try TestFiles.loadNPY(Self.referenceDirectory.appendingPathComponent(c.logits))
             let V = model.config.vocabSize
             XCTAssertEqual(expected.count, c.prompt_ids.count * V, c.name)
             let logits = try model.forward(c.prompt_ids, session: model.makeSession(), logits: .all)
