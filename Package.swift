@@ -11,11 +11,8 @@ let package = Package(
         .library(name: "QKVInference", targets: ["QKVInference"]),
         .library(name: "QKVVisualize", targets: ["QKVVisualize"]),
         .executable(name: "qkv", targets: ["qkv"]),
-        // libFuzzer harnesses, one per reader (tools/fuzz.sh); ordinary builds make them reproducers.
-        .executable(name: "FuzzQKV", targets: ["FuzzQKV"]),
-        .executable(name: "FuzzSafetensors", targets: ["FuzzSafetensors"]),
-        .executable(name: "FuzzGGUF", targets: ["FuzzGGUF"]),
-        .executable(name: "FuzzHDF5", targets: ["FuzzHDF5"]),
+        // The libFuzzer harness for every reader (tools/fuzz.sh); an ordinary build makes it a reproducer.
+        .executable(name: "Fuzz", targets: ["Fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,10 +41,7 @@ let package = Package(
             ]
         ),
 
-        .executableTarget(name: "FuzzQKV", dependencies: ["QKVFormat"]),
-        .executableTarget(name: "FuzzSafetensors", dependencies: ["QKVFormat"]),
-        .executableTarget(name: "FuzzGGUF", dependencies: ["QKVFormat"]),
-        .executableTarget(name: "FuzzHDF5", dependencies: ["QKVFormat"]),
+        .executableTarget(name: "Fuzz", dependencies: ["QKVFormat"]),
 
         .testTarget(name: "QKVFormatTests", dependencies: ["QKVFormat"]),
         .testTarget(name: "QKVTokenizersTests", dependencies: ["QKVTokenizers", "QKVFormat"]),

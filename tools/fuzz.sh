@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer harness for SECONDS: tools/fuzz.sh qkv|safetensors|gguf|hdf5 SECONDS [libFuzzer flags...]
 #
-# Builds the harness (Sources/Fuzz<Target>) with Swift's -sanitize=fuzzer,address in its own scratch
+# Builds the harness (Sources/Fuzz, one target for every reader) with Swift's -sanitize=fuzzer,address in its own scratch
 # directory (.build-fuzz), seeds a working corpus (.build-fuzz/work/<target>/, ignored by git) from Fixtures/ (the
 # conformance corpus and the other fixtures of that format), and runs it. Crashes land in
-# .build-fuzz/work/<target>/crashes/; reproduce one with `swift build --product Fuzz<Target>` and
-# `.build/debug/Fuzz<Target> FILE` (an ordinary build is a reproducer), then add it to
+# .build-fuzz/work/<target>/crashes/; reproduce one with `swift build --product Fuzz` and
+# `QKV_FUZZ_FORMAT=<target> .build/debug/Fuzz FILE` (an ordinary build is a reproducer), then add it to
 # tools/fixtures_conformance.py. The last lines printed are libFuzzer's executions and coverage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,10 +14,10 @@ target="${1:?usage: tools/fuzz.sh qkv|safetensors|gguf|hdf5 SECONDS [libFuzzer f
 seconds="${2:?usage: tools/fuzz.sh TARGET SECONDS}"
 shift 2
 case "$target" in
-    qkv) product=FuzzQKV; patterns=("*.qkv") ;;
-    safetensors) product=FuzzSafetensors; patterns=("*.safetensors") ;;
-    gguf) product=FuzzGGUF; patterns=("*.gguf") ;;
-    hdf5) product=FuzzHDF5; patterns=("*.h5") ;;
+    qkv) patterns=("*.qkv") ;;
+    safetensors) patterns=("*.safetensors") ;;
+    gguf) patterns=("*.gguf") ;;
+    hdf5) patterns=("*.h5") ;;
     *) echo "unknown target '$target': qkv, safetensors, gguf or hdf5" >&2; exit 2 ;;
 esac
 
@@ -25,9 +25,9 @@ esac
 [ -f Fixtures/conformance/manifest.json ] || python3 tools/make_fixtures.py >/dev/null
 
 scratch=.build-fuzz
-swift build -c debug --scratch-path "$scratch" --product "$product" \
+swift build -c debug --scratch-path "$scratch" --product Fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING >&2
-binary="$(swift build -c debug --scratch-path "$scratch" --show-bin-path)/$product"
+binary="$(swift build -c debug --scratch-path "$scratch" --show-bin-path)/Fuzz"
 
 work=".build-fuzz/work/$target"
 mkdir -p "$work/corpus" "$work/seeds" "$work/crashes"
@@ -41,7 +41,7 @@ if [ "$target" = qkv ] && [ -x .build/debug/qkv ]; then
 fi
 
 # -rss_limit_mb: a reader that allocates by a declared size fails here. -timeout: one input may not hang.
-ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1}" \
+QKV_FUZZ_FORMAT="$target" ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1}" \
 "$binary" "$work/corpus" "$work/seeds" \
     -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -malloc_limit_mb=512 -timeout=10 \
     -artifact_prefix="$work/crashes/" -print_final_stats=1 "$@"

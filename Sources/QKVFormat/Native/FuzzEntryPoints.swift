@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// In-memory entry points for the fuzz harnesses (`Sources/Fuzz*`, `tools/fuzz.sh`): the validation each
+/// In-memory entry points for the fuzz harnesses (`Sources/Fuzz`, `tools/fuzz.sh`): the validation each
 /// reader runs when it opens a file, on bytes instead of a path, followed by the schema checks a model
 /// goes through. Not API: `@_spi(Fuzzing)`. Each returns whether the bytes were accepted; a hostile
 /// input may only make them return false, never crash, hang or allocate by a declared size.
