@@ -24,7 +24,8 @@ esac
 # The corpus is generated; make it if this is a clean clone.
 [ -f Fixtures/conformance/manifest.json ] || python3 tools/make_fixtures.py >/dev/null
 
-scratch=.build-fuzz
+# QKV_FUZZ_SCRATCH: another build directory, so two people (or a long run and a change) do not share one.
+scratch="${QKV_FUZZ_SCRATCH:-.build-fuzz}"
 swift build -c debug --scratch-path "$scratch" --product Fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING >&2
 binary="$(swift build -c debug --scratch-path "$scratch" --show-bin-path)/Fuzz"
