@@ -23,11 +23,14 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
+        // The decode kernels with AVX2/FMA/F16C, chosen at run time (include/qkv_kernels.h says why C).
+        .target(name: "CQKVKernels"),
+
         .target(name: "QKVFormat", dependencies: ["CHDF5", "CZlib"]),
         // Text to token ids and back, from the tokenizer data a model file carries.
         .target(name: "QKVTokenizers", dependencies: ["QKVFormat"]),
         // Forward passes over mapped weights; matrix products through OpenBLAS.
-        .target(name: "QKVInference", dependencies: ["QKVFormat", "QKVTokenizers", "COpenBLAS"]),
+        .target(name: "QKVInference", dependencies: ["QKVFormat", "QKVTokenizers", "COpenBLAS", "CQKVKernels"]),
         // Attention reports as terminal tables, HTML, SVG, PNG, JSON and NPY; PNG deflate through zlib.
         .target(name: "QKVVisualize", dependencies: ["QKVInference", "QKVFormat", "CZlib"]),
         .executableTarget(

@@ -52,8 +52,13 @@ struct DecoderMatrix: @unchecked Sendable {
     }
 
     /// y [r] = W [r, :] · x [columns] for r in `rows` (one token through a Linear weight). Called from
-    /// the team's threads with OpenBLAS at one thread.
+    /// the team's threads with OpenBLAS at one thread. f16, bf16 and q8_0 run in the C kernels where
+    /// the processor has them (`NativeKernels`).
     func multiplyVector(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        if dtype != .f32 && NativeKernels.enabled {
+            nativeDotRows(dtype, base, rowBytes: rowBytes, x, y, rows: rows, k: columns)
+            return
+        }
         switch dtype {
         case .f16: dotRows(F16Elements.self, base, rowBytes: rowBytes, x, y, rows: rows, k: columns)
         case .bf16: dotRows(BF16Elements.self, base, rowBytes: rowBytes, x, y, rows: rows, k: columns)
@@ -70,6 +75,10 @@ struct DecoderMatrix: @unchecked Sendable {
     /// y [c] = Σ_i x [i] · W [i, c] for c in `columns` (x [rows]; the attention output projection
     /// stored [H·d, D]). q8_0: the bounds are multiples of 32.
     func multiplyVectorTransposed(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, columns range: Range<Int>) {
+        if dtype != .f32 && NativeKernels.enabled {
+            nativeDotColumns(dtype, base, rowBytes: rowBytes, n: columns, x, y, columns: range, k: rows)
+            return
+        }
         switch dtype {
         case .f16: dotColumns(F16Elements.self, base, rowBytes: rowBytes, x, y, columns: range, k: rows)
         case .bf16: dotColumns(BF16Elements.self, base, rowBytes: rowBytes, x, y, columns: range, k: rows)

@@ -1,3 +1,4 @@
+import CQKVKernels
 import QKVFormat
 
 // Matrix-vector products straight from a weight's stored bytes (f32, f16, bf16 or q8_0), for decoding one
@@ -254,6 +255,14 @@ func dotColumnsQ8_0(_ w: UnsafeRawPointer, n: Int, _ x: UnsafePointer<Float>, _ 
 func widenRow(_ dtype: DType, _ w: UnsafeRawPointer, rowBytes: Int, row r: Int, columns: Range<Int>,
               into out: UnsafeMutablePointer<Float>) {
     let row = w + r &* rowBytes
+    if NativeKernels.enabled {
+        switch dtype {
+        case .f16: return qkv_widen_f16(row + columns.lowerBound &* 2, out, columns.count)
+        case .bf16: return qkv_widen_bf16(row + columns.lowerBound &* 2, out, columns.count)
+        case .q8_0 where columns.count % 32 == 0: return qkv_widen_q8_0(row + columns.lowerBound / 32 &* q8BlockBytes, out, columns.count / 32)
+        default: break
+        }
+    }
     switch dtype {
     case .f16: widen(F16Elements.self, row, columns, out)
     case .bf16: widen(BF16Elements.self, row, columns, out)

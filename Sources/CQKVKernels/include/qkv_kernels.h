@@ -1,0 +1,46 @@
+// Matrix-vector kernels with AVX2, FMA and F16C for decoding from f16, bf16 and q8_0 weights in place.
+//
+// Why C: Swift compiles for baseline x86-64 (SSE2) here, with no per-function target attribute, so it
+// cannot use F16C's vcvtph2ps or 256-bit FMA; measured on one 3072 x 768 product, its kernels were 8.4x
+// (f16) and 2.9x (q8_0) slower than these (Specs/benchmarks.md). Every function here requires
+// qkv_kernels_supported() to have returned 1; QKVInference checks it once and otherwise uses its Swift
+// kernels (MatrixVectorKernels.swift), which compute the same sums.
+//
+// Shapes follow MatrixVectorKernels.swift: W [rows, k] stored row-major, rows `row_bytes` apart; q8_0
+// rows are k/32 blocks of 34 bytes (an f16 scale, then 32 int8). The caller guarantees every bound.
+#ifndef QKV_KERNELS_H
+#define QKV_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// 1 when this CPU has AVX2, FMA and F16C (the kernels below may run), else 0. Call it before any other.
+int qkv_kernels_supported(void);
+/// 2 when the row kernels run sixteen lanes wide (AVX-512 F, BW and VL), 1 for AVX2, 0 for none.
+int qkv_kernels_level(void);
+/// Detects the processor again and then uses at most `max_level` (for tests and benchmarks that compare
+/// the levels); returns the level now in use. Not thread-safe: call it before any kernel runs.
+int qkv_kernels_limit(int max_level);
+
+/// y[r] = W[r, :] · x for r in [row_begin, row_end); W [*, k] of f32, f16 or bf16; x [k].
+/// The three sum in the same order, so f16 and bf16 equal f32 on the widened W bit for bit.
+void qkv_dot_rows_f32(const void *w, size_t row_bytes, const float *x, float *y, size_t row_begin, size_t row_end, size_t k);
+void qkv_dot_rows_f16(const void *w, size_t row_bytes, const float *x, float *y, size_t row_begin, size_t row_end, size_t k);
+void qkv_dot_rows_bf16(const void *w, size_t row_bytes, const float *x, float *y, size_t row_begin, size_t row_end, size_t k);
+/// y[r] = W[r, :] · x for r in [row_begin, row_end); W [*, k] in q8_0 (k a multiple of 32).
+void qkv_dot_rows_q8_0(const void *w, const float *x, float *y, size_t row_begin, size_t row_end, size_t k);
+
+/// y[c] = Σ_i x[i] · W[i, c] for c in [column_begin, column_end); W [k, *] of f32, f16 or bf16.
+void qkv_dot_columns_f32(const void *w, size_t row_bytes, const float *x, float *y, size_t column_begin, size_t column_end, size_t k);
+void qkv_dot_columns_f16(const void *w, size_t row_bytes, const float *x, float *y, size_t column_begin, size_t column_end, size_t k);
+void qkv_dot_columns_bf16(const void *w, size_t row_bytes, const float *x, float *y, size_t column_begin, size_t column_end, size_t k);
+/// y[c] = Σ_i x[i] · W[i, c] for c in [column_begin, column_end) (multiples of 32); W [k, n] in q8_0.
+void qkv_dot_columns_q8_0(const void *w, size_t n, const float *x, float *y, size_t column_begin, size_t column_end, size_t k);
+
+/// out[0..<count] = the f16 or bf16 values at src, widened exactly (F16C; a NaN may come back quieted).
+void qkv_widen_f16(const void *src, float *out, size_t count);
+void qkv_widen_bf16(const void *src, float *out, size_t count);
+/// out[0..<32·blocks] = the q8_0 blocks at src dequantized (scale · value, in f32).
+void qkv_widen_q8_0(const void *src, float *out, size_t blocks);
+
+#endif

@@ -1,0 +1,475 @@
+// AVX2/FMA/F16C matrix-vector kernels; see include/qkv_kernels.h for what and why. Every function
+// that uses the instructions carries the target attribute, so this file builds for baseline x86-64 and
+// the caller decides at run time (qkv_kernels_supported). Index arithmetic is size_t: every index is
+// below a buffer's element count, which the caller guarantees.
+#include "qkv_kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define KERNEL __attribute__((target("avx2,fma,f16c")))
+#define KERNEL512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+// How far ahead of each row's reading position the row kernels prefetch. The hardware prefetcher stops
+// at 4 KiB pages, and every new page of a mapped file is a TLB miss: prefetching a page ahead of each of
+// the four rows in flight doubled q8_0 decode (85 to 170 tok/s on the LLaMA-134M shape; 3 KiB ahead
+// gained nothing, 4 to 16 KiB the same).
+#define PREFETCH_BYTES 4096
+
+// 0: neither; 1: AVX2, FMA and F16C; 2: those and AVX-512 (F, BW, VL). Set once by qkv_kernels_supported.
+static int level;
+
+int qkv_kernels_supported(void) {
+    __builtin_cpu_init();
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    level = avx512 ? 2 : avx2 ? 1 : 0;
+    return level > 0;
+}
+
+int qkv_kernels_level(void) { return level; }
+
+int qkv_kernels_limit(int max_level) {
+    qkv_kernels_supported();
+    if (level > max_level) level = max_level < 0 ? 0 : max_level;
+    return level;
+}
+
+// Eight elements at element index i of a row, as f32; and one.
+KERNEL static inline __m256 load8_f32(const void *row, size_t i) { return _mm256_loadu_ps((const float *)row + i); }
+KERNEL static inline float load1_f32(const void *row, size_t i) { return ((const float *)row)[i]; }
+KERNEL static inline __m256 load8_f16(const void *row, size_t i) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)));
+}
+KERNEL static inline float load1_f16(const void *row, size_t i) { return _cvtsh_ss(((const uint16_t *)row)[i]); }
+// bf16 is the top half of an f32: zero-extend to 32 bits and shift.
+KERNEL static inline __m256 load8_bf16(const void *row, size_t i) {
+    __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+KERNEL static inline float load1_bf16(const void *row, size_t i) {
+    uint32_t bits = (uint32_t)((const uint16_t *)row)[i] << 16;
+    float f;
+    __builtin_memcpy(&f, &bits, 4);
+    return f;
+}
+
+// The eight lanes of v summed, always in the same order.
+KERNEL static inline float sum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// y[r] = W[r, :] · x: four rows at a time (four sequential streams per thread, each x load serving four
+// rows), two accumulators per row (eight independent FMA chains); a row alone sums in the same order.
+#define DOT_ROWS(NAME, LOAD8, LOAD1, ESIZE)                                                                      \
+KERNEL static void NAME(const void *w, size_t row_bytes, const float *x, float *y, size_t row_begin, size_t row_end, \
+                 size_t k) {                                                                                \
+    const char *base = (const char *)w;                                                                     \
+    size_t r = row_begin;                                                                                   \
+    for (; r + 4 <= row_end; r += 4) {                                                                      \
+        const char *r0 = base + r * row_bytes, *r1 = r0 + row_bytes, *r2 = r1 + row_bytes, *r3 = r2 + row_bytes; \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;   \
+        size_t i = 0;                                                                                       \
+        for (; i + 16 <= k; i += 16) {                                                                      \
+            for (size_t p = 0; p < 16 * ESIZE; p += 64) {                                                   \
+                size_t ahead = i * ESIZE + p + PREFETCH_BYTES;                                              \
+                _mm_prefetch(r0 + ahead, _MM_HINT_T0); _mm_prefetch(r1 + ahead, _MM_HINT_T0);               \
+                _mm_prefetch(r2 + ahead, _MM_HINT_T0); _mm_prefetch(r3 + ahead, _MM_HINT_T0);               \
+            }                                                                                               \
+            __m256 xa = _mm256_loadu_ps(x + i), xb = _mm256_loadu_ps(x + i + 8);                           \
+            a0 = _mm256_fmadd_ps(LOAD8(r0, i), xa, a0); b0 = _mm256_fmadd_ps(LOAD8(r0, i + 8), xb, b0);    \
+            a1 = _mm256_fmadd_ps(LOAD8(r1, i), xa, a1); b1 = _mm256_fmadd_ps(LOAD8(r1, i + 8), xb, b1);    \
+            a2 = _mm256_fmadd_ps(LOAD8(r2, i), xa, a2); b2 = _mm256_fmadd_ps(LOAD8(r2, i + 8), xb, b2);    \
+            a3 = _mm256_fmadd_ps(LOAD8(r3, i), xa, a3); b3 = _mm256_fmadd_ps(LOAD8(r3, i + 8), xb, b3);    \
+        }                                                                                                   \
+        if (i + 8 <= k) {                                                                                   \
+            __m256 xa = _mm256_loadu_ps(x + i);                                                             \
+            a0 = _mm256_fmadd_ps(LOAD8(r0, i), xa, a0); a1 = _mm256_fmadd_ps(LOAD8(r1, i), xa, a1);        \
+            a2 = _mm256_fmadd_ps(LOAD8(r2, i), xa, a2); a3 = _mm256_fmadd_ps(LOAD8(r3, i), xa, a3);        \
+            i += 8;                                                                                         \
+        }                                                                                                   \
+        float s0 = sum8(_mm256_add_ps(a0, b0)), s1 = sum8(_mm256_add_ps(a1, b1));                           \
+        float s2 = sum8(_mm256_add_ps(a2, b2)), s3 = sum8(_mm256_add_ps(a3, b3));                           \
+        for (; i < k; i++) {                                                                                \
+            s0 += LOAD1(r0, i) * x[i]; s1 += LOAD1(r1, i) * x[i];                                           \
+            s2 += LOAD1(r2, i) * x[i]; s3 += LOAD1(r3, i) * x[i];                                           \
+        }                                                                                                   \
+        y[r] = s0; y[r + 1] = s1; y[r + 2] = s2; y[r + 3] = s3;                                             \
+    }                                                                                                       \
+    for (; r < row_end; r++) {                                                                              \
+        const char *r0 = base + r * row_bytes;                                                              \
+        __m256 a0 = _mm256_setzero_ps(), b0 = a0;                                                           \
+        size_t i = 0;                                                                                       \
+        for (; i + 16 <= k; i += 16) {                                                                      \
+            a0 = _mm256_fmadd_ps(LOAD8(r0, i), _mm256_loadu_ps(x + i), a0);                                 \
+            b0 = _mm256_fmadd_ps(LOAD8(r0, i + 8), _mm256_loadu_ps(x + i + 8), b0);                         \
+        }                                                                                                   \
+        if (i + 8 <= k) { a0 = _mm256_fmadd_ps(LOAD8(r0, i), _mm256_loadu_ps(x + i), a0); i += 8; }         \
+        float s0 = sum8(_mm256_add_ps(a0, b0));                                                             \
+        for (; i < k; i++) s0 += LOAD1(r0, i) * x[i];                                                       \
+        y[r] = s0;                                                                                          \
+    }                                                                                                       \
+}
+
+DOT_ROWS(dot_rows_f32_avx2, load8_f32, load1_f32, 4)
+DOT_ROWS(dot_rows_f16_avx2, load8_f16, load1_f16, 2)
+DOT_ROWS(dot_rows_bf16_avx2, load8_bf16, load1_bf16, 2)
+
+// y[c] = Σ_i x[i] · W[i, c]: four rows at a time, each read along the whole share of columns (sequential
+// runs), added into y, which stays in L1; then the rows left one at a time.
+#define DOT_COLUMNS(NAME, LOAD8, LOAD1)                                                                     \
+KERNEL static void NAME(const void *w, size_t row_bytes, const float *x, float *y, size_t column_begin,   \
+                 size_t column_end, size_t k) {                                                             \
+    const char *base = (const char *)w;                                                                     \
+    for (size_t c = column_begin; c < column_end; c++) y[c] = 0;                                            \
+    size_t i = 0;                                                                                           \
+    for (; i + 4 <= k; i += 4) {                                                                            \
+        const char *r0 = base + i * row_bytes, *r1 = r0 + row_bytes, *r2 = r1 + row_bytes, *r3 = r2 + row_bytes; \
+        __m256 x0 = _mm256_set1_ps(x[i]), x1 = _mm256_set1_ps(x[i + 1]);                                  \
+        __m256 x2 = _mm256_set1_ps(x[i + 2]), x3 = _mm256_set1_ps(x[i + 3]);                              \
+        size_t c = column_begin;                                                                            \
+        for (; c + 8 <= column_end; c += 8) {                                                               \
+            __m256 t = _mm256_fmadd_ps(x1, LOAD8(r1, c), _mm256_mul_ps(x0, LOAD8(r0, c)));                 \
+            __m256 u = _mm256_fmadd_ps(x3, LOAD8(r3, c), _mm256_mul_ps(x2, LOAD8(r2, c)));                 \
+            _mm256_storeu_ps(y + c, _mm256_add_ps(_mm256_loadu_ps(y + c), _mm256_add_ps(t, u)));           \
+        }                                                                                                   \
+        for (; c < column_end; c++)                                                                         \
+            y[c] += (x[i] * LOAD1(r0, c) + x[i + 1] * LOAD1(r1, c)) + (x[i + 2] * LOAD1(r2, c) + x[i + 3] * LOAD1(r3, c)); \
+    }                                                                                                       \
+    for (; i < k; i++) {                                                                                    \
+        const char *r0 = base + i * row_bytes;                                                              \
+        __m256 x0 = _mm256_set1_ps(x[i]);                                                                   \
+        size_t c = column_begin;                                                                            \
+        for (; c + 8 <= column_end; c += 8)                                                                 \
+            _mm256_storeu_ps(y + c, _mm256_fmadd_ps(x0, LOAD8(r0, c), _mm256_loadu_ps(y + c)));            \
+        for (; c < column_end; c++) y[c] += x[i] * LOAD1(r0, c);                                            \
+    }                                                                                                       \
+}
+
+DOT_COLUMNS(dot_columns_f32_avx2, load8_f32, load1_f32)
+DOT_COLUMNS(dot_columns_f16_avx2, load8_f16, load1_f16)
+DOT_COLUMNS(dot_columns_bf16_avx2, load8_bf16, load1_bf16)
+
+enum { Q8_BLOCK_BYTES = 34 };
+
+// Eight int8 at p as f32.
+KERNEL static inline __m256 load8_i8(const uint8_t *p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+KERNEL static inline float q8_scale(const uint8_t *block) {
+    uint16_t bits;
+    __builtin_memcpy(&bits, block, 2);
+    return _cvtsh_ss(bits);
+}
+// One block's 32 products with x[0..<32], as eight partial sums.
+KERNEL static inline __m256 q8_block_dot(const uint8_t *block, const float *x) {
+    __m256 s = _mm256_mul_ps(load8_i8(block + 2), _mm256_loadu_ps(x));
+    s = _mm256_fmadd_ps(load8_i8(block + 10), _mm256_loadu_ps(x + 8), s);
+    s = _mm256_fmadd_ps(load8_i8(block + 18), _mm256_loadu_ps(x + 16), s);
+    return _mm256_fmadd_ps(load8_i8(block + 26), _mm256_loadu_ps(x + 24), s);
+}
+
+KERNEL static void dot_rows_q8_0_avx2(const void *w, const float *x, float *y, size_t row_begin, size_t row_end, size_t k) {
+    const size_t blocks = k / 32, row_bytes = blocks * Q8_BLOCK_BYTES;
+    const uint8_t *base = (const uint8_t *)w;
+    size_t r = row_begin;
+    for (; r + 4 <= row_end; r += 4) {
+        const uint8_t *b0 = base + r * row_bytes, *b1 = b0 + row_bytes, *b2 = b1 + row_bytes, *b3 = b2 + row_bytes;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t b = 0; b < blocks; b++) {
+            const float *xb = x + 32 * b;
+            const size_t o = b * Q8_BLOCK_BYTES;
+            _mm_prefetch((const char *)b0 + o + PREFETCH_BYTES, _MM_HINT_T0); _mm_prefetch((const char *)b1 + o + PREFETCH_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)b2 + o + PREFETCH_BYTES, _MM_HINT_T0); _mm_prefetch((const char *)b3 + o + PREFETCH_BYTES, _MM_HINT_T0);
+            a0 = _mm256_fmadd_ps(_mm256_set1_ps(q8_scale(b0 + o)), q8_block_dot(b0 + o, xb), a0);
+            a1 = _mm256_fmadd_ps(_mm256_set1_ps(q8_scale(b1 + o)), q8_block_dot(b1 + o, xb), a1);
+            a2 = _mm256_fmadd_ps(_mm256_set1_ps(q8_scale(b2 + o)), q8_block_dot(b2 + o, xb), a2);
+            a3 = _mm256_fmadd_ps(_mm256_set1_ps(q8_scale(b3 + o)), q8_block_dot(b3 + o, xb), a3);
+        }
+        y[r] = sum8(a0); y[r + 1] = sum8(a1); y[r + 2] = sum8(a2); y[r + 3] = sum8(a3);
+    }
+    for (; r < row_end; r++) {
+        const uint8_t *b0 = base + r * row_bytes;
+        __m256 a0 = _mm256_setzero_ps();
+        for (size_t b = 0; b < blocks; b++) {
+            const uint8_t *p = b0 + b * Q8_BLOCK_BYTES;
+            a0 = _mm256_fmadd_ps(_mm256_set1_ps(q8_scale(p)), q8_block_dot(p, x + 32 * b), a0);
+        }
+        y[r] = sum8(a0);
+    }
+}
+
+// W [k, n] with blocks along each row: two rows at a time, each block of a row scaled by x[i] · its scale.
+KERNEL static void dot_columns_q8_0_avx2(const void *w, size_t n, const float *x, float *y, size_t column_begin,
+                                         size_t column_end, size_t k) {
+    const size_t row_bytes = n / 32 * Q8_BLOCK_BYTES, first_block = column_begin / 32, blocks = (column_end - column_begin) / 32;
+    const uint8_t *base = (const uint8_t *)w;
+    for (size_t c = column_begin; c < column_end; c++) y[c] = 0;
+    for (size_t i = 0; i < k; i += 2) {
+        const int pair = i + 1 < k;
+        const uint8_t *p0 = base + i * row_bytes + first_block * Q8_BLOCK_BYTES;
+        const uint8_t *p1 = pair ? p0 + row_bytes : p0;
+        const float x0 = x[i], x1 = pair ? x[i + 1] : 0;
+        float *out = y + column_begin;
+        for (size_t b = 0; b < blocks; b++, p0 += Q8_BLOCK_BYTES, p1 += Q8_BLOCK_BYTES, out += 32) {
+            __m256 s0 = _mm256_set1_ps(x0 * q8_scale(p0)), s1 = _mm256_set1_ps(x1 * q8_scale(p1));
+            for (int j = 0; j < 32; j += 8) {
+                __m256 t = _mm256_fmadd_ps(s1, load8_i8(p1 + 2 + j), _mm256_mul_ps(s0, load8_i8(p0 + 2 + j)));
+                _mm256_storeu_ps(out + j, _mm256_add_ps(_mm256_loadu_ps(out + j), t));
+            }
+        }
+    }
+}
+
+KERNEL void qkv_widen_f16(const void *src, float *out, size_t count) {
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(out + i, load8_f16(src, i));
+    for (; i < count; i++) out[i] = load1_f16(src, i);
+}
+
+KERNEL void qkv_widen_bf16(const void *src, float *out, size_t count) {
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(out + i, load8_bf16(src, i));
+    for (; i < count; i++) out[i] = load1_bf16(src, i);
+}
+
+KERNEL void qkv_widen_q8_0(const void *src, float *out, size_t blocks) {
+    const uint8_t *p = (const uint8_t *)src;
+    for (size_t b = 0; b < blocks; b++, p += Q8_BLOCK_BYTES, out += 32) {
+        __m256 scale = _mm256_set1_ps(q8_scale(p));
+        for (int j = 0; j < 32; j += 8) _mm256_storeu_ps(out + j, _mm256_mul_ps(scale, load8_i8(p + 2 + j)));
+    }
+}
+
+// AVX-512: the same kernels sixteen lanes wide (half the instructions per weight; f16, bf16 and q8_0
+// decoding are bound by instructions, not memory, at eight lanes: Specs/benchmarks.md).
+KERNEL512 static inline __m512 load16_f32(const void *row, size_t i) { return _mm512_loadu_ps((const float *)row + i); }
+KERNEL512 static inline __m512 load16_f16(const void *row, size_t i) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + i)));
+}
+KERNEL512 static inline __m512 load16_bf16(const void *row, size_t i) {
+    __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + i)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
+// The sixteen lanes of v summed, always in the same order.
+KERNEL512 static inline float sum16(__m512 v) {
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+#define DOT_ROWS_512(NAME, LOAD16, LOAD1, ESIZE)                                                                 \
+KERNEL512 static void NAME(const void *w, size_t row_bytes, const float *x, float *y, size_t row_begin,   \
+                           size_t row_end, size_t k) {                                                      \
+    const char *base = (const char *)w;                                                                     \
+    size_t r = row_begin;                                                                                   \
+    for (; r + 4 <= row_end; r += 4) {                                                                      \
+        const char *r0 = base + r * row_bytes, *r1 = r0 + row_bytes, *r2 = r1 + row_bytes, *r3 = r2 + row_bytes; \
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;   \
+        size_t i = 0;                                                                                       \
+        for (; i + 32 <= k; i += 32) {                                                                      \
+            for (size_t p = 0; p < 32 * ESIZE; p += 64) {                                                   \
+                size_t ahead = i * ESIZE + p + PREFETCH_BYTES;                                              \
+                _mm_prefetch(r0 + ahead, _MM_HINT_T0); _mm_prefetch(r1 + ahead, _MM_HINT_T0);               \
+                _mm_prefetch(r2 + ahead, _MM_HINT_T0); _mm_prefetch(r3 + ahead, _MM_HINT_T0);               \
+            }                                                                                               \
+            __m512 xa = _mm512_loadu_ps(x + i), xb = _mm512_loadu_ps(x + i + 16);                          \
+            a0 = _mm512_fmadd_ps(LOAD16(r0, i), xa, a0); b0 = _mm512_fmadd_ps(LOAD16(r0, i + 16), xb, b0); \
+            a1 = _mm512_fmadd_ps(LOAD16(r1, i), xa, a1); b1 = _mm512_fmadd_ps(LOAD16(r1, i + 16), xb, b1); \
+            a2 = _mm512_fmadd_ps(LOAD16(r2, i), xa, a2); b2 = _mm512_fmadd_ps(LOAD16(r2, i + 16), xb, b2); \
+            a3 = _mm512_fmadd_ps(LOAD16(r3, i), xa, a3); b3 = _mm512_fmadd_ps(LOAD16(r3, i + 16), xb, b3); \
+        }                                                                                                   \
+        if (i + 16 <= k) {                                                                                  \
+            __m512 xa = _mm512_loadu_ps(x + i);                                                             \
+            a0 = _mm512_fmadd_ps(LOAD16(r0, i), xa, a0); a1 = _mm512_fmadd_ps(LOAD16(r1, i), xa, a1);      \
+            a2 = _mm512_fmadd_ps(LOAD16(r2, i), xa, a2); a3 = _mm512_fmadd_ps(LOAD16(r3, i), xa, a3);      \
+            i += 16;                                                                                        \
+        }                                                                                                   \
+        float s0 = sum16(_mm512_add_ps(a0, b0)), s1 = sum16(_mm512_add_ps(a1, b1));                         \
+        float s2 = sum16(_mm512_add_ps(a2, b2)), s3 = sum16(_mm512_add_ps(a3, b3));                         \
+        for (; i < k; i++) {                                                                                \
+            s0 += LOAD1(r0, i) * x[i]; s1 += LOAD1(r1, i) * x[i];                                           \
+            s2 += LOAD1(r2, i) * x[i]; s3 += LOAD1(r3, i) * x[i];                                           \
+        }                                                                                                   \
+        y[r] = s0; y[r + 1] = s1; y[r + 2] = s2; y[r + 3] = s3;                                             \
+    }                                                                                                       \
+    for (; r < row_end; r++) {                                                                              \
+        const char *r0 = base + r * row_bytes;                                                              \
+        __m512 a0 = _mm512_setzero_ps(), b0 = a0;                                                           \
+        size_t i = 0;                                                                                       \
+        for (; i + 32 <= k; i += 32) {                                                                      \
+            a0 = _mm512_fmadd_ps(LOAD16(r0, i), _mm512_loadu_ps(x + i), a0);                                \
+            b0 = _mm512_fmadd_ps(LOAD16(r0, i + 16), _mm512_loadu_ps(x + i + 16), b0);                      \
+        }                                                                                                   \
+        if (i + 16 <= k) { a0 = _mm512_fmadd_ps(LOAD16(r0, i), _mm512_loadu_ps(x + i), a0); i += 16; }      \
+        float s0 = sum16(_mm512_add_ps(a0, b0));                                                            \
+        for (; i < k; i++) s0 += LOAD1(r0, i) * x[i];                                                       \
+        y[r] = s0;                                                                                          \
+    }                                                                                                       \
+}
+
+DOT_ROWS_512(dot_rows_f32_avx512, load16_f32, load1_f32, 4)
+DOT_ROWS_512(dot_rows_f16_avx512, load16_f16, load1_f16, 2)
+DOT_ROWS_512(dot_rows_bf16_avx512, load16_bf16, load1_bf16, 2)
+
+// Sixteen int8 at p as f32.
+KERNEL512 static inline __m512 load16_i8(const uint8_t *p) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
+}
+KERNEL512 static inline __m512 q8_block_dot16(const uint8_t *block, const float *x) {
+    return _mm512_fmadd_ps(load16_i8(block + 18), _mm512_loadu_ps(x + 16), _mm512_mul_ps(load16_i8(block + 2), _mm512_loadu_ps(x)));
+}
+
+#ifndef PREFETCH_BYTES
+#define PREFETCH_BYTES 3264
+#endif
+KERNEL512 static void dot_rows_q8_0_avx512(const void *w, const float *x, float *y, size_t row_begin, size_t row_end, size_t k) {
+    const size_t blocks = k / 32, row_bytes = blocks * Q8_BLOCK_BYTES;
+    const uint8_t *base = (const uint8_t *)w;
+    size_t r = row_begin;
+    for (; r + 4 <= row_end; r += 4) {
+        const uint8_t *b0 = base + r * row_bytes, *b1 = b0 + row_bytes, *b2 = b1 + row_bytes, *b3 = b2 + row_bytes;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t b = 0; b < blocks; b++) {
+            const float *xb = x + 32 * b;
+            const size_t o = b * Q8_BLOCK_BYTES;
+            _mm_prefetch((const char *)b0 + o + PREFETCH_BYTES, _MM_HINT_T0); _mm_prefetch((const char *)b1 + o + PREFETCH_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)b2 + o + PREFETCH_BYTES, _MM_HINT_T0); _mm_prefetch((const char *)b3 + o + PREFETCH_BYTES, _MM_HINT_T0);
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(q8_scale(b0 + o)), q8_block_dot16(b0 + o, xb), a0);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(q8_scale(b1 + o)), q8_block_dot16(b1 + o, xb), a1);
+            a2 = _mm512_fmadd_ps(_mm512_set1_ps(q8_scale(b2 + o)), q8_block_dot16(b2 + o, xb), a2);
+            a3 = _mm512_fmadd_ps(_mm512_set1_ps(q8_scale(b3 + o)), q8_block_dot16(b3 + o, xb), a3);
+        }
+        y[r] = sum16(a0); y[r + 1] = sum16(a1); y[r + 2] = sum16(a2); y[r + 3] = sum16(a3);
+    }
+    for (; r < row_end; r++) {
+        const uint8_t *b0 = base + r * row_bytes;
+        __m512 a0 = _mm512_setzero_ps();
+        for (size_t b = 0; b < blocks; b++) {
+            const uint8_t *p = b0 + b * Q8_BLOCK_BYTES;
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(q8_scale(p)), q8_block_dot16(p, x + 32 * b), a0);
+        }
+        y[r] = sum16(a0);
+    }
+}
+
+// The public row kernels: the widest the processor has.
+void qkv_dot_rows_f32(const void *w, size_t row_bytes, const float *x, float *y, size_t row_begin, size_t row_end, size_t k) {
+    if (level == 2) dot_rows_f32_avx512(w, row_bytes, x, y, row_begin, row_end, k);
+    else dot_rows_f32_avx2(w, row_bytes, x, y, row_begin, row_end, k);
+}
+void qkv_dot_rows_f16(const void *w, size_t row_bytes, const float *x, float *y, size_t row_begin, size_t row_end, size_t k) {
+    if (level == 2) dot_rows_f16_avx512(w, row_bytes, x, y, row_begin, row_end, k);
+    else dot_rows_f16_avx2(w, row_bytes, x, y, row_begin, row_end, k);
+}
+void qkv_dot_rows_bf16(const void *w, size_t row_bytes, const float *x, float *y, size_t row_begin, size_t row_end, size_t k) {
+    if (level == 2) dot_rows_bf16_avx512(w, row_bytes, x, y, row_begin, row_end, k);
+    else dot_rows_bf16_avx2(w, row_bytes, x, y, row_begin, row_end, k);
+}
+void qkv_dot_rows_q8_0(const void *w, const float *x, float *y, size_t row_begin, size_t row_end, size_t k) {
+    if (level == 2) dot_rows_q8_0_avx512(w, x, y, row_begin, row_end, k);
+    else dot_rows_q8_0_avx2(w, x, y, row_begin, row_end, k);
+}
+
+// y[c] = Σ_i x[i] · W[i, c], sixteen lanes wide, prefetching the rows a page ahead.
+#define DOT_COLUMNS_512(NAME, LOAD16, LOAD1, ESIZE)                                                         \
+KERNEL512 static void NAME(const void *w, size_t row_bytes, const float *x, float *y, size_t column_begin, \
+                           size_t column_end, size_t k) {                                                   \
+    const char *base = (const char *)w;                                                                     \
+    for (size_t c = column_begin; c < column_end; c++) y[c] = 0;                                            \
+    size_t i = 0;                                                                                           \
+    for (; i + 4 <= k; i += 4) {                                                                            \
+        const char *r0 = base + i * row_bytes, *r1 = r0 + row_bytes, *r2 = r1 + row_bytes, *r3 = r2 + row_bytes; \
+        __m512 x0 = _mm512_set1_ps(x[i]), x1 = _mm512_set1_ps(x[i + 1]);                                  \
+        __m512 x2 = _mm512_set1_ps(x[i + 2]), x3 = _mm512_set1_ps(x[i + 3]);                              \
+        size_t c = column_begin;                                                                            \
+        for (; c + 16 <= column_end; c += 16) {                                                             \
+            for (size_t p = 0; p < 16 * ESIZE; p += 64) {                                                   \
+                size_t ahead = c * ESIZE + p + PREFETCH_BYTES;                                              \
+                _mm_prefetch(r0 + ahead, _MM_HINT_T0); _mm_prefetch(r1 + ahead, _MM_HINT_T0);               \
+                _mm_prefetch(r2 + ahead, _MM_HINT_T0); _mm_prefetch(r3 + ahead, _MM_HINT_T0);               \
+            }                                                                                               \
+            __m512 t = _mm512_fmadd_ps(x1, LOAD16(r1, c), _mm512_mul_ps(x0, LOAD16(r0, c)));               \
+            __m512 u = _mm512_fmadd_ps(x3, LOAD16(r3, c), _mm512_mul_ps(x2, LOAD16(r2, c)));               \
+            _mm512_storeu_ps(y + c, _mm512_add_ps(_mm512_loadu_ps(y + c), _mm512_add_ps(t, u)));           \
+        }                                                                                                   \
+        for (; c < column_end; c++)                                                                         \
+            y[c] += (x[i] * LOAD1(r0, c) + x[i + 1] * LOAD1(r1, c)) + (x[i + 2] * LOAD1(r2, c) + x[i + 3] * LOAD1(r3, c)); \
+    }                                                                                                       \
+    for (; i < k; i++) {                                                                                    \
+        const char *r0 = base + i * row_bytes;                                                              \
+        __m512 x0 = _mm512_set1_ps(x[i]);                                                                   \
+        size_t c = column_begin;                                                                            \
+        for (; c + 16 <= column_end; c += 16)                                                               \
+            _mm512_storeu_ps(y + c, _mm512_fmadd_ps(x0, LOAD16(r0, c), _mm512_loadu_ps(y + c)));           \
+        for (; c < column_end; c++) y[c] += x[i] * LOAD1(r0, c);                                            \
+    }                                                                                                       \
+}
+
+DOT_COLUMNS_512(dot_columns_f32_avx512, load16_f32, load1_f32, 4)
+DOT_COLUMNS_512(dot_columns_f16_avx512, load16_f16, load1_f16, 2)
+DOT_COLUMNS_512(dot_columns_bf16_avx512, load16_bf16, load1_bf16, 2)
+
+KERNEL512 static void dot_columns_q8_0_avx512(const void *w, size_t n, const float *x, float *y, size_t column_begin,
+                                              size_t column_end, size_t k) {
+    const size_t row_bytes = n / 32 * Q8_BLOCK_BYTES, first_block = column_begin / 32, blocks = (column_end - column_begin) / 32;
+    const uint8_t *base = (const uint8_t *)w;
+    for (size_t c = column_begin; c < column_end; c++) y[c] = 0;
+    for (size_t i = 0; i < k; i += 2) {
+        const int pair = i + 1 < k;
+        const uint8_t *p0 = base + i * row_bytes + first_block * Q8_BLOCK_BYTES;
+        const uint8_t *p1 = pair ? p0 + row_bytes : p0;
+        const float x0 = x[i], x1 = pair ? x[i + 1] : 0;
+        float *out = y + column_begin;
+        for (size_t b = 0; b < blocks; b++, p0 += Q8_BLOCK_BYTES, p1 += Q8_BLOCK_BYTES, out += 32) {
+            _mm_prefetch((const char *)p0 + PREFETCH_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)p1 + PREFETCH_BYTES, _MM_HINT_T0);
+            __m512 s0 = _mm512_set1_ps(x0 * q8_scale(p0)), s1 = _mm512_set1_ps(x1 * q8_scale(p1));
+            for (int j = 0; j < 32; j += 16) {
+                __m512 t = _mm512_fmadd_ps(s1, load16_i8(p1 + 2 + j), _mm512_mul_ps(s0, load16_i8(p0 + 2 + j)));
+                _mm512_storeu_ps(out + j, _mm512_add_ps(_mm512_loadu_ps(out + j), t));
+            }
+        }
+    }
+}
+
+// The public column kernels: the widest the processor has.
+void qkv_dot_columns_f32(const void *w, size_t row_bytes, const float *x, float *y, size_t column_begin, size_t column_end, size_t k) {
+    if (level == 2) dot_columns_f32_avx512(w, row_bytes, x, y, column_begin, column_end, k);
+    else dot_columns_f32_avx2(w, row_bytes, x, y, column_begin, column_end, k);
+}
+void qkv_dot_columns_f16(const void *w, size_t row_bytes, const float *x, float *y, size_t column_begin, size_t column_end, size_t k) {
+    if (level == 2) dot_columns_f16_avx512(w, row_bytes, x, y, column_begin, column_end, k);
+    else dot_columns_f16_avx2(w, row_bytes, x, y, column_begin, column_end, k);
+}
+void qkv_dot_columns_bf16(const void *w, size_t row_bytes, const float *x, float *y, size_t column_begin, size_t column_end, size_t k) {
+    if (level == 2) dot_columns_bf16_avx512(w, row_bytes, x, y, column_begin, column_end, k);
+    else dot_columns_bf16_avx2(w, row_bytes, x, y, column_begin, column_end, k);
+}
+void qkv_dot_columns_q8_0(const void *w, size_t n, const float *x, float *y, size_t column_begin, size_t column_end, size_t k) {
+    if (level == 2) dot_columns_q8_0_avx512(w, n, x, y, column_begin, column_end, k);
+    else dot_columns_q8_0_avx2(w, n, x, y, column_begin, column_end, k);
+}
+
+#else
+// Not x86: the Swift kernels run instead.
+int qkv_kernels_supported(void) { return 0; }
+int qkv_kernels_level(void) { return 0; }
+int qkv_kernels_limit(int max_level) { return 0; }
+void qkv_dot_rows_f32(const void *w, size_t rb, const float *x, float *y, size_t a, size_t b, size_t k) {}
+void qkv_dot_rows_f16(const void *w, size_t rb, const float *x, float *y, size_t a, size_t b, size_t k) {}
+void qkv_dot_rows_bf16(const void *w, size_t rb, const float *x, float *y, size_t a, size_t b, size_t k) {}
+void qkv_dot_rows_q8_0(const void *w, const float *x, float *y, size_t a, size_t b, size_t k) {}
+void qkv_dot_columns_f32(const void *w, size_t rb, const float *x, float *y, size_t a, size_t b, size_t k) {}
+void qkv_dot_columns_f16(const void *w, size_t rb, const float *x, float *y, size_t a, size_t b, size_t k) {}
+void qkv_dot_columns_bf16(const void *w, size_t rb, const float *x, float *y, size_t a, size_t b, size_t k) {}
+void qkv_dot_columns_q8_0(const void *w, size_t n, const float *x, float *y, size_t a, size_t b, size_t k) {}
+void qkv_widen_f16(const void *src, float *out, size_t count) {}
+void qkv_widen_bf16(const void *src, float *out, size_t count) {}
+void qkv_widen_q8_0(const void *src, float *out, size_t blocks) {}
+#endif

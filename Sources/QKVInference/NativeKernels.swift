@@ -1,0 +1,69 @@
+import CQKVKernels
+import Foundation
+import QKVFormat
+
+/// Which kernels run the matrix-vector products of decoding from f16, bf16 and q8_0 weights: C with
+/// AVX-512 or AVX2 (Sources/CQKVKernels), or the Swift kernels (MatrixVectorKernels.swift).
+///
+/// Swift compiles for baseline x86-64 here and cannot use F16C or wide FMA, which decide the speed of
+/// f16, bf16 and q8_0 decoding (Specs/benchmarks.md has the measurement that justifies the C target).
+/// The widest level the processor has is used, unless QKV_KERNELS says `swift`, `avx2` or `avx512`
+/// (at most that level: for measuring one against another, and for machines where the check is wrong).
+public enum NativeKernels {
+    /// The level in use in this process.
+    public static let level: Level = {
+        let detected = Int(qkv_kernels_supported() == 0 ? 0 : qkv_kernels_level())
+        let requested = ProcessInfo.processInfo.environment["QKV_KERNELS"].flatMap(Level.init(rawValue:)) ?? .avx512
+        return Level(index: Int(qkv_kernels_limit(CInt(min(detected, requested.index)))))
+    }()
+
+    /// True when the C kernels are in use.
+    public static var enabled: Bool { level != .swift }
+
+    public enum Level: String, Sendable {
+        case swift, avx2, avx512
+        var index: Int { self == .swift ? 0 : self == .avx2 ? 1 : 2 }
+        init(index: Int) { self = index >= 2 ? .avx512 : index == 1 ? .avx2 : .swift }
+    }
+}
+
+// y [r] = W [r, :] · x for r in `rows` (W [*, k] rows `rowBytes` apart, in `dtype`; not f32).
+@inline(__always)
+func nativeDotRows(_ dtype: DType, _ w: UnsafeRawPointer, rowBytes: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                   rows: Range<Int>, k: Int) {
+    switch dtype {
+    case .f16: qkv_dot_rows_f16(w, rowBytes, x, y, rows.lowerBound, rows.upperBound, k)
+    case .bf16: qkv_dot_rows_bf16(w, rowBytes, x, y, rows.lowerBound, rows.upperBound, k)
+    case .q8_0: qkv_dot_rows_q8_0(w, x, y, rows.lowerBound, rows.upperBound, k)
+    default: qkv_dot_rows_f32(w, rowBytes, x, y, rows.lowerBound, rows.upperBound, k)
+    }
+}
+
+// y [c] = Σ_i x [i] · W [i, c] for c in `columns` (W [k, n] rows `rowBytes` apart; q8_0: bounds multiples of 32).
+@inline(__always)
+func nativeDotColumns(_ dtype: DType, _ w: UnsafeRawPointer, rowBytes: Int, n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                      columns: Range<Int>, k: Int) {
+    switch dtype {
+    case .f16: qkv_dot_columns_f16(w, rowBytes, x, y, columns.lowerBound, columns.upperBound, k)
+    case .bf16: qkv_dot_columns_bf16(w, rowBytes, x, y, columns.lowerBound, columns.upperBound, k)
+    case .q8_0: qkv_dot_columns_q8_0(w, n, x, y, columns.lowerBound, columns.upperBound, k)
+    default: qkv_dot_columns_f32(w, rowBytes, x, y, columns.lowerBound, columns.upperBound, k)
+    }
+}
+
+extension NativeKernels {
+    /// The C kernels' levels this processor can run (none, [avx2], or [avx2, avx512]).
+    static var availableLevels: [Level] {
+        let detected = Int(qkv_kernels_supported() == 0 ? 0 : qkv_kernels_level())
+        _ = qkv_kernels_limit(CInt(level.index))   // qkv_kernels_supported resets the C side's level
+        return [Level.avx2, .avx512].filter { $0.index <= detected }
+    }
+
+    /// Runs `body` with the C kernels at `level` (tests comparing the levels; not thread-safe), then
+    /// returns to this process's level.
+    static func atLevel(_ level: Level, _ body: () -> Void) {
+        _ = qkv_kernels_limit(CInt(level.index))
+        body()
+        _ = qkv_kernels_limit(CInt(Self.level.index))
+    }
+}
