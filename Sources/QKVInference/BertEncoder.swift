@@ -1,7 +1,8 @@
 import QKVFormat
 
-/// A weight as f32 values in memory: the mapped bytes themselves for an f32 file (no copy), else a copy
-/// made once at load (f16, bf16 widened; q8_0 dequantized).
+/// A small weight (a bias, a norm's scale) as f32 values in memory: the mapped bytes themselves for an
+/// f32 file (no copy), else a copy made once at load (f16, bf16 widened; q8_0 dequantized). Matrices are
+/// `WeightMatrix`, which never copies.
 struct FloatWeight: @unchecked Sendable {
     let view: TensorView
     let pointer: UnsafePointer<Float>
@@ -26,24 +27,25 @@ public final class BertEncoder: @unchecked Sendable {
     public let config: ModelConfig
 
     // embeddings
-    let tokenEmbedding: FloatWeight      // [V, D]
-    let positionEmbedding: FloatWeight   // [P, D]
-    let tokenTypeEmbedding: FloatWeight? // [T, D]
+    let tokenEmbedding: WeightMatrix      // [V, D]
+    let positionEmbedding: WeightMatrix   // [P, D]
+    let tokenTypeEmbedding: WeightMatrix? // [T, D]
     let embeddingNorm: (weight: FloatWeight, bias: FloatWeight) // [D]
 
     struct Layer {
-        let query, key, value: FloatWeight               // [H·d, D]: the per-head slabs, read as one matrix
+        let query, key, value: WeightMatrix              // [H·d, D]: the per-head slabs, read as one matrix
         let queryBias, keyBias, valueBias: FloatWeight   // [H·d]
-        let output: FloatWeight                          // [H·d, D]: head h's rows are its slice of W_O
+        let output: WeightMatrix                         // [H·d, D]: head h's rows are its slice of W_O
         let outputBias: FloatWeight                      // [D]
         let attentionNorm: (weight: FloatWeight, bias: FloatWeight)
-        let up: FloatWeight, upBias: FloatWeight         // [F, D], [F]
-        let down: FloatWeight, downBias: FloatWeight     // [D, F], [D]
+        let up: WeightMatrix, upBias: FloatWeight        // [F, D], [F]
+        let down: WeightMatrix, downBias: FloatWeight    // [D, F], [D]
         let mlpNorm: (weight: FloatWeight, bias: FloatWeight)
     }
     let layers: [Layer]
 
-    /// Loads the weights of a BERT model file; f32 tensors stay in the mapping.
+    /// Loads the weights of a BERT model file. The matrices stay in the mapping in their stored dtype
+    /// (f32 used in place; f16, bf16 and q8_0 widened a tile at a time as the products need them).
     public init(_ model: ModelFile) throws {
         let config = model.config
         guard config.family == .bert, config.norm == .layernorm, config.normPlacement == .post, config.positionEncoding == .learned,
@@ -53,19 +55,20 @@ public final class BertEncoder: @unchecked Sendable {
         self.config = config
         let file = model.file
         func w(_ name: String) throws -> FloatWeight { try FloatWeight(file, name) }
-        tokenEmbedding = try w("embed/token/weight")
-        positionEmbedding = try w("embed/position/weight")
-        tokenTypeEmbedding = config.typeVocabSize > 0 ? try w("embed/token_type/weight") : nil
+        func m(_ name: String) throws -> WeightMatrix { try WeightMatrix(file, name) }
+        tokenEmbedding = try m("embed/token/weight")
+        positionEmbedding = try m("embed/position/weight")
+        tokenTypeEmbedding = config.typeVocabSize > 0 ? try m("embed/token_type/weight") : nil
         embeddingNorm = (try w("embed/norm/weight"), try w("embed/norm/bias"))
         layers = try (0..<config.layerCount).map { i in
             let p = "layers/\(i)/"
             return Layer(
-                query: try w(p + "attn/q/weight"), key: try w(p + "attn/k/weight"), value: try w(p + "attn/v/weight"),
+                query: try m(p + "attn/q/weight"), key: try m(p + "attn/k/weight"), value: try m(p + "attn/v/weight"),
                 queryBias: try w(p + "attn/q/bias"), keyBias: try w(p + "attn/k/bias"), valueBias: try w(p + "attn/v/bias"),
-                output: try w(p + "attn/o/weight"), outputBias: try w(p + "attn/o/bias"),
+                output: try m(p + "attn/o/weight"), outputBias: try w(p + "attn/o/bias"),
                 attentionNorm: (try w(p + "attn_norm/weight"), try w(p + "attn_norm/bias")),
-                up: try w(p + "mlp/up/weight"), upBias: try w(p + "mlp/up/bias"),
-                down: try w(p + "mlp/down/weight"), downBias: try w(p + "mlp/down/bias"),
+                up: try m(p + "mlp/up/weight"), upBias: try w(p + "mlp/up/bias"),
+                down: try m(p + "mlp/down/weight"), downBias: try w(p + "mlp/down/bias"),
                 mlpNorm: (try w(p + "mlp_norm/weight"), try w(p + "mlp_norm/bias")))
         }
     }
@@ -139,13 +142,18 @@ public final class BertEncoder: @unchecked Sendable {
         let scale = 1 / Float(d).squareRoot()
         let epsilon = Float(config.normEpsilon)
 
-        // Embeddings: token + position + token type 0, then LayerNorm (small: on this thread alone).
+        // Embeddings: token + position + token type 0, then LayerNorm (small: on this thread alone). The
+        // rows are widened from the tables (`out` is free scratch here).
         for s in range {
             for (i, id) in sequences[s].enumerated() {
-                let row = x + (offsets[s] - first + i) * D
-                let token = tokenEmbedding.pointer + id * D, position = positionEmbedding.pointer + i * D
-                for j in 0..<D { row[j] = token[j] + position[j] }
-                if let types = tokenTypeEmbedding { for j in 0..<D { row[j] += types.pointer[j] } }
+                let row = x + (offsets[s] - first + i) * D, term = out + (offsets[s] - first + i) * D
+                tokenEmbedding.widenRow(id, 0..<D, into: row)
+                positionEmbedding.widenRow(i, 0..<D, into: term)
+                for j in 0..<D { row[j] += term[j] }
+                if let types = tokenTypeEmbedding {
+                    types.widenRow(0, 0..<D, into: term)
+                    for j in 0..<D { row[j] += term[j] }
+                }
             }
         }
         layerNorm(x, weight: embeddingNorm.weight.pointer, bias: embeddingNorm.bias.pointer, rows: M, n: D, epsilon: epsilon)
@@ -160,12 +168,12 @@ public final class BertEncoder: @unchecked Sendable {
             // Q, K, V for all heads at once: X [M, D] · W [H·d, D]ᵀ + b. Each share is a block of the 3·H·d
             // columns of [Q K V] side by side, so a share makes as few and as wide products as it can.
             split { p in
-                let shared = share(3 * HD, part: p, of: P, align: 16)
+                let shared = share(3 * HD, part: p, of: P, align: 16), tile = ws.tiles[split.thread + p]
                 for (i, (w, b, y)) in [(layer.query, layer.queryBias, q), (layer.key, layer.keyBias, k), (layer.value, layer.valueBias, v)].enumerated() {
                     let start = max(shared.lowerBound - i * HD, 0), end = min(shared.upperBound - i * HD, HD)
                     guard start < end else { continue }
                     let columns = start..<end
-                    matmulTransposed(x, w.pointer + columns.lowerBound * D, y + columns.lowerBound, m: M, n: columns.count, k: D, ldc: HD)
+                    w.multiply(x, m: M, into: y, ldy: HD, rows: columns, scratch: tile.pointer, scratchFloats: tile.capacity)
                     addBias(y, ld: HD, b.pointer, rows: M, columns: columns)
                 }
             }
@@ -185,13 +193,20 @@ public final class BertEncoder: @unchecked Sendable {
                 for h in 0..<H {
                     record.storeProbabilities(layer: index, head: h, firstQuery: 0, rows: L, keys: L, stride: L, probabilities + h * L * L)
                 }
-                record.storeUpdates(layer: index, firstQuery: 0, rows: L, heads: z, output: layer.output.pointer, headDim: d, modelDim: D)
+                // W_O as f32 (widened here, for this one recorded sequence, when it is stored narrower).
+                if layer.output.dtype == .f32 {
+                    record.storeUpdates(layer: index, firstQuery: 0, rows: L, heads: z, output: layer.output.floats, headDim: d, modelDim: D)
+                } else {
+                    layer.output.widened().withUnsafeBufferPointer {
+                        record.storeUpdates(layer: index, firstQuery: 0, rows: L, heads: z, output: $0.baseAddress!, headDim: d, modelDim: D)
+                    }
+                }
             }
 
             // Every head's update through its slice of W_O: Z [M, H·d] · O [H·d, D]; bias, residual, LayerNorm.
             split { p in
-                let columns = share(D, part: p, of: P, align: 16)
-                matmul(z, layer.output.pointer + columns.lowerBound, out + columns.lowerBound, m: M, n: columns.count, k: HD, ldb: D, ldc: D)
+                let columns = share(D, part: p, of: P, align: 32), tile = ws.tiles[split.thread + p]   // q8_0 blocks: 32
+                layer.output.multiplyTransposed(z, m: M, into: out, ldy: D, columns: columns, scratch: tile.pointer, scratchFloats: tile.capacity)
             }
             split { p in
                 let rows = share(M, part: p, of: P)
@@ -202,13 +217,13 @@ public final class BertEncoder: @unchecked Sendable {
 
             // MLP: GELU(X W_upᵀ + b) W_downᵀ + b; residual; LayerNorm.
             split { p in
-                let columns = share(F, part: p, of: P, align: 16)
-                matmulTransposed(x, layer.up.pointer + columns.lowerBound * D, hidden + columns.lowerBound, m: M, n: columns.count, k: D, ldc: F)
+                let columns = share(F, part: p, of: P, align: 16), tile = ws.tiles[split.thread + p]
+                layer.up.multiply(x, m: M, into: hidden, ldy: F, rows: columns, scratch: tile.pointer, scratchFloats: tile.capacity)
                 addBiasGELU(hidden, ld: F, layer.upBias.pointer, rows: M, columns: columns)
             }
             split { p in
-                let columns = share(D, part: p, of: P, align: 16)
-                matmulTransposed(hidden, layer.down.pointer + columns.lowerBound * F, out + columns.lowerBound, m: M, n: columns.count, k: F, ldc: D)
+                let columns = share(D, part: p, of: P, align: 16), tile = ws.tiles[split.thread + p]
+                layer.down.multiply(hidden, m: M, into: out, ldy: D, rows: columns, scratch: tile.pointer, scratchFloats: tile.capacity)
             }
             split { p in
                 let rows = share(M, part: p, of: P)

@@ -16,21 +16,21 @@ public final class DecoderModel: @unchecked Sendable {
 
     struct Layer {
         let attentionNorm: Norm
-        let query, key, value: DecoderMatrix             // [H·d, D], [K·d, D], [K·d, D]: per-head slabs read as one matrix
+        let query, key, value: WeightMatrix             // [H·d, D], [K·d, D], [K·d, D]: per-head slabs read as one matrix
         let queryBias, keyBias, valueBias: FloatWeight?  // [H·d], [K·d], [K·d]
-        let output: DecoderMatrix                        // [H·d, D]: head h's rows are its slice of W_O
+        let output: WeightMatrix                        // [H·d, D]: head h's rows are its slice of W_O
         let outputBias: FloatWeight?                     // [D]
         let mlpNorm: Norm
-        let up: DecoderMatrix, upBias: FloatWeight?      // [F, D], [F]
-        let gate: DecoderMatrix?, gateBias: FloatWeight? // [F, D], [F] (LLaMA's SwiGLU)
-        let down: DecoderMatrix, downBias: FloatWeight?  // [D, F], [D]
+        let up: WeightMatrix, upBias: FloatWeight?      // [F, D], [F]
+        let gate: WeightMatrix?, gateBias: FloatWeight? // [F, D], [F] (LLaMA's SwiGLU)
+        let down: WeightMatrix, downBias: FloatWeight?  // [D, F], [D]
     }
 
-    let tokenEmbedding: DecoderMatrix     // [V, D]
-    let positionEmbedding: DecoderMatrix? // [P, D] (GPT-2)
+    let tokenEmbedding: WeightMatrix     // [V, D]
+    let positionEmbedding: WeightMatrix? // [P, D] (GPT-2)
     let layers: [Layer]
     let finalNorm: Norm
-    let lmHead: DecoderMatrix             // [V, D]: the token embedding itself when tied
+    let lmHead: WeightMatrix             // [V, D]: the token embedding itself when tied
 
     /// Loads the weights of a decoder model file. The matrices stay in the mapping in their dtype (f32,
     /// f16, bf16, q8_0) and are computed from there; norms and biases are read as f32.
@@ -51,7 +51,7 @@ public final class DecoderModel: @unchecked Sendable {
         self.config = config
         let file = model.file
         func w(_ name: String) throws -> FloatWeight { try FloatWeight(file, name) }
-        func m(_ name: String) throws -> DecoderMatrix { try DecoderMatrix(file, name) }
+        func m(_ name: String) throws -> WeightMatrix { try WeightMatrix(file, name) }
         func optional(_ name: String, _ present: Bool) throws -> FloatWeight? { present ? try w(name) : nil }
         func norm(_ prefix: String) throws -> Norm {
             Norm(weight: try w(prefix + "/weight"), bias: try optional(prefix + "/bias", config.norm == .layernorm))
@@ -299,7 +299,7 @@ public final class DecoderModel: @unchecked Sendable {
 
 /// Y [rows, share] = X [rows, in] · W [share, :]ᵀ (+ bias [share]): one thread's share of a Linear
 /// weight's rows (Y's columns), Y's rows W.rows apart.
-private func project(_ x: UnsafePointer<Float>, _ w: DecoderMatrix, _ bias: FloatWeight?, into y: UnsafeMutablePointer<Float>,
+private func project(_ x: UnsafePointer<Float>, _ w: WeightMatrix, _ bias: FloatWeight?, into y: UnsafeMutablePointer<Float>,
                      rows: Int, share: Range<Int>, tile: UnsafeMutablePointer<Float>, tileFloats: Int) {
     if rows == 1 {
         w.multiplyVector(x, into: y, rows: share)

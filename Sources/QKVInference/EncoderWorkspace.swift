@@ -14,11 +14,13 @@ final class EncoderWorkspace: @unchecked Sendable {
     let hidden = FloatBuffer()   // MLP hidden [N, F]
     let keys: [FloatBuffer]      // per thread: one head's Kᵀ [d, L rounded up to 8]
     let scores: [FloatBuffer]    // per thread: one query's scores [L rounded up to 8]
+    let tiles: [FloatBuffer]     // per thread: a tile of an f16/bf16/q8_0 weight widened for sgemm
 
     init(threads: Int) {
         team = ComputeTeam(size: threads)
         keys = (0..<team.size).map { _ in FloatBuffer() }
         scores = (0..<team.size).map { _ in FloatBuffer() }
+        tiles = (0..<team.size).map { _ in FloatBuffer() }
     }
 
     /// Grows the buffers for N packed tokens whose longest sequence has L tokens.
@@ -30,6 +32,8 @@ final class EncoderWorkspace: @unchecked Sendable {
         hidden.reserve(N * config.ffnDim)
         for buffer in keys { buffer.reserve(config.headDim * width) }
         for buffer in scores { buffer.reserve(width) }
+        // A tile of at least 8 rows of the widest weight, or 32 columns of W_O (WeightMatrix.multiply).
+        for buffer in tiles { buffer.reserve(max(65_536, 8 * max(config.modelDim, config.ffnDim), 32 * HD)) }
     }
 }
 

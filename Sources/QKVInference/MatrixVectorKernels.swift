@@ -5,11 +5,11 @@ import QKVFormat
 // token: every weight is read once per token, so the bytes read are the time, and reduced-precision
 // weights are widened in registers, eight at a time, never copied. Shapes in the comments; callers own
 // every buffer and guarantee the sizes. The products for many rows (a prompt) widen tiles of a weight
-// into scratch and call sgemm on them (DecoderMatrix).
+// into scratch and call sgemm on them (WeightMatrix).
 //
 // The kernels are generic over how eight values are widened (`WidenedElements`), so the f16 and bf16
 // kernels do exactly the f32 kernel's arithmetic on the widened values (a test checks bit equality).
-// f32 weights themselves go to OpenBLAS's sgemv (DecoderMatrix), whose AVX-512 kernel is faster.
+// f32 weights themselves go to OpenBLAS's sgemv (WeightMatrix), whose AVX-512 kernel is faster.
 // Swift compiles for baseline x86-64 here (SSE2): SIMD8<Float> is two SSE registers, and f16 is widened
 // with integer operations rather than F16C, which `Float(Float16)` would need (without it, each value
 // is a call to `__extendhfsf2`). Measured, one thread, a 3072 x 768 product hot in cache (2026-11-27):

@@ -61,6 +61,34 @@ final class BertEncoderTests: XCTestCase {
         }
     }
 
+    /// MiniLM stored as f16, bf16 and q8_0 runs from the narrow weights (tiles widened for sgemm, no f32
+    /// copy): it gives the f32 encoder's vectors on the same rounded weights (made by an exact conversion
+    /// back to f32), and stays close to sentence-transformers.
+    func testReducedPrecisionMiniLM_equalsF32OnTheRoundedWeights_andStaysCloseToSentenceTransformers() throws {
+        XCTAssertTrue(FileManager.default.fileExists(atPath: Self.minilm), "run tools/fetch-models.sh")
+        let (ref, expected) = try reference()
+        let ids = Array(ref.token_ids.prefix(12))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qkv-encoder-dtypes-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (dtype, minimumCosine) in [(DType.f16, 0.99999), (.bf16, 0.9999), (.q8_0, 0.999)] {
+            let narrow = dir.appendingPathComponent("minilm-\(dtype).qkv").path, wide = dir.appendingPathComponent("minilm-\(dtype)-f32.qkv").path
+            try Converter.convert(input: Self.minilm, output: narrow, format: .qkv, options: WriteOptions(dtype: dtype))
+            try Converter.convert(input: narrow, output: wide, format: .qkv, options: WriteOptions(dtype: .f32))
+            let model = try ModelFile(try openWeightFile(path: narrow))
+            XCTAssertEqual(model.file.tensors.first { $0.name == "layers/0/mlp/up/weight" }?.dtype, dtype)
+            let ours = try BertEncoder(model).embed(tokenIDs: ids)
+            let onRoundedWeights = try BertEncoder(try ModelFile(try openWeightFile(path: wide))).embed(tokenIDs: ids)
+            var worst = 1.0
+            for i in ids.indices {
+                for (x, y) in zip(ours[i], onRoundedWeights[i]) { XCTAssertEqual(x, y, accuracy: 2e-6, "\(dtype) sentence \(i)") }
+                worst = min(worst, cosine(ours[i], expected[i]))
+            }
+            XCTAssertGreaterThanOrEqual(worst, minimumCosine, "\(dtype)")
+            print("MiniLM \(dtype) vs sentence-transformers: min cosine \(worst)")
+        }
+    }
+
     func testTokenizerGivesSentenceTransformersTokenIDs() throws {
         XCTAssertTrue(FileManager.default.fileExists(atPath: Self.minilm), "run tools/fetch-models.sh")
         let (ref, expected) = try reference()

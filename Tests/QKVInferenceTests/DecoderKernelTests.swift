@@ -194,7 +194,7 @@ final class DecoderKernelTests: XCTestCase {
             let info = TensorInfo(name: "w", role: nil, dtype: dtype, shape: [n, k])
             let storage = OwnedStorage(count: bytes.count)
             bytes.withUnsafeBytes { storage.mutableBytes.copyMemory(from: $0) }
-            let matrix = try! DecoderMatrix(OneTensorFile(TensorView(info: info, storage: storage, bytes: storage.bytes)), "w")
+            let matrix = try! WeightMatrix(OneTensorFile(TensorView(info: info, storage: storage, bytes: storage.bytes)), "w")
             var scratch = [Float](repeating: 0, count: 8 * k)   // a tile of 8 rows: several tiles
             var y = [Float](repeating: .nan, count: m * n), want = y
             x.withUnsafeBufferPointer { x in reference.withUnsafeBufferPointer { r in
@@ -225,7 +225,7 @@ final class DecoderKernelTests: XCTestCase {
     }
 }
 
-/// A weight file holding one tensor, for building a `DecoderMatrix` from bytes.
+/// A weight file holding one tensor, for building a `WeightMatrix` from bytes.
 final class OneTensorFile: WeightFile {
     let path = "memory", format = ContainerFormat.qkv, metadata = Metadata()
     let view: TensorView

@@ -1,12 +1,12 @@
 import COpenBLAS
 import QKVFormat
 
-/// A decoder's 2-D weight [rows, columns] as the file stores it — f32, f16, bf16 or q8_0 (blocks of 32
-/// along each row) — used in place from the mapping: no f32 copy. One token multiplies it with the
-/// matrix-vector kernels (MatrixVectorKernels.swift), which widen in registers; many rows (a prompt)
-/// widen tiles of it into a thread's scratch and run sgemm on them.
+/// A 2-D weight [rows, columns] as the file stores it — f32, f16, bf16 or q8_0 (blocks of 32 along each
+/// row) — used in place from the mapping: no f32 copy. One token multiplies it with the matrix-vector
+/// kernels (MatrixVectorKernels.swift, CQKVKernels), which widen in registers; many rows (a prompt, an
+/// encoder's batch) widen tiles of it into a thread's scratch and run sgemm on them.
 /// A tensor of rank > 2 is read as [first dimensions, last]: per-head slabs [H, d, D] as [H·d, D].
-struct DecoderMatrix: @unchecked Sendable {
+struct WeightMatrix: @unchecked Sendable {
     let view: TensorView
     let dtype: DType
     let base: UnsafeRawPointer
