@@ -23,10 +23,11 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
-        // The decode kernels with AVX2/FMA/F16C, chosen at run time (include/qkv_kernels.h says why C).
+        // Kernels in C with x86 intrinsics, chosen at run time (include/qkv_kernels.h says why C): decode
+        // matrix-vector products from f16/bf16/q8_0, and CRC-32 by carry-less multiplication.
         .target(name: "CQKVKernels"),
 
-        .target(name: "QKVFormat", dependencies: ["CHDF5", "CZlib"]),
+        .target(name: "QKVFormat", dependencies: ["CHDF5", "CZlib", "CQKVKernels"]),
         // Text to token ids and back, from the tokenizer data a model file carries.
         .target(name: "QKVTokenizers", dependencies: ["QKVFormat"]),
         // Forward passes over mapped weights; matrix products through OpenBLAS.

@@ -14,6 +14,9 @@
 #   QKV_BIN=path     use this qkv binary instead of building one
 #   QKV_SCRATCH=dir  build in this scratch path (swift build --scratch-path) instead of .build
 #   SHAPES="gpt2-124m llama-134m"  DTYPES="f32 f16 bf16 q8_0"  THREADS  RUNS  DECODE_TOKENS  PROMPT_TOKENS
+# Kernels: on KERNEL_SHAPES (default llama-134m), the f16, bf16 and q8_0 decode is also run with
+# QKV_KERNELS set to each of KERNEL_LEVELS (default "swift avx2"): the Swift kernels against the C ones,
+# the measurement that justifies the C target (issue 7's 10 % rule), in a second table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -45,9 +48,9 @@ ids() {  # ids VOCAB SEED COUNT -> comma-separated ids in [3, VOCAB-1): no speci
 }
 
 # One qkv run: its last stderr line, prefixed with what was run, appended to $work/lines.
-run_qkv() {  # run_qkv SHAPE DTYPE KIND MODEL IDS MAX_TOKENS
+run_qkv() {  # run_qkv SHAPE DTYPE KIND MODEL IDS MAX_TOKENS [KERNEL_LEVEL]
     local shape=$1 dtype=$2 kind=$3 model=$4 prompt=$5 max=$6
-    "$qkv" generate "$model" --prompt-ids "$prompt" --max-tokens "$max" --temperature 0 --ignore-eos --ids \
+    QKV_KERNELS="${7:-${QKV_KERNELS:-}}" "$qkv" generate "$model" --prompt-ids "$prompt" --max-tokens "$max" --temperature 0 --ignore-eos --ids \
         --threads "$threads" >"$work/out" 2>"$work/err" || { echo "bench: qkv generate failed:" >&2; cat "$work/err" >&2; exit 1; }
     printf '%s\t%s\t%s\t%s\n' "$shape" "$dtype" "$kind" "$(tail -n 1 "$work/err")" >> "$work/lines"
     [ "$kind" = decode ] && printf '%s\t%s\t%s\n' "$shape" "$dtype" "$(tr -s ', \n' '  ' < "$work/out")" >> "$work/ids"
@@ -73,6 +76,11 @@ for shape in $shapes; do
             run_qkv "$shape" "$dtype" decode "$model" "$short" "$decode_tokens"
             run_qkv "$shape" "$dtype" prompt "$model" "$long" 1
         done
+        if [ "$dtype" != f32 ] && [[ " ${KERNEL_SHAPES:-llama-134m} " == *" $shape "* ]]; then
+            for level in ${KERNEL_LEVELS:-swift avx2}; do
+                for _ in $(seq "$runs"); do run_qkv "$shape" "$dtype" "kernels-$level" "$model" "$short" "$decode_tokens" "$level"; done
+            done
+        fi
         rm -f "$model"
     done
 done
@@ -88,7 +96,7 @@ for row in open(lines):
     m = LINE.search(line)
     if not m:
         sys.exit("bench: cannot parse qkv's timing line: %r" % line)
-    rate = float(m["grate"]) if kind == "decode" else float(m["prate"])
+    rate = float(m["prate"]) if kind == "prompt" else float(m["grate"])
     rates.setdefault((shape, dtype, kind), []).append(rate)
     rates.setdefault((shape, dtype, "load"), []).append(float(m["load"]))
 peer = {}
@@ -124,9 +132,29 @@ for (shape, dtype) in sorted(size, key=lambda k: (list(peer).index(k[0]), ["f32"
         notes.append("%s %s decode %.2fx < %.1fx" % (shape, dtype, rd, target[dtype]))
     if dtype == "f32" and rp < 1.2:
         notes.append("%s f32 prompt %.2fx < 1.2x" % (shape, rp))
+kernel_rows = []
+levels = sorted({k[2][len("kernels-"):] for k in rates if k[2].startswith("kernels-")}, key=lambda l: ["swift", "avx2", "avx512"].index(l) if l in ["swift", "avx2", "avx512"] else 9)
+if levels:
+    flags = open("/proc/cpuinfo").read()
+    best = "avx512" if "avx512bw" in flags else "avx2" if "avx2" in flags else "swift"
+    print()
+    print("Kernels: the same decode (tok/s, medians) with QKV_KERNELS forcing each level; `default` is the widest "
+          "this processor has (%s). Swift compiles for baseline x86-64 (SSE2); C: Sources/CQKVKernels." % best)
+    print()
+    print("| shape | dtype | " + " | ".join(levels) + " | default | default / swift |")
+    print("|---|---|" + "---|" * (len(levels) + 2))
+    for (shape, dtype) in sorted(size, key=lambda k: (list(peer).index(k[0]), ["f32", "f16", "bf16", "q8_0"].index(k[1]))):
+        if (shape, dtype, "kernels-" + levels[0]) not in rates:
+            continue
+        values = [median((shape, dtype, "kernels-" + l)) for l in levels]
+        default = median((shape, dtype, "decode"))
+        swift = median((shape, dtype, "kernels-swift")) if "swift" in levels else None
+        print("| %s | %s | %s | %.1f | %s |" % (shape, dtype, " | ".join("%.1f" % v for v in values), default,
+                                              "%.2fx" % (default / swift) if swift else ""))
+        kernel_rows.append({"shape": shape, "dtype": dtype, "levels": dict(zip(levels, values)), "default": default, "default_level": best})
 if json_out:
     with open(json_out, "w") as f:
-        json.dump({"rows": results, "threads": int(threads), "runs": int(runs)}, f)
+        json.dump({"rows": results, "kernels": kernel_rows, "threads": int(threads), "runs": int(runs)}, f)
 print()
 for shape, p in peer.items():
     loads = [median((shape, d, "load")) for d in ["f32", "f16", "bf16", "q8_0"] if (shape, d, "load") in rates]

@@ -1,4 +1,5 @@
-// Matrix-vector kernels with AVX2, FMA and F16C for decoding from f16, bf16 and q8_0 weights in place.
+// Kernels in C with x86 intrinsics: matrix-vector products for decoding from f16, bf16 and q8_0 weights
+// in place (AVX-512 or AVX2 with FMA and F16C), and CRC-32 by carry-less multiplication (PCLMULQDQ).
 //
 // Why C: Swift compiles for baseline x86-64 (SSE2) here, with no per-function target attribute, so it
 // cannot use F16C's vcvtph2ps or 256-bit FMA; measured on one 3072 x 768 product, its kernels were 8.4x
@@ -42,5 +43,9 @@ void qkv_widen_f16(const void *src, float *out, size_t count);
 void qkv_widen_bf16(const void *src, float *out, size_t count);
 /// out[0..<32·blocks] = the q8_0 blocks at src dequantized (scale · value, in f32).
 void qkv_widen_q8_0(const void *src, float *out, size_t blocks);
+
+/// CRC-32 as zlib's crc32(crc, data, length) computes it (ISO-HDLC), with PCLMULQDQ where the processor
+/// has it (qkv_crc32.c). Start with 0; feed pieces in order.
+uint32_t qkv_crc32(uint32_t crc, const void *data, size_t length);
 
 #endif

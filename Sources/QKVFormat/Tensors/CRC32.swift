@@ -1,4 +1,4 @@
-import CZlib
+import CQKVKernels
 
 /// zlib's CRC-32, the checksum `.qkv` stores for its header and every tensor (Specs/qkv-format.md).
 public struct CRC32: Sendable {
@@ -6,18 +6,10 @@ public struct CRC32: Sendable {
 
     public init() {}
 
-    /// Feeds `bytes`; zlib takes 32-bit lengths, so large buffers go in 1 GiB pieces.
+    /// Feeds `bytes` (PCLMULQDQ folding where the processor has it: Sources/CQKVKernels/qkv_crc32.c).
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        guard var base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
-        var left = bytes.count
-        var crc = UInt(value)
-        while left > 0 {
-            let piece = min(left, 1 << 30)
-            crc = crc32(crc, base, uInt(piece))
-            base += piece
-            left -= piece
-        }
-        value = UInt32(truncatingIfNeeded: crc)
+        guard let base = bytes.baseAddress else { return }
+        value = qkv_crc32(value, base, bytes.count)
     }
 
     public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
