@@ -97,3 +97,39 @@ def test_gguf_q8_0_blocks_are_copied_not_requantised(tmp_path):
         assert gguf_name in raw, gguf_name
         assert got[ours]["dtype"] == "q8_0"
         assert np.asarray(got[ours]["array"]).tobytes() == raw[gguf_name], ours
+
+
+def dequantize_q8_0(blocks):
+    """uint8 blocks [..., n / 32, 34] -> f32 [..., n]: the f16 scale times each int8, exactly."""
+    b = np.asarray(blocks, dtype=np.uint8)
+    scale = b[..., :2].copy().view("<f2").astype(np.float32)
+    values = b[..., 2:].copy().view(np.int8).astype(np.float32)
+    return (scale * values).reshape(b.shape[:-2] + (b.shape[-2] * 32,))
+
+
+def test_q8_0_qkv_to_gguf_writes_output_projection_as_exact_f32(tmp_path):
+    """A q8_0 .qkv's output projection (blocks along D) cannot keep its blocks in GGUF's transposed
+    layout: it goes as f32, the exact dequantization transposed; every other quantized matrix keeps its
+    blocks. Read back with the gguf package."""
+    import gguf
+
+    q8 = str(tmp_path / "q8.qkv")
+    out = str(tmp_path / "q8.gguf")
+    convert(os.path.join(REPO, "Fixtures/hf/llama-tiny"), q8, "--dtype", "q8_0")
+    convert(q8, out)
+    _, ours = read_qkv(q8)
+    tensors = {t.name: t for t in gguf.GGUFReader(out).tensors}
+    layers = sum(1 for name in tensors if name.endswith(".attn_output.weight"))
+    assert layers >= 2
+    for i in range(layers):
+        wo = tensors["blk.%d.attn_output.weight" % i]
+        assert wo.tensor_type == gguf.GGMLQuantizationType.F32
+        canonical = ours["layers/%d/attn/o/weight" % i]
+        assert canonical["dtype"] == "q8_0"
+        want = dequantize_q8_0(canonical["array"])          # [H, d, D]
+        want = want.reshape(-1, want.shape[-1]).T            # GGUF's row-major [D, H·d]
+        got = np.asarray(wo.data).reshape(want.shape)
+        assert np.array_equal(got, want), i
+        up = tensors["blk.%d.ffn_up.weight" % i]
+        assert up.tensor_type == gguf.GGMLQuantizationType.Q8_0
+        assert np.asarray(up.data).tobytes() == np.asarray(ours["layers/%d/mlp/up/weight" % i]["array"]).tobytes()

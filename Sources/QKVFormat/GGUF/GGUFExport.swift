@@ -25,7 +25,7 @@ final class GGUFExportWriter: ContainerWriter {
         for info in tensors {
             // llama.cpp's BERT has no pooler and refuses tensors it does not expect: left out, and said.
             if config.family == .bert, info.role == .pooler { continue }
-            guard let (name, transform) = GGUFMaps.source(for: info.name, config: config), let type = GGMLType(info.dtype) else {
+            guard let (name, transform) = GGUFMaps.source(for: info.name, config: config), var type = GGMLType(info.dtype) else {
                 throw ConversionError.unsupportedTarget(output: target, reason: "tensor '\(info.name)' (\(info.dtype)) has no GGUF form")
             }
             if let i = byName[name] {
@@ -34,8 +34,13 @@ final class GGUFExportWriter: ContainerWriter {
             }
             // The file's shape is Hugging Face's (head dimensions merged, transposed where the row says
             // so), three times as many rows for a fused Q|K|V.
+            // A transposed q8_0 weight (the output projection: blocks along D here, along H·d in GGUF) goes
+            // as f32, dequantized exactly, as the import does the other way: re-quantizing would lose.
             if case .transpose = transform, info.dtype.blockSize > 1 {
-                throw ConversionError.unsupportedTarget(output: target, reason: "tensor '\(info.name)' is \(info.dtype), which cannot be transposed into GGUF's layout")
+                guard info.dtype == .q8_0 else {
+                    throw ConversionError.unsupportedTarget(output: target, reason: "tensor '\(info.name)' is \(info.dtype), which cannot be transposed into GGUF's layout")
+                }
+                type = .f32
             }
             var shape = HFExportWriter.hfShape(of: info, transform: transform)
             switch transform {
@@ -74,11 +79,12 @@ final class GGUFExportWriter: ContainerWriter {
         case .view:
             try parts[0].withUnsafeBytes { try writer.append(name: name, bytes: $0) }
         case .transpose:
-            // canonical [H, d, D] read as [H·d, D] -> GGUF's row-major [D, H·d]
+            // canonical [H, d, D] read as [H·d, D] -> GGUF's row-major [D, H·d]; q8_0 as exact f32 first
+            let source = parts[0].dtype == .q8_0 ? DTypeConversion.dequantizeQ8_0(parts[0]) : parts[0]
             let (sourceRows, columns) = (output.tensor.dims[0], output.tensor.dims[1])
-            let out = OwnedStorage(count: parts[0].bytes.count)
-            transposeBlock(parts[0].bytes, rows: sourceRows, columns: columns, firstColumn: 0, columnCount: columns,
-                           elementSize: parts[0].dtype.blockBytes, into: out.mutableBytes)
+            let out = OwnedStorage(count: source.bytes.count)
+            transposeBlock(source.bytes, rows: sourceRows, columns: columns, firstColumn: 0, columnCount: columns,
+                           elementSize: source.dtype.blockBytes, into: out.mutableBytes)
             try writer.append(name: name, bytes: out.bytes)
         case .unpermuteRope(let heads):
             let out = OwnedStorage(count: parts[0].bytes.count)
