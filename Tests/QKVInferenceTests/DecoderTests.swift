@@ -6,7 +6,7 @@ import XCTest
 /// The decoder's own invariants: the KV cache, chunked prompts, windowed scoring, concurrent use and
 /// its errors. (Agreement with transformers is DecoderReferenceTests.)
 final class DecoderTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = TestFiles.root
 
     func model(_ name: String) throws -> DecoderModel {
         try DecoderModel(try ModelFile(try openWeightFile(path: Self.root.appendingPathComponent("Fixtures/hf/\(name)").path)))

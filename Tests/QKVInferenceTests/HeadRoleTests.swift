@@ -7,7 +7,7 @@ import XCTest
 /// tools/fixtures_heads.py: W_Q/W_K built so head 0 attends to the previous token, head 1 to itself,
 /// head 2 to the first token, head 3 uniformly with a zero W_O), and on hand-made probability matrices.
 final class HeadRoleTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = TestFiles.root
 
     func testHeadsBuiltForARole_areProfiledWithThatRole() throws {
         let path = Self.root.appendingPathComponent("Fixtures/heads-roles.h5").path
