@@ -74,6 +74,15 @@ public final class DecoderModel: @unchecked Sendable {
         }
         finalNorm = try norm("final_norm")
         lmHead = config.tiedEmbeddings ? tokenEmbedding : try m("lm_head/weight")
+        // Every token reads every matrix but the input embedding (only looked up): map their pages now,
+        // in one call each, instead of a page fault per few pages inside the first forward pass (17,700
+        // faults for a 134M f32 model: a fifth of its 256-token prompt's time).
+        for layer in layers {
+            for matrix in [layer.query, layer.key, layer.value, layer.output, layer.up, layer.down] + (layer.gate.map { [$0] } ?? []) {
+                matrix.view.withUnsafeBytes { matrix.view.storage.willRead($0) }
+            }
+        }
+        lmHead.view.withUnsafeBytes { lmHead.view.storage.willRead($0) }
     }
 
     /// A new, empty KV cache and scratch space for one sequence of up to `capacity` tokens (at most the
