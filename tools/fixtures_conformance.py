@@ -8,8 +8,9 @@ throws for it ("<Type>.<case>"). It reuses the bad corpora the other generators 
 lack: the whole `.qkv` container (written here byte by byte from Specs/qkv-format.md, sharing no code
 with the Swift writer), the schema rules (per-head shapes against the config, tokenizer data out of
 range, metadata type errors), integer overflow in shape x dtype, absurd sizes declared in tiny files
-(2^60 tensors, a 2^62-byte tensor in a 1 KB file), and HDF5 storage that libhdf5 would read without
-complaint (external and virtual storage, unallocated data, compression bombs, unknown filters).
+(2^60 tensors, a 2^62-byte tensor in a 1 KB file), HDF5 storage that libhdf5 would read without
+complaint (external and virtual storage, unallocated data, compression bombs, unknown filters), and
+global heaps (where variable-length strings live) that libhdf5 would trust and crash on.
 
     python3 tools/fixtures_conformance.py [--out Fixtures]
 
@@ -660,9 +661,99 @@ def hdf5_cases(c):
             out.truncate(offset + 16)
     c.written_by("hdf5", "truncated-in-tensor.h5", "HDF5Error.libraryCall",
                  "cut 16 bytes into %s's data: libhdf5's own end-of-file check refuses it at open" % target, contiguous_past_end)
+    heap_cases(c, model, weights)
     c.write("hdf5", "signature-only.h5", b"\x89HDF\r\n\x1a\n", "HDF5Error.libraryCall", "the 8-byte signature and nothing else")
     c.write("hdf5", "garbage-superblock.h5", b"\x89HDF\r\n\x1a\n" + bytes([0xFF] * 1016), "HDF5Error.libraryCall",
             "the signature followed by 1016 bytes of FF")
+
+
+# Variable-length strings live in the global heap: collections ("GCOL", version 1, 3 reserved bytes, u64
+# size, then objects: u16 index, u16 reference count, 4 reserved bytes, u64 size, data padded to 8; index 0
+# is the free space, to the end), each string an element (u32 length, u64 collection address, u32 index).
+# libhdf5 1.10 trusts all of it (H5HG_read copies an object's declared size into a buffer sized by the
+# string's length); qkv reads strings itself and refuses these (Specs/hdf5-layout.md, "Hostile files").
+
+def heap_objects(data, at):
+    """The objects of the global heap collection at byte `at`: {index: position of its header}."""
+    assert data[at:at + 5] == b"GCOL\x01", at
+    size = struct.unpack_from("<Q", data, at + 8)[0]
+    objects, p = {}, at + 16
+    while at + size - p >= 16:
+        index, _, _, length = struct.unpack_from("<HHIQ", data, p)
+        objects[index] = p
+        if index == 0:
+            break
+        p += 16 + (length + 7) // 8 * 8
+    return objects
+
+
+def heap_collections(data):
+    """Positions of every global heap collection h5py wrote (signature and version 1)."""
+    found, at = [], data.find(b"GCOL\x01")
+    while at >= 0:
+        found.append(at)
+        at = data.find(b"GCOL\x01", at + 1)
+    return found
+
+
+def heap_cases(c, model, weights):
+    import h5py
+
+    def mutated(name, error, why, mutate, edit=None):
+        def writer(path):
+            mf.write_h5(path, copy.deepcopy(model), weights, "f32", edit=edit)
+            with open(path, "rb") as f:
+                data = bytearray(f.read())
+            mutate(path, data)
+            with open(path, "wb") as out:
+                out.write(data)
+        c.written_by("hdf5", name, "HDF5Error." + error, why, writer)
+
+    def string_element(path, dataset, i):
+        """File position of string element `i` of a contiguous dataset (base address 0)."""
+        with h5py.File(path, "r") as f:
+            return f[dataset].id.get_offset() + 16 * i
+
+    def object_holding(data, content):
+        """Header position of the one heap object whose data is `content`."""
+        hits = [p for at in heap_collections(data) for i, p in heap_objects(data, at).items()
+                if i != 0 and struct.unpack_from("<Q", data, p + 8)[0] == len(content) and data[p + 16:p + 16 + len(content)] == content]
+        assert len(hits) == 1, hits
+        return hits[0]
+
+    def past_collection(path, data):
+        # The fuzzer's crash, byte for byte: bit 16 of config.rope_layout's object size set (4 -> 65540).
+        p = object_holding(data, b"half")
+        data[p + 10] |= 1
+    mutated("heap-object-past-collection.h5", "unsafeStructure",
+            "config.rope_layout's global heap object ('half') declares 65540 bytes in a 4096-byte collection: the fuzzer's "
+            "crash (memcpy-param-overlap in libhdf5's H5HG_read, which copies the declared size)", past_collection)
+
+    def index_missing(path, data):
+        at = string_element(path, "tokenizer/tokens", 3)
+        struct.pack_into("<I", data, at + 12, 999)
+    mutated("heap-index-missing.h5", "unsafeStructure",
+            "tokenizer/tokens[3] names object 999 of its global heap collection, which has no such object "
+            "(libhdf5 would index its object table past the end)", index_missing)
+
+    def free_space_zero(path, data):
+        at = heap_collections(data)[0]
+        p = heap_objects(data, at)[0]
+        struct.pack_into("<Q", data, p + 8, 0)
+    mutated("heap-free-space-zero.h5", "unsafeStructure",
+            "the first global heap collection's free space (object 0) declares 0 bytes "
+            "(libhdf5's collection parser would loop on it forever)", free_space_zero)
+
+    def long_note(f):
+        f.require_group("user").create_dataset("notes", data=np.array(["x" * 10000], dtype=object),
+                                               dtype=h5py.string_dtype("utf-8"), track_times=False)
+
+    def shorter_than_object(path, data):
+        at = string_element(path, "user/notes", 0)
+        struct.pack_into("<I", data, at, 1)
+    mutated("heap-string-shorter-than-object.h5", "unsafeStructure",
+            "user/notes[0] has length 1 but its global heap object holds 10000 bytes "
+            "(libhdf5 would copy all 10000 into a buffer of 4096)", shorter_than_object, edit=long_note)
 
 
 def write_all(out_dir=DEFAULT_OUT, quiet=False):
@@ -673,8 +764,6 @@ def write_all(out_dir=DEFAULT_OUT, quiet=False):
     hdf5_cases(corpus)
     root = os.path.join(out_dir, CONFORMANCE_DIR)
     for dirpath, _, names in os.walk(root):
-        if os.path.basename(dirpath) == "libhdf5-crashes":
-            continue   # inputs the HDF5 fuzz harness found crashing libhdf5 itself (Specs/qkv-format.md, "Fuzzing")
         for name in names:
             path = os.path.abspath(os.path.join(dirpath, name))
             if name != "manifest.json" and path not in corpus.written and not name.endswith(".raw"):

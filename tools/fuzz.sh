@@ -30,7 +30,7 @@ swift build -c debug --scratch-path "$scratch" --product Fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING >&2
 binary="$(swift build -c debug --scratch-path "$scratch" --show-bin-path)/Fuzz"
 
-work=".build-fuzz/work/$target"
+work="$scratch/work/$target"
 mkdir -p "$work/corpus" "$work/seeds" "$work/crashes"
 for pattern in "${patterns[@]}"; do
     # Seeds: files up to 64 KiB (libFuzzer's -max_len below); larger ones only slow it down.

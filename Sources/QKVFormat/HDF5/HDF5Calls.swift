@@ -4,7 +4,8 @@ import Foundation
 // Every libhdf5 call in qkv goes through this file. libhdf5 (Debian's serial build) is not thread-safe,
 // so each wrapper holds one process-wide lock for the call and for reading its error stack; a negative
 // status becomes an `HDF5Error.libraryCall` naming the C function, the file and the object. Handles are
-// `H5Handle`s, which release their id when the last reference goes.
+// `H5Handle`s, which release their id when the last reference goes. Variable-length strings are not read
+// by libhdf5's global heap code but by qkv's checked conversion (`convertStrings`, `HDF5GlobalHeap`).
 
 /// A libhdf5 identifier (file, group, dataset, attribute, type, space, property list) owned by Swift.
 final class H5Handle {
@@ -20,11 +21,18 @@ enum HDF5 {
     /// Before the first libhdf5 call: no error stack printed to stderr, and no atexit cleanup. After a
     /// failed write (a full disk) H5Fclose cannot flush and leaves the file half-closed; libhdf5's own
     /// exit handler then crashes closing it again (H5F__close_cb, 1.10.8). qkv closes every file it
-    /// writes explicitly, so the handler has nothing left to do for a successful run.
+    /// writes explicitly, so the handler has nothing left to do for a successful run. Then qkv's string
+    /// conversion is registered, before libhdf5 has picked a conversion for any string.
     private static let silenced: Void = {
         H5dont_atexit()
         qkv_h5e_silence()
+        stringsChecked = registerStringConversion()
     }()
+    /// Whether `convertStrings` is registered; without it no call that may convert strings is made.
+    /// Guarded by `lock`, like `stringSource`.
+    private static var stringsChecked = false
+    /// The call in progress that may convert variable-length strings, and what it reads (see `call`).
+    private static var stringSource: StringSource?
 
     /// Runs `body` holding the libhdf5 lock.
     static func locked<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
@@ -34,13 +42,29 @@ enum HDF5 {
         return try body()
     }
 
-    /// One C call under the lock; a negative result throws with libhdf5's own explanation.
-    static func call<T: BinaryInteger>(_ function: String, file: String, object: String, _ body: () -> T) throws(HDF5Error) -> T {
+    /// One C call under the lock; a negative result throws with libhdf5's own explanation. `strings`: the
+    /// call may convert variable-length strings of the object with that id (H5Aread, H5Dread, and
+    /// H5Dget_create_plist, which converts a fill value), so `convertStrings` is told where to read them
+    /// from, and a string it refuses is thrown as that refusal. Any other call that would convert strings
+    /// fails.
+    static func call<T: BinaryInteger>(_ function: String, file: String, object: String,
+                                       strings: (id: hid_t, kind: StringSource.Kind)? = nil, _ body: () -> T) throws(HDF5Error) -> T {
         lock.lock()
         defer { lock.unlock() }
         _ = silenced
+        var source: StringSource?
+        if let strings {
+            guard stringsChecked else {
+                throw .libraryCall(file: file, function: "H5Tregister", object: object,
+                                   message: "qkv's checked reader of variable-length strings could not be registered, so none is read")
+            }
+            source = StringSource(id: strings.id, file: file, object: object, kind: strings.kind)
+        }
+        stringSource = source
+        defer { stringSource = nil }
         let result = body()
         if result < 0 {
+            if let refusal = source?.refusal { throw refusal }
             var message = [CChar](repeating: 0, count: 512)
             qkv_h5e_innermost(&message)
             throw .libraryCall(file: file, function: function, object: object, message: String(cString: message))
@@ -49,8 +73,9 @@ enum HDF5 {
     }
 
     /// A call that returns an id, wrapped in a handle.
-    static func handle(_ function: String, file: String, object: String, _ body: () -> hid_t) throws(HDF5Error) -> H5Handle {
-        H5Handle(try call(function, file: file, object: object, body))
+    static func handle(_ function: String, file: String, object: String,
+                       strings: (id: hid_t, kind: StringSource.Kind)? = nil, _ body: () -> hid_t) throws(HDF5Error) -> H5Handle {
+        H5Handle(try call(function, file: file, object: object, strings: strings, body))
     }
 
     static var defaultList: hid_t { qkv_h5p_default() }
@@ -274,25 +299,25 @@ enum HDF5 {
         _ = try call("H5Aread", file: file, object: object) { H5Aread(attribute.id, memoryType.id, buffer) }
     }
 
-    /// Reads a variable-length string attribute and frees libhdf5's copy.
+    /// Reads a variable-length string attribute (through `convertStrings`) and frees the copy.
     static func readVariableStringAttribute(_ attribute: H5Handle, file: String, object: String) throws(HDF5Error) -> String {
         let type = stringType()
         var pointer: UnsafeMutablePointer<CChar>? = nil
-        _ = try call("H5Aread", file: file, object: object) { H5Aread(attribute.id, type.id, &pointer) }
+        _ = try call("H5Aread", file: file, object: object, strings: (attribute.id, .scalar)) { H5Aread(attribute.id, type.id, &pointer) }
         defer { if let pointer { locked { _ = H5free_memory(pointer) } } }
         return pointer.map { String(cString: $0) } ?? ""
     }
 
     /// Reads a one-dimensional variable-length string attribute of `count` strings, as bytes, in the
-    /// attribute's own string type (no character-set conversion), and reclaims libhdf5's copies.
+    /// attribute's own string type (no character-set conversion), and reclaims the copies (also those
+    /// made before a string was refused).
     static func readVariableStringArrayAttribute(_ attribute: H5Handle, count: Int, file: String, object: String) throws(HDF5Error) -> [[UInt8]] {
         let type = try attributeType(attribute, file: file, object: object)
         let space = try attributeSpace(attribute, file: file, object: object)
         var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: max(count, 1))
-        _ = try call("H5Aread", file: file, object: object) { H5Aread(attribute.id, type.id, &pointers) }
-        let strings = pointers.prefix(count).map { $0.map { Array(UnsafeRawBufferPointer(start: $0, count: strlen($0))) } ?? [] }
-        _ = locked { H5Dvlen_reclaim(type.id, space.id, defaultList, &pointers) }
-        return strings
+        defer { _ = locked { H5Dvlen_reclaim(type.id, space.id, defaultList, &pointers) } }
+        _ = try call("H5Aread", file: file, object: object, strings: (attribute.id, .array)) { H5Aread(attribute.id, type.id, &pointers) }
+        return pointers.prefix(count).map { $0.map { Array(UnsafeRawBufferPointer(start: $0, count: strlen($0))) } ?? [] }
     }
 
     /// Creates a scalar attribute and writes `value` (raw bytes of `type`).
@@ -358,15 +383,17 @@ enum HDF5 {
         _ = try call("H5Dread", file: file, object: object) { H5Dread(dataset.id, memoryType.id, all, all, defaultList, buffer) }
     }
 
-    /// Reads a one-dimensional variable-length string dataset of `count` strings.
+    /// Reads a one-dimensional variable-length string dataset of `count` strings (through
+    /// `convertStrings`), and reclaims the copies (also those made before a string was refused).
     static func readStrings(_ dataset: H5Handle, count: Int, file: String, object: String) throws(HDF5Error) -> [String] {
         let type = stringType()
         let space = try datasetSpace(dataset, file: file, object: object)
         var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: max(count, 1))
-        _ = try call("H5Dread", file: file, object: object) { H5Dread(dataset.id, type.id, all, all, defaultList, &pointers) }
-        let strings = pointers.prefix(count).map { $0.map { String(cString: $0) } ?? "" }
-        _ = locked { H5Dvlen_reclaim(type.id, space.id, defaultList, &pointers) }
-        return strings
+        defer { _ = locked { H5Dvlen_reclaim(type.id, space.id, defaultList, &pointers) } }
+        _ = try call("H5Dread", file: file, object: object, strings: (dataset.id, .array)) {
+            H5Dread(dataset.id, type.id, all, all, defaultList, &pointers)
+        }
+        return pointers.prefix(count).map { $0.map { String(cString: $0) } ?? "" }
     }
 
     /// Writes strings into a one-dimensional variable-length string dataset.
@@ -376,6 +403,12 @@ enum HDF5 {
         var pointers: [UnsafePointer<CChar>?] = strings.map { UnsafePointer(strdup($0)) }
         defer { for p in pointers { free(UnsafeMutableRawPointer(mutating: p)) } }
         _ = try call("H5Dwrite", file: file, object: object) { H5Dwrite(dataset.id, type.id, all, all, defaultList, &pointers) }
+    }
+
+    /// The dataset's creation property list. libhdf5 converts a variable-length fill value into it, so
+    /// that string goes through `convertStrings` too.
+    static func creationList(_ dataset: H5Handle, file: String, object: String) throws(HDF5Error) -> H5Handle {
+        try handle("H5Dget_create_plist", file: file, object: object, strings: (dataset.id, .fillValue)) { H5Dget_create_plist(dataset.id) }
     }
 
     /// How a dataset's bytes are stored, as far as libhdf5 says without reading them.
@@ -395,7 +428,7 @@ enum HDF5 {
     }
 
     static func storage(_ dataset: H5Handle, rank: Int, file: String, object: String) throws(HDF5Error) -> Storage {
-        let creation = try handle("H5Dget_create_plist", file: file, object: object) { H5Dget_create_plist(dataset.id) }
+        let creation = try creationList(dataset, file: file, object: object)
         let layout = locked { H5Pget_layout(creation.id) }
         guard layout.rawValue >= 0 else { throw HDF5Error.libraryCall(file: file, function: "H5Pget_layout", object: object, message: "") }
         let externalCount = Int(try call("H5Pget_external_count", file: file, object: object) { H5Pget_external_count(creation.id) })
@@ -433,10 +466,162 @@ enum HDF5 {
 
     /// The dataset's chunk dimensions, or nil when it is not chunked.
     static func chunkDimensions(_ dataset: H5Handle, rank: Int, file: String, object: String) throws(HDF5Error) -> [Int]? {
-        let creation = try handle("H5Dget_create_plist", file: file, object: object) { H5Dget_create_plist(dataset.id) }
+        let creation = try creationList(dataset, file: file, object: object)
         guard locked({ H5Pget_layout(creation.id) }) == H5D_CHUNKED else { return nil }
         var dims = [hsize_t](repeating: 0, count: max(rank, 1))
         _ = try call("H5Pget_chunk", file: file, object: object) { H5Pget_chunk(creation.id, Int32(rank), &dims) }
         return dims.prefix(rank).map { Int($0) }
+    }
+}
+
+// MARK: Variable-length strings
+
+extension HDF5 {
+    /// Registers `convertStrings` as a soft conversion between variable-length strings. libhdf5 tries the
+    /// soft conversions registered last first, so it takes every conversion its INIT accepts.
+    fileprivate static func registerStringConversion() -> Bool {
+        let template = qkv_h5t_make_vlen_utf8()
+        guard template >= 0 else { return false }
+        defer { H5Tclose(template) }
+        return H5Tregister(H5T_PERS_SOFT, "qkv: variable-length strings read through HDF5GlobalHeap", template, template) {
+            source, destination, data, count, stride, _, buffer, _, _ in
+            HDF5.convertStrings(source: source, destination: destination, data: data, count: count, stride: stride, buffer: buffer)
+        } >= 0
+    }
+
+    /// libhdf5's conversion of variable-length strings from a file into memory, done by qkv instead:
+    /// libhdf5's own (H5T__conv_vlen, H5HG_read) copies whatever the global heap says without checking it
+    /// (Specs/hdf5-layout.md, "Hostile files"). Each element is read through `HDF5GlobalHeap` and copied
+    /// into a `malloc`ed C string, as libhdf5 hands them out (H5free_memory and H5Dvlen_reclaim free them);
+    /// a null element becomes a null pointer. INIT declines everything else, which stays libhdf5's:
+    /// memory to file (writing), memory to memory, sequences, and strings whose character sets differ
+    /// (libhdf5 has no conversion for those either). A string refused, or a conversion outside a call that
+    /// named its source (`call(strings:)`), fails the libhdf5 call.
+    fileprivate static func convertStrings(source: hid_t, destination: hid_t, data: UnsafeMutablePointer<H5T_cdata_t>?,
+                                           count: Int, stride: Int, buffer: UnsafeMutableRawPointer?) -> herr_t {
+        guard let data else { return -1 }
+        let pointerSize = MemoryLayout<UnsafeMutablePointer<CChar>?>.size
+        switch data.pointee.command {
+        case H5T_CONV_INIT:
+            // In a file a string is 4 + address + 4 bytes; in memory it is a `char *`.
+            guard H5Tis_variable_str(source) > 0, H5Tis_variable_str(destination) > 0,
+                  H5Tget_size(source) != pointerSize, H5Tget_size(destination) == pointerSize,
+                  H5Tget_cset(source) == H5Tget_cset(destination) else { return -1 }
+            data.pointee.need_bkg = H5T_BKG_NO
+            return 0
+        case H5T_CONV_FREE:
+            return 0
+        case H5T_CONV_CONV:
+            guard let read = stringSource, let buffer else { return -1 }
+            let size = H5Tget_size(source)
+            // In place, front to back: each C string goes at or before its element's own bytes.
+            let (from, to) = stride != 0 ? (stride, stride) : (size, pointerSize)
+            guard to <= from else { return -1 }
+            var made: [UnsafeMutableRawPointer] = []
+            for i in 0..<count {
+                do throws(HDF5GlobalHeap.Refusal) {
+                    var string: UnsafeMutablePointer<CChar>? = nil
+                    if let bytes = try read.string(UnsafeRawPointer(buffer + i * from), size: size) {
+                        guard let copy = malloc(bytes.count + 1) else {
+                            throw HDF5GlobalHeap.Refusal(reason: "\(read.subject) of \(bytes.count) bytes does not fit in memory")
+                        }
+                        made.append(copy)
+                        if let start = bytes.baseAddress, bytes.count > 0 { copy.copyMemory(from: start, byteCount: bytes.count) }
+                        copy.storeBytes(of: 0, toByteOffset: bytes.count, as: UInt8.self)
+                        string = copy.assumingMemoryBound(to: CChar.self)
+                    }
+                    (buffer + i * to).storeBytes(of: string, as: UnsafeMutablePointer<CChar>?.self)
+                    read.converted += 1
+                } catch {
+                    // libhdf5 drops the buffer on failure: free this batch's strings here.
+                    made.forEach { free($0) }
+                    read.refusal = .unsafeStructure(file: read.file, object: read.object, reason: error.reason)
+                    return -1
+                }
+            }
+            return 0
+        default:
+            return -1
+        }
+    }
+}
+
+/// What a libhdf5 call that may convert variable-length strings reads them from, for
+/// `HDF5.convertStrings`: the file libhdf5 has open (mapped at the first string), where its addresses
+/// start, and the object a refusal names. Made and used under the libhdf5 lock.
+final class StringSource {
+    /// What the strings are: a scalar attribute's, an array's, or a dataset's fill value.
+    enum Kind { case scalar, array, fillValue }
+
+    let file: String
+    let object: String
+    let kind: Kind
+    /// Elements converted so far (libhdf5 converts a dataset in batches).
+    var converted = 0
+    /// Why the conversion failed, thrown by `HDF5.call` instead of libhdf5's message.
+    var refusal: HDF5Error?
+    /// The path libhdf5 opened, nil if it would not say.
+    private let path: String?
+    /// The user block's size, from where HDF5 addresses count.
+    private var base: UInt64 = 0
+    /// Bytes in an address and in a length (the file's creation properties); 0 if unknown.
+    private var sizes = (address: 0, length: 0)
+    private var mapping: MappedFile?
+    private var heap: HDF5GlobalHeap?
+
+    /// Asks libhdf5 which file object `id` is in, with its user block and sizes.
+    init(id: hid_t, file: String, object: String, kind: Kind) {
+        self.file = file
+        self.object = object
+        self.kind = kind
+        let length = H5Fget_name(id, nil, 0)
+        if length > 0 {
+            var name = [CChar](repeating: 0, count: length + 1)
+            path = H5Fget_name(id, &name, name.count) > 0 ? String(cString: name) : nil
+        } else {
+            path = nil
+        }
+        let fileID = H5Iget_file_id(id)
+        guard fileID >= 0 else { return }
+        defer { H5Fclose(fileID) }
+        let creation = H5Fget_create_plist(fileID)
+        guard creation >= 0 else { return }
+        defer { H5Pclose(creation) }
+        var userBlock: hsize_t = 0
+        var address = 0, lengthSize = 0
+        if H5Pget_userblock(creation, &userBlock) >= 0, H5Pget_sizes(creation, &address, &lengthSize) >= 0 {
+            base = UInt64(userBlock)
+            sizes = (address, lengthSize)
+        }
+    }
+
+    /// How a refusal names the string being converted.
+    var subject: String {
+        switch kind {
+        case .scalar: "the string"
+        case .array: "string \(converted)"
+        case .fillValue: "the fill value"
+        }
+    }
+
+    /// The bytes of the file element at `element` (`size` bytes), nil for a null string.
+    func string(_ element: UnsafeRawPointer, size: Int) throws(HDF5GlobalHeap.Refusal) -> UnsafeRawBufferPointer? {
+        guard sizes == (8, 8), size == 16 else {
+            throw HDF5GlobalHeap.Refusal(reason: "qkv reads variable-length strings only from files with 8-byte addresses and lengths; this one has \(sizes.address)-byte addresses and \(sizes.length)-byte lengths")
+        }
+        if heap == nil {
+            guard let path else { throw HDF5GlobalHeap.Refusal(reason: "libhdf5 did not say which file \(subject) is in") }
+            do {
+                let mapped = try MappedFile(path: path)
+                mapping = mapped
+                heap = HDF5GlobalHeap(file: mapped.bytes, base: base)
+            } catch {
+                throw HDF5GlobalHeap.Refusal(reason: "\(subject) cannot be read: \(error)")
+            }
+        }
+        let length = UInt32(littleEndian: element.loadUnaligned(as: UInt32.self))
+        let address = UInt64(littleEndian: element.loadUnaligned(fromByteOffset: 4, as: UInt64.self))
+        let index = UInt32(littleEndian: element.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        return try heap!.string(length: length, address: address, index: index, subject: subject)
     }
 }

@@ -26,6 +26,11 @@ public enum HDF5Error: Error, Equatable, Sendable {
     /// (libhdf5 would return fill values), contiguous data outside the file, or more than 1100 bytes
     /// declared per byte stored (a compression bomb).
     case unsafeStorage(file: String, object: String, reason: String)
+    /// A variable-length string qkv refuses before libhdf5 would copy it (Specs/hdf5-layout.md, "Hostile
+    /// files"): its global heap collection is malformed (an object past the collection's end, an index
+    /// twice, misplaced free space, a size under the format's minimum or past the file), or the string
+    /// names an object that is not there or whose size is not the string's length.
+    case unsafeStructure(file: String, object: String, reason: String)
 }
 
 extension HDF5Error: CustomStringConvertible {
@@ -55,6 +60,8 @@ extension HDF5Error: CustomStringConvertible {
             "\(file): '\(object)': \(reason)"
         case let .unsafeStorage(file, object, reason):
             "\(file): dataset '\(object)' is refused before reading: \(reason)"
+        case let .unsafeStructure(file, object, reason):
+            "\(file): '\(object)' is refused before reading: \(reason)"
         }
     }
 }
