@@ -9,12 +9,13 @@ import QKVFormat
 //
 // The kernels are generic over how eight values are widened (`WidenedElements`), so the f16 and bf16
 // kernels do exactly the f32 kernel's arithmetic on the widened values (a test checks bit equality).
-// f32 weights themselves go to OpenBLAS's sgemv (WeightMatrix), whose AVX-512 kernel is faster.
+// These Swift kernels run where the C kernels (Sources/CQKVKernels, `NativeKernels`) cannot: a processor
+// without AVX2/FMA/F16C, or QKV_KERNELS=swift; f32 then goes to OpenBLAS's sgemv (WeightMatrix).
 // Swift compiles for baseline x86-64 here (SSE2): SIMD8<Float> is two SSE registers, and f16 is widened
 // with integer operations rather than F16C, which `Float(Float16)` would need (without it, each value
 // is a call to `__extendhfsf2`). Measured, one thread, a 3072 x 768 product hot in cache (2026-11-27):
 // these kernels take 1484 µs (f16), 263 µs (bf16), 871 µs (q8_0); the same loops in C with AVX2, FMA and
-// F16C take 178, 217 and 299 µs. f16 and q8_0 are compute-bound here, not memory-bound.
+// F16C take 178, 217 and 299 µs. That is why the C target exists; `tools/bench/decode.sh` measures both.
 //
 // Index arithmetic uses &+ and &*: every index is below a buffer's element count, which fits in Int.
 

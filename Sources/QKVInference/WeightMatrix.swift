@@ -52,10 +52,10 @@ struct WeightMatrix: @unchecked Sendable {
     }
 
     /// y [r] = W [r, :] · x [columns] for r in `rows` (one token through a Linear weight). Called from
-    /// the team's threads with OpenBLAS at one thread. f16, bf16 and q8_0 run in the C kernels where
-    /// the processor has them (`NativeKernels`).
+    /// the team's threads with OpenBLAS at one thread. Every dtype runs in the C kernels where the
+    /// processor has them (`NativeKernels`); f32 otherwise goes to OpenBLAS's sgemv.
     func multiplyVector(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
-        if dtype != .f32 && NativeKernels.enabled {
+        if NativeKernels.enabled {
             nativeDotRows(dtype, base, rowBytes: rowBytes, x, y, rows: rows, k: columns)
             return
         }
@@ -64,8 +64,9 @@ struct WeightMatrix: @unchecked Sendable {
         case .bf16: dotRows(BF16Elements.self, base, rowBytes: rowBytes, x, y, rows: rows, k: columns)
         case .q8_0: dotRowsQ8_0(base, x, y, rows: rows, k: columns)
         default:
-            // f32: OpenBLAS's sgemv on this share (one thread: ours own the cores), whose AVX-512 kernel
-            // beats the SSE2 Swift kernel (gpt2-124m, 1 thread: 25-27 vs 17 tok/s).
+            // f32 without the C kernels: OpenBLAS's sgemv on this share (one thread: ours own the cores),
+            // whose AVX-512 kernel beats the SSE2 Swift kernel (gpt2-124m, 1 thread: 25-27 vs 17 tok/s);
+            // the C kernel, which prefetches a page ahead, beats sgemv by 7 % (llama-134m, 1 thread).
             guard !rows.isEmpty else { return }
             cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows.count), Int32(columns), 1, floats + rows.lowerBound * columns,
                         Int32(columns), x, 1, 0, y + rows.lowerBound, 1)
@@ -75,7 +76,7 @@ struct WeightMatrix: @unchecked Sendable {
     /// y [c] = Σ_i x [i] · W [i, c] for c in `columns` (x [rows]; the attention output projection
     /// stored [H·d, D]). q8_0: the bounds are multiples of 32.
     func multiplyVectorTransposed(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, columns range: Range<Int>) {
-        if dtype != .f32 && NativeKernels.enabled {
+        if NativeKernels.enabled {
             nativeDotColumns(dtype, base, rowBytes: rowBytes, n: columns, x, y, columns: range, k: rows)
             return
         }

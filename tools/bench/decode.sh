@@ -14,7 +14,7 @@
 #   QKV_BIN=path     use this qkv binary instead of building one
 #   QKV_SCRATCH=dir  build in this scratch path (swift build --scratch-path) instead of .build
 #   SHAPES="gpt2-124m llama-134m"  DTYPES="f32 f16 bf16 q8_0"  THREADS  RUNS  DECODE_TOKENS  PROMPT_TOKENS
-# Kernels: on KERNEL_SHAPES (default llama-134m), the f16, bf16 and q8_0 decode is also run with
+# Kernels: on KERNEL_SHAPES (default llama-134m), every dtype's decode is also run with
 # QKV_KERNELS set to each of KERNEL_LEVELS (default "swift avx2"): the Swift kernels against the C ones,
 # the measurement that justifies the C target (issue 7's 10 % rule), in a second table.
 set -euo pipefail
@@ -76,7 +76,7 @@ for shape in $shapes; do
             run_qkv "$shape" "$dtype" decode "$model" "$short" "$decode_tokens"
             run_qkv "$shape" "$dtype" prompt "$model" "$long" 1
         done
-        if [ "$dtype" != f32 ] && [[ " ${KERNEL_SHAPES:-llama-134m} " == *" $shape "* ]]; then
+        if [[ " ${KERNEL_SHAPES:-llama-134m} " == *" $shape "* ]]; then
             for level in ${KERNEL_LEVELS:-swift avx2}; do
                 for _ in $(seq "$runs"); do run_qkv "$shape" "$dtype" "kernels-$level" "$model" "$short" "$decode_tokens" "$level"; done
             done
