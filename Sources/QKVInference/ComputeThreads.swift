@@ -7,8 +7,8 @@ import Synchronization
 // thread for a batch, or shares of each product's columns and of the attention heads for one sequence;
 // while it runs, OpenBLAS runs every product on the thread that calls it (`withSingleThreadedBLAS`).
 // BLAS threads inside our threads would oversubscribe the cores, and OpenBLAS's threads spin and yield
-// around small products (OpenBLAS #4387, #731, #1614). Code that calls BLAS from one thread (the
-// decoders' products) keeps OpenBLAS's N threads.
+// around small products (OpenBLAS #4387, #731, #1614). The decoders do the same with their own team;
+// only a product called outside both (an attention record's update norms) gets OpenBLAS's N threads.
 //
 // Calling single-threaded OpenBLAS from several threads at once is safe in the pthread build
 // (USE_THREAD=1, Debian's): its buffer allocation is locked since 0.3.7 (OpenBLAS #1761, #2126);

@@ -66,9 +66,9 @@ struct Embed: ParsableCommand {
         }
         if !common.quiet {
             let rate = seconds > 0 ? Double(inputs.count) / seconds : 0
-            FileHandle.standardError.write(Data(String(format: "embedded %d text%@ in %.3f s (%.1f texts/s, batch %d, %d threads); model load %.3f s\n",
+            FileHandle.standardError.write(Data(String(format: "embedded %d text%@ in %.3f s (%.1f texts/s, batch %d, %d threads); model load %.3f s; BLAS kernels %@\n",
                                                        inputs.count, inputs.count == 1 ? "" : "s", seconds, rate, batch, threading.threads,
-                                                       loaded.timeIntervalSince(loadStart)).utf8))
+                                                       loaded.timeIntervalSince(loadStart), blasCoreName).utf8))
         }
     }
 

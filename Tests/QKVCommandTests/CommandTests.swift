@@ -24,10 +24,18 @@ final class CommandTests: XCTestCase {
         var stderr: String
     }
 
-    func qkv(_ arguments: String...) throws -> Result {
+    func qkv(_ arguments: String...) throws -> Result { try qkv(arguments, environment: nil) }
+
+    /// Runs qkv with `environment` changes (a nil value removes the variable).
+    func qkv(_ arguments: [String], environment changes: [String: String?]?) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
+        if let changes {
+            var environment = ProcessInfo.processInfo.environment
+            for (key, value) in changes { environment[key] = value }
+            process.environment = environment
+        }
         let (out, err) = (Pipe(), Pipe())
         process.standardOutput = out
         process.standardError = err
@@ -245,6 +253,22 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(values.count, 32)
         XCTAssertEqual(values.reduce(0) { $0 + $1 * $1 }, 1, accuracy: 1e-4, "the fixture normalises")
         XCTAssertEqual(r.stderr, "")
+    }
+
+    func testEmbed_usesOpenBLASKernelsForThisProcessor_andKeepsTheUsersChoice() throws {
+        func kernels(_ coretype: String?) throws -> String {
+            let r = try qkv(["embed", fixture("bert-tiny.h5"), "hello"], environment: ["OPENBLAS_CORETYPE": coretype, "QKV_BLAS_RELAUNCHED": nil])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return r.stderr.components(separatedBy: "BLAS kernels ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        }
+        let flags = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8).split(separator: "\n").first { $0.hasPrefix("flags") } ?? ""
+        let chosen = try kernels(nil)
+        if flags.contains(" avx2") && flags.contains(" fma") {
+            // Debian's OpenBLAS 0.3.21 takes newer processors for SSE3 "Prescott"; qkv must not leave it so.
+            XCTAssertNotEqual(chosen.lowercased(), "prescott")
+            XCTAssertFalse(chosen.isEmpty)
+        }
+        XCTAssertEqual(try kernels("Haswell").lowercased(), "haswell", "a user's OPENBLAS_CORETYPE wins")
     }
 
     func testEmbed_npyFileHasNumpysHeader() throws {

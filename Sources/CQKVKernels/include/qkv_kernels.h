@@ -48,4 +48,8 @@ void qkv_widen_q8_0(const void *src, float *out, size_t blocks);
 /// has it (qkv_crc32.c). Start with 0; feed pieces in order.
 uint32_t qkv_crc32(uint32_t crc, const void *data, size_t length);
 
+/// Makes OpenBLAS choose its kernels again, from OPENBLAS_CORETYPE as it is now (qkv_openblas.c). Call it
+/// before any BLAS call. Returns 0 when this OpenBLAS has no such hook (nothing was done).
+int qkv_openblas_reselect_kernels(void);
+
 #endif

@@ -1,0 +1,16 @@
+// Re-running OpenBLAS's kernel selection in this process, so qkv need not re-exec itself to get the
+// right kernels (BLASKernelChoice.swift says why it wants other kernels). OpenBLAS's DYNAMIC_ARCH build
+// (Debian's) picks its kernel table at load, in gotoblas_dynamic_init, reading OPENBLAS_CORETYPE;
+// gotoblas_dynamic_quit forgets the choice. Both are exported but not public API, so they are weak
+// references: a build without them gets 0 here and qkv falls back to re-executing itself.
+#include "qkv_kernels.h"
+
+extern void gotoblas_dynamic_init(void) __attribute__((weak));
+extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+
+int qkv_openblas_reselect_kernels(void) {
+    if (!gotoblas_dynamic_init || !gotoblas_dynamic_quit) return 0;
+    gotoblas_dynamic_quit();
+    gotoblas_dynamic_init();
+    return 1;
+}
