@@ -27,7 +27,7 @@ let package = Package(
         // matrix-vector products from f16/bf16/q8_0, and CRC-32 by carry-less multiplication.
         .target(name: "CQKVKernels"),
 
-        .target(name: "QKVFormat", dependencies: ["CHDF5", "CZlib", "CQKVKernels"]),
+        .target(name: "QKVFormat", dependencies: ["CHDF5", "CQKVKernels"]),
         // Text to token ids and back, from the tokenizer data a model file carries.
         .target(name: "QKVTokenizers", dependencies: ["QKVFormat"]),
         // Forward passes over mapped weights; matrix products through OpenBLAS.
@@ -47,7 +47,7 @@ let package = Package(
 
         .executableTarget(name: "Fuzz", dependencies: ["QKVFormat"]),
 
-        .testTarget(name: "QKVFormatTests", dependencies: ["QKVFormat"]),
+        .testTarget(name: "QKVFormatTests", dependencies: ["QKVFormat", "CZlib"]),  // zlib: the CRC-32 reference
         .testTarget(name: "QKVTokenizersTests", dependencies: ["QKVTokenizers", "QKVFormat"]),
         .testTarget(name: "QKVInferenceTests", dependencies: ["QKVInference", "QKVFormat"]),
         .testTarget(name: "QKVVisualizeTests", dependencies: ["QKVVisualize", "QKVInference", "QKVTokenizers", "QKVFormat", "CZlib"]),
