@@ -193,14 +193,7 @@ public final class BertEncoder: @unchecked Sendable {
                 for h in 0..<H {
                     record.storeProbabilities(layer: index, head: h, firstQuery: 0, rows: L, keys: L, stride: L, probabilities + h * L * L)
                 }
-                // W_O as f32 (widened here, for this one recorded sequence, when it is stored narrower).
-                if layer.output.dtype == .f32 {
-                    record.storeUpdates(layer: index, firstQuery: 0, rows: L, heads: z, output: layer.output.floats, headDim: d, modelDim: D)
-                } else {
-                    layer.output.widened().withUnsafeBufferPointer {
-                        record.storeUpdates(layer: index, firstQuery: 0, rows: L, heads: z, output: $0.baseAddress!, headDim: d, modelDim: D)
-                    }
-                }
+                layer.output.withFloats { record.storeUpdates(layer: index, firstQuery: 0, rows: L, heads: z, output: $0, headDim: d, modelDim: D) }
             }
 
             // Every head's update through its slice of W_O: Z [M, H·d] · O [H·d, D]; bias, residual, LayerNorm.

@@ -232,12 +232,7 @@ public final class DecoderModel: @unchecked Sendable {
             // Every head's update through its slice of W_O, added to the residual stream: shares of W_O's
             // columns, so each thread adds its own columns of the residual.
             if let record {
-                let output = layer.output.dtype == .f32 ? nil : layer.output.widened()
-                if let output {
-                    output.withUnsafeBufferPointer { record.storeUpdates(layer: index, firstQuery: start, rows: T, heads: z, output: $0.baseAddress!, headDim: d, modelDim: D) }
-                } else {
-                    record.storeUpdates(layer: index, firstQuery: start, rows: T, heads: z, output: layer.output.floats, headDim: d, modelDim: D)
-                }
+                layer.output.withFloats { record.storeUpdates(layer: index, firstQuery: start, rows: T, heads: z, output: $0, headDim: d, modelDim: D) }
             }
             team.run { p in
                 let columns = share(D, part: p, of: P, align: 32)

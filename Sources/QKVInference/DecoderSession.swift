@@ -64,7 +64,7 @@ public final class DecoderSession {
         team = ComputeTeam(size: computeThreads)
         scoresStride = rows * capacity
         scoreBuffers = buffer(team.size * scoresStride)
-        tileFloats = max(65_536, 8 * max(D, F), 32 * H * d)
+        tileFloats = WeightMatrix.scratchFloats(modelDim: D, ffnDim: F, headsTimesHeadDim: H * d)
         tileBuffers = buffer(team.size * tileFloats)
         self.allocations = allocations
     }

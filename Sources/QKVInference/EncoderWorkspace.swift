@@ -32,8 +32,7 @@ final class EncoderWorkspace: @unchecked Sendable {
         hidden.reserve(N * config.ffnDim)
         for buffer in keys { buffer.reserve(config.headDim * width) }
         for buffer in scores { buffer.reserve(width) }
-        // A tile of at least 8 rows of the widest weight, or 32 columns of W_O (WeightMatrix.multiply).
-        for buffer in tiles { buffer.reserve(max(65_536, 8 * max(config.modelDim, config.ffnDim), 32 * HD)) }
+        for buffer in tiles { buffer.reserve(WeightMatrix.scratchFloats(modelDim: config.modelDim, ffnDim: config.ffnDim, headsTimesHeadDim: HD)) }
     }
 }
 

@@ -37,12 +37,15 @@ struct WeightMatrix: @unchecked Sendable {
     /// The f32 elements in place (f32 matrices only).
     var floats: UnsafePointer<Float> { base.assumingMemoryBound(to: Float.self) }
 
-    /// The whole matrix widened to f32 (a copy; for `qkv attention`'s update norms, not the hot path).
-    func widened() -> [Float] {
-        [Float](unsafeUninitializedCapacity: rows * columns) { out, count in
+    /// Calls `body` with the whole matrix as f32: the mapped floats of an f32 matrix, else a widened copy
+    /// made for the call (for `qkv attention`'s update norms, not the hot path).
+    func withFloats<R>(_ body: (UnsafePointer<Float>) -> R) -> R {
+        if dtype == .f32 { return body(floats) }
+        let copy = [Float](unsafeUninitializedCapacity: rows * columns) { out, count in
             for r in 0..<rows { widenRow(r, 0..<columns, into: out.baseAddress! + r * columns) }
             count = rows * columns
         }
+        return copy.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 
     /// out [columns.count] = row r's `columns`, widened exactly (q8_0: the lower bound a multiple of 32).
@@ -91,8 +94,18 @@ struct WeightMatrix: @unchecked Sendable {
         }
     }
 
-    /// The rows of a tile converted at once into a thread's scratch: about 256 KiB of f32.
-    func tileRows(scratchFloats: Int) -> Int { max(8, min(scratchFloats, 65_536) / max(columns, 1) / 8 * 8) }
+    /// Floats of a widened tile: about 256 KiB of f32, at least what `multiply` and `multiplyTransposed`
+    /// take from the scratch.
+    static let tileFloats = 65_536
+
+    /// The scratch floats each thread needs for the tiles of a model's matrices: 8 rows of the widest
+    /// ([*, max(D, F)]) or 32 columns of W_O ([H·d, D]), and a whole tile.
+    static func scratchFloats(modelDim: Int, ffnDim: Int, headsTimesHeadDim: Int) -> Int {
+        max(tileFloats, 8 * max(modelDim, ffnDim), 32 * headsTimesHeadDim)
+    }
+
+    /// The rows of a tile converted at once into a thread's scratch.
+    func tileRows(scratchFloats: Int) -> Int { max(8, min(scratchFloats, Self.tileFloats) / max(columns, 1) / 8 * 8) }
 
     /// Y [m, r] = X [m, columns] · W [r, :]ᵀ for r in `rows`, Y's rows `ldy` apart (many tokens through
     /// a Linear weight). f32 goes to sgemm in place; other dtypes a tile of rows at a time through
@@ -125,7 +138,7 @@ struct WeightMatrix: @unchecked Sendable {
             matmul(x, floats + range.lowerBound, y + range.lowerBound, m: m, n: range.count, k: k, ldb: columns, ldc: ldy)
             return
         }
-        let tile = max(32, min(scratchFloats, 65_536) / max(k, 1) / 32 * 32)
+        let tile = max(32, min(scratchFloats, Self.tileFloats) / max(k, 1) / 32 * 32)
         var c = range.lowerBound
         while c < range.upperBound {
             let count = min(tile, range.upperBound - c)
