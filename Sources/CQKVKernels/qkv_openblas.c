@@ -14,3 +14,15 @@ int qkv_openblas_reselect_kernels(void) {
     gotoblas_dynamic_init();
     return 1;
 }
+
+// Stopping OpenBLAS's thread pool (ComputeThreads.swift says why). blas_thread_shutdown_ is what
+// OpenBLAS itself calls before a fork; the pool starts again by itself when a threaded product or a new
+// thread count needs it. Exported but not public API, hence weak: without it this returns 0 and the pool
+// keeps running (its threads then only spin after they start and after threaded products).
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
+int qkv_openblas_stop_threads(void) {
+    if (!blas_thread_shutdown_) return 0;
+    blas_thread_shutdown_();
+    return 1;
+}

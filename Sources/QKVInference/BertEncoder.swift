@@ -109,20 +109,17 @@ public final class BertEncoder: @unchecked Sendable {
         workspace.reserve(tokens: offsets.last!, longest: sequences.map(\.count).max() ?? 0,
                           ModelConfigDims(modelDim: config.modelDim, heads: config.headCount, headDim: config.headDim, ffnDim: config.ffnDim))
         let team = workspace.team
-        // Our threads own the cores while the encoder runs: every product on one thread.
-        withSingleThreadedBLAS {
-            if team.size > 1 && sequences.count >= team.size {
-                // A batch: whole sequences per thread, in runs of about equal cost; each thread runs the
-                // encoder on its own rows with one-thread products and never waits for the others.
-                let groups = costBalancedGroups(offsets, parts: team.size)
-                team.run { t in
-                    encode(sequences, groups[t], offsets: offsets, in: workspace, split: Split(parts: 1, thread: t, team: nil))
-                }
-            } else {
-                // One sequence (or fewer than threads): every step cut into shares for the whole team.
-                encode(sequences, sequences.indices, offsets: offsets, in: workspace, split: Split(parts: team.size, thread: 0, team: team),
-                       record: record)
+        if team.size > 1 && sequences.count >= team.size {
+            // A batch: whole sequences per thread, in runs of about equal cost; each thread runs the
+            // encoder on its own rows with one-thread products and never waits for the others.
+            let groups = costBalancedGroups(offsets, parts: team.size)
+            team.run { t in
+                encode(sequences, groups[t], offsets: offsets, in: workspace, split: Split(parts: 1, thread: t, team: nil))
             }
+        } else {
+            // One sequence (or fewer than threads): every step cut into shares for the whole team.
+            encode(sequences, sequences.indices, offsets: offsets, in: workspace, split: Split(parts: team.size, thread: 0, team: team),
+                   record: record)
         }
         return body(workspace.x.pointer, offsets)
     }

@@ -1,14 +1,14 @@
 import COpenBLAS
+import CQKVKernels
 import Foundation
 import Synchronization
 
-// Threads: `--threads N` sets both qkv's own thread count and OpenBLAS's, and each computation has one
-// owner. The encoder splits its work over threads of its own (a `ComputeTeam`): whole sequences per
-// thread for a batch, or shares of each product's columns and of the attention heads for one sequence;
-// while it runs, OpenBLAS runs every product on the thread that calls it (`withSingleThreadedBLAS`).
-// BLAS threads inside our threads would oversubscribe the cores, and OpenBLAS's threads spin and yield
-// around small products (OpenBLAS #4387, #731, #1614). The decoders do the same with their own team;
-// only a product called outside both (an attention record's update norms) gets OpenBLAS's N threads.
+// Threads: `--threads N` sets qkv's own thread count; qkv owns the cores and OpenBLAS runs every product
+// on the thread that calls it. The encoder splits its work over threads of its own (a `ComputeTeam`):
+// whole sequences per thread for a batch, or shares of each product's columns and of the attention heads
+// for one sequence; the decoders do the same with their own team. BLAS threads inside our threads would
+// oversubscribe the cores, and OpenBLAS's threads spin and yield around small products (OpenBLAS #4387,
+// #731, #1614).
 //
 // Calling single-threaded OpenBLAS from several threads at once is safe in the pthread build
 // (USE_THREAD=1, Debian's): its buffer allocation is locked since 0.3.7 (OpenBLAS #1761, #2126);
@@ -16,11 +16,11 @@ import Synchronization
 
 private let configuredThreads = Atomic<Int>(0)   // 0: not set yet
 
-/// Sets the number of threads qkv computes on (`qkv ... --threads N`): its own threads', and OpenBLAS's
-/// for products called from one thread. Call it once, before any product.
+/// Sets the number of threads qkv computes on (`qkv ... --threads N`), and puts OpenBLAS on the calling
+/// thread for good (`runBLASOnCallingThreads`). Call it once, before any product.
 public func setComputeThreads(_ count: Int) {
     configuredThreads.store(max(1, count), ordering: .relaxed)
-    openblas_set_num_threads(Int32(max(1, count)))
+    runBLASOnCallingThreads()
 }
 
 /// The number of threads qkv computes on: as set, else every processor.
@@ -29,15 +29,21 @@ var computeThreads: Int {
     return count > 0 ? count : ProcessInfo.processInfo.activeProcessorCount
 }
 
-/// Runs `body` with OpenBLAS at one thread per call (qkv's own threads own the cores), then puts back
-/// the count it found. Concurrent callers may see another caller's count restored early: that costs
-/// speed (BLAS threads inside ours), never correctness.
-func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
-    let count = openblas_get_num_threads()
-    if count == 1 { return try body() }
+/// Makes OpenBLAS run every product on the thread that calls it, for the rest of the process, and stops
+/// its thread pool; done once, by `setComputeThreads` and by the first `ComputeTeam`. The pool's
+/// threads, started when the library loads, spin on `sched_yield` for about 0.1 s after they start (and
+/// after each threaded product) before they sleep: on two cores that spin took a core from qkv's own
+/// threads for the first 0.1 s of every command, a third of a 256-token prompt (perf, llama-134m).
+/// The pool would start again only for a threaded product, which qkv no longer asks for.
+func runBLASOnCallingThreads() { _ = blasOnCallingThreads }
+
+private let blasOnCallingThreads: Void = stopBLASThreads()
+
+/// `runBLASOnCallingThreads`' work, each time it is called (tests restart the pool to check it stops).
+/// Setting the thread count comes first: OpenBLAS restarts a stopped pool on every count it is given.
+func stopBLASThreads() {
     openblas_set_num_threads(1)
-    defer { openblas_set_num_threads(count) }
-    return try body()
+    _ = qkv_openblas_stop_threads()
 }
 
 /// Part `part` of `parts` of 0..<count, cut at multiples of `align` (so SIMD blocks stay whole); the
@@ -58,6 +64,7 @@ final class ComputeTeam: @unchecked Sendable {
 
     init(size: Int) {
         self.size = max(1, size)
+        runBLASOnCallingThreads()
         for worker in 1..<self.size {
             let state = self.state
             let thread = Thread { state.work(as: worker) }

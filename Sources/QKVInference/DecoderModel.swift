@@ -137,19 +137,16 @@ public final class DecoderModel: @unchecked Sendable {
     /// `allLogits` [tokens, V] when given, else the last one's to the session's buffer.
     private func forwardChunks(_ tokens: [Int], session: DecoderSession, allLogits: UnsafeMutablePointer<Float>?, record: AttentionRecord?) {
         let V = config.vocabSize
-        // The session's team owns the cores: every product runs on one thread of it.
-        withSingleThreadedBLAS {
-            var start = 0
-            while start < tokens.count {
-                let chunk = tokens[start..<min(start + session.chunkTokens, tokens.count)]
-                let isLast = start + chunk.count == tokens.count
-                if let allLogits {
-                    forwardChunk(chunk, session: session, logitRows: chunk.count, logits: allLogits + start * V, record: record)
-                } else {
-                    forwardChunk(chunk, session: session, logitRows: isLast ? 1 : 0, logits: session.logits, record: record)
-                }
-                start += chunk.count
+        var start = 0
+        while start < tokens.count {
+            let chunk = tokens[start..<min(start + session.chunkTokens, tokens.count)]
+            let isLast = start + chunk.count == tokens.count
+            if let allLogits {
+                forwardChunk(chunk, session: session, logitRows: chunk.count, logits: allLogits + start * V, record: record)
+            } else {
+                forwardChunk(chunk, session: session, logitRows: isLast ? 1 : 0, logits: session.logits, record: record)
             }
+            start += chunk.count
         }
     }
 

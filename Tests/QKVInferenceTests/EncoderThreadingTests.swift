@@ -4,43 +4,51 @@ import XCTest
 @testable import QKVFormat
 @testable import QKVInference
 
-/// qkv's own threads: single-threaded OpenBLAS called from several threads at once, the compute team,
+/// qkv's own threads: OpenBLAS on the calling threads (several at once, its own pool stopped), the compute team,
 /// and the encoder giving the same vectors however its work is shared out.
 final class EncoderThreadingTests: XCTestCase {
     override func tearDown() {
         setComputeThreads(ProcessInfo.processInfo.activeProcessorCount)
     }
 
-    /// The installed OpenBLAS at one thread, called from four threads at once on the encoder's shapes,
-    /// gives the same bits as the same calls one after another on one thread (OpenBLAS #1761, #2126 were
-    /// races here).
+    /// The installed OpenBLAS, on the calling thread as qkv runs it, called from four threads at once on
+    /// the encoder's shapes, gives the same bits as the same calls one after another on one thread
+    /// (OpenBLAS #1761, #2126 were races here).
     func testSingleThreadedOpenBLAS_isSafeFromConcurrentThreads() {
         setComputeThreads(2)
+        XCTAssertEqual(openblas_get_num_threads(), 1, "qkv's threads own the cores, OpenBLAS none")
         let m = 34, n = 384, k = 384, calls = 4
         var random = SystemRandomNumberGenerator()
         let a = (0..<calls).map { _ in (0..<m * k).map { _ in Float.random(in: -1...1, using: &random) } }
         let w = (0..<n * k).map { _ in Float.random(in: -1...1, using: &random) }
-        let serial = withSingleThreadedBLAS {
-            a.map { a in
-                var c = [Float](repeating: 0, count: m * n)
-                matmulTransposed(a, w, &c, m: m, n: n, k: k)
-                return c
-            }
+        let serial = a.map { a in
+            var c = [Float](repeating: 0, count: m * n)
+            matmulTransposed(a, w, &c, m: m, n: n, k: k)
+            return c
         }
         let lock = NSLock()
         var mismatches = 0
-        withSingleThreadedBLAS {
-            XCTAssertEqual(openblas_get_num_threads(), 1)
-            DispatchQueue.concurrentPerform(iterations: calls) { i in
-                var c = [Float](repeating: 0, count: m * n)
-                for _ in 0..<200 {
-                    matmulTransposed(a[i], w, &c, m: m, n: n, k: k)
-                    if c != serial[i] { lock.lock(); mismatches += 1; lock.unlock() }
-                }
+        DispatchQueue.concurrentPerform(iterations: calls) { i in
+            var c = [Float](repeating: 0, count: m * n)
+            for _ in 0..<200 {
+                matmulTransposed(a[i], w, &c, m: m, n: n, k: k)
+                if c != serial[i] { lock.lock(); mismatches += 1; lock.unlock() }
             }
         }
         XCTAssertEqual(mismatches, 0)
-        XCTAssertEqual(openblas_get_num_threads(), 2, "the count is put back")
+    }
+
+    /// OpenBLAS's thread pool, whose threads spin for a while after they start, is stopped: a pool
+    /// restarted by asking OpenBLAS for two threads loses its threads again, and OpenBLAS is back at one.
+    func testStopBLASThreads_stopsOpenBLASsThreadPool() throws {
+        func threadCount() throws -> Int { try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count }
+        stopBLASThreads()
+        let stopped = try threadCount()
+        openblas_set_num_threads(2)
+        XCTAssertGreaterThan(try threadCount(), stopped, "OpenBLAS started its pool again")
+        stopBLASThreads()
+        XCTAssertEqual(try threadCount(), stopped)
+        XCTAssertEqual(openblas_get_num_threads(), 1)
     }
 
     func testComputeTeam_runsEveryPartOncePerRun() {

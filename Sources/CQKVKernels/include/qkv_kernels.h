@@ -51,5 +51,8 @@ uint32_t qkv_crc32(uint32_t crc, const void *data, size_t length);
 /// Makes OpenBLAS choose its kernels again, from OPENBLAS_CORETYPE as it is now (qkv_openblas.c). Call it
 /// before any BLAS call. Returns 0 when this OpenBLAS has no such hook (nothing was done).
 int qkv_openblas_reselect_kernels(void);
+/// Stops OpenBLAS's thread pool (its threads exit; it starts again when a threaded product needs it).
+/// Returns 0 when this OpenBLAS has no such hook (nothing was done).
+int qkv_openblas_stop_threads(void);
 
 #endif
