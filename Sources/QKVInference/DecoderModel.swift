@@ -153,9 +153,10 @@ public final class DecoderModel: @unchecked Sendable {
     /// One chunk of at most `session.chunkTokens` tokens: the forward pass, top to bottom.
     /// Writes the logits of the chunk's last `logitRows` positions to `logits` [logitRows, V].
     /// Each step is cut into shares for the session's team of P threads (`team.run { p in ... }`): the
-    /// rows of each weight (one token: a matrix-vector product per share; many: sgemm on the share), the
-    /// heads of attention, the columns of the attention output projection; the small steps between
-    /// (norms of one row, RoPE, the cache append) run on the calling thread.
+    /// rows of each weight (many tokens: sgemm on a fixed share per thread; one token: matrix-vector
+    /// products on pieces the threads claim as they come free, `runPieces`), the heads of attention, the
+    /// columns of the attention output projection; the small steps between (norms of one row, RoPE, the
+    /// cache append) run on the calling thread.
     private func forwardChunk(_ tokens: ArraySlice<Int>, session s: DecoderSession, logitRows: Int,
                               logits: UnsafeMutablePointer<Float>, record: AttentionRecord?) {
         let D = config.modelDim, H = config.headCount, K = config.keyValueHeadCount, d = config.headDim
@@ -184,11 +185,24 @@ public final class DecoderModel: @unchecked Sendable {
         for (index, layer) in layers.enumerated() {
             // Attention: norm, Q K V for all heads at once, RoPE, append K V to the cache.
             normalize(x, layer.attentionNorm, into: h, rows: T, epsilon: epsilon, team: team)
-            team.run { p in
-                let tile = s.tile(p)
-                project(h, layer.query, layer.queryBias, into: q, rows: T, share: share(HD, part: p, of: P, align: 16), tile: tile, tileFloats: tileFloats)
-                project(h, layer.key, layer.keyBias, into: k, rows: T, share: share(KD, part: p, of: P, align: 16), tile: tile, tileFloats: tileFloats)
-                project(h, layer.value, layer.valueBias, into: v, rows: T, share: share(KD, part: p, of: P, align: 16), tile: tile, tileFloats: tileFloats)
+            if T == 1 {
+                // One token: the rows of W_Q, W_K and W_V as one run of HD + 2·KD rows, in pieces.
+                team.runPieces(count: HD + 2 * KD, align: 16) { p, piece in
+                    func part(_ w: WeightMatrix, _ b: FloatWeight?, into y: UnsafeMutablePointer<Float>, from first: Int) {
+                        let lower = max(piece.lowerBound, first), upper = min(piece.upperBound, first + w.rows)
+                        if lower < upper { project(h, w, b, into: y, rows: 1, share: (lower - first)..<(upper - first), tile: s.tile(p), tileFloats: tileFloats) }
+                    }
+                    part(layer.query, layer.queryBias, into: q, from: 0)
+                    part(layer.key, layer.keyBias, into: k, from: HD)
+                    part(layer.value, layer.valueBias, into: v, from: HD + KD)
+                }
+            } else {
+                team.run { p in
+                    let tile = s.tile(p)
+                    project(h, layer.query, layer.queryBias, into: q, rows: T, share: share(HD, part: p, of: P, align: 16), tile: tile, tileFloats: tileFloats)
+                    project(h, layer.key, layer.keyBias, into: k, rows: T, share: share(KD, part: p, of: P, align: 16), tile: tile, tileFloats: tileFloats)
+                    project(h, layer.value, layer.valueBias, into: v, rows: T, share: share(KD, part: p, of: P, align: 16), tile: tile, tileFloats: tileFloats)
+                }
             }
             if let rope = config.rope {
                 for t in 0..<T {
@@ -244,8 +258,9 @@ public final class DecoderModel: @unchecked Sendable {
             // MLP: act(h W_upᵀ + b) (or silu(h W_gateᵀ) · h W_upᵀ) W_downᵀ + b, added to the residual stream.
             normalize(x, layer.mlpNorm, into: h, rows: T, epsilon: epsilon, team: team)
             let hidden = layer.gate == nil ? up : gateBuffer
-            team.run { p in
-                let tile = s.tile(p), columns = share(F, part: p, of: P, align: 16)
+            let activation = config.activation
+            let mlpIn = { (p: Int, columns: Range<Int>) in
+                let tile = s.tile(p)
                 project(h, layer.up, layer.upBias, into: up, rows: T, share: columns, tile: tile, tileFloats: tileFloats)
                 if let gate = layer.gate {
                     project(h, gate, layer.gateBias, into: gateBuffer, rows: T, share: columns, tile: tile, tileFloats: tileFloats)
@@ -253,14 +268,20 @@ public final class DecoderModel: @unchecked Sendable {
                 } else {
                     for t in 0..<T {
                         let row = up + t * F + columns.lowerBound
-                        if config.activation == .geluTanh { geluTanh(row, count: columns.count) } else { geluErf(row, count: columns.count) }
+                        if activation == .geluTanh { geluTanh(row, count: columns.count) } else { geluErf(row, count: columns.count) }
                     }
                 }
             }
-            team.run { p in
-                let columns = share(D, part: p, of: P, align: 16)
+            let mlpOut = { (p: Int, columns: Range<Int>) in
                 project(hidden, layer.down, nil, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats)
                 addResidual(x, sub, layer.downBias, rows: T, n: D, columns: columns)
+            }
+            if T == 1 {
+                team.runPieces(count: F, align: 16, mlpIn)
+                team.runPieces(count: D, align: 16, mlpOut)
+            } else {
+                team.run { p in mlpIn(p, share(F, part: p, of: P, align: 16)) }
+                team.run { p in mlpOut(p, share(D, part: p, of: P, align: 16)) }
             }
         }
         s.length = end
@@ -269,8 +290,12 @@ public final class DecoderModel: @unchecked Sendable {
         guard logitRows > 0 else { return }
         let first = T - logitRows
         normalize(x + first * D, finalNorm, into: h, rows: logitRows, epsilon: epsilon, team: team)
-        team.run { p in
-            project(h, lmHead, nil, into: logits, rows: logitRows, share: share(V, part: p, of: P, align: 16), tile: s.tile(p), tileFloats: tileFloats)
+        if logitRows == 1 {
+            team.runPieces(count: V, align: 16) { p, rows in project(h, lmHead, nil, into: logits, rows: 1, share: rows, tile: s.tile(p), tileFloats: tileFloats) }
+        } else {
+            team.run { p in
+                project(h, lmHead, nil, into: logits, rows: logitRows, share: share(V, part: p, of: P, align: 16), tile: s.tile(p), tileFloats: tileFloats)
+            }
         }
     }
 

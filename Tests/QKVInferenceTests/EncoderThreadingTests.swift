@@ -60,6 +60,29 @@ final class EncoderThreadingTests: XCTestCase {
         XCTAssertEqual(Array(UnsafeBufferPointer(start: counts, count: 3)), [1000, 1000, 1000])
     }
 
+    /// runPieces hands out every index exactly once, in pieces whose bounds are multiples of the
+    /// alignment (but the end), however many threads claim them.
+    func testComputeTeam_runPiecesCoversEveryIndexOnceInAlignedPieces() {
+        for size in [1, 2, 3] {
+            let team = ComputeTeam(size: size)
+            for (count, align) in [(0, 16), (5, 16), (768, 16), (2048, 16), (32000, 16), (1000, 7)] {
+                let hits = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
+                defer { hits.deallocate() }
+                hits.initialize(repeating: 0, count: max(count, 1))
+                let lock = NSLock()
+                var misaligned = 0
+                team.runPieces(count: count, align: align) { _, piece in
+                    if piece.lowerBound % align != 0 || (piece.upperBound % align != 0 && piece.upperBound != count) {
+                        lock.lock(); misaligned += 1; lock.unlock()
+                    }
+                    for i in piece { hits[i] += 1 }   // pieces never overlap, so no two threads write one index
+                }
+                XCTAssertEqual(misaligned, 0, "\(size) threads, \(count) by \(align)")
+                XCTAssertTrue(UnsafeBufferPointer(start: hits, count: count).allSatisfy { $0 == 1 }, "\(size) threads, \(count) by \(align)")
+            }
+        }
+    }
+
     /// One thread, a team sharing each step of one sequence, and whole sequences per thread all give
     /// the same vectors (only the order of float sums differs).
     func testEncoder_givesTheSameVectorsForEveryThreadSplit() throws {
