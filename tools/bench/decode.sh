@@ -9,7 +9,8 @@
 # qkv: release build, its own timing line (the last line of stderr), median of RUNS runs (default 3) after
 # one warm-up run (page cache warm). Peer: tools/bench/decode_peer.py in the reference venv
 # ($QKV_REF_PYTHON, default ~/.cache/qkv-ref-venv/bin/python; tools/make_references.py says how to make
-# it), transformers fp32 at every qkv dtype. Both get the same token ids (seeded, no special tokens).
+# it), transformers fp32, run again right before each qkv dtype (each row's ratio is against the peer
+# run next to it). Both get the same token ids (seeded, no special tokens).
 # Prints a Markdown table for Specs/benchmarks.md.
 #   QKV_BIN=path     use this qkv binary instead of building one
 #   QKV_SCRATCH=dir  build in this scratch path (swift build --scratch-path) instead of .build
@@ -64,9 +65,11 @@ for shape in $shapes; do
     vocab=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["vocab_size"])' "$folder/config.json")
     long=$(ids "$vocab" 1 "$prompt_tokens")
     short=$(ids "$vocab" 2 8)
-    echo "bench: $shape: transformers fp32" >&2
-    printf '%s\t%s\n' "$shape" "$("$peer" tools/bench/decode_peer.py "$folder" "$threads" "$runs" "$long" "$short" "$decode_tokens" 2>/dev/null | tail -1)" >> "$work/peers"
     for dtype in $dtypes; do
+        # The peer again before every dtype, so each ratio compares runs minutes apart at most: this
+        # shared machine's speed drifts by 10-20 % within a suite (Specs/benchmarks.md).
+        echo "bench: $shape: transformers fp32 (next to qkv $dtype)" >&2
+        printf '%s\t%s\t%s\n' "$shape" "$dtype" "$("$peer" tools/bench/decode_peer.py "$folder" "$threads" "$runs" "$long" "$short" "$decode_tokens" 2>/dev/null | tail -1)" >> "$work/peers"
         echo "bench: $shape: qkv $dtype" >&2
         model="$work/$shape-$dtype.qkv"
         "$qkv" convert "$folder" "$model" --dtype "$dtype" -q
@@ -99,10 +102,12 @@ for row in open(lines):
     rate = float(m["prate"]) if kind == "prompt" else float(m["grate"])
     rates.setdefault((shape, dtype, kind), []).append(rate)
     rates.setdefault((shape, dtype, "load"), []).append(float(m["load"]))
-peer = {}
+peer_at = {}   # (shape, dtype) -> the peer's run right before that dtype's
+peer = {}      # shape -> its first peer run (load time, greedy ids: the same in every run)
 for row in open(peers):
-    shape, text = row.rstrip("\n").split("\t", 1)
-    peer[shape] = json.loads(text)
+    shape, dtype, text = row.rstrip("\n").split("\t", 2)
+    peer_at[(shape, dtype)] = json.loads(text)
+    peer.setdefault(shape, peer_at[(shape, dtype)])
 size = {}
 for row in open(sizes):
     shape, dtype, n = row.split()
@@ -112,7 +117,7 @@ target = {"f32": 1.5, "f16": 2.5, "bf16": 2.5, "q8_0": 5.5}
 first = next(iter(peer.values()))
 print("Random-initialised models of real shapes, batch 1, greedy, %s threads; decode: %s tokens after an "
       "8-token prompt; prompt: one %s-token prompt; tok/s are medians of %s runs; transformers %s / torch %s "
-      "fp32 at every row" % (threads, decode_tokens, prompt_tokens, runs, first["transformers"], first["torch"]))
+      "fp32 at every row, run again right before each row's qkv runs" % (threads, decode_tokens, prompt_tokens, runs, first["transformers"], first["torch"]))
 print()
 print("| shape | qkv dtype | qkv decode tok/s | transformers fp32 decode tok/s | ratio | qkv prompt tok/s | "
       "transformers prompt tok/s | ratio | qkv file MB | qkv decode GB/s |")
@@ -120,7 +125,7 @@ print("|---|---|---|---|---|---|---|---|---|---|")
 notes = []
 results = []   # for tools/bench/suite.sh (BENCH_JSON)
 for (shape, dtype) in sorted(size, key=lambda k: (list(peer).index(k[0]), ["f32", "f16", "bf16", "q8_0"].index(k[1]))):
-    p = peer[shape]
+    p = peer_at[(shape, dtype)]
     qd, qp = median((shape, dtype, "decode")), median((shape, dtype, "prompt"))
     rd, rp = qd / p["decode_tok_s"], qp / p["prompt_tok_s"]
     print("| %s | %s | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx | %.0f | %.1f |" % (
