@@ -104,16 +104,26 @@ struct WeightMatrix: @unchecked Sendable {
         max(tileFloats, 8 * max(modelDim, ffnDim), 32 * headsTimesHeadDim)
     }
 
+    /// Up to this many tokens, `multiply` runs the C kernel that reads W in place (qkv_gemm_rows_*)
+    /// instead of sgemm, which packs its share of W first: at 17–64 tokens the kernel measured 1.0–2.0x
+    /// sgemm's rate on MiniLM's shapes, at 96 the same, beyond that slower (Specs/benchmarks.md).
+    static let directTokens = 64
+
     /// The rows of a tile converted at once into a thread's scratch.
     func tileRows(scratchFloats: Int) -> Int { max(8, min(scratchFloats, Self.tileFloats) / max(columns, 1) / 8 * 8) }
 
     /// Y [m, r] = X [m, columns] · W [r, :]ᵀ for r in `rows`, Y's rows `ldy` apart (many tokens through
-    /// a Linear weight). f32 goes to sgemm in place; other dtypes a tile of rows at a time through
-    /// `scratch` (at least `scratchFloats`). Calls OpenBLAS on the calling thread's terms.
+    /// a Linear weight). A few tokens (`directTokens`) go to the C kernel that reads W in place; else f32
+    /// goes to sgemm in place, other dtypes a tile of rows at a time through `scratch` (at least
+    /// `scratchFloats`). Calls OpenBLAS on the calling thread's terms.
     func multiply(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, rows range: Range<Int>,
                   scratch: UnsafeMutablePointer<Float>, scratchFloats: Int) {
         guard !range.isEmpty else { return }
         let k = columns
+        if m <= Self.directTokens, NativeKernels.enabled,
+           nativeMultiplyRows(dtype, base, rowBytes: rowBytes, k: k, x, ldx: k, m: m, y, ldy: ldy, rows: range) {
+            return
+        }
         if dtype == .f32 {
             matmulTransposed(x, floats + range.lowerBound * k, y + range.lowerBound, m: m, n: range.count, k: k, ldc: ldy)
             return

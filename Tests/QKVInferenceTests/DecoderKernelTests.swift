@@ -185,6 +185,39 @@ final class DecoderKernelTests: XCTestCase {
         bits.removeAll()
     }
 
+    /// The kernel for a few tokens, reading W in place: close to sgemm on the widened W, and f16/bf16
+    /// bit-equal to the f32 kernel on the widened W; for every tail (tokens not a multiple of six, rows
+    /// not of four, k over several slices) and rows cut into two shares. It runs at AVX-512 only and
+    /// must decline (return false) anywhere else.
+    func testDirectProducts_closeToSgemm_f16AndBF16BitEqualToF32() {
+        for (m, n, k) in [(1, 5, 16), (7, 13, 48), (13, 9, 1040), (64, 37, 384), (6, 4, 512), (11, 8, 1536)] {
+            for dtype in [DType.f32, .f16, .bf16] {
+                let bytes = encode(values(n * k, seed: 11), dtype, columns: k)
+                let reference = widened(bytes, dtype, rows: n, columns: k)
+                let x = values(m * k, seed: 12)
+                var y = [Float](repeating: .nan, count: m * n), viaF32 = y, want = y
+                var ran = true
+                let cut = n / 2 + 1
+                bytes.withUnsafeBytes { w in reference.withUnsafeBytes { r in x.withUnsafeBufferPointer { x in
+                    y.withUnsafeMutableBufferPointer { y in
+                        for rows in [0..<cut, cut..<n] {
+                            ran = nativeMultiplyRows(dtype, w.baseAddress!, rowBytes: k * dtype.blockBytes, k: k, x.baseAddress!, ldx: k, m: m,
+                                                     y.baseAddress!, ldy: n, rows: rows) && ran
+                        }
+                    }
+                    viaF32.withUnsafeMutableBufferPointer {
+                        _ = nativeMultiplyRows(.f32, r.baseAddress!, rowBytes: k * 4, k: k, x.baseAddress!, ldx: k, m: m, $0.baseAddress!, ldy: n, rows: 0..<n)
+                    }
+                    want.withUnsafeMutableBufferPointer { matmulTransposed(x.baseAddress!, r.baseAddress!.assumingMemoryBound(to: Float.self), $0.baseAddress!, m: m, n: n, k: k) }
+                } } }
+                XCTAssertEqual(ran, NativeKernels.level == .avx512, "\(dtype) \(m)x\(n)x\(k)")
+                guard ran else { continue }
+                compare(y, want, exact: false, "\(dtype) direct \(m)x\(n)x\(k)")
+                compare(y, viaF32, exact: true, "\(dtype) direct vs f32 \(m)x\(n)x\(k)")
+            }
+        }
+    }
+
     func testTileProducts_equalSgemmOnTheWidenedMatrix() {
         for dtype in [DType.f16, .bf16, .q8_0] {
             let (n, k, m) = (70, 96, 5)

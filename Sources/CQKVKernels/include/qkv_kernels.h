@@ -38,6 +38,16 @@ void qkv_dot_columns_bf16(const void *w, size_t row_bytes, const float *x, float
 /// y[c] = Σ_i x[i] · W[i, c] for c in [column_begin, column_end) (multiples of 32); W [k, n] in q8_0.
 void qkv_dot_columns_q8_0(const void *w, size_t n, const float *x, float *y, size_t column_begin, size_t column_end, size_t k);
 
+/// Y[t, j] = Σ_i X[t, i] · W[j, i] for t in [0, m), j in [row_begin, row_end): a few tokens X [m, k]
+/// (rows `ldx` apart) through W [*, k] of f32, f16 or bf16, from W in place; Y's rows `ldy` apart.
+/// Returns 0 and does nothing unless the AVX-512 kernels are in use and k is a multiple of 16.
+int qkv_gemm_rows_f32(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
+                      size_t ldy, size_t row_begin, size_t row_end);
+int qkv_gemm_rows_f16(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
+                      size_t ldy, size_t row_begin, size_t row_end);
+int qkv_gemm_rows_bf16(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
+                       size_t ldy, size_t row_begin, size_t row_end);
+
 /// out[0..<count] = the f16 or bf16 values at src, widened exactly (F16C; a NaN may come back quieted).
 void qkv_widen_f16(const void *src, float *out, size_t count);
 void qkv_widen_bf16(const void *src, float *out, size_t count);
