@@ -166,13 +166,15 @@ public final class BertEncoder: @unchecked Sendable {
             // columns of [Q K V] side by side, so a share makes as few and as wide products as it can.
             split { p in
                 let shared = share(3 * HD, part: p, of: P, align: 16), tile = ws.tiles[split.thread + p]
-                for (i, (w, b, y)) in [(layer.query, layer.queryBias, q), (layer.key, layer.keyBias, k), (layer.value, layer.valueBias, v)].enumerated() {
-                    let start = max(shared.lowerBound - i * HD, 0), end = min(shared.upperBound - i * HD, HD)
-                    guard start < end else { continue }
-                    let columns = start..<end
-                    w.multiply(x, m: M, into: y, ldy: HD, rows: columns, scratch: tile.pointer, scratchFloats: tile.capacity)
-                    addBias(y, ld: HD, b.pointer, rows: M, columns: columns)
+                func part(_ w: WeightMatrix, _ b: FloatWeight, into y: UnsafeMutablePointer<Float>, from first: Int) {
+                    let start = max(shared.lowerBound - first, 0), end = min(shared.upperBound - first, HD)
+                    guard start < end else { return }
+                    w.multiply(x, m: M, into: y, ldy: HD, rows: start..<end, scratch: tile.pointer, scratchFloats: tile.capacity)
+                    addBias(y, ld: HD, b.pointer, rows: M, columns: start..<end)
                 }
+                part(layer.query, layer.queryBias, into: q, from: 0)
+                part(layer.key, layer.keyBias, into: k, from: HD)
+                part(layer.value, layer.valueBias, into: v, from: 2 * HD)
             }
 
             // Each head of each sequence: Z_h = softmax(Q_h K_hᵀ / √d) V_h; each share is some (sequence, head) pairs.
