@@ -1,4 +1,5 @@
 import COpenBLAS
+import CQKVKernels
 import Foundation
 
 // The kernels only decoders use, in the style of Kernels.swift: small free functions over row-major f32
@@ -85,12 +86,19 @@ func siluGate(_ gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, cou
 }
 
 /// One query head of one new token against its cached keys and values, without BLAS (one call per head
-/// per token costs more in OpenBLAS's overhead than in arithmetic): scores [positions] = K q · scale,
+/// per token costs more in OpenBLAS's overhead than in arithmetic), in the C kernels where they run
+/// (`NativeKernels`), else in these Swift loops: scores [positions] = K q · scale,
 /// softmax (left in `scores`, for the attention record), z [d] = Σ_j p_j V [j, :].
 /// keys, values [positions, d] contiguous (the session's cache of one kv head); scores [positions].
 func decodeAttentionHead(_ q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
                          _ z: UnsafeMutablePointer<Float>, positions: Int, headDim d: Int, scale: Float,
                          scores: UnsafeMutablePointer<Float>) {
+    if NativeKernels.enabled && d % 8 == 0 {
+        qkv_attention_scores(q, keys, positions, d, scale, scores)
+        softmaxRows(scores, rows: 1, n: positions)
+        qkv_attention_mix(scores, values, positions, d, z)
+        return
+    }
     // Index arithmetic uses &+ and &*: every index is below positions · d, the cache's size.
     for j in 0..<positions {
         let key = keys + j &* d

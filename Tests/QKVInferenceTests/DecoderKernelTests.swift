@@ -1,4 +1,5 @@
 import Foundation
+import CQKVKernels
 import XCTest
 @testable import QKVFormat
 @testable import QKVInference
@@ -214,6 +215,30 @@ final class DecoderKernelTests: XCTestCase {
                 guard ran else { continue }
                 compare(y, want, exact: false, "\(dtype) direct \(m)x\(n)x\(k)")
                 compare(y, viaF32, exact: true, "\(dtype) direct vs f32 \(m)x\(n)x\(k)")
+            }
+        }
+    }
+
+    /// The C kernels of one decode attention head against sums in f64: every tail (keys not a multiple
+    /// of four, d not of 16 or 64). On a processor without them, the Swift loops are in use instead.
+    func testNativeAttentionKernels_matchDoublePrecisionSums() {
+        guard NativeKernels.enabled else { return XCTAssertEqual(NativeKernels.level, .swift) }
+        for (positions, d) in [(1, 8), (7, 64), (13, 72), (264, 64), (5, 136), (4, 16)] {
+            let q = values(d, seed: 21), keys = values(positions * d, seed: 22), cache = values(positions * d, seed: 23)
+            let p = values(positions, seed: 24).map(abs)
+            let scale: Float = 0.125
+            var scores = [Float](repeating: .nan, count: positions), z = [Float](repeating: .nan, count: d)
+            qkv_attention_scores(q, keys, positions, d, scale, &scores)
+            qkv_attention_mix(p, cache, positions, d, &z)
+            for j in 0..<positions {
+                let terms = (0..<d).map { Double(q[$0]) * Double(keys[j * d + $0]) }
+                let want = terms.reduce(0, +) * Double(scale), bound = 1e-6 * terms.map(abs).reduce(0, +) * Double(scale) + 1e-30
+                XCTAssertLessThanOrEqual(abs(Double(scores[j]) - want), bound, "scores[\(j)] \(positions)x\(d)")
+            }
+            for c in 0..<d {
+                let terms = (0..<positions).map { Double(p[$0]) * Double(cache[$0 * d + c]) }
+                let want = terms.reduce(0, +), bound = 1e-6 * terms.map(abs).reduce(0, +) + 1e-30
+                XCTAssertLessThanOrEqual(abs(Double(z[c]) - want), bound, "z[\(c)] \(positions)x\(d)")
             }
         }
     }
