@@ -262,24 +262,61 @@ KERNEL void qkv_attention_scores(const float *q, const float *keys, size_t posit
     }
 }
 
-// z[c] = Σ_j p[j] · V[j, c]: 64 columns at a time in eight independent sums, keys in order.
-KERNEL void qkv_attention_mix(const float *p, const float *values, size_t positions, size_t d, float *z) {
+// z[c] = scale · Σ_j p[j] · V[j, c], V's rows ldv apart: 64 columns at a time in eight independent sums
+// (then 32 in four, then 8), keys in order.
+KERNEL void qkv_attention_mix(const float *p, const float *values, size_t ldv, size_t positions, size_t d, float scale, float *z) {
+    const __m256 s = _mm256_set1_ps(scale);
     size_t c = 0;
     for (; c + 64 <= d; c += 64) {
         __m256 a[8];
         for (int v = 0; v < 8; v++) a[v] = _mm256_setzero_ps();
         const float *row = values + c;
-        for (size_t j = 0; j < positions; j++, row += d) {
+        for (size_t j = 0; j < positions; j++, row += ldv) {
             __m256 pj = _mm256_set1_ps(p[j]);
             for (int v = 0; v < 8; v++) a[v] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(row + 8 * v), a[v]);
         }
-        for (int v = 0; v < 8; v++) _mm256_storeu_ps(z + c + 8 * v, a[v]);
+        for (int v = 0; v < 8; v++) _mm256_storeu_ps(z + c + 8 * v, _mm256_mul_ps(a[v], s));
+    }
+    if (c + 32 <= d) {   // a whole head of MiniLM (d = 32): four sums, not one chain of FMAs per eighth
+        __m256 a[4];
+        for (int v = 0; v < 4; v++) a[v] = _mm256_setzero_ps();
+        const float *row = values + c;
+        for (size_t j = 0; j < positions; j++, row += ldv) {
+            __m256 pj = _mm256_set1_ps(p[j]);
+            for (int v = 0; v < 4; v++) a[v] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(row + 8 * v), a[v]);
+        }
+        for (int v = 0; v < 4; v++) _mm256_storeu_ps(z + c + 8 * v, _mm256_mul_ps(a[v], s));
+        c += 32;
     }
     for (; c < d; c += 8) {
         __m256 a = _mm256_setzero_ps();
         const float *row = values + c;
-        for (size_t j = 0; j < positions; j++, row += d) a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(row), a);
-        _mm256_storeu_ps(z + c, a);
+        for (size_t j = 0; j < positions; j++, row += ldv) a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(row), a);
+        _mm256_storeu_ps(z + c, _mm256_mul_ps(a, s));
+    }
+}
+
+// scores[j] = scale · Σ_c q[c] · Kᵀ[c, j] for j < width (a multiple of 8), Kᵀ [d, width]: the encoder's
+// layout (every query of a sentence against one transposed copy of its keys), 32 keys at a time.
+KERNEL void qkv_attention_scores_transposed(const float *q, const float *keys_t, size_t width, size_t d, float scale, float *scores) {
+    const __m256 s = _mm256_set1_ps(scale);
+    size_t j = 0;
+    for (; j + 32 <= width; j += 32) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        const float *column = keys_t + j;
+        for (size_t c = 0; c < d; c++, column += width) {
+            __m256 qc = _mm256_set1_ps(q[c]);
+            a0 = _mm256_fmadd_ps(qc, _mm256_loadu_ps(column), a0); a1 = _mm256_fmadd_ps(qc, _mm256_loadu_ps(column + 8), a1);
+            a2 = _mm256_fmadd_ps(qc, _mm256_loadu_ps(column + 16), a2); a3 = _mm256_fmadd_ps(qc, _mm256_loadu_ps(column + 24), a3);
+        }
+        _mm256_storeu_ps(scores + j, _mm256_mul_ps(a0, s)); _mm256_storeu_ps(scores + j + 8, _mm256_mul_ps(a1, s));
+        _mm256_storeu_ps(scores + j + 16, _mm256_mul_ps(a2, s)); _mm256_storeu_ps(scores + j + 24, _mm256_mul_ps(a3, s));
+    }
+    for (; j + 8 <= width; j += 8) {
+        __m256 a = _mm256_setzero_ps();
+        const float *column = keys_t + j;
+        for (size_t c = 0; c < d; c++, column += width) a = _mm256_fmadd_ps(_mm256_set1_ps(q[c]), _mm256_loadu_ps(column), a);
+        _mm256_storeu_ps(scores + j, _mm256_mul_ps(a, s));
     }
 }
 
@@ -616,7 +653,8 @@ void qkv_dot_columns_bf16(const void *w, size_t rb, const float *x, float *y, si
 void qkv_dot_columns_q8_0(const void *w, size_t n, const float *x, float *y, size_t a, size_t b, size_t k) {}
 void qkv_widen_f16(const void *src, float *out, size_t count) {}
 void qkv_attention_scores(const float *q, const float *keys, size_t positions, size_t d, float scale, float *scores) {}
-void qkv_attention_mix(const float *p, const float *values, size_t positions, size_t d, float *z) {}
+void qkv_attention_mix(const float *p, const float *values, size_t ldv, size_t positions, size_t d, float scale, float *z) {}
+void qkv_attention_scores_transposed(const float *q, const float *keys_t, size_t width, size_t d, float scale, float *scores) {}
 int qkv_gemm_rows_f32(const float *x, size_t ldx, size_t m, const void *w, size_t rb, size_t k, float *y, size_t ldy, size_t a, size_t b) { return 0; }
 int qkv_gemm_rows_f16(const float *x, size_t ldx, size_t m, const void *w, size_t rb, size_t k, float *y, size_t ldy, size_t a, size_t b) { return 0; }
 int qkv_gemm_rows_bf16(const float *x, size_t ldx, size_t m, const void *w, size_t rb, size_t k, float *y, size_t ldy, size_t a, size_t b) { return 0; }

@@ -96,7 +96,7 @@ func decodeAttentionHead(_ q: UnsafePointer<Float>, keys: UnsafePointer<Float>, 
     if NativeKernels.enabled && d % 8 == 0 {
         qkv_attention_scores(q, keys, positions, d, scale, scores)
         softmaxRows(scores, rows: 1, n: positions)
-        qkv_attention_mix(scores, values, positions, d, z)
+        qkv_attention_mix(scores, values, d, positions, d, 1, z)
         return
     }
     // Index arithmetic uses &+ and &*: every index is below positions · d, the cache's size.

@@ -1,4 +1,5 @@
 import COpenBLAS
+import CQKVKernels
 import Foundation
 
 // The kernels of the forward passes: small free functions over row-major f32 buffers, each with the
@@ -185,7 +186,9 @@ func exp8(_ input: SIMD8<Float>) -> SIMD8<Float> {
 
 /// One attention head of one sequence: Z [L, d] = softmax(Q Kᵀ · scale) V, with Q, K, V, Z [L, d] the
 /// head's columns of [L, ld] matrices. `keys` is scratch for Kᵀ [d, L rounded up to 8], `scores` for one
-/// row [L rounded up to 8]. Kᵀ lets one query's scores be formed eight keys at a time.
+/// row [L rounded up to 8]. Kᵀ lets one query's scores be formed eight keys at a time. The scores and
+/// the mix of values run in C where the kernels do (`NativeKernels`: 11 % of batch-32 embedding time in
+/// these SSE2 loops, perf), the softmax here.
 /// With `probabilities` [L, L], the softmax rows are also written there (for `qkv attention`).
 func attentionHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, z: UnsafeMutablePointer<Float>,
                    tokens L: Int, headDim d: Int, ld: Int, scale: Float,
@@ -197,10 +200,12 @@ func attentionHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePo
         for j in 0..<L { keys[c &* width &+ j] = k[j &* ld &+ c] }
         for j in L..<width { keys[c &* width &+ j] = 0 }
     }
+    let native = NativeKernels.enabled && d % 8 == 0
     for i in 0..<L {
         let query = q + i &* ld, out = z + i &* ld
         // scores [width] = q_i · Kᵀ · scale, sixteen keys at a time, then eight
         var j = 0
+        if native { qkv_attention_scores_transposed(query, keys, width, d, scale, scores); j = width }
         while j &+ 16 <= width {
             var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
             var column = keys + j
@@ -230,6 +235,7 @@ func attentionHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePo
         while j < width { let e = exp8(load8(scores + j) - maxValue); store8(e, scores + j); sum8 += e; j &+= 8 }
         let inv = 1 / sum8.sum()
         if let probabilities { for j in 0..<L { probabilities[i &* L &+ j] = scores[j] * inv } }
+        if native { qkv_attention_mix(scores, v, ld, L, d, inv, out); continue }
         // z_i = Σ_j p_j v_j, thirty-two of d at a time (a whole head of MiniLM), then sixteen, eight, one
         var c = 0
         while c &+ 32 <= d {

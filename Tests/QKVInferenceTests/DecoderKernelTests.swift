@@ -219,26 +219,38 @@ final class DecoderKernelTests: XCTestCase {
         }
     }
 
-    /// The C kernels of one decode attention head against sums in f64: every tail (keys not a multiple
-    /// of four, d not of 16 or 64). On a processor without them, the Swift loops are in use instead.
+    /// The C kernels of one attention head against sums in f64, in the decoder's layout and the encoder's
+    /// (transposed keys, strided values): every tail (keys not a multiple of four, d not of 16, 32 or 64). On a processor without them, the Swift loops are in use instead.
     func testNativeAttentionKernels_matchDoublePrecisionSums() {
         guard NativeKernels.enabled else { return XCTAssertEqual(NativeKernels.level, .swift) }
-        for (positions, d) in [(1, 8), (7, 64), (13, 72), (264, 64), (5, 136), (4, 16)] {
+        for (positions, d) in [(1, 8), (7, 64), (13, 72), (264, 64), (5, 136), (4, 16), (34, 32), (9, 104)] {
             let q = values(d, seed: 21), keys = values(positions * d, seed: 22), cache = values(positions * d, seed: 23)
             let p = values(positions, seed: 24).map(abs)
             let scale: Float = 0.125
             var scores = [Float](repeating: .nan, count: positions), z = [Float](repeating: .nan, count: d)
+            // The encoder's layout: Kᵀ [d, width] (width the keys rounded up to 8), V's rows 3·d apart.
+            let width = (positions + 7) / 8 * 8, ldv = 3 * d
+            var transposed = [Float](repeating: 0, count: d * width), strided = [Float](repeating: 0, count: positions * ldv)
+            for j in 0..<positions {
+                for c in 0..<d { transposed[c * width + j] = keys[j * d + c]; strided[j * ldv + c] = cache[j * d + c] }
+            }
+            var scoresT = [Float](repeating: .nan, count: width), zStrided = z
             qkv_attention_scores(q, keys, positions, d, scale, &scores)
-            qkv_attention_mix(p, cache, positions, d, &z)
+            qkv_attention_mix(p, cache, d, positions, d, 1, &z)
+            qkv_attention_scores_transposed(q, transposed, width, d, scale, &scoresT)
+            qkv_attention_mix(p, strided, ldv, positions, d, 0.5, &zStrided)
             for j in 0..<positions {
                 let terms = (0..<d).map { Double(q[$0]) * Double(keys[j * d + $0]) }
                 let want = terms.reduce(0, +) * Double(scale), bound = 1e-6 * terms.map(abs).reduce(0, +) * Double(scale) + 1e-30
                 XCTAssertLessThanOrEqual(abs(Double(scores[j]) - want), bound, "scores[\(j)] \(positions)x\(d)")
+                XCTAssertLessThanOrEqual(abs(Double(scoresT[j]) - want), bound, "transposed scores[\(j)] \(positions)x\(d)")
             }
+            for j in positions..<width { XCTAssertEqual(scoresT[j], 0, "padding key \(j)") }
             for c in 0..<d {
                 let terms = (0..<positions).map { Double(p[$0]) * Double(cache[$0 * d + c]) }
                 let want = terms.reduce(0, +), bound = 1e-6 * terms.map(abs).reduce(0, +) + 1e-30
                 XCTAssertLessThanOrEqual(abs(Double(z[c]) - want), bound, "z[\(c)] \(positions)x\(d)")
+                XCTAssertLessThanOrEqual(abs(Double(zStrided[c]) - want / 2), bound / 2, "strided z[\(c)] \(positions)x\(d)")
             }
         }
     }

@@ -48,10 +48,13 @@ int qkv_gemm_rows_f16(const float *x, size_t ldx, size_t m, const void *w, size_
 int qkv_gemm_rows_bf16(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
                        size_t ldy, size_t row_begin, size_t row_end);
 
-/// One query head of one new token against its cache (keys, values [positions, d] contiguous; d a multiple
-/// of 8): scores[j] = scale · (q · K[j]); and, after the caller's softmax, z[c] = Σ_j p[j] · V[j, c].
+/// One query of one attention head (d a multiple of 8). scores[j] = scale · (q · K[j]) for keys
+/// [positions, d] contiguous (a decoder's cache); or, for the encoder's transposed keys Kᵀ [d, width]
+/// (width a multiple of 8), scores[j] = scale · Σ_c q[c] · Kᵀ[c, j]. After the caller's softmax,
+/// z[c] = scale · Σ_j p[j] · V[j, c], V's rows `ldv` apart.
 void qkv_attention_scores(const float *q, const float *keys, size_t positions, size_t d, float scale, float *scores);
-void qkv_attention_mix(const float *p, const float *values, size_t positions, size_t d, float *z);
+void qkv_attention_scores_transposed(const float *q, const float *keys_t, size_t width, size_t d, float scale, float *scores);
+void qkv_attention_mix(const float *p, const float *values, size_t ldv, size_t positions, size_t d, float scale, float *z);
 
 /// out[0..<count] = the f16 or bf16 values at src, widened exactly (F16C; a NaN may come back quieted).
 void qkv_widen_f16(const void *src, float *out, size_t count);
