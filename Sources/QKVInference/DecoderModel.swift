@@ -226,15 +226,22 @@ public final class DecoderModel: @unchecked Sendable {
                         decodeAttentionHead(qh, keys: keys, values: values, zh, positions: end, headDim: d, scale: scale, scores: scores)
                         record?.storeProbabilities(layer: index, head: head, firstQuery: start, rows: 1, keys: end, stride: end, scores)
                     } else {
-                        matmulTransposed(qh, keys, scores, m: T, n: end, k: d, lda: HD, ldb: d, ldc: end, alpha: scale)
-                        for t in 0..<T {
-                            // The causal mask: softmax over the visible keys only, the future exactly 0.
-                            let row = scores + t * end, visible = start + t + 1
-                            softmaxRows(row, rows: 1, n: visible)
-                            (row + visible).update(repeating: 0, count: end - visible)
+                        // Queries in blocks, each against the keys its last query sees: the scores of the
+                        // future are not computed (a third of a 256-token prompt's attention).
+                        var first = 0
+                        while first < T {
+                            let rows = min(causalBlockTokens, T - first), seen = start + first + rows
+                            matmulTransposed(qh + first * HD, keys, scores, m: rows, n: seen, k: d, lda: HD, ldb: d, ldc: seen, alpha: scale)
+                            for t in 0..<rows {
+                                // The causal mask: softmax over the visible keys only, the future exactly 0.
+                                let row = scores + t * seen, visible = start + first + t + 1
+                                softmaxRows(row, rows: 1, n: visible)
+                                (row + visible).update(repeating: 0, count: seen - visible)
+                            }
+                            record?.storeProbabilities(layer: index, head: head, firstQuery: start + first, rows: rows, keys: seen, stride: seen, scores)
+                            matmul(scores, values, zh + first * HD, m: rows, n: d, k: seen, lda: seen, ldb: d, ldc: HD)
+                            first += rows
                         }
-                        record?.storeProbabilities(layer: index, head: head, firstQuery: start, rows: T, keys: end, stride: end, scores)
-                        matmul(scores, values, zh, m: T, n: d, k: end, lda: end, ldb: d, ldc: HD)
                     }
                 }
             }
@@ -322,6 +329,10 @@ public final class DecoderModel: @unchecked Sendable {
         if rows < 8 || team.size == 1 { body(0..<rows) } else { team.run { p in body(share(rows, part: p, of: team.size)) } }
     }
 }
+
+/// Queries of a prompt's attention taken at once: blocks of 64 skip 37 % of the scores of a 256-token
+/// prompt (the future) and are still wide enough for sgemm.
+private let causalBlockTokens = 64
 
 /// Y [rows, share] = X [rows, in] · W [share, :]ᵀ (+ bias [share]): one thread's share of a Linear
 /// weight's rows (Y's columns), Y's rows W.rows apart.
