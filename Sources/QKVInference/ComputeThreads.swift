@@ -34,8 +34,10 @@ var computeThreads: Int {
 /// threads, started when the library loads, spin on `sched_yield` for about 0.1 s after they start (and
 /// after each threaded product) before they sleep: on two cores that spin took a core from qkv's own
 /// threads for the first 0.1 s of every command, a third of a 256-token prompt (perf, llama-134m).
-/// The pool would start again only for a threaded product, which qkv no longer asks for.
-func runBLASOnCallingThreads() { _ = blasOnCallingThreads }
+/// The pool would start again only for a threaded product, which qkv no longer asks for. `qkv` calls it
+/// first thing for every command (a conversion has no products, but the pool spun anyway: 30 % of the
+/// samples of `qkv convert`, perf).
+public func runBLASOnCallingThreads() { _ = blasOnCallingThreads }
 
 private let blasOnCallingThreads: Void = stopBLASThreads()
 

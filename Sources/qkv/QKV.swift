@@ -19,6 +19,7 @@ struct QKV: ParsableCommand {
 @main
 enum Main {
     static func main() {
+        runBLASOnCallingThreads()
         do {
             var command = try QKV.parseAsRoot()
             try command.run()
