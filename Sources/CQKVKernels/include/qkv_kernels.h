@@ -1,5 +1,7 @@
 // Kernels in C with x86 intrinsics: matrix-vector products for decoding from f16, bf16 and q8_0 weights
-// in place (AVX-512 or AVX2 with FMA and F16C), and CRC-32 by carry-less multiplication (PCLMULQDQ).
+// in place (AVX-512 or AVX2 with FMA and F16C), products of a few tokens from W in place (where sgemm's
+// packing of W cost as much as the arithmetic), one attention head's scores and value mix, and CRC-32 by
+// carry-less multiplication (PCLMULQDQ).
 //
 // Why C: Swift compiles for baseline x86-64 (SSE2) here, with no per-function target attribute, so it
 // cannot use F16C's vcvtph2ps or 256-bit FMA; measured on one 3072 x 768 product, its kernels were 8.4x
