@@ -560,6 +560,7 @@ KERNEL512 static inline __attribute__((always_inline)) void NAME(const float *x,
 KERNEL512 static void NAME(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, \
                            float *y, size_t ldy, size_t row_begin, size_t row_end) {                        \
     const char *base = (const char *)w;                                                                     \
+    if (m == 0) return;   /* (and no division by zero below) */                                        \
     const size_t steps = ((m + 5) / 6) * ((k + GEMM_K_SLICE - 1) / GEMM_K_SLICE);                           \
     for (size_t j = row_begin; j < row_end; ) {                                                             \
         const int wrows = row_end - j >= 4 ? 4 : 1;                                                         \
@@ -603,19 +604,19 @@ GEMM_ROWS_512(gemm_rows_bf16_avx512, gemm_tile_bf16)
 
 int qkv_gemm_rows_f32(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
                       size_t ldy, size_t row_begin, size_t row_end) {
-    if (level != 2 || k % 16 != 0) return 0;
+    if (level != 2 || k == 0 || k % 16 != 0) return 0;
     gemm_rows_f32_avx512(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
     return 1;
 }
 int qkv_gemm_rows_f16(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
                       size_t ldy, size_t row_begin, size_t row_end) {
-    if (level != 2 || k % 16 != 0) return 0;
+    if (level != 2 || k == 0 || k % 16 != 0) return 0;
     gemm_rows_f16_avx512(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
     return 1;
 }
 int qkv_gemm_rows_bf16(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
                        size_t ldy, size_t row_begin, size_t row_end) {
-    if (level != 2 || k % 16 != 0) return 0;
+    if (level != 2 || k == 0 || k % 16 != 0) return 0;
     gemm_rows_bf16_avx512(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
     return 1;
 }

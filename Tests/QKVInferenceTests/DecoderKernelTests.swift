@@ -217,6 +217,13 @@ final class DecoderKernelTests: XCTestCase {
                 compare(y, viaF32, exact: true, "\(dtype) direct vs f32 \(m)x\(n)x\(k)")
             }
         }
+        // No tokens: nothing to compute and nothing written (not a division by zero in the prefetch share).
+        var untouched: [Float] = [.nan]
+        let w = encode(values(5 * 16, seed: 1), .f32, columns: 16), x: [Float] = [0]
+        w.withUnsafeBytes { w in x.withUnsafeBufferPointer { x in untouched.withUnsafeMutableBufferPointer {
+            _ = nativeMultiplyRows(.f32, w.baseAddress!, rowBytes: 64, k: 16, x.baseAddress!, ldx: 16, m: 0, $0.baseAddress!, ldy: 5, rows: 0..<5)
+        } } }
+        XCTAssertTrue(untouched[0].isNaN)
     }
 
     /// The C kernels of one attention head against sums in f64, in the decoder's layout and the encoder's
