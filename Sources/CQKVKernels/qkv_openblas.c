@@ -26,3 +26,12 @@ int qkv_openblas_stop_threads(void) {
     blas_thread_shutdown_();
     return 1;
 }
+
+// Whether OpenBLAS's pool is running (its blas_server_avail; tests check the stop with it): 1 or 0, or
+// -1 when this OpenBLAS does not export it.
+extern int blas_server_avail __attribute__((weak));
+
+int qkv_openblas_threads_running(void) {
+    if (!&blas_server_avail) return -1;
+    return blas_server_avail != 0;
+}

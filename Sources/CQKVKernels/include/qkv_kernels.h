@@ -74,5 +74,7 @@ int qkv_openblas_reselect_kernels(void);
 /// Stops OpenBLAS's thread pool (its threads exit; it starts again when a threaded product needs it).
 /// Returns 0 when this OpenBLAS has no such hook (nothing was done).
 int qkv_openblas_stop_threads(void);
+/// 1 while OpenBLAS's thread pool runs, 0 once stopped, -1 when this OpenBLAS does not say.
+int qkv_openblas_threads_running(void);
 
 #endif
