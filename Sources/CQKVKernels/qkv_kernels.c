@@ -262,38 +262,27 @@ KERNEL void qkv_attention_scores(const float *q, const float *keys, size_t posit
     }
 }
 
-// z[c] = scale · Σ_j p[j] · V[j, c], V's rows ldv apart: 64 columns at a time in eight independent sums
-// (then 32 in four, then 8), keys in order.
+// z[c] = scale · Σ_j p[j] · V[j, c] for 8 · SUMS columns from c, in SUMS independent sums (one chain of
+// FMAs per eighth would wait on its own latency), keys in order. SUMS is a constant after inlining.
+KERNEL static inline __attribute__((always_inline)) void mix_columns(const float *p, const float *values, size_t ldv,
+        size_t positions, __m256 scale, float *z, const int SUMS) {
+    __m256 a[8];
+    for (int v = 0; v < SUMS; v++) a[v] = _mm256_setzero_ps();
+    for (size_t j = 0; j < positions; j++, values += ldv) {
+        __m256 pj = _mm256_set1_ps(p[j]);
+        for (int v = 0; v < SUMS; v++) a[v] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(values + 8 * v), a[v]);
+    }
+    for (int v = 0; v < SUMS; v++) _mm256_storeu_ps(z + 8 * v, _mm256_mul_ps(a[v], scale));
+}
+
+// z[c] = scale · Σ_j p[j] · V[j, c], V's rows ldv apart: 64 columns at a time, then 32 (a whole head of
+// MiniLM), then 8.
 KERNEL void qkv_attention_mix(const float *p, const float *values, size_t ldv, size_t positions, size_t d, float scale, float *z) {
     const __m256 s = _mm256_set1_ps(scale);
     size_t c = 0;
-    for (; c + 64 <= d; c += 64) {
-        __m256 a[8];
-        for (int v = 0; v < 8; v++) a[v] = _mm256_setzero_ps();
-        const float *row = values + c;
-        for (size_t j = 0; j < positions; j++, row += ldv) {
-            __m256 pj = _mm256_set1_ps(p[j]);
-            for (int v = 0; v < 8; v++) a[v] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(row + 8 * v), a[v]);
-        }
-        for (int v = 0; v < 8; v++) _mm256_storeu_ps(z + c + 8 * v, _mm256_mul_ps(a[v], s));
-    }
-    if (c + 32 <= d) {   // a whole head of MiniLM (d = 32): four sums, not one chain of FMAs per eighth
-        __m256 a[4];
-        for (int v = 0; v < 4; v++) a[v] = _mm256_setzero_ps();
-        const float *row = values + c;
-        for (size_t j = 0; j < positions; j++, row += ldv) {
-            __m256 pj = _mm256_set1_ps(p[j]);
-            for (int v = 0; v < 4; v++) a[v] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(row + 8 * v), a[v]);
-        }
-        for (int v = 0; v < 4; v++) _mm256_storeu_ps(z + c + 8 * v, _mm256_mul_ps(a[v], s));
-        c += 32;
-    }
-    for (; c < d; c += 8) {
-        __m256 a = _mm256_setzero_ps();
-        const float *row = values + c;
-        for (size_t j = 0; j < positions; j++, row += ldv) a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(row), a);
-        _mm256_storeu_ps(z + c, _mm256_mul_ps(a, s));
-    }
+    for (; c + 64 <= d; c += 64) mix_columns(p, values + c, ldv, positions, s, z + c, 8);
+    if (c + 32 <= d) { mix_columns(p, values + c, ldv, positions, s, z + c, 4); c += 32; }
+    for (; c < d; c += 8) mix_columns(p, values + c, ldv, positions, s, z + c, 1);
 }
 
 // scores[j] = scale · Σ_c q[c] · Kᵀ[c, j] for j < width (a multiple of 8), Kᵀ [d, width]: the encoder's
@@ -562,10 +551,10 @@ KERNEL512 static void NAME(const float *x, size_t ldx, size_t m, const void *w, 
     const char *base = (const char *)w;                                                                     \
     if (m == 0) return;   /* (and no division by zero below) */                                        \
     const size_t steps = ((m + 5) / 6) * ((k + GEMM_K_SLICE - 1) / GEMM_K_SLICE);                           \
+    const size_t share = (4 * row_bytes + steps - 1) / steps;   /* of the next four rows, per step */   \
     for (size_t j = row_begin; j < row_end; ) {                                                             \
         const int wrows = row_end - j >= 4 ? 4 : 1;                                                         \
         const char *wj = base + j * row_bytes, *next = wj + wrows * row_bytes, *fetched = next;             \
-        const size_t share = (4 * row_bytes + steps - 1) / steps;                                           \
         size_t step = 0;                                                                                    \
         for (size_t i = 0; i < k; i += GEMM_K_SLICE) {                                                      \
             const size_t end = i + GEMM_K_SLICE < k ? i + GEMM_K_SLICE : k;                                 \
