@@ -167,10 +167,11 @@ public final class BertEncoder: @unchecked Sendable {
             split { p in
                 let shared = share(3 * HD, part: p, of: P, align: 16), tile = ws.tiles[split.thread + p]
                 func part(_ w: WeightMatrix, _ b: FloatWeight, into y: UnsafeMutablePointer<Float>, from first: Int) {
-                    let start = max(shared.lowerBound - first, 0), end = min(shared.upperBound - first, HD)
-                    guard start < end else { return }
-                    w.multiply(x, m: M, into: y, ldy: HD, rows: start..<end, scratch: tile.pointer, scratchFloats: tile.capacity)
-                    addBias(y, ld: HD, b.pointer, rows: M, columns: start..<end)
+                    let inside = shared.clamped(to: first..<(first + HD))
+                    guard !inside.isEmpty else { return }
+                    let columns = (inside.lowerBound - first)..<(inside.upperBound - first)
+                    w.multiply(x, m: M, into: y, ldy: HD, rows: columns, scratch: tile.pointer, scratchFloats: tile.capacity)
+                    addBias(y, ld: HD, b.pointer, rows: M, columns: columns)
                 }
                 part(layer.query, layer.queryBias, into: q, from: 0)
                 part(layer.key, layer.keyBias, into: k, from: HD)

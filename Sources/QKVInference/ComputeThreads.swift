@@ -103,6 +103,17 @@ final class ComputeTeam: @unchecked Sendable {
         }
     }
 
+    /// Runs `body(thread, range)` over 0..<count cut at multiples of `align`: pieces the threads claim as
+    /// they come free (`runPieces`) when `claimed`, else one fixed `share` per thread (for sgemm, where
+    /// every call packs its inputs again).
+    func runShares(count: Int, align: Int, claimed: Bool, _ body: (Int, Range<Int>) -> Void) {
+        if claimed {
+            runPieces(count: count, align: align, body)
+        } else {
+            run { p in body(p, share(count, part: p, of: size, align: align)) }
+        }
+    }
+
     /// Runs `body(0)` on the calling thread and `body(1)` ... `body(size - 1)` on the workers at the
     /// same time; returns when all have returned.
     func run(_ body: (Int) -> Void) {

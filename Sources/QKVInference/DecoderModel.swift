@@ -185,24 +185,17 @@ public final class DecoderModel: @unchecked Sendable {
         for (index, layer) in layers.enumerated() {
             // Attention: norm, Q K V for all heads at once, RoPE, append K V to the cache.
             normalize(x, layer.attentionNorm, into: h, rows: T, epsilon: epsilon, team: team)
-            if T == 1 {
-                // One token: the rows of W_Q, W_K and W_V as one run of HD + 2·KD rows, in pieces.
-                team.runPieces(count: HD + 2 * KD, align: 16) { p, piece in
-                    func part(_ w: WeightMatrix, _ b: FloatWeight?, into y: UnsafeMutablePointer<Float>, from first: Int) {
-                        let lower = max(piece.lowerBound, first), upper = min(piece.upperBound, first + w.rows)
-                        if lower < upper { project(h, w, b, into: y, rows: 1, share: (lower - first)..<(upper - first), tile: s.tile(p), tileFloats: tileFloats) }
+            // The rows of W_Q, W_K and W_V as one run of HD + 2·KD rows; one token: in claimed pieces.
+            team.runShares(count: HD + 2 * KD, align: 16, claimed: T == 1) { p, rows in
+                func part(_ w: WeightMatrix, _ b: FloatWeight?, into y: UnsafeMutablePointer<Float>, from first: Int) {
+                    let inside = rows.clamped(to: first..<(first + w.rows))
+                    if !inside.isEmpty {
+                        project(h, w, b, into: y, rows: T, share: (inside.lowerBound - first)..<(inside.upperBound - first), tile: s.tile(p), tileFloats: tileFloats)
                     }
-                    part(layer.query, layer.queryBias, into: q, from: 0)
-                    part(layer.key, layer.keyBias, into: k, from: HD)
-                    part(layer.value, layer.valueBias, into: v, from: HD + KD)
                 }
-            } else {
-                team.run { p in
-                    let tile = s.tile(p)
-                    project(h, layer.query, layer.queryBias, into: q, rows: T, share: share(HD, part: p, of: P, align: 16), tile: tile, tileFloats: tileFloats)
-                    project(h, layer.key, layer.keyBias, into: k, rows: T, share: share(KD, part: p, of: P, align: 16), tile: tile, tileFloats: tileFloats)
-                    project(h, layer.value, layer.valueBias, into: v, rows: T, share: share(KD, part: p, of: P, align: 16), tile: tile, tileFloats: tileFloats)
-                }
+                part(layer.query, layer.queryBias, into: q, from: 0)
+                part(layer.key, layer.keyBias, into: k, from: HD)
+                part(layer.value, layer.valueBias, into: v, from: HD + KD)
             }
             if let rope = config.rope {
                 for t in 0..<T {
@@ -265,8 +258,7 @@ public final class DecoderModel: @unchecked Sendable {
             // MLP: act(h W_upᵀ + b) (or silu(h W_gateᵀ) · h W_upᵀ) W_downᵀ + b, added to the residual stream.
             normalize(x, layer.mlpNorm, into: h, rows: T, epsilon: epsilon, team: team)
             let hidden = layer.gate == nil ? up : gateBuffer
-            let activation = config.activation
-            let mlpIn = { (p: Int, columns: Range<Int>) in
+            team.runShares(count: F, align: 16, claimed: T == 1) { p, columns in
                 let tile = s.tile(p)
                 project(h, layer.up, layer.upBias, into: up, rows: T, share: columns, tile: tile, tileFloats: tileFloats)
                 if let gate = layer.gate {
@@ -275,20 +267,13 @@ public final class DecoderModel: @unchecked Sendable {
                 } else {
                     for t in 0..<T {
                         let row = up + t * F + columns.lowerBound
-                        if activation == .geluTanh { geluTanh(row, count: columns.count) } else { geluErf(row, count: columns.count) }
+                        if config.activation == .geluTanh { geluTanh(row, count: columns.count) } else { geluErf(row, count: columns.count) }
                     }
                 }
             }
-            let mlpOut = { (p: Int, columns: Range<Int>) in
+            team.runShares(count: D, align: 16, claimed: T == 1) { p, columns in
                 project(hidden, layer.down, nil, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats)
                 addResidual(x, sub, layer.downBias, rows: T, n: D, columns: columns)
-            }
-            if T == 1 {
-                team.runPieces(count: F, align: 16, mlpIn)
-                team.runPieces(count: D, align: 16, mlpOut)
-            } else {
-                team.run { p in mlpIn(p, share(F, part: p, of: P, align: 16)) }
-                team.run { p in mlpOut(p, share(D, part: p, of: P, align: 16)) }
             }
         }
         s.length = end
@@ -297,12 +282,8 @@ public final class DecoderModel: @unchecked Sendable {
         guard logitRows > 0 else { return }
         let first = T - logitRows
         normalize(x + first * D, finalNorm, into: h, rows: logitRows, epsilon: epsilon, team: team)
-        if logitRows == 1 {
-            team.runPieces(count: V, align: 16) { p, rows in project(h, lmHead, nil, into: logits, rows: 1, share: rows, tile: s.tile(p), tileFloats: tileFloats) }
-        } else {
-            team.run { p in
-                project(h, lmHead, nil, into: logits, rows: logitRows, share: share(V, part: p, of: P, align: 16), tile: s.tile(p), tileFloats: tileFloats)
-            }
+        team.runShares(count: V, align: 16, claimed: logitRows == 1) { p, rows in
+            project(h, lmHead, nil, into: logits, rows: logitRows, share: rows, tile: s.tile(p), tileFloats: tileFloats)
         }
     }
 
