@@ -6,6 +6,8 @@ import QKVFormat
 struct FloatWeight: @unchecked Sendable {
     let view: TensorView
     let pointer: UnsafePointer<Float>
+    /// Floats computed at load (a norm's `offset + w`), owned here; nil when `pointer` is into `view`.
+    private let computed: ComputedFloats?
 
     init(_ file: any WeightFile, _ name: String) throws {
         var view = try file.tensor(name)
@@ -18,7 +20,30 @@ struct FloatWeight: @unchecked Sendable {
         self.view = view
         // The view keeps its storage alive for as long as this weight lives.
         pointer = view.withUnsafeBytes { UnsafePointer($0.baseAddress!.assumingMemoryBound(to: Float.self)) }
+        computed = nil
     }
+
+    /// A norm weight `offset + w` in f32, as Gemma's RMSNorm computes `1 + w` before multiplying.
+    init(_ file: any WeightFile, _ name: String, offset: Float) throws {
+        let stored = try FloatWeight(file, name)
+        guard offset != 0 else { self = stored; return }
+        let count = stored.view.info.elementCount
+        let buffer = ComputedFloats(count: count)
+        for i in 0..<count { buffer.pointer[i] = offset + stored.pointer[i] }
+        view = stored.view
+        computed = buffer
+        pointer = UnsafePointer(buffer.pointer)
+    }
+}
+
+/// Floats a model computes once at load and keeps for its lifetime.
+final class ComputedFloats: @unchecked Sendable {   // written once in init, read-only after: safe to share
+    let pointer: UnsafeMutablePointer<Float>
+    init(count: Int) {
+        pointer = .allocate(capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+    }
+    deinit { pointer.deallocate() }
 }
 
 /// A BERT-style encoder (post-norm, learned positions, exact GELU) over a model file's weights, as
@@ -49,7 +74,8 @@ public final class BertEncoder: @unchecked Sendable {
     public init(_ model: ModelFile) throws {
         let config = model.config
         guard config.family == .bert, config.norm == .layernorm, config.normPlacement == .post, config.positionEncoding == .learned,
-              config.activation == .geluErf, config.attentionBias, config.mlpBias, config.embeddingNorm, !config.gatedMLP else {
+              config.activation == .geluErf, config.attentionBias, config.mlpBias, config.embeddingNorm, !config.gatedMLP,
+              config.embeddingScale == 1, config.attentionScale == nil, config.attentionSoftcap == 0 else {
             throw InferenceError.unsupportedModel(file: model.file.path, reason: "not a BERT encoder (post-norm LayerNorm, learned positions, exact GELU, biases)")
         }
         self.config = config

@@ -8,6 +8,9 @@ final class GGUFExportWriter: ContainerWriter {
         var tensor: GGUFWriter.Tensor
         var sources: [String]
         var transform: TensorTransform
+        /// Added to every element of a norm weight, written as f32: the difference between the model's
+        /// `norm_weight_offset` and GGUF's 0 (llama.cpp's Gemma norms hold `1 + w`).
+        var normShift: Float = 0
     }
 
     private let writer: GGUFWriter
@@ -20,12 +23,22 @@ final class GGUFExportWriter: ContainerWriter {
     init(target: String, inputs: [String], metadata: Metadata, tensors: [TensorInfo], options: WriteOptions) throws {
         let config = try ModelConfig(metadata: metadata, file: target)
         let tokenizer = try TokenizerData(metadata: metadata, config: config, file: target)
+        guard let arch = Architectures.forExport(config) else {
+            throw ConversionError.unsupportedTarget(output: target, reason: "no GGUF architecture qkv writes holds this model (Specs/architectures.md)")
+        }
+        if arch == Gemma3.self, let problem = Gemma3.ggufProblem(config) {
+            throw ConversionError.unsupportedTarget(output: target, reason: problem)
+        }
+        // llama.cpp's norms hold `offset + w` (offset 0): the embedded config says so too.
+        let normShift = Float(config.normWeightOffset)
+        var metadata = metadata
+        if normShift != 0 { metadata["config.norm_weight_offset"] = nil }
         var outputs: [Output] = []
         var byName: [String: Int] = [:]
         for info in tensors {
             // llama.cpp's BERT has no pooler and refuses tensors it does not expect: left out, and said.
             if config.family == .bert, info.role == .pooler { continue }
-            guard let (name, transform) = GGUFMaps.source(for: info.name, config: config), var type = GGMLType(info.dtype) else {
+            guard let (name, transform) = arch.ggufSource(for: info.name, config: config), var type = GGMLType(info.dtype) else {
                 throw ConversionError.unsupportedTarget(output: target, reason: "tensor '\(info.name)' (\(info.dtype)) has no GGUF form")
             }
             if let i = byName[name] {
@@ -47,8 +60,11 @@ final class GGUFExportWriter: ContainerWriter {
             case .fusedRows, .fusedSlice: shape[0] *= 3
             default: break
             }
+            let isNormWeight = info.role?.component == .norms && info.name.hasSuffix("/weight")
+            if isNormWeight && normShift != 0 { type = .f32 }
             byName[name] = outputs.count
-            outputs.append(Output(tensor: GGUFWriter.Tensor(name: name, type: type, dims: shape.reversed()), sources: [info.name], transform: transform))
+            outputs.append(Output(tensor: GGUFWriter.Tensor(name: name, type: type, dims: shape.reversed()), sources: [info.name], transform: transform,
+                                  normShift: isNormWeight ? normShift : 0))
         }
         // llama.cpp's GPT-2 converter writes the tied head as a copy of the token embedding, right after it.
         if config.family == .gpt2, config.tiedEmbeddings, let embedding = byName["token_embd.weight"] {
@@ -63,7 +79,7 @@ final class GGUFExportWriter: ContainerWriter {
         }
         self.outputs = outputs
         tensorOrder = outputs.flatMap(\.sources)
-        writer = try GGUFWriter(target: target, inputs: inputs, metadata: GGUFExportWriter.keys(config, tokenizer, metadata, tensors),
+        writer = try GGUFWriter(target: target, inputs: inputs, metadata: GGUFExportWriter.keys(arch, config, tokenizer, metadata, tensors),
                                 tensors: outputs.map(\.tensor))
     }
 
@@ -76,6 +92,9 @@ final class GGUFExportWriter: ContainerWriter {
         let rows = output.tensor.dims.count == 2 ? output.tensor.dims[1] : 1
         next += 1
         switch output.transform {
+        case .view where output.normShift != 0:
+            let shifted = parts[0].floats().map { $0 + output.normShift }
+            try shifted.withUnsafeBytes { try writer.append(name: name, bytes: $0) }
         case .view:
             try parts[0].withUnsafeBytes { try writer.append(name: name, bytes: $0) }
         case .transpose:
@@ -111,26 +130,11 @@ final class GGUFExportWriter: ContainerWriter {
 
     /// llama.cpp's keys for `config` and `tokenizer`; for a model a GGUF import produced, exactly the keys
     /// it kept, in their order and types, with values from the config where it has them.
-    static func keys(_ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata, _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
-        if config.family == .bert { return bertKeys(config, tokenizer, metadata, tensors) }
-        if config.family == .gpt2 { return gpt2Keys(config, tokenizer, metadata, tensors) }
-        var generated: [(String, GGUFValue)] = [
-            ("general.architecture", .string("llama")),
-            ("llama.context_length", .uint32(UInt32(config.maxPositions))),
-            ("llama.embedding_length", .uint32(UInt32(config.modelDim))),
-            ("llama.block_count", .uint32(UInt32(config.layerCount))),
-            ("llama.feed_forward_length", .uint32(UInt32(config.ffnDim))),
-            ("llama.rope.dimension_count", .uint32(UInt32(config.headDim))),
-            ("llama.attention.head_count", .uint32(UInt32(config.headCount))),
-            ("llama.attention.head_count_kv", .uint32(UInt32(config.keyValueHeadCount))),
-            ("llama.attention.layer_norm_rms_epsilon", .float32(Float(config.normEpsilon))),
-            ("llama.rope.freq_base", .float32(Float(config.rope?.theta ?? 10000))),
-            ("llama.vocab_size", .uint32(UInt32(config.vocabSize))),
-        ]
-        if config.headDim != config.modelDim / config.headCount {
-            generated.append(("llama.attention.key_length", .uint32(UInt32(config.headDim))))
-            generated.append(("llama.attention.value_length", .uint32(UInt32(config.headDim))))
-        }
+    static func keys(_ arch: any Architecture.Type, _ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata,
+                     _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
+        if arch == BertFamily.self { return bertKeys(config, tokenizer, metadata, tensors) }
+        if arch == GPT2Family.self { return gpt2Keys(config, tokenizer, metadata, tensors) }
+        var generated: [(String, GGUFValue)] = [("general.architecture", .string(arch.ggufArchitectures[0]))] + arch.ggufKeys(config)
         if let tokenizer {
             let model = switch tokenizer.kind { case .sentencepieceBPE: "llama"; case .bpe: "gpt2"; case .wordpiece: "bert" }
             generated.append(("tokenizer.ggml.model", .string(model)))
@@ -167,15 +171,7 @@ final class GGUFExportWriter: ContainerWriter {
 
     /// llama.cpp's GPT-2 keys (`convert_hf_to_gguf.py` GPT2Model), or a GGUF import's own.
     static func gpt2Keys(_ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata, _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
-        var generated: [(String, GGUFValue)] = [
-            ("general.architecture", .string("gpt2")),
-            ("gpt2.block_count", .uint32(UInt32(config.layerCount))),
-            ("gpt2.context_length", .uint32(UInt32(config.maxPositions))),
-            ("gpt2.embedding_length", .uint32(UInt32(config.modelDim))),
-            ("gpt2.feed_forward_length", .uint32(UInt32(config.ffnDim))),
-            ("gpt2.attention.head_count", .uint32(UInt32(config.headCount))),
-            ("gpt2.attention.layer_norm_epsilon", .float32(Float(config.normEpsilon))),
-        ]
+        var generated: [(String, GGUFValue)] = [("general.architecture", .string("gpt2"))] + GPT2Family.ggufKeys(config)
         if let tokenizer {
             generated.append(("tokenizer.ggml.model", .string("gpt2")))
             generated.append(("tokenizer.ggml.pre", .string("gpt-2")))
@@ -213,21 +209,7 @@ final class GGUFExportWriter: ContainerWriter {
     /// llama.cpp's BERT keys (`convert_hf_to_gguf.py` BertModel), tokens in its "phantom space" spelling;
     /// or a GGUF import's own.
     static func bertKeys(_ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata, _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
-        var out: [(String, GGUFValue)] = [
-            ("general.architecture", .string("bert")),
-            ("bert.context_length", .uint32(UInt32(config.maxPositions))),
-            ("bert.embedding_length", .uint32(UInt32(config.modelDim))),
-            ("bert.feed_forward_length", .uint32(UInt32(config.ffnDim))),
-            ("bert.block_count", .uint32(UInt32(config.layerCount))),
-            ("bert.attention.head_count", .uint32(UInt32(config.headCount))),
-            ("bert.attention.layer_norm_epsilon", .float32(Float(config.normEpsilon))),
-            ("bert.attention.causal", .bool(false)),
-        ]
-        switch config.pooling {
-        case .mean?: out.append(("bert.pooling_type", .uint32(1)))
-        case .cls?: out.append(("bert.pooling_type", .uint32(2)))
-        default: break
-        }
+        var out: [(String, GGUFValue)] = [("general.architecture", .string("bert"))] + BertFamily.ggufKeys(config)
         if let tokenizer {
             let special = Set(config.specialTokens.values)
             let types = tokenizer.tokenTypes ?? tokenizer.tokens.indices.map { special.contains($0) ? 3 : 1 }

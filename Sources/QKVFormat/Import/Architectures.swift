@@ -21,16 +21,6 @@ struct ArchitectureMap: Sendable {
     var buffers: [String]
     var rows: [Row]
 
-    /// The map for `config.json`'s `model_type`.
-    static func forModelType(_ type: String) -> ArchitectureMap? {
-        switch type {
-        case "bert": bert
-        case "gpt2": gpt2
-        case "llama", "mistral": llama
-        default: nil
-        }
-    }
-
     /// The row for canonical tensor `name`, with `{i}` filled in.
     func row(for name: String) -> Row? {
         for row in rows {
@@ -185,19 +175,16 @@ struct ArchitectureMap: Sendable {
                 normEpsilon: try fields.double("rms_norm_eps", default: 1e-6), normPlacement: .pre,
                 activation: try fields.activation("hidden_act", default: "silu"), positionEncoding: .rope)
             config.rope = .init(theta: try fields.double("rope_theta", default: 10000), layout: .half)
-            if json["rope_scaling"] != nil && json["rope_scaling"] != .null {
-                throw ImportError.configField(file: file, field: "rope_scaling", reason: "is set; RoPE scaling is not supported yet")
-            }
-            // transformers 5 writes the RoPE settings as `rope_parameters: {rope_type, rope_theta}`.
+            // transformers 5 writes the RoPE settings as `rope_parameters: {rope_type, rope_theta, ...}`.
+            var scaling = json["rope_scaling"], scalingField = "rope_scaling"
+            var theta = try fields.double("rope_theta", default: 10000)
             if let parameters = json["rope_parameters"], parameters != .null {
-                let rope = HFConfigReader(json: parameters, file: file)
-                let type = try rope.optionalString("rope_type") ?? "default"
-                guard type == "default" else {
-                    throw ImportError.configField(file: file, field: "rope_parameters.rope_type", reason: "is '\(type)'; only plain RoPE ('default') is supported yet")
-                }
-                let theta = try rope.double("rope_theta", default: config.rope?.theta ?? 10000)
-                config.rope?.theta = theta
+                theta = try HFConfigReader(json: parameters, file: file).double("rope_theta", default: theta)
+                scaling = parameters
+                scalingField = "rope_parameters"
             }
+            let factors = try RopeScaling.factors(scaling, field: scalingField, file: file, theta: theta, dims: config.headDim)
+            config.rope = .init(theta: theta, layout: .half, frequencyFactors: factors)
             config.gatedMLP = true
             config.tiedEmbeddings = try fields.bool("tie_word_embeddings", default: false)
             config.attentionBias = try fields.bool("attention_bias", default: false)
@@ -240,6 +227,12 @@ struct HFConfigReader {
     func bool(_ field: String, default fallback: Bool) throws -> Bool {
         guard let value = json[field], value != .null else { return fallback }
         guard let v = value.boolValue else { throw ImportError.configField(file: file, field: field, reason: "is \(value.text), expected true or false") }
+        return v
+    }
+
+    func optionalDouble(_ field: String) throws -> Double? {
+        guard let value = json[field], value != .null else { return nil }
+        guard let v = value.doubleValue else { throw ImportError.configField(file: file, field: field, reason: "is \(value.text), expected a number") }
         return v
     }
 

@@ -16,7 +16,7 @@ public final class GGUFModel: WeightFile, @unchecked Sendable {
         self.path = path
         file = try GGUFFile(path: path)
         let architecture = file["general.architecture"]?.stringValue ?? "(none)"
-        guard ["llama", "bert", "gpt2"].contains(architecture) else {
+        guard let arch = Architectures.forGGUF(architecture) else {
             throw ImportError.unknownArchitecture(file: path, modelType: architecture, tensors: file.tensorInfos.map(\.name))
         }
         // What qkv wrote itself (`qkv.metadata`): the canonical config and tokenizer options, exactly.
@@ -26,8 +26,7 @@ public final class GGUFModel: WeightFile, @unchecked Sendable {
             }
             return m
         }
-        var config = try canonical.map { try ModelConfig(metadata: $0, file: path) }
-            ?? (architecture == "llama" ? GGUFMaps.llamaConfig(file) : architecture == "bert" ? GGUFMaps.bertConfig(file) : GGUFMaps.gpt2Config(file))
+        var config = try canonical.map { try ModelConfig(metadata: $0, file: path) } ?? arch.config(gguf: file)
         var tokenizer = try GGUFMaps.tokenizer(file, config: &config)
         if let canonical, tokenizer != nil {
             for (key, value) in canonical.values where key.hasPrefix("tokenizer.") && !value.isArray && key != "tokenizer.kind" {
@@ -39,7 +38,7 @@ public final class GGUFModel: WeightFile, @unchecked Sendable {
         var tensors: [TensorInfo] = []
         var claimed = Set<String>()
         for want in ModelSchema.expectedTensors(for: config) {
-            guard let (source, transform) = GGUFMaps.source(for: want.name, config: config) else { continue }
+            guard let (source, transform) = arch.ggufSource(for: want.name, config: config) else { continue }
             guard let info = file.tensorInfo(source) else { throw ImportError.missingSourceTensor(file: path, tensor: source) }
             guard let dtype = info.type.dtype, dtype.isModelType else {
                 throw ImportError.unsupportedGGMLType(file: path, tensor: source, type: info.type.name)
@@ -95,15 +94,6 @@ enum GGUFMaps {
     /// The key under which qkv stores a model's canonical metadata (tokenizer arrays left out) in GGUF
     /// files it writes for models that did not come from GGUF; llama.cpp ignores keys it does not know.
     static let qkvMetadataKey = "qkv.metadata"
-
-    /// The GGUF tensor and transform for canonical tensor `name` under the config's family.
-    static func source(for name: String, config: ModelConfig) -> (String, TensorTransform)? {
-        switch config.family {
-        case .llama: llamaSource(for: name, config: config)
-        case .bert: bertSource(for: name)
-        case .gpt2: gpt2Source(for: name)
-        }
-    }
 
     /// llama.cpp's GPT-2 (`convert_hf_to_gguf.py` GPT2Model): every Conv1D weight transposed to Linear's
     /// `[out, in]`, so Q|K|V are blocks of rows of `attn_qkv` and O is transposed like LLaMA's.
@@ -206,8 +196,7 @@ enum GGUFMaps {
 
     /// Keys the import turns into the canonical config and tokenizer (the export regenerates them).
     static func isMapped(_ key: String) -> Bool {
-        key == "general.architecture" || key.hasPrefix("llama.") || key.hasPrefix("bert.") || key.hasPrefix("gpt2.")
-            || key.hasPrefix("tokenizer.ggml.") || key == qkvMetadataKey
+        key == "general.architecture" || Architectures.isMappedGGUFKey(key) || key.hasPrefix("tokenizer.ggml.") || key == qkvMetadataKey
     }
 
     /// llama.cpp's BERT keys. GGUF does not record the activation (BERT's is exact GELU) or whether

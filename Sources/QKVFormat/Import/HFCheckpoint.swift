@@ -90,7 +90,10 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
         if let canonical {
             config = try ModelConfig(metadata: canonical, file: path)
             tokenizer = try TokenizerData(metadata: canonical, config: config, file: path)
-            map = ArchitectureMap.forFamily(config.family)!
+            guard let arch = Architectures.forExport(config) else {
+                throw ImportError.unknownArchitecture(file: path, modelType: config.family.rawValue, tensors: allNames)
+            }
+            map = arch.hfMap(config)
             for section in [MetadataSection.provenance, .user] {
                 for name in canonical.names(in: section) { metadata["\(section.rawValue).\(name)"] = canonical["\(section.rawValue).\(name)"] }
             }
@@ -109,11 +112,11 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
                 throw ImportError.notACheckpoint(path: path, reason: "no config.json beside the weights, so the architecture is unknown")
             }
             let modelType = configJSON["model_type"]?.stringValue ?? "(none)"
-            guard let found = ArchitectureMap.forModelType(modelType) else {
+            guard let arch = Architectures.forHF(modelType: modelType) else {
                 throw ImportError.unknownArchitecture(file: configFile, modelType: modelType, tensors: allNames)
             }
-            map = found
-            config = try map.config(from: configJSON, file: configFile)
+            config = try arch.config(hf: configJSON, file: configFile)
+            map = arch.hfMap(config)
         }
 
         // Names without the class prefix; GPT-2's tied head may be stored as a copy of wte.

@@ -31,15 +31,21 @@ public enum ModelSchema {
 
         for layer in 0..<config.layerCount {
             let p = "layers/\(layer)"
+            let qkvBias = config.hasQKVBias
             add("\(p)/attn/q/weight", .attentionQuery, [H, d, D])
-            if config.attentionBias { add("\(p)/attn/q/bias", .attentionQuery, [H, d]) }
+            if qkvBias { add("\(p)/attn/q/bias", .attentionQuery, [H, d]) }
             add("\(p)/attn/k/weight", .attentionKey, [K, d, D])
-            if config.attentionBias { add("\(p)/attn/k/bias", .attentionKey, [K, d]) }
+            if qkvBias { add("\(p)/attn/k/bias", .attentionKey, [K, d]) }
             add("\(p)/attn/v/weight", .attentionValue, [K, d, D])
-            if config.attentionBias { add("\(p)/attn/v/bias", .attentionValue, [K, d]) }
+            if qkvBias { add("\(p)/attn/v/bias", .attentionValue, [K, d]) }
             add("\(p)/attn/o/weight", .attentionOutput, [H, d, D])
             if config.attentionBias { add("\(p)/attn/o/bias", .attentionOutput, [D]) }
+            if config.qkNorm {
+                add("\(p)/attn/q_norm/weight", .attentionQueryNorm, [d])
+                add("\(p)/attn/k_norm/weight", .attentionKeyNorm, [d])
+            }
             norm("\(p)/attn_norm", .attentionNorm)
+            if config.postNorms { norm("\(p)/attn_post_norm", .attentionPostNorm) }
             add("\(p)/mlp/up/weight", .mlpUp, [F, D])
             if config.mlpBias { add("\(p)/mlp/up/bias", .mlpUp, [F]) }
             if config.gatedMLP {
@@ -49,6 +55,7 @@ public enum ModelSchema {
             add("\(p)/mlp/down/weight", .mlpDown, [D, F])
             if config.mlpBias { add("\(p)/mlp/down/bias", .mlpDown, [D]) }
             norm("\(p)/mlp_norm", .mlpNorm)
+            if config.postNorms { norm("\(p)/mlp_post_norm", .mlpPostNorm) }
         }
 
         if config.normPlacement == .pre { norm("final_norm", .finalNorm) }

@@ -11,10 +11,14 @@ public enum TensorRole: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     case attentionValue = 12
     case attentionOutput = 13
     case attentionNorm = 14
+    case attentionQueryNorm = 15
+    case attentionKeyNorm = 16
+    case attentionPostNorm = 17
     case mlpUp = 20
     case mlpGate = 21
     case mlpDown = 22
     case mlpNorm = 23
+    case mlpPostNorm = 24
     case finalNorm = 30
     case lmHead = 31
     case pooler = 32
@@ -31,10 +35,14 @@ public enum TensorRole: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .attentionValue: "attn_v"
         case .attentionOutput: "attn_o"
         case .attentionNorm: "attn_norm"
+        case .attentionQueryNorm: "attn_q_norm"
+        case .attentionKeyNorm: "attn_k_norm"
+        case .attentionPostNorm: "attn_post_norm"
         case .mlpUp: "mlp_up"
         case .mlpGate: "mlp_gate"
         case .mlpDown: "mlp_down"
         case .mlpNorm: "mlp_norm"
+        case .mlpPostNorm: "mlp_post_norm"
         case .finalNorm: "final_norm"
         case .lmHead: "lm_head"
         case .pooler: "pooler"
@@ -49,7 +57,7 @@ public enum TensorRole: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .tokenEmbedding, .positionEmbedding, .tokenTypeEmbedding: .embeddings
         case .attentionQuery, .attentionKey, .attentionValue, .attentionOutput: .attention
         case .mlpUp, .mlpGate, .mlpDown: .mlp
-        case .embeddingNorm, .attentionNorm, .mlpNorm, .finalNorm: .norms
+        case .embeddingNorm, .attentionNorm, .attentionQueryNorm, .attentionKeyNorm, .attentionPostNorm, .mlpNorm, .mlpPostNorm, .finalNorm: .norms
         case .lmHead, .pooler: .head
         }
     }

@@ -1,0 +1,119 @@
+import Foundation
+
+/// One architecture's checkpoints, both ways: how its Hugging Face `config.json` and GGUF keys become the
+/// schema's config, which of its tensors each canonical tensor comes from (and how), and what is written
+/// back. An architecture is one file in this folder plus a line in `Architectures.all`
+/// (Specs/architectures.md, "Adding an architecture").
+///
+/// Only the maps live here, never the forward pass: a converted file describes its computation with
+/// config keys, so the runtime runs it without knowing where it came from.
+protocol Architecture {
+    /// The name in messages and in Specs/architectures.md.
+    static var name: String { get }
+    /// Hugging Face `model_type` values this file maps.
+    static var hfModelTypes: [String] { get }
+    /// GGUF `general.architecture` values this file maps; the first is written on export.
+    static var ggufArchitectures: [String] { get }
+    /// Whether this architecture's checkpoints can hold a model of `config` (export picks the first
+    /// architecture of `Architectures.all` that can).
+    static func canHold(_ config: ModelConfig) -> Bool
+
+    /// The config from Hugging Face's `config.json`.
+    static func config(hf json: JSONValue, file: String) throws -> ModelConfig
+    /// Canonical tensors to Hugging Face names (after prefix removal) and the transform between them.
+    static func hfMap(_ config: ModelConfig) -> ArchitectureMap
+    /// The `config.json` members transformers needs to load an export (`torch_dtype` and special tokens
+    /// are added by the writer).
+    static func hfConfig(_ config: ModelConfig) -> [(key: String, value: JSONValue)]
+
+    /// The config from a GGUF file's `<arch>.*` keys and tensor shapes.
+    static func config(gguf file: GGUFFile) throws -> ModelConfig
+    /// The GGUF tensor canonical tensor `name` comes from, and the transform (nil: GGUF has no such tensor).
+    static func ggufSource(for name: String, config: ModelConfig) -> (String, TensorTransform)?
+    /// llama.cpp's `<arch>.*` keys for `config`, in the order its converter writes them (tokenizer keys are
+    /// the writer's).
+    static func ggufKeys(_ config: ModelConfig) -> [(String, GGUFValue)]
+}
+
+extension Architecture {
+    /// Norm weights in this architecture's Hugging Face checkpoints are stored as `w` of `offset + w`.
+    static var hfNormWeightOffset: Double { 0 }
+}
+
+/// The registry of architectures.
+enum Architectures {
+    /// Every architecture qkv maps. Order matters for export: the first that can hold a config writes it,
+    /// so the more specific come first.
+    static let all: [any Architecture.Type] = [Gemma3.self, LlamaFamily.self, GPT2Family.self, BertFamily.self]
+
+    /// The architecture of a Hugging Face `model_type`.
+    static func forHF(modelType: String) -> (any Architecture.Type)? {
+        all.first { $0.hfModelTypes.contains(modelType) }
+    }
+
+    /// The architecture of a GGUF `general.architecture`.
+    static func forGGUF(_ name: String) -> (any Architecture.Type)? {
+        all.first { $0.ggufArchitectures.contains(name) }
+    }
+
+    /// The architecture an export of `config` is written as.
+    static func forExport(_ config: ModelConfig) -> (any Architecture.Type)? {
+        all.first { $0.canHold(config) }
+    }
+
+    /// Whether GGUF key `key` is one an architecture's import turns into the config (its export writes it
+    /// again from the config).
+    static func isMappedGGUFKey(_ key: String) -> Bool {
+        all.contains { arch in arch.ggufArchitectures.contains { key.hasPrefix($0 + ".") } }
+    }
+}
+
+/// The config steps the three original families never use: a config with any of them needs an
+/// architecture that has them.
+extension ModelConfig {
+    var usesNewerSteps: Bool {
+        qkvBias || qkNorm || normWeightOffset != 0 || postNorms || embeddingScale != 1 || attentionScale != nil
+            || attentionSoftcap != 0 || finalSoftcap != 0 || slidingWindow != 0
+            || rope.map { $0.slidingTheta != nil || $0.dimensions != nil || $0.frequencyFactors != nil } ?? false
+            || (gatedMLP && activation != .silu)
+    }
+}
+
+/// Hugging Face's `rope_scaling` / `rope_parameters` as the schema's per-pair frequency divisors
+/// (`config.rope_freq_factors`, llama.cpp's `rope_freqs`).
+enum RopeScaling {
+    /// nil for plain RoPE; a type qkv does not compute is an error naming it, never ignored.
+    static func factors(_ json: JSONValue?, field: String, file: String, theta: Double, dims: Int) throws -> [Float]? {
+        guard let json, json != .null else { return nil }
+        let fields = HFConfigReader(json: json, file: file)
+        let type = try fields.optionalString("rope_type") ?? fields.optionalString("type") ?? "default"
+        switch type {
+        case "default":
+            return nil
+        case "linear":
+            let factor = try fields.double("factor", default: 1)
+            guard factor.isFinite && factor > 0 else { throw ImportError.configField(file: file, field: field + ".factor", reason: "must be positive") }
+            return factor == 1 ? nil : Array(repeating: Float(factor), count: dims / 2)
+        case "llama3":
+            // transformers' `_compute_llama3_parameters` as a divisor per pair: long wavelengths slowed by
+            // `factor`, short ones kept, the band between blended.
+            let factor = try fields.double("factor", default: 8), low = try fields.double("low_freq_factor", default: 1)
+            let high = try fields.double("high_freq_factor", default: 4)
+            let original = Double(try fields.int("original_max_position_embeddings", default: 8192))
+            guard factor > 0, high > low, low > 0 else {
+                throw ImportError.configField(file: file, field: field, reason: "needs factor > 0 and high_freq_factor > low_freq_factor > 0")
+            }
+            let lowWavelength = original / low, highWavelength = original / high
+            return (0..<(dims / 2)).map { i in
+                let inverseFrequency = 1 / pow(theta, Double(2 * i) / Double(dims))
+                let wavelength = 2 * Double.pi / inverseFrequency
+                if wavelength < highWavelength { return 1 }
+                if wavelength > lowWavelength { return Float(factor) }
+                let smooth = (original / wavelength - low) / (high - low)
+                return Float(1 / ((1 - smooth) / factor + smooth))
+            }
+        default:
+            throw ImportError.configField(file: file, field: field, reason: "has rope_type '\(type)'; qkv computes default, linear and llama3 RoPE")
+        }
+    }
+}
