@@ -38,13 +38,18 @@ protocol Architecture {
 extension Architecture {
     /// Norm weights in this architecture's Hugging Face checkpoints are stored as `w` of `offset + w`.
     static var hfNormWeightOffset: Double { 0 }
+    /// GGUF tensors that hold config rather than weights (llama.cpp's `rope_freqs`), with their values for
+    /// an export; the import reads them in `config(gguf:)`.
+    static func ggufConfigTensors(_ config: ModelConfig) -> [(name: String, values: [Float])] { [] }
+    /// The names of those tensors, which the import claims.
+    static var ggufConfigTensorNames: [String] { [] }
 }
 
 /// The registry of architectures.
 enum Architectures {
     /// Every architecture qkv maps. Order matters for export: the first that can hold a config writes it,
     /// so the more specific come first.
-    static let all: [any Architecture.Type] = [Gemma3.self, LlamaFamily.self, GPT2Family.self, BertFamily.self]
+    static let all: [any Architecture.Type] = [Gemma3.self, Qwen3.self, Qwen2.self, Llama.self, Mistral.self, GPT2.self, Bert.self]
 
     /// The architecture of a Hugging Face `model_type`.
     static func forHF(modelType: String) -> (any Architecture.Type)? {
@@ -68,14 +73,54 @@ enum Architectures {
     }
 }
 
-/// The config steps the three original families never use: a config with any of them needs an
-/// architecture that has them.
+/// The computation steps a config uses beyond a plain pre-norm decoder: what an architecture checks to
+/// know whether its checkpoints can hold a model.
+struct ConfigSteps: OptionSet, Sendable {
+    let rawValue: Int
+    static let qkvBias = ConfigSteps(rawValue: 1 << 0)
+    static let outputBias = ConfigSteps(rawValue: 1 << 1)
+    static let mlpBias = ConfigSteps(rawValue: 1 << 2)
+    static let qkNorm = ConfigSteps(rawValue: 1 << 3)
+    static let normWeightOffset = ConfigSteps(rawValue: 1 << 4)
+    static let postNorms = ConfigSteps(rawValue: 1 << 5)
+    static let embeddingScale = ConfigSteps(rawValue: 1 << 6)
+    static let attentionScale = ConfigSteps(rawValue: 1 << 7)
+    static let softcaps = ConfigSteps(rawValue: 1 << 8)
+    static let slidingWindow = ConfigSteps(rawValue: 1 << 9)
+    static let slidingRopeBase = ConfigSteps(rawValue: 1 << 10)
+    static let partialRope = ConfigSteps(rawValue: 1 << 11)
+    static let ropeFactors = ConfigSteps(rawValue: 1 << 12)
+    /// A gated MLP whose activation is a GELU (GeGLU), not SiLU.
+    static let gelu = ConfigSteps(rawValue: 1 << 13)
+}
+
 extension ModelConfig {
-    var usesNewerSteps: Bool {
-        qkvBias || qkNorm || normWeightOffset != 0 || postNorms || embeddingScale != 1 || attentionScale != nil
-            || attentionSoftcap != 0 || finalSoftcap != 0 || slidingWindow != 0
-            || rope.map { $0.slidingTheta != nil || $0.dimensions != nil || $0.frequencyFactors != nil } ?? false
-            || (gatedMLP && activation != .silu)
+    var steps: ConfigSteps {
+        var steps: ConfigSteps = []
+        if qkvBias || attentionBias { steps.insert(.qkvBias) }
+        if attentionBias { steps.insert(.outputBias) }
+        if mlpBias { steps.insert(.mlpBias) }
+        if qkNorm { steps.insert(.qkNorm) }
+        if normWeightOffset != 0 { steps.insert(.normWeightOffset) }
+        if postNorms { steps.insert(.postNorms) }
+        if embeddingScale != 1 { steps.insert(.embeddingScale) }
+        if attentionScale != nil { steps.insert(.attentionScale) }
+        if attentionSoftcap != 0 || finalSoftcap != 0 { steps.insert(.softcaps) }
+        if slidingWindow != 0 { steps.insert(.slidingWindow) }
+        if rope?.slidingTheta != nil { steps.insert(.slidingRopeBase) }
+        if rope?.dimensions != nil { steps.insert(.partialRope) }
+        if rope?.frequencyFactors != nil { steps.insert(.ropeFactors) }
+        if gatedMLP && activation != .silu { steps.insert(.gelu) }
+        return steps
+    }
+
+    /// The config steps the three original families never use.
+    var usesNewerSteps: Bool { !steps.subtracting([.qkvBias, .outputBias, .mlpBias]).isEmpty }
+
+    /// A RoPE decoder with a SwiGLU MLP whose steps are among `allowed` and include `required`.
+    func isGatedRopeDecoder(allowed: ConfigSteps, required: ConfigSteps = []) -> Bool {
+        family == .llama && gatedMLP && positionEncoding == .rope && norm == .rmsnorm
+            && steps.isSubset(of: allowed.union(required)) && steps.isSuperset(of: required)
     }
 }
 
@@ -115,5 +160,15 @@ enum RopeScaling {
         default:
             throw ImportError.configField(file: file, field: field, reason: "has rope_type '\(type)'; qkv computes default, linear and llama3 RoPE")
         }
+    }
+}
+
+extension RopeScaling {
+    /// `linear` scaling for config.json when every divisor is the same; nil otherwise (Llama 3's divisors
+    /// come from parameters that the divisors alone do not give back: an export takes them from the
+    /// `provenance.hf_rope_scaling` its import kept).
+    static func linearJSON(_ factors: [Float]) -> JSONValue? {
+        guard let first = factors.first, factors.allSatisfy({ $0 == first }) else { return nil }
+        return .object([("rope_type", .string("linear")), ("factor", .double(Double(first)))])
     }
 }

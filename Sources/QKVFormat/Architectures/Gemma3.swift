@@ -17,8 +17,9 @@ enum Gemma3: Architecture {
     static let slidingRopeBase = 10_000.0
 
     static func canHold(_ config: ModelConfig) -> Bool {
-        config.family == .llama && config.postNorms && config.qkNorm && config.gatedMLP && config.activation == .geluTanh
-            && config.positionEncoding == .rope && !config.attentionBias && !config.qkvBias && !config.mlpBias
+        config.activation == .geluTanh && config.isGatedRopeDecoder(
+            allowed: [.normWeightOffset, .embeddingScale, .attentionScale, .softcaps, .slidingWindow, .slidingRopeBase, .ropeFactors],
+            required: [.qkNorm, .postNorms, .gelu])
     }
 
     /// Layer i is sliding unless it is the last of a group of six (llama.cpp's `set_swa_pattern(6)`,
@@ -142,9 +143,7 @@ enum Gemma3: Architecture {
             ("vocab_size", .int(config.vocabSize)), ("tie_word_embeddings", .bool(config.tiedEmbeddings)),
             ("attention_bias", .bool(false)),
         ]
-        if let factors = config.rope?.frequencyFactors, let first = factors.first, factors.allSatisfy({ $0 == first }) {
-            members.append(("rope_scaling", .object([("rope_type", .string("linear")), ("factor", .double(Double(first)))])))
-        }
+        if let factors = config.rope?.frequencyFactors, let scaling = RopeScaling.linearJSON(factors) { members.append(("rope_scaling", scaling)) }
         if let pad = config.specialTokens[.pad] { members.append(("pad_token_id", .int(pad))) }
         return members
     }
@@ -197,33 +196,8 @@ enum Gemma3: Architecture {
     }
 
     static func ggufSource(for name: String, config: ModelConfig) -> (String, TensorTransform)? {
-        switch name {
-        case "embed/token/weight": return ("token_embd.weight", .view)
-        case "final_norm/weight": return ("output_norm.weight", .view)
-        case "lm_head/weight": return ("output.weight", .view)
-        default: break
-        }
-        let parts = name.split(separator: "/")
-        guard parts.count >= 3, parts[0] == "layers", let layer = Int(parts[1]) else { return nil }
-        let tensor: String? = switch parts.dropFirst(2).joined(separator: "/") {
-        case "attn/q/weight": "attn_q.weight"
-        case "attn/k/weight": "attn_k.weight"
-        case "attn/v/weight": "attn_v.weight"
-        case "attn/o/weight": "attn_output.weight"
-        case "attn/q_norm/weight": "attn_q_norm.weight"
-        case "attn/k_norm/weight": "attn_k_norm.weight"
-        case "attn_norm/weight": "attn_norm.weight"
-        case "attn_post_norm/weight": "post_attention_norm.weight"
-        case "mlp_norm/weight": "ffn_norm.weight"
-        case "mlp_post_norm/weight": "post_ffw_norm.weight"
-        case "mlp/gate/weight": "ffn_gate.weight"
-        case "mlp/up/weight": "ffn_up.weight"
-        case "mlp/down/weight": "ffn_down.weight"
-        default: nil
-        }
-        guard let tensor else { return nil }
         // llama.cpp runs Gemma's RoPE in the NeoX (`half`) pairing: Q and K rows are not permuted.
-        return ("blk.\(layer).\(tensor)", tensor == "attn_output.weight" ? .transpose : .view)
+        LlamaStyle.ggufSource(for: name, config: config, permutedRope: false)
     }
 
     /// Why llama.cpp's Gemma 3 cannot run `config` (it fixes what the schema leaves free), or nil.

@@ -11,6 +11,8 @@ final class GGUFExportWriter: ContainerWriter {
         /// Added to every element of a norm weight, written as f32: the difference between the model's
         /// `norm_weight_offset` and GGUF's 0 (llama.cpp's Gemma norms hold `1 + w`).
         var normShift: Float = 0
+        /// A tensor made from the config rather than from canonical tensors (llama.cpp's `rope_freqs`).
+        var constant: [Float]? = nil
     }
 
     private let writer: GGUFWriter
@@ -26,7 +28,8 @@ final class GGUFExportWriter: ContainerWriter {
         guard let arch = Architectures.forExport(config) else {
             throw ConversionError.unsupportedTarget(output: target, reason: "no GGUF architecture qkv writes holds this model (Specs/architectures.md)")
         }
-        if arch == Gemma3.self, let problem = Gemma3.ggufProblem(config) {
+        if let problem = arch == Gemma3.self ? Gemma3.ggufProblem(config) : arch == Mistral.self ? Mistral.ggufProblem(config)
+            : config.slidingWindow > 0 ? "GGUF's \(arch.name) has no sliding window" : nil {
             throw ConversionError.unsupportedTarget(output: target, reason: problem)
         }
         // llama.cpp's norms hold `offset + w` (offset 0): the embedded config says so too.
@@ -66,11 +69,16 @@ final class GGUFExportWriter: ContainerWriter {
             outputs.append(Output(tensor: GGUFWriter.Tensor(name: name, type: type, dims: shape.reversed()), sources: [info.name], transform: transform,
                                   normShift: isNormWeight ? normShift : 0))
         }
+        // Tensors llama.cpp keeps config in (Llama 3's `rope_freqs`) go first, as its converter writes them.
+        let constants = arch.ggufConfigTensors(config).map { name, values in
+            Output(tensor: GGUFWriter.Tensor(name: name, type: .f32, dims: [values.count]), sources: [], transform: .view, constant: values)
+        }
+        outputs.insert(contentsOf: constants, at: 0)
         // llama.cpp's GPT-2 converter writes the tied head as a copy of the token embedding, right after it.
         if config.family == .gpt2, config.tiedEmbeddings, let embedding = byName["token_embd.weight"] {
-            var copy = outputs[embedding]
+            var copy = outputs[embedding + constants.count]
             copy.tensor.name = "output.weight"
-            outputs.insert(copy, at: embedding + 1)
+            outputs.insert(copy, at: embedding + constants.count + 1)
         }
         // A GGUF import recorded its tensor order: keep it, so the file comes back the same.
         if case .stringArray(let original)? = metadata["provenance.gguf_tensors"] {
@@ -81,6 +89,15 @@ final class GGUFExportWriter: ContainerWriter {
         tensorOrder = outputs.flatMap(\.sources)
         writer = try GGUFWriter(target: target, inputs: inputs, metadata: GGUFExportWriter.keys(arch, config, tokenizer, metadata, tensors),
                                 tensors: outputs.map(\.tensor))
+        try writeConstants()
+    }
+
+    /// Writes the config-made tensors that come next in the file's order.
+    private func writeConstants() throws {
+        while next < outputs.count, let values = outputs[next].constant {
+            try values.withUnsafeBytes { try writer.append(name: outputs[next].tensor.name, bytes: $0) }
+            next += 1
+        }
     }
 
     func append(_ view: TensorView) throws {
@@ -121,9 +138,13 @@ final class GGUFExportWriter: ContainerWriter {
         case .fusedColumns:
             preconditionFailure("not a GGUF transform")
         }
+        try writeConstants()
     }
 
-    func finish() throws { try writer.finish() }
+    func finish() throws {
+        try writeConstants()
+        try writer.finish()
+    }
     func abandon() { writer.abandon() }
 
     // MARK: Keys
@@ -132,8 +153,8 @@ final class GGUFExportWriter: ContainerWriter {
     /// it kept, in their order and types, with values from the config where it has them.
     static func keys(_ arch: any Architecture.Type, _ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata,
                      _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
-        if arch == BertFamily.self { return bertKeys(config, tokenizer, metadata, tensors) }
-        if arch == GPT2Family.self { return gpt2Keys(config, tokenizer, metadata, tensors) }
+        if arch == Bert.self { return bertKeys(config, tokenizer, metadata, tensors) }
+        if arch == GPT2.self { return gpt2Keys(config, tokenizer, metadata, tensors) }
         var generated: [(String, GGUFValue)] = [("general.architecture", .string(arch.ggufArchitectures[0]))] + arch.ggufKeys(config)
         if let tokenizer {
             let model = switch tokenizer.kind { case .sentencepieceBPE: "llama"; case .bpe: "gpt2"; case .wordpiece: "bert" }
@@ -171,7 +192,7 @@ final class GGUFExportWriter: ContainerWriter {
 
     /// llama.cpp's GPT-2 keys (`convert_hf_to_gguf.py` GPT2Model), or a GGUF import's own.
     static func gpt2Keys(_ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata, _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
-        var generated: [(String, GGUFValue)] = [("general.architecture", .string("gpt2"))] + GPT2Family.ggufKeys(config)
+        var generated: [(String, GGUFValue)] = [("general.architecture", .string("gpt2"))] + GPT2.ggufKeys(config)
         if let tokenizer {
             generated.append(("tokenizer.ggml.model", .string("gpt2")))
             generated.append(("tokenizer.ggml.pre", .string("gpt-2")))
@@ -209,7 +230,7 @@ final class GGUFExportWriter: ContainerWriter {
     /// llama.cpp's BERT keys (`convert_hf_to_gguf.py` BertModel), tokens in its "phantom space" spelling;
     /// or a GGUF import's own.
     static func bertKeys(_ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata, _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
-        var out: [(String, GGUFValue)] = [("general.architecture", .string("bert"))] + BertFamily.ggufKeys(config)
+        var out: [(String, GGUFValue)] = [("general.architecture", .string("bert"))] + Bert.ggufKeys(config)
         if let tokenizer {
             let special = Set(config.specialTokens.values)
             let types = tokenizer.tokenTypes ?? tokenizer.tokens.indices.map { special.contains($0) ? 3 : 1 }

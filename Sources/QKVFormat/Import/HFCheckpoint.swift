@@ -169,6 +169,12 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
             metadata["provenance.source_format"] = .string(format.rawValue)
         }
         if let name = configJSON?["_name_or_path"]?.stringValue, !name.isEmpty { metadata["provenance.hf_name_or_path"] = .string(name) }
+        // config.json's RoPE scaling as written, for an export to state it again (the schema keeps only the
+        // frequency divisors it gives).
+        if config.rope?.frequencyFactors != nil, let json = configJSON {
+            let scaling = json["rope_parameters"].flatMap { $0 == .null ? nil : $0 } ?? json["rope_scaling"]
+            if let scaling, scaling != .null { metadata["provenance.hf_rope_scaling"] = .string(scaling.text) }
+        }
         self.metadata = metadata
     }
 

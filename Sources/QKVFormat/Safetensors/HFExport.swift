@@ -103,7 +103,7 @@ final class HFExportWriter: ContainerWriter {
         // Pad with spaces to a multiple of 8, as the reference writer does, so the data is 8-byte aligned.
         while text.count % 8 != 0 { text.append(0x20) }
         dataStart = 8 + text.count
-        configJSON = isFolder ? HFExportWriter.configJSON(config, arch) : nil
+        configJSON = isFolder ? try HFExportWriter.configJSON(config, arch, metadata: metadata, target: target) : nil
         extraFiles = isFolder ? HFTokenizerExport.files(try TokenizerData(metadata: metadata, config: config, file: target), config) : []
 
         self.output = try AtomicOutput(target: weightsPath, inputs: inputs)
@@ -227,8 +227,18 @@ final class HFExportWriter: ContainerWriter {
     }
 
     /// A Hugging Face `config.json` for `config`, enough for transformers' `from_pretrained`.
-    static func configJSON(_ config: ModelConfig, _ arch: any Architecture.Type) -> String {
+    static func configJSON(_ config: ModelConfig, _ arch: any Architecture.Type, metadata: Metadata, target: String) throws -> String {
         var members = arch.hfConfig(config)
+        // RoPE divisors that are not one linear factor (Llama 3's): the `rope_scaling` the import kept, when
+        // it still gives exactly these divisors.
+        if let rope = config.rope, let factors = rope.frequencyFactors, RopeScaling.linearJSON(factors) == nil {
+            guard case .string(let text)? = metadata["provenance.hf_rope_scaling"], let kept = try? JSONParser.parse(Array(text.utf8)),
+                  (try? RopeScaling.factors(kept, field: "rope_scaling", file: target, theta: rope.theta, dims: rope.dimensions ?? config.headDim)) == factors else {
+                throw ConversionError.unsupportedTarget(output: target, reason: "its RoPE frequency divisors are not a linear scaling and no rope_scaling that gives them was kept; config.json cannot state them")
+            }
+            members.removeAll { $0.key == "rope_scaling" }
+            members.append(("rope_scaling", kept))
+        }
         for token in [ModelConfig.SpecialToken.bos, .eos] { if let id = config.specialTokens[token] { members.append(("\(token.rawValue)_token_id", .int(id))) } }
         members.append(("torch_dtype", .string("float32")))
         return JSONValue.object(members).text + "\n"
