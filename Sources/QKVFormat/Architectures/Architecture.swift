@@ -33,6 +33,12 @@ protocol Architecture {
     /// llama.cpp's `<arch>.*` keys for `config`, in the order its converter writes them (tokenizer keys are
     /// the writer's).
     static func ggufKeys(_ config: ModelConfig) -> [(String, GGUFValue)]
+    /// Why llama.cpp's form of this architecture cannot hold `config` (it fixes what the schema leaves
+    /// free), or nil.
+    static func ggufProblem(_ config: ModelConfig) -> String?
+    static var hfNormWeightOffset: Double { get }
+    static func ggufConfigTensors(_ config: ModelConfig) -> [(name: String, values: [Float])]
+    static var ggufConfigTensorNames: [String] { get }
 }
 
 extension Architecture {
@@ -43,13 +49,16 @@ extension Architecture {
     static func ggufConfigTensors(_ config: ModelConfig) -> [(name: String, values: [Float])] { [] }
     /// The names of those tensors, which the import claims.
     static var ggufConfigTensorNames: [String] { [] }
+    static func ggufProblem(_ config: ModelConfig) -> String? {
+        config.slidingWindow > 0 && config.slidingWindow < config.maxPositions ? "GGUF's \(ggufArchitectures.first ?? name) has no sliding window" : nil
+    }
 }
 
 /// The registry of architectures.
 enum Architectures {
     /// Every architecture qkv maps. Order matters for export: the first that can hold a config writes it,
     /// so the more specific come first.
-    static let all: [any Architecture.Type] = [Gemma3.self, Qwen3.self, Qwen2.self, Llama.self, Mistral.self, GPT2.self, Bert.self]
+    static let all: [any Architecture.Type] = [Gemma3.self, Gemma2.self, Qwen3.self, Qwen2.self, Llama.self, Mistral.self, Phi3.self, GPT2.self, Bert.self]
 
     /// The architecture of a Hugging Face `model_type`.
     static func forHF(modelType: String) -> (any Architecture.Type)? {
@@ -61,10 +70,18 @@ enum Architectures {
         all.first { $0.ggufArchitectures.contains(name) }
     }
 
-    /// The architecture an export of `config` is written as.
-    static func forExport(_ config: ModelConfig) -> (any Architecture.Type)? {
-        all.first { $0.canHold(config) }
+    /// The architecture an export of `config` is written as: the one it was imported from
+    /// (`provenance.architecture`) when that one can hold it, else the first that can (Phi-3 and Mistral
+    /// compute the same, so only the record of the source tells their checkpoints apart).
+    static func forExport(_ config: ModelConfig, metadata: Metadata? = nil) -> (any Architecture.Type)? {
+        if case .string(let name)? = metadata?[provenanceKey], let source = all.first(where: { $0.name == name }), source.canHold(config) {
+            return source
+        }
+        return all.first { $0.canHold(config) }
     }
+
+    /// The metadata key importers record the source architecture under.
+    static let provenanceKey = "provenance.architecture"
 
     /// Whether GGUF key `key` is one an architecture's import turns into the config (its export writes it
     /// again from the config).

@@ -22,10 +22,32 @@ enum Gemma3: Architecture {
             required: [.qkNorm, .postNorms, .gelu])
     }
 
-    /// Layer i is sliding unless it is the last of a group of six (llama.cpp's `set_swa_pattern(6)`,
-    /// transformers' `sliding_window_pattern`).
-    static func patternLayers(count: Int, pattern: Int) -> [Bool] {
-        (0..<count).map { pattern <= 0 ? true : ($0 + 1) % pattern != 0 }
+    /// Layer i is sliding unless it is the last of a group of `pattern` (llama.cpp's `set_swa_pattern`,
+    /// transformers' `sliding_window_pattern`); with `slidingFirst` (Gemma 2) only the first of each group
+    /// slides.
+    static func patternLayers(count: Int, pattern: Int, slidingFirst: Bool = false) -> [Bool] {
+        (0..<count).map { i in
+            if pattern <= 0 { return true }
+            return slidingFirst ? i % pattern == 0 : (i + 1) % pattern != 0
+        }
+    }
+
+    /// `layer_types` (transformers ≥ 4.53) when the config lists them, else the pattern.
+    static func slidingLayers(_ json: JSONValue, file: String, layers: Int, defaultPattern: Int, slidingFirst: Bool = false) throws -> [Bool] {
+        if let types = json["layer_types"], types != .null {
+            guard let list = types.arrayValue, list.count == layers else {
+                throw ImportError.configField(file: file, field: "layer_types", reason: "must list one type per layer (\(layers))")
+            }
+            return try list.enumerated().map { i, type in
+                switch type.stringValue {
+                case "sliding_attention": return true
+                case "full_attention": return false
+                default: throw ImportError.configField(file: file, field: "layer_types[\(i)]", reason: "is \(type.text); expected sliding_attention or full_attention")
+                }
+            }
+        }
+        let pattern = try HFConfigReader(json: json, file: file).int("sliding_window_pattern", default: defaultPattern)
+        return patternLayers(count: layers, pattern: pattern, slidingFirst: slidingFirst)
     }
 
     // MARK: Hugging Face
@@ -83,22 +105,8 @@ enum Gemma3: Architecture {
         config.attentionSoftcap = try fields.optionalDouble("attn_logit_softcapping") ?? 0
         config.finalSoftcap = try fields.optionalDouble("final_logit_softcapping") ?? 0
 
-        // Sliding layers: `layer_types` (transformers ≥ 4.53), else `sliding_window_pattern`.
         config.slidingWindow = try fields.int("sliding_window", default: 4096)
-        if let types = json["layer_types"], types != .null {
-            guard let list = types.arrayValue, list.count == layers else {
-                throw ImportError.configField(file: file, field: "layer_types", reason: "must list one type per layer (\(layers))")
-            }
-            config.slidingLayers = try list.enumerated().map { i, type in
-                switch type.stringValue {
-                case "sliding_attention": return true
-                case "full_attention": return false
-                default: throw ImportError.configField(file: file, field: "layer_types[\(i)]", reason: "is \(type.text); expected sliding_attention or full_attention")
-                }
-            }
-        } else {
-            config.slidingLayers = patternLayers(count: layers, pattern: try fields.int("sliding_window_pattern", default: slidingPattern))
-        }
+        config.slidingLayers = try slidingLayers(json, file: file, layers: layers, defaultPattern: slidingPattern)
 
         // RoPE: `rope_theta` / `rope_local_base_freq` / `rope_scaling`, or transformers 5's
         // `rope_parameters: {full_attention: {...}, sliding_attention: {...}}`.

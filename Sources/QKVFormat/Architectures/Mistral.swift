@@ -4,7 +4,7 @@
 enum Mistral: Architecture {
     static let name = "mistral"
     static let hfModelTypes = ["mistral"]
-    static let ggufArchitectures: [String] = []
+    static let ggufArchitectures = ["llama"]
 
     static func canHold(_ config: ModelConfig) -> Bool {
         config.activation == .silu && config.slidingLayers == nil
@@ -23,13 +23,13 @@ enum Mistral: Architecture {
             + [("sliding_window", config.slidingWindow > 0 ? .int(config.slidingWindow) : .null)]
     }
 
-    static func config(gguf file: GGUFFile) throws -> ModelConfig {
-        throw ImportError.configField(file: file.path, field: "general.architecture", reason: "Mistral GGUFs are 'llama'")
-    }
-    static func ggufSource(for name: String, config: ModelConfig) -> (String, TensorTransform)? { nil }
-    static func ggufKeys(_ config: ModelConfig) -> [(String, GGUFValue)] { [] }
+    // A GGUF `llama` is read by `Llama` (which comes first in the registry).
+    static func config(gguf file: GGUFFile) throws -> ModelConfig { try Llama.config(gguf: file) }
+    static func ggufSource(for name: String, config: ModelConfig) -> (String, TensorTransform)? { Llama.ggufSource(for: name, config: config) }
+    static func ggufKeys(_ config: ModelConfig) -> [(String, GGUFValue)] { Llama.ggufKeys(config) }
 
     static func ggufProblem(_ config: ModelConfig) -> String? {
-        "GGUF's llama architecture has no sliding window (llama.cpp's converter drops Mistral's), so this model's \(config.slidingWindow)-token window cannot be written"
+        guard config.slidingWindow < config.maxPositions else { return nil }
+        return "GGUF's llama architecture has no sliding window (llama.cpp's converter drops Mistral's), so this model's \(config.slidingWindow)-token window cannot be written"
     }
 }

@@ -84,17 +84,8 @@ enum QwenWindow {
         let fields = HFConfigReader(json: json, file: file)
         let layers = config.layerCount
         var sliding: [Bool]
-        if let types = json["layer_types"], types != .null {
-            guard let list = types.arrayValue, list.count == layers else {
-                throw ImportError.configField(file: file, field: "layer_types", reason: "must list one type per layer (\(layers))")
-            }
-            sliding = try list.enumerated().map { i, type in
-                switch type.stringValue {
-                case "sliding_attention": return true
-                case "full_attention": return false
-                default: throw ImportError.configField(file: file, field: "layer_types[\(i)]", reason: "is \(type.text); expected sliding_attention or full_attention")
-                }
-            }
+        if json["layer_types"] != nil && json["layer_types"] != .null {
+            sliding = try Gemma3.slidingLayers(json, file: file, layers: layers, defaultPattern: 0)
         } else {
             guard try fields.bool("use_sliding_window", default: false) else { return }
             let first = try fields.int("max_window_layers", default: layers)

@@ -19,17 +19,18 @@ final class GGUFExportWriter: ContainerWriter {
     private let outputs: [Output]
     private var next = 0
     private var pending: [String: TensorView] = [:]
+    /// For blocks of fused weights: the first row each canonical tensor takes.
+    private var rowFirst: [String: Int] = [:]
     /// Canonical tensors grouped by the GGUF tensor they make, in the file's order.
     let tensorOrder: [String]?
 
     init(target: String, inputs: [String], metadata: Metadata, tensors: [TensorInfo], options: WriteOptions) throws {
         let config = try ModelConfig(metadata: metadata, file: target)
         let tokenizer = try TokenizerData(metadata: metadata, config: config, file: target)
-        guard let arch = Architectures.forExport(config) else {
+        guard let arch = Architectures.forExport(config, metadata: metadata) else {
             throw ConversionError.unsupportedTarget(output: target, reason: "no GGUF architecture qkv writes holds this model (Specs/architectures.md)")
         }
-        if let problem = arch == Gemma3.self ? Gemma3.ggufProblem(config) : arch == Mistral.self ? Mistral.ggufProblem(config)
-            : config.slidingWindow > 0 ? "GGUF's \(arch.name) has no sliding window" : nil {
+        if let problem = arch.ggufProblem(config) {
             throw ConversionError.unsupportedTarget(output: target, reason: problem)
         }
         // llama.cpp's norms hold `offset + w` (offset 0): the embedded config says so too.
@@ -44,6 +45,7 @@ final class GGUFExportWriter: ContainerWriter {
             guard let (name, transform) = arch.ggufSource(for: info.name, config: config), var type = GGMLType(info.dtype) else {
                 throw ConversionError.unsupportedTarget(output: target, reason: "tensor '\(info.name)' (\(info.dtype)) has no GGUF form")
             }
+            if case .rowRange(let first, _, _) = transform { rowFirst[info.name] = first }
             if let i = byName[name] {
                 outputs[i].sources.append(info.name)
                 continue
@@ -61,6 +63,7 @@ final class GGUFExportWriter: ContainerWriter {
             var shape = HFExportWriter.hfShape(of: info, transform: transform)
             switch transform {
             case .fusedRows, .fusedSlice: shape[0] *= 3
+            case .rowRange(_, _, let total): shape[0] = total
             default: break
             }
             let isNormWeight = info.role?.component == .norms && info.name.hasSuffix("/weight")
@@ -133,6 +136,16 @@ final class GGUFExportWriter: ContainerWriter {
             for part in parts {
                 UnsafeMutableRawBufferPointer(rebasing: out.mutableBytes[at..<at + part.bytes.count]).copyMemory(from: part.bytes)
                 at += part.bytes.count
+            }
+            try writer.append(name: name, bytes: out.bytes)
+        case .rowRange:
+            // The blocks of a fused weight, each at its own rows (whole rows: any dtype, blocks included).
+            let total = parts.reduce(0) { $0 + $1.bytes.count }
+            let out = OwnedStorage(count: total)
+            let rowBytes = total / rows
+            for (part, source) in zip(parts, output.sources) {
+                let at = rowFirst[source]! * rowBytes
+                UnsafeMutableRawBufferPointer(rebasing: out.mutableBytes[at..<at + part.bytes.count]).copyMemory(from: part.bytes)
             }
             try writer.append(name: name, bytes: out.bytes)
         case .fusedColumns:

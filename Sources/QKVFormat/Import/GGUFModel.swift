@@ -76,6 +76,7 @@ public final class GGUFModel: WeightFile, @unchecked Sendable {
             metadata["provenance.gguf_tensors"] = .stringArray(file.tensorInfos.map(\.name))
             metadata["provenance.source"] = .string(AtomicOutput.split(path).base)
             metadata["provenance.source_format"] = .string("gguf")
+            metadata[Architectures.provenanceKey] = .string(arch.name)
         }
         self.metadata = metadata
     }

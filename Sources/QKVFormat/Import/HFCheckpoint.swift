@@ -90,7 +90,7 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
         if let canonical {
             config = try ModelConfig(metadata: canonical, file: path)
             tokenizer = try TokenizerData(metadata: canonical, config: config, file: path)
-            guard let arch = Architectures.forExport(config) else {
+            guard let arch = Architectures.forExport(config, metadata: canonical) else {
                 throw ImportError.unknownArchitecture(file: path, modelType: config.family.rawValue, tensors: allNames)
             }
             map = arch.hfMap(config)
@@ -117,6 +117,7 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
             }
             config = try arch.config(hf: configJSON, file: configFile)
             map = arch.hfMap(config)
+            metadata[Architectures.provenanceKey] = .string(arch.name)
         }
 
         // Names without the class prefix; GPT-2's tied head may be stored as a copy of wte.

@@ -24,6 +24,8 @@ final class HFExportWriter: ContainerWriter {
     /// Canonical name -> index of the output it feeds.
     private var consumer: [String: Int] = [:]
     private var pending: [String: TensorView] = [:]
+    /// For blocks of fused weights: the first row each canonical tensor takes.
+    private var rowFirst: [String: Int] = [:]
     private var written = 0
     private let dataStart: Int
     private let configJSON: String?
@@ -35,7 +37,7 @@ final class HFExportWriter: ContainerWriter {
     init(target: String, inputs: [String], metadata: Metadata, tensors: [TensorInfo], options: WriteOptions) throws {
         precondition(tensors.allSatisfy { ContainerFormat.safetensors.canStore($0.dtype) }, "the converter checks dtypes first")
         var config = try ModelConfig(metadata: metadata, file: target)
-        guard let arch = Architectures.forExport(config) else {
+        guard let arch = Architectures.forExport(config, metadata: metadata) else {
             throw ConversionError.unsupportedTarget(output: target, reason: "no Hugging Face architecture qkv writes holds this model (Specs/architectures.md)")
         }
         let map = arch.hfMap(config)
@@ -63,6 +65,7 @@ final class HFExportWriter: ContainerWriter {
         for info in tensors {
             guard let row = map.row(for: info.name) else { throw ImportError.unmappedTensors(file: target, tensors: [info.name]) }
             let hfName = map.exportName(row.source)
+            if case .rowRange(let first, _, _) = row.transform { rowFirst[info.name] = first }
             if let i = byName[hfName] {
                 outputs[i].sources.append(info.name)
                 consumer[info.name] = i
@@ -74,7 +77,7 @@ final class HFExportWriter: ContainerWriter {
             outputs.append(Output(name: hfName, shape: HFExportWriter.hfShape(of: info, transform: row.transform), dtype: shift != 0 ? .f32 : info.dtype,
                                   sources: [info.name], transform: row.transform, normShift: shift))
         }
-        for i in outputs.indices where outputs[i].sources.count == 3 {
+        for i in outputs.indices where outputs[i].sources.count == 3 && outputs[i].transform.isGPT2Fused {
             // Fused Q|K|V: three blocks of columns (weight [D, 3n]) or of elements (bias [3n]).
             var shape = outputs[i].shape
             shape[shape.count - 1] *= 3
@@ -142,6 +145,12 @@ final class HFExportWriter: ContainerWriter {
             preconditionFailure("views are streamed above")
         case .unpermuteRope, .fusedRows:
             preconditionFailure("not a Hugging Face transform")
+        case .rowRange:
+            // The blocks of a fused weight, each at its own rows.
+            for (part, first) in zip(parts, o.sources.map { rowFirst[$0]! }) {
+                let at = first * (bytes / o.shape[0])
+                UnsafeMutableRawBufferPointer(rebasing: out[at..<at + part.bytes.count]).copyMemory(from: part.bytes)
+            }
         case .transpose:
             // canonical [.., a] flattened to [b, a] -> [a, b]
             let a = parts[0].shape.last!, b = parts[0].info.elementCount / a
@@ -196,6 +205,7 @@ final class HFExportWriter: ContainerWriter {
         }
         switch transform {
         case .view, .fusedSlice, .unpermuteRope, .fusedRows: return shape
+        case .rowRange(_, _, let total): return [total] + shape.dropFirst()
         case .transpose, .fusedColumns: return [shape.last!, shape.dropLast().reduce(1, *)]
         }
     }
