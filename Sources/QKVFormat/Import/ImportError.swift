@@ -49,3 +49,14 @@ extension ImportError: CustomStringConvertible {
         }
     }
 }
+
+extension ImportError {
+    /// The file is well-formed, but of an architecture or tensor type qkv has no map for (`validate`
+    /// exits 3 for these, not 1).
+    public var isUnsupportedButWellFormed: Bool {
+        switch self {
+        case .unknownArchitecture, .unsupportedGGMLType: true
+        default: false
+        }
+    }
+}
