@@ -80,22 +80,25 @@ public final class BertEncoder: @unchecked Sendable {
         }
         self.config = config
         let file = model.file
-        func w(_ name: String) throws -> FloatWeight { try FloatWeight(file, name) }
-        func m(_ name: String) throws -> WeightMatrix { try WeightMatrix(file, name) }
-        tokenEmbedding = try m("embed/token/weight")
-        positionEmbedding = try m("embed/position/weight")
-        tokenTypeEmbedding = config.typeVocabSize > 0 ? try m("embed/token_type/weight") : nil
-        embeddingNorm = (try w("embed/norm/weight"), try w("embed/norm/bias"))
+        // Tensors by role (and layer): the schema's names, never spelled here.
+        func w(_ role: TensorRole, _ layer: Int? = nil, bias: Bool = false) throws -> FloatWeight {
+            try FloatWeight(file, role.tensorName(layer: layer, bias: bias))
+        }
+        func m(_ role: TensorRole, _ layer: Int? = nil) throws -> WeightMatrix { try WeightMatrix(file, role.tensorName(layer: layer)) }
+        tokenEmbedding = try m(.tokenEmbedding)
+        positionEmbedding = try m(.positionEmbedding)
+        tokenTypeEmbedding = config.typeVocabSize > 0 ? try m(.tokenTypeEmbedding) : nil
+        embeddingNorm = (try w(.embeddingNorm), try w(.embeddingNorm, bias: true))
         layers = try (0..<config.layerCount).map { i in
-            let p = "layers/\(i)/"
-            return Layer(
-                query: try m(p + "attn/q/weight"), key: try m(p + "attn/k/weight"), value: try m(p + "attn/v/weight"),
-                queryBias: try w(p + "attn/q/bias"), keyBias: try w(p + "attn/k/bias"), valueBias: try w(p + "attn/v/bias"),
-                output: try m(p + "attn/o/weight"), outputBias: try w(p + "attn/o/bias"),
-                attentionNorm: (try w(p + "attn_norm/weight"), try w(p + "attn_norm/bias")),
-                up: try m(p + "mlp/up/weight"), upBias: try w(p + "mlp/up/bias"),
-                down: try m(p + "mlp/down/weight"), downBias: try w(p + "mlp/down/bias"),
-                mlpNorm: (try w(p + "mlp_norm/weight"), try w(p + "mlp_norm/bias")))
+            Layer(
+                query: try m(.attentionQuery, i), key: try m(.attentionKey, i), value: try m(.attentionValue, i),
+                queryBias: try w(.attentionQuery, i, bias: true), keyBias: try w(.attentionKey, i, bias: true),
+                valueBias: try w(.attentionValue, i, bias: true),
+                output: try m(.attentionOutput, i), outputBias: try w(.attentionOutput, i, bias: true),
+                attentionNorm: (try w(.attentionNorm, i), try w(.attentionNorm, i, bias: true)),
+                up: try m(.mlpUp, i), upBias: try w(.mlpUp, i, bias: true),
+                down: try m(.mlpDown, i), downBias: try w(.mlpDown, i, bias: true),
+                mlpNorm: (try w(.mlpNorm, i), try w(.mlpNorm, i, bias: true)))
         }
     }
 

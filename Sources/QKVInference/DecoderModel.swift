@@ -54,36 +54,39 @@ public final class DecoderModel: @unchecked Sendable {
         }
         self.config = config
         let file = model.file
-        func w(_ name: String) throws -> FloatWeight { try FloatWeight(file, name) }
-        func m(_ name: String) throws -> WeightMatrix { try WeightMatrix(file, name) }
-        func optional(_ name: String, _ present: Bool) throws -> FloatWeight? { present ? try w(name) : nil }
+        // Tensors by role (and layer): the schema's names, never spelled here.
+        func m(_ role: TensorRole, _ layer: Int? = nil) throws -> WeightMatrix { try WeightMatrix(file, role.tensorName(layer: layer)) }
+        func bias(_ role: TensorRole, _ layer: Int, _ present: Bool) throws -> FloatWeight? {
+            present ? try FloatWeight(file, role.tensorName(layer: layer, bias: true)) : nil
+        }
         let offset = Float(config.normWeightOffset)
-        func norm(_ prefix: String) throws -> Norm {
-            Norm(weight: try FloatWeight(file, prefix + "/weight", offset: offset), bias: try optional(prefix + "/bias", config.norm == .layernorm))
+        func norm(_ role: TensorRole, _ layer: Int? = nil) throws -> Norm {
+            Norm(weight: try FloatWeight(file, role.tensorName(layer: layer), offset: offset),
+                 bias: config.norm == .layernorm ? try FloatWeight(file, role.tensorName(layer: layer, bias: true)) : nil)
         }
-        func optionalNorm(_ prefix: String, _ present: Bool) throws -> Norm? { present ? try norm(prefix) : nil }
-        func headNorm(_ name: String) throws -> FloatWeight? { config.qkNorm ? try FloatWeight(file, name, offset: offset) : nil }
-        tokenEmbedding = try m("embed/token/weight")
-        positionEmbedding = config.positionEncoding == .learned ? try m("embed/position/weight") : nil
+        func postNorm(_ role: TensorRole, _ layer: Int) throws -> Norm? { config.postNorms ? try norm(role, layer) : nil }
+        func headNorm(_ role: TensorRole, _ layer: Int) throws -> FloatWeight? {
+            config.qkNorm ? try FloatWeight(file, role.tensorName(layer: layer), offset: offset) : nil
+        }
+        tokenEmbedding = try m(.tokenEmbedding)
+        positionEmbedding = config.positionEncoding == .learned ? try m(.positionEmbedding) : nil
         layers = try (0..<config.layerCount).map { i in
-            let p = "layers/\(i)/", a = config.hasQKVBias, b = config.mlpBias
+            let a = config.hasQKVBias, b = config.mlpBias
             return Layer(
-                attentionNorm: try norm(p + "attn_norm"),
-                query: try m(p + "attn/q/weight"), key: try m(p + "attn/k/weight"), value: try m(p + "attn/v/weight"),
-                queryBias: try optional(p + "attn/q/bias", a), keyBias: try optional(p + "attn/k/bias", a),
-                valueBias: try optional(p + "attn/v/bias", a),
-                queryNorm: try headNorm(p + "attn/q_norm/weight"), keyNorm: try headNorm(p + "attn/k_norm/weight"),
-                output: try m(p + "attn/o/weight"), outputBias: try optional(p + "attn/o/bias", config.attentionBias),
-                attentionPostNorm: try optionalNorm(p + "attn_post_norm", config.postNorms),
-                mlpNorm: try norm(p + "mlp_norm"), mlpPostNorm: try optionalNorm(p + "mlp_post_norm", config.postNorms),
+                attentionNorm: try norm(.attentionNorm, i),
+                query: try m(.attentionQuery, i), key: try m(.attentionKey, i), value: try m(.attentionValue, i),
+                queryBias: try bias(.attentionQuery, i, a), keyBias: try bias(.attentionKey, i, a), valueBias: try bias(.attentionValue, i, a),
+                queryNorm: try headNorm(.attentionQueryNorm, i), keyNorm: try headNorm(.attentionKeyNorm, i),
+                output: try m(.attentionOutput, i), outputBias: try bias(.attentionOutput, i, config.attentionBias),
+                attentionPostNorm: try postNorm(.attentionPostNorm, i),
+                mlpNorm: try norm(.mlpNorm, i), mlpPostNorm: try postNorm(.mlpPostNorm, i),
                 isSliding: config.isSliding(layer: i),
-                up: try m(p + "mlp/up/weight"), upBias: try optional(p + "mlp/up/bias", b),
-                gate: config.gatedMLP ? try m(p + "mlp/gate/weight") : nil,
-                gateBias: try optional(p + "mlp/gate/bias", config.gatedMLP && b),
-                down: try m(p + "mlp/down/weight"), downBias: try optional(p + "mlp/down/bias", b))
+                up: try m(.mlpUp, i), upBias: try bias(.mlpUp, i, b),
+                gate: config.gatedMLP ? try m(.mlpGate, i) : nil, gateBias: try bias(.mlpGate, i, config.gatedMLP && b),
+                down: try m(.mlpDown, i), downBias: try bias(.mlpDown, i, b))
         }
-        finalNorm = try norm("final_norm")
-        lmHead = config.tiedEmbeddings ? tokenEmbedding : try m("lm_head/weight")
+        finalNorm = try norm(.finalNorm)
+        lmHead = config.tiedEmbeddings ? tokenEmbedding : try m(.lmHead)
         // Every token reads every matrix but the input embedding (only looked up): map their pages now,
         // in one call each, instead of a page fault per few pages inside the first forward pass (17,700
         // faults for a 134M f32 model: a fifth of its 256-token prompt's time).

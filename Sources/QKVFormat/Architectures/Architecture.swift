@@ -82,12 +82,6 @@ enum Architectures {
 
     /// The metadata key importers record the source architecture under.
     static let provenanceKey = "provenance.architecture"
-
-    /// Whether GGUF key `key` is one an architecture's import turns into the config (its export writes it
-    /// again from the config).
-    static func isMappedGGUFKey(_ key: String) -> Bool {
-        all.contains { arch in arch.ggufArchitectures.contains { key.hasPrefix($0 + ".") } }
-    }
 }
 
 /// The computation steps a config uses beyond a plain pre-norm decoder: what an architecture checks to
@@ -165,14 +159,16 @@ enum RopeScaling {
             guard factor > 0, high > low, low > 0 else {
                 throw ImportError.configField(file: file, field: field, reason: "needs factor > 0 and high_freq_factor > low_freq_factor > 0")
             }
-            let lowWavelength = original / low, highWavelength = original / high
+            // In f32 throughout, as llama.cpp's converter computes its `rope_freqs` (torch float32 tensors),
+            // so a GGUF export carries the same bits.
+            let lowWavelength = Float(original / low), highWavelength = Float(original / high)
             return (0..<(dims / 2)).map { i in
-                let inverseFrequency = 1 / pow(theta, Double(2 * i) / Double(dims))
-                let wavelength = 2 * Double.pi / inverseFrequency
+                let frequency = 1 / powf(Float(theta), Float(2 * i) / Float(dims))
+                let wavelength = Float(2 * Double.pi) / frequency
                 if wavelength < highWavelength { return 1 }
                 if wavelength > lowWavelength { return Float(factor) }
-                let smooth = (original / wavelength - low) / (high - low)
-                return Float(1 / ((1 - smooth) / factor + smooth))
+                let smooth = (Float(original) / wavelength - Float(low)) / Float(high - low)
+                return 1 / ((1 - smooth) / Float(factor) + smooth)
             }
         default:
             throw ImportError.configField(file: file, field: field, reason: "has rope_type '\(type)'; qkv computes default, linear and llama3 RoPE")

@@ -12,7 +12,7 @@ enum Gemma3: Architecture {
     static let hfNormWeightOffset: Double = 1
 
     /// llama.cpp's fixed shape of Gemma 3 (`llama-model.cpp`): every sixth layer global, the rest sliding
-    /// with RoPE base 10 000.
+    /// with RoPE base 10 000 unless `gemma3.rope.freq_base_swa` says otherwise.
     static let slidingPattern = 6
     static let slidingRopeBase = 10_000.0
 
@@ -185,7 +185,8 @@ enum Gemma3: Architecture {
         if D == 5376 && layers == 62 { config.attentionScale = 1 / Double(D / H).squareRoot() }
         config.slidingWindow = try int("attention.sliding_window")
         config.slidingLayers = patternLayers(count: layers, pattern: slidingPattern)
-        config.rope = .init(theta: try keys.float("gemma3.rope.freq_base", 10_000), layout: .half, slidingTheta: slidingRopeBase)
+        config.rope = .init(theta: try keys.float("gemma3.rope.freq_base", 10_000), layout: .half,
+                            slidingTheta: try keys.float("gemma3.rope.freq_base_swa", slidingRopeBase))
         if let dims = file["gemma3.rope.dimension_count"]?.integerValue, dims != d {
             throw ImportError.configField(file: file.path, field: "gemma3.rope.dimension_count", reason: "is \(dims) but heads have \(d) dimensions; Gemma 3 rotates whole heads")
         }
@@ -213,7 +214,6 @@ enum Gemma3: Architecture {
         if config.slidingLayers != patternLayers(count: config.layerCount, pattern: slidingPattern) {
             return "llama.cpp's gemma3 has sliding attention on five layers of every six; this model's layers differ"
         }
-        if config.rope?.slidingTheta != slidingRopeBase { return "llama.cpp's gemma3 fixes the sliding layers' RoPE base to 10000" }
         if config.attentionSoftcap != 0 || config.finalSoftcap != 0 { return "llama.cpp's gemma3 has no soft caps" }
         if let factors = config.rope?.frequencyFactors, factors.contains(where: { $0 != factors[0] }) {
             return "llama.cpp's gemma3 takes only linear RoPE scaling"
@@ -235,6 +235,7 @@ enum Gemma3: Architecture {
             ("gemma3.attention.sliding_window", .uint32(UInt32(config.slidingWindow))),
             ("gemma3.attention.head_count_kv", .uint32(UInt32(config.keyValueHeadCount))),
         ]
+        if let sliding = config.rope?.slidingTheta { keys.append(("gemma3.rope.freq_base_swa", .float32(Float(sliding)))) }
         if let factor = config.rope?.frequencyFactors?.first {
             keys.append(("gemma3.rope.scaling.type", .string("linear")))
             keys.append(("gemma3.rope.scaling.factor", .float32(factor)))

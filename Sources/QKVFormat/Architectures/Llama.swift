@@ -91,10 +91,9 @@ enum Llama: Architecture {
             ("llama.rope.freq_base", .float32(Float(config.rope?.theta ?? 10000))),
             ("llama.vocab_size", .uint32(UInt32(config.vocabSize))),
         ]
-        if config.headDim != config.modelDim / config.headCount {
-            keys.append(("llama.attention.key_length", .uint32(UInt32(config.headDim))))
-            keys.append(("llama.attention.value_length", .uint32(UInt32(config.headDim))))
-        }
+        // llama.cpp's converter states the head size even when it is D / H.
+        keys.append(("llama.attention.key_length", .uint32(UInt32(config.headDim))))
+        keys.append(("llama.attention.value_length", .uint32(UInt32(config.headDim))))
         return keys
     }
 }

@@ -166,8 +166,14 @@ final class GGUFExportWriter: ContainerWriter {
     /// it kept, in their order and types, with values from the config where it has them.
     static func keys(_ arch: any Architecture.Type, _ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata,
                      _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
-        if arch == Bert.self { return bertKeys(config, tokenizer, metadata, tensors) }
-        if arch == GPT2.self { return gpt2Keys(config, tokenizer, metadata, tensors) }
+        mergedWithKeptKeys(generatedKeys(arch, config, tokenizer), metadata, tensors)
+    }
+
+    /// The keys the export makes from the config and tokenizer: what an import of `config` maps (every
+    /// other key of a GGUF is kept as it is, `provenance.gguf.*`).
+    static func generatedKeys(_ arch: any Architecture.Type, _ config: ModelConfig, _ tokenizer: TokenizerData?) -> [(String, GGUFValue)] {
+        if arch == Bert.self { return bertKeys(config, tokenizer) }
+        if arch == GPT2.self { return gpt2Keys(config, tokenizer) }
         var generated: [(String, GGUFValue)] = [("general.architecture", .string(arch.ggufArchitectures[0]))] + arch.ggufKeys(config)
         if let tokenizer {
             let model = switch tokenizer.kind { case .sentencepieceBPE: "llama"; case .bpe: "gpt2"; case .wordpiece: "bert" }
@@ -185,7 +191,7 @@ final class GGUFExportWriter: ContainerWriter {
                 generated.append(("tokenizer.ggml.add_space_prefix", .bool(b)))
             }
         }
-        return mergedWithKeptKeys(generated, metadata, tensors)
+        return generated
     }
 
     /// llama.cpp's file type: 0 all f32, 1 mostly f16, 7 mostly q8_0, 32 mostly bf16.
@@ -204,7 +210,7 @@ final class GGUFExportWriter: ContainerWriter {
     }
 
     /// llama.cpp's GPT-2 keys (`convert_hf_to_gguf.py` GPT2Model), or a GGUF import's own.
-    static func gpt2Keys(_ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata, _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
+    static func gpt2Keys(_ config: ModelConfig, _ tokenizer: TokenizerData?) -> [(String, GGUFValue)] {
         var generated: [(String, GGUFValue)] = [("general.architecture", .string("gpt2"))] + GPT2.ggufKeys(config)
         if let tokenizer {
             generated.append(("tokenizer.ggml.model", .string("gpt2")))
@@ -217,7 +223,7 @@ final class GGUFExportWriter: ContainerWriter {
                 if let id = config.specialTokens[token] { generated.append((key, .uint32(UInt32(id)))) }
             }
         }
-        return mergedWithKeptKeys(generated, metadata, tensors)
+        return generated
     }
 
     /// `generated` as it is, or for a model a GGUF import produced, exactly the keys it kept (in their
@@ -233,7 +239,7 @@ final class GGUFExportWriter: ContainerWriter {
         for (key, type) in zip(keys, types) {
             if let value = values[key] {
                 out.append((key, value.converted(to: type) ?? value))
-            } else if !GGUFMaps.isMapped(key), let kept = metadata["provenance.gguf.\(key)"], let value = GGUFValue(kept, type: type) {
+            } else if let kept = metadata["provenance.gguf.\(key)"], let value = GGUFValue(kept, type: type) {
                 out.append((key, value))
             }
         }
@@ -242,7 +248,7 @@ final class GGUFExportWriter: ContainerWriter {
 
     /// llama.cpp's BERT keys (`convert_hf_to_gguf.py` BertModel), tokens in its "phantom space" spelling;
     /// or a GGUF import's own.
-    static func bertKeys(_ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata, _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
+    static func bertKeys(_ config: ModelConfig, _ tokenizer: TokenizerData?) -> [(String, GGUFValue)] {
         var out: [(String, GGUFValue)] = [("general.architecture", .string("bert"))] + Bert.ggufKeys(config)
         if let tokenizer {
             let special = Set(config.specialTokens.values)
@@ -260,7 +266,7 @@ final class GGUFExportWriter: ContainerWriter {
                 if let id = config.specialTokens[token] { out.append((key, .uint32(UInt32(id)))) }
             }
         }
-        return mergedWithKeptKeys(out, metadata, tensors)
+        return out
     }
 }
 

@@ -72,7 +72,8 @@ public final class GGUFModel: WeightFile, @unchecked Sendable {
             // A file qkv wrote: its provenance and user keys, as they were.
             for key in canonical.sortedKeys where key.hasPrefix("provenance.") || key.hasPrefix("user.") { metadata[key] = canonical[key] }
         } else {
-            GGUFMaps.keepKeys(of: file, in: &metadata)
+            let regenerated = Set(GGUFExportWriter.generatedKeys(arch, config, tokenizer).map(\.0)).union(["general.architecture", GGUFMaps.qkvMetadataKey])
+            GGUFMaps.keepKeys(of: file, in: &metadata, except: regenerated)
             metadata["provenance.gguf_tensors"] = .stringArray(file.tensorInfos.map(\.name))
             metadata["provenance.source"] = .string(AtomicOutput.split(path).base)
             metadata["provenance.source_format"] = .string("gguf")
@@ -102,9 +103,7 @@ enum GGUFMaps {
 
 
     /// Keys the import turns into the canonical config and tokenizer (the export regenerates them).
-    static func isMapped(_ key: String) -> Bool {
-        key == "general.architecture" || Architectures.isMappedGGUFKey(key) || key.hasPrefix("tokenizer.ggml.") || key == qkvMetadataKey
-    }
+
 
 
 
@@ -161,14 +160,15 @@ enum GGUFMaps {
 
     // MARK: Keeping the keys
 
-    /// Records every key's order and GGUF type, and the values of keys the map does not regenerate.
-    static func keepKeys(of file: GGUFFile, in metadata: inout Metadata) {
+    /// Records every key's order and GGUF type, and the values of the keys an export does not regenerate
+    /// (`regenerated`), so a GGUF written back has the same keys.
+    static func keepKeys(of file: GGUFFile, in metadata: inout Metadata, except regenerated: Set<String>) {
         var keys: [String] = [], types: [String] = []
         for (key, value) in file.metadata {
             guard Metadata.problem(withKey: "provenance.gguf.\(key)") == nil else { continue }
             keys.append(key)
             types.append(typeName(value))
-            if !isMapped(key), let kept = metadataValue(value) { metadata["provenance.gguf.\(key)"] = kept }
+            if !regenerated.contains(key), let kept = metadataValue(value) { metadata["provenance.gguf.\(key)"] = kept }
         }
         metadata["provenance.gguf_keys"] = .stringArray(keys)
         metadata["provenance.gguf_types"] = .stringArray(types)
