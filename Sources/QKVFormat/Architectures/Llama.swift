@@ -34,34 +34,17 @@ enum Llama: Architecture {
     // MARK: GGUF
 
     static func config(gguf file: GGUFFile) throws -> ModelConfig {
-        let keys = GGUFKeys(file)
-        func int(_ key: String, _ fallback: Int? = nil) throws -> Int { try keys.int(key, fallback, minimum: 1) }
-        func float(_ key: String, _ fallback: Double) throws -> Double { try keys.float(key, fallback) }
-        let D = try int("llama.embedding_length"), H = try int("llama.attention.head_count")
-        let d = try int("llama.attention.key_length", D / H)
-        guard let embedding = file.tensorInfo("token_embd.weight"), embedding.dims.count == 2 else {
-            throw ImportError.missingSourceTensor(file: file.path, tensor: "token_embd.weight")
+        var config = try LlamaStyle.ggufConfig(file, prefix: "llama", activation: .silu, defaultEpsilon: 1e-5)
+        if let dims = config.rope?.dimensions {
+            throw ImportError.configField(file: file.path, field: "llama.rope.dimension_count", reason: "is \(dims) but heads have \(config.headDim) dimensions; llama.cpp's llama rotates whole heads")
         }
-        var config = ModelConfig(
-            family: .llama, vocabSize: embedding.dims[1], modelDim: D, layerCount: try int("llama.block_count"),
-            headCount: H, keyValueHeadCount: try int("llama.attention.head_count_kv", H), headDim: d,
-            ffnDim: try int("llama.feed_forward_length"), maxPositions: try int("llama.context_length", 2048),
-            norm: .rmsnorm, normEpsilon: try float("llama.attention.layer_norm_rms_epsilon", 1e-5), normPlacement: .pre,
-            activation: .silu, positionEncoding: .rope)
-        // Keys stored as f32 in GGUF come back as the nearest double of that f32 (1e-6 -> 9.99999997e-07).
-        config.rope = .init(theta: try float("llama.rope.freq_base", 10000), layout: .half)
-        let ropeDims = try int("llama.rope.dimension_count", d)
-        guard ropeDims == d else {
-            throw ImportError.configField(file: file.path, field: "llama.rope.dimension_count", reason: "is \(ropeDims) but heads have \(d) dimensions; llama.cpp's llama rotates whole heads")
-        }
-        config.gatedMLP = true
-        config.tiedEmbeddings = file.tensorInfo("output.weight") == nil
         config.attentionBias = file.tensorInfo("blk.0.attn_q.bias") != nil
         config.mlpBias = file.tensorInfo("blk.0.ffn_up.bias") != nil
         if let info = file.tensorInfo("rope_freqs.weight") {
             let view = try file.tensor("rope_freqs.weight")
-            guard info.type == .f32, view.shape == [d / 2] else {
-                throw ImportError.sourceShapeMismatch(file: file.path, tensor: "rope_freqs.weight", canonical: "config.rope_freq_factors", expected: [d / 2], found: view.shape)
+            let pairs = config.headDim / 2
+            guard info.type == .f32, view.shape == [pairs] else {
+                throw ImportError.sourceShapeMismatch(file: file.path, tensor: "rope_freqs.weight", canonical: "config.rope_freq_factors", expected: [pairs], found: view.shape)
             }
             config.rope?.frequencyFactors = view.floats()
         }

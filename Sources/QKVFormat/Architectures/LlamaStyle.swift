@@ -72,7 +72,7 @@ enum LlamaStyle {
     }
 
     /// The dimensions llama.cpp's decoders share under `<prefix>.` (`LLM_KV_*`).
-    static func ggufConfig(_ file: GGUFFile, prefix: String, activation: ModelConfig.Activation) throws -> ModelConfig {
+    static func ggufConfig(_ file: GGUFFile, prefix: String, activation: ModelConfig.Activation, defaultEpsilon: Double = 1e-6) throws -> ModelConfig {
         let keys = GGUFKeys(file)
         func int(_ key: String, _ fallback: Int? = nil) throws -> Int { try keys.int("\(prefix).\(key)", fallback, minimum: 1) }
         let D = try int("embedding_length"), H = try int("attention.head_count")
@@ -87,7 +87,7 @@ enum LlamaStyle {
             family: .llama, vocabSize: embedding.dims[1], modelDim: D, layerCount: try int("block_count"),
             headCount: H, keyValueHeadCount: try int("attention.head_count_kv", H), headDim: d,
             ffnDim: try int("feed_forward_length"), maxPositions: try int("context_length", 2048),
-            norm: .rmsnorm, normEpsilon: try keys.float("\(prefix).attention.layer_norm_rms_epsilon", 1e-6), normPlacement: .pre,
+            norm: .rmsnorm, normEpsilon: try keys.float("\(prefix).attention.layer_norm_rms_epsilon", defaultEpsilon), normPlacement: .pre,
             activation: activation, positionEncoding: .rope)
         config.gatedMLP = true
         config.tiedEmbeddings = file.tensorInfo("output.weight") == nil
