@@ -193,6 +193,35 @@ struct BPEOptions {
         }
     }
 
+    func string(_ key: String) throws(TokenizerError) -> String? {
+        switch values[key] {
+        case nil: return nil
+        case .string(let s)?: return s
+        case let other?: throw .invalidOption(key: key, value: "\(other)", reason: "expected a string")
+        }
+    }
+
+    /// `tokenizer.normalization`: nil, or one of nfc, nfd, nfkc, nfkd.
+    func normalization() throws(TokenizerError) -> UnicodeNormalization? {
+        guard let name = try string("tokenizer.normalization") else { return nil }
+        guard let form = UnicodeNormalization(rawValue: name) else {
+            throw .invalidOption(key: "tokenizer.normalization", value: "'\(name)'", reason: "expected nfc, nfd, nfkc or nfkd")
+        }
+        return form
+    }
+
+    /// The pre-tokenizer of `tokenizer.pre_split` (explicit regexes), else of `tokenizer.pre` (a
+    /// llama.cpp name), else GPT-2's.
+    func preTokenizer() throws(TokenizerError) -> PreTokenizer {
+        switch values["tokenizer.pre_split"] {
+        case .stringArray(let patterns)?: return try PreTokenizer(patterns: patterns)
+        case let other?: throw .invalidOption(key: "tokenizer.pre_split", value: "\(other)", reason: "expected a list of regexes")
+        case nil: break
+        }
+        if let name = try string("tokenizer.pre") { return try PreTokenizer.named(name) }
+        return PreTokenizer.gpt2
+    }
+
     func int(_ key: String, minimum: Int64) throws(TokenizerError) -> Int? {
         switch values[key] {
         case nil: return nil

@@ -29,13 +29,15 @@ public struct TokenizerData: Equatable, Sendable {
         self.options = options
     }
 
-    /// Scalar keys and their types; arrays are the four properties above.
+    /// Option keys and their types; the per-token arrays are the four properties above.
     static let optionTypes: [String: String] = [
         "tokenizer.lowercase": "bool", "tokenizer.strip_accents": "bool", "tokenizer.clean_text": "bool",
         "tokenizer.chinese_chars": "bool", "tokenizer.continuing_prefix": "string",
         "tokenizer.max_word_chars": "int", "tokenizer.add_prefix_space": "bool",
         "tokenizer.byte_fallback": "bool", "tokenizer.add_bos": "bool", "tokenizer.add_eos": "bool",
-        "tokenizer.max_length": "int",
+        "tokenizer.max_length": "int", "tokenizer.pre": "string", "tokenizer.pre_split": "string[]",
+        "tokenizer.ignore_merges": "bool", "tokenizer.normalization": "string",
+        "tokenizer.prefix_scheme": "string",
     ]
 
     /// Reads the tokenizer from metadata; nil when the file has no `tokenizer.*` keys.
