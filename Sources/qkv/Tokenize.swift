@@ -9,15 +9,16 @@ struct Tokenize: ParsableCommand {
         discussion: """
             MODEL is any model file qkv reads, a Hugging Face tokenizer.json, or a GGUF with only a tokenizer \
             (llama.cpp's ggml-vocab-*.gguf). Without options, one line per token: the id and the vocabulary \
-            string (GPT-2's byte alphabet shows a space as Ġ, SentencePiece as ▁). BOS/EOS are added as the file says.
+            string (GPT-2's byte alphabet shows a space as Ġ, SentencePiece as ▁). BOS/EOS are added as the file says. \
+            Several texts are tokenized one by one: --ids and --json print one line each, the default a blank line between them.
             """
     )
 
     @Argument(help: "The model or tokenizer: .qkv, HDF5, .safetensors, GGUF, a Hugging Face folder or tokenizer.json.")
     var model: String
 
-    @Argument(help: "The text to tokenize.")
-    var text: String?
+    @Argument(help: "The texts to tokenize.")
+    var texts: [String] = []
 
     @Option(help: "Read the text from this file (- for standard input).")
     var file: String?
@@ -32,24 +33,26 @@ struct Tokenize: ParsableCommand {
     var noSpecial = false
 
     func validate() throws {
-        guard (text != nil) != (file != nil) else { throw ValidationError("give exactly one of TEXT or --file") }
+        guard texts.isEmpty != (file == nil) else { throw ValidationError("give texts as arguments or --file, not both") }
         guard !(ids && json) else { throw ValidationError("--ids and --json exclude each other") }
     }
 
     func run() throws {
-        let input = try text ?? InputText.read(file!)
+        let inputs = try file.map { [try InputText.read($0)] } ?? texts
         let tokenizer = try loadTokenizer(path: model)
-        let tokens = tokenizer.encode(input, addSpecialTokens: !noSpecial)
-        let pieces = tokenizer.tokens(tokens)
-        var out: String
-        if ids {
-            out = tokens.map(String.init).joined(separator: ",") + "\n"
-        } else if json {
-            let quoted = pieces.map { JSONValue.string($0).text }.joined(separator: ", ")
-            out = "{\"ids\": [\(tokens.map(String.init).joined(separator: ", "))], \"pieces\": [\(quoted)]}\n"
-        } else {
-            out = ""
-            for (id, piece) in zip(tokens, pieces) { out += String(format: "%8d  %@\n", id, JSONValue.string(piece).text) }
+        var out = ""
+        for (index, input) in inputs.enumerated() {
+            let tokens = tokenizer.encode(input, addSpecialTokens: !noSpecial)
+            let pieces = tokenizer.tokens(tokens)
+            if ids {
+                out += tokens.map(String.init).joined(separator: ",") + "\n"
+            } else if json {
+                let quoted = pieces.map { JSONValue.string($0).text }.joined(separator: ", ")
+                out += "{\"ids\": [\(tokens.map(String.init).joined(separator: ", "))], \"pieces\": [\(quoted)]}\n"
+            } else {
+                if index > 0 { out += "\n" }
+                for (id, piece) in zip(tokens, pieces) { out += String(format: "%8d  %@\n", id, JSONValue.string(piece).text) }
+            }
         }
         FileHandle.standardOutput.write(Data(out.utf8))
     }

@@ -5,7 +5,8 @@ import Foundation
 public enum TokenizerSource {
     /// The tokenizer data at `path` and the config that names its special tokens.
     ///
-    /// A GGUF without tensors or a lone `tokenizer.json` has no model config; the config returned
+    /// A GGUF without tensors or of an architecture qkv has no map for (its tokenizer is read alone), or
+    /// a lone `tokenizer.json`, has no model config; the config returned
     /// then holds only the vocabulary size and the special token ids (its other sizes are 1s).
     /// - Throws: `ImportError.tokenizer` when the file has no tokenizer, and what reading it throws.
     public static func load(path: String) throws -> (TokenizerData, ModelConfig) {
@@ -16,12 +17,19 @@ public enum TokenizerSource {
         }
         if exists && !isDirectory.boolValue, try ContainerFormat.detect(path: path) == .gguf {
             let file = try GGUFFile(path: path)
-            if file.tensorInfos.isEmpty {
+            func tokenizerOnly() throws -> (TokenizerData, ModelConfig) {
                 var config = placeholderConfig(family: .llama, vocabSize: 1)
                 guard let data = try GGUFMaps.tokenizer(file, config: &config) else {
-                    throw ImportError.tokenizer(file: path, reason: "has no tensors and no tokenizer.ggml.model")
+                    throw ImportError.tokenizer(file: path, reason: "has no tokenizer.ggml.model")
                 }
                 return (data, withVocabulary(config, data))
+            }
+            if file.tensorInfos.isEmpty { return try tokenizerOnly() }
+            // A model of an architecture qkv cannot run still has a tokenizer qkv can read.
+            do {
+                _ = try GGUFModel(path: path)
+            } catch ImportError.unknownArchitecture {
+                return try tokenizerOnly()
             }
         }
         let model = try ModelFile(try openWeightFile(path: path))
