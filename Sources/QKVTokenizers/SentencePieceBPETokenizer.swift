@@ -1,16 +1,15 @@
 import QKVFormat
 
-/// LLaMA's SentencePiece BPE, id for id as transformers builds it from a GGUF
-/// (`AutoTokenizer.from_pretrained(folder, gguf_file=...)`, which is also what a LLaMA tokenizer.json
-/// holds).
+/// SentencePiece-style BPE (LLaMA, Gemma, Phi-3), id for id as Hugging Face `tokenizers` runs the
+/// model's tokenizer.json, or transformers builds it from a GGUF.
 ///
 /// The pipeline, read top to bottom in `appendPieces`: added tokens typed in the text (`<s>`, control
 /// and user-defined tokens) are found first; in each stretch between them every space becomes `▁`
-/// (U+2581), and the stretch at the very start of the text gets a `▁` in front unless it already has
-/// one (Metaspace, `prepend_scheme: first`); the whole stretch is one BPE word: one symbol per
-/// scalar, a scalar without a token becoming its UTF-8 bytes as `<0xNN>` tokens (byte fallback), merged
-/// by rank. A file without merges (GGUF stores scores) gets transformers' `generate_merges`: every
-/// split of every token into two tokens, best score of the merged token first.
+/// (U+2581), and the stretches `prefixScheme` names get a `▁` in front when `addPrefixSpace`; the
+/// whole stretch is one BPE word: one symbol per scalar, a scalar without a token becoming its UTF-8
+/// bytes as `<0xNN>` tokens (byte fallback), merged by rank. A file without merges (GGUF stores scores)
+/// gets transformers' `generate_merges`: every split of every token into two tokens, best score of the
+/// merged token first.
 ///
 /// Where the dummy prefix `▁` goes is `prefixScheme`: a GGUF, as llama.cpp and the model's own
 /// tokenizer.json (`Prepend("▁")`), puts it before every stretch, even one that starts with a space

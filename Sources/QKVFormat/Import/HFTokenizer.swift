@@ -16,7 +16,7 @@ enum HFTokenizerImport {
         }
         switch family {
         case .bert: return try wordPiece(files, nil, tokenizerConfig, &config)
-        case .gpt2: return try byteLevelBPE(files, nil, &config)
+        case .gpt2: return try byteLevelBPE(files, &config)
         case .llama: return nil
         }
     }
@@ -263,32 +263,12 @@ enum HFTokenizerImport {
 
     // MARK: Byte-level BPE (GPT-2)
 
-    private static func byteLevelBPE(_ files: HFFolderFiles, _ json: JSONValue?, _ config: inout ModelConfig) throws -> TokenizerData? {
-        var options: [String: MetadataValue] = ["tokenizer.add_prefix_space": .bool(false)]
-        let tokens: [String], merges: [String]
-        if let json, let model = json["model"] {
-            let file = files.path("tokenizer.json")
-            tokens = try orderedVocabulary(model["vocab"], added: json["added_tokens"], file: file)
-            merges = try mergeList(model["merges"], file: file)
-            if let pre = json["pre_tokenizer"], let add = pre["add_prefix_space"]?.boolValue { options["tokenizer.add_prefix_space"] = .bool(add) }
-        } else if let vocab = try files.json("vocab.json"), let text = try files.text("merges.txt") {
-            tokens = try orderedVocabulary(vocab, added: nil, file: files.path("vocab.json"))
-            merges = text.components(separatedBy: "\n").filter { !$0.isEmpty && !$0.hasPrefix("#version") }
-        } else {
-            return nil
-        }
-        var data = TokenizerData(kind: .bpe, tokens: tokens, merges: merges, options: options)
-        // Added tokens are matched whole before BPE: special ones as control (3), the rest user-defined (4).
-        let added = json?["added_tokens"]?.arrayValue ?? []
-        if !added.isEmpty {
-            var types = [Int32](repeating: 1, count: tokens.count)
-            for entry in added {
-                guard let id = entry["id"]?.int64Value, let i = Int(exactly: id), types.indices.contains(i) else { continue }
-                types[i] = entry["special"]?.boolValue == true ? 3 : 4
-            }
-            data.tokenTypes = types
-        }
-        return data
+    /// GPT-2's older files, `vocab.json` and `merges.txt`, for a `gpt2` folder without a tokenizer.json.
+    private static func byteLevelBPE(_ files: HFFolderFiles, _ config: inout ModelConfig) throws -> TokenizerData? {
+        guard let vocab = try files.json("vocab.json"), let text = try files.text("merges.txt") else { return nil }
+        let tokens = try orderedVocabulary(vocab, added: nil, file: files.path("vocab.json"))
+        let merges = text.components(separatedBy: "\n").filter { !$0.isEmpty && !$0.hasPrefix("#version") }
+        return TokenizerData(kind: .bpe, tokens: tokens, merges: merges, options: ["tokenizer.add_prefix_space": .bool(false)])
     }
 
     // MARK: SentencePiece-style BPE (LLaMA)

@@ -94,6 +94,14 @@ public struct TokenizerData: Equatable, Sendable {
         for (token, id) in config.specialTokens.sorted(by: { $0.key < $1.key }) where id >= tokens.count {
             throw .tokenIdOutOfRange(file: file, key: token.key, id: Int64(id), tokenCount: tokens.count)
         }
+        if case .string(let name)? = options["tokenizer.pre"], LlamaCppPreTokenizer.table[name] == nil {
+            throw .invalidValue(file: file, key: "tokenizer.pre", value: name, reason: "not a llama.cpp pre-tokenizer qkv implements (Specs/schema.md lists them)")
+        }
+        for (key, allowed) in [("tokenizer.prefix_scheme", ["first", "always", "prepend"]), ("tokenizer.normalization", ["nfc", "nfd", "nfkc", "nfkd"])] {
+            if case .string(let value)? = options[key], !allowed.contains(value) {
+                throw .invalidValue(file: file, key: key, value: value, reason: "must be one of \(allowed.joined(separator: ", "))")
+            }
+        }
         if case .int(let n)? = options["tokenizer.max_length"], n < 1 {
             throw .invalidValue(file: file, key: "tokenizer.max_length", value: "\(n)", reason: "must be at least 1")
         }
