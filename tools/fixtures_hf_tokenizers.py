@@ -146,9 +146,11 @@ def write_all(out):
         print("wrote %s (%d bytes)" % (path, os.path.getsize(path)))
     path = os.path.join(out, "tokenizers", "hf-cases.json")
     with open(path, "w", encoding="utf-8") as f:
-        json.dump({"about": "tools/fixtures_hf_tokenizers.py with Hugging Face tokenizers %s" % tokenizers.__version__,
-                   "styles": cases}, f, ensure_ascii=False, indent=0)
-        f.write("\n")
+        # One case per line: readable diffs, small file.
+        f.write('{"about": %s,\n"styles": {\n' % json.dumps("tools/fixtures_hf_tokenizers.py with Hugging Face tokenizers %s" % tokenizers.__version__))
+        f.write(",\n".join("%s: [\n%s]" % (json.dumps(name), ",\n".join(json.dumps(row, ensure_ascii=False) for row in rows))
+                           for name, rows in cases.items()))
+        f.write("}}\n")
     print("wrote %s" % path)
 
 

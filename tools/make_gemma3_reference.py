@@ -58,9 +58,10 @@ def main():
         ids = tok(text)["input_ids"]
         cases.append({"text": text, "ids": ids, "tokens": tok.convert_ids_to_tokens(ids)})
     with open(OUT, "w", encoding="utf-8") as f:
-        json.dump({"about": "tools/make_gemma3_reference.py: transformers %s's tokenizer from %s (sha256 %s)"
-                   % (transformers.__version__, GGUF, digest.hexdigest()), "cases": cases}, f, ensure_ascii=False, indent=0)
-        f.write("\n")
+        about = "tools/make_gemma3_reference.py: transformers %s's tokenizer from %s (sha256 %s)" % (
+            transformers.__version__, GGUF, digest.hexdigest())
+        # One case per line: readable diffs, small file.
+        f.write('{"about": %s,\n"cases": [\n%s]}\n' % (json.dumps(about), ",\n".join(json.dumps(c, ensure_ascii=False) for c in cases)))
     print("wrote %s (%d strings)" % (OUT, len(cases)))
 
 

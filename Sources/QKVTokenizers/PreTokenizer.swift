@@ -8,8 +8,9 @@ import QKVFormat
 /// `ByteLevel(use_regex: true)`), and llama.cpp's `unicode_regex_split` over a pre-tokenizer's list: a
 /// regex sees one piece at a time, so `$` and lookaheads stop at the piece's end; an empty match cuts
 /// the piece there (SuperBPE's `(?=(\d{3})+(?!\d))`). The regexes run on Swift's `Regex` over Unicode
-/// scalars, within a factor of about two of tokenizers' Oniguruma (tools/bench/tokenize.sh), except
-/// GPT-2's, which `gpt2Words` matches by hand with scalar classes checked against Oniguruma's.
+/// scalars, about a third of the speed of tokenizers' Oniguruma on Llama 3's regex (Specs/benchmarks.md);
+/// GPT-2's, the most common, is matched by hand (`gpt2Words`, as fast as tokenizers) with scalar
+/// classes checked against Oniguruma's.
 public struct PreTokenizer: @unchecked Sendable {
     // @unchecked: `Regex` values are immutable after construction and matching only reads them.
     enum Step {

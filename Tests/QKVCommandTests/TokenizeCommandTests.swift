@@ -107,3 +107,27 @@ final class TokenizeCommandTests: XCTestCase {
         XCTAssertEqual(try qkv("tokenize", fixture("tokenizers/ggml-vocab-gpt-2.gguf"), "x", "--file", "-").status, 2, "text and --file")
     }
 }
+
+extension TokenizeCommandTests {
+    /// GPT-2's vocabulary GGUF with `tokenizer.ggml.pre` patched from "gpt-2" to "gpt-9" (same length).
+    func unknownPreGGUF() throws -> String {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture("tokenizers/ggml-vocab-gpt-2.gguf"))))
+        let key = Array("tokenizer.ggml.pre".utf8), value = Array("gpt-2".utf8)
+        let at = try XCTUnwrap((0...(bytes.count - key.count)).first { Array(bytes[$0..<($0 + key.count)]) == key })
+        // key, then the value type (u32) and length (u64), then the string.
+        let start = at + key.count + 4 + 8
+        XCTAssertEqual(Array(bytes[start..<(start + 5)]), value)
+        bytes[start + 4] = UInt8(ascii: "9")
+        let path = try scratch() + "/vocab.gguf"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func testUnknownPreTokenizer_exitsOneNamingItAndTheFile() throws {
+        let path = try unknownPreGGUF()
+        let r = try qkv("tokenize", path, "Hello")
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains(path) && r.stderr.contains("tokenizer.ggml.pre 'gpt-9'"), r.stderr)
+        XCTAssertEqual(r.stdout, "")
+    }
+}
