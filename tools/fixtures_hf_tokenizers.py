@@ -17,7 +17,10 @@ pre-tokenizer, decoder, post-processor and added tokens of the model family it s
 Usage: python3 tools/fixtures_hf_tokenizers.py [--out DIR]   (also run by tools/make_fixtures.py)
 
 It writes DIR/tokenizers/hf/STYLE.json (the tokenizer.json) and DIR/tokenizers/hf-cases.json (for
-each style and string: ids with and without special tokens, and the tokens). Deterministic for one
+each style and string: ids with and without special tokens, and the tokens), and
+DIR/tokenizers/pre-splits.json: for every llama.cpp pre-tokenizer name in qkv's table
+(Sources/QKVFormat/Schema/PreTokenizerTable.swift), the words tokenizers' Split chain of its regexes
+cuts test strings into, so Swift's Regex is held to Oniguruma's reading of each regex. Deterministic for one
 `tokenizers` version, which the cases file records.
 """
 
@@ -126,6 +129,59 @@ def styles():
     }
 
 
+SPLIT_CASES = [
+    "Hello world, it's I'M we'LL they'D", "  leading and trailing  ", "x=1;y=22;z=333;w=4444;v=1234567",
+    "def f(x):\n    return x**2\r\n\n\n\tok", "Café e\u0301 naïve Straße ǅemal ΣΊΣΥΦΟΣ ꭰꮿ", "中文字符，日本語のテキスト、カタカナ。한국어 텍스트",
+    "emoji 🦙🚀 ✅ and 👨‍👩‍👧 family", "$100 + ^~|` <tag/> (a|b) [c]", "<sentinel:12> IMGIMGABZ x  y    z",
+    "हिन्दी देवनागरी ภาษาไทย العربية", "camelCaseWord HTTPServer iPhone X11", "a\u00a0b\u2009c\u3000d \u00b2\u00bd\u2460",
+    "\n", "", "3.14 1e10 0xFF ١٢٣ ²³",
+]
+
+
+def llama_cpp_table():
+    """{name: [regex, ...]} read from Sources/QKVFormat/Schema/PreTokenizerTable.swift, the table qkv
+    uses: the regexes are data; what is checked is how Oniguruma and Swift's Regex read them."""
+    import re
+    path = os.path.join(REPO_ROOT, "Sources", "QKVFormat", "Schema", "PreTokenizerTable.swift")
+    text = open(path, encoding="utf-8").read()
+    strings = []
+
+    def literal(match):
+        strings.append(match.group(2))
+        return "__S%d__" % (len(strings) - 1)
+    text = re.sub(r'(#+)"(.*?)"\1', literal, text)
+    namespace = {"__builtins__": {}}
+    for i, s in enumerate(strings):
+        namespace["__S%d__" % i] = s
+    table = {}
+
+    def add(names, patterns, ignoreMerges=False):
+        for name in names:
+            table[name] = list(patterns)
+    namespace["add"] = add
+    statement = ""
+    for line in text.splitlines():
+        line = line.strip()
+        if not statement and not (line.startswith("add(") or line.startswith("private let ") or line.startswith("public let gpt2SplitPattern")):
+            continue
+        statement += " " + line
+        if statement.count("(") == statement.count(")") and statement.count("[") == statement.count("]"):
+            code = statement.strip().replace("private let ", "").replace("public let ", "").replace("ignoreMerges:", "ignoreMerges=").replace("true", "True")
+            exec(code, namespace)
+            statement = ""
+    return table
+
+
+def pre_splits():
+    """{name: {text: words}} as tokenizers' Split(regex, isolated) chain cuts SPLIT_CASES."""
+    from tokenizers import pre_tokenizers, Regex
+    out = {}
+    for name, patterns in sorted(llama_cpp_table().items()):
+        chain = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(p), behavior="isolated", invert=False) for p in patterns])
+        out[name] = [[w for w, _ in chain.pre_tokenize_str(text)] for text in SPLIT_CASES]
+    return out
+
+
 def write_all(out):
     import tokenizers
     folder = os.path.join(out, "tokenizers", "hf")
@@ -152,6 +208,16 @@ def write_all(out):
                            for name, rows in cases.items()))
         f.write("}}\n")
     print("wrote %s" % path)
+    path = os.path.join(out, "tokenizers", "pre-splits.json")
+    splits = pre_splits()
+    with open(path, "w", encoding="utf-8") as f:
+        # One name per line.
+        f.write('{"about": %s,\n"texts": %s,\n"names": {\n' % (json.dumps(
+            "tools/fixtures_hf_tokenizers.py: every llama.cpp name of PreTokenizerTable.swift as Hugging Face tokenizers %s "
+            "splits the texts (Split, isolated, in order)" % tokenizers.__version__), json.dumps(SPLIT_CASES, ensure_ascii=False)))
+        f.write(",\n".join("%s: %s" % (json.dumps(name), json.dumps(words, ensure_ascii=False)) for name, words in splits.items()))
+        f.write("}}\n")
+    print("wrote %s (%d names)" % (path, len(splits)))
 
 
 def main(argv=None):

@@ -33,7 +33,7 @@ public struct PreTokenizer: @unchecked Sendable {
                 continue
             }
             do {
-                steps.append(.regex(try Regex(asciiEscaped(pattern)).matchingSemantics(.unicodeScalar)))
+                steps.append(.regex(try Regex(swiftRegexSource(pattern)).matchingSemantics(.unicodeScalar)))
             } catch {
                 throw .invalidOption(key: key, value: "'\(pattern)'", reason: "not a regex qkv can compile: \(error)")
             }
@@ -85,12 +85,13 @@ public struct PreTokenizer: @unchecked Sendable {
     }
 }
 
-/// `pattern` with every non-ASCII scalar written `\x{HHHH}`, and a class range whose ends Swift's
-/// regex parser would call out of order spelled out scalar by scalar: the parser compares a range's ends
-/// as `Character`s, under canonical equivalence, so `Ὗ-ώ` (U+1F5F-U+1F7D, in DeepSeek's letter class)
-/// is refused, U+1F7D being equivalent to U+03CE; and it refuses an end that NFC changes.
-func asciiEscaped(_ pattern: String) -> String {
-    let scalars = Array(pattern.unicodeScalars)
+/// `pattern` as Swift's regex parser must see it to read it as Oniguruma (tokenizers) does: every
+/// non-ASCII scalar written `\x{HHHH}`, and a class range whose ends the parser would call out of order
+/// spelled out scalar by scalar. The parser compares a range's ends as `Character`s, under canonical
+/// equivalence, so `Ὗ-ώ` (U+1F5F-U+1F7D, in DeepSeek's letter class) is refused, U+1F7D being
+/// equivalent to U+03CE; and it refuses an end that NFC changes.
+func swiftRegexSource(_ pattern: String) -> String {
+    let scalars = Array(onigurumaScripts(pattern).unicodeScalars)
     var out = String.UnicodeScalarView()
     func escaped(_ scalar: Unicode.Scalar) {
         if scalar.isASCII { out.append(scalar) } else { out.append(contentsOf: "\\x{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars) }
@@ -115,6 +116,16 @@ func asciiEscaped(_ pattern: String) -> String {
         i += 1
     }
     return String(out)
+}
+
+/// `\p{Han}` and the other script names as `\p{sc=...}`: Oniguruma reads a bare script name as the
+/// Script property, Swift as Script_Extensions, which puts CJK punctuation (U+3001 `、`) in Han.
+private func onigurumaScripts(_ pattern: String) -> String {
+    var out = pattern
+    for script in ["Han", "Hiragana", "Katakana", "Hangul", "Latin", "Greek", "Cyrillic", "Arabic", "Hebrew", "Thai", "Devanagari"] {
+        out = out.replacingOccurrences(of: "\\p{\(script)}", with: "\\p{sc=\(script)}")
+    }
+    return out
 }
 
 /// Whether NFC leaves `scalar` as it is.

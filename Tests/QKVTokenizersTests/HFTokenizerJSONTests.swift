@@ -144,6 +144,23 @@ final class HFTokenizerJSONTests: XCTestCase {
         }
     }
 
+    /// Every llama.cpp name's regexes cut test strings (scripts, cases, digits, whitespace, emoji) as
+    /// Hugging Face tokenizers' Oniguruma does (Fixtures/tokenizers/pre-splits.json).
+    func testEveryLlamaCppName_splitsAsTokenizers() throws {
+        struct Splits: Decodable { var texts: [String]; var names: [String: [[String]]] }
+        let data = try Data(contentsOf: URL(fileURLWithPath: Paths.fixture("tokenizers/pre-splits.json")))
+        let splits = try JSONDecoder().decode(Splits.self, from: data)
+        XCTAssertEqual(Set(splits.names.keys), Set(LlamaCppPreTokenizer.table.keys))
+        var mismatches: [String] = []
+        for (name, expected) in splits.names.sorted(by: { $0.key < $1.key }) {
+            let pre = try PreTokenizer.named(name)
+            for (text, words) in zip(splits.texts, expected) where pre.words(text) != words {
+                mismatches.append("\(name) \(text.debugDescription): \(pre.words(text)) vs \(words)")
+            }
+        }
+        XCTAssertEqual(mismatches, [])
+    }
+
     /// Names whose regexes Swift and Oniguruma read alike are split as tokenizers splits them.
     func testRegexSplits_followTheRegexes() throws {
         let superbpe = try PreTokenizer.named("superbpe")

@@ -1,6 +1,7 @@
 """The tokenizer.json style fixtures (tools/fixtures_hf_tokenizers.py) are what the installed Hugging Face
-`tokenizers` writes and says today: regenerated, every file is byte for byte the committed one, and each
-committed tokenizer.json still gives the committed ids."""
+`tokenizers` writes and says today: regenerated, every file is byte for byte the committed one (the
+pre-tokenizer splits of every llama.cpp name included), and each committed tokenizer.json still gives the
+committed ids."""
 
 import json
 import os
@@ -19,8 +20,9 @@ def test_regenerated_fixtures_are_the_committed_ones(tmp_path):
     for name in names:
         with open(os.path.join(FIXTURES, "hf", name), "rb") as committed:
             assert (tmp_path / "tokenizers" / "hf" / name).read_bytes() == committed.read(), name
-    with open(os.path.join(FIXTURES, "hf-cases.json"), "rb") as committed:
-        assert (tmp_path / "tokenizers" / "hf-cases.json").read_bytes() == committed.read()
+    for name in ["hf-cases.json", "pre-splits.json"]:
+        with open(os.path.join(FIXTURES, name), "rb") as committed:
+            assert (tmp_path / "tokenizers" / name).read_bytes() == committed.read(), name
 
 
 def test_committed_ids_are_what_tokenizers_gives():
