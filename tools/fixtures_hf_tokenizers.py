@@ -12,6 +12,7 @@ pre-tokenizer, decoder, post-processor and added tokens of the model family it s
     smollm2     Digits(individual_digits) + ByteLevel(use_regex=True)
     gemma       Replace(" ", "▁") normalizer (no dummy prefix), byte fallback, <bos> template
     llama2      Prepend("▁") + Replace(" ", "▁") normalizers, byte fallback, <s> template
+    phi3        llama2's, with added tokens that take the whitespace after (rstrip) or around them (lstrip)
     metaspace   Metaspace(prepend_scheme="first", split=False) pre-tokenizer, byte fallback
 
 Usage: python3 tools/fixtures_hf_tokenizers.py [--out DIR]   (also run by tools/make_fixtures.py)
@@ -53,6 +54,7 @@ CASES = [
     "1234567 3.14159", "x=1;y=22;z=333;w=4444", "def f(x):\n    return x**2\n", "\n\n\t tabs\tand\nnewlines",
     "Café naïve résumé", "Cafe\u0301 decomposed", "中文字符和日本語のテキスト", "한국어 텍스트", "emoji 🦙🚀 and ✅",
     "!!!??? ... ---", "   ", "", "Ünïcödé ÀÉÎ", "a\u00a0b", "line1\r\nline2", "SPECIALS",
+    "<|user|>\n  Hi there <|end|>  \n <|assistant|>  Hello\t<|end|>x", "a <|assistant|>b\u3000<|assistant|>\u00a0c",
 ]
 
 
@@ -85,7 +87,7 @@ def byte_level_style(name, pre_tokenizer, normalizer=None, ignore_merges=False, 
     return tok
 
 
-def sentencepiece_style(name, normalizer, pre_tokenizer, specials, template):
+def sentencepiece_style(name, normalizer, pre_tokenizer, specials, template, stripped=()):
     """SentencePiece-like BPE: `▁` for spaces, `<0xNN>` byte tokens, byte fallback."""
     from tokenizers import Tokenizer, models, decoders, processors, AddedToken, normalizers
     vocab, merges = train(pre_tokenizer, normalizer or normalizers.Replace(" ", "\u2581"), byte_level=False, vocab_size=500)
@@ -105,6 +107,7 @@ def sentencepiece_style(name, normalizer, pre_tokenizer, specials, template):
         steps.append(decoders.Strip(" ", 1, 0))
     tok.decoder = decoders.Sequence(steps)
     tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials])
+    tok.add_special_tokens([AddedToken(s, special=True, normalized=False, lstrip=l, rstrip=r) for s, l, r in stripped])
     tok.post_processor = processors.TemplateProcessing(single=template + " $A", special_tokens=[(template, tok.token_to_id(template))])
     return tok
 
@@ -124,6 +127,9 @@ def styles():
         "gemma": sentencepiece_style("gemma", normalizers.Replace(" ", "\u2581"), None, ["<pad>", "<eos>", "<bos>", "<unk>"], "<bos>"),
         "llama2": sentencepiece_style("llama2", normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")]), None,
                                       ["<unk>", "<s>", "</s>"], "<s>"),
+        "phi3": sentencepiece_style("phi3", normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")]), None,
+                                    ["<unk>", "<s>", "</s>"], "<s>",
+                                    stripped=[("<|user|>", False, True), ("<|end|>", False, True), ("<|assistant|>", True, True)]),
         "metaspace": sentencepiece_style("metaspace", None, pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False),
                                          ["<unk>", "<s>", "</s>"], "<s>"),
     }
@@ -197,7 +203,9 @@ def write_all(out):
                 text = "".join(s + " x" for s in specials)
             with_specials = tok.encode(text)
             plain = tok.encode(text, add_special_tokens=False)
-            rows.append({"text": text, "ids": with_specials.ids, "ids_without_specials": plain.ids, "tokens": with_specials.tokens})
+            # tokens by id (an added token's `tokens` entry would carry the whitespace it stripped).
+            rows.append({"text": text, "ids": with_specials.ids, "ids_without_specials": plain.ids,
+                         "tokens": [tok.id_to_token(i) for i in with_specials.ids]})
         cases[name] = rows
         print("wrote %s (%d bytes)" % (path, os.path.getsize(path)))
     path = os.path.join(out, "tokenizers", "hf-cases.json")

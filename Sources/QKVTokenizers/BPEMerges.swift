@@ -160,7 +160,8 @@ func bpeMergePairs(_ merges: [String], vocabulary: [[UInt8]: Int32]) throws(Toke
 // MARK: Added tokens
 
 /// The tokens matched whole in the text before BPE (tokenizers' added vocabulary): GGUF control (3)
-/// and user-defined (4) tokens and every special token id of the config. `special` are those
+/// and user-defined (4) tokens and every special token id of the config; those in
+/// `tokenizer.lstrip_ids`/`rstrip_ids` take the whitespace before/after them. `special` are those
 /// `decode` skips: control and unknown (2) tokens and the config's special ids, not user-defined ones
 /// (transformers adds GGUF user-defined tokens as added tokens that are not special).
 struct AddedTokens: Sendable {
@@ -174,7 +175,11 @@ struct AddedTokens: Sendable {
             if type == 3 || type == 4 { added.insert(id) }
             if type == 2 || type == 3 { special.insert(id) }
         }
-        matcher = SpecialTokenMatcher(added.sorted().map { (data.tokens[$0], $0) })
+        func ids(_ key: String) -> Set<Int> {
+            if case .int32Array(let v)? = data.options[key] { Set(v.map(Int.init).filter { data.tokens.indices.contains($0) }) } else { [] }
+        }
+        matcher = SpecialTokenMatcher(added.sorted().map { (data.tokens[$0], $0) },
+                                      lstrip: ids("tokenizer.lstrip_ids"), rstrip: ids("tokenizer.rstrip_ids"))
         self.special = special
     }
 }

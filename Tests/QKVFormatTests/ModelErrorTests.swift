@@ -175,6 +175,13 @@ final class ModelErrorTests: XCTestCase {
         XCTAssertEqual(problems(file), [.wrongKeyType(file: f, key: "tokenizer.pre_split", expected: "string[]", found: "string")])
     }
 
+    func testStripIDBeyondTokenizer() {
+        var tokenizer = TokenizerData(kind: .bpe, tokens: (0..<16).map { "t\($0)" })
+        tokenizer.options["tokenizer.rstrip_ids"] = .int32Array([3, 16])
+        let file = conformingFile(tinyLlamaConfig(), tokenizer: tokenizer)
+        XCTAssertEqual(problems(file), [.tokenIdOutOfRange(file: f, key: "tokenizer.rstrip_ids", id: 16, tokenCount: 16)])
+    }
+
     func testConfigRoundTripsThroughMetadata() throws {
         let config = tinyLlamaConfig()
         var metadata = Metadata()

@@ -37,6 +37,7 @@ final class HFTokenizerJSONTests: XCTestCase {
     func testGemmaStyle_noDummyPrefixByteFallback() throws { try check("gemma", kind: .sentencepieceBPE) }
     func testLlama2Style_prependNormalizer() throws { try check("llama2", kind: .sentencepieceBPE) }
     func testMetaspaceStyle_prependFirst() throws { try check("metaspace", kind: .sentencepieceBPE) }
+    func testPhi3Style_addedTokensStripWhitespace() throws { try check("phi3", kind: .sentencepieceBPE) }
 
     func testLlama3Style_recordsItsSplitAndOptions() throws {
         let (data, config) = try TokenizerSource.load(path: Paths.fixture("tokenizers/hf/llama3.json"))
@@ -95,13 +96,13 @@ final class HFTokenizerJSONTests: XCTestCase {
         XCTAssertTrue(message.contains("'Lowercase'"), message)
     }
 
-    func testAddedTokenLstrip_isRefusedByName() throws {
+    func testAddedTokenSingleWord_isRefusedByName() throws {
         let message = try refusal { json in
             var added = json["added_tokens"] as! [[String: Any]]
-            added[0]["lstrip"] = true
+            added[0]["single_word"] = true
             json["added_tokens"] = added
         }
-        XCTAssertTrue(message.contains("lstrip"), message)
+        XCTAssertTrue(message.contains("single_word"), message)
     }
 
     func testMetaspaceSplit_isRefused() throws {

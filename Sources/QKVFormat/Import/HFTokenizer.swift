@@ -158,16 +158,26 @@ enum HFTokenizerImport {
             data.options["tokenizer.add_prefix_space"] = .bool(addPrefixSpace)
             if prependMeta { data.options["tokenizer.prefix_scheme"] = .string("prepend") }
         }
+        for flag in ["lstrip", "rstrip"] {
+            let ids = addedIDs(json["added_tokens"], flag)
+            if !ids.isEmpty { data.options["tokenizer.\(flag)_ids"] = .int32Array(ids) }
+        }
         try specialTokensFromJSON(json, tokenizerConfig: tokenizerConfig, tokens: tokens, standalone: standalone, data: &data, config: &config)
         return data
     }
 
-    /// Refuses added tokens whose matching flags qkv does not implement (lstrip, rstrip, single_word).
+    /// Refuses added tokens whose matching flag qkv does not implement (single_word).
     private static func checkAddedTokens(_ added: JSONValue?, _ refuse: (String) -> ImportError) throws {
-        for entry in added?.arrayValue ?? [] {
-            for flag in ["lstrip", "rstrip", "single_word"] where entry[flag]?.boolValue == true {
-                throw refuse("added token '\(entry["content"]?.stringValue ?? "?")' has \(flag): true, which qkv does not implement")
-            }
+        for entry in added?.arrayValue ?? [] where entry["single_word"]?.boolValue == true {
+            throw refuse("added token '\(entry["content"]?.stringValue ?? "?")' has single_word: true, which qkv does not implement")
+        }
+    }
+
+    /// The ids of the added tokens with `flag` (lstrip, rstrip) set.
+    private static func addedIDs(_ added: JSONValue?, _ flag: String) -> [Int32] {
+        (added?.arrayValue ?? []).compactMap { entry in
+            guard entry[flag]?.boolValue == true, let id = entry["id"]?.int64Value else { return nil }
+            return Int32(exactly: id)
         }
     }
 

@@ -37,7 +37,7 @@ public struct TokenizerData: Equatable, Sendable {
         "tokenizer.byte_fallback": "bool", "tokenizer.add_bos": "bool", "tokenizer.add_eos": "bool",
         "tokenizer.max_length": "int", "tokenizer.pre": "string", "tokenizer.pre_split": "string[]",
         "tokenizer.ignore_merges": "bool", "tokenizer.normalization": "string",
-        "tokenizer.prefix_scheme": "string",
+        "tokenizer.prefix_scheme": "string", "tokenizer.lstrip_ids": "int32[]", "tokenizer.rstrip_ids": "int32[]",
     ]
 
     /// Reads the tokenizer from metadata; nil when the file has no `tokenizer.*` keys.
@@ -93,6 +93,11 @@ public struct TokenizerData: Equatable, Sendable {
         }
         for (token, id) in config.specialTokens.sorted(by: { $0.key < $1.key }) where id >= tokens.count {
             throw .tokenIdOutOfRange(file: file, key: token.key, id: Int64(id), tokenCount: tokens.count)
+        }
+        for key in ["tokenizer.lstrip_ids", "tokenizer.rstrip_ids"] {
+            if case .int32Array(let ids)? = options[key], let bad = ids.first(where: { !(0..<Int32(tokens.count)).contains($0) }) {
+                throw .tokenIdOutOfRange(file: file, key: key, id: Int64(bad), tokenCount: tokens.count)
+            }
         }
         if case .string(let name)? = options["tokenizer.pre"], LlamaCppPreTokenizer.table[name] == nil {
             throw .invalidValue(file: file, key: "tokenizer.pre", value: name, reason: "not a llama.cpp pre-tokenizer qkv implements (Specs/schema.md lists them)")
