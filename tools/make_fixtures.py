@@ -1069,6 +1069,8 @@ def main(argv=None):
     fixtures_heads.write_all(args.out)  # heads-roles.h5: heads built to attend to the previous token, self, the first token, everywhere
     import fixtures_conformance
     fixtures_conformance.write_all(args.out)  # Fixtures/conformance/: good and bad files of every reader, with manifest.json
+    import fixtures_hf_tokenizers
+    fixtures_hf_tokenizers.write_all(args.out)  # Fixtures/tokenizers/hf/: tokenizer.json styles (Llama 3, Qwen2, Gemma, ...) and tokenizers' ids
     return 0
 
 

@@ -160,7 +160,8 @@ func bpeMergePairs(_ merges: [String], vocabulary: [[UInt8]: Int32]) throws(Toke
 // MARK: Added tokens
 
 /// The tokens matched whole in the text before BPE (tokenizers' added vocabulary): GGUF control (3)
-/// and user-defined (4) tokens and every special token id of the config. `special` are those
+/// and user-defined (4) tokens and every special token id of the config; those in
+/// `tokenizer.lstrip_ids`/`rstrip_ids` take the whitespace before/after them. `special` are those
 /// `decode` skips: control and unknown (2) tokens and the config's special ids, not user-defined ones
 /// (transformers adds GGUF user-defined tokens as added tokens that are not special).
 struct AddedTokens: Sendable {
@@ -174,7 +175,11 @@ struct AddedTokens: Sendable {
             if type == 3 || type == 4 { added.insert(id) }
             if type == 2 || type == 3 { special.insert(id) }
         }
-        matcher = SpecialTokenMatcher(added.sorted().map { (data.tokens[$0], $0) })
+        func ids(_ key: String) -> Set<Int> {
+            if case .int32Array(let v)? = data.options[key] { Set(v.map(Int.init).filter { data.tokens.indices.contains($0) }) } else { [] }
+        }
+        matcher = SpecialTokenMatcher(added.sorted().map { (data.tokens[$0], $0) },
+                                      lstrip: ids("tokenizer.lstrip_ids"), rstrip: ids("tokenizer.rstrip_ids"))
         self.special = special
     }
 }
@@ -191,6 +196,35 @@ struct BPEOptions {
         case .bool(let b)?: return b
         case let other?: throw .invalidOption(key: key, value: "\(other)", reason: "expected a bool")
         }
+    }
+
+    func string(_ key: String) throws(TokenizerError) -> String? {
+        switch values[key] {
+        case nil: return nil
+        case .string(let s)?: return s
+        case let other?: throw .invalidOption(key: key, value: "\(other)", reason: "expected a string")
+        }
+    }
+
+    /// `tokenizer.normalization`: nil, or one of nfc, nfd, nfkc, nfkd.
+    func normalization() throws(TokenizerError) -> UnicodeNormalization? {
+        guard let name = try string("tokenizer.normalization") else { return nil }
+        guard let form = UnicodeNormalization(rawValue: name) else {
+            throw .invalidOption(key: "tokenizer.normalization", value: "'\(name)'", reason: "expected nfc, nfd, nfkc or nfkd")
+        }
+        return form
+    }
+
+    /// The pre-tokenizer of `tokenizer.pre_split` (explicit regexes), else of `tokenizer.pre` (a
+    /// llama.cpp name), else GPT-2's.
+    func preTokenizer() throws(TokenizerError) -> PreTokenizer {
+        switch values["tokenizer.pre_split"] {
+        case .stringArray(let patterns)?: return try PreTokenizer(patterns: patterns)
+        case let other?: throw .invalidOption(key: "tokenizer.pre_split", value: "\(other)", reason: "expected a list of regexes")
+        case nil: break
+        }
+        if let name = try string("tokenizer.pre") { return try PreTokenizer.named(name) }
+        return PreTokenizer.gpt2
     }
 
     func int(_ key: String, minimum: Int64) throws(TokenizerError) -> Int? {

@@ -1,14 +1,16 @@
 import QKVFormat
 
-/// GPT-2's byte-level BPE, id for id as Hugging Face `tokenizers` runs GPT-2's tokenizer.json.
+/// Byte-level BPE (GPT-2, Llama 3, Qwen2, DeepSeek, StarCoder, ...), id for id as Hugging Face
+/// `tokenizers` runs the model's tokenizer.json.
 ///
 /// The pipeline, read top to bottom in `appendPieces`: added tokens typed in the text (`<|endoftext|>`)
-/// are found first; each stretch between them is cut into words by GPT-2's regex (`gpt2Words`, written
-/// out by hand over Unicode scalars: NSRegularExpression is slow and its classes are not Oniguruma's);
-/// each word's UTF-8 bytes start as one symbol per byte (the byte's printable stand-in in GPT-2's
-/// `bytes_to_unicode` alphabet) and are merged by rank (`BPEMerges`). GPT-2 adds no BOS or EOS unless
-/// the file's `tokenizer.add_bos`/`add_eos` say so. There is no word cache: the tokenizer is a plain
-/// immutable value, safe to share between threads.
+/// are found first; each stretch between them is cut into words by the pre-tokenizer (`PreTokenizer`:
+/// GPT-2's regex unless the file names another with `tokenizer.pre_split` or `tokenizer.pre`); each
+/// word's UTF-8 bytes start as one symbol per byte (the byte's printable stand-in in GPT-2's
+/// `bytes_to_unicode` alphabet) and are merged by rank (`BPEMerges`), unless `tokenizer.ignore_merges`
+/// is set and the whole word is a token. GPT-2 adds no BOS or EOS unless the file's
+/// `tokenizer.add_bos`/`add_eos` say so. There is no word cache: the tokenizer is a plain immutable
+/// value, safe to share between threads.
 public struct ByteLevelBPETokenizer: Tokenizer {
     /// The id `encode` puts first when `tokenizer.add_bos` is true, else nil.
     public let bosTokenID: Int?
@@ -19,8 +21,17 @@ public struct ByteLevelBPETokenizer: Tokenizer {
     public let addPrefixSpace: Bool
     /// The most ids `encode` returns, specials included (`tokenizer.max_length`); nil: no limit.
     public let maxLength: Int?
+    /// How text is cut into words before merging.
+    public let preTokenizer: PreTokenizer
+    /// Whether a word that is a token as a whole is that token, merges skipped (Llama 3's
+    /// `ignore_merges`; `tokenizer.ignore_merges`).
+    public let ignoreMerges: Bool
+    /// The Unicode normalization applied to the text between added tokens (`tokenizer.normalization`).
+    public let normalization: UnicodeNormalization?
 
     let merges: BPEMerges
+    /// Token UTF-8 (in the byte alphabet) -> id, for `ignoreMerges`.
+    let vocabulary: [[UInt8]: Int32]
     /// The token of each byte's stand-in character; -1 when the vocabulary lacks it (the byte is then
     /// dropped, as tokenizers does for a BPE without an unknown token).
     let byteTokenIDs: [Int32]
@@ -33,12 +44,14 @@ public struct ByteLevelBPETokenizer: Tokenizer {
     /// A tokenizer from a model file's byte-level BPE data (`tokens`, `merges`) and its config.
     ///
     /// Options: `tokenizer.add_prefix_space`, `tokenizer.add_bos`, `tokenizer.add_eos` (absent: false,
-    /// as GPT-2's tokenizer.json), `tokenizer.max_length`. The tokens recognised whole in the text are
+    /// as GPT-2's tokenizer.json), `tokenizer.max_length`, `tokenizer.pre_split` (the split regexes) or
+    /// `tokenizer.pre` (a llama.cpp pre-tokenizer name; absent: GPT-2's regex), `tokenizer.ignore_merges`. The tokens recognised whole in the text are
     /// the config's special tokens and, when the data has token types, the control (3) and user-defined
     /// (4) tokens, as transformers adds them from a GGUF.
     /// - Throws: `TokenizerError` when the data is not `bpe`, has no merges or a merge that is not two
     ///   tokens merging into a third, a special token id is out of range, `add_bos`/`add_eos` is set
-    ///   without the config's id, or an option is malformed.
+    ///   without the config's id, an option is malformed, the pre-tokenizer name is unknown or a split
+    ///   regex does not compile.
     public init(data: TokenizerData, config: ModelConfig) throws(TokenizerError) {
         guard data.kind == .bpe else { throw .wrongKind(expected: .bpe, found: data.kind) }
         try checkSpecialTokens(config, tokenCount: data.tokens.count)
@@ -48,8 +61,12 @@ public struct ByteLevelBPETokenizer: Tokenizer {
         maxLength = try options.int("tokenizer.max_length", minimum: 1)
         bosTokenID = try options.bool("tokenizer.add_bos", default: false) ? try required(.bos, config) : nil
         eosTokenID = try options.bool("tokenizer.add_eos", default: false) ? try required(.eos, config) : nil
+        preTokenizer = try options.preTokenizer()
+        ignoreMerges = try options.bool("tokenizer.ignore_merges", default: false)
+        normalization = try options.normalization()
 
         let vocabulary = bpeVocabulary(data.tokens)
+        self.vocabulary = vocabulary
         merges = BPEMerges(pairs: try bpeMergePairs(mergeList, vocabulary: vocabulary))
         byteTokenIDs = gpt2ByteToUnicode.map { vocabulary[Array(String(Character($0)).utf8)] ?? -1 }
         added = AddedTokens(data: data, config: config)
@@ -111,10 +128,15 @@ public struct ByteLevelBPETokenizer: Tokenizer {
                 ids.append(id)
             case .text(let range):
                 var stretch = scalars[range]
+                if let normalization { stretch = normalization.apply(stretch)[...] }
                 if addPrefixSpace && stretch.first != " " { stretch = [" "] + stretch }
-                gpt2Words(stretch) { word in
+                preTokenizer.split(stretch) { word in
                     wordBytes.removeAll(keepingCapacity: true)
                     for scalar in word { UTF8.encode(scalar) { wordBytes.append($0) } }
+                    if ignoreMerges, let id = wholeWordToken(wordBytes) {
+                        ids.append(Int(id))
+                        return
+                    }
                     symbols.removeAll(keepingCapacity: true)
                     for byte in wordBytes where byteTokenIDs[Int(byte)] >= 0 { symbols.append(byteTokenIDs[Int(byte)]) }
                     merges.merge(&symbols)
@@ -124,16 +146,16 @@ public struct ByteLevelBPETokenizer: Tokenizer {
         }
     }
 
-    /// The words GPT-2's regex cuts `text` into, as strings, for inspection and tests.
-    public func words(_ text: String) -> [String] {
-        var words: [String] = []
-        gpt2Words(Array(text.unicodeScalars)[...]) { word in
-            var view = String.UnicodeScalarView()
-            view.append(contentsOf: word)
-            words.append(String(view))
-        }
-        return words
+    /// The token whose byte-alphabet spelling is `bytes`, if any.
+    private func wholeWordToken(_ bytes: [UInt8]) -> Int32? {
+        var key: [UInt8] = []
+        key.reserveCapacity(bytes.count * 2)
+        for byte in bytes { UTF8.encode(gpt2ByteToUnicode[Int(byte)]) { key.append($0) } }
+        return vocabulary[key]
     }
+
+    /// The words the pre-tokenizer cuts `text` into, as strings, for inspection and tests.
+    public func words(_ text: String) -> [String] { preTokenizer.words(text) }
 }
 
 private func required(_ token: ModelConfig.SpecialToken, _ config: ModelConfig) throws(TokenizerError) -> Int {

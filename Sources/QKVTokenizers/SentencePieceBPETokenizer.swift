@@ -1,21 +1,21 @@
 import QKVFormat
 
-/// LLaMA's SentencePiece BPE, id for id as transformers builds it from a GGUF
-/// (`AutoTokenizer.from_pretrained(folder, gguf_file=...)`, which is also what a LLaMA tokenizer.json
-/// holds).
+/// SentencePiece-style BPE (LLaMA, Gemma, Phi-3), id for id as Hugging Face `tokenizers` runs the
+/// model's tokenizer.json, or transformers builds it from a GGUF.
 ///
 /// The pipeline, read top to bottom in `appendPieces`: added tokens typed in the text (`<s>`, control
 /// and user-defined tokens) are found first; in each stretch between them every space becomes `▁`
-/// (U+2581), and the stretch at the very start of the text gets a `▁` in front unless it already has
-/// one (Metaspace, `prepend_scheme: first`); the whole stretch is one BPE word: one symbol per
-/// scalar, a scalar without a token becoming its UTF-8 bytes as `<0xNN>` tokens (byte fallback), merged
-/// by rank. A file without merges (GGUF stores scores) gets transformers' `generate_merges`: every
-/// split of every token into two tokens, best score of the merged token first.
+/// (U+2581), and the stretches `prefixScheme` names get a `▁` in front when `addPrefixSpace`; the
+/// whole stretch is one BPE word: one symbol per scalar, a scalar without a token becoming its UTF-8
+/// bytes as `<0xNN>` tokens (byte fallback), merged by rank. A file without merges (GGUF stores scores)
+/// gets transformers' `generate_merges`: every split of every token into two tokens, best score of the
+/// merged token first.
 ///
-/// llama.cpp differs on purpose in two places, and qkv follows Hugging Face: it prepends `▁` to every
-/// stretch, even one that starts with a space or follows a special token (" Hello" is `▁`, `▁Hello`
-/// there, `▁Hello` here), and it merges by score with ties going to the leftmost pair instead of by
-/// the rank of a merge list.
+/// Where the dummy prefix `▁` goes is `prefixScheme`: a GGUF, as llama.cpp and the model's own
+/// tokenizer.json (`Prepend("▁")`), puts it before every stretch, even one that starts with a space
+/// (" Hello" is `▁`, `▁Hello`); transformers' conversion of a GGUF (Metaspace `first`) gives `▁Hello`.
+/// Merges go by the rank of `generate_merges`, where llama.cpp merges by score with ties to the
+/// leftmost pair; llama.cpp's test vectors agree with it on every string.
 public struct SentencePieceBPETokenizer: Tokenizer {
     /// The id `encode` puts first: `config.bos_token_id` when `tokenizer.add_bos` is true or absent
     /// (LLaMA's default, as llama.cpp and transformers assume for a GGUF without the key), else nil.
@@ -32,6 +32,20 @@ public struct SentencePieceBPETokenizer: Tokenizer {
     public let addPrefixSpace: Bool
     /// The most ids `encode` returns, specials included (`tokenizer.max_length`); nil: no limit.
     public let maxLength: Int?
+    /// Which stretches get the `▁` of `addPrefixSpace` (`tokenizer.prefix_scheme`).
+    public let prefixScheme: PrefixScheme
+
+    /// Where the dummy prefix `▁` goes; the three ways Hugging Face and llama.cpp place it.
+    public enum PrefixScheme: String, Sendable {
+        /// The stretch at the start of the text, unless it starts with a space (Metaspace
+        /// `prepend_scheme: first`; transformers' conversion of a GGUF).
+        case first
+        /// Every stretch between added tokens that does not start with a space (Metaspace `always`).
+        case always
+        /// Every stretch between added tokens, whatever it starts with (the `Prepend("▁")` normalizer of
+        /// Llama 2's tokenizer.json, and llama.cpp).
+        case prepend
+    }
 
     let merges: BPEMerges
     /// Tokens of one scalar, the starting symbols.
@@ -46,7 +60,7 @@ public struct SentencePieceBPETokenizer: Tokenizer {
     ///
     /// Options: `tokenizer.add_bos` (absent: true), `tokenizer.add_eos` (absent: false),
     /// `tokenizer.byte_fallback` (absent: false), `tokenizer.add_prefix_space` (absent: true),
-    /// `tokenizer.max_length`.
+    /// `tokenizer.prefix_scheme` (absent: first), `tokenizer.max_length`.
     /// - Throws: `TokenizerError` when the data is not `sentencepiece_bpe`, has neither merges nor
     ///   scores, has a merge that is not two tokens merging into a third, a special token id is out of
     ///   range, BOS/EOS are to be added without the config's id, or an option is malformed.
@@ -57,6 +71,14 @@ public struct SentencePieceBPETokenizer: Tokenizer {
         byteFallback = try options.bool("tokenizer.byte_fallback", default: false)
         addPrefixSpace = try options.bool("tokenizer.add_prefix_space", default: true)
         maxLength = try options.int("tokenizer.max_length", minimum: 1)
+        let scheme = try options.string("tokenizer.prefix_scheme") ?? "first"
+        guard let prefixScheme = PrefixScheme(rawValue: scheme) else {
+            throw .invalidOption(key: "tokenizer.prefix_scheme", value: "'\(scheme)'", reason: "expected first, always or prepend")
+        }
+        self.prefixScheme = prefixScheme
+        if let form = try options.normalization() {
+            throw .invalidOption(key: "tokenizer.normalization", value: "'\(form.rawValue)'", reason: "sentencepiece_bpe applies no Unicode normalization")
+        }
         func required(_ token: ModelConfig.SpecialToken) throws(TokenizerError) -> Int {
             guard let id = config.specialTokens[token] else { throw .missingSpecialToken(token) }
             return id
@@ -151,8 +173,13 @@ public struct SentencePieceBPETokenizer: Tokenizer {
                 ids.append(id)
             case .text(let range):
                 symbols.removeAll(keepingCapacity: true)
-                // Metaspace: `▁` in front only for the stretch at offset 0 that does not start with a space.
-                if addPrefixSpace && range.lowerBound == 0 && scalars[0] != " " && scalars[0] != "\u{2581}" {
+                let startsWithSpace = !range.isEmpty && (scalars[range.lowerBound] == " " || scalars[range.lowerBound] == "\u{2581}")
+                let prefixed = switch prefixScheme {
+                case .first: range.lowerBound == 0 && !startsWithSpace
+                case .always: !startsWithSpace
+                case .prepend: !range.isEmpty
+                }
+                if addPrefixSpace && prefixed {
                     appendSymbols(of: "\u{2581}", to: &symbols)
                 }
                 var lastWasUnknown = false

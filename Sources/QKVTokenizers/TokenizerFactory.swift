@@ -13,3 +13,23 @@ public func makeTokenizer(data: TokenizerData, config: ModelConfig) throws(Token
     case .sentencepieceBPE: try SentencePieceBPETokenizer(data: data, config: config)
     }
 }
+
+/// The tokenizer of what is at `path`: a model file in any format qkv reads, a Hugging Face
+/// `tokenizer.json`, or a GGUF without tensors (`TokenizerSource.load`).
+/// - Throws: what reading the file throws; `TokenizerFileError` when its tokenizer data cannot make a
+///   tokenizer.
+public func loadTokenizer(path: String) throws -> any Tokenizer {
+    let (data, config) = try TokenizerSource.load(path: path)
+    do {
+        return try makeTokenizer(data: data, config: config)
+    } catch {
+        throw TokenizerFileError(file: path, error: error)
+    }
+}
+
+/// A file whose tokenizer data cannot make a tokenizer: the file and why.
+public struct TokenizerFileError: InvalidInputError, CustomStringConvertible {
+    public var file: String
+    public var error: TokenizerError
+    public var description: String { "\(file): \(error)" }
+}

@@ -219,8 +219,13 @@ struct SpecialTokenMatcher: Sendable {
     let tokens: [(scalars: [Unicode.Scalar], id: Int)]
     /// The scalars a token can start with, to skip the rest quickly.
     let firstScalars: Set<Unicode.Scalar>
+    /// Ids of tokens that take the whitespace before them (`lstrip`) or after them (`rstrip`) with
+    /// them, as Hugging Face added tokens do: that whitespace is tokenized with nothing.
+    let lstrip: Set<Int>, rstrip: Set<Int>
 
-    init(_ tokens: [(String, Int)]) {
+    init(_ tokens: [(String, Int)], lstrip: Set<Int> = [], rstrip: Set<Int> = []) {
+        self.lstrip = lstrip
+        self.rstrip = rstrip
         var seen = Set<[Unicode.Scalar]>()
         var list: [(scalars: [Unicode.Scalar], id: Int)] = []
         for (text, id) in tokens {
@@ -241,9 +246,16 @@ struct SpecialTokenMatcher: Sendable {
             if firstScalars.contains(scalars[i]) {
                 for token in tokens where scalars.count - i >= token.scalars.count
                     && scalars[i..<i + token.scalars.count].elementsEqual(token.scalars) {
-                    if textStart < i { segments.append(.text(textStart..<i)) }
+                    var textEnd = i
+                    if lstrip.contains(token.id) {
+                        while textEnd > textStart && scalars[textEnd - 1].properties.isWhitespace { textEnd -= 1 }
+                    }
+                    if textStart < textEnd { segments.append(.text(textStart..<textEnd)) }
                     segments.append(.special(token.id))
                     i += token.scalars.count
+                    if rstrip.contains(token.id) {
+                        while i < scalars.count && scalars[i].properties.isWhitespace { i += 1 }
+                    }
                     textStart = i
                     continue search
                 }

@@ -153,6 +153,35 @@ final class ModelErrorTests: XCTestCase {
         XCTAssertEqual(problems(file), [.wrongKeyType(file: f, key: "tokenizer.lowercase", expected: "bool", found: "string")])
     }
 
+    func testUnknownPreTokenizerName() {
+        var tokenizer = TokenizerData(kind: .bpe, tokens: (0..<16).map { "t\($0)" })
+        tokenizer.options["tokenizer.pre"] = .string("no-such-pre")
+        let file = conformingFile(tinyLlamaConfig(), tokenizer: tokenizer)
+        XCTAssertEqual(problems(file), [.invalidValue(file: f, key: "tokenizer.pre", value: "no-such-pre",
+                                                      reason: "not a llama.cpp pre-tokenizer qkv implements (Specs/schema.md lists them)")])
+    }
+
+    func testPrefixSchemeOutOfItsChoices() {
+        var tokenizer = TokenizerData(kind: .sentencepieceBPE, tokens: (0..<16).map { "t\($0)" })
+        tokenizer.options["tokenizer.prefix_scheme"] = .string("sometimes")
+        let file = conformingFile(tinyLlamaConfig(), tokenizer: tokenizer)
+        XCTAssertEqual(problems(file), [.invalidValue(file: f, key: "tokenizer.prefix_scheme", value: "sometimes", reason: "must be one of first, always, prepend")])
+    }
+
+    func testPreSplitOfWrongType() {
+        var tokenizer = TokenizerData(kind: .bpe, tokens: (0..<16).map { "t\($0)" })
+        tokenizer.options["tokenizer.pre_split"] = .string(#"\p{L}+"#)
+        let file = conformingFile(tinyLlamaConfig(), tokenizer: tokenizer)
+        XCTAssertEqual(problems(file), [.wrongKeyType(file: f, key: "tokenizer.pre_split", expected: "string[]", found: "string")])
+    }
+
+    func testStripIDBeyondTokenizer() {
+        var tokenizer = TokenizerData(kind: .bpe, tokens: (0..<16).map { "t\($0)" })
+        tokenizer.options["tokenizer.rstrip_ids"] = .int32Array([3, 16])
+        let file = conformingFile(tinyLlamaConfig(), tokenizer: tokenizer)
+        XCTAssertEqual(problems(file), [.tokenIdOutOfRange(file: f, key: "tokenizer.rstrip_ids", id: 16, tokenCount: 16)])
+    }
+
     func testConfigRoundTripsThroughMetadata() throws {
         let config = tinyLlamaConfig()
         var metadata = Metadata()

@@ -131,7 +131,10 @@ final class BPETests: XCTestCase {
 
     /// Built once for the class (generating tiny.gguf's merges from its scores takes a moment in debug).
     static var tinyCache: SentencePieceBPETokenizer?
+    static var tinyFirstCache: SentencePieceBPETokenizer?
 
+    /// tiny.gguf's tokenizer as the GGUF import reads it: the dummy prefix before every stretch, as
+    /// llama.cpp and Llama's own tokenizer.json (`tokenizer.prefix_scheme = prepend`).
     func tinyTokenizer() throws -> SentencePieceBPETokenizer {
         if let cached = Self.tinyCache { return cached }
         let model = try tinyGGUFModel()
@@ -140,21 +143,48 @@ final class BPETests: XCTestCase {
         return tokenizer
     }
 
+    /// The same vocabulary with Metaspace's `prepend_scheme: first`, as transformers converts a GGUF.
+    func tinyFirstTokenizer() throws -> SentencePieceBPETokenizer {
+        if let cached = Self.tinyFirstCache { return cached }
+        let model = try tinyGGUFModel()
+        var data = try XCTUnwrap(model.tokenizer)
+        XCTAssertEqual(data.options["tokenizer.prefix_scheme"], .string("prepend"))
+        data.options["tokenizer.prefix_scheme"] = .string("first")
+        let tokenizer = try SentencePieceBPETokenizer(data: data, config: model.config)
+        Self.tinyFirstCache = tokenizer
+        return tokenizer
+    }
+
     func testTinyGGUF_llamaCppDisagreements_areOnlyTheLeadingSpace() throws {
         // llama.cpp prefixes a space to every stretch, even one starting with a space or following a
-        // special token; transformers (Metaspace, prepend_scheme "first") does neither. Merges agree.
+        // special token; transformers' GGUF conversion (Metaspace, prepend_scheme "first") does neither.
         let fixture = try BPEFixture.load("spm-tinygguf.json")
         XCTAssertEqual(fixture.llama_cpp_disagreements, [
             "plain_leading_space", "one_space", "two_spaces", "many_spaces", "leading_trailing",
             "llama_specials_inline", "long_spaces_then_word",
         ])
-        let t = try tinyTokenizer()
-        XCTAssertEqual(t.encode(" Hello world"), [1, 15043, 3186], "llama.cpp: [1, 29871, 15043, 3186]")
+        XCTAssertEqual(try tinyTokenizer().encode(" Hello world"), [1, 29871, 15043, 3186], "llama.cpp's")
+        XCTAssertEqual(try tinyFirstTokenizer().encode(" Hello world"), [1, 15043, 3186], "transformers'")
     }
 
-    func testTinyGGUF_everyFixtureCase_matchesTransformersBothWays() throws {
+    func testTinyGGUF_everyFixtureCase_matchesLlamaCpp() throws {
+        // The import's scheme: llama.cpp's ids where the fixture records them (its SPM transcribed in
+        // tools/fixtures_bpe.py), transformers' where the two agree.
         let fixture = try BPEFixture.load("spm-tinygguf.json")
         let t = try tinyTokenizer()
+        XCTAssertEqual(t.bosTokenID, 1)
+        for c in fixture.cases {
+            let expected = c.llama_cpp_ids ?? c.ids
+            let ids = t.encode(c.text)
+            XCTAssertEqual(ids, expected, "\(c.name): \(t.tokens(ids)) vs \(t.tokens(expected))")
+            XCTAssertEqual(t.decode(c.ids), c.decoded, c.name)
+            XCTAssertEqual(t.decode(c.ids, skipSpecialTokens: false), c.decoded_with_specials, c.name)
+        }
+    }
+
+    func testTinyGGUF_prefixFirst_matchesTransformersBothWays() throws {
+        let fixture = try BPEFixture.load("spm-tinygguf.json")
+        let t = try tinyFirstTokenizer()
         XCTAssertEqual(t.bosTokenID, 1)
         for c in fixture.cases {
             let ids = t.encode(c.text)

@@ -178,6 +178,7 @@ final class GGUFExportWriter: ContainerWriter {
         if let tokenizer {
             let model = switch tokenizer.kind { case .sentencepieceBPE: "llama"; case .bpe: "gpt2"; case .wordpiece: "bert" }
             generated.append(("tokenizer.ggml.model", .string(model)))
+            if tokenizer.kind == .bpe { generated.append(("tokenizer.ggml.pre", .string(preTokenizerName(tokenizer)))) }
             generated.append(("tokenizer.ggml.tokens", .array(.string(tokenizer.tokens))))
             if let scores = tokenizer.scores { generated.append(("tokenizer.ggml.scores", .array(.float32(scores)))) }
             if let types = tokenizer.tokenTypes { generated.append(("tokenizer.ggml.token_type", .array(.int32(types)))) }
@@ -192,6 +193,11 @@ final class GGUFExportWriter: ContainerWriter {
             }
         }
         return generated
+    }
+
+    /// `tokenizer.ggml.pre` for a byte-level BPE tokenizer: its llama.cpp name, else GPT-2's.
+    static func preTokenizerName(_ tokenizer: TokenizerData) -> String {
+        if case .string(let name)? = tokenizer.options["tokenizer.pre"] { name } else { "gpt-2" }
     }
 
     /// llama.cpp's file type: 0 all f32, 1 mostly f16, 7 mostly q8_0, 32 mostly bf16.
@@ -214,7 +220,7 @@ final class GGUFExportWriter: ContainerWriter {
         var generated: [(String, GGUFValue)] = [("general.architecture", .string("gpt2"))] + GPT2.ggufKeys(config)
         if let tokenizer {
             generated.append(("tokenizer.ggml.model", .string("gpt2")))
-            generated.append(("tokenizer.ggml.pre", .string("gpt-2")))
+            generated.append(("tokenizer.ggml.pre", .string(preTokenizerName(tokenizer))))
             generated.append(("tokenizer.ggml.tokens", .array(.string(tokenizer.tokens))))
             let special = Set(config.specialTokens.values)
             generated.append(("tokenizer.ggml.token_type", .array(.int32(tokenizer.tokenTypes ?? tokenizer.tokens.indices.map { special.contains($0) ? 3 : 1 }))))

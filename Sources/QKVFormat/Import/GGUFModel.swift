@@ -134,13 +134,29 @@ enum GGUFMaps {
         if case .array(.float32(let v))? = file["tokenizer.ggml.scores"] { data.scores = v }
         if case .array(.int32(let v))? = file["tokenizer.ggml.token_type"] { data.tokenTypes = v }
         data.merges = strings("tokenizer.ggml.merges")
-        if kind == .sentencepieceBPE { data.options["tokenizer.byte_fallback"] = .bool(tokens.contains("<0x00>")) }
+        if kind == .sentencepieceBPE {
+            data.options["tokenizer.byte_fallback"] = .bool(tokens.contains("<0x00>"))
+            // llama.cpp puts the dummy prefix before every stretch, as the model's own tokenizer.json does.
+            data.options["tokenizer.prefix_scheme"] = .string("prepend")
+        }
         if kind == .wordpiece {
             for (key, value) in [("tokenizer.lowercase", true), ("tokenizer.strip_accents", true), ("tokenizer.clean_text", true), ("tokenizer.chinese_chars", true)] {
                 data.options[key] = .bool(value)
             }
             data.options["tokenizer.continuing_prefix"] = .string("##")
             data.options["tokenizer.max_word_chars"] = .int(100)
+        }
+        if kind == .bpe, let name = file["tokenizer.ggml.pre"]?.stringValue {
+            // The pre-tokenizer by llama.cpp's name, with its regexes written out so the file stands alone;
+            // GPT-2's split (gpt-2, olmo, mpt, ...) is the default and recorded as nothing.
+            guard let pre = LlamaCppPreTokenizer.table[name] else {
+                throw ImportError.tokenizer(file: file.path, reason: "tokenizer.ggml.pre '\(name)' is not a llama.cpp pre-tokenizer qkv implements")
+            }
+            if pre.patterns != [gpt2SplitPattern] || pre.ignoreMerges {
+                data.options["tokenizer.pre"] = .string(name)
+                data.options["tokenizer.pre_split"] = .stringArray(pre.patterns)
+                if pre.ignoreMerges { data.options["tokenizer.ignore_merges"] = .bool(true) }
+            }
         }
         if let add = file["tokenizer.ggml.add_bos_token"]?.boolValue { data.options["tokenizer.add_bos"] = .bool(add) }
         if let add = file["tokenizer.ggml.add_eos_token"]?.boolValue { data.options["tokenizer.add_eos"] = .bool(add) }

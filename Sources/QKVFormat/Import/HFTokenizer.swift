@@ -4,15 +4,223 @@ import Foundation
 /// `merges.txt`, `tokenizer_config.json`, `special_tokens_map.json`) into the schema's `TokenizerData`
 /// (Specs/architectures.md, "Tokenizers"), and sets the config's special token ids.
 enum HFTokenizerImport {
+    /// The tokenizer of a checkpoint folder. A `tokenizer.json` decides by itself what it is (its model
+    /// type, pre-tokenizer, normalizer and decoder: `fromTokenizerJSON`); the architecture `family`
+    /// only chooses between the older files (`vocab.txt`, `vocab.json` + `merges.txt`).
     static func load(folder: String, family: ModelConfig.Family, config: inout ModelConfig) throws -> TokenizerData? {
         let files = HFFolderFiles(folder: folder)
         let tokenizerJSON = try files.json("tokenizer.json")
         let tokenizerConfig = try files.json("tokenizer_config.json")
-        switch family {
-        case .bert: return try wordPiece(files, tokenizerJSON, tokenizerConfig, &config)
-        case .gpt2: return try byteLevelBPE(files, tokenizerJSON, &config)
-        case .llama: return try sentencePieceBPE(files, tokenizerJSON, tokenizerConfig, &config)
+        if let tokenizerJSON, tokenizerJSON["model"] != nil {
+            return try fromTokenizerJSON(tokenizerJSON, files: files, tokenizerConfig: tokenizerConfig, config: &config)
         }
+        switch family {
+        case .bert: return try wordPiece(files, nil, tokenizerConfig, &config)
+        case .gpt2: return try byteLevelBPE(files, &config)
+        case .llama: return nil
+        }
+    }
+
+    /// A lone `tokenizer.json` (with `tokenizer_config.json` beside it, if there is one) and a config
+    /// holding only its special tokens.
+    static func standalone(jsonPath: String) throws -> (TokenizerData, ModelConfig) {
+        let (folder, name) = AtomicOutput.split(jsonPath)
+        let files = HFFolderFiles(folder: folder)
+        guard let json = try files.json(name), json["model"] != nil else {
+            throw ImportError.tokenizer(file: jsonPath, reason: "is not a Hugging Face tokenizer.json (no 'model')")
+        }
+        var config = TokenizerSource.placeholderConfig(family: .llama, vocabSize: Int(Int32.max))
+        let data = try fromTokenizerJSON(json, files: files, tokenizerConfig: try files.json("tokenizer_config.json"),
+                                         config: &config, jsonName: name, standalone: true)
+        return (data, TokenizerSource.withVocabulary(config, data))
+    }
+
+    // MARK: tokenizer.json
+
+    /// The tokenizer a `tokenizer.json` describes, chosen from its own parts: `BPE` with a `ByteLevel`
+    /// pre-tokenizer is byte-level BPE (its `Split`/`Digits` steps become `tokenizer.pre_split`), `BPE`
+    /// with `Metaspace` or a `Replace(" ", "▁")` normalizer is SentencePiece BPE, `WordPiece` is BERT's.
+    /// Anything else is refused with the name of the part qkv does not implement.
+    static func fromTokenizerJSON(_ json: JSONValue, files: HFFolderFiles, tokenizerConfig: JSONValue?,
+                                  config: inout ModelConfig, jsonName: String = "tokenizer.json", standalone: Bool = false) throws -> TokenizerData {
+        let file = files.path(jsonName)
+        func refuse(_ reason: String) -> ImportError { ImportError.tokenizer(file: file, reason: reason) }
+        let model = json["model"]!
+        let type = model["type"]?.stringValue ?? (model["merges"] != nil ? "BPE" : model["continuing_subword_prefix"] != nil ? "WordPiece" : "?")
+        switch type {
+        case "WordPiece":
+            guard let data = try wordPiece(files, json, tokenizerConfig, &config) else { throw refuse("WordPiece without a vocabulary") }
+            return data
+        case "BPE": break
+        default: throw refuse("model type '\(type)' is not supported (qkv reads BPE and WordPiece)")
+        }
+        for key in ["dropout", "continuing_subword_prefix", "end_of_word_suffix"] {
+            if let value = model[key], value != .null, value != .string("") { throw refuse("model.\(key) = \(value.text) is not supported") }
+        }
+        try checkAddedTokens(json["added_tokens"], refuse)
+
+        // The steps of the pre-tokenizer and normalizer, flattened out of their Sequences.
+        func steps(_ value: JSONValue?, _ list: String) -> [JSONValue] {
+            guard let value, value != .null else { return [] }
+            if value["type"]?.stringValue == "Sequence" { return (value[list]?.arrayValue ?? []).flatMap { steps($0, list) } }
+            return [value]
+        }
+        let pre = steps(json["pre_tokenizer"], "pretokenizers")
+        let norm = steps(json["normalizer"], "normalizers")
+        let byteLevel = pre.contains { $0["type"]?.stringValue == "ByteLevel" }
+
+        var options: [String: MetadataValue] = [:]
+        var unicodeForm: String?
+        var spaceToMeta = false, prependMeta = false
+        for step in norm {
+            let name = step["type"]?.stringValue ?? "?"
+            switch name {
+            case "NFC", "NFKC", "NFD", "NFKD":
+                guard unicodeForm == nil else { throw refuse("normalizer has two Unicode normalizations") }
+                unicodeForm = name.lowercased()
+            case "Prepend" where step["prepend"]?.stringValue == "\u{2581}" && !byteLevel:
+                prependMeta = true
+            case "Replace" where step["pattern"]?["String"]?.stringValue == " " && step["content"]?.stringValue == "\u{2581}" && !byteLevel:
+                spaceToMeta = true
+            default:
+                throw refuse("normalizer '\(name)' \(step.text.prefix(120)) is not supported here")
+            }
+        }
+        if let unicodeForm { options["tokenizer.normalization"] = .string(unicodeForm) }
+        if model["ignore_merges"]?.boolValue == true { options["tokenizer.ignore_merges"] = .bool(true) }
+
+        let tokens = try orderedVocabulary(model["vocab"], added: json["added_tokens"], file: file)
+        let merges = try mergeList(model["merges"], file: file)
+        var data: TokenizerData
+        if byteLevel {
+            var patterns: [String] = []
+            var addPrefixSpace = false
+            for step in pre {
+                let name = step["type"]?.stringValue ?? "?"
+                switch name {
+                case "ByteLevel":
+                    addPrefixSpace = step["add_prefix_space"]?.boolValue ?? false
+                    if step["use_regex"]?.boolValue ?? true { patterns.append(gpt2SplitPattern) }
+                case "Split":
+                    let behavior = step["behavior"]?.stringValue ?? "?"
+                    guard behavior == "Isolated", step["invert"]?.boolValue != true else {
+                        throw refuse("pre-tokenizer Split with behavior '\(behavior)'\(step["invert"]?.boolValue == true ? " inverted" : "") is not supported (qkv splits Isolated)")
+                    }
+                    if let regex = step["pattern"]?["Regex"]?.stringValue {
+                        patterns.append(regex)
+                    } else if let literal = step["pattern"]?["String"]?.stringValue {
+                        patterns.append(regexLiteral(literal))
+                    } else {
+                        throw refuse("pre-tokenizer Split has no pattern")
+                    }
+                case "Digits":
+                    patterns.append(step["individual_digits"]?.boolValue == true ? #"\p{N}"# : #"\p{N}+"#)
+                default:
+                    throw refuse("pre-tokenizer '\(name)' is not supported with ByteLevel")
+                }
+            }
+            options["tokenizer.add_prefix_space"] = .bool(addPrefixSpace)
+            if patterns != [gpt2SplitPattern] { options["tokenizer.pre_split"] = .stringArray(patterns) }
+            if let decoder = json["decoder"], decoder != .null, decoder["type"]?.stringValue != "ByteLevel" {
+                throw refuse("decoder '\(decoder["type"]?.stringValue ?? "?")' with a ByteLevel pre-tokenizer is not supported")
+            }
+            data = TokenizerData(kind: .bpe, tokens: tokens, merges: merges, options: options)
+            let added = json["added_tokens"]?.arrayValue ?? []
+            if !added.isEmpty {
+                var types = [Int32](repeating: 1, count: tokens.count)
+                for entry in added {
+                    guard let id = entry["id"]?.int64Value, let i = Int(exactly: id), types.indices.contains(i) else { continue }
+                    types[i] = entry["special"]?.boolValue == true ? 3 : 4
+                }
+                data.tokenTypes = types
+            }
+        } else {
+            // SentencePiece style: spaces become `▁`, by a Metaspace pre-tokenizer or by the normalizer.
+            var addPrefixSpace = prependMeta
+            for step in pre {
+                let name = step["type"]?.stringValue ?? "?"
+                guard name == "Metaspace" else { throw refuse("pre-tokenizer '\(name)' is not supported with a BPE model") }
+                guard (step["replacement"]?.stringValue ?? "\u{2581}") == "\u{2581}" else { throw refuse("Metaspace replacement other than U+2581 is not supported") }
+                if step["split"]?.boolValue == true { throw refuse("Metaspace with split: true is not supported (qkv merges each stretch whole)") }
+                let scheme = step["prepend_scheme"]?.stringValue ?? ((step["add_prefix_space"]?.boolValue ?? true) ? "always" : "never")
+                switch scheme {
+                case "first", "always":
+                    addPrefixSpace = true
+                    options["tokenizer.prefix_scheme"] = .string(scheme)
+                case "never": addPrefixSpace = false
+                default: throw refuse("Metaspace prepend_scheme '\(scheme)' is not supported")
+                }
+                spaceToMeta = true
+            }
+            guard spaceToMeta else { throw refuse("a BPE model with neither ByteLevel nor Metaspace nor a Replace(' ', '▁') normalizer is not supported") }
+            data = try sentencePieceBPE(files, json, tokenizerConfig, &config, jsonName: jsonName)!
+            data.options.merge(options) { $1 }
+            data.options["tokenizer.add_prefix_space"] = .bool(addPrefixSpace)
+            if prependMeta { data.options["tokenizer.prefix_scheme"] = .string("prepend") }
+        }
+        for flag in ["lstrip", "rstrip"] {
+            let ids = addedIDs(json["added_tokens"], flag)
+            if !ids.isEmpty { data.options["tokenizer.\(flag)_ids"] = .int32Array(ids) }
+        }
+        try specialTokensFromJSON(json, tokenizerConfig: tokenizerConfig, tokens: tokens, standalone: standalone, data: &data, config: &config)
+        return data
+    }
+
+    /// Refuses added tokens whose matching flag qkv does not implement (single_word).
+    private static func checkAddedTokens(_ added: JSONValue?, _ refuse: (String) -> ImportError) throws {
+        for entry in added?.arrayValue ?? [] where entry["single_word"]?.boolValue == true {
+            throw refuse("added token '\(entry["content"]?.stringValue ?? "?")' has single_word: true, which qkv does not implement")
+        }
+    }
+
+    /// The ids of the added tokens with `flag` (lstrip, rstrip) set.
+    private static func addedIDs(_ added: JSONValue?, _ flag: String) -> [Int32] {
+        (added?.arrayValue ?? []).compactMap { entry in
+            guard entry[flag]?.boolValue == true, let id = entry["id"]?.int64Value else { return nil }
+            return Int32(exactly: id)
+        }
+    }
+
+    /// `text` as a regex that matches it literally.
+    static func regexLiteral(_ text: String) -> String {
+        var out = ""
+        for c in text.unicodeScalars {
+            if "\\^$.|?*+()[]{}/-".unicodeScalars.contains(c) { out += "\\" }
+            out.unicodeScalars.append(c)
+        }
+        return out
+    }
+
+    /// BOS/EOS from the post-processor (`TemplateProcessing`'s single template) or from
+    /// `tokenizer_config.json`'s `add_bos_token`/`add_eos_token`, and the special token ids by name.
+    private static func specialTokensFromJSON(_ json: JSONValue, tokenizerConfig: JSONValue?, tokens: [String], standalone: Bool,
+                                              data: inout TokenizerData, config: inout ModelConfig) throws {
+        let index = Dictionary(tokens.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        // A checkpoint's config.json names its special ids; a lone tokenizer.json has only the names.
+        if standalone {
+            for (token, field) in [(ModelConfig.SpecialToken.bos, "bos_token"), (.eos, "eos_token"), (.unk, "unk_token"), (.pad, "pad_token")] {
+                if config.specialTokens[token] == nil, let name = specialName(tokenizerConfig?[field]), let id = index[name] {
+                    config.specialTokens[token] = id
+                }
+            }
+        }
+        var addBOS = false, addEOS = false
+        if let post = json["post_processor"], post["type"]?.stringValue == "TemplateProcessing", let single = post["single"]?.arrayValue {
+            func special(_ entry: JSONValue?) -> Int? {
+                guard let name = entry?["SpecialToken"]?["id"]?.stringValue else { return nil }
+                return index[name]
+            }
+            if let id = special(single.first) { addBOS = true; config.specialTokens[.bos] = id }
+            if single.count > 1, let id = special(single.last) { addEOS = true; config.specialTokens[.eos] = id }
+        } else {
+            addBOS = tokenizerConfig?["add_bos_token"]?.boolValue ?? (data.kind == .sentencepieceBPE)
+            addEOS = tokenizerConfig?["add_eos_token"]?.boolValue ?? false
+        }
+        addBOS = addBOS && config.specialTokens[.bos] != nil
+        addEOS = addEOS && config.specialTokens[.eos] != nil
+        // Byte-level BPE adds nothing when the keys are absent; SentencePiece BPE adds BOS then.
+        if data.kind == .sentencepieceBPE || addBOS { data.options["tokenizer.add_bos"] = .bool(addBOS) }
+        if data.kind == .sentencepieceBPE || addEOS { data.options["tokenizer.add_eos"] = .bool(addEOS) }
     }
 
     // MARK: WordPiece (BERT)
@@ -65,40 +273,20 @@ enum HFTokenizerImport {
 
     // MARK: Byte-level BPE (GPT-2)
 
-    private static func byteLevelBPE(_ files: HFFolderFiles, _ json: JSONValue?, _ config: inout ModelConfig) throws -> TokenizerData? {
-        var options: [String: MetadataValue] = ["tokenizer.add_prefix_space": .bool(false)]
-        let tokens: [String], merges: [String]
-        if let json, let model = json["model"] {
-            let file = files.path("tokenizer.json")
-            tokens = try orderedVocabulary(model["vocab"], added: json["added_tokens"], file: file)
-            merges = try mergeList(model["merges"], file: file)
-            if let pre = json["pre_tokenizer"], let add = pre["add_prefix_space"]?.boolValue { options["tokenizer.add_prefix_space"] = .bool(add) }
-        } else if let vocab = try files.json("vocab.json"), let text = try files.text("merges.txt") {
-            tokens = try orderedVocabulary(vocab, added: nil, file: files.path("vocab.json"))
-            merges = text.components(separatedBy: "\n").filter { !$0.isEmpty && !$0.hasPrefix("#version") }
-        } else {
-            return nil
-        }
-        var data = TokenizerData(kind: .bpe, tokens: tokens, merges: merges, options: options)
-        // Added tokens are matched whole before BPE: special ones as control (3), the rest user-defined (4).
-        let added = json?["added_tokens"]?.arrayValue ?? []
-        if !added.isEmpty {
-            var types = [Int32](repeating: 1, count: tokens.count)
-            for entry in added {
-                guard let id = entry["id"]?.int64Value, let i = Int(exactly: id), types.indices.contains(i) else { continue }
-                types[i] = entry["special"]?.boolValue == true ? 3 : 4
-            }
-            data.tokenTypes = types
-        }
-        return data
+    /// GPT-2's older files, `vocab.json` and `merges.txt`, for a `gpt2` folder without a tokenizer.json.
+    private static func byteLevelBPE(_ files: HFFolderFiles, _ config: inout ModelConfig) throws -> TokenizerData? {
+        guard let vocab = try files.json("vocab.json"), let text = try files.text("merges.txt") else { return nil }
+        let tokens = try orderedVocabulary(vocab, added: nil, file: files.path("vocab.json"))
+        let merges = text.components(separatedBy: "\n").filter { !$0.isEmpty && !$0.hasPrefix("#version") }
+        return TokenizerData(kind: .bpe, tokens: tokens, merges: merges, options: ["tokenizer.add_prefix_space": .bool(false)])
     }
 
     // MARK: SentencePiece-style BPE (LLaMA)
 
     private static func sentencePieceBPE(_ files: HFFolderFiles, _ json: JSONValue?, _ tokenizerConfig: JSONValue?,
-                                         _ config: inout ModelConfig) throws -> TokenizerData? {
+                                         _ config: inout ModelConfig, jsonName: String = "tokenizer.json") throws -> TokenizerData? {
         guard let json, let model = json["model"] else { return nil }
-        let file = files.path("tokenizer.json")
+        let file = files.path(jsonName)
         let tokens = try orderedVocabulary(model["vocab"], added: json["added_tokens"], file: file)
         let merges = try mergeList(model["merges"], file: file)
         let unk = model["unk_token"]?.stringValue

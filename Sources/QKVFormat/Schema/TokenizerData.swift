@@ -29,13 +29,15 @@ public struct TokenizerData: Equatable, Sendable {
         self.options = options
     }
 
-    /// Scalar keys and their types; arrays are the four properties above.
+    /// Option keys and their types; the per-token arrays are the four properties above.
     static let optionTypes: [String: String] = [
         "tokenizer.lowercase": "bool", "tokenizer.strip_accents": "bool", "tokenizer.clean_text": "bool",
         "tokenizer.chinese_chars": "bool", "tokenizer.continuing_prefix": "string",
         "tokenizer.max_word_chars": "int", "tokenizer.add_prefix_space": "bool",
         "tokenizer.byte_fallback": "bool", "tokenizer.add_bos": "bool", "tokenizer.add_eos": "bool",
-        "tokenizer.max_length": "int",
+        "tokenizer.max_length": "int", "tokenizer.pre": "string", "tokenizer.pre_split": "string[]",
+        "tokenizer.ignore_merges": "bool", "tokenizer.normalization": "string",
+        "tokenizer.prefix_scheme": "string", "tokenizer.lstrip_ids": "int32[]", "tokenizer.rstrip_ids": "int32[]",
     ]
 
     /// Reads the tokenizer from metadata; nil when the file has no `tokenizer.*` keys.
@@ -91,6 +93,19 @@ public struct TokenizerData: Equatable, Sendable {
         }
         for (token, id) in config.specialTokens.sorted(by: { $0.key < $1.key }) where id >= tokens.count {
             throw .tokenIdOutOfRange(file: file, key: token.key, id: Int64(id), tokenCount: tokens.count)
+        }
+        for key in ["tokenizer.lstrip_ids", "tokenizer.rstrip_ids"] {
+            if case .int32Array(let ids)? = options[key], let bad = ids.first(where: { !(0..<Int32(tokens.count)).contains($0) }) {
+                throw .tokenIdOutOfRange(file: file, key: key, id: Int64(bad), tokenCount: tokens.count)
+            }
+        }
+        if case .string(let name)? = options["tokenizer.pre"], LlamaCppPreTokenizer.table[name] == nil {
+            throw .invalidValue(file: file, key: "tokenizer.pre", value: name, reason: "not a llama.cpp pre-tokenizer qkv implements (Specs/schema.md lists them)")
+        }
+        for (key, allowed) in [("tokenizer.prefix_scheme", ["first", "always", "prepend"]), ("tokenizer.normalization", ["nfc", "nfd", "nfkc", "nfkd"])] {
+            if case .string(let value)? = options[key], !allowed.contains(value) {
+                throw .invalidValue(file: file, key: key, value: value, reason: "must be one of \(allowed.joined(separator: ", "))")
+            }
         }
         if case .int(let n)? = options["tokenizer.max_length"], n < 1 {
             throw .invalidValue(file: file, key: "tokenizer.max_length", value: "\(n)", reason: "must be at least 1")
