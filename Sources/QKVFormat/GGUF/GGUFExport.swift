@@ -34,14 +34,10 @@ final class GGUFExportWriter: ContainerWriter {
             }
             // The file's shape is Hugging Face's (head dimensions merged, transposed where the row says
             // so), three times as many rows for a fused Q|K|V.
-            // A transposed q8_0 weight (the output projection: blocks along D here, along H·d in GGUF) goes
-            // as f32, dequantized exactly, as the import does the other way: re-quantizing would lose.
-            if case .transpose = transform, info.dtype.blockSize > 1 {
-                guard info.dtype == .q8_0 else {
-                    throw ConversionError.unsupportedTarget(output: target, reason: "tensor '\(info.name)' is \(info.dtype), which cannot be transposed into GGUF's layout")
-                }
-                type = .f32
-            }
+            // A transposed block-quantized weight (the output projection: blocks along D here, along H·d in
+            // GGUF) goes as f32, dequantized as ggml does, as the import does the other way: re-quantizing
+            // would lose.
+            if case .transpose = transform, info.dtype.isBlockQuantized { type = .f32 }
             var shape = HFExportWriter.hfShape(of: info, transform: transform)
             switch transform {
             case .fusedRows, .fusedSlice: shape[0] *= 3
@@ -79,8 +75,8 @@ final class GGUFExportWriter: ContainerWriter {
         case .view:
             try parts[0].withUnsafeBytes { try writer.append(name: name, bytes: $0) }
         case .transpose:
-            // canonical [H, d, D] read as [H·d, D] -> GGUF's row-major [D, H·d]; q8_0 as exact f32 first
-            let source = parts[0].dtype == .q8_0 ? DTypeConversion.dequantizeQ8_0(parts[0]) : parts[0]
+            // canonical [H, d, D] read as [H·d, D] -> GGUF's row-major [D, H·d]; blocks dequantized to f32 first
+            let source = parts[0].dtype.isBlockQuantized ? DTypeConversion.dequantize(parts[0]) : parts[0]
             let (sourceRows, columns) = (output.tensor.dims[0], output.tensor.dims[1])
             let out = OwnedStorage(count: source.bytes.count)
             transposeBlock(source.bytes, rows: sourceRows, columns: columns, firstColumn: 0, columnCount: columns,

@@ -51,7 +51,7 @@ extension ModelError: CustomStringConvertible {
         case let .roleMismatch(file, tensor, expected, found):
             "\(file): tensor '\(tensor)' is stored with role \(found), expected \(expected)"
         case let .dtypeNotAllowed(file, tensor, dtype):
-            "\(file): tensor '\(tensor)' has dtype \(dtype), expected one of f32, f16, bf16, q8_0 for model tensors"
+            "\(file): tensor '\(tensor)' has dtype \(dtype), expected f32, f16, bf16, or a block type (q8_0, q4_k, ...) for a model tensor of rank 2 or more"
         case let .tokenizerArrayLength(file, key, expected, found):
             "\(file): '\(key)' has \(found) entries, expected \(expected) (one per token)"
         case let .tokenIdOutOfRange(file, key, id, count):
