@@ -7,8 +7,9 @@ Writes into DIR/quant/ (default <repo>/Fixtures):
                      random blocks, special values planted: zero, -0, negative, subnormal, largest,
                      infinite and NaN f16 scales; all-zero and all-ones quant bytes), and beside it
                      "<type>.f32": gguf-py's `gguf.quants.dequantize` of those bytes, the reference
-                     the Swift tests compare with bit for bit. Architecture "qkv-quant-blocks" (no
-                     model: read with GGUFFile).
+                     the Swift tests compare with bit for bit; and "<type>.matrix": 13 rows of 2
+                     (k-quants) or 3 (32-value types) blocks with finite scales, for the products
+                     from the mapping. Architecture "qkv-quant-blocks" (no model: read with GGUFFile).
     llama-quant.gguf a one-layer LLaMA (d_model 256, 4 heads of 64, 2 key/value heads, d_ff 256,
                      llama-tiny's tokenizer) whose matrices each have another block type: Q4_0, Q4_1,
                      Q5_0, Q5_1 and Q8_0 by gguf-py's `quantize` of random weights, the k- and
@@ -118,6 +119,9 @@ def write_blocks(path):
         assert reference.shape == (ROWS, per_row * block_size) and reference.dtype == np.float32
         writer.add_tensor(name, raw, raw_dtype=qtype)
         writer.add_tensor(name + ".f32", np.ascontiguousarray(reference, dtype="<f4"))
+        per_row = 2 if block_size == 256 else 3
+        matrix = random_blocks(qtype, 13 * per_row, rng, special=False).reshape(13, per_row * size)
+        writer.add_tensor(name + ".matrix", matrix, raw_dtype=qtype)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
