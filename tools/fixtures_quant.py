@@ -11,10 +11,11 @@ Writes into DIR/quant/ (default <repo>/Fixtures):
                      (k-quants) or 3 (32-value types) blocks with finite scales, for the products
                      from the mapping. Architecture "qkv-quant-blocks" (no model: read with GGUFFile).
     llama-quant.gguf a one-layer LLaMA (d_model 256, 4 heads of 64, 2 key/value heads, d_ff 256,
-                     llama-tiny's tokenizer) whose matrices each have another block type: Q4_0, Q4_1,
-                     Q5_0, Q5_1 and Q8_0 by gguf-py's `quantize` of random weights, the k- and
-                     i-quants as random blocks with finite moderate scales; for the byte-identical
-                     round trips GGUF -> .qkv/HDF5 -> GGUF and the products from the mapping.
+                     llama-tiny's tokenizer) whose matrices each have another block type (Q4_0 and
+                     Q8_0 by gguf-py's `quantize` of random weights, the k-quants as random blocks with
+                     finite moderate scales) but W_O, F16: qkv dequantizes a block-quantized W_O on
+                     import, so only an F16 one comes back byte-identical from GGUF -> .qkv/HDF5 ->
+                     GGUF; the decoder runs it from the mapping.
 
 Usage: python3 tools/fixtures_quant.py [--out DIR]; make_fixtures.py calls write_all().
 Deterministic: fixed seeds, and gguf-py writes no timestamps.
@@ -131,7 +132,7 @@ def write_blocks(path):
 # Each matrix of llama-quant.gguf in its own type (gguf name suffix -> ggml type).
 LLAMA_TYPES = {
     "token_embd.weight": QT.Q6_K, "attn_q.weight": QT.Q4_K, "attn_k.weight": QT.Q5_0,
-    "attn_v.weight": QT.Q8_0, "attn_output.weight": QT.Q4_K, "ffn_gate.weight": QT.Q4_0,
+    "attn_v.weight": QT.Q8_0, "attn_output.weight": QT.F16, "ffn_gate.weight": QT.Q4_0,
     "ffn_up.weight": QT.Q5_K, "ffn_down.weight": QT.Q6_K, "output.weight": QT.Q3_K,
 }
 QUANTIZABLE = {QT.Q4_0, QT.Q4_1, QT.Q5_0, QT.Q5_1, QT.Q8_0}
@@ -164,6 +165,9 @@ def llama_quant_tensors(model, types):
             out.append((name, (1 + 0.1 * rng.standard_normal(shape)).astype("<f4"), None))
             continue
         qtype = types[name.split(".", 2)[-1] if name.startswith("blk.") else name]
+        if qtype == QT.F16:
+            out.append((name, (0.05 * rng.standard_normal(shape)).astype("<f2"), None))
+            continue
         block_size, size = block_bytes(qtype)
         if qtype in QUANTIZABLE:
             data = gguf.quants.quantize((0.05 * rng.standard_normal(shape)).astype(np.float32), qtype)

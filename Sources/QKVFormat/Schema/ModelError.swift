@@ -27,6 +27,9 @@ public enum ModelError: Error, Equatable, Sendable {
     case tokenIdOutOfRange(file: String, key: String, id: Int64, tokenCount: Int)
     /// A tensor holds NaN or infinity (`validate --deep`).
     case nonFiniteValue(file: String, tensor: String, index: Int, value: Float)
+    /// A block-quantized tensor has a NaN or infinite scale (`validate --deep`); `index` is the block's
+    /// first element.
+    case nonFiniteScale(file: String, tensor: String, dtype: DType, index: Int, value: Float)
 }
 
 extension ModelError: CustomStringConvertible {
@@ -58,6 +61,8 @@ extension ModelError: CustomStringConvertible {
             "\(file): '\(key)' = \(id) is not a token id (the tokenizer has \(count) tokens)"
         case let .nonFiniteValue(file, tensor, index, value):
             "\(file): tensor '\(tensor)' holds \(value) at element \(index)"
+        case let .nonFiniteScale(file, tensor, dtype, index, value):
+            "\(file): tensor '\(tensor)' (\(dtype)) has a \(value.isNaN ? "NaN" : "\(value)") scale in the block of elements \(index)..<\(index + dtype.blockSize)"
         }
     }
 }
