@@ -1,3 +1,4 @@
+import CQKVKernels
 import COpenBLAS
 import QKVFormat
 
@@ -61,6 +62,11 @@ struct WeightMatrix: @unchecked Sendable {
     /// processor has them (`NativeKernels`); f32 otherwise goes to OpenBLAS's sgemv.
     func multiplyVector(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         if dtype.isBlockQuantized && dtype != .q8_0 {
+            // C for q4_0, q5_0, q4_k and q6_k where the processor has AVX2; the others per block in Swift.
+            if NativeKernels.enabled,
+               qkv_dot_rows_blocks(CInt(dtype.rawValue), base, rowBytes, x, y, rows.lowerBound, rows.upperBound, columns) != 0 {
+                return
+            }
             dotRowsBlocks(dtype, base, rowBytes: rowBytes, x, y, rows: rows, k: columns)
             return
         }

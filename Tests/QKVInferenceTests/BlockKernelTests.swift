@@ -1,3 +1,4 @@
+import CQKVKernels
 import XCTest
 @testable import QKVFormat
 @testable import QKVInference
@@ -52,6 +53,30 @@ final class BlockKernelTests: XCTestCase {
                 for c in share {
                     let terms = (0..<rows).map { Double(dense[$0 * columns + c]) * Double(xt[$0]) }
                     check(yt[c], terms.reduce(0, +), terms.map(abs).reduce(0, +), "\(dtype) column \(c) of \(share)")
+                }
+            }
+        }
+    }
+
+    func testNativeRowKernels_q4_0_q5_0_q4_k_q6_k_matchTheReferenceAndSwift_everyRowShare() throws {
+        XCTAssertFalse(NativeKernels.availableLevels.isEmpty, "the C kernels need AVX2 on this machine")
+        for dtype in DType.allCases where dtype.isRunnable {
+            let (w, dense) = try matrix(dtype)
+            let (rows, columns) = (w.rows, w.columns)
+            let x = values(columns, seed: 17)
+            var native = [Float](repeating: .nan, count: rows), swift = native
+            for share in [0..<rows, 0..<4, 4..<13, 12..<13, 3..<3] {
+                let ran = native.withUnsafeMutableBufferPointer {
+                    qkv_dot_rows_blocks(CInt(dtype.rawValue), w.base, w.rowBytes, x, $0.baseAddress!, share.lowerBound, share.upperBound, columns)
+                }
+                XCTAssertEqual(ran != 0, [.q4_0, .q5_0, .q4_k, .q6_k].contains(dtype), "\(dtype)")
+                guard ran != 0 else { continue }
+                swift.withUnsafeMutableBufferPointer { dotRowsBlocks(dtype, w.base, rowBytes: w.rowBytes, x, $0.baseAddress!, rows: share, k: columns) }
+                for r in share {
+                    let terms = (0..<columns).map { Double(dense[r * columns + $0]) * Double(x[$0]) }
+                    let bound = terms.map(abs).reduce(0, +)
+                    check(native[r], terms.reduce(0, +), bound, "\(dtype) C row \(r) of \(share)")
+                    check(native[r], Double(swift[r]), bound, "\(dtype) C vs Swift row \(r)")
                 }
             }
         }
