@@ -154,3 +154,50 @@ def test_real_gemma_every_tensor_equals_gguf_py(tmp_path):
         types.add(t.tensor_type.name)
         os.remove(out)
     assert {"Q4_K", "Q6_K", "Q5_0", "Q8_0", "F32"} <= types
+
+
+@pytest.mark.parametrize("name,qtype", [("q4_0", gguf.GGMLQuantizationType.Q4_0), ("q4_1", gguf.GGMLQuantizationType.Q4_1),
+                                        ("q5_0", gguf.GGMLQuantizationType.Q5_0), ("q5_1", gguf.GGMLQuantizationType.Q5_1)])
+def test_convert_dtype_quantizes_bit_identical_to_gguf_py(tmp_path, name, qtype):
+    """`qkv convert --dtype q4_0|q4_1|q5_0|q5_1`: every matrix whose last dimension is whole blocks is
+    gguf-py's `quantize` of the f32 values, byte for byte; the rest keep their dtype."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    source = os.path.join(repo, "Fixtures", "hf", "llama-tiny")
+    run("convert", source, tmp_path / "f32.qkv", "--quiet")
+    run("convert", source, tmp_path / "q.qkv", "--dtype", name, "--quiet")
+    _, want = read_qkv(str(tmp_path / "f32.qkv"))
+    _, got = read_qkv(str(tmp_path / "q.qkv"))
+    quantized = 0
+    for tensor, entry in want.items():
+        values = np.asarray(entry["array"])
+        if values.ndim >= 2 and values.shape[-1] % 32 == 0:
+            assert got[tensor]["dtype"] == name, tensor
+            reference = gguf.quants.quantize(values.astype(np.float32), qtype)
+            assert np.asarray(got[tensor]["array"]).tobytes() == reference.tobytes(), tensor
+            quantized += 1
+        else:
+            assert got[tensor]["dtype"] == entry["dtype"], tensor
+    assert quantized > 0
+    # Special values: zeros, ties at the rounding points, a block of one repeated value, huge and tiny.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 64)).astype(np.float32)
+    x[0] = 0
+    x[1, :32] = 3.0
+    x[2] *= 1e30
+    x[3] *= 1e-30
+    x[4, :32] = np.arange(32) - 16
+    x[5, 7] = -x[5].__abs__().max() * 2
+    src = tmp_path / "special.gguf"
+    fq.write_llama(str(src), {n: gguf.GGMLQuantizationType.Q8_0 for n in fq.LLAMA_TYPES})
+    # The values go in through an f32 HDF5 state dict made by qkv itself from the GGUF: replace attn_v.
+    run("convert", src, tmp_path / "special.h5", "--dtype", "f32", "--quiet")
+    import h5py
+    with h5py.File(tmp_path / "special.h5", "r+") as f:
+        v = f["layers/0/attn/v/weight"]
+        flat = v[()].reshape(-1, 64)
+        flat[:6] = x
+        v[...] = flat.reshape(v.shape)
+        planted = v[()]
+    run("convert", tmp_path / "special.h5", tmp_path / "special.qkv", "--dtype", name, "--quiet")
+    _, got = read_qkv(str(tmp_path / "special.qkv"))
+    assert np.asarray(got["layers/0/attn/v/weight"]["array"]).tobytes() == gguf.quants.quantize(planted, qtype).tobytes()

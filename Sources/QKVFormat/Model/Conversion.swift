@@ -57,10 +57,11 @@ public enum Converter {
         let sources = model.orderedTensors
         let targets = try sources.map { info -> TensorInfo in
             var out = info
-            if let dtype = options.dtype, dtype == .q8_0 {
-                // q8_0 quantizes the matrices (DTypeConversion.quantizesToQ8_0); the rest keep their dtype.
+            if let dtype = options.dtype, dtype == .q8_0 || BlockQuantization.quantizable.contains(dtype) {
+                // q8_0, q4_0, q4_1, q5_0, q5_1 quantize the matrices (DTypeConversion.quantizesToQ8_0); the
+                // rest keep their dtype.
                 guard info.dtype.isModelType else { throw ConversionError.cannotConvert(file: input, tensor: info.name, from: info.dtype, to: dtype) }
-                if DTypeConversion.quantizesToQ8_0(shape: info.shape) { out.dtype = .q8_0 }
+                if DTypeConversion.quantizesToQ8_0(shape: info.shape) { out.dtype = dtype }
             } else if let dtype = options.dtype, info.dtype != dtype {
                 // Floats convert among themselves; block types dequantize (as ggml, to f32).
                 guard info.dtype.isModelType, dtype.isFloat else { throw ConversionError.cannotConvert(file: input, tensor: info.name, from: info.dtype, to: dtype) }
@@ -88,9 +89,9 @@ public enum Converter {
             for (i, target) in ordered.enumerated() {
                 let view = try model.file.tensor(target.name)
                 let source = view.dtype.isBlockQuantized && target.dtype != view.dtype ? DTypeConversion.dequantize(view) : view
-                // A block-quantized source stays as it is (never re-quantized); floats to q8_0 are quantized.
+                // A block-quantized source stays as it is (never re-quantized); floats to q8_0, q4_0, ... are quantized.
                 let converted = source.dtype == target.dtype ? source
-                    : target.dtype == .q8_0 ? DTypeConversion.quantizeQ8_0(source) : source.converted(to: target.dtype)
+                    : target.dtype.isBlockQuantized ? DTypeConversion.quantize(source, to: target.dtype) : source.converted(to: target.dtype)
                 try writer.append(converted)
                 view.storage.doneReading(view.bytes)
                 progress(i + 1, targets.count)

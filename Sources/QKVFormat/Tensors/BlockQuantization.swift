@@ -483,3 +483,67 @@ public enum BlockQuantization {
         }
     }
 }
+
+// MARK: - Quantization to q4_0, q4_1, q5_0, q5_1
+
+extension BlockQuantization {
+    /// The dtypes `quantize` writes besides q8_0 (DTypeConversion.quantizeQ8_0).
+    public static let quantizable: Set<DType> = [.q4_0, .q4_1, .q5_0, .q5_1]
+
+    /// One block of `dtype` (q4_0, q4_1, q5_0 or q5_1) from x [32], as ggml's `quantize_row_*_ref` and
+    /// gguf-py's `quantize` compute it, all in f32:
+    /// - q4_0, q5_0: `max` is the value of largest magnitude (the first one on a tie), d = max / -8 (-16),
+    ///   q = trunc(x · (1/d) + 8.5 (16.5)) clamped to 0...15 (31);
+    /// - q4_1, q5_1: d = (max - min) / 15 (31), q = trunc((x - min) · (1/d) + 0.5) clamped, m = min;
+    /// 1/d is 0 when d is 0; d and m are stored as the nearest f16 (ties to even), q uses the f32 d.
+    public static func quantizeBlock(_ x: UnsafePointer<Float>, dtype: DType, into block: UnsafeMutableRawPointer) {
+        precondition(quantizable.contains(dtype), "quantize to \(dtype)")
+        let five = dtype == .q5_0 || dtype == .q5_1, top: Float = five ? 31 : 15
+        var q = [UInt8](repeating: 0, count: 32)
+        let d: Float, offset: Float, minimum: Float
+        if dtype == .q4_0 || dtype == .q5_0 {
+            // numpy's argmax of |x|: the first largest, or the first NaN.
+            var amax = abs(x[0]), max = x[0]
+            for j in 1..<32 where !amax.isNaN {
+                let a = abs(x[j])
+                if a.isNaN || a > amax { amax = a; max = x[j] }
+            }
+            d = max / (five ? -16 : -8)
+            offset = five ? 16.5 : 8.5
+            minimum = 0
+        } else {
+            // numpy's min and max: a NaN anywhere makes both NaN.
+            var lo = x[0], hi = x[0]
+            for j in 1..<32 {
+                if x[j].isNaN || lo.isNaN { lo = .nan; hi = .nan; break }
+                lo = Swift.min(lo, x[j]); hi = Swift.max(hi, x[j])
+            }
+            d = (hi - lo) / top
+            offset = 0.5
+            minimum = lo
+        }
+        let id: Float = d == 0 ? 0 : 1 / d
+        for j in 0..<32 {
+            let scaled = (dtype == .q4_0 || dtype == .q5_0) ? x[j] * id + offset : (x[j] - minimum) * id + offset
+            let t = scaled.rounded(.towardZero)
+            // Finite inputs give 0...top+1; NaN (undefined in ggml's cast) becomes 0.
+            q[j] = t.isNaN ? 0 : UInt8(Swift.max(0, Swift.min(top, t)))
+        }
+        var at = 0
+        block.storeBytes(of: Float16(d).bitPattern, toByteOffset: 0, as: UInt16.self)
+        at = 2
+        if dtype == .q4_1 || dtype == .q5_1 {
+            block.storeBytes(of: Float16(minimum).bitPattern, toByteOffset: 2, as: UInt16.self)
+            at = 4
+        }
+        if five {
+            var qh: UInt32 = 0
+            for j in 0..<32 { qh |= UInt32(q[j] >> 4) << j }
+            block.storeBytes(of: qh, toByteOffset: at, as: UInt32.self)
+            at += 4
+        }
+        for j in 0..<16 {
+            block.storeBytes(of: (q[j] & 0x0F) | (q[j &+ 16] & 0x0F) << 4, toByteOffset: at &+ j, as: UInt8.self)
+        }
+    }
+}

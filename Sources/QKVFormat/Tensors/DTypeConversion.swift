@@ -83,6 +83,29 @@ public enum DTypeConversion {
         return TensorView(info: info, storage: storage, bytes: storage.bytes)
     }
 
+    /// A float tensor quantized to q4_0, q4_1, q5_0 or q5_1 block by block of 32 along the last dimension
+    /// (`BlockQuantization.quantizeBlock`: bit-identical to gguf-py's `quantize`). The shape passes
+    /// `quantizesToQ8_0` (the same rule: rank ≥ 2, last dimension a multiple of 32).
+    public static func quantize(_ view: TensorView, to dtype: DType) -> TensorView {
+        if dtype == .q8_0 { return quantizeQ8_0(view) }
+        precondition(view.dtype.isFloat && quantizesToQ8_0(shape: view.shape), "\(dtype) of \(view.dtype) \(view.shape)")
+        var info = view.info
+        info.dtype = dtype
+        let storage = OwnedStorage(count: info.byteCount)
+        let out = storage.mutableBytes
+        let elementBytes = view.dtype.blockBytes
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { block in
+            view.withUnsafeBytes { bytes in
+                for b in 0..<view.info.elementCount / 32 {
+                    let source = UnsafeRawBufferPointer(rebasing: bytes[(b * 32 * elementBytes)..<((b + 1) * 32 * elementBytes)])
+                    convert(source, from: view.dtype, to: .f32, into: UnsafeMutableRawBufferPointer(block))
+                    BlockQuantization.quantizeBlock(UnsafePointer(block.baseAddress!), dtype: dtype, into: out.baseAddress! + b * dtype.blockBytes)
+                }
+            }
+        }
+        return TensorView(info: info, storage: storage, bytes: storage.bytes)
+    }
+
     /// One q8_0 block (34 bytes: the f16 scale, then 32 int8) of x [32]; see `quantizeQ8_0`.
     public static func quantizeBlockQ8_0(_ x: UnsafePointer<Float>, into block: UnsafeMutableRawPointer) {
         var amax: Float = 0
