@@ -201,3 +201,39 @@ def test_convert_dtype_quantizes_bit_identical_to_gguf_py(tmp_path, name, qtype)
     run("convert", tmp_path / "special.h5", tmp_path / "special.qkv", "--dtype", name, "--quiet")
     _, got = read_qkv(str(tmp_path / "special.qkv"))
     assert np.asarray(got["layers/0/attn/v/weight"]["array"]).tobytes() == gguf.quants.quantize(planted, qtype).tobytes()
+
+
+def test_a_ggml_type_without_a_qkv_dtype_is_refused_naming_tensor_and_type(tmp_path):
+    """Q8_K (ggml's scratch type for activations) has no qkv dtype: convert fails, naming both."""
+    src = tmp_path / "q8k.gguf"
+    model = fq.llama_quant_model()
+    writer = gguf.GGUFWriter(str(src), "llama")
+    fg.add_metadata(writer, fg.llama_metadata(model, 15, True))
+    for name, data, qtype in fq.llama_quant_tensors(model, {n: gguf.GGMLQuantizationType.Q4_K for n in fq.LLAMA_TYPES}):
+        if name == "blk.0.ffn_up.weight":
+            rng = np.random.default_rng(1)
+            data, qtype = rng.integers(0, 256, size=(data.shape[0], 292), dtype=np.uint8), gguf.GGMLQuantizationType.Q8_K
+        writer.add_tensor(name, data, raw_dtype=qtype)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    result = run("convert", src, tmp_path / "m.qkv", check=False)
+    assert result.returncode == 1, result.stderr
+    assert "blk.0.ffn_up.weight" in result.stderr and "Q8_K" in result.stderr, result.stderr
+    assert not (tmp_path / "m.qkv").exists()
+
+
+def test_hdf5_block_rows_that_are_not_whole_blocks_are_refused(tmp_path):
+    src = tmp_path / "m.gguf"
+    single_type_llama(src, gguf.GGMLQuantizationType.Q6_K, output=gguf.GGMLQuantizationType.F16)
+    run("convert", src, tmp_path / "m.h5", "--quiet")
+    with h5py.File(tmp_path / "m.h5", "r+") as f:
+        rows = f["layers/0/mlp/up/weight"][()]
+        del f["layers/0/mlp/up/weight"]
+        d = f.create_dataset("layers/0/mlp/up/weight", data=rows[:, :-1])
+        d.attrs["dtype"] = "q6_k"
+    result = run("validate", tmp_path / "m.h5", check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout + result.stderr
+    assert "layers/0/mlp/up/weight" in out and "q6_k" in out and "209 bytes" in out and "210-byte blocks" in out, out
