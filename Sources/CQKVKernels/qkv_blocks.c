@@ -1,4 +1,4 @@
-// AVX2/FMA matrix-vector products from ggml's block types q4_0, q5_0, q4_k and q6_k (Specs/quantization.md),
+// AVX2/FMA matrix-vector products from ggml's block types q4_0, q5_0, q4_k, q5_k and q6_k (Specs/quantization.md),
 // for decoding one token: each group of eight weights is dequantized in registers exactly as
 // BlockQuantization.swift does it (separate multiplies and subtractions, so the same f32 values), then
 // multiplied with x into one accumulator of eight per row, whose lanes are summed at the end.
@@ -84,6 +84,29 @@ KERNEL static __m256 dot_block_q4_k(const uint8_t *b, const float *x, __m256 acc
     return acc;
 }
 
+// q5_k [176]: as q4_k, with qh[32] at 16 (fifth bit of value 32·s + m: (qh[m] >> s) & 1) and qs at 48.
+KERNEL static __m256 dot_block_q5_k(const uint8_t *b, const float *x, __m256 acc) {
+    const float d = f16_at(b), dmin = f16_at(b + 2);
+    const uint8_t *sc = b + 4, *qh = b + 16;
+    const __m256i mask = _mm256_set1_epi32(0x0F), one = _mm256_set1_epi32(1);
+    for (int s = 0; s < 8; s++) {
+        uint8_t scale, min;
+        if (s < 4) { scale = sc[s] & 63; min = sc[s + 4] & 63; }
+        else { scale = (uint8_t)((sc[s + 4] & 0x0F) | ((sc[s - 4] >> 6) << 4)); min = (uint8_t)((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4)); }
+        const __m256 d1 = _mm256_set1_ps(d * (float)scale), m1 = _mm256_set1_ps(dmin * (float)min);
+        const uint8_t *qs = b + 48 + 32 * (s / 2);
+        const int shift = 4 * (s & 1);
+        for (int m = 0; m < 32; m += 8) {
+            __m256i q = _mm256_and_si256(_mm256_srli_epi32(u8x8(qs + m), shift), mask);
+            __m256i h = _mm256_and_si256(_mm256_srli_epi32(u8x8(qh + m), s), one);
+            q = _mm256_or_si256(q, _mm256_slli_epi32(h, 4));
+            __m256 w = _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(q)), m1);
+            acc = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 32 * s + m), acc);
+        }
+    }
+    return acc;
+}
+
 // q6_k [210]: ql[128], qh[64], scales i8[16], d; value 128·h + r: nibble r / 64 of ql[64·h + r % 64],
 // high bits 2·(r / 32) of qh[32·h + r % 32]; w = (d · sc) · (q - 32).
 KERNEL static __m256 dot_block_q6_k(const uint8_t *b, const float *x, __m256 acc) {
@@ -120,6 +143,7 @@ KERNEL static __m256 dot_block_q6_k(const uint8_t *b, const float *x, __m256 acc
 DOT_ROWS(q4_0, 32, 18)
 DOT_ROWS(q5_0, 32, 22)
 DOT_ROWS(q4_k, 256, 144)
+DOT_ROWS(q5_k, 256, 176)
 DOT_ROWS(q6_k, 256, 210)
 
 int qkv_dot_rows_blocks(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
@@ -130,6 +154,7 @@ int qkv_dot_rows_blocks(int dtype_code, const void *w, size_t row_bytes, const f
     case 33: dot_rows_q4_0(base, row_bytes, x, y, row_begin, row_end, k); return 1;
     case 35: dot_rows_q5_0(base, row_bytes, x, y, row_begin, row_end, k); return 1;
     case 39: dot_rows_q4_k(base, row_bytes, x, y, row_begin, row_end, k); return 1;
+    case 40: dot_rows_q5_k(base, row_bytes, x, y, row_begin, row_end, k); return 1;
     case 41: dot_rows_q6_k(base, row_bytes, x, y, row_begin, row_end, k); return 1;
     default: return 0;
     }

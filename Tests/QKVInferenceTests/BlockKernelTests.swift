@@ -58,7 +58,7 @@ final class BlockKernelTests: XCTestCase {
         }
     }
 
-    func testNativeRowKernels_q4_0_q5_0_q4_k_q6_k_matchTheReferenceAndSwift_everyRowShare() throws {
+    func testNativeRowKernels_q4_0_q5_0_q4_k_q5_k_q6_k_matchTheReferenceAndSwift_everyRowShare() throws {
         XCTAssertFalse(NativeKernels.availableLevels.isEmpty, "the C kernels need AVX2 on this machine")
         for dtype in DType.allCases where dtype.isRunnable {
             let (w, dense) = try matrix(dtype)
@@ -69,7 +69,7 @@ final class BlockKernelTests: XCTestCase {
                 let ran = native.withUnsafeMutableBufferPointer {
                     qkv_dot_rows_blocks(CInt(dtype.rawValue), w.base, w.rowBytes, x, $0.baseAddress!, share.lowerBound, share.upperBound, columns)
                 }
-                XCTAssertEqual(ran != 0, [.q4_0, .q5_0, .q4_k, .q6_k].contains(dtype), "\(dtype)")
+                XCTAssertEqual(ran != 0, [.q4_0, .q5_0, .q4_k, .q5_k, .q6_k].contains(dtype), "\(dtype)")
                 guard ran != 0 else { continue }
                 swift.withUnsafeMutableBufferPointer { dotRowsBlocks(dtype, w.base, rowBytes: w.rowBytes, x, $0.baseAddress!, rows: share, k: columns) }
                 for r in share {

@@ -146,10 +146,23 @@ final class GGUFExportWriter: ContainerWriter {
         return mergedWithKeptKeys(generated, metadata, tensors)
     }
 
-    /// llama.cpp's file type: 0 all f32, 1 mostly f16, 7 mostly q8_0, 32 mostly bf16.
+    /// llama.cpp's file type (`llama_ftype`): 0 all f32, 1 mostly f16, 32 mostly bf16, or the block type
+    /// holding the most parameters among the matrices (7 q8_0, 2 q4_0, 3 q4_1, 8 q5_0, 9 q5_1, 10 q2_k,
+    /// 12 q3_k, 15 q4_k, 17 q5_k, 18 q6_k, ...: the `_M` variants for the k-quants, as llama.cpp's own).
     static func fileType(_ tensors: [TensorInfo]) -> UInt32 {
-        let big = tensors.filter { $0.shape.count >= 2 }.map(\.dtype)
-        return big.contains(.q8_0) ? 7 : big.contains(.f16) ? 1 : big.contains(.bf16) ? 32 : 0
+        let big = tensors.filter { $0.shape.count >= 2 }
+        let codes: [DType: UInt32] = [
+            .q8_0: 7, .q4_0: 2, .q4_1: 3, .q5_0: 8, .q5_1: 9, .q2_k: 10, .q3_k: 12, .q4_k: 15, .q5_k: 17, .q6_k: 18,
+            .iq2_xxs: 19, .iq2_xs: 20, .iq3_xxs: 23, .iq1_s: 24, .iq4_nl: 25, .iq3_s: 26, .iq2_s: 28, .iq4_xs: 30,
+            .iq1_m: 31, .tq1_0: 36, .tq2_0: 37, .mxfp4: 38,
+        ]
+        var parameters: [DType: Int] = [:]
+        for t in big where t.dtype.isBlockQuantized { parameters[t.dtype, default: 0] += t.elementCount }
+        if let most = parameters.max(by: { ($0.value, $1.key.rawValue) < ($1.value, $0.key.rawValue) }), let code = codes[most.key] {
+            return code
+        }
+        let dtypes = big.map(\.dtype)
+        return dtypes.contains(.f16) ? 1 : dtypes.contains(.bf16) ? 32 : 0
     }
 
     /// The canonical metadata without the tokenizer arrays (GGUF has those under `tokenizer.ggml.*`), so

@@ -245,12 +245,12 @@ public enum BlockQuantization {
             let low = s < 8 ? u8(b, 96 &+ s) & 0x0F : u8(b, 96 &+ s &- 8) >> 4
             let high = (u8(b, 104 &+ s % 4) >> (2 &* (s / 4))) & 3
             let dl = d * Float(Int32(low | high << 4) &- 32)
-            for i in 0..<16 {
-                let index = s &* 16 &+ i
-                let j = index / 128, l = (index % 128) / 32, m = index % 32
-                let q2 = Int32((u8(b, 32 &+ j &* 32 &+ m) >> (2 &* l)) & 3)
-                let hi = (u8(b, m) >> (j &* 4 &+ l)) & 1
-                y[index] = dl * Float(q2 &- (hi == 0 ? 4 : 0))
+            let j = s >> 3, l = (s & 7) >> 1, first = 16 &* (s & 1)
+            let lowShift = UInt8(2 &* l), highShift = UInt8(j &* 4 &+ l)
+            for m in first..<(first &+ 16) {
+                let q2 = Int32((u8(b, 32 &+ j &* 32 &+ m) >> lowShift) & 3)
+                let hi = (u8(b, m) >> highShift) & 1
+                y[s &* 16 &+ m &- first] = dl * Float(q2 &- (hi == 0 ? 4 : 0))
             }
         }
     }
@@ -299,12 +299,17 @@ public enum BlockQuantization {
     @inline(__always) static func q6_k(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
         let d = f16(b, 208)
         for j in 0..<2 {
-            for r in 0..<128 {
-                let low = (u8(b, j &* 64 &+ r % 64) >> UInt8(4 &* (r / 64))) & 0x0F
-                let high = (u8(b, 128 &+ j &* 32 &+ r % 32) >> UInt8(2 &* (r / 32))) & 3
-                let index = j &* 128 &+ r
-                let sc = Int8(bitPattern: u8(b, 192 &+ index / 16))
-                y[index] = (d * Float(sc)) * Float(Int32(low | high << 4) &- 32)
+            for l in 0..<4 {   // r = 32·l + m
+                let lowShift = UInt8(4 &* (l >> 1)), highShift = UInt8(2 &* l)
+                let qlOffset: Int = j &* 64 &+ 32 &* (l & 1), qhOffset: Int = 128 &+ j &* 32
+                let ql = b + qlOffset, qh = b + qhOffset
+                for half in 0..<2 {
+                    let dsc = d * Float(Int8(bitPattern: u8(b, 192 &+ j &* 8 &+ l &* 2 &+ half)))
+                    for m in (half &* 16)..<(half &* 16 &+ 16) {
+                        let low = (u8(ql, m) >> lowShift) & 0x0F, high = (u8(qh, m) >> highShift) & 3
+                        y[j &* 128 &+ l &* 32 &+ m] = dsc * Float(Int32(low | high << 4) &- 32)
+                    }
+                }
             }
         }
     }
