@@ -121,6 +121,19 @@ def test_mixed_fixture_round_trips_and_runs(tmp_path):
     a = run("generate", src, "hello", "--max-tokens", "8", "--ids", "--ignore-eos").stdout
     b = run("generate", tmp_path / "m.qkv", "hello", "--max-tokens", "8", "--ids", "--ignore-eos").stdout
     assert a == b and a.strip()
+    # inspect --heads: each head's Frobenius norm over gguf-py's dequantization (rows permuted within a
+    # head by llama.cpp do not change it).
+    import json
+    heads = json.loads(run("inspect", src, "--heads", "--json").stdout)["heads"]
+    tensors = gguf_tensors(src)
+    c = fq.llama_quant_model()["config"]
+    d = c["head_dim"]
+    q = gguf.quants.dequantize(tensors["blk.0.attn_q.weight"].data, tensors["blk.0.attn_q.weight"].tensor_type).astype(np.float64)
+    v = gguf.quants.dequantize(tensors["blk.0.attn_v.weight"].data, tensors["blk.0.attn_v.weight"].tensor_type).astype(np.float64)
+    for h in heads:
+        want_q = np.sqrt((q[h["head"] * d:(h["head"] + 1) * d] ** 2).sum())
+        want_v = np.sqrt((v[h["kvHead"] * d:(h["kvHead"] + 1) * d] ** 2).sum())
+        assert abs(h["query"] - want_q) <= 1e-9 * want_q and abs(h["value"] - want_v) <= 1e-9 * want_v, h
 
 
 def test_validate_deep_reports_a_nan_scale_naming_the_tensor(tmp_path):
