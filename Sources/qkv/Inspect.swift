@@ -19,7 +19,26 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Per layer and head: Frobenius norms of the W_Q, W_K, W_V and W_O slabs.")
     var heads = false
 
+    @Option(name: .customLong("values"), help: ArgumentHelp("Write this tensor's values, as float32, to the .npy file given by --npy (block types dequantized as ggml does; raw tensor names for files qkv has no map for).", valueName: "tensor"))
+    var valuesOf: String?
+
+    @Option(help: ArgumentHelp("The .npy file --values writes.", valueName: "file"))
+    var npy: String?
+
+    func validate() throws {
+        if (valuesOf == nil) != (npy == nil) { throw ValidationError("--values and --npy go together") }
+    }
+
     func run() throws {
+        if let valuesOf, let npy {
+            let (weights, _) = try openForInspection(path: file)
+            let view = try weights.tensor(valuesOf)
+            guard view.dtype.isFloat || view.dtype.isBlockQuantized else {
+                throw ValidationError("tensor '\(valuesOf)' of \(file) is \(view.dtype), not a float or block type")
+            }
+            try view.writeFloat32NPY(to: npy, inputs: [file])
+            return
+        }
         let (weights, mappingProblem) = try openForInspection(path: file)
         var summary = try ModelSummary(file: weights, fileBytes: fileSize(file), includeTensors: tensors || mappingProblem != nil,
                                        includeHeads: heads && mappingProblem == nil)

@@ -52,14 +52,10 @@ final class GGUFExportWriter: ContainerWriter {
             }
             // The file's shape is Hugging Face's (head dimensions merged, transposed where the row says
             // so), three times as many rows for a fused Q|K|V.
-            // A transposed q8_0 weight (the output projection: blocks along D here, along H·d in GGUF) goes
-            // as f32, dequantized exactly, as the import does the other way: re-quantizing would lose.
-            if case .transpose = transform, info.dtype.blockSize > 1 {
-                guard info.dtype == .q8_0 else {
-                    throw ConversionError.unsupportedTarget(output: target, reason: "tensor '\(info.name)' is \(info.dtype), which cannot be transposed into GGUF's layout")
-                }
-                type = .f32
-            }
+            // A transposed block-quantized weight (the output projection: blocks along D here, along H·d in
+            // GGUF) goes as f32, dequantized as ggml does, as the import does the other way: re-quantizing
+            // would lose.
+            if case .transpose = transform, info.dtype.isBlockQuantized { type = .f32 }
             var shape = HFExportWriter.hfShape(of: info, transform: transform)
             switch transform {
             case .fusedRows, .fusedSlice: shape[0] *= 3
@@ -118,8 +114,8 @@ final class GGUFExportWriter: ContainerWriter {
         case .view:
             try parts[0].withUnsafeBytes { try writer.append(name: name, bytes: $0) }
         case .transpose:
-            // canonical [H, d, D] read as [H·d, D] -> GGUF's row-major [D, H·d]; q8_0 as exact f32 first
-            let source = parts[0].dtype == .q8_0 ? DTypeConversion.dequantizeQ8_0(parts[0]) : parts[0]
+            // canonical [H, d, D] read as [H·d, D] -> GGUF's row-major [D, H·d]; blocks dequantized to f32 first
+            let source = parts[0].dtype.isBlockQuantized ? DTypeConversion.dequantize(parts[0]) : parts[0]
             let (sourceRows, columns) = (output.tensor.dims[0], output.tensor.dims[1])
             let out = OwnedStorage(count: source.bytes.count)
             transposeBlock(source.bytes, rows: sourceRows, columns: columns, firstColumn: 0, columnCount: columns,
@@ -200,10 +196,23 @@ final class GGUFExportWriter: ContainerWriter {
         if case .string(let name)? = tokenizer.options["tokenizer.pre"] { name } else { "gpt-2" }
     }
 
-    /// llama.cpp's file type: 0 all f32, 1 mostly f16, 7 mostly q8_0, 32 mostly bf16.
+    /// llama.cpp's file type (`llama_ftype`): 0 all f32, 1 mostly f16, 32 mostly bf16, or the block type
+    /// holding the most parameters among the matrices (7 q8_0, 2 q4_0, 3 q4_1, 8 q5_0, 9 q5_1, 10 q2_k,
+    /// 12 q3_k, 15 q4_k, 17 q5_k, 18 q6_k, ...: the `_M` variants for the k-quants, as llama.cpp's own).
     static func fileType(_ tensors: [TensorInfo]) -> UInt32 {
-        let big = tensors.filter { $0.shape.count >= 2 }.map(\.dtype)
-        return big.contains(.q8_0) ? 7 : big.contains(.f16) ? 1 : big.contains(.bf16) ? 32 : 0
+        let big = tensors.filter { $0.shape.count >= 2 }
+        let codes: [DType: UInt32] = [
+            .q8_0: 7, .q4_0: 2, .q4_1: 3, .q5_0: 8, .q5_1: 9, .q2_k: 10, .q3_k: 12, .q4_k: 15, .q5_k: 17, .q6_k: 18,
+            .iq2_xxs: 19, .iq2_xs: 20, .iq3_xxs: 23, .iq1_s: 24, .iq4_nl: 25, .iq3_s: 26, .iq2_s: 28, .iq4_xs: 30,
+            .iq1_m: 31, .tq1_0: 36, .tq2_0: 37, .mxfp4: 38,
+        ]
+        var parameters: [DType: Int] = [:]
+        for t in big where t.dtype.isBlockQuantized { parameters[t.dtype, default: 0] += t.elementCount }
+        if let most = parameters.max(by: { ($0.value, $1.key.rawValue) < ($1.value, $0.key.rawValue) }), let code = codes[most.key] {
+            return code
+        }
+        let dtypes = big.map(\.dtype)
+        return dtypes.contains(.f16) ? 1 : dtypes.contains(.bf16) ? 32 : 0
     }
 
     /// The canonical metadata without the tokenizer arrays (GGUF has those under `tokenizer.ggml.*`), so

@@ -44,8 +44,8 @@ public final class GGUFModel: WeightFile, @unchecked Sendable {
                 throw ImportError.unsupportedGGMLType(file: path, tensor: source, type: info.type.name)
             }
             let sourceInfo = TensorInfo(name: source, role: nil, dtype: dtype, shape: info.shape)
-            // Q8_0 blocks run along the rows of the file's [D, H·d] output projection; transposed they
-            // would not be blocks any more, so that one tensor is dequantized, exactly, to f32.
+            // Blocks run along the rows of the file's [D, H·d] output projection; transposed they would not
+            // be blocks any more, so that one tensor is dequantized to f32 (exactly as ggml does).
             let transposesBlocks: Bool = if case .transpose = transform { dtype.blockSize > 1 } else { false }
             let target = TensorInfo(name: want.name, role: want.role, dtype: transposesBlocks ? .f32 : dtype, shape: want.shape)
             guard transform.fits(source: sourceInfo, target: target) else {
@@ -85,7 +85,7 @@ public final class GGUFModel: WeightFile, @unchecked Sendable {
     public func tensor(_ name: String) throws -> TensorView {
         guard let step = plan[name] else { throw ModelError.missingTensor(file: path, tensor: name, expectedShape: []) }
         var source = try file.tensor(step.source)
-        if source.dtype == .q8_0 && step.target.dtype == .f32 { source = DTypeConversion.dequantizeQ8_0(source) }
+        if source.dtype.isBlockQuantized && step.target.dtype == .f32 { source = DTypeConversion.dequantize(source) }
         let result = try step.transform.apply(source, target: step.target, file: path)
         if result.storage !== source.storage { source.storage.doneReading(source.bytes) }
         return result

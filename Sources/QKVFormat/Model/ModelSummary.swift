@@ -130,11 +130,12 @@ public enum HeadStatistics {
         return heads
     }
 
-    /// sqrt(sum of squares), accumulated in f64.
+    /// sqrt(sum of squares), accumulated in f64 (block types over their ggml dequantization).
     public static func frobenius(_ view: TensorView) -> Double {
-        guard view.dtype.isFloat else { return .nan }
+        guard view.dtype.isFloat || view.dtype.isBlockQuantized else { return .nan }
+        let values = view.dtype.isBlockQuantized ? view.converted(to: .f32) : view
         var sum = 0.0
-        for x in view.floats() { sum += Double(x) * Double(x) }
+        for x in values.floats() { sum += Double(x) * Double(x) }
         return sum.squareRoot()
     }
 }

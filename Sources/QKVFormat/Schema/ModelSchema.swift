@@ -85,7 +85,7 @@ public enum ModelSchema {
             if let role = have.role, role != want.role {
                 problems.append(.roleMismatch(file: file, tensor: want.name, expected: want.role, found: role))
             }
-            if !have.dtype.isModelType {
+            if !have.dtype.isModelType || (have.dtype.isBlockQuantized && have.shape.count < 2) {
                 problems.append(.dtypeNotAllowed(file: file, tensor: want.name, dtype: have.dtype))
             }
         }
