@@ -26,11 +26,13 @@ with llama.cpp, the loaded one must agree.
 
 It writes, into Fixtures/reference/gemma3/ (see the README.md it writes for every field):
 
-  cases.json            the prompts (text, ids, tokens), 24 greedy ids from transformers' KV-cache loop,
-                        llama.cpp's greedy ids on the same prompt ids, top-2 margins, versions, and the
-                        long prompt (>= 600 tokens, beyond the 512 sliding window) with its mean log-prob
+  cases.json            the prompts (text, ids), 24 greedy ids from transformers' KV-cache loop, top-2
+                        margins, llama.cpp's free greedy run on the same prompt ids and its best token
+                        at each step of transformers' path, versions, and the long prompt (>= 600
+                        tokens, beyond the 512 sliding window) with its mean log-prob
   <case>-last-logits.npy float32 [262144]: the logits at the last prompt position (3 prompts + long)
-  tokenizer-cases.json  ~30 strings and their ids/tokens by the HF tokenizer converted from the GGUF vocab
+  tokenizer-cases.json  ~30 strings and their ids/tokens by the HF tokenizer converted from the GGUF vocab,
+                        with the number of tokens llama.cpp's tokenizer makes of each
   README.md
 
 Deterministic: one torch thread, deterministic algorithms, llama.cpp on one thread; --check generates a
@@ -49,6 +51,7 @@ import numpy as np
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from llamacpp_greedy import align  # noqa: E402
 from make_decoder_references import dump_cases, sha256, top2_margins, tree_digest, versions  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -176,9 +179,8 @@ def mean_logprob(prompt_logits, ids):
     return float(logp[torch.arange(len(ids) - 1), torch.tensor(ids[1:])].mean())
 
 
-def run_llamacpp(gguf_path, prompts, steps=GREEDY_STEPS, n_ctx=2048):
-    request = {"model": gguf_path, "n_ctx": n_ctx,
-               "requests": [{"prompt_ids": ids, "n_predict": steps} for ids in prompts]}
+def run_llamacpp_requests(gguf_path, requests, n_ctx=2048):
+    request = {"model": gguf_path, "n_ctx": n_ctx, "requests": requests}
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "llamacpp_greedy.py")
     proc = subprocess.run([LLAMACPP_PYTHON, script], input=json.dumps(request), capture_output=True,
                           text=True, check=False)
@@ -232,24 +234,38 @@ def generate(out):
     config = check_config(model.config)
     the_versions = versions(("gguf", "accelerate", "tokenizers"))
 
-    # Tokenizer cases.
+    # Tokenizer cases, with the number of tokens llama.cpp makes of each string beside them.
+    counts = run_llamacpp_requests(gguf_path, [{"prompt_text": text} for text in TOKENIZER_STRINGS])["results"]
     tokenizer_cases = []
-    for text in TOKENIZER_STRINGS:
+    for text, count in zip(TOKENIZER_STRINGS, counts):
         ids = tokenizer(text)["input_ids"]
-        tokenizer_cases.append({"text": text, "ids": ids, "tokens": tokenizer.convert_ids_to_tokens(ids)})
+        tokenizer_cases.append({"text": text, "ids": ids, "tokens": tokenizer.convert_ids_to_tokens(ids),
+                                "llamacpp_token_count": count.get("prompt_tokens")})
+    mismatches = [c["text"] for c in tokenizer_cases if c["llamacpp_token_count"] != len(c["ids"])]
     with open(os.path.join(out, "tokenizer-cases.json"), "w", encoding="utf-8") as f:
         f.write(json.dumps({"tokenizer": "transformers AutoTokenizer.from_pretrained(gguf_file=...) of " + GGUF +
-                            " (BOS added)", "versions": the_versions}, ensure_ascii=False)[:-1] + ',\n "cases": ')
+                            " (BOS added)", "llamacpp_count_mismatches": mismatches, "versions": the_versions},
+                           ensure_ascii=False)[:-1] + ',\n "cases": ')
         f.write(dump_cases(tokenizer_cases) + "}\n")
+
+    def is_fragment(token):   # a byte-fallback token that is not a whole UTF-8 character
+        return "\ufffd" in tokenizer.decode([token])
+
+    def is_byte(token):       # a byte-fallback token <0xXX>
+        piece = tokenizer.convert_ids_to_tokens(token)
+        return len(piece) == 6 and piece.startswith("<0x") and piece.endswith(">")
 
     cases = []
     prompts = [(name, text, tokenizer(text)["input_ids"]) for name, text in PROMPTS]
     prompts.append(("long", LONG_TEXT, tokenizer(LONG_TEXT)["input_ids"]))
     assert len(prompts[-1][2]) >= 600, len(prompts[-1][2])
-    llama = run_llamacpp(gguf_path, [ids for _, _, ids in prompts])
+    runs = [run_transformers(model, ids) for _, _, ids in prompts]
+    # llama.cpp: a free greedy run of each prompt, then one step after each prefix of transformers' path.
+    llama = run_llamacpp_requests(gguf_path, [{"prompt_ids": ids, "n_predict": GREEDY_STEPS} for _, _, ids in prompts] +
+                                  [{"prompt_ids": ids, "forced_ids": run[0]} for (_, _, ids), run in zip(prompts, runs)])
+    free, forced = llama["results"][:len(prompts)], llama["results"][len(prompts):]
 
-    for (name, text, ids), lc in zip(prompts, llama["results"]):
-        greedy, margins, prompt_logits, difference = run_transformers(model, ids)
+    for (name, text, ids), (greedy, margins, prompt_logits, difference), lc, lf in zip(prompts, runs, free, forced):
         last = prompt_logits[-1].numpy().astype(np.float32)
         top = np.argsort(-last.astype(np.float64), kind="stable")[:10]
         case = {"name": name, "prompt": text, "prompt_ids": ids, "prompt_length": len(ids),
@@ -263,16 +279,25 @@ def generate(out):
         if name == "long":
             case["mean_logprob"] = mean_logprob(prompt_logits, ids)
             case["text_tokens_scored"] = len(ids) - 1
-        lc_margins = [round(s[0][1] - s[1][1], 6) for s in lc["top2"]]
-        agree = [a == b for a, b in zip(greedy, lc["greedy_ids"])]
-        first = agree.index(False) if False in agree else None
-        case["llamacpp_greedy_ids"] = lc["greedy_ids"]
+        first, unlisted = align(greedy, lc["listed_ids"], is_fragment, is_byte)
+        lc_margins = [round(t[0][1] - t[1][1], 6) for t in lc["top2"]]
+        case["llamacpp_listed_ids"] = lc["listed_ids"]
+        case["llamacpp_unlisted_steps"] = unlisted
+        case["llamacpp_text"] = lc["text"]
         case["llamacpp_top2_margins"] = lc_margins
         case["llamacpp_agrees"] = first is None
         case["llamacpp_first_difference"] = first
         if first is not None:
-            case["llamacpp_note"] = ("transformers' top-2 margin at step %d: %.4f; llama.cpp's: %.4f"
-                                     % (first, margins[first], lc_margins[first]))
+            k = first - sum(1 for u in unlisted if u < first)   # the same step in llama.cpp's list
+            case["llamacpp_note"] = ("from step %d llama.cpp takes %s where transformers takes %d; top-2 margin "
+                                     "there: transformers %.4f, llama.cpp %s" % (
+                                         first, lc["listed_ids"][k] if k < len(lc["listed_ids"]) else "-",
+                                         greedy[first], margins[first], lc_margins[k] if k < len(lc_margins) else "-"))
+        steps = lf["forced_top2"]
+        case["llamacpp_forced_argmax"] = [t[0][0] if t else None for t in steps]
+        case["llamacpp_forced_top2_margins"] = [round(t[0][1] - t[1][1], 6) if t else None for t in steps]
+        case["llamacpp_forced_unlisted_steps"] = [k for k, t in enumerate(steps) if t is None]
+        case["llamacpp_forced_differing_steps"] = [k for k, t in enumerate(steps) if t and t[0][0] != greedy[k]]
         cases.append(case)
 
     # The +1 direction: the same model with the norm weights as the GGUF stores them (not minus 1).
@@ -283,7 +308,8 @@ def generate(out):
     english = cases[0]
     greedy_plus, _, _, _ = run_transformers(model, english["prompt_ids"], steps=8)
     norm_check = {"prompt": "english", "greedy_ids_with_gguf_norms_unchanged": greedy_plus,
-                  "agrees_with_llamacpp": greedy_plus == english["llamacpp_greedy_ids"][:8],
+                  "agrees_with_llamacpp": greedy_plus == english["llamacpp_listed_ids"][:8],
+                  "agrees_with_loaded_model": greedy_plus == english["greedy_ids"][:8],
                   "note": "transformers with every *norm.weight left as stored in the GGUF (1 + w) instead of "
                           "minus 1: it must not agree with llama.cpp, while the loaded model (minus 1) does"}
     header = {"model": "QKV_MODELS:" + GGUF, "gguf_sha256": sha256(gguf_path), "config": config,
@@ -302,7 +328,8 @@ README = """# Gemma 3 270M references
 The real Gemma 3 270M, `gemma-3-270m-q4_k_m.gguf` (fetched by `tools/fetch-models.sh` into
 `$QKV_MODELS/gemma3/`, default `~/.cache/qkv-models`), run by transformers (PyTorch, its GGUF loader
 dequantises every tensor to float32; eager attention; one thread) and by llama.cpp (the `xllamacpp`
-wheel, on the quantised file as it is). Made by `tools/make_gemma3_references.py`, not in CI.
+wheel or llama-cpp-python built from its sdist, as `versions` / `llama_cpp.binding` says, on the
+quantised file as it is). Made by `tools/make_gemma3_references.py`, not in CI.
 
 - `cases.json`: `model`, `gguf_sha256`; `config`, the Gemma 3 settings transformers derived from the
   GGUF and the script asserts (18 layers, `layer_types`: every 6th layer (5, 11, 17) global, the others
@@ -318,11 +345,20 @@ wheel, on the quantised file as it is). Made by `tools/make_gemma3_references.py
   - `last_top10_ids` / `last_top10_logits`: the 10 best logits at the last prompt position;
   - `last_logits`: for `english`, `french`, `chinese` and `long`, the `.npy` file with all 262,144
     float32 logits at the last prompt position;
-  - `llamacpp_greedy_ids`: llama.cpp's 24 greedy tokens on the same prompt ids, `llamacpp_top2_margins`
-    (from its log-probabilities), `llamacpp_agrees`, `llamacpp_first_difference` (step index or null)
-    and, where they differ, `llamacpp_note` with both margins at that step. llama.cpp computes with the
-    quantised weights and its own kernels, transformers with their float32 dequantisation, so they may
-    part where a margin is small;
+  - llama.cpp's greedy run of 24 tokens on the same prompt ids: `llamacpp_listed_ids` (the ids
+    xllamacpp lists; it leaves out a token that ends inside a UTF-8 character, such as a byte-fallback
+    token `<0xE4>`), `llamacpp_text`, `llamacpp_top2_margins` (from its log-probabilities, per listed
+    step), `llamacpp_unlisted_steps` (steps of `greedy_ids` taken as such left-out fragments),
+    `llamacpp_agrees` (the listed ids are `greedy_ids` less those fragments), `llamacpp_first_difference`
+    (step index or null) and, where they part, `llamacpp_note` with both margins there;
+  - llama.cpp step by step along transformers' greedy path (prompt + `greedy_ids[:k]`, one token, for
+    each k): `llamacpp_forced_argmax` (null where the server listed nothing: a UTF-8 fragment),
+    `llamacpp_forced_top2_margins`, `llamacpp_forced_unlisted_steps`, and
+    `llamacpp_forced_differing_steps`, the steps where llama.cpp's best token is not transformers'.
+    This compares every step, also after the free runs part. llama.cpp
+    multiplies the quantised weights by activations it quantises to 8 bits per block (q8_0 / q8_K),
+    transformers their exact float32 dequantisation by float32 activations, so the logits differ a
+    little and the greedy paths may part where a margin is small;
   - `long` only: `mean_logprob`, the mean natural-log probability transformers gives each token of the
     text after the first (`text_tokens_scored` of them). The long text (over 600 tokens: public-domain
     Gettysburg Address, Declaration of Independence opening, A Tale of Two Cities opening) is longer
@@ -331,7 +367,10 @@ wheel, on the quantised file as it is). Made by `tools/make_gemma3_references.py
   GGUF stores them (not minus 1); `agrees_with_llamacpp` is false, which shows the GGUF norms include +1.
 - `<name>-last-logits.npy`: float32 `[262144]`.
 - `tokenizer-cases.json`: ~30 strings (several scripts, code, emoji, whitespace runs, special-token
-  text, empty) with `ids` and `tokens` from the same tokenizer (BOS added).
+  text, empty) with `ids` and `tokens` from the same tokenizer (BOS added), and
+  `llamacpp_token_count`, the number of tokens llama.cpp's own tokenizer makes of the string (BOS
+  included; xllamacpp's server reports the count, not the ids); `llamacpp_count_mismatches` lists
+  the strings whose counts differ.
 
 Regenerate (byte-identical from run to run; `--check` runs twice and compares):
 
