@@ -25,7 +25,9 @@ let package = Package(
 
         // Kernels in C with x86 intrinsics, chosen at run time (include/qkv_kernels.h says why C): decode
         // matrix-vector products from f16/bf16/q8_0, and CRC-32 by carry-less multiplication.
-        .target(name: "CQKVKernels"),
+        // Optimised in every configuration: at -O0 (SwiftPM's debug default) the intrinsics run 20x slower,
+        // and the debug-built tests run real models through them.
+        .target(name: "CQKVKernels", cSettings: [.unsafeFlags(["-O2"])]),
 
         .target(name: "QKVFormat", dependencies: ["CHDF5", "CQKVKernels"]),
         // Text to token ids and back, from the tokenizer data a model file carries.

@@ -139,6 +139,9 @@ enum HFTokenizerImport {
             var addPrefixSpace = prependMeta
             for step in pre {
                 let name = step["type"]?.stringValue ?? "?"
+                // Gemma's tokenizer.json splits on " " after its normalizer has turned every space into `▁`:
+                // there is no space left to split on, so the step does nothing.
+                if name == "Split", spaceToMeta, step["pattern"]?["String"]?.stringValue == " ", step["invert"]?.boolValue != true { continue }
                 guard name == "Metaspace" else { throw refuse("pre-tokenizer '\(name)' is not supported with a BPE model") }
                 guard (step["replacement"]?.stringValue ?? "\u{2581}") == "\u{2581}" else { throw refuse("Metaspace replacement other than U+2581 is not supported") }
                 if step["split"]?.boolValue == true { throw refuse("Metaspace with split: true is not supported (qkv merges each stretch whole)") }
