@@ -20,6 +20,9 @@ final class GGUFExportWriter: ContainerWriter {
     init(target: String, inputs: [String], metadata: Metadata, tensors: [TensorInfo], options: WriteOptions) throws {
         let config = try ModelConfig(metadata: metadata, file: target)
         let tokenizer = try TokenizerData(metadata: metadata, config: config, file: target)
+        if let tokenizer, tokenizer.kind == .bpe, tokenizer.options["tokenizer.pre_split"] != nil, tokenizer.options["tokenizer.pre"] == nil {
+            throw ConversionError.unsupportedTarget(output: target, reason: "its pre-tokenizer (tokenizer.pre_split) has no llama.cpp name for tokenizer.ggml.pre")
+        }
         var outputs: [Output] = []
         var byName: [String: Int] = [:]
         for info in tensors {
