@@ -79,11 +79,12 @@ SCALAR_FORMATS = {U8: "<B", I8: "<b", U16: "<H", I16: "<h", U32: "<I", I32: "<i"
 
 # ggml type code -> (name, block size, block bytes), for the types the builder writes.
 GGML_TYPES = {
-    0: ("F32", 1, 4), 1: ("F16", 1, 2), 2: ("Q4_0", 32, 18), 8: ("Q8_0", 32, 34),
+    0: ("F32", 1, 4), 1: ("F16", 1, 2), 2: ("Q4_0", 32, 18), 8: ("Q8_0", 32, 34), 15: ("Q8_K", 256, 292),
     24: ("I8", 1, 1), 25: ("I16", 1, 2), 26: ("I32", 1, 4), 27: ("I64", 1, 8),
     28: ("F64", 1, 8), 30: ("BF16", 1, 2),
 }
 T_F32, T_F16, T_Q4_0, T_Q8_0, T_I8, T_I16, T_I32, T_I64, T_F64, T_BF16 = 0, 1, 2, 8, 24, 25, 26, 27, 28, 30
+T_Q8_K = 15
 
 MAX_STRING = 1 << 30        # GGUF_MAX_STRING_LENGTH
 MAX_ARRAY = 1 << 30         # GGUF_MAX_ARRAY_ELEMENTS
@@ -779,10 +780,10 @@ def truncated_data(b):
 
 # --- reading tensors ---------------------------------------------------------------
 
-@bad_case("unsupported-type-q4_0.gguf", "unsupportedTensorType", "valid; q.weight is Q4_0, which tensor() cannot view")
+@bad_case("unsupported-type-q8_k.gguf", "unsupportedTensorType", "valid; q.weight is Q8_K (ggml's scratch type for activations), which tensor() cannot view")
 def unsupported_type(b):
-    b.tensor("q.weight", T_Q4_0, [32, 2])
-    return b.build(), {"tensor": "q.weight", "type": "Q4_0"}, "q.weight"
+    b.tensor("q.weight", T_Q8_K, [256, 2])
+    return b.build(), {"tensor": "q.weight", "type": "Q8_K"}, "q.weight"
 
 
 @bad_case("no-such-tensor.gguf", "noSuchTensor", "valid; tensor('missing.weight') asks for a name the file lacks")

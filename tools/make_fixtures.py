@@ -1063,6 +1063,8 @@ def main(argv=None):
     fixtures_hf.write_all(args.out)
     import fixtures_gguf
     fixtures_gguf.write_all(args.out)  # Fixtures/gguf/: gguf-py llama-tiny and the bad GGUF corpus
+    import fixtures_quant
+    fixtures_quant.write_all(args.out)  # Fixtures/quant/: every block type with gguf-py's dequantization; a mixed-type LLaMA
     import fixtures_keras
     fixtures_keras.write_all(args.out)  # Fixtures/keras/: the HF folders as TF tf_model.h5 (legacy Keras HDF5)
     import fixtures_heads

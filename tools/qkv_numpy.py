@@ -18,8 +18,8 @@ views into the mapping.
     role, role_code, dtype, dtype_code, shape, offset (absolute, in the
     file), nbytes, crc32, array.
 `array` is a read-only numpy view: f32/f16/f64/integers as their numpy
-types, bf16 as uint16 bits, q8_0 as raw uint8 blocks shaped
-shape[:-1] + (shape[-1] // 32, 34).
+types, bf16 as uint16 bits, block types (q8_0, q4_k, ...) as raw uint8 blocks
+shaped shape[:-1] + (shape[-1] // block size, block bytes).
 
 Every violation of the format raises ValueError with a message saying what
 is wrong and where. The container rules (steps 1-5 of the spec's
@@ -78,6 +78,19 @@ DTYPES = {
 Q8_0 = 32
 Q8_0_BLOCK = 32          # values per block
 Q8_0_BLOCK_BYTES = 34    # f16 scale + 32 int8
+
+# Block types (Specs/quantization.md): code -> (name, values per block, bytes per block).
+BLOCK_TYPES = {
+    32: ("q8_0", 32, 34), 33: ("q4_0", 32, 18), 34: ("q4_1", 32, 20), 35: ("q5_0", 32, 22),
+    36: ("q5_1", 32, 24), 37: ("q2_k", 256, 84), 38: ("q3_k", 256, 110), 39: ("q4_k", 256, 144),
+    40: ("q5_k", 256, 176), 41: ("q6_k", 256, 210), 42: ("iq4_nl", 32, 18), 43: ("iq4_xs", 256, 136),
+    44: ("iq1_s", 256, 50), 45: ("iq1_m", 256, 56), 46: ("iq2_xxs", 256, 66), 47: ("iq2_xs", 256, 74),
+    48: ("iq2_s", 256, 82), 49: ("iq3_xxs", 256, 98), 50: ("iq3_s", 256, 110), 51: ("tq1_0", 256, 54),
+    52: ("tq2_0", 256, 66), 53: ("mxfp4", 32, 17),
+}
+MXFP4 = 53
+for _code, (_name, _, _) in BLOCK_TYPES.items():
+    DTYPES.setdefault(_code, (_name, "u1", None))
 
 # Role codes -> names (schema.md, "Roles").
 ROLES = {
@@ -309,7 +322,11 @@ def _parse_table(raw, header, path):
         block_layout = cur.uint(1, what + " block layout")
 
         # Block fields must match the dtype.
-        want = (32, 2, 1) if dtype_code == Q8_0 else (0, 0, 0)
+        if dtype_code in BLOCK_TYPES:
+            # The block size; the scale dtype f16 (2), or u8 (9: an e8m0 exponent) for mxfp4; layout 1.
+            want = (BLOCK_TYPES[dtype_code][1], 9 if dtype_code == MXFP4 else 2, 1)
+        else:
+            want = (0, 0, 0)
         if (block_size, block_scale, block_layout) != want:
             cur.fail("%s: block fields (size %d, scale dtype %d, layout %d) must be %s "
                      "for dtype %s" % (what, block_size, block_scale, block_layout,
@@ -320,11 +337,12 @@ def _parse_table(raw, header, path):
             elements *= dim
             if elements > U64_MAX:
                 cur.fail("%s: element count of shape %s overflows 64 bits" % (what, shape))
-        if dtype_code == Q8_0:
-            if rank == 0 or shape[-1] % Q8_0_BLOCK != 0:
-                cur.fail("%s: q8_0 needs a last dimension that is a multiple of 32, "
-                         "shape is %s" % (what, shape))
-            size = elements // Q8_0_BLOCK * Q8_0_BLOCK_BYTES
+        if dtype_code in BLOCK_TYPES:
+            bname, bsize, bbytes = BLOCK_TYPES[dtype_code]
+            if rank == 0 or shape[-1] % bsize != 0:
+                cur.fail("%s: %s needs a last dimension that is a multiple of %d, "
+                         "shape is %s" % (what, bname, bsize, shape))
+            size = elements // bsize * bbytes
         else:
             size = elements * DTYPES[dtype_code][2]
         if size > U64_MAX:
@@ -366,8 +384,9 @@ def _check_zero(raw, start, end, what, path):
 def _make_array(raw, entry):
     name, npdtype, _ = DTYPES[entry["dtype_code"]]
     shape = entry["shape"]
-    if name == "q8_0":
-        shape = shape[:-1] + (shape[-1] // Q8_0_BLOCK, Q8_0_BLOCK_BYTES)
+    if entry["dtype_code"] in BLOCK_TYPES:
+        _, bsize, bbytes = BLOCK_TYPES[entry["dtype_code"]]
+        shape = shape[:-1] + (shape[-1] // bsize, bbytes)
     # Zero copy: a view of the memory map at the tensor's offset.
     return np.ndarray(shape, dtype=np.dtype(npdtype), buffer=raw, offset=entry["offset"])
 

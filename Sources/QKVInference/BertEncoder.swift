@@ -6,6 +6,8 @@ import QKVFormat
 struct FloatWeight: @unchecked Sendable {
     let view: TensorView
     let pointer: UnsafePointer<Float>
+    /// Floats computed at load (a norm's `offset + w`), owned here; nil when `pointer` is into `view`.
+    private let computed: ComputedFloats?
 
     init(_ file: any WeightFile, _ name: String) throws {
         var view = try file.tensor(name)
@@ -18,7 +20,30 @@ struct FloatWeight: @unchecked Sendable {
         self.view = view
         // The view keeps its storage alive for as long as this weight lives.
         pointer = view.withUnsafeBytes { UnsafePointer($0.baseAddress!.assumingMemoryBound(to: Float.self)) }
+        computed = nil
     }
+
+    /// A norm weight `offset + w` in f32, as Gemma's RMSNorm computes `1 + w` before multiplying.
+    init(_ file: any WeightFile, _ name: String, offset: Float) throws {
+        let stored = try FloatWeight(file, name)
+        guard offset != 0 else { self = stored; return }
+        let count = stored.view.info.elementCount
+        let buffer = ComputedFloats(count: count)
+        for i in 0..<count { buffer.pointer[i] = offset + stored.pointer[i] }
+        view = stored.view
+        computed = buffer
+        pointer = UnsafePointer(buffer.pointer)
+    }
+}
+
+/// Floats a model computes once at load and keeps for its lifetime.
+final class ComputedFloats: @unchecked Sendable {   // written once in init, read-only after: safe to share
+    let pointer: UnsafeMutablePointer<Float>
+    init(count: Int) {
+        pointer = .allocate(capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+    }
+    deinit { pointer.deallocate() }
 }
 
 /// A BERT-style encoder (post-norm, learned positions, exact GELU) over a model file's weights, as
@@ -49,27 +74,31 @@ public final class BertEncoder: @unchecked Sendable {
     public init(_ model: ModelFile) throws {
         let config = model.config
         guard config.family == .bert, config.norm == .layernorm, config.normPlacement == .post, config.positionEncoding == .learned,
-              config.activation == .geluErf, config.attentionBias, config.mlpBias, config.embeddingNorm, !config.gatedMLP else {
+              config.activation == .geluErf, config.attentionBias, config.mlpBias, config.embeddingNorm, !config.gatedMLP,
+              config.embeddingScale == 1, config.attentionScale == nil, config.attentionSoftcap == 0 else {
             throw InferenceError.unsupportedModel(file: model.file.path, reason: "not a BERT encoder (post-norm LayerNorm, learned positions, exact GELU, biases)")
         }
         self.config = config
         let file = model.file
-        func w(_ name: String) throws -> FloatWeight { try FloatWeight(file, name) }
-        func m(_ name: String) throws -> WeightMatrix { try WeightMatrix(file, name) }
-        tokenEmbedding = try m("embed/token/weight")
-        positionEmbedding = try m("embed/position/weight")
-        tokenTypeEmbedding = config.typeVocabSize > 0 ? try m("embed/token_type/weight") : nil
-        embeddingNorm = (try w("embed/norm/weight"), try w("embed/norm/bias"))
+        // Tensors by role (and layer): the schema's names, never spelled here.
+        func w(_ role: TensorRole, _ layer: Int? = nil, bias: Bool = false) throws -> FloatWeight {
+            try FloatWeight(file, role.tensorName(layer: layer, bias: bias))
+        }
+        func m(_ role: TensorRole, _ layer: Int? = nil) throws -> WeightMatrix { try WeightMatrix(file, role.tensorName(layer: layer)) }
+        tokenEmbedding = try m(.tokenEmbedding)
+        positionEmbedding = try m(.positionEmbedding)
+        tokenTypeEmbedding = config.typeVocabSize > 0 ? try m(.tokenTypeEmbedding) : nil
+        embeddingNorm = (try w(.embeddingNorm), try w(.embeddingNorm, bias: true))
         layers = try (0..<config.layerCount).map { i in
-            let p = "layers/\(i)/"
-            return Layer(
-                query: try m(p + "attn/q/weight"), key: try m(p + "attn/k/weight"), value: try m(p + "attn/v/weight"),
-                queryBias: try w(p + "attn/q/bias"), keyBias: try w(p + "attn/k/bias"), valueBias: try w(p + "attn/v/bias"),
-                output: try m(p + "attn/o/weight"), outputBias: try w(p + "attn/o/bias"),
-                attentionNorm: (try w(p + "attn_norm/weight"), try w(p + "attn_norm/bias")),
-                up: try m(p + "mlp/up/weight"), upBias: try w(p + "mlp/up/bias"),
-                down: try m(p + "mlp/down/weight"), downBias: try w(p + "mlp/down/bias"),
-                mlpNorm: (try w(p + "mlp_norm/weight"), try w(p + "mlp_norm/bias")))
+            Layer(
+                query: try m(.attentionQuery, i), key: try m(.attentionKey, i), value: try m(.attentionValue, i),
+                queryBias: try w(.attentionQuery, i, bias: true), keyBias: try w(.attentionKey, i, bias: true),
+                valueBias: try w(.attentionValue, i, bias: true),
+                output: try m(.attentionOutput, i), outputBias: try w(.attentionOutput, i, bias: true),
+                attentionNorm: (try w(.attentionNorm, i), try w(.attentionNorm, i, bias: true)),
+                up: try m(.mlpUp, i), upBias: try w(.mlpUp, i, bias: true),
+                down: try m(.mlpDown, i), downBias: try w(.mlpDown, i, bias: true),
+                mlpNorm: (try w(.mlpNorm, i), try w(.mlpNorm, i, bias: true)))
         }
     }
 

@@ -22,24 +22,27 @@ func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, into out: 
     }
 }
 
-/// The rotation angles of RoPE for one position: cos and sin [d/2] of position · θ^(-2i/d), computed in
-/// f32 the way Hugging Face's LlamaRotaryEmbedding computes them, so the rotated heads match its bits
-/// as closely as f32 allows.
-func ropeAngles(position: Int, headDim d: Int, theta: Double, cos: UnsafeMutablePointer<Float>, sin: UnsafeMutablePointer<Float>) {
+/// The rotation angles of RoPE for one position: cos and sin [dims/2] of position · θ^(-2i/dims)
+/// (divided by `factors[i]` when given: llama.cpp's `rope_freqs`, Llama 3's scaling), computed in f32 the
+/// way Hugging Face's rotary embeddings compute them, so the rotated heads match its bits as closely as
+/// f32 allows.
+func ropeAngles(position: Int, dims: Int, theta: Double, factors: [Float]?, cos: UnsafeMutablePointer<Float>, sin: UnsafeMutablePointer<Float>) {
     let base = Float(theta)
-    for i in 0..<(d / 2) {
-        let inverseFrequency = 1 / powf(base, Float(2 * i) / Float(d))
+    for i in 0..<(dims / 2) {
+        var inverseFrequency = 1 / powf(base, Float(2 * i) / Float(dims))
+        if let factors { inverseFrequency /= factors[i] }
         let angle = Float(position) * inverseFrequency
         cos[i] = cosf(angle)
         sin[i] = sinf(angle)
     }
 }
 
-/// Rotates every head of one token in place: x [heads, d] (heads side by side in a row).
-/// `half` pairs i with i + d/2 (Hugging Face `rotate_half`); `interleaved` pairs 2i with 2i + 1.
-func applyRope(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim d: Int, interleaved: Bool,
+/// Rotates the first `ropeDims` dimensions of every head of one token in place: x [heads, d] (heads side
+/// by side in a row); the other d − ropeDims dimensions pass through (partial rotary).
+/// `half` pairs i with i + ropeDims/2 (Hugging Face `rotate_half`); `interleaved` pairs 2i with 2i + 1.
+func applyRope(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim d: Int, ropeDims: Int, interleaved: Bool,
                cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
-    let half = d / 2
+    let half = ropeDims / 2
     for h in 0..<heads {
         let v = x + h * d
         for i in 0..<half {
@@ -49,6 +52,26 @@ func applyRope(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim d: Int, int
             v[b] = x2 * cos[i] + x1 * sin[i]
         }
     }
+}
+
+/// x [count] = c · tanh(x / c) in place: Gemma 2's soft cap on attention scores and logits.
+func softcapInPlace(_ x: UnsafeMutablePointer<Float>, _ c: Float, count: Int) {
+    for i in 0..<count { x[i] = c * tanhf(x[i] / c) }
+}
+
+/// x [count] *= factor.
+func scaleInPlace(_ x: UnsafeMutablePointer<Float>, _ factor: Float, count: Int) {
+    var i = 0
+    let f = SIMD8<Float>(repeating: factor)
+    while i + 8 <= count { store8(load8(x + i) * f, x + i); i += 8 }
+    while i < count { x[i] *= factor; i += 1 }
+}
+
+/// x [count] *= y [count], element by element (a gated MLP's act(gate) · up).
+func multiplyInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
+    var i = 0
+    while i + 8 <= count { store8(load8(x + i) * load8(y + i), x + i); i += 8 }
+    while i < count { x[i] *= y[i]; i += 1 }
 }
 
 /// GPT-2's GELU in place (`gelu_new`): 0.5 · x · (1 + tanh(y)), y = √(2/π) · (x + 0.044715 · x³),
@@ -91,10 +114,11 @@ func siluGate(_ gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, cou
 /// softmax (left in `scores`, for the attention record), z [d] = Σ_j p_j V [j, :].
 /// keys, values [positions, d] contiguous (the session's cache of one kv head); scores [positions].
 func decodeAttentionHead(_ q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
-                         _ z: UnsafeMutablePointer<Float>, positions: Int, headDim d: Int, scale: Float,
+                         _ z: UnsafeMutablePointer<Float>, positions: Int, headDim d: Int, scale: Float, softcap: Float = 0,
                          scores: UnsafeMutablePointer<Float>) {
     if NativeKernels.enabled && d % 8 == 0 {
         qkv_attention_scores(q, keys, positions, d, scale, scores)
+        if softcap > 0 { softcapInPlace(scores, softcap, count: positions) }
         softmaxRows(scores, rows: 1, n: positions)
         qkv_attention_mix(scores, values, d, positions, d, 1, z)
         return
@@ -109,6 +133,7 @@ func decodeAttentionHead(_ q: UnsafePointer<Float>, keys: UnsafePointer<Float>, 
         while c < d { sum += q[c] * key[c]; c &+= 1 }
         scores[j] = sum * scale
     }
+    if softcap > 0 { softcapInPlace(scores, softcap, count: positions) }
     softmaxRows(scores, rows: 1, n: positions)
     var c = 0
     while c &+ 32 <= d {

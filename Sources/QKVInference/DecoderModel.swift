@@ -1,10 +1,11 @@
 import COpenBLAS
 import QKVFormat
 
-/// A GPT-2 or LLaMA-style decoder (pre-norm, causal attention with a KV cache) over a model file's
-/// weights, as Hugging Face's GPT2LMHeadModel and LlamaForCausalLM compute it. The forward pass reads top
-/// to bottom in `forward`; the weights are read-only after `init`, so one model serves any number of
-/// `DecoderSession`s on any threads.
+/// A pre-norm decoder (causal attention with a KV cache) over a model file's weights, computing what
+/// the file's config describes (Specs/schema.md, "A pre-norm decoder computes"): GPT-2, LLaMA, Mistral,
+/// Qwen, Gemma, Phi as Hugging Face computes them, without knowing which one it is. The forward pass
+/// reads top to bottom in `forwardChunk`; the weights are read-only after `init`, so one model serves
+/// any number of `DecoderSession`s on any threads.
 public final class DecoderModel: @unchecked Sendable {
     public let config: ModelConfig
 
@@ -18,9 +19,14 @@ public final class DecoderModel: @unchecked Sendable {
         let attentionNorm: Norm
         let query, key, value: WeightMatrix             // [H·d, D], [K·d, D], [K·d, D]: per-head slabs read as one matrix
         let queryBias, keyBias, valueBias: FloatWeight?  // [H·d], [K·d], [K·d]
+        let queryNorm, keyNorm: FloatWeight?            // [d], [d]: RMSNorm of each head's q and k (qk_norm)
         let output: WeightMatrix                        // [H·d, D]: head h's rows are its slice of W_O
         let outputBias: FloatWeight?                     // [D]
+        let attentionPostNorm: Norm?                    // [D]: on the attention output (post_norms)
         let mlpNorm: Norm
+        let mlpPostNorm: Norm?                          // [D]: on the MLP output (post_norms)
+        /// Attends through the sliding window (and rotates with the sliding RoPE base).
+        let isSliding: Bool
         let up: WeightMatrix, upBias: FloatWeight?      // [F, D], [F]
         let gate: WeightMatrix?, gateBias: FloatWeight? // [F, D], [F] (LLaMA's SwiGLU)
         let down: WeightMatrix, downBias: FloatWeight?  // [D, F], [D]
@@ -40,40 +46,47 @@ public final class DecoderModel: @unchecked Sendable {
         guard config.isDecoder, config.normPlacement == .pre, !config.embeddingNorm, config.typeVocabSize == 0 else {
             throw InferenceError.unsupportedModel(file: path, reason: "not a pre-norm decoder (GPT-2 or LLaMA family)")
         }
-        switch config.activation {
-        case .silu where !config.gatedMLP:
+        if config.activation == .silu && !config.gatedMLP {
             throw InferenceError.unsupportedModel(file: path, reason: "silu is supported only in a gated MLP")
-        case .geluTanh, .geluErf, .silu: break
         }
         if config.positionEncoding == .rope, config.rope == nil || config.headDim % 2 != 0 {
             throw InferenceError.unsupportedModel(file: path, reason: "RoPE needs rope_theta and an even head_dim")
         }
         self.config = config
         let file = model.file
-        func w(_ name: String) throws -> FloatWeight { try FloatWeight(file, name) }
-        func m(_ name: String) throws -> WeightMatrix { try WeightMatrix(file, name) }
-        func optional(_ name: String, _ present: Bool) throws -> FloatWeight? { present ? try w(name) : nil }
-        func norm(_ prefix: String) throws -> Norm {
-            Norm(weight: try w(prefix + "/weight"), bias: try optional(prefix + "/bias", config.norm == .layernorm))
+        // Tensors by role (and layer): the schema's names, never spelled here.
+        func m(_ role: TensorRole, _ layer: Int? = nil) throws -> WeightMatrix { try WeightMatrix(file, role.tensorName(layer: layer)) }
+        func bias(_ role: TensorRole, _ layer: Int, _ present: Bool) throws -> FloatWeight? {
+            present ? try FloatWeight(file, role.tensorName(layer: layer, bias: true)) : nil
         }
-        tokenEmbedding = try m("embed/token/weight")
-        positionEmbedding = config.positionEncoding == .learned ? try m("embed/position/weight") : nil
+        let offset = Float(config.normWeightOffset)
+        func norm(_ role: TensorRole, _ layer: Int? = nil) throws -> Norm {
+            Norm(weight: try FloatWeight(file, role.tensorName(layer: layer), offset: offset),
+                 bias: config.norm == .layernorm ? try FloatWeight(file, role.tensorName(layer: layer, bias: true)) : nil)
+        }
+        func postNorm(_ role: TensorRole, _ layer: Int) throws -> Norm? { config.postNorms ? try norm(role, layer) : nil }
+        func headNorm(_ role: TensorRole, _ layer: Int) throws -> FloatWeight? {
+            config.qkNorm ? try FloatWeight(file, role.tensorName(layer: layer), offset: offset) : nil
+        }
+        tokenEmbedding = try m(.tokenEmbedding)
+        positionEmbedding = config.positionEncoding == .learned ? try m(.positionEmbedding) : nil
         layers = try (0..<config.layerCount).map { i in
-            let p = "layers/\(i)/", a = config.attentionBias, b = config.mlpBias
+            let a = config.hasQKVBias, b = config.mlpBias
             return Layer(
-                attentionNorm: try norm(p + "attn_norm"),
-                query: try m(p + "attn/q/weight"), key: try m(p + "attn/k/weight"), value: try m(p + "attn/v/weight"),
-                queryBias: try optional(p + "attn/q/bias", a), keyBias: try optional(p + "attn/k/bias", a),
-                valueBias: try optional(p + "attn/v/bias", a),
-                output: try m(p + "attn/o/weight"), outputBias: try optional(p + "attn/o/bias", a),
-                mlpNorm: try norm(p + "mlp_norm"),
-                up: try m(p + "mlp/up/weight"), upBias: try optional(p + "mlp/up/bias", b),
-                gate: config.gatedMLP ? try m(p + "mlp/gate/weight") : nil,
-                gateBias: try optional(p + "mlp/gate/bias", config.gatedMLP && b),
-                down: try m(p + "mlp/down/weight"), downBias: try optional(p + "mlp/down/bias", b))
+                attentionNorm: try norm(.attentionNorm, i),
+                query: try m(.attentionQuery, i), key: try m(.attentionKey, i), value: try m(.attentionValue, i),
+                queryBias: try bias(.attentionQuery, i, a), keyBias: try bias(.attentionKey, i, a), valueBias: try bias(.attentionValue, i, a),
+                queryNorm: try headNorm(.attentionQueryNorm, i), keyNorm: try headNorm(.attentionKeyNorm, i),
+                output: try m(.attentionOutput, i), outputBias: try bias(.attentionOutput, i, config.attentionBias),
+                attentionPostNorm: try postNorm(.attentionPostNorm, i),
+                mlpNorm: try norm(.mlpNorm, i), mlpPostNorm: try postNorm(.mlpPostNorm, i),
+                isSliding: config.isSliding(layer: i),
+                up: try m(.mlpUp, i), upBias: try bias(.mlpUp, i, b),
+                gate: config.gatedMLP ? try m(.mlpGate, i) : nil, gateBias: try bias(.mlpGate, i, config.gatedMLP && b),
+                down: try m(.mlpDown, i), downBias: try bias(.mlpDown, i, b))
         }
-        finalNorm = try norm("final_norm")
-        lmHead = config.tiedEmbeddings ? tokenEmbedding : try m("lm_head/weight")
+        finalNorm = try norm(.finalNorm)
+        lmHead = config.tiedEmbeddings ? tokenEmbedding : try m(.lmHead)
         // Every token reads every matrix but the input embedding (only looked up): map their pages now,
         // in one call each, instead of a page fault per few pages inside the first forward pass (17,700
         // faults for a 134M f32 model: a fifth of its 256-token prompt's time).
@@ -163,27 +176,39 @@ public final class DecoderModel: @unchecked Sendable {
         let F = config.ffnDim, V = config.vocabSize
         let HD = H * d, KD = K * d, group = config.queriesPerKeyValueHead
         let T = tokens.count, start = s.length, end = start + T
-        let epsilon = Float(config.normEpsilon), scale = 1 / Float(d).squareRoot()
+        let epsilon = Float(config.normEpsilon), scale = Float(config.effectiveAttentionScale)
+        let softcap = Float(config.attentionSoftcap)
         let x = s.residual, h = s.normed, q = s.query, k = s.key, v = s.value, z = s.heads
         let sub = s.sublayer, up = s.up, gateBuffer = s.gate
         let team = s.team, P = team.size, tileFloats = s.tileFloats
 
-        // Embeddings: token (+ learned position), widened from their rows.
+        // Embeddings: token (× embedding_scale) (+ learned position), widened from their rows.
+        let embeddingScale = Float(config.embeddingScale)
         for (t, id) in tokens.enumerated() {
             let row = x + t * D
             tokenEmbedding.widenRow(id, 0..<D, into: row)
+            if embeddingScale != 1 { scaleInPlace(row, embeddingScale, count: D) }
             if let positions = positionEmbedding {
                 positions.widenRow(start + t, 0..<D, into: sub)
                 addInPlace(row, sub, count: D)
             }
         }
-        // RoPE angles of the chunk's positions, once for every layer.
+        // RoPE angles of the chunk's positions, once for every layer (and once more for sliding layers
+        // with their own base).
+        let ropeDims = config.rope.map { $0.dimensions ?? d } ?? 0
         if let rope = config.rope {
-            for t in 0..<T { ropeAngles(position: start + t, headDim: d, theta: rope.theta, cos: s.cos + t * d / 2, sin: s.sin + t * d / 2) }
+            for t in 0..<T {
+                ropeAngles(position: start + t, dims: ropeDims, theta: rope.theta, factors: rope.frequencyFactors,
+                           cos: s.cos + t * d / 2, sin: s.sin + t * d / 2)
+                if let sliding = rope.slidingTheta {
+                    ropeAngles(position: start + t, dims: ropeDims, theta: sliding, factors: nil,
+                               cos: s.slidingCos + t * d / 2, sin: s.slidingSin + t * d / 2)
+                }
+            }
         }
 
         for (index, layer) in layers.enumerated() {
-            // Attention: norm, Q K V for all heads at once, RoPE, append K V to the cache.
+            // Attention: norm, Q K V for all heads at once, q/k norms, RoPE, append K V to the cache.
             normalize(x, layer.attentionNorm, into: h, rows: T, epsilon: epsilon, team: team)
             // The rows of W_Q, W_K and W_V as one run of HD + 2·KD rows; one token: in claimed pieces.
             team.runShares(count: HD + 2 * KD, align: 16, claimed: T == 1) { p, rows in
@@ -197,18 +222,27 @@ public final class DecoderModel: @unchecked Sendable {
                 part(layer.key, layer.keyBias, into: k, from: HD)
                 part(layer.value, layer.valueBias, into: v, from: HD + KD)
             }
+            // q [T·H, d] and k [T·K, d]: every head's vector normalised on its own.
+            if let queryNorm = layer.queryNorm, let keyNorm = layer.keyNorm {
+                rmsNorm(q, weight: queryNorm.pointer, into: q, rows: T * H, n: d, epsilon: epsilon)
+                rmsNorm(k, weight: keyNorm.pointer, into: k, rows: T * K, n: d, epsilon: epsilon)
+            }
             if let rope = config.rope {
+                let useSliding = layer.isSliding && rope.slidingTheta != nil
+                let (cosines, sines) = useSliding ? (s.slidingCos, s.slidingSin) : (s.cos, s.sin)
                 for t in 0..<T {
-                    let cos = s.cos + t * d / 2, sin = s.sin + t * d / 2
-                    applyRope(q + t * HD, heads: H, headDim: d, interleaved: rope.layout == .interleaved, cos: cos, sin: sin)
-                    applyRope(k + t * KD, heads: K, headDim: d, interleaved: rope.layout == .interleaved, cos: cos, sin: sin)
+                    let cos = cosines + t * d / 2, sin = sines + t * d / 2
+                    applyRope(q + t * HD, heads: H, headDim: d, ropeDims: ropeDims, interleaved: rope.layout == .interleaved, cos: cos, sin: sin)
+                    applyRope(k + t * KD, heads: K, headDim: d, ropeDims: ropeDims, interleaved: rope.layout == .interleaved, cos: cos, sin: sin)
                 }
             }
             s.append(keys: k, values: v, tokens: T, layer: index)
 
-            // Each query head against its key/value head's cache: P = softmax(Q_h K_hᵀ / √d) with the causal
-            // mask (token t sees positions ≤ start + t), Z_h = P V_h. Heads are shared among the threads
-            // (all on this one when recording: the record is not written from several threads).
+            // Each query head against its key/value head's cache: P = softmax(cap(Q_h K_hᵀ · scale)) with
+            // the causal mask (token t sees positions ≤ start + t, and on sliding layers only the last
+            // `window` of them), Z_h = P V_h. Heads are shared among the threads (all on this one when
+            // recording: the record is not written from several threads).
+            let window = layer.isSliding ? config.slidingWindow : Int.max
             let attentionParts = record == nil ? P : 1
             let attend = { (p: Int) in
                 let scores = s.scores(p)
@@ -216,8 +250,14 @@ public final class DecoderModel: @unchecked Sendable {
                     let keys = s.keys(layer: index, head: head / group), values = s.values(layer: index, head: head / group)
                     let qh = q + head * d, zh = z + head * d
                     if T == 1 {
-                        decodeAttentionHead(qh, keys: keys, values: values, zh, positions: end, headDim: d, scale: scale, scores: scores)
-                        record?.storeProbabilities(layer: index, head: head, firstQuery: start, rows: 1, keys: end, stride: end, scores)
+                        // The keys in the window: positions first..<end.
+                        let first = end > window ? end - window : 0
+                        decodeAttentionHead(qh, keys: keys + first * d, values: values + first * d, zh, positions: end - first,
+                                            headDim: d, scale: scale, softcap: softcap, scores: scores + first)
+                        if let record {
+                            scores.update(repeating: 0, count: first)
+                            record.storeProbabilities(layer: index, head: head, firstQuery: start, rows: 1, keys: end, stride: end, scores)
+                        }
                     } else {
                         // Queries in blocks, each against the keys its last query sees: the scores of the
                         // future are not computed (a third of a 256-token prompt's attention).
@@ -226,9 +266,13 @@ public final class DecoderModel: @unchecked Sendable {
                             let rows = min(causalBlockTokens, T - first), seen = start + first + rows
                             matmulTransposed(qh + first * HD, keys, scores, m: rows, n: seen, k: d, lda: HD, ldb: d, ldc: seen, alpha: scale)
                             for t in 0..<rows {
-                                // The causal mask: softmax over the visible keys only, the future exactly 0.
+                                // The causal mask (and the window): softmax over the visible keys only, the
+                                // rest exactly 0.
                                 let row = scores + t * seen, visible = start + first + t + 1
-                                softmaxRows(row, rows: 1, n: visible)
+                                let low = visible > window ? visible - window : 0
+                                if softcap > 0 { softcapInPlace(row + low, softcap, count: visible - low) }
+                                softmaxRows(row + low, rows: 1, n: visible - low)
+                                row.update(repeating: 0, count: low)
                                 (row + visible).update(repeating: 0, count: seen - visible)
                             }
                             record?.storeProbabilities(layer: index, head: head, firstQuery: start + first, rows: rows, keys: seen, stride: seen, scores)
@@ -241,7 +285,8 @@ public final class DecoderModel: @unchecked Sendable {
             if attentionParts == 1 { attend(0) } else { team.run(attend) }
 
             // Every head's update through its slice of W_O, added to the residual stream: shares of W_O's
-            // columns, so each thread adds its own columns of the residual.
+            // columns, so each thread adds its own columns of the residual (after the whole rows are
+            // normalised, with post norms).
             if let record {
                 layer.output.withFloats { record.storeUpdates(layer: index, firstQuery: start, rows: T, heads: z, output: $0, headDim: d, modelDim: D) }
             }
@@ -252,10 +297,15 @@ public final class DecoderModel: @unchecked Sendable {
                 } else {
                     layer.output.multiplyTransposed(z, m: T, into: sub, ldy: D, columns: columns, scratch: s.tile(p), scratchFloats: tileFloats)
                 }
-                addResidual(x, sub, layer.outputBias, rows: T, n: D, columns: columns)
+                if layer.attentionPostNorm == nil {
+                    addResidual(x, sub, layer.outputBias, rows: T, n: D, columns: columns)
+                } else if let bias = layer.outputBias {
+                    addBias(sub, ld: D, bias.pointer, rows: T, columns: columns)
+                }
             }
+            if let postNorm = layer.attentionPostNorm { addNormalized(sub, postNorm, into: x, rows: T, epsilon: epsilon, team: team) }
 
-            // MLP: act(h W_upᵀ + b) (or silu(h W_gateᵀ) · h W_upᵀ) W_downᵀ + b, added to the residual stream.
+            // MLP: act(h W_upᵀ + b) (or act(h W_gateᵀ) · h W_upᵀ) W_downᵀ + b, added to the residual stream.
             normalize(x, layer.mlpNorm, into: h, rows: T, epsilon: epsilon, team: team)
             let hidden = layer.gate == nil ? up : gateBuffer
             team.runShares(count: F, align: 16, claimed: T == 1) { p, columns in
@@ -263,7 +313,14 @@ public final class DecoderModel: @unchecked Sendable {
                 project(h, layer.up, layer.upBias, into: up, rows: T, share: columns, tile: tile, tileFloats: tileFloats)
                 if let gate = layer.gate {
                     project(h, gate, layer.gateBias, into: gateBuffer, rows: T, share: columns, tile: tile, tileFloats: tileFloats)
-                    for t in 0..<T { siluGate(gateBuffer + t * F + columns.lowerBound, up: up + t * F + columns.lowerBound, count: columns.count) }
+                    for t in 0..<T {
+                        let g = gateBuffer + t * F + columns.lowerBound, u = up + t * F + columns.lowerBound
+                        switch config.activation {
+                        case .silu: siluGate(g, up: u, count: columns.count)
+                        case .geluTanh: geluTanh(g, count: columns.count); multiplyInPlace(g, u, count: columns.count)
+                        case .geluErf: geluErf(g, count: columns.count); multiplyInPlace(g, u, count: columns.count)
+                        }
+                    }
                 } else {
                     for t in 0..<T {
                         let row = up + t * F + columns.lowerBound
@@ -272,18 +329,23 @@ public final class DecoderModel: @unchecked Sendable {
                 }
             }
             team.runShares(count: D, align: 16, claimed: T == 1) { p, columns in
-                project(hidden, layer.down, nil, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats)
-                addResidual(x, sub, layer.downBias, rows: T, n: D, columns: columns)
+                project(hidden, layer.down, layer.mlpPostNorm == nil ? nil : layer.downBias, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats)
+                if layer.mlpPostNorm == nil { addResidual(x, sub, layer.downBias, rows: T, n: D, columns: columns) }
             }
+            if let postNorm = layer.mlpPostNorm { addNormalized(sub, postNorm, into: x, rows: T, epsilon: epsilon, team: team) }
         }
         s.length = end
 
-        // Final norm and LM head, for the rows asked for.
+        // Final norm and LM head (and the logits' soft cap), for the rows asked for.
         guard logitRows > 0 else { return }
         let first = T - logitRows
         normalize(x + first * D, finalNorm, into: h, rows: logitRows, epsilon: epsilon, team: team)
+        let finalSoftcap = Float(config.finalSoftcap)
         team.runShares(count: V, align: 16, claimed: logitRows == 1) { p, rows in
             project(h, lmHead, nil, into: logits, rows: logitRows, share: rows, tile: s.tile(p), tileFloats: tileFloats)
+            if finalSoftcap > 0 {
+                for r in 0..<logitRows { softcapInPlace(logits + r * V + rows.lowerBound, finalSoftcap, count: rows.count) }
+            }
         }
     }
 
@@ -308,6 +370,14 @@ public final class DecoderModel: @unchecked Sendable {
             }
         }
         if rows < 8 || team.size == 1 { body(0..<rows) } else { team.run { p in body(share(rows, part: p, of: team.size)) } }
+    }
+
+    /// x [rows, D] += norm(y) (y normalised in place): a sublayer's output through its post norm into
+    /// the residual stream.
+    private func addNormalized(_ y: UnsafeMutablePointer<Float>, _ norm: Norm, into x: UnsafeMutablePointer<Float>, rows: Int,
+                               epsilon: Float, team: ComputeTeam) {
+        normalize(y, norm, into: y, rows: rows, epsilon: epsilon, team: team)
+        addInPlace(x, y, count: rows * config.modelDim)
     }
 }
 

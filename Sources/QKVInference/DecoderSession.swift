@@ -27,6 +27,7 @@ public final class DecoderSession {
     let key, value: UnsafeMutablePointer<Float>                   // [rows, K·d]
     let up, gate: UnsafeMutablePointer<Float>                     // [rows, F]
     let cos, sin: UnsafeMutablePointer<Float>                     // [rows, d/2]: each position's RoPE angles
+    let slidingCos, slidingSin: UnsafeMutablePointer<Float>       // [rows, d/2]: the same with the sliding layers' base
     let logits: UnsafeMutablePointer<Float>                       // [V]: the last position's, for decoding
 
     /// The threads a forward pass runs on (`setComputeThreads`), and each one's scratch.
@@ -60,6 +61,8 @@ public final class DecoderSession {
         key = buffer(rows * K * d); value = buffer(rows * K * d)
         up = buffer(rows * F); gate = buffer(config.gatedMLP ? rows * F : 1)
         cos = buffer(rows * d / 2); sin = buffer(rows * d / 2)
+        let slidingBase = config.rope?.slidingTheta != nil
+        slidingCos = buffer(slidingBase ? rows * d / 2 : 1); slidingSin = buffer(slidingBase ? rows * d / 2 : 1)
         logits = buffer(config.vocabSize)
         team = ComputeTeam(size: computeThreads)
         scoresStride = rows * capacity

@@ -249,13 +249,57 @@ func dotColumnsQ8_0(_ w: UnsafeRawPointer, n: Int, _ x: UnsafePointer<Float>, _ 
     }
 }
 
+// MARK: - ggml's other block types (q4_0 … q6_k, iq4_nl, iq4_xs)
+
+/// y [r] = W [r, :] · x for r in `rows`, W [*, k] in block type `dtype` (k a multiple of its block size,
+/// rows `rowBytes` apart): each block widened (BlockQuantization, as ggml) into 256 floats on the stack,
+/// then multiplied with x's slice into one accumulator of eight, whose lanes are summed at the end.
+func dotRowsBlocks(_ dtype: DType, _ w: UnsafeRawPointer, rowBytes: Int, _ x: UnsafePointer<Float>,
+                   _ y: UnsafeMutablePointer<Float>, rows: Range<Int>, k: Int) {
+    let size = dtype.blockSize, bytes = dtype.blockBytes, blocks = k / size
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { buffer in
+        let block = buffer.baseAddress!
+        for r in rows {
+            let row = w + r &* rowBytes
+            var acc = SIMD8<Float>()
+            for b in 0..<blocks {
+                BlockQuantization.dequantize(row + b &* bytes, dtype: dtype, count: 1, into: block)
+                let xb = x + b &* size
+                for j in stride(from: 0, to: size, by: 8) { acc += load8(block + j) * load8(xb + j) }
+            }
+            y[r] = acc.sum()
+        }
+    }
+}
+
+/// y [c] = Σ_i x [i] · W [i, c] for c in `columns` (any bounds), W [k, n] in block type `dtype` (rows
+/// `rowBytes` apart): row by row, the columns' blocks widened into a scratch row, then added scaled by x [i].
+func dotColumnsBlocks(_ dtype: DType, _ w: UnsafeRawPointer, rowBytes: Int, _ x: UnsafePointer<Float>,
+                      _ y: UnsafeMutablePointer<Float>, columns: Range<Int>, k: Int) {
+    guard !columns.isEmpty else { return }
+    for c in columns { y[c] = 0 }
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: columns.count) { buffer in
+        let row = buffer.baseAddress!, out = y + columns.lowerBound, n = columns.count
+        for i in 0..<k {
+            BlockQuantization.dequantize(row: w + i &* rowBytes, dtype: dtype, columns: columns, into: row)
+            let xi = x[i], s = SIMD8<Float>(repeating: xi)
+            var c = 0
+            while c &+ 8 <= n { store8(load8(out + c) + s * load8(row + c), out + c); c &+= 8 }
+            while c < n { out[c] += xi * row[c]; c &+= 1 }
+        }
+    }
+}
+
 // MARK: - Widening tiles (for sgemm over many rows) and single rows (embeddings)
 
-/// out [columns.count] = W [r, columns] widened to f32, exactly. For q8_0 the lower bound is a multiple
-/// of 32.
+/// out [columns.count] = W [r, columns] widened to f32, exactly (block types as ggml dequantizes them),
+/// any bounds: q8_0 from a lower bound inside a block goes the general block path.
 func widenRow(_ dtype: DType, _ w: UnsafeRawPointer, rowBytes: Int, row r: Int, columns: Range<Int>,
               into out: UnsafeMutablePointer<Float>) {
     let row = w + r &* rowBytes
+    if dtype.isBlockQuantized && (dtype != .q8_0 || columns.lowerBound % 32 != 0) {
+        return BlockQuantization.dequantize(row: row, dtype: dtype, columns: columns, into: out)
+    }
     if NativeKernels.enabled {
         switch dtype {
         case .f16: return qkv_widen_f16(row + columns.lowerBound &* 2, out, columns.count)

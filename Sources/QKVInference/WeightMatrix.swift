@@ -1,8 +1,10 @@
+import CQKVKernels
 import COpenBLAS
 import QKVFormat
 
-/// A 2-D weight [rows, columns] as the file stores it — f32, f16, bf16 or q8_0 (blocks of 32 along each
-/// row) — used in place from the mapping: no f32 copy. One token multiplies it with the matrix-vector
+/// A 2-D weight [rows, columns] as the file stores it — f32, f16, bf16, q8_0 or another runnable block
+/// type (q4_0 … q6_k, iq4_nl, iq4_xs: blocks along each row) — used in place from the mapping: no f32
+/// copy. The dequantize-only block types (iq1_s … mxfp4) are widened to f32 once at load. One token multiplies it with the matrix-vector
 /// kernels (MatrixVectorKernels.swift, CQKVKernels), which widen in registers; many rows (a prompt, an
 /// encoder's batch) widen tiles of it into a thread's scratch and run sgemm on them.
 /// A tensor of rank > 2 is read as [first dimensions, last]: per-head slabs [H, d, D] as [H·d, D].
@@ -22,14 +24,15 @@ struct WeightMatrix: @unchecked Sendable {
             // GGUF promise less): an unaligned f32 tensor is copied once.
             let aligned = view.withUnsafeBytes { Int(bitPattern: $0.baseAddress) % MemoryLayout<Float>.alignment == 0 }
             if !aligned { view = view.converted(to: .f32) }
-        case .f16, .bf16, .q8_0: break
+        case .f16, .bf16: break
+        case let blocked where blocked.isRunnable: break
         default: view = view.converted(to: .f32)
         }
         self.view = view
         dtype = view.dtype
         columns = view.shape.last ?? 1
         rows = view.info.elementCount / max(columns, 1)
-        rowBytes = dtype == .q8_0 ? columns / 32 * q8BlockBytes : columns * dtype.blockBytes
+        rowBytes = dtype.byteCount(for: [columns])!   // the container checked: whole blocks
         // The view keeps its storage alive for as long as this matrix lives.
         base = view.withUnsafeBytes { UnsafeRawPointer($0.baseAddress!) }
     }
@@ -48,7 +51,7 @@ struct WeightMatrix: @unchecked Sendable {
         return copy.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 
-    /// out [columns.count] = row r's `columns`, widened exactly (q8_0: the lower bound a multiple of 32).
+    /// out [columns.count] = row r's `columns`, widened exactly (block types as ggml dequantizes them).
     @inline(__always)
     func widenRow(_ r: Int, _ columns: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         QKVInference.widenRow(dtype, base, rowBytes: rowBytes, row: r, columns: columns, into: out)
@@ -58,6 +61,15 @@ struct WeightMatrix: @unchecked Sendable {
     /// the team's threads with OpenBLAS at one thread. Every dtype runs in the C kernels where the
     /// processor has them (`NativeKernels`); f32 otherwise goes to OpenBLAS's sgemv.
     func multiplyVector(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        if dtype.isBlockQuantized && dtype != .q8_0 {
+            // C for q4_0, q5_0, q4_k, q5_k and q6_k where the processor has AVX2; the others per block in Swift.
+            if NativeKernels.enabled,
+               qkv_dot_rows_blocks(CInt(dtype.rawValue), base, rowBytes, x, y, rows.lowerBound, rows.upperBound, columns) != 0 {
+                return
+            }
+            dotRowsBlocks(dtype, base, rowBytes: rowBytes, x, y, rows: rows, k: columns)
+            return
+        }
         if NativeKernels.enabled {
             nativeDotRows(dtype, base, rowBytes: rowBytes, x, y, rows: rows, k: columns)
             return
@@ -77,8 +89,12 @@ struct WeightMatrix: @unchecked Sendable {
     }
 
     /// y [c] = Σ_i x [i] · W [i, c] for c in `columns` (x [rows]; the attention output projection
-    /// stored [H·d, D]). q8_0: the bounds are multiples of 32.
+    /// stored [H·d, D]). Any bounds: q8_0's kernels take whole blocks, other bounds go the block path.
     func multiplyVectorTransposed(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, columns range: Range<Int>) {
+        if dtype.isBlockQuantized && (dtype != .q8_0 || range.lowerBound % 32 != 0 || range.upperBound % 32 != 0) {
+            dotColumnsBlocks(dtype, base, rowBytes: rowBytes, x, y, columns: range, k: rows)
+            return
+        }
         if NativeKernels.enabled {
             nativeDotColumns(dtype, base, rowBytes: rowBytes, n: columns, x, y, columns: range, k: rows)
             return

@@ -19,7 +19,7 @@ struct Convert: ParsableCommand {
     }
 
     enum TargetDType: String, ExpressibleByArgument, CaseIterable {
-        case f32, f16, bf16, q8_0
+        case f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1
         var dtype: DType { DType(name: rawValue)! }
     }
 
@@ -32,7 +32,7 @@ struct Convert: ParsableCommand {
     @Option(help: "Output container, when OUT's extension does not say.")
     var to: Format?
 
-    @Option(help: "Store every float tensor as this dtype (rounded to nearest even); q8_0 quantizes the matrices (blocks of 32 int8 with an f16 scale, as ggml) and keeps the rest.")
+    @Option(help: "Store every float tensor as this dtype (rounded to nearest even); q8_0, q4_0, q4_1, q5_0 and q5_1 quantize the matrices (ggml's blocks of 32, bit-identical to gguf-py's quantize) and keep the rest.")
     var dtype: TargetDType?
 
     @Flag(help: "HDF5 output: chunked, shuffle + deflate datasets, one chunk per attention head.")

@@ -19,7 +19,26 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Per layer and head: Frobenius norms of the W_Q, W_K, W_V and W_O slabs.")
     var heads = false
 
+    @Option(name: .customLong("values"), help: ArgumentHelp("Write this tensor's values, as float32, to the .npy file given by --npy (block types dequantized as ggml does; raw tensor names for files qkv has no map for).", valueName: "tensor"))
+    var valuesOf: String?
+
+    @Option(help: ArgumentHelp("The .npy file --values writes.", valueName: "file"))
+    var npy: String?
+
+    func validate() throws {
+        if (valuesOf == nil) != (npy == nil) { throw ValidationError("--values and --npy go together") }
+    }
+
     func run() throws {
+        if let valuesOf, let npy {
+            let (weights, _) = try openForInspection(path: file)
+            let view = try weights.tensor(valuesOf)
+            guard view.dtype.isFloat || view.dtype.isBlockQuantized else {
+                throw ValidationError("tensor '\(valuesOf)' of \(file) is \(view.dtype), not a float or block type")
+            }
+            try view.writeFloat32NPY(to: npy, inputs: [file])
+            return
+        }
         let (weights, mappingProblem) = try openForInspection(path: file)
         var summary = try ModelSummary(file: weights, fileBytes: fileSize(file), includeTensors: tensors || mappingProblem != nil,
                                        includeHeads: heads && mappingProblem == nil)
@@ -39,12 +58,40 @@ struct InspectReport {
     let summary: ModelSummary
     init(_ summary: ModelSummary) { self.summary = summary }
 
+    /// The config's steps beyond a plain decoder (Specs/schema.md, the second config table), in words.
+    var steps: [String] {
+        let c = summary.config
+        var out: [String] = []
+        if c["qkv_bias"] == "true" { out.append("Q/K/V biases") }
+        if c["qk_norm"] == "true" { out.append("q/k RMSNorm per head") }
+        if c["post_norms"] == "true" { out.append("norms after attention and MLP") }
+        if let offset = c["norm_weight_offset"] { out.append("norms scale by \(offset) + w") }
+        if let scale = c["embedding_scale"] { out.append("embeddings × \(scale)") }
+        if let scale = c["attention_scale"] { out.append("attention scale \(scale)") }
+        if let cap = c["attention_softcap"] { out.append("score soft cap \(cap)") }
+        if let cap = c["final_softcap"] { out.append("logit soft cap \(cap)") }
+        if let window = c["sliding_window"] {
+            var text = "sliding window \(window)"
+            if let layers = c["sliding_layers"] {
+                let flags = layers.filter { $0 == "0" || $0 == "1" }
+                let global = flags.enumerated().filter { $0.element == "0" }.map { String($0.offset) }
+                text += global.isEmpty ? " on every layer" : ", layers \(global.joined(separator: ", ")) global"
+            }
+            if let theta = c["rope_theta_sliding"] { text += " (RoPE theta \(theta) on the sliding layers)" }
+            out.append(text)
+        }
+        if let dims = c["rope_dims"] { out.append("RoPE on \(dims) dimensions per head") }
+        if c["rope_freq_factors"] != nil { out.append("RoPE frequencies scaled (rope_freq_factors)") }
+        return out
+    }
+
     var text: String {
         var out = ""
         func line(_ label: String, _ value: String) { out += label.padding(toLength: 14, withPad: " ", startingAt: 0) + value + "\n" }
         let c = summary.config
         line("file", "\(summary.file) (\(summary.format), \(formatBytes(summary.fileBytes)))")
-        if let family = c["family"] {
+        if var family = c["family"] {
+            if let architecture = summary.provenance["architecture"] { family = "\(unquote(architecture)) (\(unquote(family)) family)" }
             let heads = c["head_count"] ?? "?", kv = c["kv_head_count"] ?? "?"
             line("model", "\(family.replacingOccurrences(of: "\"", with: "")): \(c["layer_count"] ?? "?") layers, d_model \(c["model_dim"] ?? "?"), "
                  + "\(heads) heads" + (kv != heads ? " (\(kv) key/value heads, GQA)" : "") + " of d_head \(c["head_dim"] ?? "?"), "
@@ -56,6 +103,7 @@ struct InspectReport {
             var head = family.contains("bert") ? "" : (c["tied_embeddings"] == "true" ? ", tied LM head" : ", separate LM head")
             if let pooling = c["pooling"] { head += ", \(unquote(pooling)) pooling" + (c["normalize"] == "true" ? ", normalized" : "") }
             line("", "\(norm), \(mlp), \(positions) positions\(head)")
+            if !steps.isEmpty { line("", steps.joined(separator: ", ")) }
         }
         if let kind = summary.tokenizer["kind"] {
             line("tokenizer", "\(unquote(kind)), \(summary.tokenizer["tokens"].map { $0.replacingOccurrences(of: "string[", with: "").replacingOccurrences(of: "]", with: "") } ?? "?") tokens")

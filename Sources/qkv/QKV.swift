@@ -43,6 +43,8 @@ enum Main {
 enum ExitStatus {
     static let invalid: Int32 = 1
     static let usage: Int32 = 2
+    /// `validate`: a well-formed file of an architecture or tensor type qkv has no map for.
+    static let unsupported: Int32 = 3
 
     static func isLibraryError(_ error: Error) -> Bool {
         error is InvalidInputError || error is IOError || error is ConversionError || error is InferenceError || error is TokenizerError

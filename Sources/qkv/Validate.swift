@@ -5,10 +5,13 @@ import QKVFormat
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check a model file against its format and the schema.",
-        discussion: "Exit status: 0 valid, 1 invalid, 2 usage or I/O error."
+        discussion: """
+            Exit status: 0 valid, 1 invalid, 2 usage or I/O error, 3 a valid container of an architecture or \
+            tensor type qkv has no map for (it cannot run or convert it; `qkv inspect` shows the file as it is).
+            """
     )
 
-    @Argument(help: "The model file to check (.qkv or HDF5).")
+    @Argument(help: "The model file to check (any format qkv reads).")
     var file: String
 
     @Flag(help: "Also read every tensor: checksums (.qkv), zero padding, NaN and infinity.")
@@ -20,6 +23,11 @@ struct Validate: ParsableCommand {
         let weights: any WeightFile
         do {
             weights = try openWeightFile(path: file)
+        } catch let error as ImportError where error.isUnsupportedButWellFormed {
+            // The container was read and checked in full before the mapping failed.
+            print("\(file): valid \(try ContainerFormat.detect(path: file).rawValue) container, but qkv cannot map it")
+            print("  - \(error)")
+            throw ExitCode(ExitStatus.unsupported)
         } catch where ExitStatus.code(for: error) == ExitStatus.invalid {
             report([error])
             throw ExitCode(ExitStatus.invalid)

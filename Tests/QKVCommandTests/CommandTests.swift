@@ -167,6 +167,24 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(r.stdout, "\(path): invalid\n  - \(path): header says the file is \(bytes.count) bytes but it is \(bytes.count - 100) bytes (truncated?)\n")
     }
 
+    func testValidate_wellFormedFileOfAnUnmappedArchitectureExitsThree() throws {
+        // all-types-v2.gguf is a correct GGUF whose architecture is "test": not invalid, just not ours.
+        let r = try qkv("validate", fixture("gguf/all-types-v2.gguf"))
+        XCTAssertEqual(r.status, 3, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("valid gguf container, but qkv cannot map it"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("architecture 'test' has no map in qkv"), r.stdout)
+        XCTAssertTrue(try qkv("validate", "--help").stdout.replacingOccurrences(of: "\n", with: " ").contains("3 a valid container of an architecture"))
+    }
+
+    func testInspect_unmappedGGUFShowsItsKeysAndValues() throws {
+        let r = try qkv("inspect", fixture("gguf/all-types-v2.gguf"))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        // Scalars as they are, the key that names the architecture among them.
+        for expected in ["gguf.general.architecture=\"test\"", "gguf.test.u32=4294967295", "gguf.test.bool=true"] {
+            XCTAssertTrue(r.stdout.contains(expected), "\(expected) in\n\(r.stdout)")
+        }
+    }
+
     func testValidate_missingFileExitsTwo() throws {
         let r = try qkv("validate", "/nonexistent.qkv")
         XCTAssertEqual(r.status, 2)

@@ -94,7 +94,7 @@ final class GGUFModelTests: XCTestCase {
 final class QuantizedConversionTests: XCTestCase {
     func testQ8_0IntoAFormatWithoutIt_isRefusedAndWritesNothing() throws {
         let dir = try scratchDirectory()
-        for (name, format) in [("q.safetensors", ContainerFormat.safetensors), ("q.h5", .hdf5)] {
+        for (name, format) in [("q.safetensors", ContainerFormat.safetensors)] {
             XCTAssertThrowsError(try Converter.convert(input: Paths.fixture("gguf/llama-tiny-q8_0.gguf"), output: "\(dir)/\(name)", format: format)) { error in
                 guard case ConversionError.unsupportedTarget(let output, let reason)? = error as? ConversionError else { return XCTFail("\(error)") }
                 XCTAssertEqual(output, "\(dir)/\(name)")

@@ -139,9 +139,11 @@ final class GGUFFixtureTests: XCTestCase {
         XCTAssertEqual(try file.tensor(String(repeating: "n", count: 63)).dtype, .f16)
         XCTAssertEqual(file.tensorInfo("q4_0")?.type, .q4_0)
         XCTAssertEqual(file.tensorInfo("q4_0")?.byteCount, 36)
-        assertThrows(GGUFError.unsupportedTensorType(file: Self.fixture("all-types-v2.gguf"), tensor: "q4_0", type: .q4_0)) {
-            _ = try file.tensor("q4_0")
-        }
+        // Q4_0 is qkv's q4_0: viewed with the row-major shape, its 36 bytes as they are.
+        let q4 = try file.tensor("q4_0")
+        XCTAssertEqual(q4.dtype, .q4_0)
+        XCTAssertEqual(q4.shape, [2, 32])
+        try file.withUnsafeTensorBytes("q4_0") { raw in q4.withUnsafeBytes { XCTAssertEqual(Array($0), Array(raw)) } }
     }
 
     /// GGUF views have the canonical row-major shapes, so the tensors llama.cpp does not rearrange are

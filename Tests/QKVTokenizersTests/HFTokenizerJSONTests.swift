@@ -45,7 +45,7 @@ final class HFTokenizerJSONTests: XCTestCase {
         XCTAssertEqual(patterns.count, 1)
         XCTAssertTrue(patterns[0].contains(#"\p{N}{1,3}"#))
         XCTAssertEqual(data.options["tokenizer.ignore_merges"], .bool(true))
-        XCTAssertEqual(data.options["tokenizer.pre"], .string("llama3"), "llama.cpp's name for the same split")
+        XCTAssertEqual(data.options["tokenizer.pre"], .string("llama-bpe"), "the name llama.cpp's converter writes for Llama 3")
         XCTAssertEqual(data.options["tokenizer.add_bos"], .bool(true))
         XCTAssertEqual(config.specialTokens[.bos].map { data.tokens[$0] }, "<|begin_of_text|>")
     }

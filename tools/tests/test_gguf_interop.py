@@ -265,7 +265,7 @@ def test_gguf_py_on_the_bad_corpus_is_reported():
     for row in rows:
         print("  %-28s %-34s %s" % row)
     accepted = [r[0] for r in rows if r[2] == "accepted"]
-    print("  gguf-py accepts %d of %d: %s (no-such-tensor and unsupported-type-q4_0 are valid files; their errors come from tensor())"
+    print("  gguf-py accepts %d of %d: %s (no-such-tensor and unsupported-type-q8_k are valid files; their errors come from tensor())"
           % (len(accepted), len(rows), ", ".join(accepted)))
     assert len(rows) == len(MANIFEST)
 

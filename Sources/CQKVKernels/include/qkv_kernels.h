@@ -64,6 +64,14 @@ void qkv_widen_bf16(const void *src, float *out, size_t count);
 /// out[0..<32·blocks] = the q8_0 blocks at src dequantized (scale · value, in f32).
 void qkv_widen_q8_0(const void *src, float *out, size_t blocks);
 
+/// y[r] = W[r, :] · x for r in [row_begin, row_end); W [*, k] in the qkv block dtype `dtype_code` (33 q4_0,
+/// 35 q5_0, 39 q4_k, 40 q5_k, 41 q6_k; k a multiple of its block size), rows `row_bytes` apart (qkv_blocks.c).
+/// Each weight is dequantized as Specs/quantization.md says, then multiplied with x in one accumulator of
+/// eight per row. Returns 0, computing nothing, for other dtypes or without AVX2 (the caller's Swift
+/// kernel runs then).
+int qkv_dot_rows_blocks(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
+                        size_t row_begin, size_t row_end, size_t k);
+
 /// CRC-32 as zlib's crc32(crc, data, length) computes it (ISO-HDLC), with PCLMULQDQ where the processor
 /// has it (qkv_crc32.c). Start with 0; feed pieces in order.
 uint32_t qkv_crc32(uint32_t crc, const void *data, size_t length);

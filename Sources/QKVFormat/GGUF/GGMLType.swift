@@ -11,6 +11,8 @@ public enum GGMLType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
     case q5_0 = 6
     case q5_1 = 7
     /// Blocks of 32 along the first (fastest) dimension: an f16 scale, then 32 int8; qkv's `q8_0`.
+    /// Every block type but Q8_1, Q8_K (ggml's scratch types for activations), NVFP4, Q1_0 and Q2_0 is a
+    /// qkv dtype with the same bytes (Specs/quantization.md).
     case q8_0 = 8
     case q8_1 = 9
     case q2_K = 10
@@ -167,6 +169,27 @@ public enum GGMLType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
         case .i32: .i32
         case .i64: .i64
         case .q8_0: .q8_0
+        case .q4_0: .q4_0
+        case .q4_1: .q4_1
+        case .q5_0: .q5_0
+        case .q5_1: .q5_1
+        case .q2_K: .q2_k
+        case .q3_K: .q3_k
+        case .q4_K: .q4_k
+        case .q5_K: .q5_k
+        case .q6_K: .q6_k
+        case .iq4_nl: .iq4_nl
+        case .iq4_xs: .iq4_xs
+        case .iq1_s: .iq1_s
+        case .iq1_m: .iq1_m
+        case .iq2_xxs: .iq2_xxs
+        case .iq2_xs: .iq2_xs
+        case .iq2_s: .iq2_s
+        case .iq3_xxs: .iq3_xxs
+        case .iq3_s: .iq3_s
+        case .tq1_0: .tq1_0
+        case .tq2_0: .tq2_0
+        case .mxfp4: .mxfp4
         default: nil
         }
     }

@@ -126,7 +126,7 @@ extension GGUFError: CustomStringConvertible {
         case let .noSuchTensor(file, tensor):
             return "\(file): no tensor is named '\(tensor)'"
         case let .unsupportedTensorType(file, tensor, type):
-            return "\(file): tensor '\(tensor)' has ggml type \(type), which qkv cannot read as values (it reads F32, F16, BF16, F64, I8, I16, I32, I64 and Q8_0)"
+            return "\(file): tensor '\(tensor)' has ggml type \(type), which qkv cannot read as values (it reads F32, F16, BF16, F64, the integers and the block types of Specs/quantization.md)"
         }
     }
 }

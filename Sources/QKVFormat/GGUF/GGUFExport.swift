@@ -8,12 +8,19 @@ final class GGUFExportWriter: ContainerWriter {
         var tensor: GGUFWriter.Tensor
         var sources: [String]
         var transform: TensorTransform
+        /// Added to every element of a norm weight, written as f32: the difference between the model's
+        /// `norm_weight_offset` and GGUF's 0 (llama.cpp's Gemma norms hold `1 + w`).
+        var normShift: Float = 0
+        /// A tensor made from the config rather than from canonical tensors (llama.cpp's `rope_freqs`).
+        var constant: [Float]? = nil
     }
 
     private let writer: GGUFWriter
     private let outputs: [Output]
     private var next = 0
     private var pending: [String: TensorView] = [:]
+    /// For blocks of fused weights: the first row each canonical tensor takes.
+    private var rowFirst: [String: Int] = [:]
     /// Canonical tensors grouped by the GGUF tensor they make, in the file's order.
     let tensorOrder: [String]?
 
@@ -23,41 +30,57 @@ final class GGUFExportWriter: ContainerWriter {
         if let tokenizer, tokenizer.kind == .bpe, tokenizer.options["tokenizer.pre_split"] != nil, tokenizer.options["tokenizer.pre"] == nil {
             throw ConversionError.unsupportedTarget(output: target, reason: "its pre-tokenizer (tokenizer.pre_split) has no llama.cpp name for tokenizer.ggml.pre")
         }
+        guard let arch = Architectures.forExport(config, metadata: metadata) else {
+            throw ConversionError.unsupportedTarget(output: target, reason: "no GGUF architecture qkv writes holds this model (Specs/architectures.md)")
+        }
+        if let problem = arch.ggufProblem(config) {
+            throw ConversionError.unsupportedTarget(output: target, reason: problem)
+        }
+        // llama.cpp's norms hold `offset + w` (offset 0): the embedded config says so too.
+        let normShift = Float(config.normWeightOffset)
+        var metadata = metadata
+        if normShift != 0 { metadata["config.norm_weight_offset"] = nil }
         var outputs: [Output] = []
         var byName: [String: Int] = [:]
         for info in tensors {
             // llama.cpp's BERT has no pooler and refuses tensors it does not expect: left out, and said.
             if config.family == .bert, info.role == .pooler { continue }
-            guard let (name, transform) = GGUFMaps.source(for: info.name, config: config), var type = GGMLType(info.dtype) else {
+            guard let (name, transform) = arch.ggufSource(for: info.name, config: config), var type = GGMLType(info.dtype) else {
                 throw ConversionError.unsupportedTarget(output: target, reason: "tensor '\(info.name)' (\(info.dtype)) has no GGUF form")
             }
+            if case .rowRange(let first, _, _) = transform { rowFirst[info.name] = first }
             if let i = byName[name] {
                 outputs[i].sources.append(info.name)
                 continue
             }
             // The file's shape is Hugging Face's (head dimensions merged, transposed where the row says
             // so), three times as many rows for a fused Q|K|V.
-            // A transposed q8_0 weight (the output projection: blocks along D here, along H·d in GGUF) goes
-            // as f32, dequantized exactly, as the import does the other way: re-quantizing would lose.
-            if case .transpose = transform, info.dtype.blockSize > 1 {
-                guard info.dtype == .q8_0 else {
-                    throw ConversionError.unsupportedTarget(output: target, reason: "tensor '\(info.name)' is \(info.dtype), which cannot be transposed into GGUF's layout")
-                }
-                type = .f32
-            }
+            // A transposed block-quantized weight (the output projection: blocks along D here, along H·d in
+            // GGUF) goes as f32, dequantized as ggml does, as the import does the other way: re-quantizing
+            // would lose.
+            if case .transpose = transform, info.dtype.isBlockQuantized { type = .f32 }
             var shape = HFExportWriter.hfShape(of: info, transform: transform)
             switch transform {
             case .fusedRows, .fusedSlice: shape[0] *= 3
+            case .rowRange(_, _, let total): shape[0] = total
             default: break
             }
+            let isNormWeight = info.role?.component == .norms && info.name.hasSuffix("/weight")
+            if isNormWeight && normShift != 0 { type = .f32 }
             byName[name] = outputs.count
-            outputs.append(Output(tensor: GGUFWriter.Tensor(name: name, type: type, dims: shape.reversed()), sources: [info.name], transform: transform))
+            outputs.append(Output(tensor: GGUFWriter.Tensor(name: name, type: type, dims: shape.reversed()), sources: [info.name], transform: transform,
+                                  normShift: isNormWeight ? normShift : 0))
         }
+        // Tensors llama.cpp keeps config in (Llama 3's `rope_freqs`) go first, as its converter writes them.
+        let constants = arch.ggufConfigTensors(config).map { name, values in
+            Output(tensor: GGUFWriter.Tensor(name: name, type: .f32, dims: [values.count]), sources: [], transform: .view, constant: values)
+        }
+        outputs.insert(contentsOf: constants, at: 0)
         // llama.cpp's GPT-2 converter writes the tied head as a copy of the token embedding, right after it.
         if config.family == .gpt2, config.tiedEmbeddings, let embedding = byName["token_embd.weight"] {
-            var copy = outputs[embedding]
+            var copy = outputs[embedding + constants.count]
             copy.tensor.name = "output.weight"
-            outputs.insert(copy, at: embedding + 1)
+            outputs.insert(copy, at: embedding + constants.count + 1)
         }
         // A GGUF import recorded its tensor order: keep it, so the file comes back the same.
         if case .stringArray(let original)? = metadata["provenance.gguf_tensors"] {
@@ -66,8 +89,17 @@ final class GGUFExportWriter: ContainerWriter {
         }
         self.outputs = outputs
         tensorOrder = outputs.flatMap(\.sources)
-        writer = try GGUFWriter(target: target, inputs: inputs, metadata: GGUFExportWriter.keys(config, tokenizer, metadata, tensors),
+        writer = try GGUFWriter(target: target, inputs: inputs, metadata: GGUFExportWriter.keys(arch, config, tokenizer, metadata, tensors),
                                 tensors: outputs.map(\.tensor))
+        try writeConstants()
+    }
+
+    /// Writes the config-made tensors that come next in the file's order.
+    private func writeConstants() throws {
+        while next < outputs.count, let values = outputs[next].constant {
+            try values.withUnsafeBytes { try writer.append(name: outputs[next].tensor.name, bytes: $0) }
+            next += 1
+        }
     }
 
     func append(_ view: TensorView) throws {
@@ -79,11 +111,14 @@ final class GGUFExportWriter: ContainerWriter {
         let rows = output.tensor.dims.count == 2 ? output.tensor.dims[1] : 1
         next += 1
         switch output.transform {
+        case .view where output.normShift != 0:
+            let shifted = parts[0].floats().map { $0 + output.normShift }
+            try shifted.withUnsafeBytes { try writer.append(name: name, bytes: $0) }
         case .view:
             try parts[0].withUnsafeBytes { try writer.append(name: name, bytes: $0) }
         case .transpose:
-            // canonical [H, d, D] read as [H·d, D] -> GGUF's row-major [D, H·d]; q8_0 as exact f32 first
-            let source = parts[0].dtype == .q8_0 ? DTypeConversion.dequantizeQ8_0(parts[0]) : parts[0]
+            // canonical [H, d, D] read as [H·d, D] -> GGUF's row-major [D, H·d]; blocks dequantized to f32 first
+            let source = parts[0].dtype.isBlockQuantized ? DTypeConversion.dequantize(parts[0]) : parts[0]
             let (sourceRows, columns) = (output.tensor.dims[0], output.tensor.dims[1])
             let out = OwnedStorage(count: source.bytes.count)
             transposeBlock(source.bytes, rows: sourceRows, columns: columns, firstColumn: 0, columnCount: columns,
@@ -102,38 +137,43 @@ final class GGUFExportWriter: ContainerWriter {
                 at += part.bytes.count
             }
             try writer.append(name: name, bytes: out.bytes)
+        case .rowRange:
+            // The blocks of a fused weight, each at its own rows (whole rows: any dtype, blocks included).
+            let total = parts.reduce(0) { $0 + $1.bytes.count }
+            let out = OwnedStorage(count: total)
+            let rowBytes = total / rows
+            for (part, source) in zip(parts, output.sources) {
+                let at = rowFirst[source]! * rowBytes
+                UnsafeMutableRawBufferPointer(rebasing: out.mutableBytes[at..<at + part.bytes.count]).copyMemory(from: part.bytes)
+            }
+            try writer.append(name: name, bytes: out.bytes)
         case .fusedColumns:
             preconditionFailure("not a GGUF transform")
         }
+        try writeConstants()
     }
 
-    func finish() throws { try writer.finish() }
+    func finish() throws {
+        try writeConstants()
+        try writer.finish()
+    }
     func abandon() { writer.abandon() }
 
     // MARK: Keys
 
     /// llama.cpp's keys for `config` and `tokenizer`; for a model a GGUF import produced, exactly the keys
     /// it kept, in their order and types, with values from the config where it has them.
-    static func keys(_ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata, _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
-        if config.family == .bert { return bertKeys(config, tokenizer, metadata, tensors) }
-        if config.family == .gpt2 { return gpt2Keys(config, tokenizer, metadata, tensors) }
-        var generated: [(String, GGUFValue)] = [
-            ("general.architecture", .string("llama")),
-            ("llama.context_length", .uint32(UInt32(config.maxPositions))),
-            ("llama.embedding_length", .uint32(UInt32(config.modelDim))),
-            ("llama.block_count", .uint32(UInt32(config.layerCount))),
-            ("llama.feed_forward_length", .uint32(UInt32(config.ffnDim))),
-            ("llama.rope.dimension_count", .uint32(UInt32(config.headDim))),
-            ("llama.attention.head_count", .uint32(UInt32(config.headCount))),
-            ("llama.attention.head_count_kv", .uint32(UInt32(config.keyValueHeadCount))),
-            ("llama.attention.layer_norm_rms_epsilon", .float32(Float(config.normEpsilon))),
-            ("llama.rope.freq_base", .float32(Float(config.rope?.theta ?? 10000))),
-            ("llama.vocab_size", .uint32(UInt32(config.vocabSize))),
-        ]
-        if config.headDim != config.modelDim / config.headCount {
-            generated.append(("llama.attention.key_length", .uint32(UInt32(config.headDim))))
-            generated.append(("llama.attention.value_length", .uint32(UInt32(config.headDim))))
-        }
+    static func keys(_ arch: any Architecture.Type, _ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata,
+                     _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
+        mergedWithKeptKeys(generatedKeys(arch, config, tokenizer), metadata, tensors)
+    }
+
+    /// The keys the export makes from the config and tokenizer: what an import of `config` maps (every
+    /// other key of a GGUF is kept as it is, `provenance.gguf.*`).
+    static func generatedKeys(_ arch: any Architecture.Type, _ config: ModelConfig, _ tokenizer: TokenizerData?) -> [(String, GGUFValue)] {
+        if arch == Bert.self { return bertKeys(config, tokenizer) }
+        if arch == GPT2.self { return gpt2Keys(config, tokenizer) }
+        var generated: [(String, GGUFValue)] = [("general.architecture", .string(arch.ggufArchitectures[0]))] + arch.ggufKeys(config)
         if let tokenizer {
             let model = switch tokenizer.kind { case .sentencepieceBPE: "llama"; case .bpe: "gpt2"; case .wordpiece: "bert" }
             generated.append(("tokenizer.ggml.model", .string(model)))
@@ -151,7 +191,7 @@ final class GGUFExportWriter: ContainerWriter {
                 generated.append(("tokenizer.ggml.add_space_prefix", .bool(b)))
             }
         }
-        return mergedWithKeptKeys(generated, metadata, tensors)
+        return generated
     }
 
     /// `tokenizer.ggml.pre` for a byte-level BPE tokenizer: its llama.cpp name, else GPT-2's.
@@ -159,10 +199,23 @@ final class GGUFExportWriter: ContainerWriter {
         if case .string(let name)? = tokenizer.options["tokenizer.pre"] { name } else { "gpt-2" }
     }
 
-    /// llama.cpp's file type: 0 all f32, 1 mostly f16, 7 mostly q8_0, 32 mostly bf16.
+    /// llama.cpp's file type (`llama_ftype`): 0 all f32, 1 mostly f16, 32 mostly bf16, or the block type
+    /// holding the most parameters among the matrices (7 q8_0, 2 q4_0, 3 q4_1, 8 q5_0, 9 q5_1, 10 q2_k,
+    /// 12 q3_k, 15 q4_k, 17 q5_k, 18 q6_k, ...: the `_M` variants for the k-quants, as llama.cpp's own).
     static func fileType(_ tensors: [TensorInfo]) -> UInt32 {
-        let big = tensors.filter { $0.shape.count >= 2 }.map(\.dtype)
-        return big.contains(.q8_0) ? 7 : big.contains(.f16) ? 1 : big.contains(.bf16) ? 32 : 0
+        let big = tensors.filter { $0.shape.count >= 2 }
+        let codes: [DType: UInt32] = [
+            .q8_0: 7, .q4_0: 2, .q4_1: 3, .q5_0: 8, .q5_1: 9, .q2_k: 10, .q3_k: 12, .q4_k: 15, .q5_k: 17, .q6_k: 18,
+            .iq2_xxs: 19, .iq2_xs: 20, .iq3_xxs: 23, .iq1_s: 24, .iq4_nl: 25, .iq3_s: 26, .iq2_s: 28, .iq4_xs: 30,
+            .iq1_m: 31, .tq1_0: 36, .tq2_0: 37, .mxfp4: 38,
+        ]
+        var parameters: [DType: Int] = [:]
+        for t in big where t.dtype.isBlockQuantized { parameters[t.dtype, default: 0] += t.elementCount }
+        if let most = parameters.max(by: { ($0.value, $1.key.rawValue) < ($1.value, $0.key.rawValue) }), let code = codes[most.key] {
+            return code
+        }
+        let dtypes = big.map(\.dtype)
+        return dtypes.contains(.f16) ? 1 : dtypes.contains(.bf16) ? 32 : 0
     }
 
     /// The canonical metadata without the tokenizer arrays (GGUF has those under `tokenizer.ggml.*`), so
@@ -175,16 +228,8 @@ final class GGUFExportWriter: ContainerWriter {
     }
 
     /// llama.cpp's GPT-2 keys (`convert_hf_to_gguf.py` GPT2Model), or a GGUF import's own.
-    static func gpt2Keys(_ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata, _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
-        var generated: [(String, GGUFValue)] = [
-            ("general.architecture", .string("gpt2")),
-            ("gpt2.block_count", .uint32(UInt32(config.layerCount))),
-            ("gpt2.context_length", .uint32(UInt32(config.maxPositions))),
-            ("gpt2.embedding_length", .uint32(UInt32(config.modelDim))),
-            ("gpt2.feed_forward_length", .uint32(UInt32(config.ffnDim))),
-            ("gpt2.attention.head_count", .uint32(UInt32(config.headCount))),
-            ("gpt2.attention.layer_norm_epsilon", .float32(Float(config.normEpsilon))),
-        ]
+    static func gpt2Keys(_ config: ModelConfig, _ tokenizer: TokenizerData?) -> [(String, GGUFValue)] {
+        var generated: [(String, GGUFValue)] = [("general.architecture", .string("gpt2"))] + GPT2.ggufKeys(config)
         if let tokenizer {
             generated.append(("tokenizer.ggml.model", .string("gpt2")))
             generated.append(("tokenizer.ggml.pre", .string(preTokenizerName(tokenizer))))
@@ -196,7 +241,7 @@ final class GGUFExportWriter: ContainerWriter {
                 if let id = config.specialTokens[token] { generated.append((key, .uint32(UInt32(id)))) }
             }
         }
-        return mergedWithKeptKeys(generated, metadata, tensors)
+        return generated
     }
 
     /// `generated` as it is, or for a model a GGUF import produced, exactly the keys it kept (in their
@@ -212,7 +257,7 @@ final class GGUFExportWriter: ContainerWriter {
         for (key, type) in zip(keys, types) {
             if let value = values[key] {
                 out.append((key, value.converted(to: type) ?? value))
-            } else if !GGUFMaps.isMapped(key), let kept = metadata["provenance.gguf.\(key)"], let value = GGUFValue(kept, type: type) {
+            } else if let kept = metadata["provenance.gguf.\(key)"], let value = GGUFValue(kept, type: type) {
                 out.append((key, value))
             }
         }
@@ -221,22 +266,8 @@ final class GGUFExportWriter: ContainerWriter {
 
     /// llama.cpp's BERT keys (`convert_hf_to_gguf.py` BertModel), tokens in its "phantom space" spelling;
     /// or a GGUF import's own.
-    static func bertKeys(_ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata, _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
-        var out: [(String, GGUFValue)] = [
-            ("general.architecture", .string("bert")),
-            ("bert.context_length", .uint32(UInt32(config.maxPositions))),
-            ("bert.embedding_length", .uint32(UInt32(config.modelDim))),
-            ("bert.feed_forward_length", .uint32(UInt32(config.ffnDim))),
-            ("bert.block_count", .uint32(UInt32(config.layerCount))),
-            ("bert.attention.head_count", .uint32(UInt32(config.headCount))),
-            ("bert.attention.layer_norm_epsilon", .float32(Float(config.normEpsilon))),
-            ("bert.attention.causal", .bool(false)),
-        ]
-        switch config.pooling {
-        case .mean?: out.append(("bert.pooling_type", .uint32(1)))
-        case .cls?: out.append(("bert.pooling_type", .uint32(2)))
-        default: break
-        }
+    static func bertKeys(_ config: ModelConfig, _ tokenizer: TokenizerData?) -> [(String, GGUFValue)] {
+        var out: [(String, GGUFValue)] = [("general.architecture", .string("bert"))] + Bert.ggufKeys(config)
         if let tokenizer {
             let special = Set(config.specialTokens.values)
             let types = tokenizer.tokenTypes ?? tokenizer.tokens.indices.map { special.contains($0) ? 3 : 1 }
@@ -253,7 +284,7 @@ final class GGUFExportWriter: ContainerWriter {
                 if let id = config.specialTokens[token] { out.append((key, .uint32(UInt32(id)))) }
             }
         }
-        return mergedWithKeptKeys(out, metadata, tensors)
+        return out
     }
 }
 

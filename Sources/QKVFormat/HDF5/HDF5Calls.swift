@@ -241,11 +241,12 @@ enum HDF5 {
         case .f64: predefined = qkv_h5t_ieee_f64le()
         case .bf16: predefined = qkv_h5t_std_u16le()
         case .i8: predefined = qkv_h5t_std_i8le()
-        case .u8, .q8_0: predefined = qkv_h5t_std_u8le()
+        case .u8: predefined = qkv_h5t_std_u8le()
         case .i16: predefined = qkv_h5t_std_i16le()
         case .i32: predefined = qkv_h5t_std_i32le()
         case .i64: predefined = qkv_h5t_std_i64le()
         case .f16: return try handle("H5Tcopy", file: file, object: object) { qkv_h5t_make_f16() }
+        default: predefined = qkv_h5t_std_u8le()   // block types: their bytes, rows of blocks
         }
         return try handle("H5Tcopy", file: file, object: object) { H5Tcopy(predefined) }
     }

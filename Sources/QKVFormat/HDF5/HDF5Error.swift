@@ -17,6 +17,8 @@ public enum HDF5Error: Error, Equatable, Sendable {
     case unsupportedLink(file: String, object: String, kind: String)
     /// A dataset shape with too many dimensions or more elements than fit in 63 bits.
     case badTensorShape(file: String, tensor: String, dimensions: [UInt64])
+    /// A block-quantized tensor whose rows (the last dimension, in bytes) are not whole blocks.
+    case partialBlockRow(file: String, tensor: String, dtype: DType, rowBytes: UInt64, blockBytes: Int)
     /// A metadata array or tensor that declares more bytes than qkv will allocate for it.
     case tooLarge(file: String, object: String, bytes: UInt64, limit: UInt64)
     /// Groups nested deeper than the layout allows, or a group reachable twice (a cycle).
@@ -54,6 +56,8 @@ extension HDF5Error: CustomStringConvertible {
             "\(file): '\(object)' is \(kind.first.map { "aeiou".contains($0) } == true ? "an" : "a") \(kind); the qkv layout uses only hard links to groups and datasets"
         case let .badTensorShape(file, tensor, dims):
             "\(file): tensor '\(tensor)' has dimensions \(dims): more than 8, or more elements than fit in 63 bits"
+        case let .partialBlockRow(file, tensor, dtype, rowBytes, blockBytes):
+            "\(file): tensor '\(tensor)' of dtype \(dtype) has rows of \(rowBytes) bytes, not a whole number of its \(blockBytes)-byte blocks"
         case let .tooLarge(file, object, bytes, limit):
             "\(file): '\(object)' declares \(bytes) bytes, more than the limit of \(limit)"
         case let .badGroupStructure(file, object, reason):

@@ -250,7 +250,9 @@ public final class HDF5File: WeightFile, @unchecked Sendable {
         case (H5T_FLOAT, 8, _): dtype = .f64
         case (H5T_FLOAT, 2, _) where info.fields == (15, 10, 5, 0, 10) && info.exponentBias == 15: dtype = .f16
         case (H5T_INTEGER, 1, true): dtype = .i8
-        case (H5T_INTEGER, 1, false): dtype = .u8
+        case (H5T_INTEGER, 1, false):
+            // Block types are rows of their bytes, named by the dtype attribute (Specs/hdf5-layout.md).
+            if let attribute, let blocked = DType(name: attribute), blocked.isBlockQuantized { dtype = blocked } else { dtype = .u8 }
         case (H5T_INTEGER, 2, true): dtype = .i16
         case (H5T_INTEGER, 2, false):
             // bf16 has no HDF5 type: its bits are a u16 dataset named by the dtype attribute.
@@ -267,12 +269,24 @@ public final class HDF5File: WeightFile, @unchecked Sendable {
         }
         let space = try HDF5.datasetSpace(dataset, file: file, object: path)
         let dims = try HDF5.dimensions(space, file: file, object: path)
-        guard dims.count <= QKVLayout.maxRank, dims.allSatisfy({ $0 <= UInt64(Int.max) }),
-              let bytes = dtype.byteCount(for: dims.map { Int($0) }) else {
+        guard dims.count <= QKVLayout.maxRank, dims.allSatisfy({ $0 <= UInt64(Int.max) }) else {
+            throw HDF5Error.badTensorShape(file: file, tensor: path, dimensions: dims)
+        }
+        var shape = dims.map { Int($0) }
+        if dtype.isBlockQuantized {
+            // The last dimension holds bytes: whole blocks, as many values each as the block size.
+            guard let rowBytes = shape.last, rowBytes % dtype.blockBytes == 0 else {
+                throw HDF5Error.partialBlockRow(file: file, tensor: path, dtype: dtype, rowBytes: dims.last ?? 0, blockBytes: dtype.blockBytes)
+            }
+            let (last, overflow) = (rowBytes / dtype.blockBytes).multipliedReportingOverflow(by: dtype.blockSize)
+            guard !overflow else { throw HDF5Error.badTensorShape(file: file, tensor: path, dimensions: dims) }
+            shape[shape.count - 1] = last
+        }
+        guard let bytes = dtype.byteCount(for: shape) else {
             throw HDF5Error.badTensorShape(file: file, tensor: path, dimensions: dims)
         }
         try checkStorage(dataset, dims: dims, declaredBytes: UInt64(bytes), file: file, object: path)
-        return TensorInfo(name: path, role: nil, dtype: dtype, shape: dims.map { Int($0) })
+        return TensorInfo(name: path, role: nil, dtype: dtype, shape: shape)
     }
 
     // MARK: Storage checks before libhdf5 reads data (Specs/hdf5-layout.md, "Hostile files")

@@ -57,8 +57,12 @@ final class HDF5Writer: ContainerWriter {
         let target = output.target
         let type = try HDF5.type(for: info.dtype, file: target, object: info.name)
         let root = try HDF5.openGroup(file, "/", file: target, object: "/")
-        let dataset = try HDF5.createDataset(root, info.name, type: type, shape: info.shape,
-                                             chunks: compress ? HDF5Writer.chunks(for: info) : nil, file: target)
+        // Block types are stored as rows of bytes: the last dimension counts bytes.
+        let shape = info.dtype.byteShape(info.shape)
+        var stored = info
+        (stored.dtype, stored.shape) = info.dtype.isBlockQuantized ? (.u8, shape) : (info.dtype, shape)
+        let dataset = try HDF5.createDataset(root, info.name, type: type, shape: shape,
+                                             chunks: compress ? HDF5Writer.chunks(for: stored) : nil, file: target)
         try HDF5.writeStringAttribute(dataset, "dtype", info.dtype.name, file: target, path: info.name)
         if info.shape.isEmpty || info.elementCount == 0 {
             try HDF5.write(dataset, memoryType: type, view.bytes.baseAddress, file: target, object: info.name)
@@ -70,7 +74,7 @@ final class HDF5Writer: ContainerWriter {
             while row < info.shape[0] {
                 let rows = min(rowsPerPiece, info.shape[0] - row)
                 let piece = UnsafeRawBufferPointer(rebasing: view.bytes[row * rowBytes..<(row + rows) * rowBytes])
-                try HDF5.writeRows(dataset, memoryType: type, piece, shape: info.shape, firstRow: row, rowCount: rows, file: target, object: info.name)
+                try HDF5.writeRows(dataset, memoryType: type, piece, shape: shape, firstRow: row, rowCount: rows, file: target, object: info.name)
                 view.storage.doneReading(piece)
                 row += rows
             }

@@ -90,7 +90,10 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
         if let canonical {
             config = try ModelConfig(metadata: canonical, file: path)
             tokenizer = try TokenizerData(metadata: canonical, config: config, file: path)
-            map = ArchitectureMap.forFamily(config.family)!
+            guard let arch = Architectures.forExport(config, metadata: canonical) else {
+                throw ImportError.unknownArchitecture(file: path, modelType: config.family.rawValue, tensors: allNames)
+            }
+            map = arch.hfMap(config)
             for section in [MetadataSection.provenance, .user] {
                 for name in canonical.names(in: section) { metadata["\(section.rawValue).\(name)"] = canonical["\(section.rawValue).\(name)"] }
             }
@@ -109,11 +112,12 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
                 throw ImportError.notACheckpoint(path: path, reason: "no config.json beside the weights, so the architecture is unknown")
             }
             let modelType = configJSON["model_type"]?.stringValue ?? "(none)"
-            guard let found = ArchitectureMap.forModelType(modelType) else {
+            guard let arch = Architectures.forHF(modelType: modelType) else {
                 throw ImportError.unknownArchitecture(file: configFile, modelType: modelType, tensors: allNames)
             }
-            map = found
-            config = try map.config(from: configJSON, file: configFile)
+            config = try arch.config(hf: configJSON, file: configFile)
+            map = arch.hfMap(config)
+            metadata[Architectures.provenanceKey] = .string(arch.name)
         }
 
         // Names without the class prefix; GPT-2's tied head may be stored as a copy of wte.
@@ -166,6 +170,12 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
             metadata["provenance.source_format"] = .string(format.rawValue)
         }
         if let name = configJSON?["_name_or_path"]?.stringValue, !name.isEmpty { metadata["provenance.hf_name_or_path"] = .string(name) }
+        // config.json's RoPE scaling as written, for an export to state it again (the schema keeps only the
+        // frequency divisors it gives).
+        if config.rope?.frequencyFactors != nil, let json = configJSON {
+            let scaling = json["rope_parameters"].flatMap { $0 == .null ? nil : $0 } ?? json["rope_scaling"]
+            if let scaling, scaling != .null { metadata["provenance.hf_rope_scaling"] = .string(scaling.text) }
+        }
         self.metadata = metadata
     }
 
@@ -252,14 +262,23 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
 public final class RawSafetensors: WeightFile, @unchecked Sendable {
     public let path: String
     public var format: ContainerFormat { .safetensors }
-    public let metadata = Metadata()
+    /// `config.json`'s top-level fields, as `provenance.hf_config.<field>` (their JSON text).
+    public let metadata: Metadata
     public let tensors: [TensorInfo]
     private let shards: SafetensorsShards
 
     public init(path: String) throws {
         self.path = path
-        shards = try SafetensorsShards(path: path, files: HFFolderFiles(folder: HFCheckpoint.folder(of: path)))
+        let files = HFFolderFiles(folder: HFCheckpoint.folder(of: path))
+        shards = try SafetensorsShards(path: path, files: files)
         tensors = shards.shards.flatMap(\.tensors)
+        var metadata = Metadata()
+        if let config = try? files.json("config.json"), let members = config.objectValue {
+            for (key, value) in members where Metadata.problem(withKey: "provenance.hf_config.\(key)") == nil {
+                metadata["provenance.hf_config.\(key)"] = .string(RawGGUF.short(value.text))
+            }
+        }
+        self.metadata = metadata
     }
 
     public func tensor(_ name: String) throws -> TensorView { try shards.sourceTensor(name) }
@@ -271,13 +290,24 @@ public final class RawSafetensors: WeightFile, @unchecked Sendable {
 public final class RawGGUF: WeightFile, @unchecked Sendable {
     public let path: String
     public var format: ContainerFormat { .gguf }
-    public let metadata = Metadata()
+    /// Every GGUF key as `provenance.gguf.<key>`: scalars as they are, arrays longer than a few entries
+    /// as their type and count (a vocabulary has 262,144 strings).
+    public let metadata: Metadata
     public let tensors: [TensorInfo]
     private let file: GGUFFile
 
     public init(path: String) throws {
         self.path = path
         file = try GGUFFile(path: path)
+        var metadata = Metadata()
+        for (key, value) in file.metadata where Metadata.problem(withKey: "provenance.gguf.\(key)") == nil {
+            if case .array(let array) = value, array.count > 8 {
+                metadata["provenance.gguf.\(key)"] = .string("array[\(array.elementType.name)] of \(array.count)")
+            } else if let kept = GGUFMaps.metadataValue(value) {
+                metadata["provenance.gguf.\(key)"] = kept
+            }
+        }
+        self.metadata = metadata
         tensors = file.tensorInfos.map { info in
             info.type.dtype.map { TensorInfo(name: info.name, role: nil, dtype: $0, shape: info.shape) }
                 ?? TensorInfo(name: info.name, role: nil, dtype: .u8, shape: [info.byteCount])
@@ -285,6 +315,9 @@ public final class RawGGUF: WeightFile, @unchecked Sendable {
     }
 
     public func tensor(_ name: String) throws -> TensorView { try file.tensor(name) }
+
+    /// Long text cut for a one-line listing.
+    static func short(_ text: String) -> String { text.count > 120 ? String(text.prefix(117)) + "..." : text }
 }
 
 /// Opens `path` for `inspect`: as a model when it can be mapped to the schema, else (a checkpoint of an

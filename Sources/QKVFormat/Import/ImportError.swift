@@ -17,7 +17,7 @@ public enum ImportError: Error, Equatable, Sendable {
     case shardProblem(file: String, reason: String)
     /// Tokenizer files that disagree with each other or with the config.
     case tokenizer(file: String, reason: String)
-    /// A GGUF tensor of a ggml type qkv cannot map (most block-quantised types).
+    /// A GGUF tensor of a ggml type qkv cannot map (integers, Q8_1, Q8_K, NVFP4, Q1_0, Q2_0).
     case unsupportedGGMLType(file: String, tensor: String, type: String)
     /// A source dtype the canonical schema cannot hold for this tensor.
     case sourceDType(file: String, tensor: String, dtype: DType)
@@ -43,9 +43,20 @@ extension ImportError: CustomStringConvertible {
         case let .tokenizer(file, reason):
             "\(file): \(reason)"
         case let .unsupportedGGMLType(file, tensor, type):
-            "\(file): tensor '\(tensor)' has ggml type \(type); qkv maps F32, F16, BF16 and Q8_0"
+            "\(file): tensor '\(tensor)' has ggml type \(type); qkv maps F32, F16, BF16 and the block types of Specs/quantization.md"
         case let .sourceDType(file, tensor, dtype):
             "\(file): tensor '\(tensor)' has dtype \(dtype), which a model tensor cannot have"
+        }
+    }
+}
+
+extension ImportError {
+    /// The file is well-formed, but of an architecture or tensor type qkv has no map for (`validate`
+    /// exits 3 for these, not 1).
+    public var isUnsupportedButWellFormed: Bool {
+        switch self {
+        case .unknownArchitecture, .unsupportedGGMLType: true
+        default: false
         }
     }
 }

@@ -11,9 +11,20 @@ enum TensorTransform: Equatable, Sendable {
     case fusedSlice(part: Int)
     /// llama.cpp's GPT-2 `attn_qkv` `[3·n, D]` (Linear layout): rows of block `part`, zero-copy.
     case fusedRows(part: Int)
+    /// Rows `first ..< first + count` of a `[total, ...]` weight, zero-copy: one block of a fused weight
+    /// whose blocks may differ in size (Phi-3's `qkv_proj` with GQA, `gate_up_proj`).
+    case rowRange(first: Int, count: Int, total: Int)
     /// llama.cpp's RoPE row order for Q/K undone: within each of `heads` heads, row `2j + half` of the
     /// file becomes row `half·d/2 + j` (Specs/architectures.md, "GGUF").
     case unpermuteRope(heads: Int)
+
+    /// GPT-2's three equal blocks of columns or elements.
+    var isGPT2Fused: Bool {
+        switch self {
+        case .fusedColumns, .fusedSlice: true
+        default: false
+        }
+    }
 
     /// Whether a source of this shape can become `target`.
     func fits(source: TensorInfo, target: TensorInfo) -> Bool {
@@ -36,6 +47,9 @@ enum TensorTransform: Equatable, Sendable {
         case .unpermuteRope(let heads):
             let merged = target.shape.count >= 2 ? [target.shape[0] * target.shape[1]] + target.shape.dropFirst(2) : target.shape
             return source.shape == merged && source.shape.count == 2 && heads > 0 && source.shape[0] % (2 * heads) == 0
+        case .rowRange(let first, let rowCount, let total):
+            return source.shape.count == 2 && source.shape[0] == total && first >= 0 && rowCount > 0 && first + rowCount <= total
+                && rowCount * source.shape[1] == count && target.shape.last == source.shape[1]
         }
     }
 
@@ -43,7 +57,7 @@ enum TensorTransform: Equatable, Sendable {
     func apply(_ source: TensorView, target: TensorInfo, file: String) throws -> TensorView {
         // Views and row moves keep blocks whole; transposes need plain elements.
         switch self {
-        case .view, .unpermuteRope, .fusedRows, .fusedSlice: break
+        case .view, .unpermuteRope, .fusedRows, .fusedSlice, .rowRange: break
         default:
             guard source.dtype.blockSize == 1 else { throw ImportError.sourceDType(file: file, tensor: source.name, dtype: source.dtype) }
         }
@@ -70,6 +84,9 @@ enum TensorTransform: Equatable, Sendable {
         case .fusedSlice(let part), .fusedRows(let part):
             let n = info.byteCount
             return TensorView(info: info, storage: source.storage, bytes: UnsafeRawBufferPointer(rebasing: source.bytes[part * n..<(part + 1) * n]))
+        case .rowRange(let first, _, _):
+            let rowBytes = info.byteCount / (info.elementCount / source.shape[1])
+            return TensorView(info: info, storage: source.storage, bytes: UnsafeRawBufferPointer(rebasing: source.bytes[first * rowBytes..<first * rowBytes + info.byteCount]))
         case .unpermuteRope(let heads):
             return copy(info) { out in
                 permuteRopeRows(source.bytes, rows: source.shape[0], heads: heads, rowBytes: info.byteCount / source.shape[0], undo: true, into: out)

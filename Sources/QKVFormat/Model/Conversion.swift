@@ -57,12 +57,13 @@ public enum Converter {
         let sources = model.orderedTensors
         let targets = try sources.map { info -> TensorInfo in
             var out = info
-            if let dtype = options.dtype, dtype == .q8_0 {
-                // q8_0 quantizes the matrices (DTypeConversion.quantizesToQ8_0); the rest keep their dtype.
+            if let dtype = options.dtype, dtype == .q8_0 || BlockQuantization.quantizable.contains(dtype) {
+                // q8_0, q4_0, q4_1, q5_0, q5_1 quantize the matrices (DTypeConversion.quantizesToQ8_0); the
+                // rest keep their dtype.
                 guard info.dtype.isModelType else { throw ConversionError.cannotConvert(file: input, tensor: info.name, from: info.dtype, to: dtype) }
-                if DTypeConversion.quantizesToQ8_0(shape: info.shape) { out.dtype = .q8_0 }
+                if DTypeConversion.quantizesToQ8_0(shape: info.shape) { out.dtype = dtype }
             } else if let dtype = options.dtype, info.dtype != dtype {
-                // Floats convert among themselves; q8_0 dequantizes (exactly, to f32).
+                // Floats convert among themselves; block types dequantize (as ggml, to f32).
                 guard info.dtype.isModelType, dtype.isFloat else { throw ConversionError.cannotConvert(file: input, tensor: info.name, from: info.dtype, to: dtype) }
                 out.dtype = dtype
             }
@@ -87,10 +88,10 @@ public enum Converter {
             omitted = targets.map(\.name).filter { !written.contains($0) }
             for (i, target) in ordered.enumerated() {
                 let view = try model.file.tensor(target.name)
-                let source = view.dtype == .q8_0 && target.dtype != .q8_0 ? DTypeConversion.dequantizeQ8_0(view) : view
-                // A q8_0 source stays as it is (never re-quantized); floats to q8_0 are quantized.
+                let source = view.dtype.isBlockQuantized && target.dtype != view.dtype ? DTypeConversion.dequantize(view) : view
+                // A block-quantized source stays as it is (never re-quantized); floats to q8_0, q4_0, ... are quantized.
                 let converted = source.dtype == target.dtype ? source
-                    : target.dtype == .q8_0 ? DTypeConversion.quantizeQ8_0(source) : source.converted(to: target.dtype)
+                    : target.dtype.isBlockQuantized ? DTypeConversion.quantize(source, to: target.dtype) : source.converted(to: target.dtype)
                 try writer.append(converted)
                 view.storage.doneReading(view.bytes)
                 progress(i + 1, targets.count)
@@ -143,7 +144,7 @@ public enum ConversionError: Error, Equatable, Sendable, CustomStringConvertible
     public var description: String {
         switch self {
         case let .cannotConvert(file, tensor, from, to):
-            "\(file): tensor '\(tensor)' is \(from) and cannot be converted to \(to) (only f32, f16, bf16 and q8_0 convert)"
+            "\(file): tensor '\(tensor)' is \(from) and cannot be converted to \(to) (only f32, f16, bf16 and the block-quantized types convert)"
         case let .compressNeedsHDF5(output):
             "\(output): --compress applies to HDF5 output only"
         case let .unsupportedTarget(output, reason):
@@ -153,8 +154,12 @@ public enum ConversionError: Error, Equatable, Sendable, CustomStringConvertible
 }
 
 extension TensorView {
-    /// This float tensor in another float dtype, in a new buffer.
+    /// This tensor (float or block-quantized) in a float dtype, in a new buffer; blocks dequantize as ggml.
     public func converted(to target: DType) -> TensorView {
+        if dtype.isBlockQuantized {
+            let widened = DTypeConversion.dequantize(self)
+            return target == .f32 ? widened : widened.converted(to: target)
+        }
         var info = self.info
         info.dtype = target
         let storage = OwnedStorage(count: info.byteCount)

@@ -48,7 +48,7 @@ public struct ModelFile {
             let view = try file.tensor(info.name)
             guard view.dtype.blockSize == 1 else {
                 if let (index, value) = DTypeConversion.firstNonFinite(view) {
-                    problems.append(ModelError.nonFiniteValue(file: file.path, tensor: info.name, index: index, value: value))
+                    problems.append(ModelError.nonFiniteScale(file: file.path, tensor: info.name, dtype: view.dtype, index: index, value: value))
                 }
                 continue
             }

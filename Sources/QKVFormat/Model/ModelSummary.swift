@@ -60,7 +60,13 @@ public struct ModelSummary: Codable, Sendable {
         func render(_ section: MetadataSection) -> [String: String] {
             var out: [String: String] = [:]
             for name in file.metadata.names(in: section) {
-                out[name] = file.metadata["\(section.rawValue).\(name)"]!.description
+                let value = file.metadata["\(section.rawValue).\(name)"]!
+                // Config arrays are short (one entry per layer or rotated pair): shown in full.
+                switch (section, value) {
+                case (.config, .int32Array(let v)): out[name] = "[" + v.map(String.init).joined(separator: ", ") + "]"
+                case (.config, .float32Array(let v)): out[name] = "[" + v.map { "\($0)" }.joined(separator: ", ") + "]"
+                default: out[name] = value.description
+                }
             }
             return out
         }
@@ -89,7 +95,7 @@ public struct ModelSummary: Codable, Sendable {
         attentionParametersByLayer = []
         if let config = model?.config {
             attentionParametersByLayer = (0..<config.layerCount).map { layer in
-                file.tensors.filter { $0.name.hasPrefix("layers/\(layer)/attn/") }.reduce(0) { $0 + $1.elementCount }
+                file.tensors.filter { $0.name.hasPrefix("layers/\(layer)/") && $0.role?.component == .attention }.reduce(0) { $0 + $1.elementCount }
             }
         }
         tensors = includeTensors ? file.tensors.map {
@@ -110,11 +116,12 @@ public enum HeadStatistics {
         let config = model.config
         var heads: [ModelSummary.Head] = []
         for layer in 0..<config.layerCount {
-            func slabNorms(_ part: String) throws -> [Double] {
-                let view = try model.file.tensor("layers/\(layer)/attn/\(part)/weight")
+            func slabNorms(_ role: TensorRole) throws -> [Double] {
+                let view = try model.file.tensor(role.tensorName(layer: layer))
                 return (0..<view.shape[0]).map { frobenius(view.slab($0)) }
             }
-            let (q, k, v, o) = (try slabNorms("q"), try slabNorms("k"), try slabNorms("v"), try slabNorms("o"))
+            let (q, k, v, o) = (try slabNorms(.attentionQuery), try slabNorms(.attentionKey), try slabNorms(.attentionValue),
+                                try slabNorms(.attentionOutput))
             for head in 0..<config.headCount {
                 let kv = config.keyValueHead(forQueryHead: head)
                 heads.append(.init(layer: layer, head: head, kvHead: kv, query: q[head], key: k[kv], value: v[kv], output: o[head]))
@@ -123,11 +130,12 @@ public enum HeadStatistics {
         return heads
     }
 
-    /// sqrt(sum of squares), accumulated in f64.
+    /// sqrt(sum of squares), accumulated in f64 (block types over their ggml dequantization).
     public static func frobenius(_ view: TensorView) -> Double {
-        guard view.dtype.isFloat else { return .nan }
+        guard view.dtype.isFloat || view.dtype.isBlockQuantized else { return .nan }
+        let values = view.dtype.isBlockQuantized ? view.converted(to: .f32) : view
         var sum = 0.0
-        for x in view.floats() { sum += Double(x) * Double(x) }
+        for x in values.floats() { sum += Double(x) * Double(x) }
         return sum.squareRoot()
     }
 }

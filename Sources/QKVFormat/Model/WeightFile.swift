@@ -20,10 +20,10 @@ public enum ContainerFormat: String, CaseIterable, Sendable {
         else { return nil }
     }
 
-    /// Whether tensors of `dtype` can be written to this container: block-quantised ones only to `.qkv`
-    /// and GGUF.
+    /// Whether tensors of `dtype` can be written to this container: block-quantised ones to `.qkv`, GGUF
+    /// and HDF5 (as rows of bytes), not to safetensors.
     public func canStore(_ dtype: DType) -> Bool {
-        dtype.blockSize == 1 || self == .qkv || self == .gguf
+        dtype.blockSize == 1 || self != .safetensors
     }
 
     static let hdf5Signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]

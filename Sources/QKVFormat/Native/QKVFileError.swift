@@ -107,7 +107,7 @@ extension QKVFileError: CustomStringConvertible {
         case let .rankTooLarge(file, tensor, rank):
             return "\(file): tensor '\(tensor)' has rank \(rank), more than the limit of 8"
         case let .invalidBlockFields(file, tensor, dtype, size, scale, layout):
-            return "\(file): tensor '\(tensor)' of dtype \(dtype) has block size \(size), scale dtype \(scale), layout \(layout); expected " + (dtype == .q8_0 ? "32, 2, 1" : "0, 0, 0")
+            return "\(file): tensor '\(tensor)' of dtype \(dtype) has block size \(size), scale dtype \(scale), layout \(layout); expected " + { let (a, b, c) = QKVLayout.blockFields(for: dtype); return "\(a), \(b), \(c)" }()
         case let .elementCountOverflow(file, tensor, shape):
             return "\(file): tensor '\(tensor)' shape \(shape) has more elements or bytes than fit in 63 bits"
         case let .partialBlock(file, tensor, last, block):

@@ -21,9 +21,11 @@ enum QKVLayout {
         case int32Array = 16, int64Array = 17, float32Array = 18, float64Array = 19, stringArray = 20
     }
 
-    /// Block fields of a table entry for `dtype`: (block size, scale dtype code, layout).
+    /// Block fields of a table entry for `dtype`: (block size, scale dtype code, layout). Block types
+    /// store ggml's blocks as they are (layout 1); mxfp4's scale is an e8m0 byte (scale code 9, `u8`).
     static func blockFields(for dtype: DType) -> (UInt16, UInt8, UInt8) {
-        dtype == .q8_0 ? (32, DType.f16.rawValue, 1) : (0, 0, 0)
+        guard dtype.isBlockQuantized else { return (0, 0, 0) }
+        return (UInt16(dtype.blockSize), dtype == .mxfp4 ? DType.u8.rawValue : DType.f16.rawValue, 1)
     }
 
     /// `value` rounded up to a multiple of 64; nil on overflow.

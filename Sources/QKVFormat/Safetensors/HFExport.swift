@@ -15,6 +15,8 @@ final class HFExportWriter: ContainerWriter {
         var sources: [String]
         var transform: TensorTransform
         var begin = 0
+        /// Added to a norm weight, written as f32: the model's `norm_weight_offset` minus the architecture's.
+        var normShift: Float = 0
     }
 
     private let output: AtomicOutput
@@ -22,6 +24,8 @@ final class HFExportWriter: ContainerWriter {
     /// Canonical name -> index of the output it feeds.
     private var consumer: [String: Int] = [:]
     private var pending: [String: TensorView] = [:]
+    /// For blocks of fused weights: the first row each canonical tensor takes.
+    private var rowFirst: [String: Int] = [:]
     private var written = 0
     private let dataStart: Int
     private let configJSON: String?
@@ -32,8 +36,19 @@ final class HFExportWriter: ContainerWriter {
     /// `target` is a `.safetensors` file, or a folder (written as `model.safetensors` + `config.json`).
     init(target: String, inputs: [String], metadata: Metadata, tensors: [TensorInfo], options: WriteOptions) throws {
         precondition(tensors.allSatisfy { ContainerFormat.safetensors.canStore($0.dtype) }, "the converter checks dtypes first")
-        let config = try ModelConfig(metadata: metadata, file: target)
-        guard let map = ArchitectureMap.forFamily(config.family) else { throw ImportError.unknownArchitecture(file: target, modelType: config.family.rawValue, tensors: []) }
+        var config = try ModelConfig(metadata: metadata, file: target)
+        guard let arch = Architectures.forExport(config, metadata: metadata) else {
+            throw ConversionError.unsupportedTarget(output: target, reason: "no Hugging Face architecture qkv writes holds this model (Specs/architectures.md)")
+        }
+        let map = arch.hfMap(config)
+        // Norm weights as the architecture stores them (Gemma: `w` of `1 + w`), and the embedded config
+        // saying so, so the folder reads back as the same computation.
+        let normShift = Float(config.normWeightOffset - arch.hfNormWeightOffset)
+        var metadata = metadata
+        if normShift != 0 {
+            config.normWeightOffset = arch.hfNormWeightOffset
+            metadata["config.norm_weight_offset"] = config.metadata["config.norm_weight_offset"]
+        }
         var isDirectory: ObjCBool = false
         let isFolder = target.hasSuffix("/") || (FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) && isDirectory.boolValue)
         if isFolder {
@@ -50,6 +65,7 @@ final class HFExportWriter: ContainerWriter {
         for info in tensors {
             guard let row = map.row(for: info.name) else { throw ImportError.unmappedTensors(file: target, tensors: [info.name]) }
             let hfName = map.exportName(row.source)
+            if case .rowRange(let first, _, _) = row.transform { rowFirst[info.name] = first }
             if let i = byName[hfName] {
                 outputs[i].sources.append(info.name)
                 consumer[info.name] = i
@@ -57,10 +73,11 @@ final class HFExportWriter: ContainerWriter {
             }
             byName[hfName] = outputs.count
             consumer[info.name] = outputs.count
-            outputs.append(Output(name: hfName, shape: HFExportWriter.hfShape(of: info, transform: row.transform), dtype: info.dtype,
-                                  sources: [info.name], transform: row.transform))
+            let shift = info.role?.component == .norms && info.name.hasSuffix("/weight") ? normShift : 0
+            outputs.append(Output(name: hfName, shape: HFExportWriter.hfShape(of: info, transform: row.transform), dtype: shift != 0 ? .f32 : info.dtype,
+                                  sources: [info.name], transform: row.transform, normShift: shift))
         }
-        for i in outputs.indices where outputs[i].sources.count == 3 {
+        for i in outputs.indices where outputs[i].sources.count == 3 && outputs[i].transform.isGPT2Fused {
             // Fused Q|K|V: three blocks of columns (weight [D, 3n]) or of elements (bias [3n]).
             var shape = outputs[i].shape
             shape[shape.count - 1] *= 3
@@ -89,7 +106,7 @@ final class HFExportWriter: ContainerWriter {
         // Pad with spaces to a multiple of 8, as the reference writer does, so the data is 8-byte aligned.
         while text.count % 8 != 0 { text.append(0x20) }
         dataStart = 8 + text.count
-        configJSON = isFolder ? HFExportWriter.configJSON(config) : nil
+        configJSON = isFolder ? try HFExportWriter.configJSON(config, arch, metadata: metadata, target: target) : nil
         extraFiles = isFolder ? HFTokenizerExport.files(try TokenizerData(metadata: metadata, config: config, file: target), config) : []
 
         self.output = try AtomicOutput(target: weightsPath, inputs: inputs)
@@ -105,6 +122,11 @@ final class HFExportWriter: ContainerWriter {
         let o = outputs[i]
         let parts = o.sources.map { pending.removeValue(forKey: $0)! }
         written += 1
+        if o.normShift != 0 {
+            let shifted = parts[0].floats().map { $0 + o.normShift }
+            try shifted.withUnsafeBytes { try output.write($0, at: dataStart + o.begin) }
+            return
+        }
         if case .view = o.transform {
             // Same bytes: stream them straight from the source.
             var at = dataStart + o.begin
@@ -123,6 +145,12 @@ final class HFExportWriter: ContainerWriter {
             preconditionFailure("views are streamed above")
         case .unpermuteRope, .fusedRows:
             preconditionFailure("not a Hugging Face transform")
+        case .rowRange:
+            // The blocks of a fused weight, each at its own rows.
+            for (part, first) in zip(parts, o.sources.map { rowFirst[$0]! }) {
+                let at = first * (bytes / o.shape[0])
+                UnsafeMutableRawBufferPointer(rebasing: out[at..<at + part.bytes.count]).copyMemory(from: part.bytes)
+            }
         case .transpose:
             // canonical [.., a] flattened to [b, a] -> [a, b]
             let a = parts[0].shape.last!, b = parts[0].info.elementCount / a
@@ -177,6 +205,7 @@ final class HFExportWriter: ContainerWriter {
         }
         switch transform {
         case .view, .fusedSlice, .unpermuteRope, .fusedRows: return shape
+        case .rowRange(_, _, let total): return [total] + shape.dropFirst()
         case .transpose, .fusedColumns: return [shape.last!, shape.dropLast().reduce(1, *)]
         }
     }
@@ -208,50 +237,25 @@ final class HFExportWriter: ContainerWriter {
     }
 
     /// A Hugging Face `config.json` for `config`, enough for transformers' `from_pretrained`.
-    static func configJSON(_ config: ModelConfig) -> String {
-        func n(_ v: Int) -> JSONValue { .number(String(v)) }
-        func f(_ v: Double) -> JSONValue { .number(String(v)) }
-        var members: [(key: String, value: JSONValue)]
-        let act: String = switch config.activation { case .geluErf: "gelu"; case .geluTanh: "gelu_new"; case .silu: "silu" }
-        switch config.family {
-        case .bert:
-            members = [("architectures", .array([.string("BertModel")])), ("model_type", .string("bert")),
-                       ("hidden_size", n(config.modelDim)), ("num_hidden_layers", n(config.layerCount)),
-                       ("num_attention_heads", n(config.headCount)), ("intermediate_size", n(config.ffnDim)),
-                       ("hidden_act", .string(act)), ("max_position_embeddings", n(config.maxPositions)),
-                       ("type_vocab_size", n(config.typeVocabSize)), ("layer_norm_eps", f(config.normEpsilon)),
-                       ("vocab_size", n(config.vocabSize)), ("position_embedding_type", .string("absolute"))]
-            if let pad = config.specialTokens[.pad] { members.append(("pad_token_id", n(pad))) }
-        case .gpt2:
-            members = [("architectures", .array([.string("GPT2LMHeadModel")])), ("model_type", .string("gpt2")),
-                       ("n_embd", n(config.modelDim)), ("n_layer", n(config.layerCount)), ("n_head", n(config.headCount)),
-                       ("n_inner", n(config.ffnDim)), ("n_positions", n(config.maxPositions)), ("n_ctx", n(config.maxPositions)),
-                       ("layer_norm_epsilon", f(config.normEpsilon)), ("activation_function", .string(act)),
-                       ("vocab_size", n(config.vocabSize)), ("tie_word_embeddings", .bool(config.tiedEmbeddings))]
-        case .llama:
-            members = [("architectures", .array([.string("LlamaForCausalLM")])), ("model_type", .string("llama")),
-                       ("hidden_size", n(config.modelDim)), ("num_hidden_layers", n(config.layerCount)),
-                       ("num_attention_heads", n(config.headCount)), ("num_key_value_heads", n(config.keyValueHeadCount)),
-                       ("head_dim", n(config.headDim)), ("intermediate_size", n(config.ffnDim)), ("hidden_act", .string(act)),
-                       ("max_position_embeddings", n(config.maxPositions)), ("rms_norm_eps", f(config.normEpsilon)),
-                       ("rope_theta", f(config.rope?.theta ?? 10000)), ("vocab_size", n(config.vocabSize)),
-                       ("tie_word_embeddings", .bool(config.tiedEmbeddings)), ("attention_bias", .bool(false)), ("mlp_bias", .bool(false))]
+    static func configJSON(_ config: ModelConfig, _ arch: any Architecture.Type, metadata: Metadata, target: String) throws -> String {
+        var members = arch.hfConfig(config)
+        // RoPE divisors that are not one linear factor (Llama 3's): the `rope_scaling` the import kept, when
+        // it still gives exactly these divisors.
+        if let rope = config.rope, let factors = rope.frequencyFactors, RopeScaling.linearJSON(factors) == nil {
+            guard case .string(let text)? = metadata["provenance.hf_rope_scaling"], let kept = try? JSONParser.parse(Array(text.utf8)),
+                  (try? RopeScaling.factors(kept, field: "rope_scaling", file: target, theta: rope.theta, dims: rope.dimensions ?? config.headDim)) == factors else {
+                throw ConversionError.unsupportedTarget(output: target, reason: "its RoPE frequency divisors are not a linear scaling and no rope_scaling that gives them was kept; config.json cannot state them")
+            }
+            members.removeAll { $0.key == "rope_scaling" }
+            members.append(("rope_scaling", kept))
         }
-        for token in [ModelConfig.SpecialToken.bos, .eos] { if let id = config.specialTokens[token] { members.append(("\(token.rawValue)_token_id", n(id))) } }
+        for token in [ModelConfig.SpecialToken.bos, .eos] { if let id = config.specialTokens[token] { members.append(("\(token.rawValue)_token_id", .int(id))) } }
         members.append(("torch_dtype", .string("float32")))
         return JSONValue.object(members).text + "\n"
     }
 }
 
 extension ArchitectureMap {
-    static func forFamily(_ family: ModelConfig.Family) -> ArchitectureMap? {
-        switch family {
-        case .bert: bert
-        case .gpt2: gpt2
-        case .llama: llama
-        }
-    }
-
     /// The name a Hugging Face model class writes: LLaMA's body under `model.`, its head at the top;
     /// BERT (BertModel) and GPT-2 (as on the Hub) without a prefix.
     func exportName(_ source: String) -> String {

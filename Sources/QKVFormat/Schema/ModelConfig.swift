@@ -18,7 +18,19 @@ public struct ModelConfig: Equatable, Sendable {
     public struct Rope: Equatable, Sendable {
         public var theta: Double
         public var layout: RopeLayout
-        public init(theta: Double, layout: RopeLayout) { self.theta = theta; self.layout = layout }
+        /// The base on sliding-window layers (Gemma 3's local layers); nil: `theta` everywhere.
+        public var slidingTheta: Double?
+        /// Dimensions of each head that rotate (partial rotary); nil: all of them.
+        public var dimensions: Int?
+        /// Divisors of the inverse frequencies, one per rotated pair, on global layers (Llama 3's scaling).
+        public var frequencyFactors: [Float]?
+        public init(theta: Double, layout: RopeLayout, slidingTheta: Double? = nil, dimensions: Int? = nil, frequencyFactors: [Float]? = nil) {
+            self.theta = theta
+            self.layout = layout
+            self.slidingTheta = slidingTheta
+            self.dimensions = dimensions
+            self.frequencyFactors = frequencyFactors
+        }
     }
 
     public var family: Family
@@ -49,6 +61,29 @@ public struct ModelConfig: Equatable, Sendable {
     public var normalize: Bool = false
     /// Special token ids by the name of their key without `config.` and `_token_id` (`bos`, `eos`, ...).
     public var specialTokens: [SpecialToken: Int] = [:]
+
+    // The steps of today's decoders (Specs/schema.md, the second config table); each default means the
+    // step is absent.
+
+    /// Q, K and V have biases, O none (Qwen2).
+    public var qkvBias: Bool = false
+    /// Per-head RMSNorm of q and k before RoPE (Qwen3, Gemma 3).
+    public var qkNorm: Bool = false
+    /// Norms multiply by `offset + weight` (Gemma's `1 + w`).
+    public var normWeightOffset: Double = 0
+    /// Norms on the attention and MLP outputs before the residual add (Gemma 2/3).
+    public var postNorms: Bool = false
+    /// Factor on the token embedding (Gemma: √D).
+    public var embeddingScale: Double = 1
+    /// Factor on QKᵀ; nil: 1/√head_dim.
+    public var attentionScale: Double?
+    /// `c · tanh(s / c)` on attention scores and on logits; 0: none (Gemma 2).
+    public var attentionSoftcap: Double = 0
+    public var finalSoftcap: Double = 0
+    /// Keys a query sees on sliding layers (itself included); 0: no window.
+    public var slidingWindow: Int = 0
+    /// Which layers use the window; nil: all of them (when there is a window).
+    public var slidingLayers: [Bool]?
 
     /// The special tokens the schema names.
     public enum SpecialToken: String, CaseIterable, Sendable, Comparable {
@@ -88,6 +123,18 @@ public struct ModelConfig: Equatable, Sendable {
     /// The key/value head that query head `head` reads (GQA, as Hugging Face groups them).
     public func keyValueHead(forQueryHead head: Int) -> Int { head / queriesPerKeyValueHead }
 
+    /// Q, K and V have biases (with or without O's).
+    public var hasQKVBias: Bool { attentionBias || qkvBias }
+
+    /// The factor on QKᵀ.
+    public var effectiveAttentionScale: Double { attentionScale ?? 1 / Double(headDim).squareRoot() }
+
+    /// Whether layer `layer` attends through the sliding window.
+    public func isSliding(layer: Int) -> Bool {
+        guard slidingWindow > 0 else { return false }
+        return slidingLayers?[layer] ?? true
+    }
+
     // MARK: Metadata
 
     /// The integer keys and how to read them, in one place for reading and writing.
@@ -112,8 +159,16 @@ public struct ModelConfig: Equatable, Sendable {
             "config.norm_placement", "config.activation", "config.position_encoding", "config.rope_theta",
             "config.rope_layout", "config.pooling",
         ])
+        keys.formUnion(stepKeys)
         return keys
     }()
+
+    /// The keys of the second config table: written only when they differ from their defaults.
+    static let stepKeys: Set<String> = [
+        "config.qkv_bias", "config.qk_norm", "config.norm_weight_offset", "config.post_norms", "config.embedding_scale",
+        "config.attention_scale", "config.attention_softcap", "config.final_softcap", "config.sliding_window",
+        "config.sliding_layers", "config.rope_theta_sliding", "config.rope_dims", "config.rope_freq_factors",
+    ]
 
     /// Reads and checks the config from a file's metadata; `file` names the file in errors.
     public init(metadata: Metadata, file: String) throws(ModelError) {
@@ -138,11 +193,30 @@ public struct ModelConfig: Equatable, Sendable {
         for (key, path) in ModelConfig.flagKeys {
             self[keyPath: path] = try reader.bool(key, default: false)
         }
+        qkvBias = try reader.bool("config.qkv_bias", default: false)
+        qkNorm = try reader.bool("config.qk_norm", default: false)
+        postNorms = try reader.bool("config.post_norms", default: false)
+        normWeightOffset = try reader.optionalFloat("config.norm_weight_offset") ?? 0
+        embeddingScale = try reader.optionalFloat("config.embedding_scale") ?? 1
+        attentionScale = try reader.optionalFloat("config.attention_scale")
+        attentionSoftcap = try reader.optionalFloat("config.attention_softcap") ?? 0
+        finalSoftcap = try reader.optionalFloat("config.final_softcap") ?? 0
+        slidingWindow = try reader.dimension("config.sliding_window", allowZero: true, default: 0)
+        if metadata["config.sliding_layers"] != nil {
+            let flags = try reader.int32Array("config.sliding_layers")
+            if let bad = flags.first(where: { $0 != 0 && $0 != 1 }) {
+                throw .invalidValue(file: file, key: "config.sliding_layers", value: "\(bad)", reason: "entries must be 0 or 1")
+            }
+            slidingLayers = flags.map { $0 == 1 }
+        }
         switch positionEncoding {
         case .rope:
-            rope = Rope(theta: try reader.float("config.rope_theta"), layout: try reader.choice("config.rope_layout"))
+            rope = Rope(theta: try reader.float("config.rope_theta"), layout: try reader.choice("config.rope_layout"),
+                        slidingTheta: try reader.optionalFloat("config.rope_theta_sliding"),
+                        dimensions: metadata["config.rope_dims"] == nil ? nil : try reader.dimension("config.rope_dims"),
+                        frequencyFactors: metadata["config.rope_freq_factors"] == nil ? nil : try reader.float32Array("config.rope_freq_factors"))
         case .learned:
-            for key in ["config.rope_theta", "config.rope_layout"] where metadata[key] != nil {
+            for key in ["config.rope_theta", "config.rope_layout", "config.rope_theta_sliding", "config.rope_dims", "config.rope_freq_factors"] where metadata[key] != nil {
                 throw .invalidValue(file: file, key: key, value: "\(metadata[key]!)",
                                     reason: "RoPE keys are not allowed with learned positions")
             }
@@ -183,6 +257,35 @@ public struct ModelConfig: Equatable, Sendable {
         if let rope {
             if !(rope.theta.isFinite && rope.theta > 0) { throw invalid("config.rope_theta", rope.theta, "must be finite and positive") }
             if headDim % 2 != 0 { throw invalid("config.head_dim", headDim, "RoPE needs an even head dimension") }
+            if let sliding = rope.slidingTheta {
+                if !(sliding.isFinite && sliding > 0) { throw invalid("config.rope_theta_sliding", sliding, "must be finite and positive") }
+                if slidingWindow == 0 { throw invalid("config.rope_theta_sliding", sliding, "needs config.sliding_window") }
+            }
+            if let dims = rope.dimensions, dims % 2 != 0 || dims > headDim {
+                throw invalid("config.rope_dims", dims, "must be even and at most config.head_dim (\(headDim))")
+            }
+            if let factors = rope.frequencyFactors {
+                let pairs = (rope.dimensions ?? headDim) / 2
+                if factors.count != pairs { throw invalid("config.rope_freq_factors", "\(factors.count) entries", "must have rope_dims / 2 = \(pairs) entries") }
+                if let bad = factors.first(where: { !($0.isFinite && $0 > 0) }) { throw invalid("config.rope_freq_factors", bad, "entries must be finite and positive") }
+            }
+        }
+        if !normWeightOffset.isFinite { throw invalid("config.norm_weight_offset", normWeightOffset, "must be finite") }
+        for (key, value) in [("config.embedding_scale", embeddingScale), ("config.attention_scale", attentionScale ?? 1)] where !(value.isFinite && value > 0) {
+            throw invalid(key, value, "must be finite and positive")
+        }
+        for (key, value) in [("config.attention_softcap", attentionSoftcap), ("config.final_softcap", finalSoftcap)] where !(value.isFinite && value >= 0) {
+            throw invalid(key, value, "must be finite and not negative (0: no soft cap)")
+        }
+        if let layers = slidingLayers {
+            if layers.count != layerCount { throw invalid("config.sliding_layers", "\(layers.count) entries", "must have one entry per layer (\(layerCount))") }
+            if slidingWindow == 0 { throw invalid("config.sliding_layers", "\(layers.count) entries", "needs config.sliding_window") }
+        }
+        if !isDecoder {
+            for (key, used) in [("config.qk_norm", qkNorm), ("config.post_norms", postNorms), ("config.norm_weight_offset", normWeightOffset != 0),
+                                ("config.sliding_window", slidingWindow != 0), ("config.final_softcap", finalSoftcap != 0)] where used {
+                throw invalid(key, "set", "is for decoders (gpt2, llama) only")
+            }
         }
         for (token, id) in specialTokens.sorted(by: { $0.key < $1.key }) where id < 0 || id >= vocabSize {
             throw invalid(token.key, id, "must be in 0..<\(vocabSize) (config.vocab_size)")
@@ -209,7 +312,20 @@ public struct ModelConfig: Equatable, Sendable {
         if let rope {
             out["config.rope_theta"] = .float(rope.theta)
             out["config.rope_layout"] = .string(rope.layout.rawValue)
+            if let sliding = rope.slidingTheta { out["config.rope_theta_sliding"] = .float(sliding) }
+            if let dims = rope.dimensions { out["config.rope_dims"] = .int(Int64(dims)) }
+            if let factors = rope.frequencyFactors { out["config.rope_freq_factors"] = .float32Array(factors) }
         }
+        if qkvBias { out["config.qkv_bias"] = .bool(true) }
+        if qkNorm { out["config.qk_norm"] = .bool(true) }
+        if postNorms { out["config.post_norms"] = .bool(true) }
+        if normWeightOffset != 0 { out["config.norm_weight_offset"] = .float(normWeightOffset) }
+        if embeddingScale != 1 { out["config.embedding_scale"] = .float(embeddingScale) }
+        if let attentionScale { out["config.attention_scale"] = .float(attentionScale) }
+        if attentionSoftcap != 0 { out["config.attention_softcap"] = .float(attentionSoftcap) }
+        if finalSoftcap != 0 { out["config.final_softcap"] = .float(finalSoftcap) }
+        if slidingWindow != 0 { out["config.sliding_window"] = .int(Int64(slidingWindow)) }
+        if let layers = slidingLayers { out["config.sliding_layers"] = .int32Array(layers.map { $0 ? 1 : 0 }) }
         for (token, id) in specialTokens { out[token.key] = .int(Int64(id)) }
         if let pooling { out["config.pooling"] = .string(pooling.rawValue) }
         if family != .bert { out["config.normalize"] = nil }
@@ -268,6 +384,26 @@ struct MetadataReader {
 
     func optionalString(_ key: String) throws(ModelError) -> String? {
         metadata[key] == nil ? nil : try string(key)
+    }
+
+    func optionalFloat(_ key: String) throws(ModelError) -> Double? {
+        metadata[key] == nil ? nil : try float(key)
+    }
+
+    func int32Array(_ key: String) throws(ModelError) -> [Int32] {
+        switch try value(key) {
+        case .int32Array(let v): return v
+        case .int64Array(let v) where v.allSatisfy({ Int32(exactly: $0) != nil }): return v.map { Int32($0) }
+        default: throw wrongType(key, "int32[]")
+        }
+    }
+
+    func float32Array(_ key: String) throws(ModelError) -> [Float] {
+        switch try value(key) {
+        case .float32Array(let v): return v
+        case .float64Array(let v): return v.map { Float($0) }
+        default: throw wrongType(key, "float32[]")
+        }
     }
 
     func choice<T: RawRepresentable & CaseIterable>(_ key: String) throws(ModelError) -> T where T.RawValue == String {

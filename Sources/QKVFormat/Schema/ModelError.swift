@@ -27,6 +27,9 @@ public enum ModelError: Error, Equatable, Sendable {
     case tokenIdOutOfRange(file: String, key: String, id: Int64, tokenCount: Int)
     /// A tensor holds NaN or infinity (`validate --deep`).
     case nonFiniteValue(file: String, tensor: String, index: Int, value: Float)
+    /// A block-quantized tensor has a NaN or infinite scale (`validate --deep`); `index` is the block's
+    /// first element.
+    case nonFiniteScale(file: String, tensor: String, dtype: DType, index: Int, value: Float)
 }
 
 extension ModelError: CustomStringConvertible {
@@ -51,13 +54,15 @@ extension ModelError: CustomStringConvertible {
         case let .roleMismatch(file, tensor, expected, found):
             "\(file): tensor '\(tensor)' is stored with role \(found), expected \(expected)"
         case let .dtypeNotAllowed(file, tensor, dtype):
-            "\(file): tensor '\(tensor)' has dtype \(dtype), expected one of f32, f16, bf16, q8_0 for model tensors"
+            "\(file): tensor '\(tensor)' has dtype \(dtype), expected f32, f16, bf16, or a block type (q8_0, q4_k, ...) for a model tensor of rank 2 or more"
         case let .tokenizerArrayLength(file, key, expected, found):
             "\(file): '\(key)' has \(found) entries, expected \(expected) (one per token)"
         case let .tokenIdOutOfRange(file, key, id, count):
             "\(file): '\(key)' = \(id) is not a token id (the tokenizer has \(count) tokens)"
         case let .nonFiniteValue(file, tensor, index, value):
             "\(file): tensor '\(tensor)' holds \(value) at element \(index)"
+        case let .nonFiniteScale(file, tensor, dtype, index, value):
+            "\(file): tensor '\(tensor)' (\(dtype)) has a \(value.isNaN ? "NaN" : "\(value)") scale in the block of elements \(index)..<\(index + dtype.blockSize)"
         }
     }
 }

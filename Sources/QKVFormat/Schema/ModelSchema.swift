@@ -16,46 +16,50 @@ public enum ModelSchema {
                                   config.keyValueHeadCount, config.headDim, config.ffnDim)
         let hasNormBias = config.norm == .layernorm
         var out: [ExpectedTensor] = []
-        func add(_ name: String, _ role: TensorRole, _ shape: [Int], optional: Bool = false) {
-            out.append(ExpectedTensor(name: name, role: role, shape: shape, isOptional: optional))
+        func add(_ role: TensorRole, _ shape: [Int], layer: Int? = nil, bias: Bool = false, optional: Bool = false) {
+            out.append(ExpectedTensor(name: role.tensorName(layer: layer, bias: bias), role: role, shape: shape, isOptional: optional))
         }
-        func norm(_ prefix: String, _ role: TensorRole) {
-            add(prefix + "/weight", role, [D])
-            if hasNormBias { add(prefix + "/bias", role, [D]) }
+        func norm(_ role: TensorRole, layer: Int? = nil) {
+            add(role, [D], layer: layer)
+            if hasNormBias { add(role, [D], layer: layer, bias: true) }
         }
 
-        add("embed/token/weight", .tokenEmbedding, [V, D])
-        if config.positionEncoding == .learned { add("embed/position/weight", .positionEmbedding, [config.maxPositions, D]) }
-        if config.typeVocabSize > 0 { add("embed/token_type/weight", .tokenTypeEmbedding, [config.typeVocabSize, D]) }
-        if config.embeddingNorm { norm("embed/norm", .embeddingNorm) }
+        add(.tokenEmbedding, [V, D])
+        if config.positionEncoding == .learned { add(.positionEmbedding, [config.maxPositions, D]) }
+        if config.typeVocabSize > 0 { add(.tokenTypeEmbedding, [config.typeVocabSize, D]) }
+        if config.embeddingNorm { norm(.embeddingNorm) }
 
         for layer in 0..<config.layerCount {
-            let p = "layers/\(layer)"
-            add("\(p)/attn/q/weight", .attentionQuery, [H, d, D])
-            if config.attentionBias { add("\(p)/attn/q/bias", .attentionQuery, [H, d]) }
-            add("\(p)/attn/k/weight", .attentionKey, [K, d, D])
-            if config.attentionBias { add("\(p)/attn/k/bias", .attentionKey, [K, d]) }
-            add("\(p)/attn/v/weight", .attentionValue, [K, d, D])
-            if config.attentionBias { add("\(p)/attn/v/bias", .attentionValue, [K, d]) }
-            add("\(p)/attn/o/weight", .attentionOutput, [H, d, D])
-            if config.attentionBias { add("\(p)/attn/o/bias", .attentionOutput, [D]) }
-            norm("\(p)/attn_norm", .attentionNorm)
-            add("\(p)/mlp/up/weight", .mlpUp, [F, D])
-            if config.mlpBias { add("\(p)/mlp/up/bias", .mlpUp, [F]) }
-            if config.gatedMLP {
-                add("\(p)/mlp/gate/weight", .mlpGate, [F, D])
-                if config.mlpBias { add("\(p)/mlp/gate/bias", .mlpGate, [F]) }
+            let qkvBias = config.hasQKVBias
+            for (role, heads) in [(TensorRole.attentionQuery, H), (.attentionKey, K), (.attentionValue, K)] {
+                add(role, [heads, d, D], layer: layer)
+                if qkvBias { add(role, [heads, d], layer: layer, bias: true) }
             }
-            add("\(p)/mlp/down/weight", .mlpDown, [D, F])
-            if config.mlpBias { add("\(p)/mlp/down/bias", .mlpDown, [D]) }
-            norm("\(p)/mlp_norm", .mlpNorm)
+            add(.attentionOutput, [H, d, D], layer: layer)
+            if config.attentionBias { add(.attentionOutput, [D], layer: layer, bias: true) }
+            if config.qkNorm {
+                add(.attentionQueryNorm, [d], layer: layer)
+                add(.attentionKeyNorm, [d], layer: layer)
+            }
+            norm(.attentionNorm, layer: layer)
+            if config.postNorms { norm(.attentionPostNorm, layer: layer) }
+            add(.mlpUp, [F, D], layer: layer)
+            if config.mlpBias { add(.mlpUp, [F], layer: layer, bias: true) }
+            if config.gatedMLP {
+                add(.mlpGate, [F, D], layer: layer)
+                if config.mlpBias { add(.mlpGate, [F], layer: layer, bias: true) }
+            }
+            add(.mlpDown, [D, F], layer: layer)
+            if config.mlpBias { add(.mlpDown, [D], layer: layer, bias: true) }
+            norm(.mlpNorm, layer: layer)
+            if config.postNorms { norm(.mlpPostNorm, layer: layer) }
         }
 
-        if config.normPlacement == .pre { norm("final_norm", .finalNorm) }
-        if config.isDecoder && !config.tiedEmbeddings { add("lm_head/weight", .lmHead, [V, D]) }
+        if config.normPlacement == .pre { norm(.finalNorm) }
+        if config.isDecoder && !config.tiedEmbeddings { add(.lmHead, [V, D]) }
         if config.family == .bert {
-            add("pooler/weight", .pooler, [D, D], optional: true)
-            add("pooler/bias", .pooler, [D], optional: true)
+            add(.pooler, [D, D], optional: true)
+            add(.pooler, [D], bias: true, optional: true)
         }
         return out
     }
@@ -81,7 +85,7 @@ public enum ModelSchema {
             if let role = have.role, role != want.role {
                 problems.append(.roleMismatch(file: file, tensor: want.name, expected: want.role, found: role))
             }
-            if !have.dtype.isModelType {
+            if !have.dtype.isModelType || (have.dtype.isBlockQuantized && have.shape.count < 2) {
                 problems.append(.dtypeNotAllowed(file: file, tensor: want.name, dtype: have.dtype))
             }
         }

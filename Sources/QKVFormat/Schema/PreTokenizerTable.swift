@@ -44,7 +44,7 @@ let llamaCppPreTokenizerTable: (table: [String: LlamaCppPreTokenizer], groupName
         for name in names { table[name] = LlamaCppPreTokenizer(patterns: patterns, ignoreMerges: ignoreMerges) }
     }
     add(["default"], [#"[\p{P}\$\+<=>\^~\|]+"#, gpt2SplitPattern, #"\p{N}+"#, #"[0-9][0-9][0-9]"#])
-    add(["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano"], [llama3], ignoreMerges: true)
+    add(["llama-bpe", "llama3", "llama-v3", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano"], [llama3], ignoreMerges: true)
     add(["dbrx", "smaug-bpe", "glm4", "chatglm-bpe"], [llama3])
     add(["jais-2"], [#"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s{512}(?!\S)|\s{256}(?!\S)|\s{128}(?!\S)|\s{64}(?!\S)|\s{32}(?!\S)|\s{16}(?!\S)|\s{8}(?!\S)|\s{4}(?!\S)|\s{1,2}(?!\S)|\s{1}"#])
     // DeepSeek's cased-letter class has scalars that NFC would change (U+1F7D, U+1FBE, U+1FD3, U+1FDB,

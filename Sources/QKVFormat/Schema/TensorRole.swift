@@ -11,10 +11,14 @@ public enum TensorRole: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     case attentionValue = 12
     case attentionOutput = 13
     case attentionNorm = 14
+    case attentionQueryNorm = 15
+    case attentionKeyNorm = 16
+    case attentionPostNorm = 17
     case mlpUp = 20
     case mlpGate = 21
     case mlpDown = 22
     case mlpNorm = 23
+    case mlpPostNorm = 24
     case finalNorm = 30
     case lmHead = 31
     case pooler = 32
@@ -31,10 +35,14 @@ public enum TensorRole: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .attentionValue: "attn_v"
         case .attentionOutput: "attn_o"
         case .attentionNorm: "attn_norm"
+        case .attentionQueryNorm: "attn_q_norm"
+        case .attentionKeyNorm: "attn_k_norm"
+        case .attentionPostNorm: "attn_post_norm"
         case .mlpUp: "mlp_up"
         case .mlpGate: "mlp_gate"
         case .mlpDown: "mlp_down"
         case .mlpNorm: "mlp_norm"
+        case .mlpPostNorm: "mlp_post_norm"
         case .finalNorm: "final_norm"
         case .lmHead: "lm_head"
         case .pooler: "pooler"
@@ -43,13 +51,55 @@ public enum TensorRole: UInt16, CaseIterable, Sendable, CustomStringConvertible 
 
     public var description: String { name }
 
+    /// Where tensors of this role live in the canonical names (Specs/schema.md, "Tensors"): a path at the
+    /// top (`embed/token`) or inside each layer (`attn/q` of `layers/{i}/attn/q/weight`).
+    public var path: String {
+        switch self {
+        case .tokenEmbedding: "embed/token"
+        case .positionEmbedding: "embed/position"
+        case .tokenTypeEmbedding: "embed/token_type"
+        case .embeddingNorm: "embed/norm"
+        case .attentionQuery: "attn/q"
+        case .attentionKey: "attn/k"
+        case .attentionValue: "attn/v"
+        case .attentionOutput: "attn/o"
+        case .attentionQueryNorm: "attn/q_norm"
+        case .attentionKeyNorm: "attn/k_norm"
+        case .attentionNorm: "attn_norm"
+        case .attentionPostNorm: "attn_post_norm"
+        case .mlpUp: "mlp/up"
+        case .mlpGate: "mlp/gate"
+        case .mlpDown: "mlp/down"
+        case .mlpNorm: "mlp_norm"
+        case .mlpPostNorm: "mlp_post_norm"
+        case .finalNorm: "final_norm"
+        case .lmHead: "lm_head"
+        case .pooler: "pooler"
+        }
+    }
+
+    /// Whether each layer has its own tensor of this role.
+    public var isPerLayer: Bool {
+        switch self {
+        case .tokenEmbedding, .positionEmbedding, .tokenTypeEmbedding, .embeddingNorm, .finalNorm, .lmHead, .pooler: false
+        default: true
+        }
+    }
+
+    /// The canonical name of this role's weight (or bias) in `layer` (nil for the tensors outside layers).
+    public func tensorName(layer: Int? = nil, bias: Bool = false) -> String {
+        let leaf = bias ? "bias" : "weight"
+        if let layer { return "layers/\(layer)/\(path)/\(leaf)" }
+        return "\(path)/\(leaf)"
+    }
+
     /// The component a parameter count is reported under by `inspect`.
     public var component: Component {
         switch self {
         case .tokenEmbedding, .positionEmbedding, .tokenTypeEmbedding: .embeddings
         case .attentionQuery, .attentionKey, .attentionValue, .attentionOutput: .attention
         case .mlpUp, .mlpGate, .mlpDown: .mlp
-        case .embeddingNorm, .attentionNorm, .mlpNorm, .finalNorm: .norms
+        case .embeddingNorm, .attentionNorm, .attentionQueryNorm, .attentionKeyNorm, .attentionPostNorm, .mlpNorm, .mlpPostNorm, .finalNorm: .norms
         case .lmHead, .pooler: .head
         }
     }

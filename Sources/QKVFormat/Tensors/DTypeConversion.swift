@@ -32,23 +32,25 @@ public enum DTypeConversion {
         }
     }
 
-    /// Q8_0 blocks (an f16 scale, then 32 int8) to f32, exactly: a product of an f16 and an int8 has at
-    /// most 19 significant bits, so f32 holds it without rounding.
-    public static func dequantizeQ8_0(_ view: TensorView) -> TensorView {
-        precondition(view.dtype == .q8_0)
+    /// A block-quantized tensor dequantized to f32 exactly as ggml's `dequantize_row_*` (BlockQuantization).
+    /// For q8_0 the values are exact: a product of an f16 and an int8 has at most 19 significant bits.
+    public static func dequantize(_ view: TensorView) -> TensorView {
+        precondition(view.dtype.isBlockQuantized, "dequantize \(view.dtype)")
         var info = view.info
         info.dtype = .f32
         let storage = OwnedStorage(count: info.byteCount)
         let out = storage.mutableBytes.bindMemory(to: Float.self)
         view.withUnsafeBytes { bytes in
-            for block in 0..<bytes.count / 34 {
-                let scale = Float(Float16(bitPattern: bytes.loadUnaligned(fromByteOffset: block * 34, as: UInt16.self)))
-                for i in 0..<32 {
-                    out[block * 32 + i] = scale * Float(Int8(bitPattern: bytes[block * 34 + 2 + i]))
-                }
-            }
+            BlockQuantization.dequantize(bytes.baseAddress!, dtype: view.dtype, count: bytes.count / view.dtype.blockBytes,
+                                         into: out.baseAddress!)
         }
         return TensorView(info: info, storage: storage, bytes: storage.bytes)
+    }
+
+    /// A q8_0 tensor as f32, exactly (`dequantize` for one dtype, kept for callers that name it).
+    public static func dequantizeQ8_0(_ view: TensorView) -> TensorView {
+        precondition(view.dtype == .q8_0)
+        return dequantize(view)
     }
 
     /// Whether `qkv convert --dtype q8_0` quantizes a tensor of this shape: matrices (rank 2 or more,
@@ -75,6 +77,29 @@ public enum DTypeConversion {
                     let source = UnsafeRawBufferPointer(rebasing: bytes[(b * 32 * elementBytes)..<((b + 1) * 32 * elementBytes)])
                     convert(source, from: view.dtype, to: .f32, into: UnsafeMutableRawBufferPointer(block))
                     quantizeBlockQ8_0(UnsafePointer(block.baseAddress!), into: out.baseAddress! + b * 34)
+                }
+            }
+        }
+        return TensorView(info: info, storage: storage, bytes: storage.bytes)
+    }
+
+    /// A float tensor quantized to q4_0, q4_1, q5_0 or q5_1 block by block of 32 along the last dimension
+    /// (`BlockQuantization.quantizeBlock`: bit-identical to gguf-py's `quantize`). The shape passes
+    /// `quantizesToQ8_0` (the same rule: rank ≥ 2, last dimension a multiple of 32).
+    public static func quantize(_ view: TensorView, to dtype: DType) -> TensorView {
+        if dtype == .q8_0 { return quantizeQ8_0(view) }
+        precondition(view.dtype.isFloat && quantizesToQ8_0(shape: view.shape), "\(dtype) of \(view.dtype) \(view.shape)")
+        var info = view.info
+        info.dtype = dtype
+        let storage = OwnedStorage(count: info.byteCount)
+        let out = storage.mutableBytes
+        let elementBytes = view.dtype.blockBytes
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { block in
+            view.withUnsafeBytes { bytes in
+                for b in 0..<view.info.elementCount / 32 {
+                    let source = UnsafeRawBufferPointer(rebasing: bytes[(b * 32 * elementBytes)..<((b + 1) * 32 * elementBytes)])
+                    convert(source, from: view.dtype, to: .f32, into: UnsafeMutableRawBufferPointer(block))
+                    BlockQuantization.quantizeBlock(UnsafePointer(block.baseAddress!), dtype: dtype, into: out.baseAddress! + b * dtype.blockBytes)
                 }
             }
         }
@@ -136,12 +161,9 @@ public enum DTypeConversion {
                 let bits = bytes.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)
                 if bits & 0x7F80 == 0x7F80 { return (i, bfloat16ToFloat(bits)) }
             }
-        case .q8_0:
-            // Only the scales are floats: each block starts with an f16.
-            for block in 0..<bytes.count / 34 {
-                let bits = bytes.loadUnaligned(fromByteOffset: block * 34, as: UInt16.self)
-                if bits & 0x7C00 == 0x7C00 { return (block * 32, Float(Float16(bitPattern: bits))) }
-            }
+        case let blocked where blocked.isBlockQuantized:
+            // Only the scales are floats.
+            return BlockQuantization.firstNonFiniteScale(bytes, dtype: blocked)
         default:
             break
         }

@@ -1,0 +1,166 @@
+// AVX2/FMA matrix-vector products from ggml's block types q4_0, q5_0, q4_k, q5_k and q6_k (Specs/quantization.md),
+// for decoding one token: each group of eight weights is dequantized in registers exactly as
+// BlockQuantization.swift does it (separate multiplies and subtractions, so the same f32 values), then
+// multiplied with x into one accumulator of eight per row, whose lanes are summed at the end.
+#include "qkv_kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#include <string.h>
+
+#define KERNEL __attribute__((target("avx2,fma,f16c")))
+
+KERNEL static inline float block_sum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// The f16 at p as f32 (exact; F16C).
+KERNEL static inline float f16_at(const uint8_t *p) {
+    uint16_t bits;
+    memcpy(&bits, p, 2);
+    return _cvtsh_ss(bits);
+}
+
+// Eight bytes at p, zero-extended to eight int32 lanes.
+KERNEL static inline __m256i u8x8(const uint8_t *p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+}
+
+// q4_0 [18]: d, qs[16]; w = d · (nibble - 8). Values 0..15 are low nibbles, 16..31 high nibbles.
+KERNEL static __m256 dot_block_q4_0(const uint8_t *b, const float *x, __m256 acc) {
+    const __m256 d = _mm256_set1_ps(f16_at(b));
+    const __m256i mask = _mm256_set1_epi32(0x0F), eight = _mm256_set1_epi32(8);
+    for (int h = 0; h < 2; h++) {
+        __m256i q = u8x8(b + 2 + 8 * h);
+        __m256 lo = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(q, mask), eight));
+        __m256 hi = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(q, 4), eight));
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(d, lo), _mm256_loadu_ps(x + 8 * h), acc);
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(d, hi), _mm256_loadu_ps(x + 16 + 8 * h), acc);
+    }
+    return acc;
+}
+
+// q5_0 [22]: d, qh u32, qs[16]; w = d · ((nibble | bit(qh, j) << 4) - 16).
+KERNEL static __m256 dot_block_q5_0(const uint8_t *b, const float *x, __m256 acc) {
+    const __m256 d = _mm256_set1_ps(f16_at(b));
+    uint32_t qh;
+    memcpy(&qh, b + 2, 4);
+    const __m256i mask = _mm256_set1_epi32(0x0F), one = _mm256_set1_epi32(1), sixteen = _mm256_set1_epi32(16);
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), bits = _mm256_set1_epi32((int)qh);
+    for (int h = 0; h < 2; h++) {
+        __m256i q = u8x8(b + 6 + 8 * h);
+        __m256i hb0 = _mm256_and_si256(_mm256_srlv_epi32(bits, _mm256_add_epi32(lanes, _mm256_set1_epi32(8 * h))), one);
+        __m256i hb1 = _mm256_and_si256(_mm256_srlv_epi32(bits, _mm256_add_epi32(lanes, _mm256_set1_epi32(16 + 8 * h))), one);
+        __m256i lo = _mm256_sub_epi32(_mm256_or_si256(_mm256_and_si256(q, mask), _mm256_slli_epi32(hb0, 4)), sixteen);
+        __m256i hi = _mm256_sub_epi32(_mm256_or_si256(_mm256_srli_epi32(q, 4), _mm256_slli_epi32(hb1, 4)), sixteen);
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(lo)), _mm256_loadu_ps(x + 8 * h), acc);
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(hi)), _mm256_loadu_ps(x + 16 + 8 * h), acc);
+    }
+    return acc;
+}
+
+// q4_k [144]: d, dmin, 12 bytes of 6-bit scales and mins, qs[128]; sub-block s (32 values) reads nibble
+// s % 2 of qs[32·(s / 2) + m]; w = (d · sc) · q - (dmin · mn).
+KERNEL static __m256 dot_block_q4_k(const uint8_t *b, const float *x, __m256 acc) {
+    const float d = f16_at(b), dmin = f16_at(b + 2);
+    const uint8_t *sc = b + 4;
+    const __m256i mask = _mm256_set1_epi32(0x0F);
+    for (int s = 0; s < 8; s++) {
+        uint8_t scale, min;
+        if (s < 4) { scale = sc[s] & 63; min = sc[s + 4] & 63; }
+        else { scale = (uint8_t)((sc[s + 4] & 0x0F) | ((sc[s - 4] >> 6) << 4)); min = (uint8_t)((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4)); }
+        const __m256 d1 = _mm256_set1_ps(d * (float)scale), m1 = _mm256_set1_ps(dmin * (float)min);
+        const uint8_t *qs = b + 16 + 32 * (s / 2);
+        const int shift = 4 * (s & 1);
+        for (int m = 0; m < 32; m += 8) {
+            __m256i q = _mm256_and_si256(_mm256_srli_epi32(u8x8(qs + m), shift), mask);
+            __m256 w = _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(q)), m1);
+            acc = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 32 * s + m), acc);
+        }
+    }
+    return acc;
+}
+
+// q5_k [176]: as q4_k, with qh[32] at 16 (fifth bit of value 32·s + m: (qh[m] >> s) & 1) and qs at 48.
+KERNEL static __m256 dot_block_q5_k(const uint8_t *b, const float *x, __m256 acc) {
+    const float d = f16_at(b), dmin = f16_at(b + 2);
+    const uint8_t *sc = b + 4, *qh = b + 16;
+    const __m256i mask = _mm256_set1_epi32(0x0F), one = _mm256_set1_epi32(1);
+    for (int s = 0; s < 8; s++) {
+        uint8_t scale, min;
+        if (s < 4) { scale = sc[s] & 63; min = sc[s + 4] & 63; }
+        else { scale = (uint8_t)((sc[s + 4] & 0x0F) | ((sc[s - 4] >> 6) << 4)); min = (uint8_t)((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4)); }
+        const __m256 d1 = _mm256_set1_ps(d * (float)scale), m1 = _mm256_set1_ps(dmin * (float)min);
+        const uint8_t *qs = b + 48 + 32 * (s / 2);
+        const int shift = 4 * (s & 1);
+        for (int m = 0; m < 32; m += 8) {
+            __m256i q = _mm256_and_si256(_mm256_srli_epi32(u8x8(qs + m), shift), mask);
+            __m256i h = _mm256_and_si256(_mm256_srli_epi32(u8x8(qh + m), s), one);
+            q = _mm256_or_si256(q, _mm256_slli_epi32(h, 4));
+            __m256 w = _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(q)), m1);
+            acc = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 32 * s + m), acc);
+        }
+    }
+    return acc;
+}
+
+// q6_k [210]: ql[128], qh[64], scales i8[16], d; value 128·h + r: nibble r / 64 of ql[64·h + r % 64],
+// high bits 2·(r / 32) of qh[32·h + r % 32]; w = (d · sc) · (q - 32).
+KERNEL static __m256 dot_block_q6_k(const uint8_t *b, const float *x, __m256 acc) {
+    const float d = f16_at(b + 208);
+    const __m256i mask4 = _mm256_set1_epi32(0x0F), mask2 = _mm256_set1_epi32(3), bias = _mm256_set1_epi32(32);
+    for (int h = 0; h < 2; h++) {
+        for (int r = 0; r < 128; r += 8) {
+            const int i = 128 * h + r;
+            const __m256 dsc = _mm256_set1_ps(d * (float)(int8_t)b[192 + i / 16]);
+            __m256i low = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + 64 * h + r % 64), 4 * (r / 64)), mask4);
+            __m256i high = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + 128 + 32 * h + r % 32), 2 * (r / 32)), mask2);
+            __m256i q = _mm256_sub_epi32(_mm256_or_si256(low, _mm256_slli_epi32(high, 4)), bias);
+            acc = _mm256_fmadd_ps(_mm256_mul_ps(dsc, _mm256_cvtepi32_ps(q)), _mm256_loadu_ps(x + i), acc);
+        }
+    }
+    return acc;
+}
+
+#define DOT_ROWS(name, block_values, block_bytes)                                                          \
+    KERNEL static void dot_rows_##name(const uint8_t *w, size_t row_bytes, const float *x, float *y,         \
+                                       size_t row_begin, size_t row_end, size_t k) {                         \
+        const size_t blocks = k / block_values;                                                              \
+        for (size_t r = row_begin; r < row_end; r++) {                                                       \
+            const uint8_t *row = w + r * row_bytes;                                                          \
+            __m256 acc = _mm256_setzero_ps();                                                                \
+            for (size_t b = 0; b < blocks; b++) {                                                            \
+                _mm_prefetch((const char *)row + (b + 8) * block_bytes, _MM_HINT_T0);                        \
+                acc = dot_block_##name(row + b * block_bytes, x + b * block_values, acc);                    \
+            }                                                                                                \
+            y[r] = block_sum8(acc);                                                                          \
+        }                                                                                                    \
+    }
+
+DOT_ROWS(q4_0, 32, 18)
+DOT_ROWS(q5_0, 32, 22)
+DOT_ROWS(q4_k, 256, 144)
+DOT_ROWS(q5_k, 256, 176)
+DOT_ROWS(q6_k, 256, 210)
+
+int qkv_dot_rows_blocks(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
+                        size_t row_begin, size_t row_end, size_t k) {
+    if (qkv_kernels_level() < 1) return 0;
+    const uint8_t *base = (const uint8_t *)w;
+    switch (dtype_code) {
+    case 33: dot_rows_q4_0(base, row_bytes, x, y, row_begin, row_end, k); return 1;
+    case 35: dot_rows_q5_0(base, row_bytes, x, y, row_begin, row_end, k); return 1;
+    case 39: dot_rows_q4_k(base, row_bytes, x, y, row_begin, row_end, k); return 1;
+    case 40: dot_rows_q5_k(base, row_bytes, x, y, row_begin, row_end, k); return 1;
+    case 41: dot_rows_q6_k(base, row_bytes, x, y, row_begin, row_end, k); return 1;
+    default: return 0;
+    }
+}
+
+#else
+int qkv_dot_rows_blocks(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
+                        size_t row_begin, size_t row_end, size_t k) { return 0; }
+#endif

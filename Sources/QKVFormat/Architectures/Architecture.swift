@@ -1,0 +1,187 @@
+import Foundation
+
+/// One architecture's checkpoints, both ways: how its Hugging Face `config.json` and GGUF keys become the
+/// schema's config, which of its tensors each canonical tensor comes from (and how), and what is written
+/// back. An architecture is one file in this folder plus a line in `Architectures.all`
+/// (Specs/architectures.md, "Adding an architecture").
+///
+/// Only the maps live here, never the forward pass: a converted file describes its computation with
+/// config keys, so the runtime runs it without knowing where it came from.
+protocol Architecture {
+    /// The name in messages and in Specs/architectures.md.
+    static var name: String { get }
+    /// Hugging Face `model_type` values this file maps.
+    static var hfModelTypes: [String] { get }
+    /// GGUF `general.architecture` values this file maps; the first is written on export.
+    static var ggufArchitectures: [String] { get }
+    /// Whether this architecture's checkpoints can hold a model of `config` (export picks the first
+    /// architecture of `Architectures.all` that can).
+    static func canHold(_ config: ModelConfig) -> Bool
+
+    /// The config from Hugging Face's `config.json`.
+    static func config(hf json: JSONValue, file: String) throws -> ModelConfig
+    /// Canonical tensors to Hugging Face names (after prefix removal) and the transform between them.
+    static func hfMap(_ config: ModelConfig) -> ArchitectureMap
+    /// The `config.json` members transformers needs to load an export (`torch_dtype` and special tokens
+    /// are added by the writer).
+    static func hfConfig(_ config: ModelConfig) -> [(key: String, value: JSONValue)]
+
+    /// The config from a GGUF file's `<arch>.*` keys and tensor shapes.
+    static func config(gguf file: GGUFFile) throws -> ModelConfig
+    /// The GGUF tensor canonical tensor `name` comes from, and the transform (nil: GGUF has no such tensor).
+    static func ggufSource(for name: String, config: ModelConfig) -> (String, TensorTransform)?
+    /// llama.cpp's `<arch>.*` keys for `config`, in the order its converter writes them (tokenizer keys are
+    /// the writer's).
+    static func ggufKeys(_ config: ModelConfig) -> [(String, GGUFValue)]
+    /// Why llama.cpp's form of this architecture cannot hold `config` (it fixes what the schema leaves
+    /// free), or nil.
+    static func ggufProblem(_ config: ModelConfig) -> String?
+    static var hfNormWeightOffset: Double { get }
+    static func ggufConfigTensors(_ config: ModelConfig) -> [(name: String, values: [Float])]
+    static var ggufConfigTensorNames: [String] { get }
+}
+
+extension Architecture {
+    /// Norm weights in this architecture's Hugging Face checkpoints are stored as `w` of `offset + w`.
+    static var hfNormWeightOffset: Double { 0 }
+    /// GGUF tensors that hold config rather than weights (llama.cpp's `rope_freqs`), with their values for
+    /// an export; the import reads them in `config(gguf:)`.
+    static func ggufConfigTensors(_ config: ModelConfig) -> [(name: String, values: [Float])] { [] }
+    /// The names of those tensors, which the import claims.
+    static var ggufConfigTensorNames: [String] { [] }
+    static func ggufProblem(_ config: ModelConfig) -> String? {
+        config.slidingWindow > 0 && config.slidingWindow < config.maxPositions ? "GGUF's \(ggufArchitectures.first ?? name) has no sliding window" : nil
+    }
+}
+
+/// The registry of architectures.
+enum Architectures {
+    /// Every architecture qkv maps. Order matters for export: the first that can hold a config writes it,
+    /// so the more specific come first.
+    static let all: [any Architecture.Type] = [Gemma3.self, Gemma2.self, Qwen3.self, Qwen2.self, Llama.self, Mistral.self, Phi3.self, GPT2.self, Bert.self]
+
+    /// The architecture of a Hugging Face `model_type`.
+    static func forHF(modelType: String) -> (any Architecture.Type)? {
+        all.first { $0.hfModelTypes.contains(modelType) }
+    }
+
+    /// The architecture of a GGUF `general.architecture`.
+    static func forGGUF(_ name: String) -> (any Architecture.Type)? {
+        all.first { $0.ggufArchitectures.contains(name) }
+    }
+
+    /// The architecture an export of `config` is written as: the one it was imported from
+    /// (`provenance.architecture`) when that one can hold it, else the first that can (Phi-3 and Mistral
+    /// compute the same, so only the record of the source tells their checkpoints apart).
+    static func forExport(_ config: ModelConfig, metadata: Metadata? = nil) -> (any Architecture.Type)? {
+        if case .string(let name)? = metadata?[provenanceKey], let source = all.first(where: { $0.name == name }), source.canHold(config) {
+            return source
+        }
+        return all.first { $0.canHold(config) }
+    }
+
+    /// The metadata key importers record the source architecture under.
+    static let provenanceKey = "provenance.architecture"
+}
+
+/// The computation steps a config uses beyond a plain pre-norm decoder: what an architecture checks to
+/// know whether its checkpoints can hold a model.
+struct ConfigSteps: OptionSet, Sendable {
+    let rawValue: Int
+    static let qkvBias = ConfigSteps(rawValue: 1 << 0)
+    static let outputBias = ConfigSteps(rawValue: 1 << 1)
+    static let mlpBias = ConfigSteps(rawValue: 1 << 2)
+    static let qkNorm = ConfigSteps(rawValue: 1 << 3)
+    static let normWeightOffset = ConfigSteps(rawValue: 1 << 4)
+    static let postNorms = ConfigSteps(rawValue: 1 << 5)
+    static let embeddingScale = ConfigSteps(rawValue: 1 << 6)
+    static let attentionScale = ConfigSteps(rawValue: 1 << 7)
+    static let softcaps = ConfigSteps(rawValue: 1 << 8)
+    static let slidingWindow = ConfigSteps(rawValue: 1 << 9)
+    static let slidingRopeBase = ConfigSteps(rawValue: 1 << 10)
+    static let partialRope = ConfigSteps(rawValue: 1 << 11)
+    static let ropeFactors = ConfigSteps(rawValue: 1 << 12)
+    /// A gated MLP whose activation is a GELU (GeGLU), not SiLU.
+    static let gelu = ConfigSteps(rawValue: 1 << 13)
+}
+
+extension ModelConfig {
+    var steps: ConfigSteps {
+        var steps: ConfigSteps = []
+        if qkvBias || attentionBias { steps.insert(.qkvBias) }
+        if attentionBias { steps.insert(.outputBias) }
+        if mlpBias { steps.insert(.mlpBias) }
+        if qkNorm { steps.insert(.qkNorm) }
+        if normWeightOffset != 0 { steps.insert(.normWeightOffset) }
+        if postNorms { steps.insert(.postNorms) }
+        if embeddingScale != 1 { steps.insert(.embeddingScale) }
+        if attentionScale != nil { steps.insert(.attentionScale) }
+        if attentionSoftcap != 0 || finalSoftcap != 0 { steps.insert(.softcaps) }
+        if slidingWindow != 0 { steps.insert(.slidingWindow) }
+        if rope?.slidingTheta != nil { steps.insert(.slidingRopeBase) }
+        if rope?.dimensions != nil { steps.insert(.partialRope) }
+        if rope?.frequencyFactors != nil { steps.insert(.ropeFactors) }
+        if gatedMLP && activation != .silu { steps.insert(.gelu) }
+        return steps
+    }
+
+    /// The config steps the three original families never use.
+    var usesNewerSteps: Bool { !steps.subtracting([.qkvBias, .outputBias, .mlpBias]).isEmpty }
+
+    /// A RoPE decoder with a SwiGLU MLP whose steps are among `allowed` and include `required`.
+    func isGatedRopeDecoder(allowed: ConfigSteps, required: ConfigSteps = []) -> Bool {
+        family == .llama && gatedMLP && positionEncoding == .rope && norm == .rmsnorm
+            && steps.isSubset(of: allowed.union(required)) && steps.isSuperset(of: required)
+    }
+}
+
+/// Hugging Face's `rope_scaling` / `rope_parameters` as the schema's per-pair frequency divisors
+/// (`config.rope_freq_factors`, llama.cpp's `rope_freqs`).
+enum RopeScaling {
+    /// nil for plain RoPE; a type qkv does not compute is an error naming it, never ignored.
+    static func factors(_ json: JSONValue?, field: String, file: String, theta: Double, dims: Int) throws -> [Float]? {
+        guard let json, json != .null else { return nil }
+        let fields = HFConfigReader(json: json, file: file)
+        let type = try fields.optionalString("rope_type") ?? fields.optionalString("type") ?? "default"
+        switch type {
+        case "default":
+            return nil
+        case "linear":
+            let factor = try fields.double("factor", default: 1)
+            guard factor.isFinite && factor > 0 else { throw ImportError.configField(file: file, field: field + ".factor", reason: "must be positive") }
+            return factor == 1 ? nil : Array(repeating: Float(factor), count: dims / 2)
+        case "llama3":
+            // transformers' `_compute_llama3_parameters` as a divisor per pair: long wavelengths slowed by
+            // `factor`, short ones kept, the band between blended.
+            let factor = try fields.double("factor", default: 8), low = try fields.double("low_freq_factor", default: 1)
+            let high = try fields.double("high_freq_factor", default: 4)
+            let original = Double(try fields.int("original_max_position_embeddings", default: 8192))
+            guard factor > 0, high > low, low > 0 else {
+                throw ImportError.configField(file: file, field: field, reason: "needs factor > 0 and high_freq_factor > low_freq_factor > 0")
+            }
+            // In f32 throughout, as llama.cpp's converter computes its `rope_freqs` (torch float32 tensors),
+            // so a GGUF export carries the same bits.
+            let lowWavelength = Float(original / low), highWavelength = Float(original / high)
+            return (0..<(dims / 2)).map { i in
+                let frequency = 1 / powf(Float(theta), Float(2 * i) / Float(dims))
+                let wavelength = Float(2 * Double.pi) / frequency
+                if wavelength < highWavelength { return 1 }
+                if wavelength > lowWavelength { return Float(factor) }
+                let smooth = (Float(original) / wavelength - Float(low)) / Float(high - low)
+                return 1 / ((1 - smooth) / Float(factor) + smooth)
+            }
+        default:
+            throw ImportError.configField(file: file, field: field, reason: "has rope_type '\(type)'; qkv computes default, linear and llama3 RoPE")
+        }
+    }
+}
+
+extension RopeScaling {
+    /// `linear` scaling for config.json when every divisor is the same; nil otherwise (Llama 3's divisors
+    /// come from parameters that the divisors alone do not give back: an export takes them from the
+    /// `provenance.hf_rope_scaling` its import kept).
+    static func linearJSON(_ factors: [Float]) -> JSONValue? {
+        guard let first = factors.first, factors.allSatisfy({ $0 == first }) else { return nil }
+        return .object([("rope_type", .string("linear")), ("factor", .double(Double(first)))])
+    }
+}
