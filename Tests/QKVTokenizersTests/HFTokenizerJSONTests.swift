@@ -45,8 +45,18 @@ final class HFTokenizerJSONTests: XCTestCase {
         XCTAssertEqual(patterns.count, 1)
         XCTAssertTrue(patterns[0].contains(#"\p{N}{1,3}"#))
         XCTAssertEqual(data.options["tokenizer.ignore_merges"], .bool(true))
+        XCTAssertEqual(data.options["tokenizer.pre"], .string("llama-bpe"), "the name llama.cpp's converter writes for Llama 3")
         XCTAssertEqual(data.options["tokenizer.add_bos"], .bool(true))
         XCTAssertEqual(config.specialTokens[.bos].map { data.tokens[$0] }, "<|begin_of_text|>")
+    }
+
+    func testStyles_getLlamaCppsNameWhereItHasOne() throws {
+        for (style, name) in [("qwen2", "qwen2"), ("smollm2", "starcoder")] {
+            let (data, _) = try TokenizerSource.load(path: Paths.fixture("tokenizers/hf/\(style).json"))
+            XCTAssertEqual(data.options["tokenizer.pre"], .string(name), style)
+            guard case .stringArray(let patterns)? = data.options["tokenizer.pre_split"] else { return XCTFail(style) }
+            XCTAssertEqual(patterns, LlamaCppPreTokenizer.table[name]?.patterns, style)
+        }
     }
 
     // MARK: Refusals

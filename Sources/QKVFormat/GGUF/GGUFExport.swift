@@ -27,6 +27,9 @@ final class GGUFExportWriter: ContainerWriter {
     init(target: String, inputs: [String], metadata: Metadata, tensors: [TensorInfo], options: WriteOptions) throws {
         let config = try ModelConfig(metadata: metadata, file: target)
         let tokenizer = try TokenizerData(metadata: metadata, config: config, file: target)
+        if let tokenizer, tokenizer.kind == .bpe, tokenizer.options["tokenizer.pre_split"] != nil, tokenizer.options["tokenizer.pre"] == nil {
+            throw ConversionError.unsupportedTarget(output: target, reason: "its pre-tokenizer (tokenizer.pre_split) has no llama.cpp name for tokenizer.ggml.pre")
+        }
         guard let arch = Architectures.forExport(config, metadata: metadata) else {
             throw ConversionError.unsupportedTarget(output: target, reason: "no GGUF architecture qkv writes holds this model (Specs/architectures.md)")
         }

@@ -120,7 +120,12 @@ enum HFTokenizerImport {
                 }
             }
             options["tokenizer.add_prefix_space"] = .bool(addPrefixSpace)
-            if patterns != [gpt2SplitPattern] { options["tokenizer.pre_split"] = .stringArray(patterns) }
+            if patterns != [gpt2SplitPattern] {
+                options["tokenizer.pre_split"] = .stringArray(patterns)
+                // llama.cpp's name for the same split, so a GGUF export can say it.
+                let ignoreMerges = model["ignore_merges"]?.boolValue ?? false
+                if let name = LlamaCppPreTokenizer.name(for: patterns, ignoreMerges: ignoreMerges) { options["tokenizer.pre"] = .string(name) }
+            }
             if let decoder = json["decoder"], decoder != .null, decoder["type"]?.stringValue != "ByteLevel" {
                 throw refuse("decoder '\(decoder["type"]?.stringValue ?? "?")' with a ByteLevel pre-tokenizer is not supported")
             }

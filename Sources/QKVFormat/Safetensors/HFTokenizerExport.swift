@@ -35,7 +35,15 @@ enum HFTokenizerExport {
                 for (token, key) in [(ModelConfig.SpecialToken.bos, "bos_token"), (.eos, "eos_token"), (.unk, "unk_token")] {
                     if let value = name(token) { settings.append((key, value)) }
                 }
-                settings.append(("tokenizer_class", .string("GPT2Tokenizer")))
+                // A split, normalization or whole-word rule GPT-2's files cannot say goes in a tokenizer.json,
+                // which transformers reads before vocab.json and merges.txt.
+                let beyondGPT2 = ["tokenizer.pre_split", "tokenizer.normalization", "tokenizer.ignore_merges", "tokenizer.lstrip_ids", "tokenizer.rstrip_ids"]
+                if beyondGPT2.contains(where: { tokenizer.options[$0] != nil }) {
+                    out.append(("tokenizer.json", byteLevelTokenizerJSON(tokenizer, config).text + "\n"))
+                    settings.append(("tokenizer_class", .string("PreTrainedTokenizerFast")))
+                } else {
+                    settings.append(("tokenizer_class", .string("GPT2Tokenizer")))
+                }
                 out.append(("tokenizer_config.json", JSONValue.object(settings).text + "\n"))
             case .sentencepieceBPE:
                 break
@@ -61,5 +69,61 @@ enum HFTokenizerExport {
             }
         }
         return out
+    }
+
+    /// A byte-level BPE tokenizer as Hugging Face `tokenizers` writes tokenizer.json: its split regexes as
+    /// `Split(Isolated)` steps before `ByteLevel(use_regex: false)`, BOS/EOS as a template.
+    static func byteLevelTokenizerJSON(_ tokenizer: TokenizerData, _ config: ModelConfig) -> JSONValue {
+        func bool(_ key: String) -> Bool { if case .bool(let b)? = tokenizer.options[key] { b } else { false } }
+        func ids(_ key: String) -> Set<Int> { if case .int32Array(let v)? = tokenizer.options[key] { Set(v.map(Int.init)) } else { [] } }
+        func number(_ n: Int) -> JSONValue { .number("\(n)") }
+        let patterns: [String] = if case .stringArray(let v)? = tokenizer.options["tokenizer.pre_split"] { v } else { [gpt2SplitPattern] }
+        let lstrip = ids("tokenizer.lstrip_ids"), rstrip = ids("tokenizer.rstrip_ids")
+        let special = Set(config.specialTokens.values)
+        var added: [JSONValue] = []
+        for (id, type) in (tokenizer.tokenTypes ?? []).enumerated() where type == 3 || type == 4 || special.contains(id) {
+            added.append(.object([("id", number(id)), ("content", .string(tokenizer.tokens[id])), ("single_word", .bool(false)),
+                                  ("lstrip", .bool(lstrip.contains(id))), ("rstrip", .bool(rstrip.contains(id))),
+                                  ("normalized", .bool(false)), ("special", .bool(type != 4))]))
+        }
+        let normalizer: JSONValue = if case .string(let form)? = tokenizer.options["tokenizer.normalization"] {
+            .object([("type", .string(form.uppercased()))])
+        } else { .null }
+        let steps: [JSONValue] = patterns.map { pattern in
+            .object([("type", .string("Split")), ("pattern", .object([("Regex", .string(pattern))])), ("behavior", .string("Isolated")), ("invert", .bool(false))])
+        } + [.object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(bool("tokenizer.add_prefix_space"))),
+                      ("trim_offsets", .bool(true)), ("use_regex", .bool(false))])]
+        var single: [JSONValue] = [.object([("Sequence", .object([("id", .string("A")), ("type_id", number(0))]))])]
+        var specialTokens: [(key: String, value: JSONValue)] = []
+        for (token, first) in [(ModelConfig.SpecialToken.bos, true), (.eos, false)] where bool("tokenizer.add_\(token.rawValue)") {
+            guard let id = config.specialTokens[token], tokenizer.tokens.indices.contains(id) else { continue }
+            let name = tokenizer.tokens[id]
+            let entry = JSONValue.object([("SpecialToken", .object([("id", .string(name)), ("type_id", number(0))]))])
+            if first { single.insert(entry, at: 0) } else { single.append(entry) }
+            specialTokens.append((name, .object([("id", .string(name)), ("ids", .array([number(id)])), ("tokens", .array([.string(name)]))])))
+        }
+        let post: JSONValue = .object([("type", .string("TemplateProcessing")), ("single", .array(single)), ("pair", .array(single)),
+                                       ("special_tokens", .object(specialTokens))])
+        // A repeated token keeps its last id, as qkv's BPE (and a Python dict built in id order) has it.
+        var lastID: [[UInt8]: Int] = [:]
+        for (id, token) in tokenizer.tokens.enumerated() { lastID[Array(token.utf8)] = id }
+        var vocab: [(key: String, value: JSONValue)] = []
+        for token in tokenizer.tokens {
+            let key = Array(token.utf8)
+            if let id = lastID.removeValue(forKey: key) { vocab.append((token, number(id))) }
+        }
+        let model: JSONValue = .object([
+            ("type", .string("BPE")), ("dropout", .null), ("unk_token", .null), ("continuing_subword_prefix", .null),
+            ("end_of_word_suffix", .null), ("fuse_unk", .bool(false)), ("byte_fallback", .bool(false)),
+            ("ignore_merges", .bool(bool("tokenizer.ignore_merges"))), ("vocab", .object(vocab)),
+            ("merges", .array((tokenizer.merges ?? []).map { .string($0) })),
+        ])
+        return .object([
+            ("version", .string("1.0")), ("truncation", .null), ("padding", .null), ("added_tokens", .array(added)),
+            ("normalizer", normalizer), ("pre_tokenizer", .object([("type", .string("Sequence")), ("pretokenizers", .array(steps))])),
+            ("post_processor", post),
+            ("decoder", .object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(true)), ("trim_offsets", .bool(true)), ("use_regex", .bool(true))])),
+            ("model", model),
+        ])
     }
 }

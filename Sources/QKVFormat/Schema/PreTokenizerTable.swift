@@ -11,7 +11,17 @@ public struct LlamaCppPreTokenizer: Sendable {
 
     /// Every name llama.cpp's vocabulary loader accepts for a BPE vocabulary that qkv implements; see
     /// `llamaCppPreTokenizerTable`.
-    public static var table: [String: LlamaCppPreTokenizer] { llamaCppPreTokenizerTable }
+    public static var table: [String: LlamaCppPreTokenizer] { llamaCppPreTokenizerTable.table }
+
+    /// The llama.cpp name for a split of `patterns` (and `ignoreMerges`), when llama.cpp has one: the
+    /// first name of its group in the table (`llama3`, `qwen2`, `starcoder`, ...), so a tokenizer.json's
+    /// pre-tokenizer can be written to a GGUF as `tokenizer.ggml.pre`.
+    public static func name(for patterns: [String], ignoreMerges: Bool) -> String? {
+        llamaCppPreTokenizerTable.groupNames.first { name in
+            let entry = llamaCppPreTokenizerTable.table[name]!
+            return entry.patterns == patterns && entry.ignoreMerges == ignoreMerges
+        }
+    }
 }
 
 private let llama3 = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
@@ -25,13 +35,16 @@ private let bloom = [#" ?[^(\s|.,!?…。，、।۔،)]+"#]
 /// Every pre-tokenizer name llama.cpp's `llama_vocab::impl::load` accepts for a BPE vocabulary that
 /// qkv implements, with the regexes of the model's own tokenizer.json (the originals llama.cpp quotes
 /// where it rewrote them for `std::regex`: `(?i:...)` and `\p{Lu}` classes, which Swift's `Regex` has).
-let llamaCppPreTokenizerTable: [String: LlamaCppPreTokenizer] = {
+/// `groupNames` holds the first name of each group, in table order.
+let llamaCppPreTokenizerTable: (table: [String: LlamaCppPreTokenizer], groupNames: [String]) = {
     var table: [String: LlamaCppPreTokenizer] = [:]
+    var groupNames: [String] = []
     func add(_ names: [String], _ patterns: [String], ignoreMerges: Bool = false) {
+        groupNames.append(names[0])
         for name in names { table[name] = LlamaCppPreTokenizer(patterns: patterns, ignoreMerges: ignoreMerges) }
     }
     add(["default"], [#"[\p{P}\$\+<=>\^~\|]+"#, gpt2SplitPattern, #"\p{N}+"#, #"[0-9][0-9][0-9]"#])
-    add(["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano"], [llama3], ignoreMerges: true)
+    add(["llama-bpe", "llama3", "llama-v3", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano"], [llama3], ignoreMerges: true)
     add(["dbrx", "smaug-bpe", "glm4", "chatglm-bpe"], [llama3])
     add(["jais-2"], [#"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s{512}(?!\S)|\s{256}(?!\S)|\s{128}(?!\S)|\s{64}(?!\S)|\s{32}(?!\S)|\s{16}(?!\S)|\s{8}(?!\S)|\s{4}(?!\S)|\s{1,2}(?!\S)|\s{1}"#])
     // DeepSeek's cased-letter class has scalars that NFC would change (U+1F7D, U+1FBE, U+1FD3, U+1FDB,
@@ -69,5 +82,5 @@ let llamaCppPreTokenizerTable: [String: LlamaCppPreTokenizer] = {
     add(["youtu"], [#"[가-힣ㄱ-ㆎ]+|[！…“”‘’—：；，、-〿︰-﹏]+|[ㄅ-ㄯ]+|[一-龥぀-ゟ゠-ヿ]+"#,
                     #"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"#],
         ignoreMerges: true)
-    return table
+    return (table, groupNames)
 }()
