@@ -185,6 +185,16 @@ final class CommandTests: XCTestCase {
         }
     }
 
+    func testInspect_namesTheArchitectureAndItsSteps() throws {
+        // Gemma 3's tiny model from transformers (Fixtures/reference/archs/gemma3): every step in words.
+        let r = try qkv("inspect", fixture("reference/archs/gemma3"))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for expected in ["gemma3 (llama family): 6 layers", "gated gelu_tanh MLP", "q/k RMSNorm per head", "norms after attention and MLP",
+                         "norms scale by 1.0 + w", "embeddings × 8.0", "sliding window 8, layers 5 global (RoPE theta 10000.0 on the sliding layers)"] {
+            XCTAssertTrue(r.stdout.contains(expected), "\(expected) in\n\(r.stdout)")
+        }
+    }
+
     func testValidate_missingFileExitsTwo() throws {
         let r = try qkv("validate", "/nonexistent.qkv")
         XCTAssertEqual(r.status, 2)
