@@ -327,9 +327,8 @@ README = """# Gemma 3 270M references
 
 The real Gemma 3 270M, `gemma-3-270m-q4_k_m.gguf` (fetched by `tools/fetch-models.sh` into
 `$QKV_MODELS/gemma3/`, default `~/.cache/qkv-models`), run by transformers (PyTorch, its GGUF loader
-dequantises every tensor to float32; eager attention; one thread) and by llama.cpp (the `xllamacpp`
-wheel or llama-cpp-python built from its sdist, as `versions` / `llama_cpp.binding` says, on the
-quantised file as it is). Made by `tools/make_gemma3_references.py`, not in CI.
+dequantises every tensor to float32; eager attention; one thread) and by llama.cpp (the prebuilt
+`xllamacpp` wheel, whose version `llama_cpp` records, on the quantised file as it is, one thread). Made by `tools/make_gemma3_references.py`, not in CI.
 
 - `cases.json`: `model`, `gguf_sha256`; `config`, the Gemma 3 settings transformers derived from the
   GGUF and the script asserts (18 layers, `layer_types`: every 6th layer (5, 11, 17) global, the others
@@ -355,7 +354,9 @@ quantised file as it is). Made by `tools/make_gemma3_references.py`, not in CI.
     each k): `llamacpp_forced_argmax` (null where the server listed nothing: a UTF-8 fragment),
     `llamacpp_forced_top2_margins`, `llamacpp_forced_unlisted_steps`, and
     `llamacpp_forced_differing_steps`, the steps where llama.cpp's best token is not transformers'.
-    This compares every step, also after the free runs part. llama.cpp
+    This compares every step, also after the free runs part. llama.cpp's own best token can change with
+    the way its input is batched (the free run feeds one token at a time, the step-by-step run the
+    whole prefix at once): the two llama.cpp runs themselves part at some small-margin steps. llama.cpp
     multiplies the quantised weights by activations it quantises to 8 bits per block (q8_0 / q8_K),
     transformers their exact float32 dequantisation by float32 activations, so the logits differ a
     little and the greedy paths may part where a margin is small;
@@ -390,10 +391,10 @@ def main():
     args = parser.parse_args()
     cases, norm_check = generate(args.out)
     for c in cases:
-        print("%-8s T=%4d margin=%8.4f cache=%.3g llama.cpp %s %s" % (
+        print("%-8s T=%4d margin=%8.4f cache=%.3g llama.cpp free run %s; step by step differs at %s %s" % (
             c["name"], c["prompt_length"], c["min_top2_margin"], c["cache_max_abs_difference"],
-            "agrees" if c["llamacpp_agrees"] else "differs at %s" % c["llamacpp_first_difference"],
-            repr(c["greedy_text"][:40])))
+            "agrees" if c["llamacpp_agrees"] else "parts at %s" % c["llamacpp_first_difference"],
+            c["llamacpp_forced_differing_steps"], repr(c["greedy_text"][:30])))
     print("norm check (GGUF norms unchanged) agrees with llama.cpp:", norm_check["agrees_with_llamacpp"])
     if args.check:
         with tempfile.TemporaryDirectory() as tmp:
