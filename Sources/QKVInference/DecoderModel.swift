@@ -20,7 +20,7 @@ public final class DecoderModel: @unchecked Sendable {
         let query, key, value: WeightMatrix             // [H·d, D], [K·d, D], [K·d, D]: per-head slabs read as one matrix
         let queryBias, keyBias, valueBias: FloatWeight?  // [H·d], [K·d], [K·d]
         let queryNorm, keyNorm: FloatWeight?            // [d], [d]: RMSNorm of each head's q and k (qk_norm)
-        let output: WeightMatrix                        // [H·d, D]: head h's rows are its slice of W_O
+        let output: WeightMatrix                        // [H·d, D]: head h's rows are its slice of W_O; or [D, H·d] (rows layout)
         let outputBias: FloatWeight?                     // [D]
         let attentionPostNorm: Norm?                    // [D]: on the attention output (post_norms)
         let mlpNorm: Norm
@@ -178,6 +178,7 @@ public final class DecoderModel: @unchecked Sendable {
         let T = tokens.count, start = s.length, end = start + T
         let epsilon = Float(config.normEpsilon), scale = Float(config.effectiveAttentionScale)
         let softcap = Float(config.attentionSoftcap)
+        let outputAsRows = config.attentionOutputLayout == .rows
         let x = s.residual, h = s.normed, q = s.query, k = s.key, v = s.value, z = s.heads
         let sub = s.sublayer, up = s.up, gateBuffer = s.gate
         let team = s.team, P = team.size, tileFloats = s.tileFloats
@@ -288,19 +289,35 @@ public final class DecoderModel: @unchecked Sendable {
             // columns, so each thread adds its own columns of the residual (after the whole rows are
             // normalised, with post norms).
             if let record {
-                layer.output.withFloats { record.storeUpdates(layer: index, firstQuery: start, rows: T, heads: z, output: $0, headDim: d, modelDim: D) }
-            }
-            team.run { p in
-                let columns = share(D, part: p, of: P, align: 32)
-                if T == 1 {
-                    layer.output.multiplyVectorTransposed(z, into: sub, columns: columns)
-                } else {
-                    layer.output.multiplyTransposed(z, m: T, into: sub, ldy: D, columns: columns, scratch: s.tile(p), scratchFloats: tileFloats)
+                layer.output.withFloats { w in
+                    if outputAsRows {
+                        // The record takes W_O as per-head slabs [H·d, D]: the rows layout transposed.
+                        let slabs = transposed(w, rows: D, columns: HD)
+                        slabs.withUnsafeBufferPointer { record.storeUpdates(layer: index, firstQuery: start, rows: T, heads: z, output: $0.baseAddress!, headDim: d, modelDim: D) }
+                    } else {
+                        record.storeUpdates(layer: index, firstQuery: start, rows: T, heads: z, output: w, headDim: d, modelDim: D)
+                    }
                 }
-                if layer.attentionPostNorm == nil {
-                    addResidual(x, sub, layer.outputBias, rows: T, n: D, columns: columns)
-                } else if let bias = layer.outputBias {
-                    addBias(sub, ld: D, bias.pointer, rows: T, columns: columns)
+            }
+            if outputAsRows {
+                // W_O [D, H·d] as a Linear weight: shares of its rows, as the MLP's down projection.
+                team.runShares(count: D, align: 16, claimed: T == 1) { p, columns in
+                    project(z, layer.output, layer.attentionPostNorm == nil ? nil : layer.outputBias, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats)
+                    if layer.attentionPostNorm == nil { addResidual(x, sub, layer.outputBias, rows: T, n: D, columns: columns) }
+                }
+            } else {
+                team.run { p in
+                    let columns = share(D, part: p, of: P, align: 32)
+                    if T == 1 {
+                        layer.output.multiplyVectorTransposed(z, into: sub, columns: columns)
+                    } else {
+                        layer.output.multiplyTransposed(z, m: T, into: sub, ldy: D, columns: columns, scratch: s.tile(p), scratchFloats: tileFloats)
+                    }
+                    if layer.attentionPostNorm == nil {
+                        addResidual(x, sub, layer.outputBias, rows: T, n: D, columns: columns)
+                    } else if let bias = layer.outputBias {
+                        addBias(sub, ld: D, bias.pointer, rows: T, columns: columns)
+                    }
                 }
             }
             if let postNorm = layer.attentionPostNorm { addNormalized(sub, postNorm, into: x, rows: T, epsilon: epsilon, team: team) }
@@ -378,6 +395,14 @@ public final class DecoderModel: @unchecked Sendable {
                                epsilon: Float, team: ComputeTeam) {
         normalize(y, norm, into: y, rows: rows, epsilon: epsilon, team: team)
         addInPlace(x, y, count: rows * config.modelDim)
+    }
+}
+
+/// M [rows, columns] -> Mᵀ [columns, rows], for the attention record (not the hot path).
+private func transposed(_ m: UnsafePointer<Float>, rows: Int, columns: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: rows * columns) { out, count in
+        for r in 0..<rows { for c in 0..<columns { out[c * rows + r] = m[r * columns + c] } }
+        count = rows * columns
     }
 }
 

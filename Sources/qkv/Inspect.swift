@@ -19,7 +19,7 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Per layer and head: Frobenius norms of the W_Q, W_K, W_V and W_O slabs.")
     var heads = false
 
-    @Option(name: .customLong("values"), help: ArgumentHelp("Write this tensor's values, as float32, to the .npy file given by --npy (block types dequantized as ggml does; raw tensor names for files qkv has no map for).", valueName: "tensor"))
+    @Option(name: .customLong("values"), help: ArgumentHelp("Write this tensor's values, as float32, to the .npy file given by --npy (block types dequantized as ggml does); a canonical name, or the file's own name of one of its tensors (GGUF, safetensors).", valueName: "tensor"))
     var valuesOf: String?
 
     @Option(help: ArgumentHelp("The .npy file --values writes.", valueName: "file"))
@@ -32,7 +32,17 @@ struct Inspect: ParsableCommand {
     func run() throws {
         if let valuesOf, let npy {
             let (weights, _) = try openForInspection(path: file)
-            let view = try weights.tensor(valuesOf)
+            // A canonical name, or the file's own name for one of its tensors (GGUF, safetensors).
+            var view: TensorView
+            if weights.tensors.contains(where: { $0.name == valuesOf }) {
+                view = try weights.tensor(valuesOf)
+            } else {
+                switch try ContainerFormat.detect(path: file) {
+                case .gguf: view = try RawGGUF(path: file).tensor(valuesOf)
+                case .safetensors: view = try RawSafetensors(path: file).tensor(valuesOf)
+                default: view = try weights.tensor(valuesOf)
+                }
+            }
             guard view.dtype.isFloat || view.dtype.isBlockQuantized else {
                 throw ValidationError("tensor '\(valuesOf)' of \(file) is \(view.dtype), not a float or block type")
             }
@@ -82,6 +92,7 @@ struct InspectReport {
         }
         if let dims = c["rope_dims"] { out.append("RoPE on \(dims) dimensions per head") }
         if c["rope_freq_factors"] != nil { out.append("RoPE frequencies scaled (rope_freq_factors)") }
+        if c["attn_output_layout"]?.contains("rows") == true { out.append("W_O stored as rows [D, H·d]") }
         return out
     }
 

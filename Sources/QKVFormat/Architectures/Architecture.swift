@@ -80,6 +80,28 @@ enum Architectures {
         return all.first { $0.canHold(config) }
     }
 
+    /// `arch`'s Hugging Face map for `config`, its W_O row turned for the stored layout: the architecture
+    /// files describe W_O as per-head slabs; stored as rows it is Hugging Face's `[out, in]` already.
+    static func hfMap(_ arch: any Architecture.Type, _ config: ModelConfig) -> ArchitectureMap {
+        var map = arch.hfMap(config)
+        if config.attentionOutputLayout == .rows {
+            for i in map.rows.indices where map.rows[i].canonical == "layers/{i}/\(TensorRole.attentionOutput.path)/weight" {
+                map.rows[i].transform = map.rows[i].transform.turnedForRowLayout
+            }
+        }
+        return map
+    }
+
+    /// `arch`'s GGUF tensor for canonical `name`, W_O's transform turned for the stored layout (GGUF's
+    /// `attn_output` is `[D, H·d]`, which is the rows layout as it is).
+    static func ggufSource(_ arch: any Architecture.Type, for name: String, config: ModelConfig) -> (String, TensorTransform)? {
+        guard var found = arch.ggufSource(for: name, config: config) else { return nil }
+        if config.attentionOutputLayout == .rows, name.hasPrefix("layers/"), name.hasSuffix("/" + TensorRole.attentionOutput.path + "/weight") {
+            found.1 = found.1.turnedForRowLayout
+        }
+        return found
+    }
+
     /// The metadata key importers record the source architecture under.
     static let provenanceKey = "provenance.architecture"
 }

@@ -45,7 +45,7 @@ final class GGUFExportWriter: ContainerWriter {
         for info in tensors {
             // llama.cpp's BERT has no pooler and refuses tensors it does not expect: left out, and said.
             if config.family == .bert, info.role == .pooler { continue }
-            guard let (name, transform) = arch.ggufSource(for: info.name, config: config), var type = GGMLType(info.dtype) else {
+            guard let (name, transform) = Architectures.ggufSource(arch, for: info.name, config: config), var type = GGMLType(info.dtype) else {
                 throw ConversionError.unsupportedTarget(output: target, reason: "tensor '\(info.name)' (\(info.dtype)) has no GGUF form")
             }
             if case .rowRange(let first, _, _) = transform { rowFirst[info.name] = first }

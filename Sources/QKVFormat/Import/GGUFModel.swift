@@ -27,6 +27,15 @@ public final class GGUFModel: WeightFile, @unchecked Sendable {
             return m
         }
         var config = try canonical.map { try ModelConfig(metadata: $0, file: path) } ?? arch.config(gguf: file)
+        // A decoder's block-quantized W_O stays as GGUF stores it, `[D, H·d]`, blocks and all: transposed
+        // into per-head slabs its blocks would not be blocks any more.
+        let gguf = file, headsConfig = config
+        if canonical == nil, config.isDecoder, (0..<config.layerCount).contains(where: { layer in
+            Architectures.ggufSource(arch, for: TensorRole.attentionOutput.tensorName(layer: layer), config: headsConfig)
+                .flatMap { gguf.tensorInfo($0.0)?.type.dtype?.isBlockQuantized } ?? false
+        }) {
+            config.attentionOutputLayout = .rows
+        }
         var tokenizer = try GGUFMaps.tokenizer(file, config: &config)
         if let canonical, tokenizer != nil {
             for (key, value) in canonical.values where key.hasPrefix("tokenizer.") && !value.isArray && key != "tokenizer.kind" {
@@ -38,7 +47,7 @@ public final class GGUFModel: WeightFile, @unchecked Sendable {
         var tensors: [TensorInfo] = []
         var claimed = Set<String>()
         for want in ModelSchema.expectedTensors(for: config) {
-            guard let (source, transform) = arch.ggufSource(for: want.name, config: config) else { continue }
+            guard let (source, transform) = Architectures.ggufSource(arch, for: want.name, config: config) else { continue }
             guard let info = file.tensorInfo(source) else { throw ImportError.missingSourceTensor(file: path, tensor: source) }
             guard let dtype = info.type.dtype, dtype.isModelType else {
                 throw ImportError.unsupportedGGMLType(file: path, tensor: source, type: info.type.name)

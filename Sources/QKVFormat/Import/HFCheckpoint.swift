@@ -93,7 +93,7 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
             guard let arch = Architectures.forExport(config, metadata: canonical) else {
                 throw ImportError.unknownArchitecture(file: path, modelType: config.family.rawValue, tensors: allNames)
             }
-            map = arch.hfMap(config)
+            map = Architectures.hfMap(arch, config)
             for section in [MetadataSection.provenance, .user] {
                 for name in canonical.names(in: section) { metadata["\(section.rawValue).\(name)"] = canonical["\(section.rawValue).\(name)"] }
             }
@@ -116,7 +116,7 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
                 throw ImportError.unknownArchitecture(file: configFile, modelType: modelType, tensors: allNames)
             }
             config = try arch.config(hf: configJSON, file: configFile)
-            map = arch.hfMap(config)
+            map = Architectures.hfMap(arch, config)
             metadata[Architectures.provenanceKey] = .string(arch.name)
         }
 

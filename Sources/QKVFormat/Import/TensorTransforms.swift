@@ -18,6 +18,16 @@ enum TensorTransform: Equatable, Sendable {
     /// file becomes row `half·d/2 + j` (Specs/architectures.md, "GGUF").
     case unpermuteRope(heads: Int)
 
+    /// The transform from a source to W_O stored as rows instead of per-head slabs: a transpose becomes a
+    /// view and a view a transpose (the two layouts are each other's transpose).
+    var turnedForRowLayout: TensorTransform {
+        switch self {
+        case .transpose: .view
+        case .view: .transpose
+        default: self
+        }
+    }
+
     /// GPT-2's three equal blocks of columns or elements.
     var isGPT2Fused: Bool {
         switch self {

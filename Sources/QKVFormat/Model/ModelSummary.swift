@@ -118,6 +118,18 @@ public enum HeadStatistics {
         for layer in 0..<config.layerCount {
             func slabNorms(_ role: TensorRole) throws -> [Double] {
                 let view = try model.file.tensor(role.tensorName(layer: layer))
+                if role == .attentionOutput && config.attentionOutputLayout == .rows {
+                    // [D, H·d]: head h is columns h·d ..< (h+1)·d of every row.
+                    let floats = (view.dtype == .f32 ? view : view.converted(to: .f32)).floats()
+                    let (d, width) = (config.headDim, config.headCount * config.headDim)
+                    return (0..<config.headCount).map { h in
+                        var sum = 0.0
+                        for row in 0..<(floats.count / width) {
+                            for j in (h * d)..<((h + 1) * d) { let v = Double(floats[row * width + j]); sum += v * v }
+                        }
+                        return sum.squareRoot()
+                    }
+                }
                 return (0..<view.shape[0]).map { frobenius(view.slab($0)) }
             }
             let (q, k, v, o) = (try slabNorms(.attentionQuery), try slabNorms(.attentionKey), try slabNorms(.attentionValue),

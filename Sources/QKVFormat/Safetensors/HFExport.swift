@@ -40,7 +40,7 @@ final class HFExportWriter: ContainerWriter {
         guard let arch = Architectures.forExport(config, metadata: metadata) else {
             throw ConversionError.unsupportedTarget(output: target, reason: "no Hugging Face architecture qkv writes holds this model (Specs/architectures.md)")
         }
-        let map = arch.hfMap(config)
+        let map = Architectures.hfMap(arch, config)
         // Norm weights as the architecture stores them (Gemma: `w` of `1 + w`), and the embedded config
         // saying so, so the folder reads back as the same computation.
         let normShift = Float(config.normWeightOffset - arch.hfNormWeightOffset)
@@ -200,7 +200,9 @@ final class HFExportWriter: ContainerWriter {
     /// merge their head dimensions (`[H, d, D]` -> `[H*d, D]`, `[H, d]` -> `[H*d]`).
     static func hfShape(of info: TensorInfo, transform: TensorTransform) -> [Int] {
         var shape = info.shape
-        if let role = info.role, [.attentionQuery, .attentionKey, .attentionValue, .attentionOutput].contains(role), shape.count >= 2 {
+        // (W_O stored as rows, [D, H·d], is already Hugging Face's shape.)
+        if let role = info.role, [.attentionQuery, .attentionKey, .attentionValue, .attentionOutput].contains(role), shape.count >= 2,
+           !(role == .attentionOutput && shape.count == 2) {
             shape = [shape[0] * shape[1]] + shape.dropFirst(2)
         }
         switch transform {

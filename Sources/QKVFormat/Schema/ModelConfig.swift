@@ -11,6 +11,9 @@ public struct ModelConfig: Equatable, Sendable {
     /// Which dimensions RoPE rotates together: `half` pairs i with i + d/2 (Hugging Face), `interleaved`
     /// pairs 2i with 2i+1 (Meta's original, GPT-J).
     public enum RopeLayout: String, CaseIterable, Sendable { case half, interleaved }
+    /// How W_O is stored: per-head slabs `[H, d, D]`, or PyTorch's and GGUF's rows `[D, H·d]` (block
+    /// types, whose blocks run along H·d, can only be stored that way).
+    public enum OutputLayout: String, CaseIterable, Sendable { case heads, rows }
     /// Sentence-transformers' pooling modes.
     public enum Pooling: String, CaseIterable, Sendable { case mean, cls, max, meanSqrtLen = "mean_sqrt_len" }
 
@@ -84,6 +87,8 @@ public struct ModelConfig: Equatable, Sendable {
     public var slidingWindow: Int = 0
     /// Which layers use the window; nil: all of them (when there is a window).
     public var slidingLayers: [Bool]?
+    /// W_O as per-head slabs (the default) or as rows.
+    public var attentionOutputLayout: OutputLayout = .heads
 
     /// The special tokens the schema names.
     public enum SpecialToken: String, CaseIterable, Sendable, Comparable {
@@ -168,6 +173,7 @@ public struct ModelConfig: Equatable, Sendable {
         "config.qkv_bias", "config.qk_norm", "config.norm_weight_offset", "config.post_norms", "config.embedding_scale",
         "config.attention_scale", "config.attention_softcap", "config.final_softcap", "config.sliding_window",
         "config.sliding_layers", "config.rope_theta_sliding", "config.rope_dims", "config.rope_freq_factors",
+        "config.attn_output_layout",
     ]
 
     /// Reads and checks the config from a file's metadata; `file` names the file in errors.
@@ -193,6 +199,7 @@ public struct ModelConfig: Equatable, Sendable {
         for (key, path) in ModelConfig.flagKeys {
             self[keyPath: path] = try reader.bool(key, default: false)
         }
+        if metadata["config.attn_output_layout"] != nil { attentionOutputLayout = try reader.choice("config.attn_output_layout") }
         qkvBias = try reader.bool("config.qkv_bias", default: false)
         qkNorm = try reader.bool("config.qk_norm", default: false)
         postNorms = try reader.bool("config.post_norms", default: false)
@@ -316,6 +323,7 @@ public struct ModelConfig: Equatable, Sendable {
             if let dims = rope.dimensions { out["config.rope_dims"] = .int(Int64(dims)) }
             if let factors = rope.frequencyFactors { out["config.rope_freq_factors"] = .float32Array(factors) }
         }
+        if attentionOutputLayout != .heads { out["config.attn_output_layout"] = .string(attentionOutputLayout.rawValue) }
         if qkvBias { out["config.qkv_bias"] = .bool(true) }
         if qkNorm { out["config.qk_norm"] = .bool(true) }
         if postNorms { out["config.post_norms"] = .bool(true) }

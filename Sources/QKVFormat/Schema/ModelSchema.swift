@@ -35,7 +35,7 @@ public enum ModelSchema {
                 add(role, [heads, d, D], layer: layer)
                 if qkvBias { add(role, [heads, d], layer: layer, bias: true) }
             }
-            add(.attentionOutput, [H, d, D], layer: layer)
+            add(.attentionOutput, config.attentionOutputLayout == .heads ? [H, d, D] : [D, H * d], layer: layer)
             if config.attentionBias { add(.attentionOutput, [D], layer: layer, bias: true) }
             if config.qkNorm {
                 add(.attentionQueryNorm, [d], layer: layer)

@@ -1,0 +1,79 @@
+"""The real Gemma 3 270M Q4_K_M GGUF (tools/fetch-models.sh) through qkv, checked with gguf-py and numpy.
+
+- GGUF -> .qkv -> GGUF and GGUF -> HDF5 -> GGUF give back the file byte for byte: every Q4_K, Q5_0,
+  Q6_K and Q8_0 block kept, W_O included (stored as rows, `config.attn_output_layout = rows`, since its
+  blocks run along H·d), every key in its order and type.
+- `inspect --heads --json`: each head's |W_Q|, |W_K|, |W_V| and |W_O| equal the Frobenius norms of the
+  same slices of gguf-py's dequantization (W_O: head h is columns h·d ..< (h+1)·d of `attn_output`).
+- `validate` calls it valid, and `inspect` shows the architecture and its steps.
+"""
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+import gguf
+from test_interop import qkv_binary
+
+MODELS = os.environ.get("QKV_MODELS") or os.path.expanduser("~/.cache/qkv-models")
+GEMMA = os.path.join(MODELS, "gemma3", "gemma-3-270m-q4_k_m.gguf")
+
+
+@pytest.fixture(scope="module")
+def reader():
+    assert os.path.isfile(GEMMA), "%s is missing: run tools/fetch-models.sh" % GEMMA
+    return gguf.GGUFReader(GEMMA)
+
+
+def run(*args):
+    return subprocess.run([qkv_binary(), *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("middle", ["qkv", "h5"])
+def test_round_trip_is_byte_identical(middle, tmp_path, reader):
+    inner, back = str(tmp_path / ("gemma3." + middle)), str(tmp_path / "gemma3.gguf")
+    for source, target in [(GEMMA, inner), (inner, back)]:
+        result = run("convert", source, target, "--quiet")
+        assert result.returncode == 0, result.stderr
+    with open(GEMMA, "rb") as a, open(back, "rb") as b:
+        assert a.read() == b.read(), "GGUF -> %s -> GGUF changed the file" % middle
+
+
+def test_head_norms_equal_numpy_on_gguf_pys_dequantization(reader):
+    result = run("inspect", GEMMA, "--heads", "--json")
+    assert result.returncode == 0, result.stderr
+    heads = json.loads(result.stdout)["heads"]
+    tensors = {t.name: t for t in reader.tensors}
+    H, K, d = 4, 1, 256
+    assert len(heads) == 18 * H
+
+    def weight(name):
+        t = tensors[name]
+        return gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float64)
+
+    for layer in (0, 5, 17):
+        q = weight("blk.%d.attn_q.weight" % layer).reshape(H, d, -1)
+        k = weight("blk.%d.attn_k.weight" % layer).reshape(K, d, -1)
+        v = weight("blk.%d.attn_v.weight" % layer).reshape(K, d, -1)
+        o = weight("blk.%d.attn_output.weight" % layer)          # [D, H·d]
+        for head in range(H):
+            got = next(h for h in heads if h["layer"] == layer and h["head"] == head)
+            want = {"query": np.linalg.norm(q[head]), "key": np.linalg.norm(k[head // (H // K)]),
+                    "value": np.linalg.norm(v[head // (H // K)]), "output": np.linalg.norm(o[:, head * d:(head + 1) * d])}
+            for part, value in want.items():
+                assert got[part] == pytest.approx(value, rel=1e-5), (layer, head, part)
+
+
+def test_validate_and_inspect(reader):
+    result = run("validate", GEMMA)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "valid (gguf, llama, 236 tensors)" in result.stdout
+    result = run("inspect", GEMMA)
+    assert result.returncode == 0, result.stderr
+    for expected in ["gemma3 (llama family): 18 layers, d_model 640, 4 heads (1 key/value heads, GQA) of d_head 256",
+                     "q/k RMSNorm per head", "norms after attention and MLP", "sliding window 512, layers 5, 11, 17 global",
+                     "W_O stored as rows"]:
+        assert expected in result.stdout, expected
