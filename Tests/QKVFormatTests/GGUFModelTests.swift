@@ -34,17 +34,22 @@ final class GGUFModelTests: XCTestCase {
         }
     }
 
-    func testQ8_0GGUF_keepsBlocksAndDequantizesTheOutputProjectionExactly() throws {
+    func testQ8_0GGUF_keepsEveryBlockWithTheOutputProjectionAsRows() throws {
         let model = try ModelFile(try openWeightFile(path: gguf("llama-tiny-q8_0.gguf")))
         XCTAssertEqual(try model.file.tensor("layers/0/attn/q/weight").dtype, .q8_0)
+        // W_O stays as GGUF has it, [D, H·d], blocks along H·d: the rows layout.
+        XCTAssertEqual(model.config.attentionOutputLayout, .rows)
         let o = try model.file.tensor("layers/0/attn/o/weight")
-        XCTAssertEqual(o.dtype, .f32)
-        // Dequantized values are exact: each is an f16 scale times an int8, so requantizing gives back
-        // the same blocks; here, check every value against the f32 original within half a step.
+        XCTAssertEqual(o.dtype, .q8_0)
+        let (D, HD) = (model.config.modelDim, model.config.headCount * model.config.headDim)
+        XCTAssertEqual(o.shape, [D, HD])
+        // Its dequantized values are the f32 original's transpose within half a quantisation step.
         let original = try ModelFile(try openWeightFile(path: Paths.fixture("llama-tiny.h5"))).file.tensor("layers/0/attn/o/weight").floats()
-        let values = o.floats()
+        let values = o.converted(to: .f32).floats()
         let maxAbs = original.map(abs).max()!
-        for (x, y) in zip(original, values) { XCTAssertLessThanOrEqual(abs(x - y), maxAbs / 127) }
+        for m in 0..<D {
+            for j in 0..<HD { XCTAssertLessThanOrEqual(abs(original[j * D + m] - values[m * HD + j]), maxAbs / 127) }
+        }
     }
 
     func testCanonicalToGGUF_matchesGGUFPyTensors() throws {

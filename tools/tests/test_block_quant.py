@@ -78,13 +78,15 @@ def test_every_block_type_dequantizes_like_gguf_py_and_round_trips_byte_identica
         assert got.dtype == np.float32 and got.shape == want.shape, hf_name
         assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), "%s (%s) differs from gguf-py" % (hf_name, name)
 
-    # A block-quantized W_O goes back to GGUF as its f32 dequantization.
+    # A block-quantized W_O stays as GGUF stores it (the rows layout, [D, H·d]): blocks kept, and the
+    # file comes back byte for byte.
     run("convert", src, tmp_path / "o.qkv", "--quiet")
-    assert read_qkv(str(tmp_path / "o.qkv"))[1]["layers/0/attn/o/weight"]["dtype"] == "f32"
+    metadata, stored = read_qkv(str(tmp_path / "o.qkv"))
+    assert stored["layers/0/attn/o/weight"]["dtype"] == name
+    assert metadata["config.attn_output_layout"] == "rows"
     run("convert", tmp_path / "o.qkv", tmp_path / "o.gguf", "--quiet")
-    o = gguf_tensors(tmp_path / "o.gguf")["blk.0.attn_output.weight"]
-    assert o.tensor_type == gguf.GGMLQuantizationType.F32
-    assert np.array_equal(o.data.view(np.uint32), gguf.quants.dequantize(tensors["blk.0.attn_output.weight"].data, qtype).view(np.uint32))
+    with open(src, "rb") as a, open(tmp_path / "o.gguf", "rb") as b:
+        assert a.read() == b.read(), "GGUF with a %s W_O -> .qkv -> GGUF changed the file" % name
 
     # GGUF (W_O F16) -> .qkv -> GGUF, byte for byte; the .qkv holds the GGUF's blocks.
     src = tmp_path / ("llama-%s-o16.gguf" % name)
