@@ -12,7 +12,7 @@ peer=~/.cache/qkv-llamacpp-venv/bin/python
 [ -x "$peer" ] || { echo "gemma3.sh: no llama.cpp venv; python3 -m venv ~/.cache/qkv-llamacpp-venv && ~/.cache/qkv-llamacpp-venv/bin/pip install xllamacpp numpy" >&2; exit 2; }
 # 256 prompt ids: BOS, then the tokens of Fixtures/reference/gemma3's long prompt.
 ids=$(python3 -c 'import json; c=json.load(open("Fixtures/reference/gemma3/cases.json")); l=[x for x in c["cases"] if x["name"]=="long"][0]; print(",".join(map(str, l["prompt_ids"][:256])))')
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; flags: $(grep -m1 -o -w -E 'avx512f|avx512_vnni|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; flags: $(grep -m1 '^flags' /proc/cpuinfo | grep -o -w -E 'avx512f|avx512_vnni|avx512_bf16|avx2' | sort -u | tr '\n' ' ')"
 echo "| round | qkv prompt tok/s | llama.cpp prompt tok/s | qkv decode tok/s | llama.cpp decode tok/s |"
 echo "|---|---|---|---|---|"
 for round in $(seq "$rounds"); do
