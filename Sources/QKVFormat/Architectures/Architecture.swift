@@ -36,18 +36,19 @@ protocol Architecture {
     /// Why llama.cpp's form of this architecture cannot hold `config` (it fixes what the schema leaves
     /// free), or nil.
     static func ggufProblem(_ config: ModelConfig) -> String?
+    /// Norm weights in this architecture's Hugging Face checkpoints are `w` of `offset + w` (Gemma: 1).
     static var hfNormWeightOffset: Double { get }
+    /// GGUF tensors that hold config rather than weights (llama.cpp's `rope_freqs`), with their values for
+    /// an export; the import reads them in `config(gguf:)`.
     static func ggufConfigTensors(_ config: ModelConfig) -> [(name: String, values: [Float])]
+    /// The names of those tensors, which the import claims.
     static var ggufConfigTensorNames: [String] { get }
 }
 
+/// What most architectures have: no norm offset, no config tensors, and no window in GGUF.
 extension Architecture {
-    /// Norm weights in this architecture's Hugging Face checkpoints are stored as `w` of `offset + w`.
     static var hfNormWeightOffset: Double { 0 }
-    /// GGUF tensors that hold config rather than weights (llama.cpp's `rope_freqs`), with their values for
-    /// an export; the import reads them in `config(gguf:)`.
     static func ggufConfigTensors(_ config: ModelConfig) -> [(name: String, values: [Float])] { [] }
-    /// The names of those tensors, which the import claims.
     static var ggufConfigTensorNames: [String] { [] }
     static func ggufProblem(_ config: ModelConfig) -> String? {
         config.slidingWindow > 0 && config.slidingWindow < config.maxPositions ? "GGUF's \(ggufArchitectures.first ?? name) has no sliding window" : nil
@@ -147,7 +148,7 @@ extension ModelConfig {
         return steps
     }
 
-    /// The config steps the three original families never use.
+    /// Whether the config uses a step beyond biases: what BERT and GPT-2 checkpoints cannot hold.
     var usesNewerSteps: Bool { !steps.subtracting([.qkvBias, .outputBias, .mlpBias]).isEmpty }
 
     /// A RoPE decoder with a SwiGLU MLP whose steps are among `allowed` and include `required`.
