@@ -1,4 +1,5 @@
 import COpenBLAS
+import QKVFormat
 
 /// What every attention head did to one sequence, recorded during a forward pass: its attention
 /// probabilities and the size of the update it added to each token's vector.
@@ -51,16 +52,22 @@ public final class AttentionRecord: @unchecked Sendable {
     }
 
     /// Computes and stores every head's update norms for `rows` tokens from `firstQuery` on:
-    /// z [rows, H·d] (all heads side by side) times each head's rows of W_O [H·d, D].
+    /// z [rows, H·d] (all heads side by side) times each head's slice of W_O ([H·d, D], or [D, H·d] as rows).
     func storeUpdates(layer: Int, firstQuery: Int, rows: Int, heads z: UnsafePointer<Float>, output: UnsafePointer<Float>,
-                      headDim d: Int, modelDim D: Int) {
+                      headDim d: Int, modelDim D: Int, outputLayout: ModelConfig.OutputLayout = .heads) {
         let H = headCount
         var update = [Float](repeating: 0, count: rows * D)
         update.withUnsafeMutableBufferPointer { update in
             for head in 0..<H {
-                // update [rows, D] = z_h [rows, d] (row stride H·d) · W_O[h] [d, D]
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(D), Int32(d), 1,
-                            z + head * d, Int32(H * d), output + head * d * D, Int32(D), 0, update.baseAddress!, Int32(D))
+                // update [rows, D] = z_h [rows, d] (row stride H·d) · W_O[h] [d, D]; W_O stored as rows
+                // [D, H·d] holds W_O[h]ᵀ in its columns h·d ..< (h+1)·d.
+                if outputLayout == .rows {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(D), Int32(d), 1,
+                                z + head * d, Int32(H * d), output + head * d, Int32(H * d), 0, update.baseAddress!, Int32(D))
+                } else {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(D), Int32(d), 1,
+                                z + head * d, Int32(H * d), output + head * d * D, Int32(D), 0, update.baseAddress!, Int32(D))
+                }
                 for r in 0..<rows {
                     var sum: Float = 0
                     for j in 0..<D { sum += update[r * D + j] * update[r * D + j] }

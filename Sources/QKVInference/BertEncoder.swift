@@ -11,8 +11,7 @@ struct FloatWeight: @unchecked Sendable {
 
     init(_ file: any WeightFile, _ name: String) throws {
         var view = try file.tensor(name)
-        if view.dtype == .q8_0 { view = DTypeConversion.dequantizeQ8_0(view) }
-        if view.dtype != .f32 { view = view.converted(to: .f32) }
+        if view.dtype != .f32 { view = view.converted(to: .f32) }   // block types dequantize as ggml
         // A mapped f32 tensor is used in place when it is float-aligned (always in .qkv, whose tensors
         // start on 64 bytes; safetensors only promises the 8-byte header alignment, GGUF its own).
         let aligned = view.withUnsafeBytes { Int(bitPattern: $0.baseAddress) % MemoryLayout<Float>.alignment == 0 }

@@ -289,14 +289,9 @@ public final class DecoderModel: @unchecked Sendable {
             // columns, so each thread adds its own columns of the residual (after the whole rows are
             // normalised, with post norms).
             if let record {
-                layer.output.withFloats { w in
-                    if outputAsRows {
-                        // The record takes W_O as per-head slabs [H·d, D]: the rows layout transposed.
-                        let slabs = transposed(w, rows: D, columns: HD)
-                        slabs.withUnsafeBufferPointer { record.storeUpdates(layer: index, firstQuery: start, rows: T, heads: z, output: $0.baseAddress!, headDim: d, modelDim: D) }
-                    } else {
-                        record.storeUpdates(layer: index, firstQuery: start, rows: T, heads: z, output: w, headDim: d, modelDim: D)
-                    }
+                layer.output.withFloats {
+                    record.storeUpdates(layer: index, firstQuery: start, rows: T, heads: z, output: $0, headDim: d, modelDim: D,
+                                        outputLayout: config.attentionOutputLayout)
                 }
             }
             if outputAsRows {
@@ -395,14 +390,6 @@ public final class DecoderModel: @unchecked Sendable {
                                epsilon: Float, team: ComputeTeam) {
         normalize(y, norm, into: y, rows: rows, epsilon: epsilon, team: team)
         addInPlace(x, y, count: rows * config.modelDim)
-    }
-}
-
-/// M [rows, columns] -> Mᵀ [columns, rows], for the attention record (not the hot path).
-private func transposed(_ m: UnsafePointer<Float>, rows: Int, columns: Int) -> [Float] {
-    [Float](unsafeUninitializedCapacity: rows * columns) { out, count in
-        for r in 0..<rows { for c in 0..<columns { out[c * rows + r] = m[r * columns + c] } }
-        count = rows * columns
     }
 }
 

@@ -3,31 +3,7 @@ import XCTest
 
 /// `qkv tokenize` as a user runs it: ids and pieces from a tensor-less GGUF, a tokenizer.json and a model
 /// file, against llama.cpp's vectors and Hugging Face tokenizers' ids; exit codes for bad input.
-final class TokenizeCommandTests: XCTestCase {
-    func fixture(_ name: String) -> String { CommandTests.root.appendingPathComponent("Fixtures/\(name)").path }
-
-    /// Runs the built qkv with `arguments`.
-    func qkv(_ arguments: String...) throws -> CommandTests.Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandTests.binary)
-        process.arguments = arguments
-        let (out, err) = (Pipe(), Pipe())
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return .init(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
-    }
-
-    func scratch() throws -> String {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("qkv-tokenize-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url.path
-    }
-
+extension CommandTests {
     /// The ids llama.cpp's .out gives for `text` in the GPT-2 vocabulary's test strings.
     func llamaCppIDs(_ text: String) throws -> [Int] {
         let inp = try String(contentsOfFile: fixture("tokenizers/ggml-vocab-gpt-2.gguf.inp"), encoding: .utf8)
@@ -108,7 +84,7 @@ final class TokenizeCommandTests: XCTestCase {
     }
 }
 
-extension TokenizeCommandTests {
+extension CommandTests {
     /// GPT-2's vocabulary GGUF with `tokenizer.ggml.pre` patched from "gpt-2" to "gpt-9" (same length).
     func unknownPreGGUF() throws -> String {
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture("tokenizers/ggml-vocab-gpt-2.gguf"))))

@@ -36,16 +36,13 @@ enum Gemma2: Architecture {
         config.attentionSoftcap = try fields.optionalDouble("attn_logit_softcapping") ?? 0
         config.finalSoftcap = try fields.optionalDouble("final_logit_softcapping") ?? 0
         config.slidingWindow = try fields.int("sliding_window", default: 4096)
-        config.slidingLayers = try Gemma3.slidingLayers(json, file: file, layers: config.layerCount, defaultPattern: slidingPattern, slidingFirst: true)
+        config.slidingLayers = try LlamaStyle.slidingLayers(json, file: file, layers: config.layerCount, defaultPattern: slidingPattern, slidingFirst: true)
         if let pad = try fields.optionalInt("pad_token_id") { config.specialTokens[.pad] = pad }
         return config
     }
 
     static func hfConfig(_ config: ModelConfig) -> [(key: String, value: JSONValue)] {
-        var members = Gemma3.hfConfig(config).filter { !["rope_local_base_freq"].contains($0.key) }
-        members[0] = ("architectures", .array([.string("Gemma2ForCausalLM")]))
-        members[1] = ("model_type", .string("gemma2"))
-        return members
+        Gemma3.gemmaConfigMembers(config, architecture: "Gemma2ForCausalLM", modelType: "gemma2", localRopeBase: false)
     }
 
     // MARK: GGUF
@@ -60,7 +57,7 @@ enum Gemma2: Architecture {
         config.attentionSoftcap = try keys.float("gemma2.attn_logit_softcapping", 50)
         config.finalSoftcap = try keys.float("gemma2.final_logit_softcapping", 30)
         config.slidingWindow = try keys.int("gemma2.attention.sliding_window", 4096, minimum: 1)
-        config.slidingLayers = Gemma3.patternLayers(count: config.layerCount, pattern: slidingPattern, slidingFirst: true)
+        config.slidingLayers = LlamaStyle.patternLayers(count: config.layerCount, pattern: slidingPattern, slidingFirst: true)
         return config
     }
 
@@ -70,7 +67,7 @@ enum Gemma2: Architecture {
 
     /// Why llama.cpp's Gemma 2 cannot run `config`, or nil.
     static func ggufProblem(_ config: ModelConfig) -> String? {
-        if config.slidingLayers != Gemma3.patternLayers(count: config.layerCount, pattern: slidingPattern, slidingFirst: true) {
+        if config.slidingLayers != LlamaStyle.patternLayers(count: config.layerCount, pattern: slidingPattern, slidingFirst: true) {
             return "llama.cpp's gemma2 has sliding attention on the even layers; this model's layers differ"
         }
         if config.rope?.frequencyFactors != nil { return "llama.cpp's gemma2 has no RoPE scaling" }

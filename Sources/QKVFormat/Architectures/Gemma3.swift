@@ -22,34 +22,6 @@ enum Gemma3: Architecture {
             required: [.qkNorm, .postNorms, .gelu])
     }
 
-    /// Layer i is sliding unless it is the last of a group of `pattern` (llama.cpp's `set_swa_pattern`,
-    /// transformers' `sliding_window_pattern`); with `slidingFirst` (Gemma 2) only the first of each group
-    /// slides.
-    static func patternLayers(count: Int, pattern: Int, slidingFirst: Bool = false) -> [Bool] {
-        (0..<count).map { i in
-            if pattern <= 0 { return true }
-            return slidingFirst ? i % pattern == 0 : (i + 1) % pattern != 0
-        }
-    }
-
-    /// `layer_types` (transformers ≥ 4.53) when the config lists them, else the pattern.
-    static func slidingLayers(_ json: JSONValue, file: String, layers: Int, defaultPattern: Int, slidingFirst: Bool = false) throws -> [Bool] {
-        if let types = json["layer_types"], types != .null {
-            guard let list = types.arrayValue, list.count == layers else {
-                throw ImportError.configField(file: file, field: "layer_types", reason: "must list one type per layer (\(layers))")
-            }
-            return try list.enumerated().map { i, type in
-                switch type.stringValue {
-                case "sliding_attention": return true
-                case "full_attention": return false
-                default: throw ImportError.configField(file: file, field: "layer_types[\(i)]", reason: "is \(type.text); expected sliding_attention or full_attention")
-                }
-            }
-        }
-        let pattern = try HFConfigReader(json: json, file: file).int("sliding_window_pattern", default: defaultPattern)
-        return patternLayers(count: layers, pattern: pattern, slidingFirst: slidingFirst)
-    }
-
     // MARK: Hugging Face
 
     static func hfMap(_ config: ModelConfig) -> ArchitectureMap {
@@ -106,7 +78,7 @@ enum Gemma3: Architecture {
         config.finalSoftcap = try fields.optionalDouble("final_logit_softcapping") ?? 0
 
         config.slidingWindow = try fields.int("sliding_window", default: 4096)
-        config.slidingLayers = try slidingLayers(json, file: file, layers: layers, defaultPattern: slidingPattern)
+        config.slidingLayers = try LlamaStyle.slidingLayers(json, file: file, layers: layers, defaultPattern: slidingPattern)
 
         // RoPE: `rope_theta` / `rope_local_base_freq` / `rope_scaling`, or transformers 5's
         // `rope_parameters: {full_attention: {...}, sliding_attention: {...}}`.
@@ -135,16 +107,23 @@ enum Gemma3: Architecture {
     }
 
     static func hfConfig(_ config: ModelConfig) -> [(key: String, value: JSONValue)] {
+        gemmaConfigMembers(config, architecture: "Gemma3ForCausalLM", modelType: "gemma3_text", localRopeBase: true)
+    }
+
+    /// The `config.json` members Gemma 2 and 3 share; with `localRopeBase` (Gemma 3) the sliding layers'
+    /// RoPE base too, which is `rope_theta` when the model has none of its own.
+    static func gemmaConfigMembers(_ config: ModelConfig, architecture: String, modelType: String, localRopeBase: Bool) -> [(key: String, value: JSONValue)] {
         var members: [(key: String, value: JSONValue)] = [
-            ("architectures", .array([.string("Gemma3ForCausalLM")])), ("model_type", .string("gemma3_text")),
+            ("architectures", .array([.string(architecture)])), ("model_type", .string(modelType)),
             ("hidden_size", .int(config.modelDim)), ("num_hidden_layers", .int(config.layerCount)),
             ("num_attention_heads", .int(config.headCount)), ("num_key_value_heads", .int(config.keyValueHeadCount)),
             ("head_dim", .int(config.headDim)), ("intermediate_size", .int(config.ffnDim)),
             ("hidden_activation", .string("gelu_pytorch_tanh")), ("max_position_embeddings", .int(config.maxPositions)),
             ("rms_norm_eps", .double(config.normEpsilon)), ("rope_theta", .double(config.rope?.theta ?? 1_000_000)),
-            ("rope_local_base_freq", .double(config.rope?.slidingTheta ?? config.rope?.theta ?? slidingRopeBase)),
-            ("sliding_window", .int(config.slidingWindow)),
-            ("layer_types", .array((0..<config.layerCount).map { .string(config.isSliding(layer: $0) ? "sliding_attention" : "full_attention") })),
+        ]
+        if localRopeBase { members.append(("rope_local_base_freq", .double(config.rope?.slidingTheta ?? config.rope?.theta ?? slidingRopeBase))) }
+        members += [
+            ("sliding_window", .int(config.slidingWindow)), ("layer_types", LlamaStyle.layerTypes(config)),
             ("query_pre_attn_scalar", .double(1 / (config.effectiveAttentionScale * config.effectiveAttentionScale))),
             ("attn_logit_softcapping", config.attentionSoftcap > 0 ? .double(config.attentionSoftcap) : .null),
             ("final_logit_softcapping", config.finalSoftcap > 0 ? .double(config.finalSoftcap) : .null),
@@ -184,7 +163,7 @@ enum Gemma3: Architecture {
         // llama.cpp scales queries by 1/√d, except for the 27B model (1/√(D/H), its query_pre_attn_scalar).
         if D == 5376 && layers == 62 { config.attentionScale = 1 / Double(D / H).squareRoot() }
         config.slidingWindow = try int("attention.sliding_window")
-        config.slidingLayers = patternLayers(count: layers, pattern: slidingPattern)
+        config.slidingLayers = LlamaStyle.patternLayers(count: layers, pattern: slidingPattern)
         config.rope = .init(theta: try keys.float("gemma3.rope.freq_base", 10_000), layout: .half,
                             slidingTheta: try keys.float("gemma3.rope.freq_base_swa", slidingRopeBase))
         if let dims = file["gemma3.rope.dimension_count"]?.integerValue, dims != d {
@@ -211,7 +190,7 @@ enum Gemma3: Architecture {
 
     /// Why llama.cpp's Gemma 3 cannot run `config` (it fixes what the schema leaves free), or nil.
     static func ggufProblem(_ config: ModelConfig) -> String? {
-        if config.slidingLayers != patternLayers(count: config.layerCount, pattern: slidingPattern) {
+        if config.slidingLayers != LlamaStyle.patternLayers(count: config.layerCount, pattern: slidingPattern) {
             return "llama.cpp's gemma3 has sliding attention on five layers of every six; this model's layers differ"
         }
         if config.attentionSoftcap != 0 || config.finalSoftcap != 0 { return "llama.cpp's gemma3 has no soft caps" }

@@ -167,4 +167,40 @@ enum LlamaStyle {
         if let dims = config.rope?.dimensions { members.append(("partial_rotary_factor", .double(Double(dims) / Double(config.headDim)))) }
         return members
     }
+
+    // MARK: Sliding layers
+
+    /// Layer i is sliding unless it is the last of a group of `pattern` (llama.cpp's `set_swa_pattern`,
+    /// transformers' `sliding_window_pattern`); with `slidingFirst` (Gemma 2) only the first of each group
+    /// slides.
+    static func patternLayers(count: Int, pattern: Int, slidingFirst: Bool = false) -> [Bool] {
+        (0..<count).map { i in
+            if pattern <= 0 { return true }
+            return slidingFirst ? i % pattern == 0 : (i + 1) % pattern != 0
+        }
+    }
+
+    /// `layer_types` (transformers ≥ 4.53) when the config lists them, else `sliding_window_pattern`
+    /// (default `defaultPattern`).
+    static func slidingLayers(_ json: JSONValue, file: String, layers: Int, defaultPattern: Int, slidingFirst: Bool = false) throws -> [Bool] {
+        if let types = json["layer_types"], types != .null {
+            guard let list = types.arrayValue, list.count == layers else {
+                throw ImportError.configField(file: file, field: "layer_types", reason: "must list one type per layer (\(layers))")
+            }
+            return try list.enumerated().map { i, type in
+                switch type.stringValue {
+                case "sliding_attention": return true
+                case "full_attention": return false
+                default: throw ImportError.configField(file: file, field: "layer_types[\(i)]", reason: "is \(type.text); expected sliding_attention or full_attention")
+                }
+            }
+        }
+        let pattern = try HFConfigReader(json: json, file: file).int("sliding_window_pattern", default: defaultPattern)
+        return patternLayers(count: layers, pattern: pattern, slidingFirst: slidingFirst)
+    }
+
+    /// `layer_types` for config.json: each layer sliding or full.
+    static func layerTypes(_ config: ModelConfig) -> JSONValue {
+        .array((0..<config.layerCount).map { .string(config.isSliding(layer: $0) ? "sliding_attention" : "full_attention") })
+    }
 }

@@ -85,7 +85,7 @@ enum QwenWindow {
         let layers = config.layerCount
         var sliding: [Bool]
         if json["layer_types"] != nil && json["layer_types"] != .null {
-            sliding = try Gemma3.slidingLayers(json, file: file, layers: layers, defaultPattern: 0)
+            sliding = try LlamaStyle.slidingLayers(json, file: file, layers: layers, defaultPattern: 0)
         } else {
             guard try fields.bool("use_sliding_window", default: false) else { return }
             let first = try fields.int("max_window_layers", default: layers)
@@ -99,6 +99,6 @@ enum QwenWindow {
     static func members(_ config: ModelConfig) -> [(key: String, value: JSONValue)] {
         guard config.slidingWindow > 0 else { return [("use_sliding_window", .bool(false))] }
         return [("use_sliding_window", .bool(true)), ("sliding_window", .int(config.slidingWindow)),
-                ("layer_types", .array((0..<config.layerCount).map { .string(config.isSliding(layer: $0) ? "sliding_attention" : "full_attention") }))]
+                ("layer_types", LlamaStyle.layerTypes(config))]
     }
 }

@@ -101,20 +101,12 @@ public final class GGUFModel: WeightFile, @unchecked Sendable {
     }
 }
 
-/// llama.cpp's conventions for LLaMA-family GGUF files, in both directions.
+/// What every architecture's GGUF import shares (the architectures' own maps are in Architectures/): the
+/// `tokenizer.ggml.*` keys, and keeping the keys an export does not regenerate.
 enum GGUFMaps {
     /// The key under which qkv stores a model's canonical metadata (tokenizer arrays left out) in GGUF
     /// files it writes for models that did not come from GGUF; llama.cpp ignores keys it does not know.
     static let qkvMetadataKey = "qkv.metadata"
-
-
-
-
-
-    /// Keys the import turns into the canonical config and tokenizer (the export regenerates them).
-
-
-
 
     static func tokenizer(_ file: GGUFFile, config: inout ModelConfig) throws -> TokenizerData? {
         guard let model = file["tokenizer.ggml.model"]?.stringValue else { return nil }

@@ -94,8 +94,8 @@ enum TensorTransform: Equatable, Sendable {
         case .fusedSlice(let part), .fusedRows(let part):
             let n = info.byteCount
             return TensorView(info: info, storage: source.storage, bytes: UnsafeRawBufferPointer(rebasing: source.bytes[part * n..<(part + 1) * n]))
-        case .rowRange(let first, _, _):
-            let rowBytes = info.byteCount / (info.elementCount / source.shape[1])
+        case .rowRange(let first, _, let total):
+            let rowBytes = source.bytes.count / total
             return TensorView(info: info, storage: source.storage, bytes: UnsafeRawBufferPointer(rebasing: source.bytes[first * rowBytes..<first * rowBytes + info.byteCount]))
         case .unpermuteRope(let heads):
             return copy(info) { out in

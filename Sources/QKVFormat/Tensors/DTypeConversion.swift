@@ -64,30 +64,13 @@ public enum DTypeConversion {
     /// along the last dimension: d = max |x| / 127 in f32, stored as the nearest f16; each value
     /// q = round(x · (1 / d)) with ties away from zero (C's `roundf`), computed with the f32 d, not the
     /// stored f16 one; an all-zero block gets d = 0 and zeros. The last dimension is a multiple of 32.
-    public static func quantizeQ8_0(_ view: TensorView) -> TensorView {
-        precondition(view.dtype.isFloat && quantizesToQ8_0(shape: view.shape), "q8_0 of \(view.dtype) \(view.shape)")
-        var info = view.info
-        info.dtype = .q8_0
-        let storage = OwnedStorage(count: info.byteCount)
-        let out = storage.mutableBytes
-        let elementBytes = view.dtype.blockBytes
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { block in
-            view.withUnsafeBytes { bytes in
-                for b in 0..<view.info.elementCount / 32 {
-                    let source = UnsafeRawBufferPointer(rebasing: bytes[(b * 32 * elementBytes)..<((b + 1) * 32 * elementBytes)])
-                    convert(source, from: view.dtype, to: .f32, into: UnsafeMutableRawBufferPointer(block))
-                    quantizeBlockQ8_0(UnsafePointer(block.baseAddress!), into: out.baseAddress! + b * 34)
-                }
-            }
-        }
-        return TensorView(info: info, storage: storage, bytes: storage.bytes)
-    }
+    public static func quantizeQ8_0(_ view: TensorView) -> TensorView { quantize(view, to: .q8_0) }
 
-    /// A float tensor quantized to q4_0, q4_1, q5_0 or q5_1 block by block of 32 along the last dimension
-    /// (`BlockQuantization.quantizeBlock`: bit-identical to gguf-py's `quantize`). The shape passes
-    /// `quantizesToQ8_0` (the same rule: rank ≥ 2, last dimension a multiple of 32).
+    /// A float tensor quantized to q8_0 (`quantizeBlockQ8_0`), q4_0, q4_1, q5_0 or q5_1
+    /// (`BlockQuantization.quantizeBlock`: bit-identical to gguf-py's `quantize`), block by block of 32
+    /// along the last dimension. The shape passes `quantizesToQ8_0` (rank ≥ 2, last dimension a multiple
+    /// of 32).
     public static func quantize(_ view: TensorView, to dtype: DType) -> TensorView {
-        if dtype == .q8_0 { return quantizeQ8_0(view) }
         precondition(view.dtype.isFloat && quantizesToQ8_0(shape: view.shape), "\(dtype) of \(view.dtype) \(view.shape)")
         var info = view.info
         info.dtype = dtype
@@ -99,7 +82,12 @@ public enum DTypeConversion {
                 for b in 0..<view.info.elementCount / 32 {
                     let source = UnsafeRawBufferPointer(rebasing: bytes[(b * 32 * elementBytes)..<((b + 1) * 32 * elementBytes)])
                     convert(source, from: view.dtype, to: .f32, into: UnsafeMutableRawBufferPointer(block))
-                    BlockQuantization.quantizeBlock(UnsafePointer(block.baseAddress!), dtype: dtype, into: out.baseAddress! + b * dtype.blockBytes)
+                    let values = UnsafePointer(block.baseAddress!), target = out.baseAddress! + b * dtype.blockBytes
+                    if dtype == .q8_0 {
+                        quantizeBlockQ8_0(values, into: target)
+                    } else {
+                        BlockQuantization.quantizeBlock(values, dtype: dtype, into: target)
+                    }
                 }
             }
         }

@@ -1,6 +1,5 @@
-/// The architecture maps of Specs/architectures.md as data: for each family, which source tensor (Hugging
-/// Face name, prefix removed) each canonical tensor comes from and how, and how `config.json` becomes a
-/// `ModelConfig`.
+/// One architecture's Hugging Face table as data (each file in Architectures/ makes one): which source
+/// tensor (Hugging Face name, prefix removed) each canonical tensor comes from, and how.
 struct ArchitectureMap: Sendable {
     /// One table row; `{i}` stands for the layer index in both names.
     struct Row: Sendable {
@@ -49,7 +48,6 @@ struct ArchitectureMap: Sendable {
         for prefix in prefixes where name.hasPrefix(prefix) { return String(name.dropFirst(prefix.count)) }
         return name
     }
-
 }
 
 /// Typed reads of `config.json` fields that name the field in errors.
