@@ -191,6 +191,96 @@ def write_llama(path, types=LLAMA_TYPES):
     writer.close()
 
 
+# The f32 LLaMA sources of the K-quant checks (tools/make_kquant_references.py runs llama.cpp's
+# llama-quantize on them; tools/tests/test_kquant.py runs `qkv convert --dtype`). Written when needed,
+# not committed (a few MB each): RandomState streams are fixed by numpy's compatibility policy, and the
+# references record every source tensor's SHA-256 so a changed stream is caught, not blamed on qkv.
+#   a: 8 layers (llama.cpp's layer-dependent choices), rows of 256 (every K type fits), GQA 2, own head;
+#      blk.0.attn_q.weight's first rows are the special blocks of KQUANT_SPECIAL_ROWS.
+#   b: 2 layers, d_model 320 (K types fall back to 32-value types), GQA 5, tied embeddings.
+KQUANT_SOURCES = {
+    "a": dict(model_dim=256, layer_count=8, head_count=4, kv_head_count=2, head_dim=64, ffn_dim=256, tied=False),
+    "b": dict(model_dim=320, layer_count=2, head_count=5, kv_head_count=1, head_dim=64, ffn_dim=512, tied=True),
+}
+
+
+def kquant_special_rows():
+    """Rows of 256 values that reach the quantizers' corner cases: all zero, constant, one outlier,
+    below f16's range, large, one-signed, alternating, ramps, sparse, zero sub-blocks, exact ties."""
+    rng = np.random.RandomState(25601)
+    n = rng.standard_normal(256)
+    ramp = np.linspace(-1, 1, 256)
+    rows = [
+        np.zeros(256),
+        np.full(256, 0.01), np.full(256, -0.01),
+        np.where(np.arange(256) == 37, 1.0, 0.0),
+        n * 1e-20,
+        n * 1e3,
+        np.abs(n) * 0.02, -np.abs(n) * 0.02,
+        np.where(np.arange(256) % 2 == 0, 0.02, -0.02),
+        ramp, ramp ** 3,
+        np.where(rng.uniform(size=256) < 0.9, 0.0, n * 0.05),
+        np.where((np.arange(256) // 16) % 2 == 0, 0.0, n * 0.02),
+        np.where((np.arange(256) // 32) % 3 == 1, 0.0, n * 0.02),
+        (rng.randint(-4, 4, size=256)) * 0.01,
+        (rng.randint(-32, 32, size=256)) * 0.5,
+        np.where(np.arange(256) == 200, 100.0, n * 0.02),
+        rng.uniform(0, 1, size=256),
+        rng.uniform(-1, 0, size=256) * 1e-3,
+        np.concatenate([np.full(128, 0.3), n[:128] * 1e-4]),
+    ]
+    return np.stack(rows).astype(np.float32)
+
+
+def kquant_source_model(variant):
+    c = KQUANT_SOURCES[variant]
+    model = mf.llama_model()
+    model["name"] = "kquant-" + variant
+    model["config"] = dict(model["config"], **{k: v for k, v in c.items() if k != "tied"}, tied_embeddings=c["tied"])
+    return model
+
+
+def kquant_source_tensors(variant):
+    """[(gguf name, f32 data)] in llama.cpp's order, Q/K rows as llama.cpp stores them (permuted)."""
+    model = kquant_source_model(variant)
+    c = model["config"]
+    H, K, d, D, F, V = c["head_count"], c["kv_head_count"], c["head_dim"], c["model_dim"], c["ffn_dim"], c["vocab_size"]
+    shapes = [("token_embd.weight", (V, D))]
+    for i in range(c["layer_count"]):
+        b = "blk.%d." % i
+        shapes += [(b + "attn_norm.weight", (D,)), (b + "attn_q.weight", (H * d, D)), (b + "attn_k.weight", (K * d, D)),
+                   (b + "attn_v.weight", (K * d, D)), (b + "attn_output.weight", (D, H * d)),
+                   (b + "ffn_norm.weight", (D,)), (b + "ffn_gate.weight", (F, D)), (b + "ffn_up.weight", (F, D)),
+                   (b + "ffn_down.weight", (D, F))]
+    shapes.append(("output_norm.weight", (D,)))
+    if not c["tied_embeddings"]:
+        shapes.append(("output.weight", (V, D)))
+    out = []
+    for name, shape in shapes:
+        rng = mf.tensor_rng(7001 if variant == "a" else 7002, name)
+        values = rng.standard_normal(shape) * 0.02
+        if len(shape) == 1:
+            values = values + 1.0
+        values = values.astype(np.float32)
+        if variant == "a" and name == "blk.0.attn_q.weight":
+            special = kquant_special_rows()
+            values[:len(special)] = special
+        out.append((name, np.ascontiguousarray(values, dtype="<f4")))
+    return out
+
+
+def write_kquant_source(path, variant):
+    model = kquant_source_model(variant)
+    writer = gguf.GGUFWriter(path, "llama")
+    fg.add_metadata(writer, fg.llama_metadata(model, 0, False))   # llama.cpp's file type 0: all f32
+    for name, data in kquant_source_tensors(variant):
+        writer.add_tensor(name, data)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
 def write_all(fixtures_dir):
     out = os.path.join(fixtures_dir, QUANT_DIR)
     os.makedirs(out, exist_ok=True)

@@ -18,9 +18,39 @@ struct Convert: ParsableCommand {
         var container: ContainerFormat { ContainerFormat(rawValue: rawValue)! }
     }
 
-    enum TargetDType: String, ExpressibleByArgument, CaseIterable {
-        case f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1
-        var dtype: DType { DType(name: rawValue)! }
+    /// A float dtype every float tensor becomes, or a quantization of the matrices.
+    enum TargetDType: ExpressibleByArgument, CustomStringConvertible {
+        case float(DType)
+        case quantized(QuantizationScheme)
+
+        init?(argument: String) {
+            if let dtype = DType(name: argument), dtype.isFloat {
+                self = .float(dtype)
+            } else if let scheme = QuantizationScheme(name: argument) {
+                self = .quantized(scheme)
+            } else {
+                return nil
+            }
+        }
+
+        static var allValueStrings: [String] {
+            ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k"]
+                + KQuantMix.allCases.map(\.rawValue)
+        }
+
+        var description: String {
+            switch self {
+            case .float(let dtype): dtype.name
+            case .quantized(let scheme): scheme.description
+            }
+        }
+
+        var options: (DType?, QuantizationScheme?) {
+            switch self {
+            case .float(let dtype): (dtype, nil)
+            case .quantized(let scheme): (nil, scheme)
+            }
+        }
     }
 
     @Argument(help: "The model to read: .qkv, HDF5, .safetensors, or a Hugging Face folder.")
@@ -32,7 +62,7 @@ struct Convert: ParsableCommand {
     @Option(help: "Output container, when OUT's extension does not say.")
     var to: Format?
 
-    @Option(help: "Store every float tensor as this dtype (rounded to nearest even); q8_0, q4_0, q4_1, q5_0 and q5_1 quantize the matrices (ggml's blocks of 32, bit-identical to gguf-py's quantize) and keep the rest.")
+    @Option(help: ArgumentHelp("f32, f16, bf16: every float tensor in this dtype (rounded to nearest even). A block type quantizes the matrices and keeps the rest: q8_0, q4_0, q4_1, q5_0, q5_1 (bit-identical to gguf-py's quantize); q2_k, q3_k, q4_k, q5_k, q6_k (bit-identical to llama.cpp's quantizers); the mixes q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m choose a type per tensor as llama.cpp's llama-quantize does.", valueName: "dtype"))
     var dtype: TargetDType?
 
     @Flag(help: "HDF5 output: chunked, shuffle + deflate datasets, one chunk per attention head.")
@@ -54,7 +84,7 @@ struct Convert: ParsableCommand {
         let bar = common.progressBar("converting")
         let start = Date()
         let summary = try Converter.convert(input: input, output: output, format: format,
-                                            options: WriteOptions(dtype: dtype?.dtype, compress: compress),
+                                            options: WriteOptions(dtype: dtype?.options.0, quantization: dtype?.options.1, compress: compress),
                                             progress: { bar?.update($0, $1) })
         if !summary.omittedTensors.isEmpty {
             // Not an error, but never silent: the output lacks these.
@@ -63,7 +93,7 @@ struct Convert: ParsableCommand {
         if !common.quiet {
             let seconds = Date().timeIntervalSince(start)
             print("\(input) -> \(output): \(summary.tensorCount) tensors, \(formatCount(summary.parameterCount)) parameters, "
-                  + "\(formatBytes(summary.bytesWritten)) \(format.rawValue)\(dtype.map { " (\($0.rawValue))" } ?? "") in \(String(format: "%.2f", seconds)) s")
+                  + "\(formatBytes(summary.bytesWritten)) \(format.rawValue)\(dtype.map { " (\($0))" } ?? "") in \(String(format: "%.2f", seconds)) s")
         }
     }
 }

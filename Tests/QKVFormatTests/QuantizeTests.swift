@@ -48,10 +48,21 @@ final class QuantizeTests: XCTestCase {
         for info in original.orderedTensors {
             let q = try quantized.file.tensor(info.name)
             let want = try original.file.tensor(info.name)
-            if DTypeConversion.quantizesToQ8_0(shape: info.shape) {
+            // W_O's rows are H·d long once stored as rows; every other matrix's, its last dimension.
+            let rowLength = info.role == .attentionOutput ? info.shape[0] * info.shape[1] : info.shape.last!
+            if QuantizationPlan.isQuantizable(info) && rowLength % 32 == 0 {
                 XCTAssertEqual(q.dtype, .q8_0, info.name)
                 matrices += 1
-                let values = DTypeConversion.dequantizeQ8_0(q).floats(), reference = want.floats()
+                let values = DTypeConversion.dequantizeQ8_0(q).floats()
+                var reference = want.floats()
+                if info.role == .attentionOutput {
+                    // Quantized W_O is stored as rows [D, H·d]: the source [H·d, D] transposed.
+                    XCTAssertEqual(q.shape, [info.shape[2], info.shape[0] * info.shape[1]], info.name)
+                    XCTAssertEqual(quantized.config.attentionOutputLayout, .rows)
+                    let (rows, columns) = (info.shape[0] * info.shape[1], info.shape[2])
+                    let source = reference
+                    reference = (0..<(rows * columns)).map { i in source[(i % rows) * columns + i / rows] }
+                }
                 for block in stride(from: 0, to: values.count, by: 32) {
                     let amax = reference[block..<block + 32].map(abs).max()!
                     for j in block..<block + 32 {

@@ -174,17 +174,21 @@ def test_real_gemma_every_tensor_equals_gguf_py(tmp_path):
 @pytest.mark.parametrize("name,qtype", [("q4_0", gguf.GGMLQuantizationType.Q4_0), ("q4_1", gguf.GGMLQuantizationType.Q4_1),
                                         ("q5_0", gguf.GGMLQuantizationType.Q5_0), ("q5_1", gguf.GGMLQuantizationType.Q5_1)])
 def test_convert_dtype_quantizes_bit_identical_to_gguf_py(tmp_path, name, qtype):
-    """`qkv convert --dtype q4_0|q4_1|q5_0|q5_1`: every matrix whose last dimension is whole blocks is
-    gguf-py's `quantize` of the f32 values, byte for byte; the rest keep their dtype."""
+    """`qkv convert --dtype q4_0|q4_1|q5_0|q5_1`: every matrix whose rows are whole blocks is gguf-py's
+    `quantize` of the f32 values, byte for byte; the rest keep their dtype. W_O is quantized as rows
+    [D, H·d] (its blocks run along H·d, as in GGUF), and the file says so."""
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     source = os.path.join(repo, "Fixtures", "hf", "llama-tiny")
     run("convert", source, tmp_path / "f32.qkv", "--quiet")
     run("convert", source, tmp_path / "q.qkv", "--dtype", name, "--quiet")
     _, want = read_qkv(str(tmp_path / "f32.qkv"))
-    _, got = read_qkv(str(tmp_path / "q.qkv"))
+    metadata, got = read_qkv(str(tmp_path / "q.qkv"))
+    assert metadata["config.attn_output_layout"] == "rows"
     quantized = 0
     for tensor, entry in want.items():
         values = np.asarray(entry["array"])
+        if tensor.endswith("/attn/o/weight"):
+            values = values.reshape(-1, values.shape[-1]).T      # [H, d, D] -> [D, H·d]
         if values.ndim >= 2 and values.shape[-1] % 32 == 0:
             assert got[tensor]["dtype"] == name, tensor
             reference = gguf.quants.quantize(values.astype(np.float32), qtype)

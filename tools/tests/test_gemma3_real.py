@@ -6,6 +6,7 @@
 - `inspect --heads --json`: each head's |W_Q|, |W_K|, |W_V| and |W_O| equal the Frobenius norms of the
   same slices of gguf-py's dequantization (W_O: head h is columns h·d ..< (h+1)·d of `attn_output`).
 - `validate` calls it valid, and `inspect` shows the architecture and its steps.
+- `--dtype q4_k_m` of its dequantized weights gives every tensor the type the published file has.
 """
 
 import json
@@ -77,3 +78,17 @@ def test_validate_and_inspect(reader):
                      "q/k RMSNorm per head", "norms after attention and MLP", "sliding window 512, layers 5, 11, 17 global",
                      "W_O stored as rows"]:
         assert expected in result.stdout, expected
+
+
+def test_q4_k_m_of_its_dequantized_weights_chooses_the_published_files_types(tmp_path, reader):
+    """The real file is a Q4_K_M made by llama.cpp: quantizing its f32 dequantization again with
+    `--dtype q4_k_m` gives every one of its 236 tensors the type the published file has (Q4_K where rows
+    are whole super-blocks, Q5_0 and Q8_0 where d_model 640 is not, Q6_K for the chosen layers' W_V and
+    FFN down projection and for the tied embedding)."""
+    f32, quantized = str(tmp_path / "f32.qkv"), str(tmp_path / "q4_k_m.gguf")
+    for args in [(GEMMA, f32, "--dtype", "f32"), (f32, quantized, "--dtype", "q4_k_m")]:
+        result = run("convert", *args, "--quiet")
+        assert result.returncode == 0, result.stderr
+    want = {t.name: t.tensor_type.name for t in reader.tensors}
+    got = {t.name: t.tensor_type.name for t in gguf.GGUFReader(quantized).tensors}
+    assert got == want

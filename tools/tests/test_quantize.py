@@ -1,7 +1,7 @@
 """`qkv convert --dtype q8_0` against a numpy re-implementation of ggml's `quantize_row_q8_0_ref`
-(ggml/src/ggml-quants.c): every quantised block bit-identical, the right tensors quantised (rank >= 2 with
-a last dimension that is a multiple of 32; the rest kept as they were), and a GGUF Q8_0 file's blocks
-copied, not re-quantised. The .qkv output is read with the independent reader tools/qkv_numpy.py."""
+(ggml/src/ggml-quants.c): every quantised block bit-identical, the right tensors quantised (weights of
+rank >= 2 whose rows are whole blocks of 32, but not learned position embeddings; a decoder's W_O as rows
+[D, H·d]; the rest kept as they were), and a GGUF Q8_0 file's blocks copied, not re-quantised. The .qkv output is read with the independent reader tools/qkv_numpy.py."""
 
 import os
 import subprocess
@@ -55,14 +55,17 @@ def test_convert_q8_0_matches_ggml_reference_bit_for_bit(fixture, tmp_path):
     convert(source, f32)
     convert(source, q8, "--dtype", "q8_0")
     _, want = read_qkv(f32)
-    _, got = read_qkv(q8)
+    metadata, got = read_qkv(q8)
     assert list(got) == list(want)
+    assert metadata["config.attn_output_layout"] == "rows"
     quantised = 0
     for name, entry in want.items():
-        shape = entry["shape"]
-        if len(shape) >= 2 and shape[-1] % 32 == 0:
+        values = np.asarray(entry["array"])
+        if name.endswith("/attn/o/weight"):
+            values = values.reshape(-1, values.shape[-1]).T      # [H, d, D] -> rows [D, H·d]
+        if values.ndim >= 2 and values.shape[-1] % 32 == 0 and not name.startswith("embed/position"):
             assert got[name]["dtype"] == "q8_0", name
-            assert np.array_equal(np.asarray(got[name]["array"]), quantize_q8_0_ref(np.asarray(entry["array"]))), name
+            assert np.array_equal(np.asarray(got[name]["array"]), quantize_q8_0_ref(values)), name
             quantised += 1
         else:
             assert got[name]["dtype"] == entry["dtype"], name
@@ -107,29 +110,51 @@ def dequantize_q8_0(blocks):
     return (scale * values).reshape(b.shape[:-2] + (b.shape[-2] * 32,))
 
 
-def test_q8_0_qkv_to_gguf_writes_output_projection_as_exact_f32(tmp_path):
-    """A q8_0 .qkv's output projection (blocks along D) cannot keep its blocks in GGUF's transposed
-    layout: it goes as f32, the exact dequantization transposed; every other quantized matrix keeps its
-    blocks. Read back with the gguf package."""
+def test_q8_0_qkv_to_gguf_keeps_every_block_the_output_projection_included(tmp_path):
+    """A decoder's q8_0 output projection is stored as rows, blocks along H·d as in GGUF: the GGUF export
+    keeps its blocks byte for byte, as every other quantized matrix's. Read back with the gguf package."""
     import gguf
 
     q8 = str(tmp_path / "q8.qkv")
     out = str(tmp_path / "q8.gguf")
     convert(os.path.join(REPO, "Fixtures/hf/llama-tiny"), q8, "--dtype", "q8_0")
+    convert(os.path.join(REPO, "Fixtures/hf/llama-tiny"), str(tmp_path / "f32.qkv"))
     convert(q8, out)
     _, ours = read_qkv(q8)
+    _, f32 = read_qkv(str(tmp_path / "f32.qkv"))
     tensors = {t.name: t for t in gguf.GGUFReader(out).tensors}
     layers = sum(1 for name in tensors if name.endswith(".attn_output.weight"))
     assert layers >= 2
     for i in range(layers):
-        wo = tensors["blk.%d.attn_output.weight" % i]
-        assert wo.tensor_type == gguf.GGMLQuantizationType.F32
-        canonical = ours["layers/%d/attn/o/weight" % i]
-        assert canonical["dtype"] == "q8_0"
-        want = dequantize_q8_0(canonical["array"])          # [H, d, D]
-        want = want.reshape(-1, want.shape[-1]).T            # GGUF's row-major [D, H·d]
-        got = np.asarray(wo.data).reshape(want.shape)
-        assert np.array_equal(got, want), i
-        up = tensors["blk.%d.ffn_up.weight" % i]
-        assert up.tensor_type == gguf.GGMLQuantizationType.Q8_0
-        assert np.asarray(up.data).tobytes() == np.asarray(ours["layers/%d/mlp/up/weight" % i]["array"]).tobytes()
+        for gguf_name, canonical in [("attn_output", "attn/o"), ("ffn_up", "mlp/up")]:
+            tensor = tensors["blk.%d.%s.weight" % (i, gguf_name)]
+            assert tensor.tensor_type == gguf.GGMLQuantizationType.Q8_0
+            mine = ours["layers/%d/%s/weight" % (i, canonical)]
+            assert mine["dtype"] == "q8_0"
+            assert np.asarray(tensor.data).tobytes() == np.asarray(mine["array"]).tobytes()
+        # W_O's blocks hold the source's [H, d, D] transposed to [D, H·d], to q8_0's precision.
+        source = np.asarray(f32["layers/%d/attn/o/weight" % i]["array"])
+        source = source.reshape(-1, source.shape[-1]).T
+        wo = dequantize_q8_0(np.asarray(ours["layers/%d/attn/o/weight" % i]["array"]))
+        assert wo.shape == source.shape
+        assert np.abs(wo - source).max() <= np.abs(source).max() / 127
+
+
+def test_encoder_q8_0_output_projection_goes_to_gguf_as_exact_f32(tmp_path):
+    """An encoder's W_O stays per-head [H, d, D] (blocks along D), which GGUF's transposed layout cannot
+    hold as blocks: it goes as f32, the exact dequantization transposed."""
+    import gguf
+
+    q8 = str(tmp_path / "q8.qkv")
+    out = str(tmp_path / "q8.gguf")
+    convert(os.path.join(REPO, "Fixtures/bert-tiny.h5"), q8, "--dtype", "q8_0")
+    convert(q8, out)
+    _, ours = read_qkv(q8)
+    tensors = {t.name: t for t in gguf.GGUFReader(out).tensors}
+    wo = tensors["blk.0.attn_output.weight"]
+    assert wo.tensor_type == gguf.GGMLQuantizationType.F32
+    canonical = ours["layers/0/attn/o/weight"]
+    assert canonical["dtype"] == "q8_0"
+    want = dequantize_q8_0(canonical["array"])          # [H, d, D]
+    want = want.reshape(-1, want.shape[-1]).T            # GGUF's row-major [D, H·d]
+    assert np.array_equal(np.asarray(wo.data).reshape(want.shape), want)

@@ -4,13 +4,22 @@ import Glibc
 
 /// How `qkv convert` writes its output.
 public struct WriteOptions: Sendable {
-    /// Convert every float tensor to this dtype; nil keeps each tensor's own.
+    /// Convert every float tensor to this float dtype; nil keeps each tensor's own.
     public var dtype: DType?
+    /// Quantize the matrices (Specs/quantization.md, "Quantizing"); nil quantizes nothing.
+    public var quantization: QuantizationScheme?
     /// HDF5 only: chunked, shuffle + deflate datasets.
     public var compress: Bool
 
-    public init(dtype: DType? = nil, compress: Bool = false) {
-        self.dtype = dtype
+    /// A block type as `dtype` means `.pure(dtype)`.
+    public init(dtype: DType? = nil, quantization: QuantizationScheme? = nil, compress: Bool = false) {
+        if let dtype, dtype.isBlockQuantized {
+            self.dtype = nil
+            self.quantization = quantization ?? .pure(dtype)
+        } else {
+            self.dtype = dtype
+            self.quantization = quantization
+        }
         self.compress = compress
     }
 }
@@ -55,13 +64,29 @@ public enum Converter {
             throw ConversionError.compressNeedsHDF5(output: output)
         }
         let sources = model.orderedTensors
+        var config = model.config
+        let plan = options.quantization.map {
+            QuantizationPlan(scheme: $0, config: config, tensors: sources,
+                             architecture: Architectures.forExport(config, metadata: model.file.metadata)?.ggufArchitectures.first)
+        }
+        // A decoder's quantized W_O is stored as rows [D, H·d], so its blocks run along H·d as in GGUF and
+        // PyTorch (Specs/schema.md, attn_output_layout): the file then exports to GGUF as it is.
+        let (D, Hd) = (config.modelDim, config.headCount * config.headDim)
+        let outputToRows = plan.map { plan in
+            config.family != .bert && config.attentionOutputLayout == .heads && sources.contains {
+                $0.role == .attentionOutput && plan.dtype(for: $0, rowLength: Hd)?.isBlockQuantized == true
+            }
+        } ?? false
+        if outputToRows { config.attentionOutputLayout = .rows }
+        func turnsToRows(_ info: TensorInfo) -> Bool { outputToRows && info.role == .attentionOutput && info.shape.count == 3 }
+
         let targets = try sources.map { info -> TensorInfo in
             var out = info
-            if let dtype = options.dtype, dtype == .q8_0 || BlockQuantization.quantizable.contains(dtype) {
-                // q8_0, q4_0, q4_1, q5_0, q5_1 quantize the matrices (DTypeConversion.quantizesToQ8_0); the
-                // rest keep their dtype.
-                guard info.dtype.isModelType else { throw ConversionError.cannotConvert(file: input, tensor: info.name, from: info.dtype, to: dtype) }
-                if DTypeConversion.quantizesToQ8_0(shape: info.shape) { out.dtype = dtype }
+            if turnsToRows(info) { out.shape = [D, Hd] }
+            if let plan {
+                guard info.dtype.isModelType else { throw ConversionError.cannotConvert(file: input, tensor: info.name, from: info.dtype, to: plan.scheme.baseType) }
+                // A block-quantized source stays as it is: never re-quantized.
+                if info.dtype.isFloat, let dtype = plan.dtype(for: out, rowLength: out.shape.last ?? 0) { out.dtype = dtype }
             } else if let dtype = options.dtype, info.dtype != dtype {
                 // Floats convert among themselves; block types dequantize (as ggml, to f32).
                 guard info.dtype.isModelType, dtype.isFloat else { throw ConversionError.cannotConvert(file: input, tensor: info.name, from: info.dtype, to: dtype) }
@@ -72,7 +97,7 @@ public enum Converter {
             }
             return out
         }
-        let metadata = outputMetadata(model, input: input)
+        let metadata = outputMetadata(model, config: config, input: input)
 
         let writer: any ContainerWriter = switch format {
         case .qkv: try QKVWriter(target: output, inputs: [input], metadata: metadata, tensors: targets, options: options)
@@ -88,8 +113,9 @@ public enum Converter {
             omitted = targets.map(\.name).filter { !written.contains($0) }
             for (i, target) in ordered.enumerated() {
                 let view = try model.file.tensor(target.name)
-                let source = view.dtype.isBlockQuantized && target.dtype != view.dtype ? DTypeConversion.dequantize(view) : view
-                // A block-quantized source stays as it is (never re-quantized); floats to q8_0, q4_0, ... are quantized.
+                var source = view.dtype.isBlockQuantized && target.dtype != view.dtype ? DTypeConversion.dequantize(view) : view
+                if turnsToRows(view.info) { source = rowsLayout(source, target: target) }
+                // A block-quantized source stays as it is (never re-quantized); floats to block types are quantized.
                 let converted = source.dtype == target.dtype ? source
                     : target.dtype.isBlockQuantized ? DTypeConversion.quantize(source, to: target.dtype) : source.converted(to: target.dtype)
                 try writer.append(converted)
@@ -115,11 +141,22 @@ public enum Converter {
                                  bytesWritten: bytes, outputFormat: format, omittedTensors: omitted)
     }
 
+    /// W_O [H, d, D] as rows [D, H·d] (plain elements, same dtype).
+    static func rowsLayout(_ view: TensorView, target: TensorInfo) -> TensorView {
+        var info = target
+        info.dtype = view.dtype
+        let storage = OwnedStorage(count: info.byteCount)
+        let rows = view.shape[0] * view.shape[1], columns = view.shape[2]
+        transposeBlock(view.bytes, rows: rows, columns: columns, firstColumn: 0, columnCount: columns,
+                       elementSize: view.dtype.blockBytes, into: storage.mutableBytes)
+        return TensorView(info: info, storage: storage, bytes: storage.bytes)
+    }
+
     /// The input's config and tokenizer in canonical form, its provenance and user keys as they are, and
     /// the provenance keys this conversion adds when the input has none (so the origin survives chains).
-    static func outputMetadata(_ model: ModelFile, input: String) -> Metadata {
+    static func outputMetadata(_ model: ModelFile, config: ModelConfig, input: String) -> Metadata {
         var metadata = Metadata()
-        for (key, value) in model.config.metadata { metadata[key] = value }
+        for (key, value) in config.metadata { metadata[key] = value }
         for (key, value) in model.tokenizer?.metadata ?? [:] { metadata[key] = value }
         for section in [MetadataSection.provenance, .user] {
             for name in model.file.metadata.names(in: section) {

@@ -53,40 +53,35 @@ public enum DTypeConversion {
         return dequantize(view)
     }
 
-    /// Whether `qkv convert --dtype q8_0` quantizes a tensor of this shape: matrices (rank 2 or more,
-    /// blocks of 32 along the last dimension) whose last dimension is a multiple of 32. Vectors (norms,
-    /// biases) and other shapes keep their dtype.
-    public static func quantizesToQ8_0(shape: [Int]) -> Bool {
-        shape.count >= 2 && shape.last! > 0 && shape.last! % 32 == 0
-    }
-
     /// A float tensor quantized to q8_0 as ggml's `quantize_row_q8_0_ref` does it, block by block of 32
     /// along the last dimension: d = max |x| / 127 in f32, stored as the nearest f16; each value
     /// q = round(x · (1 / d)) with ties away from zero (C's `roundf`), computed with the f32 d, not the
     /// stored f16 one; an all-zero block gets d = 0 and zeros. The last dimension is a multiple of 32.
     public static func quantizeQ8_0(_ view: TensorView) -> TensorView { quantize(view, to: .q8_0) }
 
-    /// A float tensor quantized to q8_0 (`quantizeBlockQ8_0`), q4_0, q4_1, q5_0 or q5_1
-    /// (`BlockQuantization.quantizeBlock`: bit-identical to gguf-py's `quantize`), block by block of 32
-    /// along the last dimension. The shape passes `quantizesToQ8_0` (rank ≥ 2, last dimension a multiple
-    /// of 32).
+    /// A float tensor quantized block by block along its last dimension (a multiple of the block size):
+    /// q8_0 (`quantizeBlockQ8_0`), q4_0, q4_1, q5_0, q5_1 (`BlockQuantization.quantizeBlock`: bit-identical
+    /// to gguf-py's `quantize`) or q2_k ... q6_k (`BlockQuantization.quantizeSuperBlock`: bit-identical to
+    /// ggml's reference quantizers).
     public static func quantize(_ view: TensorView, to dtype: DType) -> TensorView {
-        precondition(view.dtype.isFloat && quantizesToQ8_0(shape: view.shape), "\(dtype) of \(view.dtype) \(view.shape)")
+        let size = dtype.blockSize
+        precondition(view.dtype.isFloat && view.shape.count >= 2 && view.shape.last! % size == 0, "\(dtype) of \(view.dtype) \(view.shape)")
+        precondition(dtype == .q8_0 || BlockQuantization.quantizable.contains(dtype) || BlockQuantization.superBlockQuantizable.contains(dtype))
         var info = view.info
         info.dtype = dtype
         let storage = OwnedStorage(count: info.byteCount)
         let out = storage.mutableBytes
         let elementBytes = view.dtype.blockBytes
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { block in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: size) { block in
             view.withUnsafeBytes { bytes in
-                for b in 0..<view.info.elementCount / 32 {
-                    let source = UnsafeRawBufferPointer(rebasing: bytes[(b * 32 * elementBytes)..<((b + 1) * 32 * elementBytes)])
+                for b in 0..<view.info.elementCount / size {
+                    let source = UnsafeRawBufferPointer(rebasing: bytes[(b * size * elementBytes)..<((b + 1) * size * elementBytes)])
                     convert(source, from: view.dtype, to: .f32, into: UnsafeMutableRawBufferPointer(block))
                     let values = UnsafePointer(block.baseAddress!), target = out.baseAddress! + b * dtype.blockBytes
-                    if dtype == .q8_0 {
-                        quantizeBlockQ8_0(values, into: target)
-                    } else {
-                        BlockQuantization.quantizeBlock(values, dtype: dtype, into: target)
+                    switch dtype {
+                    case .q8_0: quantizeBlockQ8_0(values, into: target)
+                    case _ where size == 256: BlockQuantization.quantizeSuperBlock(values, dtype: dtype, into: target)
+                    default: BlockQuantization.quantizeBlock(values, dtype: dtype, into: target)
                     }
                 }
             }
