@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""llama.cpp's (xllamacpp's) prompt and decode rates on a GGUF, for tools/bench/gemma3.sh; runs in the
+"""llama.cpp's (xllamacpp's) prompt and decode rates on a GGUF, for tools/bench/gemma3.sh and quant_types.sh; runs in the
 llama.cpp venv (~/.cache/qkv-llamacpp-venv: `pip install xllamacpp numpy`).
 
     python gemma3_llamacpp.py MODEL.gguf THREADS PROMPT_IDS(comma-separated) N_PREDICT

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Block types side by side with llama.cpp: the LLaMA-134M benchmark shape (tools/bench/random_models.py)
+# quantized by `qkv convert --dtype T` (bit-identical to llama.cpp's llama-quantize on the same f32) to a
+# GGUF per type; qkv (release, from the mapping) and llama.cpp (the xllamacpp wheel,
+# ~/.cache/qkv-llamacpp-venv) run the same file with the same 256 prompt ids, 64 decoded tokens and
+# 2 threads, in alternation. Prints a Markdown table with the CPU model: prompt and decode tok/s, the
+# ratio, and the GB/s of weights qkv reads per decoded token (every matrix once, the token embedding's
+# one row aside).
+#   TYPES="q4_0 q4_k q5_k q6_k q8_0"  ROUNDS=2  THREADS=2  QKV_BENCH_MODELS=~/.cache/qkv-bench
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+types=${TYPES:-q4_0 q4_k q5_k q6_k q8_0}
+rounds=${ROUNDS:-2}
+threads=${THREADS:-2}
+models=${QKV_BENCH_MODELS:-$HOME/.cache/qkv-bench}
+source_model=$models/llama-134m
+peer=~/.cache/qkv-llamacpp-venv/bin/python
+[ -d "$source_model" ] || { echo "quant_types.sh: $source_model is missing; run tools/bench/random_models.py $models with the reference venv" >&2; exit 2; }
+[ -x "$peer" ] || { echo "quant_types.sh: no llama.cpp venv; python3 -m venv ~/.cache/qkv-llamacpp-venv && ~/.cache/qkv-llamacpp-venv/bin/pip install xllamacpp numpy" >&2; exit 2; }
+swift build -c release >/dev/null
+qkv="$(swift build -c release --show-bin-path)/qkv"
+mkdir -p "$models/quant"
+ids=$(python3 -c 'import random; r = random.Random(7); print(",".join(str(r.randrange(3, 32000)) for _ in range(256)))')
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; flags: $(grep -m1 '^flags' /proc/cpuinfo | grep -o -w -E 'avx512f|avx512_vnni|avx512_bf16|avx2' | sort -u | tr '\n' ' '); $threads threads"
+echo "| type | file | round | qkv prompt tok/s | llama.cpp prompt tok/s | ratio | qkv decode tok/s | llama.cpp decode tok/s | ratio | qkv weights GB/s |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for type in $types; do
+    file=$models/quant/llama-134m-$type.gguf
+    [ -f "$file" ] || "$qkv" convert "$source_model" "$file" --dtype "$type" -q
+    # Bytes read per decoded token: the file's tensors but the token embedding (one row of it is read).
+    weights=$(python3 -c 'import sys, gguf; r = gguf.GGUFReader(sys.argv[1]); print(sum(t.n_bytes for t in r.tensors if t.name != "token_embd.weight"))' "$file")
+    for round in $(seq "$rounds"); do
+        line=$("$qkv" generate "$file" --prompt-ids "$ids" --max-tokens 64 --ignore-eos --ids --threads "$threads" 2>&1 >/dev/null | tail -1)
+        qp=$(echo "$line" | sed -E 's/.*prompt [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s\).*/\1/')
+        qd=$(echo "$line" | sed -E 's/.*generated [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s.*/\1/')
+        peer_json=$("$peer" tools/bench/gemma3_llamacpp.py "$file" "$threads" "$ids" 64 2>/dev/null | tail -1)
+        read -r lp ld < <(echo "$peer_json" | python3 -c 'import json,sys; j=json.load(sys.stdin); print("%.1f %.1f" % (j["prompt_tok_s"], j["decode_tok_s"]))')
+        python3 - "$type" "$(du -m "$file" | cut -f1)" "$round" "$qp" "$lp" "$qd" "$ld" "$weights" <<'EOF'
+import sys
+t, mb, r, qp, lp, qd, ld, w = sys.argv[1:]
+qp, lp, qd, ld, w = map(float, (qp, lp, qd, ld, w))
+print("| %s | %s MB | %s | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f |" % (t, mb, r, qp, lp, qp / lp, qd, ld, qd / ld, w * qd / 1e9))
+EOF
+    done
+done
