@@ -48,7 +48,11 @@ SCHEMES = {
     "q4_k_s": ("Q4_K_S", False), "q4_k_m": ("Q4_K_M", False), "q5_k_s": ("Q5_K_S", False), "q5_k_m": ("Q5_K_M", False),
     "q4_0": ("Q4_0", True), "q4_1": ("Q4_1", True), "q5_0": ("Q5_0", True), "q5_1": ("Q5_1", True), "q8_0": ("Q8_0", True),
 }
-# Which schemes run on which source (the test runs the same pairs).
+# Which schemes run on which source (the test runs the same pairs). Besides the two LLaMAs: every
+# architecture's f32 GGUF that llama.cpp's own converter wrote (Fixtures/reference/archs/<name>/model.gguf:
+# Gemma's tied head, Phi-3's fused attn_qkv, Qwen's biases, rows too short for super-blocks).
+ARCHS = ["gemma2", "gemma3", "llama3", "mistral", "phi3", "qwen2", "qwen3", "smollm2"]
+ARCH_SCHEMES = ["q2_k", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k", "q4_0"]
 RUNS = {
     "a": list(SCHEMES),
     "b": ["q2_k", "q4_k", "q6_k", "q3_k_m", "q4_k_m", "q5_k_m", "q4_0", "q8_0"],
@@ -78,10 +82,18 @@ def main(argv=None):
     result = {"llama_cpp": llama_version(), "sources": {}, "schemes": {k: {"llama_type": v[0], "pure": v[1]} for k, v in SCHEMES.items()},
               "quantized": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        for variant, schemes in RUNS.items():
-            source = os.path.join(tmp, "source-%s.gguf" % variant)
-            fq.write_kquant_source(source, variant)
+        sources = {}
+        for variant in RUNS:
+            sources[variant] = os.path.join(tmp, "source-%s.gguf" % variant)
+            fq.write_kquant_source(sources[variant], variant)
             result["sources"][variant] = {name: sha256(data) for name, data in fq.kquant_source_tensors(variant)}
+        runs = dict(RUNS)
+        for arch in ARCHS:
+            sources[arch] = os.path.join(REPO, "Fixtures", "reference", "archs", arch, "model.gguf")
+            result["sources"][arch] = {name: t["sha256"] for name, t in tensors_of(sources[arch]).items()}
+            runs[arch] = ARCH_SCHEMES
+        for variant, schemes in runs.items():
+            source = sources[variant]
             result["quantized"][variant] = {}
             for scheme in schemes:
                 llama_type, pure = SCHEMES[scheme]

@@ -70,6 +70,8 @@ final class QuantizeTests: XCTestCase {
                         XCTAssertLessThanOrEqual(abs(values[j] - reference[j]), amax / 127 * 0.5 + amax * 1e-3, "\(info.name)[\(j)]")
                     }
                 }
+            } else if QuantizationPlan.isQuantizable(info) {
+                XCTAssertEqual(q.dtype, .f16, info.name)   // rows that are not whole blocks, as llama.cpp writes them
             } else {
                 XCTAssertEqual(q.dtype, want.dtype, info.name)
                 XCTAssertTrue(q.hasSameBytes(as: want), info.name)

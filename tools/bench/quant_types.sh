@@ -15,6 +15,10 @@ threads=${THREADS:-2}
 models=${QKV_BENCH_MODELS:-$HOME/.cache/qkv-bench}
 source_model=$models/llama-134m
 peer=~/.cache/qkv-llamacpp-venv/bin/python
+# llama.cpp loads no GGUF without a vocabulary; llama-134m has none, so its GGUFs get LLaMA's 32,000-token
+# one (tools/bench/gguf_with_vocab.py). Both programs are fed the same ids.
+vocab=../shared/data/ggml-vocab-llama-spm.gguf
+[ -f "$vocab" ] || { echo "quant_types.sh: $vocab is missing" >&2; exit 2; }
 [ -d "$source_model" ] || { echo "quant_types.sh: $source_model is missing; run tools/bench/random_models.py $models with the reference venv" >&2; exit 2; }
 [ -x "$peer" ] || { echo "quant_types.sh: no llama.cpp venv; python3 -m venv ~/.cache/qkv-llamacpp-venv && ~/.cache/qkv-llamacpp-venv/bin/pip install xllamacpp numpy" >&2; exit 2; }
 swift build -c release >/dev/null
@@ -26,7 +30,10 @@ echo "| type | file | round | qkv prompt tok/s | llama.cpp prompt tok/s | ratio 
 echo "|---|---|---|---|---|---|---|---|---|---|"
 for type in $types; do
     file=$models/quant/llama-134m-$type.gguf
-    [ -f "$file" ] || "$qkv" convert "$source_model" "$file" --dtype "$type" -q
+    if [ ! -f "$file" ]; then
+        "$qkv" convert "$source_model" "$file.bare" --dtype "$type" -q
+        python3 tools/bench/gguf_with_vocab.py "$file.bare" "$vocab" "$file" && rm "$file.bare"
+    fi
     # Bytes read per decoded token: the file's tensors but the token embedding (one row of it is read).
     weights=$(python3 -c 'import sys, gguf; r = gguf.GGUFReader(sys.argv[1]); print(sum(t.n_bytes for t in r.tensors if t.name != "token_embd.weight"))' "$file")
     for round in $(seq "$rounds"); do

@@ -1,8 +1,10 @@
 """`qkv convert --dtype` to the K types and llama.cpp's mixes, against llama.cpp's own `llama-quantize`
 (Fixtures/reference/kquant/references.json, made by tools/make_kquant_references.py):
 
-* the f32 LLaMA sources tools/fixtures_quant.py writes are first checked to be the values llama.cpp
-  quantized (every tensor's SHA-256);
+* the sources: two f32 LLaMAs tools/fixtures_quant.py writes (checked first to be the values llama.cpp
+  quantized, every tensor's SHA-256) and every architecture's f32 GGUF written by llama.cpp's converter
+  (Fixtures/reference/archs: Gemma 2 and 3, Llama 3, Mistral, Phi-3 with its fused attn_qkv, Qwen2,
+  Qwen3, SmolLM2);
 * for every scheme, every tensor of qkv's GGUF output has the type llama.cpp chose for it and the same
   bytes: the reference quantizers bit for bit, the per-tensor choices of the mixes (layers given more
   bits, the output head, W_V, W_O, the FFN down projection), and the fallbacks to 32-value types when a
@@ -33,14 +35,22 @@ def sha256(data):
     return hashlib.sha256(memoryview(data).cast("B")).hexdigest()
 
 
+def source_path(tmp, variant):
+    """The two LLaMAs are written here; the architectures' GGUFs are committed (llama.cpp's converter)."""
+    if variant in fq.KQUANT_SOURCES:
+        path = str(tmp / ("source-%s.gguf" % variant))
+        fq.write_kquant_source(path, variant)
+        return path
+    return os.path.join(REPO, "Fixtures", "reference", "archs", variant, "model.gguf")
+
+
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
     """Every (source, scheme) converted by qkv, two at a time: {(variant, scheme): path}."""
     tmp = tmp_path_factory.mktemp("kquant")
     sources = {}
     for variant in REFERENCE["sources"]:
-        sources[variant] = str(tmp / ("source-%s.gguf" % variant))
-        fq.write_kquant_source(sources[variant], variant)
+        sources[variant] = source_path(tmp, variant)
     binary = qkv_binary()
 
     def convert(run):
@@ -57,9 +67,10 @@ def converted(tmp_path_factory):
 
 
 @pytest.mark.parametrize("variant", sorted(REFERENCE["sources"]))
-def test_the_sources_are_the_values_llama_cpp_quantized(variant):
-    got = {name: sha256(data) for name, data in fq.kquant_source_tensors(variant)}
-    assert got == REFERENCE["sources"][variant], "numpy's RandomState stream changed: the references no longer apply"
+def test_the_sources_are_the_values_llama_cpp_quantized(variant, tmp_path):
+    reader = gguf.GGUFReader(source_path(tmp_path, variant))
+    got = {t.name: sha256(t.data.tobytes()) for t in reader.tensors}
+    assert got == REFERENCE["sources"][variant], "the source changed (numpy's RandomState stream?): the references no longer apply"
 
 
 @pytest.mark.parametrize("variant,scheme", RUNS)

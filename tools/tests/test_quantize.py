@@ -1,7 +1,7 @@
 """`qkv convert --dtype q8_0` against a numpy re-implementation of ggml's `quantize_row_q8_0_ref`
 (ggml/src/ggml-quants.c): every quantised block bit-identical, the right tensors quantised (weights of
 rank >= 2 whose rows are whole blocks of 32, but not learned position embeddings; a decoder's W_O as rows
-[D, H·d]; the rest kept as they were), and a GGUF Q8_0 file's blocks copied, not re-quantised. The .qkv output is read with the independent reader tools/qkv_numpy.py."""
+[D, H·d]; other matrices f16, as llama.cpp writes them; the rest kept as they were), and a GGUF Q8_0 file's blocks copied, not re-quantised. The .qkv output is read with the independent reader tools/qkv_numpy.py."""
 
 import os
 import subprocess
@@ -67,6 +67,10 @@ def test_convert_q8_0_matches_ggml_reference_bit_for_bit(fixture, tmp_path):
             assert got[name]["dtype"] == "q8_0", name
             assert np.array_equal(np.asarray(got[name]["array"]), quantize_q8_0_ref(values)), name
             quantised += 1
+        elif values.ndim >= 2 and name.endswith("/weight") and not name.startswith("embed/position"):
+            # Rows that are not whole blocks: f16, as llama.cpp and its converter write them.
+            assert got[name]["dtype"] == "f16", name
+            assert np.asarray(got[name]["array"]).tobytes() == values.astype("<f2").tobytes(), name
         else:
             assert got[name]["dtype"] == entry["dtype"], name
             assert np.asarray(got[name]["array"]).tobytes() == np.asarray(entry["array"]).tobytes(), name

@@ -85,17 +85,14 @@ struct QuantizationPlan {
     /// The dtype for `info`, whose rows are `rowLength` long when quantized; nil keeps its dtype.
     func dtype(for info: TensorInfo, rowLength: Int) -> DType? {
         guard Self.isQuantizable(info) else { return nil }
-        if case .pure(let dtype) = scheme, dtype.blockSize == 32 {
-            // The 32-value types keep a matrix whose rows are not whole blocks as it is.
-            return rowLength % 32 == 0 ? dtype : nil
-        }
         var type = scheme.baseType
         if case .mix(let mix) = scheme { type = mixType(mix, info: info, rowLength: rowLength, base: type) }
         return Self.fallback(type, rowLength: rowLength)
     }
 
     /// llama.cpp's `tensor_type_fallback`: a type whose blocks do not divide the rows gives way to a
-    /// 32-value type of about as many bits, and to f16 when even those do not fit.
+    /// 32-value type of about as many bits, and to f16 when even those do not fit (as llama.cpp's
+    /// converter also does).
     static func fallback(_ type: DType, rowLength: Int) -> DType {
         guard rowLength % type.blockSize != 0 else { return type }
         let smaller: DType = switch type {
