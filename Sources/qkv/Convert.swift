@@ -7,7 +7,7 @@ struct Convert: ParsableCommand {
         abstract: "Convert a model file to another container or dtype.",
         discussion: """
             IN is a .qkv, HDF5, .safetensors or GGUF file, or a Hugging Face checkpoint folder (config.json with \
-            model.safetensors or sharded weights). The output format follows OUT's extension (.qkv, .h5, .hdf5, \
+            model.safetensors or sharded weights, or pytorch_model.bin, read without running its pickle). The output format follows OUT's extension (.qkv, .h5, .hdf5, \
             .safetensors, .gguf) unless --to says otherwise; a folder OUT with --to safetensors gets model.safetensors and \
             config.json. The output appears only when complete; the input is never modified.
             """

@@ -9,6 +9,21 @@ protocol SourceTensors: AnyObject {
     func sourceTensor(_ name: String) throws -> TensorView
 }
 
+/// Which shard holds each tensor, and its description; a name in two shards is an error.
+func shardOwners<Shard>(_ shards: [Shard], path: (Shard) -> String, infos: (Shard) -> [TensorInfo]) throws -> ([String: Shard], [String: TensorInfo]) {
+    var owner: [String: Shard] = [:], all: [String: TensorInfo] = [:]
+    for shard in shards {
+        for info in infos(shard) {
+            if let other = owner[info.name] {
+                throw ImportError.shardProblem(file: path(shard), reason: "tensor '\(info.name)' is also in \(path(other))")
+            }
+            owner[info.name] = shard
+            all[info.name] = info
+        }
+    }
+    return (owner, all)
+}
+
 /// The safetensors files of a checkpoint: one file or the shards of an index.
 final class SafetensorsShards: SourceTensors {
     let path: String
@@ -19,18 +34,7 @@ final class SafetensorsShards: SourceTensors {
     init(path: String, files: HFFolderFiles) throws {
         self.path = path
         shards = try HFCheckpoint.openShards(path: path, files: files)
-        var owner: [String: SafetensorsFile] = [:], infos: [String: TensorInfo] = [:]
-        for shard in shards {
-            for entry in shard.entries {
-                if let other = owner[entry.info.name] {
-                    throw ImportError.shardProblem(file: shard.path, reason: "tensor '\(entry.info.name)' is also in \(other.path)")
-                }
-                owner[entry.info.name] = shard
-                infos[entry.info.name] = entry.info
-            }
-        }
-        self.owner = owner
-        self.sourceInfos = infos
+        (owner, sourceInfos) = try shardOwners(shards, path: \.path) { $0.entries.map(\.info) }
     }
 
     func sourceTensor(_ name: String) throws -> TensorView {
@@ -41,6 +45,51 @@ final class SafetensorsShards: SourceTensors {
     /// The canonical metadata qkv embeds in a `.safetensors` it writes (`__metadata__["qkv.metadata"]`).
     var embeddedMetadata: String? {
         shards.count == 1 ? shards[0].metadata.first { $0.key == "qkv.metadata" }?.value : nil
+    }
+}
+
+/// The `pytorch_model.bin` files of a checkpoint: one file or the shards of
+/// `pytorch_model.bin.index.json`, read without running their pickles (PyTorchFile).
+final class PyTorchShards: SourceTensors {
+    let path: String
+    let sourceInfos: [String: TensorInfo]
+    private let owner: [String: PyTorchFile]
+
+    /// `path` is a `.bin` file, an index, or a folder holding `pytorch_model.bin` or its index.
+    init(path: String, files: HFFolderFiles) throws {
+        self.path = path
+        var isDirectory: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        let shards: [PyTorchFile]
+        if !isDirectory.boolValue && !path.hasSuffix(".index.json") {
+            shards = [try PyTorchFile(path: path)]
+        } else if isDirectory.boolValue && files.exists("pytorch_model.bin") && !files.exists("pytorch_model.bin.index.json") {
+            shards = [try PyTorchFile(path: files.path("pytorch_model.bin"))]
+        } else {
+            let indexName = isDirectory.boolValue ? "pytorch_model.bin.index.json" : AtomicOutput.split(path).base
+            let weightMap = try HFCheckpoint.shardIndex(indexName, files: files)
+            shards = try Set(weightMap.map(\.shard)).sorted().map { try PyTorchFile(path: files.path($0)) }
+            try HFCheckpoint.checkShards(weightMap, index: indexName, files: files, stored: shards.reduce(0) { $0 + $1.entries.count }) { tensor, shard in
+                shards.first { AtomicOutput.split($0.path).base == shard }?.contains(tensor) == true
+            }
+        }
+        (owner, sourceInfos) = try shardOwners(shards, path: \.path) { $0.entries.map(\.info) }
+    }
+
+    /// Whether `path` names PyTorch weights: a `.bin` file or index, or a folder with `pytorch_model.bin`
+    /// (or its index) and no safetensors weights.
+    static func holds(_ path: String) -> Bool {
+        if path.hasSuffix(".bin") || path.hasSuffix(".bin.index.json") { return true }
+        let files = HFFolderFiles(folder: path)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return false }
+        return !files.exists("model.safetensors") && !files.exists("model.safetensors.index.json")
+            && (files.exists("pytorch_model.bin") || files.exists("pytorch_model.bin.index.json"))
+    }
+
+    func sourceTensor(_ name: String) throws -> TensorView {
+        guard let shard = owner[name] else { throw ImportError.missingSourceTensor(file: path, tensor: name) }
+        return try shard.tensor(name)
     }
 }
 
@@ -58,10 +107,18 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
     public let tensors: [TensorInfo]
     private let plan: [String: (source: String, transform: TensorTransform, target: TensorInfo)]
     private let source: any SourceTensors
+    /// What the weights are when they are not `format`'s own files ("pytorch" for `pytorch_model.bin`).
+    public let sourceFormat: String?
 
-    /// Opens a checkpoint folder, or the folder of a `.safetensors` / `model.safetensors.index.json` path.
+    /// Opens a checkpoint folder, or the folder of a `.safetensors` / `model.safetensors.index.json` path;
+    /// PyTorch weights (`pytorch_model.bin`, its shards) when the folder has no safetensors ones.
     public convenience init(path: String) throws {
         let folder = HFCheckpoint.folder(of: path)
+        if PyTorchShards.holds(path) {
+            try self.init(source: try PyTorchShards(path: path, files: HFFolderFiles(folder: folder)), format: .safetensors,
+                          folder: folder, configText: nil, canonical: nil, sourceFormat: "pytorch")
+            return
+        }
         let shards = try SafetensorsShards(path: path, files: HFFolderFiles(folder: folder))
         let canonical = try shards.embeddedMetadata.map { text in
             guard let metadata = Metadata(qkvJSON: text) else {
@@ -74,12 +131,14 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
 
     /// Maps `source` with the architecture its config names: `canonical` metadata when qkv wrote the file,
     /// else `configText` (a config.json held in the file) or the folder's `config.json`.
-    init(source: any SourceTensors, format: ContainerFormat, folder: String, configText: String?, canonical: Metadata?) throws {
+    init(source: any SourceTensors, format: ContainerFormat, folder: String, configText: String?, canonical: Metadata?,
+         sourceFormat: String? = nil) throws {
         let files = HFFolderFiles(folder: folder)
         let path = source.path
         self.path = path
         self.format = format
         self.source = source
+        self.sourceFormat = sourceFormat
         let allNames = source.sourceInfos.keys.sorted()
 
         let map: ArchitectureMap
@@ -167,7 +226,7 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
         if metadata["provenance.source"] == nil {
             let name = format == .safetensors ? AtomicOutput.split(folder == "." ? FileManager.default.currentDirectoryPath : folder).base : AtomicOutput.split(path).base
             metadata["provenance.source"] = .string(name)
-            metadata["provenance.source_format"] = .string(format.rawValue)
+            metadata["provenance.source_format"] = .string(sourceFormat ?? format.rawValue)
         }
         if let name = configJSON?["_name_or_path"]?.stringValue, !name.isEmpty { metadata["provenance.hf_name_or_path"] = .string(name) }
         // config.json's RoPE scaling as written, for an export to state it again (the schema keeps only the
@@ -206,35 +265,44 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
         if isDirectory.boolValue && files.exists("model.safetensors") && !files.exists(indexName) {
             return [try SafetensorsFile(path: files.path("model.safetensors"))]
         }
-        guard let index = try files.json(indexName) else {
+        guard files.exists(indexName) else {
             throw ImportError.notACheckpoint(path: path, reason: "no model.safetensors or model.safetensors.index.json")
+        }
+        let weightMap = try shardIndex(indexName, files: files)
+        let shards = try Set(weightMap.map(\.shard)).sorted().map { try SafetensorsFile(path: files.path($0)) }
+        try checkShards(weightMap, index: indexName, files: files, stored: shards.reduce(0) { $0 + $1.entries.count }) { tensor, shard in
+            shards.first { AtomicOutput.split($0.path).base == shard }?.contains(tensor) == true
+        }
+        return shards
+    }
+
+    /// The `weight_map` of a sharded checkpoint's index (`model.safetensors.index.json`,
+    /// `pytorch_model.bin.index.json`): each tensor and the file in the folder that holds it.
+    static func shardIndex(_ indexName: String, files: HFFolderFiles) throws -> [(tensor: String, shard: String)] {
+        guard let index = try files.json(indexName) else {
+            throw ImportError.notACheckpoint(path: files.path(indexName), reason: "no such index")
         }
         guard let weightMap = index["weight_map"]?.objectValue else {
             throw ImportError.shardProblem(file: files.path(indexName), reason: "has no weight_map object")
         }
-        var shardNames: [String] = []
-        for (tensor, shard) in weightMap {
+        return try weightMap.map { tensor, shard in
             guard let name = shard.stringValue, !name.contains("/") else {
                 throw ImportError.shardProblem(file: files.path(indexName), reason: "tensor '\(tensor)' maps to \(shard.text), not a file name in the folder")
             }
-            if !shardNames.contains(name) { shardNames.append(name) }
-        }
-        let shards = try shardNames.sorted().map { name -> SafetensorsFile in
             guard files.exists(name) else { throw ImportError.shardProblem(file: files.path(indexName), reason: "shard '\(name)' is missing") }
-            return try SafetensorsFile(path: files.path(name))
+            return (tensor, name)
         }
-        // The index and the shards must agree tensor by tensor.
-        for (tensor, shard) in weightMap {
-            guard let file = shards.first(where: { AtomicOutput.split($0.path).base == shard.stringValue }), file.contains(tensor) else {
-                throw ImportError.shardProblem(file: files.path(indexName), reason: "tensor '\(tensor)' is not in shard '\(shard.stringValue ?? "")'")
-            }
+    }
+
+    /// The index and the shards agree tensor by tensor, and the shards hold nothing the index leaves out.
+    static func checkShards(_ weightMap: [(tensor: String, shard: String)], index indexName: String, files: HFFolderFiles,
+                            stored: Int, holds: (String, String) -> Bool) throws {
+        for (tensor, shard) in weightMap where !holds(tensor, shard) {
+            throw ImportError.shardProblem(file: files.path(indexName), reason: "tensor '\(tensor)' is not in shard '\(shard)'")
         }
-        let listed = weightMap.count
-        let stored = shards.reduce(0) { $0 + $1.entries.count }
-        guard listed == stored else {
-            throw ImportError.shardProblem(file: files.path(indexName), reason: "the index lists \(listed) tensors but the shards hold \(stored)")
+        guard weightMap.count == stored else {
+            throw ImportError.shardProblem(file: files.path(indexName), reason: "the index lists \(weightMap.count) tensors but the shards hold \(stored)")
         }
-        return shards
     }
 
     /// Pooling and normalisation from a sentence-transformers folder.

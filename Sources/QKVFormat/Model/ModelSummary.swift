@@ -55,7 +55,8 @@ public struct ModelSummary: Codable, Sendable {
     /// Summarises `file`; `heads` reads the attention weights to compute per-head norms.
     public init(file: any WeightFile, fileBytes: Int, includeTensors: Bool, includeHeads: Bool) throws {
         self.file = file.path
-        self.format = file.format.rawValue
+        // PyTorch weights are read as a Hugging Face checkpoint; say which files they were.
+        self.format = (file as? HFCheckpoint)?.sourceFormat ?? file.format.rawValue
         self.fileBytes = fileBytes
         func render(_ section: MetadataSection) -> [String: String] {
             var out: [String: String] = [:]

@@ -5,7 +5,8 @@ import Glibc
 /// The containers qkv reads and writes.
 public enum ContainerFormat: String, CaseIterable, Sendable {
     case qkv, hdf5
-    /// A Hugging Face checkpoint: safetensors weights (one file or shards) with `config.json` beside them.
+    /// A Hugging Face checkpoint: safetensors weights (one file or shards) with `config.json` beside them;
+    /// read also from PyTorch's `pytorch_model.bin` (never written).
     case safetensors
     /// llama.cpp's GGUF.
     case gguf
@@ -38,7 +39,7 @@ public enum ContainerFormat: String, CaseIterable, Sendable {
         // A folder is a Hugging Face checkpoint (config.json and safetensors weights).
         if (status.st_mode & S_IFMT) == S_IFDIR { return .safetensors }
         guard (status.st_mode & S_IFMT) == S_IFREG else { throw .notARegularFile(file: path) }
-        if path.hasSuffix(".safetensors.index.json") { return .safetensors }
+        if path.hasSuffix(".safetensors.index.json") || path.hasSuffix(".bin.index.json") { return .safetensors }
         var head = [UInt8](repeating: 0, count: 9)
         let n = head.withUnsafeMutableBytes { read(fd, $0.baseAddress, 9) }
         guard n >= 0 else { throw .readFailed(file: path, errno: errno) }
@@ -48,6 +49,8 @@ public enum ContainerFormat: String, CaseIterable, Sendable {
         if path.hasSuffix(".safetensors") { return .safetensors }
         head = Array(head.prefix(8))
         if head == QKVLayout.magic { return .qkv }
+        // A zip: PyTorch weights (`pytorch_model.bin`), read as a Hugging Face checkpoint.
+        if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) { return .safetensors }
         if head.starts(with: GGUFLayout.magic) { return .gguf }
         // HDF5 allows the superblock at 0, 512, 1024, ...; qkv and h5py write it at 0.
         if head == hdf5Signature { return .hdf5 }
@@ -108,4 +111,5 @@ extension HDF5Error: InvalidInputError {}
 extension ModelError: InvalidInputError {}
 extension SafetensorsError: InvalidInputError {}
 extension ImportError: InvalidInputError {}
+extension PyTorchError: InvalidInputError {}
 extension GGUFError: InvalidInputError {}

@@ -1,0 +1,141 @@
+/// A `pytorch_model.bin` as torch.save (PyTorch ≥ 1.6) writes it: a zip of `<archive>/data.pkl` (the
+/// state dict, pickled, with each tensor's storage named by a persistent id) and `<archive>/data/<key>`
+/// (each storage's raw little-endian elements). Opening maps the file, reads the zip directory, runs
+/// `data.pkl` on the restricted `PickleMachine` and checks every tensor's storage, offset, shape and
+/// strides against the data, before any tensor is handed out. Contiguous tensors are views into the
+/// mapping; a strided one is gathered into its own buffer when read.
+final class PyTorchFile {
+    struct Entry {
+        let info: TensorInfo
+        /// The storage's bytes in the file.
+        let storage: Range<Int>
+        /// In elements, as torch states them.
+        let offset: Int
+        let strides: [Int]
+        var isContiguous: Bool { strides == PyTorchFile.rowMajorStrides(info.shape) || info.elementCount <= 1 }
+    }
+
+    let path: String
+    let mapped: MappedFile
+    /// In the pickle's order.
+    let entries: [Entry]
+    private let byName: [String: Int]
+
+    init(path: String) throws {
+        self.path = path
+        mapped = try MappedFile(path: path)
+        let zip = try ZipArchive(path: path, bytes: mapped.bytes)
+        let pickles = zip.entries.keys.filter { $0.hasSuffix("/data.pkl") && $0.split(separator: "/").count == 2 }
+        guard pickles.count == 1, let pickleName = pickles.first else {
+            throw pickles.isEmpty ? PyTorchError.missingEntry(file: path, entry: "<archive>/data.pkl")
+                : PyTorchError.notAStateDict(file: path, reason: "the zip holds \(pickles.count) data.pkl files")
+        }
+        let prefix = String(pickleName.dropLast("data.pkl".count))
+        if let order = zip.entries[prefix + "byteorder"] {
+            let text = String(decoding: UnsafeRawBufferPointer(rebasing: mapped.bytes[order.data]), as: UTF8.self)
+            guard text == "little" else { throw PyTorchError.notAStateDict(file: path, reason: "its storages are '\(text)'-endian; qkv reads little-endian ones") }
+        }
+        let pickle = UnsafeRawBufferPointer(rebasing: mapped.bytes[zip.entries[pickleName]!.data])
+        let root = try PickleMachine(file: path).run(pickle)
+
+        guard case .dict(let dict) = root else { throw PyTorchError.notAStateDict(file: path, reason: "data.pkl holds \(Self.kind(root)), not a dictionary of tensors") }
+        var entries: [Entry] = []
+        var byName: [String: Int] = [:]
+        for (key, value) in dict.items {
+            guard case .string(let name) = key else { throw PyTorchError.notAStateDict(file: path, reason: "a key is \(Self.kind(key)), not a name") }
+            guard case .tensor(let tensor) = value else {
+                throw PyTorchError.notAStateDict(file: path, reason: "'\(name)' is \(Self.kind(value)), not a tensor")
+            }
+            guard byName[name] == nil else { throw PyTorchError.notAStateDict(file: path, reason: "'\(name)' is in the dictionary twice") }
+            let storageName = prefix + "data/" + tensor.storage.key
+            guard let storage = zip.entries[storageName] else { throw PyTorchError.missingEntry(file: path, entry: storageName) }
+            let entry = try Self.check(tensor, name: name, storage: storage.data, file: path)
+            byName[name] = entries.count
+            entries.append(entry)
+        }
+        self.entries = entries
+        self.byName = byName
+    }
+
+    /// The storage holds its elements exactly, and every element the shape and strides reach lies in it.
+    static func check(_ tensor: PickleMachine.Tensor, name: String, storage: Range<Int>, file: String) throws -> Entry {
+        let dtype = tensor.storage.dtype, size = dtype.blockBytes
+        func bad(_ reason: String) -> PyTorchError { .badTensor(file: file, tensor: name, reason: reason) }
+        let (storageBytes, overflow) = tensor.storage.elementCount.multipliedReportingOverflow(by: size)
+        guard !overflow, storageBytes == storage.count else {
+            throw bad("its storage declares \(tensor.storage.elementCount) \(dtype) elements but holds \(storage.count) bytes")
+        }
+        guard tensor.shape.count == tensor.strides.count, tensor.shape.allSatisfy({ $0 >= 0 }), tensor.strides.allSatisfy({ $0 >= 0 }), tensor.offset >= 0 else {
+            throw bad("shape \(tensor.shape), strides \(tensor.strides) and offset \(tensor.offset) do not describe a tensor")
+        }
+        guard let count = DType.elementCount(tensor.shape) else { throw bad("shape \(tensor.shape) overflows") }
+        if count > 0 {
+            // The last element reached: offset + Σ (n_i - 1)·stride_i, with checked arithmetic.
+            var last = tensor.offset
+            for (n, stride) in zip(tensor.shape, tensor.strides) {
+                let (step, o1) = (n - 1).multipliedReportingOverflow(by: stride)
+                let (sum, o2) = last.addingReportingOverflow(step)
+                guard !o1, !o2 else { throw bad("shape \(tensor.shape) with strides \(tensor.strides) overflows") }
+                last = sum
+            }
+            guard last < tensor.storage.elementCount else {
+                throw bad("reaches element \(last) of a storage of \(tensor.storage.elementCount) (offset \(tensor.offset), shape \(tensor.shape), strides \(tensor.strides))")
+            }
+        }
+        let info = TensorInfo(name: name, role: nil, dtype: dtype, shape: tensor.shape)
+        return Entry(info: info, storage: storage, offset: tensor.offset, strides: tensor.strides)
+    }
+
+    static func rowMajorStrides(_ shape: [Int]) -> [Int] {
+        var strides = [Int](repeating: 1, count: shape.count)
+        for i in stride(from: shape.count - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * max(shape[i + 1], 1) }
+        return strides
+    }
+
+    func contains(_ name: String) -> Bool { byName[name] != nil }
+
+    /// The tensor: a view into the mapping when contiguous, else its elements gathered in row-major order.
+    func tensor(_ name: String) throws -> TensorView {
+        guard let position = byName[name] else { throw ImportError.missingSourceTensor(file: path, tensor: name) }
+        let entry = entries[position], size = entry.info.dtype.blockBytes
+        let storage = UnsafeRawBufferPointer(rebasing: mapped.bytes[entry.storage])
+        if entry.isContiguous {
+            let start = entry.offset * size
+            return TensorView(info: entry.info, storage: mapped, bytes: UnsafeRawBufferPointer(rebasing: storage[start..<(start + entry.info.byteCount)]))
+        }
+        let out = OwnedStorage(count: entry.info.byteCount)
+        let shape = entry.info.shape, count = entry.info.elementCount
+        var index = [Int](repeating: 0, count: shape.count)
+        for i in 0..<count {
+            var element = entry.offset
+            for d in 0..<shape.count { element += index[d] * entry.strides[d] }
+            out.mutableBytes.baseAddress!.advanced(by: i * size).copyMemory(from: storage.baseAddress!.advanced(by: element * size), byteCount: size)
+            var d = shape.count - 1
+            while d >= 0 {
+                index[d] += 1
+                if index[d] < shape[d] { break }
+                index[d] = 0
+                d -= 1
+            }
+        }
+        return TensorView(info: entry.info, storage: out, bytes: out.bytes)
+    }
+
+    static func kind(_ value: PickleMachine.Value) -> String {
+        switch value {
+        case .none: "None"
+        case .bool: "a bool"
+        case .int: "an int"
+        case .float: "a float"
+        case .string: "a string"
+        case .bytes: "bytes"
+        case .tuple: "a tuple"
+        case .list: "a list"
+        case .dict: "a dictionary"
+        case .global(let name): "'\(name)'"
+        case .storage: "a storage"
+        case .tensor: "a tensor"
+        case .mark: "a mark"
+        }
+    }
+}

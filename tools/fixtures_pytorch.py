@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""PyTorch checkpoints made without torch, for the reader's bad-input checks: zips laid out as torch.save
+lays them out (`<archive>/data.pkl`, `<archive>/data/<key>`, `<archive>/byteorder`), with pickles written
+by Python's own pickle module against stand-in `torch` modules (so the opcodes are the ones torch.save
+emits: GLOBAL torch._utils _rebuild_tensor_v2, persistent ids ('storage', torch.FloatStorage, key,
+'cpu', numel)), and hostile ones: pickles that would run os.system, eval or subprocess, globals reached
+through STACK_GLOBAL, memo and stack bombs, storages too small for their tensors, compressed entries.
+
+`hostile_cases()` lists them: (file name, bytes, the PyTorchError case qkv must report, what must appear
+in its message). Used by tools/tests/test_pytorch.py and written into the conformance corpus.
+"""
+
+import collections
+import io
+import pickle
+import struct
+import sys
+import types
+import zipfile
+
+import numpy as np
+
+
+class _StandIns:
+    """Modules named like torch's, holding objects named like torch's, so pickle writes their names."""
+
+    def __init__(self):
+        self.torch = types.ModuleType("torch")
+        self.utils = types.ModuleType("torch._utils")
+        self.torch._utils = self.utils
+
+        def _rebuild_tensor_v2(*args):
+            raise AssertionError("never called")
+        _rebuild_tensor_v2.__module__ = "torch._utils"
+        _rebuild_tensor_v2.__qualname__ = "_rebuild_tensor_v2"
+        self.utils._rebuild_tensor_v2 = _rebuild_tensor_v2
+        for name in ("FloatStorage", "HalfStorage", "BFloat16Storage", "LongStorage"):
+            cls = type(name, (), {"__module__": "torch", "__qualname__": name})
+            setattr(self.torch, name, cls)
+
+    def __enter__(self):
+        self.saved = {k: sys.modules.get(k) for k in ("torch", "torch._utils")}
+        sys.modules["torch"], sys.modules["torch._utils"] = self.torch, self.utils
+        return self
+
+    def __exit__(self, *exc):
+        for k, v in self.saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+
+
+class _Tensor:
+    """Pickles as torch's tensors do: _rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())."""
+
+    def __init__(self, standins, storage, offset, shape, strides):
+        self.standins, self.storage, self.offset, self.shape, self.strides = standins, storage, offset, shape, strides
+
+    def __reduce__(self):
+        return (self.standins.utils._rebuild_tensor_v2,
+                (self.storage, self.offset, tuple(self.shape), tuple(self.strides), False, collections.OrderedDict()))
+
+
+class _Storage:
+    def __init__(self, standins, key, numel, kind="FloatStorage"):
+        self.key, self.numel, self.kind, self.standins = key, numel, kind, standins
+
+
+class _Pickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        if isinstance(obj, _Storage):
+            return ("storage", getattr(obj.standins.torch, obj.kind), obj.key, "cpu", obj.numel)
+        return None
+
+
+def state_dict_pickle(entries, extra=None, protocol=2):
+    """entries: [(name, key, numel, offset, shape, strides)] of f32 tensors -> data.pkl bytes."""
+    with _StandIns() as s:
+        state = collections.OrderedDict()
+        for name, key, numel, offset, shape, strides in entries:
+            state[name] = _Tensor(s, _Storage(s, key, numel), offset, shape, strides)
+        if extra:
+            state.update(extra)
+        out = io.BytesIO()
+        # fix_imports=False: Python 3's names (builtins, subprocess), not protocol 2's Python 2 aliases.
+        _Pickler(out, protocol=protocol, fix_imports=False).dump(state)
+        return out.getvalue()
+
+
+def torch_zip(pickle_bytes, storages, compress=False, byteorder=b"little"):
+    """A zip as torch.save writes it (entries stored, in its order) -> bytes."""
+    out = io.BytesIO()
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(out, "w", compression=method) as z:
+        z.writestr("archive/data.pkl", pickle_bytes)
+        if byteorder is not None:
+            z.writestr("archive/byteorder", byteorder)
+        for key, data in storages.items():
+            z.writestr("archive/data/%s" % key, data)
+        z.writestr("archive/version", b"3\n")
+    return out.getvalue()
+
+
+def good_checkpoint():
+    """One 2x3 f32 tensor 'w' (row-major) and one transposed view 'wt' of the same storage."""
+    values = np.arange(6, dtype="<f4")
+    pkl = state_dict_pickle([("w", "0", 6, 0, [2, 3], [3, 1]), ("wt", "0", 6, 0, [3, 2], [1, 3])])
+    return torch_zip(pkl, {"0": values.tobytes()})
+
+
+class _Reduce:
+    def __init__(self, func, args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return (self.func, self.args)
+
+
+def hostile_cases(marker):
+    """[(name, bytes, error case, message fragment)]. `marker` is a path the hostile pickles would create
+    if anything ran them."""
+    import builtins
+    import os
+    import subprocess
+    ok = np.zeros(4, dtype="<f4").tobytes()
+    tensor = [("w", "0", 4, 0, [4], [1])]
+    cases = []
+
+    def add(name, pkl, case, fragment, storages=None, **zip_args):
+        cases.append((name, torch_zip(pkl, storages if storages is not None else {"0": ok}, **zip_args), case, fragment))
+
+    add("os-system.bin", state_dict_pickle(tensor, {"x": _Reduce(os.system, ("touch %s" % marker,))}),
+        "forbiddenGlobal", "%s.system" % os.name)
+    add("builtins-eval.bin", state_dict_pickle(tensor, {"x": _Reduce(builtins.eval, ("open(%r, 'w')" % marker,))}),
+        "forbiddenGlobal", "builtins.eval")
+    add("subprocess.bin", state_dict_pickle(tensor, {"x": _Reduce(subprocess.call, (["touch", marker],))}),
+        "forbiddenGlobal", "subprocess.call")
+    # Protocol 4 names globals with STACK_GLOBAL from two strings on the stack.
+    add("stack-global-getattr.bin", state_dict_pickle(tensor, {"x": _Reduce(getattr, ("text", "upper"))}, protocol=4),
+        "forbiddenGlobal", "builtins.getattr")
+    # An allowed module with a disallowed name: the whole dotted name must be on the list.
+    add("torch-utils-os.bin", b"\x80\x02ctorch._utils\nos\n.", "forbiddenGlobal", "torch._utils.os")
+    add("memo-missing.bin", b"\x80\x02j\xff\xff\xff\x7f.", "badPickle", "never stored")
+    add("stack-bomb.bin", b"\x80\x02" + b"(" * ((1 << 20) + 1) + b".", "badPickle", "on the stack")
+    add("truncated-pickle.bin", state_dict_pickle(tensor)[:-7], "badPickle", "truncated")
+    add("unknown-opcode.bin", b"\x80\x02i.", "unsupportedOpcode", "0x69")
+    add("offset-past-storage.bin", state_dict_pickle([("w", "0", 4, 2, [4], [1])]), "badTensor", "reaches element 5")
+    add("storage-too-small.bin", state_dict_pickle([("w", "0", 8, 0, [8], [1])]), "badTensor", "holds 16 bytes")
+    add("strides-overflow.bin", state_dict_pickle([("w", "0", 4, 0, [3, 1], [1 << 62, 1])]), "badTensor", "overflows")
+    add("missing-storage.bin", state_dict_pickle([("w", "7", 4, 0, [4], [1])]), "missingEntry", "archive/data/7")
+    add("not-a-dict.bin", pickle.dumps([1, 2, 3], protocol=2), "notAStateDict", "a list")
+    add("compressed.bin", state_dict_pickle(tensor), "unsupportedEntry", "compressed", compress=True)
+    add("big-endian.bin", state_dict_pickle(tensor), "notAStateDict", "'big'-endian", byteorder=b"big")
+    good = good_checkpoint()
+    cases.append(("truncated-zip.bin", good[:len(good) // 2], "notAZip", "not a zip"))
+    # The central directory points past the end of the file.
+    bad = bytearray(good)
+    end = bad.rfind(b"PK\x05\x06")
+    struct.pack_into("<I", bad, end + 16, len(bad) + 100)
+    cases.append(("directory-past-end.bin", bytes(bad), "badZip", "does not fit"))
+    return cases
