@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs one libFuzzer harness for SECONDS: tools/fuzz.sh qkv|safetensors|gguf|hdf5 SECONDS [libFuzzer flags...]
+# Runs one libFuzzer harness for SECONDS: tools/fuzz.sh qkv|safetensors|gguf|pytorch|hdf5 SECONDS [libFuzzer flags...]
 #
 # Builds the harness (Sources/Fuzz, one target for every reader) with Swift's -sanitize=fuzzer,address in its own scratch
 # directory (.build-fuzz), seeds a working corpus (.build-fuzz/work/<target>/, ignored by git) from Fixtures/ (the
@@ -10,15 +10,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-target="${1:?usage: tools/fuzz.sh qkv|safetensors|gguf|hdf5 SECONDS [libFuzzer flags...]}"
+target="${1:?usage: tools/fuzz.sh qkv|safetensors|gguf|pytorch|hdf5 SECONDS [libFuzzer flags...]}"
 seconds="${2:?usage: tools/fuzz.sh TARGET SECONDS}"
 shift 2
 case "$target" in
     qkv) patterns=("*.qkv") ;;
     safetensors) patterns=("*.safetensors") ;;
     gguf) patterns=("*.gguf") ;;
+    pytorch) patterns=("*.bin") ;;
     hdf5) patterns=("*.h5") ;;
-    *) echo "unknown target '$target': qkv, safetensors, gguf or hdf5" >&2; exit 2 ;;
+    *) echo "unknown target '$target': qkv, safetensors, gguf, pytorch or hdf5" >&2; exit 2 ;;
 esac
 
 # The corpus is generated; make it if this is a clean clone.

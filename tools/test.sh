@@ -15,7 +15,7 @@ QKV_BIN="$(swift build --show-bin-path)/qkv" python3 -m pytest -q tools/tests
 # Specs/qkv-format.md). HDF5 too, now that qkv reads variable-length strings itself instead of libhdf5's
 # global heap code, where the harness used to crash within seconds (Specs/hdf5-layout.md, "Hostile files").
 fuzz_log=$(mktemp)
-for target in qkv safetensors gguf hdf5; do
+for target in qkv safetensors gguf pytorch hdf5; do
     bash tools/fuzz.sh "$target" 20 >"$fuzz_log" 2>&1 ||
         { tail -40 "$fuzz_log" >&2; echo "test: the $target fuzzer failed (crash input in .build-fuzz/work/$target/crashes/)" >&2; exit 1; }
     echo "fuzz $target: $(grep -E '^stat::number_of_executed_units' "$fuzz_log" | awk '{print $2}') inputs in 20 s, no crash"

@@ -1,6 +1,6 @@
 // The libFuzzer harness for every reader (tools/fuzz.sh FORMAT SECONDS). The reader is picked by the
-// environment variable QKV_FUZZ_FORMAT (qkv, safetensors, gguf or hdf5), so one sanitized build serves
-// all four. Built with -DFUZZING and -sanitize=fuzzer,address, libFuzzer's driver calls
+// environment variable QKV_FUZZ_FORMAT (qkv, safetensors, gguf, pytorch or hdf5), so one sanitized build
+// serves all five. Built with -DFUZZING and -sanitize=fuzzer,address, libFuzzer's driver calls
 // LLVMFuzzerTestOneInput; in an ordinary build the target is a reproducer:
 // `QKV_FUZZ_FORMAT=hdf5 .build/debug/Fuzz FILE...` runs each file through the same entry point.
 import Foundation
@@ -13,12 +13,13 @@ let runOne: (UnsafeRawBufferPointer) -> Bool = {
     case "qkv": return FuzzEntryPoints.qkv
     case "safetensors": return FuzzEntryPoints.safetensors
     case "gguf": return FuzzEntryPoints.gguf
+    case "pytorch": return FuzzEntryPoints.pytorch
     case "hdf5":
         // libhdf5 reads by path: one scratch file per process (libFuzzer's -fork runs several).
         let scratch = "/tmp/qkv-fuzz-hdf5-\(getpid()).h5"
         return { FuzzEntryPoints.hdf5($0, scratchPath: scratch) }
     default:
-        FileHandle.standardError.write(Data("Fuzz: set QKV_FUZZ_FORMAT to qkv, safetensors, gguf or hdf5 (found '\(format)')\n".utf8))
+        FileHandle.standardError.write(Data("Fuzz: set QKV_FUZZ_FORMAT to qkv, safetensors, gguf, pytorch or hdf5 (found '\(format)')\n".utf8))
         exit(2)
     }
 }()

@@ -31,6 +31,18 @@ import Glibc
         return sum >= Int.min
     }
 
+    /// pytorch_model.bin: the zip, the restricted pickle machine, every tensor against its storage, then
+    /// the first and last byte each tensor would read.
+    public static func pytorch(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let entries = try? PyTorchFile.parse(bytes, file: "fuzz.bin") else { return false }
+        var sum = 0
+        for entry in entries where entry.info.elementCount > 0 {
+            let size = entry.info.dtype.blockBytes
+            sum &+= Int(bytes[entry.storage.lowerBound + entry.offset * size])
+        }
+        return sum >= 0
+    }
+
     /// GGUF: every rule of ggml's reader, then every tensor's bytes as the views would slice them.
     public static func gguf(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard let parsed = try? GGUFFile.parse(bytes, file: "fuzz.gguf") else { return false }

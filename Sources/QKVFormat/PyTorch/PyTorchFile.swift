@@ -24,41 +24,44 @@ final class PyTorchFile {
     init(path: String) throws {
         self.path = path
         mapped = try MappedFile(path: path)
-        let zip = try ZipArchive(path: path, bytes: mapped.bytes)
+        entries = try Self.parse(mapped.bytes, file: path)
+        byName = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.info.name, $0) })
+    }
+
+    /// Every check of the file, on its bytes: the zip, the pickle, each tensor against its storage.
+    static func parse(_ bytes: UnsafeRawBufferPointer, file path: String) throws(PyTorchError) -> [Entry] {
+        let zip = try ZipArchive(path: path, bytes: bytes)
         let pickles = zip.entries.keys.filter { $0.hasSuffix("/data.pkl") && $0.split(separator: "/").count == 2 }
         guard pickles.count == 1, let pickleName = pickles.first else {
-            throw pickles.isEmpty ? PyTorchError.missingEntry(file: path, entry: "<archive>/data.pkl")
-                : PyTorchError.notAStateDict(file: path, reason: "the zip holds \(pickles.count) data.pkl files")
+            throw pickles.isEmpty ? .missingEntry(file: path, entry: "<archive>/data.pkl")
+                : .notAStateDict(file: path, reason: "the zip holds \(pickles.count) data.pkl files")
         }
         let prefix = String(pickleName.dropLast("data.pkl".count))
         if let order = zip.entries[prefix + "byteorder"] {
-            let text = String(decoding: UnsafeRawBufferPointer(rebasing: mapped.bytes[order.data]), as: UTF8.self)
-            guard text == "little" else { throw PyTorchError.notAStateDict(file: path, reason: "its storages are '\(text)'-endian; qkv reads little-endian ones") }
+            let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[order.data]), as: UTF8.self)
+            guard text == "little" else { throw .notAStateDict(file: path, reason: "its storages are '\(text)'-endian; qkv reads little-endian ones") }
         }
-        let pickle = UnsafeRawBufferPointer(rebasing: mapped.bytes[zip.entries[pickleName]!.data])
+        let pickle = UnsafeRawBufferPointer(rebasing: bytes[zip.entries[pickleName]!.data])
         let root = try PickleMachine(file: path).run(pickle)
 
-        guard case .dict(let dict) = root else { throw PyTorchError.notAStateDict(file: path, reason: "data.pkl holds \(Self.kind(root)), not a dictionary of tensors") }
+        guard case .dict(let dict) = root else { throw .notAStateDict(file: path, reason: "data.pkl holds \(kind(root)), not a dictionary of tensors") }
         var entries: [Entry] = []
-        var byName: [String: Int] = [:]
+        var seen = Set<String>()
         for (key, value) in dict.items {
-            guard case .string(let name) = key else { throw PyTorchError.notAStateDict(file: path, reason: "a key is \(Self.kind(key)), not a name") }
+            guard case .string(let name) = key else { throw .notAStateDict(file: path, reason: "a key is \(kind(key)), not a name") }
             guard case .tensor(let tensor) = value else {
-                throw PyTorchError.notAStateDict(file: path, reason: "'\(name)' is \(Self.kind(value)), not a tensor")
+                throw .notAStateDict(file: path, reason: "'\(name)' is \(kind(value)), not a tensor")
             }
-            guard byName[name] == nil else { throw PyTorchError.notAStateDict(file: path, reason: "'\(name)' is in the dictionary twice") }
+            guard seen.insert(name).inserted else { throw .notAStateDict(file: path, reason: "'\(name)' is in the dictionary twice") }
             let storageName = prefix + "data/" + tensor.storage.key
-            guard let storage = zip.entries[storageName] else { throw PyTorchError.missingEntry(file: path, entry: storageName) }
-            let entry = try Self.check(tensor, name: name, storage: storage.data, file: path)
-            byName[name] = entries.count
-            entries.append(entry)
+            guard let storage = zip.entries[storageName] else { throw .missingEntry(file: path, entry: storageName) }
+            entries.append(try check(tensor, name: name, storage: storage.data, file: path))
         }
-        self.entries = entries
-        self.byName = byName
+        return entries
     }
 
     /// The storage holds its elements exactly, and every element the shape and strides reach lies in it.
-    static func check(_ tensor: PickleMachine.Tensor, name: String, storage: Range<Int>, file: String) throws -> Entry {
+    static func check(_ tensor: PickleMachine.Tensor, name: String, storage: Range<Int>, file: String) throws(PyTorchError) -> Entry {
         let dtype = tensor.storage.dtype, size = dtype.blockBytes
         func bad(_ reason: String) -> PyTorchError { .badTensor(file: file, tensor: name, reason: reason) }
         let (storageBytes, overflow) = tensor.storage.elementCount.multipliedReportingOverflow(by: size)
