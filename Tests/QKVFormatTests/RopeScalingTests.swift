@@ -108,6 +108,41 @@ final class RopeScalingTests: XCTestCase {
         XCTAssertEqual(a.rope?.attentionFactor, b.rope?.attentionFactor)
     }
 
+    /// A copy of the fixture folder `folder` whose config.json's `rope_parameters` has `members` set.
+    func folderCopy(_ folder: String, _ members: [(String, JSONValue)]) throws -> String {
+        let dir = try scratchDirectory() + "/" + folder
+        try FileManager.default.copyItem(atPath: "\(Self.archs)/\(folder)", toPath: dir)
+        let json = try configJSON(folder)
+        let parameters = try XCTUnwrap(json["rope_parameters"]?.objectValue).filter { !members.map(\.0).contains($0.key) }
+        let changed = try edited(json, [("rope_parameters", .object(parameters + members.map { (key: $0.0, value: $0.1) }))])
+        try Data(changed.text.utf8).write(to: URL(fileURLWithPath: "\(dir)/config.json"))
+        return dir
+    }
+
+    func testYarnWithMscales_reachesGGUFAsItsAttentionFactor() throws {
+        // DeepSeek-style mscale / mscale_all_dim: an attention factor llama.cpp's keys state only as
+        // yarn_attn_factor, which the export writes so that the GGUF reads back with it.
+        let folder = try folderCopy("qwen2-yarn", [("mscale", .double(0.707)), ("mscale_all_dim", .double(1))])
+        let dir = try scratchDirectory()
+        try Converter.convert(input: folder, output: "\(dir)/m.gguf", format: .gguf, options: WriteOptions())
+        let hf = try ModelConfig(metadata: try openWeightFile(path: folder).metadata, file: "hf")
+        // From llama.cpp's keys, not from the canonical config qkv also embeds (`qkv.metadata`).
+        let gguf = try Qwen2.config(gguf: try GGUFFile(path: "\(dir)/m.gguf"))
+        XCTAssertNotEqual(hf.rope?.attentionFactor, RopeScaling.yarnMscale(4, 1))
+        XCTAssertEqual(gguf.rope?.attentionFactor, hf.rope.map { Double(Float($0.attentionFactor)) })
+        XCTAssertEqual(gguf.rope?.frequencyFactors, hf.rope?.frequencyFactors)
+    }
+
+    func testYarnWithoutTruncation_isRefusedForGGUF() throws {
+        let folder = try folderCopy("qwen2-yarn", [("truncate", .bool(false))])
+        let dir = try scratchDirectory()
+        XCTAssertThrowsError(try Converter.convert(input: folder, output: "\(dir)/m.gguf", format: .gguf, options: WriteOptions())) { error in
+            guard case ConversionError.unsupportedTarget(_, let reason) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(reason, "its YaRN has truncate: false, and llama.cpp always floors and ceils the ramp's bounds")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/m.gguf"))
+    }
+
     /// A GGUF's YaRN and LongRoPE go to config.json, which states the same steps when read back.
     func testGGUFScalings_reachConfigJSON() throws {
         for folder in ["qwen2-yarn", "phi3-longrope"] {

@@ -197,8 +197,15 @@ enum LlamaStyle {
         }
         var keys: [(String, GGUFValue)] = [(scaling + "type", .string("yarn")), (scaling + "factor", .float32(Float(factor))),
                                            (scaling + "original_context_length", .uint32(UInt32(kept["original_max_position_embeddings"]?.int64Value ?? Int64(config.maxPositions))))]
+        if kept["truncate"]?.boolValue == false {
+            throw refuse("its YaRN has truncate: false, and llama.cpp always floors and ceils the ramp's bounds")
+        }
         let names = json.map(\.key)
-        if names.contains("attention_factor"), let value = kept["attention_factor"]?.doubleValue { keys.append((scaling + "yarn_attn_factor", .float32(Float(value)))) }
+        // The attention factor when config.json gave one, or when it is not the one the factor gives
+        // (DeepSeek-style mscale / mscale_all_dim, which the keys cannot state otherwise).
+        if names.contains("attention_factor") || rope.attentionFactor != RopeScaling.yarnMscale(factor, 1) {
+            keys.append((scaling + "yarn_attn_factor", .float32(Float(rope.attentionFactor))))
+        }
         if names.contains("beta_fast"), let value = kept["beta_fast"]?.doubleValue { keys.append((scaling + "yarn_beta_fast", .float32(Float(value)))) }
         if names.contains("beta_slow"), let value = kept["beta_slow"]?.doubleValue { keys.append((scaling + "yarn_beta_slow", .float32(Float(value)))) }
         return keys
