@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Tiny random models of the architectures qkv is gaining (Gemma 2, Gemma 3 text, Qwen2, Qwen3, Phi-3,
-Mistral, Llama 3 with llama3 RoPE scaling, SmolLM2), made and run by transformers (PyTorch, float32,
+Mistral, Llama 3 with llama3 RoPE scaling, SmolLM2, Qwen2 with YaRN, Phi-3 with LongRoPE), made and run by transformers (PyTorch, float32,
 eager attention), converted to GGUF by llama.cpp's own converter and run by llama.cpp where it can.
 Committed small under Fixtures/reference/archs/<name>/. Runs once, by hand, outside CI; no qkv binary.
 
@@ -15,7 +15,7 @@ Set-up (outside git):
     mkdir -p ~/.cache/qkv-llamacpp-src && cd ~/.cache/qkv-llamacpp-src
     ~/.cache/qkv-llamacpp-venv/bin/pip download --no-deps --no-binary llama-cpp-python llama-cpp-python==0.3.36
     tar xzf llama_cpp_python-0.3.36.tar.gz
-    cd - && ~/.cache/qkv-ref-venv/bin/python tools/make_arch_references.py [--check]
+    cd - && ~/.cache/qkv-ref-venv/bin/python tools/make_arch_references.py [--check] [--only NAME,...]
 
 (`--no-binary llama-cpp-python`, not `--no-binary :all:`, which would build every build dependency from
 source too.) The converter runs in the reference venv with the sdist's own gguf-py first on the path
@@ -119,7 +119,31 @@ MODELS = {
         COMMON, num_hidden_layers=2, num_key_value_heads=2, rms_norm_eps=1e-5,
         rope_parameters={"rope_type": "default", "rope_theta": 100000.0}, tie_word_embeddings=True,
         bos_token_id=1, eos_token_id=2), "bpe-smollm"),
+    # RoPE scalings (added after the others, so their seeds and files stay as they were). Qwen2.5's YaRN
+    # (factor 4 over an original context of 32 here); base 10 000 rather than Qwen's 1 000 000 so that
+    # with head_dim 16 the ramp has a blended pair between the kept and the divided ones.
+    "qwen2-yarn": ("Qwen2ForCausalLM", "Qwen2Config", dict(
+        COMMON, max_position_embeddings=128, num_hidden_layers=2, num_key_value_heads=2, rms_norm_eps=1e-6,
+        rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0, "original_max_position_embeddings": 32},
+        use_sliding_window=False, tie_word_embeddings=True, bos_token_id=None, eos_token_id=VOCAB - 1), "bpe"),
+    # Phi-3.5-mini's LongRoPE shrunk: 8 short and 8 long factors (its own are 48 of each for head_dim 96)
+    # over an original context of 32 in 128 positions, so the attention factor is sqrt(1 + ln 4 / ln 32).
+    # No sliding window (Phi-3.5-mini's is longer than its context).
+    "phi3-longrope": ("Phi3ForCausalLM", "Phi3Config", dict(
+        COMMON, max_position_embeddings=128, original_max_position_embeddings=32, num_hidden_layers=2,
+        num_key_value_heads=4, rms_norm_eps=1e-5, sliding_window=None,
+        rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0, "original_max_position_embeddings": 32,
+                         "short_factor": [1.0, 1.05, 1.15, 1.3, 1.6, 2.0, 2.5, 3.0],
+                         "long_factor": [1.1, 1.5, 2.5, 4.0, 8.0, 16.0, 32.0, 48.0]},
+        tie_word_embeddings=False, pad_token_id=None, bos_token_id=1, eos_token_id=2), "spm-phi3"),
 }
+
+# Prompts past the original context of the scaled models (32), where the scaling is what it is for; for
+# LongRoPE the long factors apply (transformers chooses them by the sequence length, llama.cpp by its
+# context size, 128 here; qkv by its session's), and `short_prompt_logits` adds the first
+# SHORT_PROMPT_LENGTH positions run alone, within the original context: the short factors.
+PROMPT_LENGTHS = {"qwen2-yarn": 40, "phi3-longrope": 40}
+SHORT_PROMPT_LENGTH = 20
 
 # Special tokens of the byte-level BPE tokenizers: (token, id).
 BPE_SPECIALS = {
@@ -239,14 +263,14 @@ def run_case(model, ids, steps=GREEDY_STEPS):
     return prompt_logits.numpy().astype(np.float32), greedy, float(min(margins)), difference
 
 
-def pick_prompt(model, tokenizer, bos, seed0):
-    """The first seeded prompt whose every prompt position and greedy step has a top-2 margin >=
-    MIN_MARGIN: BOS (if the model has one) and then ids drawn uniformly from the ordinary tokens."""
+def pick_prompt(model, tokenizer, bos, seed0, length=PROMPT_LENGTH):
+    """The first seeded prompt of `length` ids whose every prompt position and greedy step has a top-2
+    margin >= MIN_MARGIN: BOS (if the model has one) and then ids drawn uniformly from the ordinary tokens."""
     special = set(tokenizer.all_special_ids)
     ordinary = np.array([i for i in range(VOCAB) if i not in special])
     tried = []
     for seed in range(seed0, seed0 + 100):
-        n = PROMPT_LENGTH - (bos is not None)
+        n = length - (bos is not None)
         ids = ([bos] if bos is not None else []) + [int(i) for i in ordinary[np.random.RandomState(seed).randint(0, len(ordinary), n)]]
         logits, greedy, margin, difference = run_case(model, ids)
         if margin >= MIN_MARGIN:
@@ -305,7 +329,7 @@ def gguf_summary(path):
             "tensors": {t.name: [int(d) for d in t.shape] for t in r.tensors}}
 
 
-def generate(out, scratch):
+def generate(out, scratch, only=None):
     import torch
     import transformers
     transformers.logging.set_verbosity_error()
@@ -316,6 +340,8 @@ def generate(out, scratch):
     os.makedirs(out, exist_ok=True)
     summary = []
     for index, (name, (cls_name, config_cls_name, kwargs, tok_kind)) in enumerate(MODELS.items()):
+        if only and name not in only:
+            continue
         if name == "llama3":
             tok_kind = "bpe-llama3"
         folder = os.path.join(out, name)
@@ -333,7 +359,8 @@ def generate(out, scratch):
                 os.remove(os.path.join(folder, f))
         os.chmod(os.path.join(folder, "model.safetensors"), 0o644)
         bos = kwargs.get("bos_token_id")
-        seed, ids, logits, greedy, margin, difference = pick_prompt(model, tokenizer, bos, 1000 * (index + 1))
+        seed, ids, logits, greedy, margin, difference = pick_prompt(model, tokenizer, bos, 1000 * (index + 1),
+                                                                    PROMPT_LENGTHS.get(name, PROMPT_LENGTH))
         np.save(os.path.join(folder, "prompt-logits.npy"), logits)
         # Reload what save_pretrained wrote: the committed files give the same logits.
         reloaded = getattr(transformers, cls_name).from_pretrained(folder, dtype=torch.float32, attn_implementation="eager").eval()
@@ -344,6 +371,12 @@ def generate(out, scratch):
                "prompt_seed": seed, "prompt_ids": ids, "prompt_text": tokenizer.decode(ids),
                "logits": "prompt-logits.npy", "logits_shape": list(logits.shape), "greedy_ids": greedy,
                "min_top2_margin": margin, "cache_max_abs_difference": difference}
+        if kwargs["rope_parameters"].get("rope_type") == "longrope":
+            with torch.no_grad():
+                short = model(torch.tensor([ids[:SHORT_PROMPT_LENGTH]])).logits[0].float().numpy()
+            np.save(os.path.join(folder, "short-prompt-logits.npy"), short)
+            ref["short_prompt_logits"] = "short-prompt-logits.npy"
+            ref["short_prompt_length"] = SHORT_PROMPT_LENGTH
         gguf_path = os.path.join(folder, "model.gguf")
         error = convert_to_gguf(folder, gguf_path)
         if error is None:
@@ -410,6 +443,8 @@ by sqrt(64) and at full size the model only echoes its input).
 | `mistral` | MistralForCausalLM | sliding window 8, GQA, untied |
 | `llama3` | LlamaForCausalLM | `rope_type: llama3` (theta 500 000, factor 8, low 1, high 4, original context 8192: with head_dim 16 the 4 lowest frequencies are scaled or smoothed), GQA, tied |
 | `smollm2` | LlamaForCausalLM | SmolLM2's shape: GQA, RoPE base 100 000, tied, GPT-2-style byte-level BPE |
+| `qwen2-yarn` | Qwen2ForCausalLM | as `qwen2` with Qwen2.5's YaRN: `rope_type: yarn`, factor 4, original context 32 of 128 positions, RoPE base 10 000 (so that of the 8 pairs one is kept, one blended and six divided by 4), attention factor 0.1 ln 4 + 1; 40-token prompt |
+| `phi3-longrope` | Phi3ForCausalLM | as `phi3` with Phi-3.5-mini's LongRoPE: 8 short and 8 long factors (made up, Phi-3.5's shape), original context 32 of 128 positions, attention factor sqrt(1 + ln 4 / ln 32); no sliding window; 40-token prompt (long factors), and its first 20 tokens alone (short factors) |
 
 Files in each folder:
 
@@ -438,7 +473,12 @@ Files in each folder:
   token is not transformers'; the exact check, where the free runs' alignment is only a heuristic);
   or `llamacpp_error` where llama.cpp cannot load the file;
   `versions`;
-- `prompt-logits.npy`: float32 `[20, 512]`, the logits at every prompt position.
+- `prompt-logits.npy`: float32 `[20, 512]` (`[40, 512]` for the RoPE-scaled models), the logits at every
+  prompt position;
+- `short-prompt-logits.npy` (LongRoPE only): float32 `[20, 512]`, the logits of the prompt's first 20
+  tokens run alone (`short_prompt_length`), a sequence within the original context, which transformers
+  rotates with the short factors; the 40-token prompt and its greedy run are past it, with the long
+  factors, as llama.cpp's run at its context size of 128.
 
 llama.cpp is a second, independent implementation, not the reference. It runs Mistral (GGUF
 architecture `llama`, which has no sliding window) and Phi-3 (whose window it does not apply here)
@@ -451,7 +491,9 @@ best token is not transformers' (none: llama.cpp matches the model without the w
 Regenerate (byte-identical from run to run; `--check` runs twice and compares): see the docstring of
 `tools/make_arch_references.py` for the venvs, then
 
-    ~/.cache/qkv-ref-venv/bin/python tools/make_arch_references.py [--check]
+    ~/.cache/qkv-ref-venv/bin/python tools/make_arch_references.py [--check] [--only qwen2-yarn,phi3-longrope]
+
+(`--only` makes just the named folders, each with the seeds it has in the full run.)
 """
 
 
@@ -459,9 +501,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="generate a second time into a temporary folder and compare")
     parser.add_argument("--out", default=OUT)
+    parser.add_argument("--only", help="comma-separated model names: make (and with --check compare) only these folders")
     args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else None
+    if only and not only <= set(MODELS):
+        parser.error("unknown model: %s" % ", ".join(sorted(only - set(MODELS))))
     with tempfile.TemporaryDirectory() as scratch:
-        summary = generate(args.out, scratch)
+        summary = generate(args.out, scratch, only)
     for r in summary:
         if "llamacpp_forced_argmax" in r:
             llama = "steps where llama.cpp's best token differs: %s (without the sliding window: %s)" % (
@@ -475,8 +521,11 @@ def main():
     print("%s: %.2f MiB" % (os.path.relpath(args.out, REPO), total / 2 ** 20))
     if args.check:
         with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as scratch:
-            generate(tmp, scratch)
+            generate(tmp, scratch, only)
             a, b = tree_digest(args.out), tree_digest(tmp)
+            if only:
+                a = {k: v for k, v in a.items() if k.split(os.sep)[0] in only}
+                b = {k: v for k, v in b.items() if k.split(os.sep)[0] in only}
             print("second run:", "identical" if a == b else "DIFFERENT: %s" % sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k)))
             return 0 if a == b else 1
     return 0

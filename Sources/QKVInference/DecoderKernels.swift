@@ -23,17 +23,18 @@ func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, into out: 
 }
 
 /// The rotation angles of RoPE for one position: cos and sin [dims/2] of position · θ^(-2i/dims)
-/// (divided by `factors[i]` when given: llama.cpp's `rope_freqs`, Llama 3's scaling), computed in f32 the
-/// way Hugging Face's rotary embeddings compute them, so the rotated heads match its bits as closely as
-/// f32 allows.
-func ropeAngles(position: Int, dims: Int, theta: Double, factors: [Float]?, cos: UnsafeMutablePointer<Float>, sin: UnsafeMutablePointer<Float>) {
+/// (divided by `factors[i]` when given: llama.cpp's `rope_freqs`, Llama 3's, YaRN's and LongRoPE's
+/// scalings), each times `scale` (YaRN's and LongRoPE's attention factor), computed in f32 the way Hugging
+/// Face's rotary embeddings compute them, so the rotated heads match its bits as closely as f32 allows.
+func ropeAngles(position: Int, dims: Int, theta: Double, factors: [Float]?, scale: Float = 1,
+                cos: UnsafeMutablePointer<Float>, sin: UnsafeMutablePointer<Float>) {
     let base = Float(theta)
     for i in 0..<(dims / 2) {
         var inverseFrequency = 1 / powf(base, Float(2 * i) / Float(dims))
         if let factors { inverseFrequency /= factors[i] }
         let angle = Float(position) * inverseFrequency
-        cos[i] = cosf(angle)
-        sin[i] = sinf(angle)
+        cos[i] = cosf(angle) * scale
+        sin[i] = sinf(angle) * scale
     }
 }
 

@@ -195,11 +195,12 @@ public final class DecoderModel: @unchecked Sendable {
             }
         }
         // RoPE angles of the chunk's positions, once for every layer (and once more for sliding layers
-        // with their own base).
+        // with their own base), with the divisors the session chose for its length (LongRoPE's short or
+        // long ones) and the attention factor.
         let ropeDims = config.rope.map { $0.dimensions ?? d } ?? 0
         if let rope = config.rope {
             for t in 0..<T {
-                ropeAngles(position: start + t, dims: ropeDims, theta: rope.theta, factors: rope.frequencyFactors,
+                ropeAngles(position: start + t, dims: ropeDims, theta: rope.theta, factors: s.ropeFactors, scale: Float(rope.attentionFactor),
                            cos: s.cos + t * d / 2, sin: s.sin + t * d / 2)
                 if let sliding = rope.slidingTheta {
                     ropeAngles(position: start + t, dims: ropeDims, theta: sliding, factors: nil,

@@ -16,6 +16,10 @@ public final class DecoderSession {
     public let capacity: Int
     /// Tokens in the cache so far: the position of the next token.
     public internal(set) var length = 0
+    /// The RoPE divisors every position of this session rotates with: chosen once for its capacity, so
+    /// that all cached keys share one rotation (LongRoPE's long factors when the capacity exceeds
+    /// `rope_original_context`, Specs/schema.md).
+    let ropeFactors: [Float]?
 
     let layerStride: Int, headStride: Int, headDim: Int, keyValueHeads: Int
     let keyCache: UnsafeMutablePointer<Float>     // [layers, K, capacity, d]
@@ -40,6 +44,7 @@ public final class DecoderSession {
 
     init(config: ModelConfig, capacity: Int, chunkTokens: Int = DecoderSession.defaultChunkTokens) {
         self.capacity = capacity
+        ropeFactors = config.rope?.frequencyFactors(forCapacity: capacity)
         let (D, H, K, d, F) = (config.modelDim, config.headCount, config.keyValueHeadCount, config.headDim, config.ffnDim)
         let rows = min(max(chunkTokens, 1), max(capacity, 1))
         self.chunkTokens = rows

@@ -91,7 +91,12 @@ struct InspectReport {
             out.append(text)
         }
         if let dims = c["rope_dims"] { out.append("RoPE on \(dims) dimensions per head") }
-        if c["rope_freq_factors"] != nil { out.append("RoPE frequencies scaled (rope_freq_factors)") }
+        if c["rope_freq_factors_long"] != nil, let original = c["rope_original_context"] {
+            out.append("RoPE frequencies scaled, long factors past \(original) positions (rope_freq_factors, rope_freq_factors_long)")
+        } else if c["rope_freq_factors"] != nil {
+            out.append("RoPE frequencies scaled (rope_freq_factors)")
+        }
+        if let factor = c["rope_attention_factor"] { out.append("RoPE attention factor \(factor)") }
         if c["attn_output_layout"]?.contains("rows") == true { out.append("W_O stored as rows [D, H·d]") }
         return out
     }

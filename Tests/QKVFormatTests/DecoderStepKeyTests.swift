@@ -26,13 +26,35 @@ final class DecoderStepKeyTests: XCTestCase {
         return config
     }
 
+    /// A Phi-3.5-shaped RoPE: LongRoPE's short and long divisors, original context and attention factor.
+    func longRopeConfig() -> ModelConfig {
+        var config = tinyLlamaConfig()
+        config.rope = .init(theta: 10_000, layout: .half, frequencyFactors: [1.5], longFrequencyFactors: [6], originalContext: 16, attentionFactor: 1.2)
+        return config
+    }
+
     func testEveryStepRoundTripsThroughMetadata() throws {
         var config = gemmaLikeConfig()
         config.qkvBias = true
         config.rope?.dimensions = 2
+        config.rope?.attentionFactor = 1.1
         var metadata = Metadata()
         for (k, v) in config.metadata { metadata[k] = v }
         XCTAssertEqual(try ModelConfig(metadata: metadata, file: f), config)
+    }
+
+    func testLongRopeRoundTripsThroughMetadata() throws {
+        var metadata = Metadata()
+        for (k, v) in longRopeConfig().metadata { metadata[k] = v }
+        XCTAssertEqual(try ModelConfig(metadata: metadata, file: f), longRopeConfig())
+        XCTAssertEqual(problems(conformingFile(longRopeConfig())), [])
+    }
+
+    func testLongRope_sessionLongerThanTheOriginalContextTakesTheLongFactors() throws {
+        let rope = try XCTUnwrap(longRopeConfig().rope)
+        XCTAssertEqual(rope.frequencyFactors(forCapacity: 16), [1.5])
+        XCTAssertEqual(rope.frequencyFactors(forCapacity: 17), [6])
+        XCTAssertEqual(try XCTUnwrap(gemmaLikeConfig().rope).frequencyFactors(forCapacity: 1 << 20), [8], "without long factors, always the one set")
     }
 
     func testDefaults_writeNoNewKeys() {
@@ -102,6 +124,62 @@ final class DecoderStepKeyTests: XCTestCase {
         let file = conformingFile(gemmaLikeConfig())
         file.metadata["config.rope_freq_factors"] = .float32Array([0])
         XCTAssertEqual(problems(file), [.invalidValue(file: f, key: "config.rope_freq_factors", value: "0.0", reason: "entries must be finite and positive")])
+    }
+
+    func testRopeFreqFactorsLongOfWrongCount() {
+        let file = conformingFile(longRopeConfig())
+        file.metadata["config.rope_freq_factors_long"] = .float32Array([1, 2, 3])
+        XCTAssertEqual(problems(file), [.invalidValue(file: f, key: "config.rope_freq_factors_long", value: "3 entries", reason: "must have rope_dims / 2 = 1 entries")])
+    }
+
+    func testRopeFreqFactorLongNotPositive() {
+        let file = conformingFile(longRopeConfig())
+        file.metadata["config.rope_freq_factors_long"] = .float32Array([-2])
+        XCTAssertEqual(problems(file), [.invalidValue(file: f, key: "config.rope_freq_factors_long", value: "-2.0", reason: "entries must be finite and positive")])
+    }
+
+    func testRopeFreqFactorsLongWithoutShortFactors() {
+        let file = conformingFile(longRopeConfig())
+        file.metadata["config.rope_freq_factors"] = nil
+        XCTAssertEqual(problems(file), [.invalidValue(file: f, key: "config.rope_freq_factors_long", value: "1 entries", reason: "needs config.rope_freq_factors (the divisors of shorter sessions)")])
+    }
+
+    func testRopeFreqFactorsLongWithoutOriginalContext() {
+        let file = conformingFile(longRopeConfig())
+        file.metadata["config.rope_original_context"] = nil
+        XCTAssertEqual(problems(file), [.invalidValue(file: f, key: "config.rope_freq_factors_long", value: "1 entries", reason: "needs config.rope_original_context")])
+    }
+
+    func testRopeOriginalContextWithoutLongFactors() {
+        let file = conformingFile(longRopeConfig())
+        file.metadata["config.rope_freq_factors_long"] = nil
+        XCTAssertEqual(problems(file), [.invalidValue(file: f, key: "config.rope_original_context", value: "16", reason: "needs config.rope_freq_factors_long")])
+    }
+
+    func testRopeOriginalContextNotPositive() {
+        let file = conformingFile(longRopeConfig())
+        file.metadata["config.rope_original_context"] = .int(0)
+        XCTAssertEqual(problems(file), [.invalidValue(file: f, key: "config.rope_original_context", value: "0", reason: "must be in 1..<2^31")])
+    }
+
+    func testRopeAttentionFactorNotPositive() {
+        let file = conformingFile(longRopeConfig())
+        file.metadata["config.rope_attention_factor"] = .float(0)
+        XCTAssertEqual(problems(file), [.invalidValue(file: f, key: "config.rope_attention_factor", value: "0.0", reason: "must be finite and positive")])
+    }
+
+    func testRopeAttentionFactorWithLearnedPositions() {
+        var config = tinyLlamaConfig()
+        config.family = .gpt2
+        config.positionEncoding = .learned
+        config.rope = nil
+        config.keyValueHeadCount = config.headCount
+        config.gatedMLP = false
+        config.activation = .geluTanh
+        config.norm = .layernorm
+        let file = conformingFile(config)
+        file.metadata["config.rope_attention_factor"] = .float(1.2)
+        XCTAssertEqual(problems(file), [.invalidValue(file: f, key: "config.rope_attention_factor", value: "1.2", reason: "RoPE keys are not allowed with learned positions")])
     }
 
     func testNegativeSoftcap() {

@@ -16,6 +16,9 @@ final class ArchitectureReferenceTests: XCTestCase {
         var greedy_ids: [Int]
         var logits: String
         var greedy_ids_without_sliding_window: [Int]?
+        /// LongRoPE: the logits of the prompt's first `short_prompt_length` tokens run alone (short factors).
+        var short_prompt_logits: String?
+        var short_prompt_length: Int?
     }
 
     static var folders: [String] {
@@ -51,7 +54,7 @@ final class ArchitectureReferenceTests: XCTestCase {
 
     func testEveryArchitecture_fromItsFolderAndItsGGUF_matchesTransformers() throws {
         let folders = Self.folders
-        XCTAssertEqual(Set(folders), ["gemma2", "gemma3", "llama3", "mistral", "phi3", "qwen2", "qwen3", "smollm2"])
+        XCTAssertEqual(Set(folders), ["gemma2", "gemma3", "llama3", "mistral", "phi3", "phi3-longrope", "qwen2", "qwen2-yarn", "qwen3", "smollm2"])
         for folder in folders {
             let r = try reference(folder)
             let expected = try TestFiles.loadNPY(Self.directory.appendingPathComponent("\(folder)/\(r.logits)"))
@@ -72,6 +75,30 @@ final class ArchitectureReferenceTests: XCTestCase {
                 let want = windowLost ? (r.greedy_ids_without_sliding_window ?? []) : r.greedy_ids
                 XCTAssertEqual(generated, want, "\(folder) (\(source)): greedy tokens differ from transformers\(windowLost ? " without the window" : "")")
             }
+        }
+    }
+
+    /// LongRoPE chooses its divisors by the session's length (Specs/schema.md): a session within the
+    /// original context rotates with the short factors, as transformers does for a sequence that short; the
+    /// prompt of the test above is longer than it and is run in a longer session, with the long factors.
+    func testLongRope_sessionWithinTheOriginalContext_usesTheShortFactors() throws {
+        let folder = "phi3-longrope"
+        let r = try reference(folder)
+        let file = try XCTUnwrap(r.short_prompt_logits), count = try XCTUnwrap(r.short_prompt_length)
+        let expected = try TestFiles.loadNPY(Self.directory.appendingPathComponent("\(folder)/\(file)"))
+        for source in [folder, "\(folder)/model.gguf"] {
+            let model = try DecoderModel(try ModelFile(try openWeightFile(path: Self.directory.appendingPathComponent(source).path)))
+            let rope = try XCTUnwrap(model.config.rope)
+            let original = try XCTUnwrap(rope.originalContext)
+            XCTAssertLessThanOrEqual(count, original)
+            XCTAssertNotEqual(rope.frequencyFactors, rope.longFrequencyFactors)
+            let prompt = Array(r.prompt_ids.prefix(count))
+            let short = try model.forward(prompt, session: model.makeSession(capacity: original), logits: .all)
+            let worst = worstRelativeError(expected, short, rows: count, vocab: model.config.vocabSize)
+            XCTAssertLessThanOrEqual(worst, 1e-4, "\(source): short-factor logits differ from transformers by \(worst) relative")
+            // The same tokens in a session longer than the original context rotate with the long factors.
+            let long = try model.forward(prompt, session: model.makeSession(capacity: original + 1), logits: .all)
+            XCTAssertGreaterThan(worstRelativeError(expected, long, rows: count, vocab: model.config.vocabSize), 1e-2, "\(source): the long factors should change the logits")
         }
     }
 

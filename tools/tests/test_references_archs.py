@@ -13,9 +13,9 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARCHS = os.path.join(REPO, "Fixtures", "reference", "archs")
 GEMMA3 = os.path.join(REPO, "Fixtures", "reference", "gemma3")
-NAMES = ["gemma2", "gemma3", "qwen2", "qwen3", "phi3", "mistral", "llama3", "smollm2"]
+NAMES = ["gemma2", "gemma3", "qwen2", "qwen3", "phi3", "mistral", "llama3", "smollm2", "qwen2-yarn", "phi3-longrope"]
 GGUF_ARCH = {"gemma2": "gemma2", "gemma3": "gemma3", "qwen2": "qwen2", "qwen3": "qwen3", "phi3": "phi3",
-             "mistral": "llama", "llama3": "llama", "smollm2": "llama"}
+             "mistral": "llama", "llama3": "llama", "smollm2": "llama", "qwen2-yarn": "qwen2", "phi3-longrope": "phi3"}
 
 
 def load_reference(name):
@@ -43,6 +43,12 @@ def test_arch_reference_is_consistent(name):
         assert ref["llamacpp_forced_differing_steps"] == [k for k, t in enumerate(forced) if t is not None and t != ref["greedy_ids"][k]]
     top = np.sort(logits, axis=-1)[:, -2:]
     assert float((top[:, 1] - top[:, 0]).min()) >= ref["min_top2_margin"] - 1e-6
+    if "short_prompt_logits" in ref:   # LongRoPE: the prompt's first tokens alone, within the original context
+        short = np.load(os.path.join(ARCHS, name, ref["short_prompt_logits"]))
+        n = ref["short_prompt_length"]
+        assert short.dtype == np.float32 and short.shape == (n, vocab)
+        assert n <= config["rope_parameters"]["original_max_position_embeddings"] < len(ref["prompt_ids"])
+        assert np.isfinite(short).all() and not np.allclose(short, logits[:n], atol=1e-3)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -43,13 +43,19 @@ protocol Architecture {
     static func ggufConfigTensors(_ config: ModelConfig) -> [(name: String, values: [Float])]
     /// The names of those tensors, which the import claims.
     static var ggufConfigTensorNames: [String] { get }
+    /// The `<arch>.rope.scaling.*` keys of `config`'s RoPE scaling for an export to `target` (YaRN's
+    /// parameters come from the `provenance.hf_rope_scaling` in `metadata`); a scaling llama.cpp's keys
+    /// cannot state is an error.
+    static func ggufScalingKeys(_ config: ModelConfig, metadata: Metadata, target: String) throws -> [(String, GGUFValue)]
 }
 
-/// What most architectures have: no norm offset, no config tensors, and no window in GGUF.
+/// What most architectures have: no norm offset, no config tensors, no RoPE scaling keys of their own
+/// making, and no window in GGUF.
 extension Architecture {
     static var hfNormWeightOffset: Double { 0 }
     static func ggufConfigTensors(_ config: ModelConfig) -> [(name: String, values: [Float])] { [] }
     static var ggufConfigTensorNames: [String] { [] }
+    static func ggufScalingKeys(_ config: ModelConfig, metadata: Metadata, target: String) throws -> [(String, GGUFValue)] { [] }
     static func ggufProblem(_ config: ModelConfig) -> String? {
         config.slidingWindow > 0 && config.slidingWindow < config.maxPositions ? "GGUF's \(ggufArchitectures.first ?? name) has no sliding window" : nil
     }
@@ -126,6 +132,12 @@ struct ConfigSteps: OptionSet, Sendable {
     static let ropeFactors = ConfigSteps(rawValue: 1 << 12)
     /// A gated MLP whose activation is a GELU (GeGLU), not SiLU.
     static let gelu = ConfigSteps(rawValue: 1 << 13)
+    /// A factor on RoPE's cos and sin (YaRN, LongRoPE).
+    static let ropeAttentionFactor = ConfigSteps(rawValue: 1 << 14)
+    /// LongRoPE's second set of divisors for long sessions.
+    static let longRope = ConfigSteps(rawValue: 1 << 15)
+    /// The RoPE scalings of transformers' `rope_scaling`: divisors, attention factor, long divisors.
+    static let ropeScaling: ConfigSteps = [.ropeFactors, .ropeAttentionFactor, .longRope]
 }
 
 extension ModelConfig {
@@ -144,6 +156,8 @@ extension ModelConfig {
         if rope?.slidingTheta != nil { steps.insert(.slidingRopeBase) }
         if rope?.dimensions != nil { steps.insert(.partialRope) }
         if rope?.frequencyFactors != nil { steps.insert(.ropeFactors) }
+        if let factor = rope?.attentionFactor, factor != 1 { steps.insert(.ropeAttentionFactor) }
+        if rope?.longFrequencyFactors != nil { steps.insert(.longRope) }
         if gatedMLP && activation != .silu { steps.insert(.gelu) }
         return steps
     }
@@ -158,21 +172,65 @@ extension ModelConfig {
     }
 }
 
-/// Hugging Face's `rope_scaling` / `rope_parameters` as the schema's per-pair frequency divisors
-/// (`config.rope_freq_factors`, llama.cpp's `rope_freqs`).
+/// Hugging Face's `rope_scaling` / `rope_parameters` as the schema's RoPE steps: per-pair frequency divisors
+/// (`config.rope_freq_factors`, llama.cpp's `rope_freqs`), LongRoPE's long divisors and the context that
+/// chooses them (`config.rope_freq_factors_long`, `config.rope_original_context`), and the factor on cos
+/// and sin (`config.rope_attention_factor`), each computed as transformers' `_compute_*_parameters`.
 enum RopeScaling {
-    /// nil for plain RoPE; a type qkv does not compute is an error naming it, never ignored.
-    static func factors(_ json: JSONValue?, field: String, file: String, theta: Double, dims: Int) throws -> [Float]? {
-        guard let json, json != .null else { return nil }
+    /// The schema's RoPE steps of one scaling; all absent (nil, 1) for plain RoPE.
+    struct Steps: Equatable {
+        var factors: [Float]?
+        var longFactors: [Float]?
+        var originalContext: Int?
+        var attentionFactor: Double = 1
+
+        init(factors: [Float]? = nil, longFactors: [Float]? = nil, originalContext: Int? = nil, attentionFactor: Double = 1) {
+            self.factors = factors
+            self.longFactors = longFactors
+            self.originalContext = originalContext
+            self.attentionFactor = attentionFactor
+        }
+
+        /// The steps a config's RoPE holds.
+        init(_ rope: ModelConfig.Rope?) {
+            self.init(factors: rope?.frequencyFactors, longFactors: rope?.longFrequencyFactors, originalContext: rope?.originalContext,
+                      attentionFactor: rope?.attentionFactor ?? 1)
+        }
+
+        /// Puts the steps into `rope`.
+        func apply(to rope: inout ModelConfig.Rope) {
+            rope.frequencyFactors = factors
+            rope.longFrequencyFactors = longFactors
+            rope.originalContext = originalContext
+            rope.attentionFactor = attentionFactor
+        }
+    }
+
+    /// The steps of the scaling object `json` (nil or null: plain RoPE) of config.json `model` (which gives
+    /// `max_position_embeddings` and, for Phi-3, `original_max_position_embeddings` beside the object); a
+    /// type qkv does not compute is an error naming it, never ignored.
+    static func steps(_ json: JSONValue?, field: String, file: String, theta: Double, dims: Int, model: JSONValue?) throws -> Steps {
+        guard let json, json != .null else { return Steps() }
         let fields = HFConfigReader(json: json, file: file)
+        let top = model.map { HFConfigReader(json: $0, file: file) }
         let type = try fields.optionalString("rope_type") ?? fields.optionalString("type") ?? "default"
+        func bad(_ name: String, _ reason: String) -> ImportError { .configField(file: file, field: field + "." + name, reason: reason) }
+        /// The pre-training context: config.json's own `original_max_position_embeddings` first (transformers
+        /// gives it priority: Phi-3 keeps it there), then the object's, then `max_position_embeddings`.
+        func originalContext() throws -> Int {
+            let value = try top?.optionalInt("original_max_position_embeddings") ?? fields.optionalInt("original_max_position_embeddings")
+                ?? top?.optionalInt("max_position_embeddings")
+            guard let value else { throw bad("original_max_position_embeddings", "is required but missing") }
+            guard value > 0 else { throw bad("original_max_position_embeddings", "is \(value); expected a positive number") }
+            return value
+        }
         switch type {
         case "default":
-            return nil
+            return Steps()
         case "linear":
             let factor = try fields.double("factor", default: 1)
-            guard factor.isFinite && factor > 0 else { throw ImportError.configField(file: file, field: field + ".factor", reason: "must be positive") }
-            return factor == 1 ? nil : Array(repeating: Float(factor), count: dims / 2)
+            guard factor.isFinite && factor > 0 else { throw bad("factor", "must be positive") }
+            return Steps(factors: factor == 1 ? nil : Array(repeating: Float(factor), count: dims / 2))
         case "llama3":
             // transformers' `_compute_llama3_parameters` as a divisor per pair: long wavelengths slowed by
             // `factor`, short ones kept, the band between blended.
@@ -185,26 +243,119 @@ enum RopeScaling {
             // In f32 throughout, as llama.cpp's converter computes its `rope_freqs` (torch float32 tensors),
             // so a GGUF export carries the same bits.
             let lowWavelength = Float(original / low), highWavelength = Float(original / high)
-            return (0..<(dims / 2)).map { i in
+            return Steps(factors: (0..<(dims / 2)).map { i in
                 let frequency = 1 / powf(Float(theta), Float(2 * i) / Float(dims))
                 let wavelength = Float(2 * Double.pi) / frequency
                 if wavelength < highWavelength { return 1 }
                 if wavelength > lowWavelength { return Float(factor) }
                 let smooth = (Float(original) / wavelength - Float(low)) / Float(high - low)
                 return 1 / ((1 - smooth) / Float(factor) + smooth)
+            })
+        case "yarn":
+            let original = try originalContext()
+            let factor = try fields.optionalDouble("factor") ?? Double(try top?.int("max_position_embeddings") ?? original) / Double(original)
+            guard factor.isFinite && factor > 0 else { throw bad("factor", "is \(factor); expected a positive number") }
+            let betaFast = try fields.optionalDouble("beta_fast").flatMap { $0 == 0 ? nil : $0 } ?? 32
+            let betaSlow = try fields.optionalDouble("beta_slow").flatMap { $0 == 0 ? nil : $0 } ?? 1
+            guard betaFast.isFinite, betaSlow.isFinite, betaFast > 0, betaSlow > 0 else { throw bad("beta_fast", "and beta_slow must be positive") }
+            let truncate = try fields.bool("truncate", default: true)
+            var attention = try fields.optionalDouble("attention_factor")
+            if attention == nil, let mscale = try fields.optionalDouble("mscale"), let all = try fields.optionalDouble("mscale_all_dim"), mscale != 0, all != 0 {
+                attention = yarnMscale(factor, mscale) / yarnMscale(factor, all)
             }
+            let attentionFactor = attention ?? yarnMscale(factor, 1)
+            guard attentionFactor.isFinite && attentionFactor > 0 else { throw bad("attention_factor", "is \(attentionFactor); expected a positive number") }
+            return Steps(factors: yarnFactors(theta: theta, dims: dims, factor: factor, original: original, betaFast: betaFast, betaSlow: betaSlow, truncate: truncate),
+                         attentionFactor: attentionFactor)
+        case "longrope", "su":
+            let original = try originalContext()
+            func list(_ name: String) throws -> [Float] {
+                guard let items = json[name]?.arrayValue else { throw bad(name, "is required: a list of \(dims / 2) numbers") }
+                let values = items.compactMap(\.doubleValue)
+                guard values.count == items.count, values.count == dims / 2 else { throw bad(name, "must list \(dims / 2) numbers (one per rotated pair)") }
+                guard values.allSatisfy({ $0.isFinite && $0 > 0 }) else { throw bad(name, "must be positive numbers") }
+                return values.map { Float($0) }
+            }
+            let short = try list("short_factor"), long = try list("long_factor")
+            let factor = try fields.optionalDouble("factor") ?? Double(try top?.int("max_position_embeddings") ?? original) / Double(original)
+            let attentionFactor = try fields.optionalDouble("attention_factor") ?? longRopeAttentionFactor(factor: factor, original: original)
+            guard attentionFactor.isFinite && attentionFactor > 0 else { throw bad("attention_factor", "is \(attentionFactor); expected a positive number") }
+            return Steps(factors: short, longFactors: long, originalContext: original, attentionFactor: attentionFactor)
         default:
-            throw ImportError.configField(file: file, field: field, reason: "has rope_type '\(type)'; qkv computes default, linear and llama3 RoPE")
+            throw ImportError.configField(file: file, field: field, reason: "has rope_type '\(type)', which qkv does not compute")
+        }
+    }
+
+    /// YaRN's `mscale` (transformers' `yarn_get_mscale`): 0.1 · mscale · ln(factor) + 1, or 1 for factor ≤ 1.
+    static func yarnMscale(_ factor: Double, _ mscale: Double) -> Double {
+        factor <= 1 ? 1 : 0.1 * mscale * log(factor) + 1
+    }
+
+    /// LongRoPE's default attention factor: √(1 + ln(factor) / ln(original)), or 1 for factor ≤ 1.
+    static func longRopeAttentionFactor(factor: Double, original: Int) -> Double {
+        factor <= 1 ? 1 : (1 + log(factor) / log(Double(original))).squareRoot()
+    }
+
+    /// YaRN's inverse frequencies as divisors of plain RoPE's: pair i blends interpolation (divided by
+    /// `factor`) and extrapolation (kept) by a ramp that is 1 (extrapolate) below the dimension where a
+    /// wavelength turns `betaFast` times in the original context and 0 above the one where it turns
+    /// `betaSlow` times (transformers' `_compute_yarn_parameters`, ggml's `rope_yarn_ramp` with
+    /// `ggml_rope_yarn_corr_dims`: the same bounds, floor and ceil with `truncate`). Blending the inverse
+    /// frequencies is the divisor 1 / ((1 − e) / factor + e), e the ramp.
+    static func yarnFactors(theta: Double, dims: Int, factor: Double, original: Int, betaFast: Double, betaSlow: Double, truncate: Bool) -> [Float] {
+        func correctionDim(_ rotations: Double) -> Double {
+            Double(dims) * log(Double(original) / (rotations * 2 * Double.pi)) / (2 * log(theta))
+        }
+        var low = correctionDim(betaFast), high = correctionDim(betaSlow)
+        if truncate { low = low.rounded(.down); high = high.rounded(.up) }
+        low = max(low, 0)
+        high = min(high, Double(dims - 1))
+        if low == high { high += 0.001 }
+        return (0..<(dims / 2)).map { i in
+            let ramp = min(max((Float(i) - Float(low)) / Float(high - low), 0), 1)
+            let extrapolation = 1 - ramp
+            return 1 / ((1 - extrapolation) / Float(factor) + extrapolation)
         }
     }
 }
 
 extension RopeScaling {
-    /// `linear` scaling for config.json when every divisor is the same; nil otherwise (Llama 3's divisors
-    /// come from parameters that the divisors alone do not give back: an export takes them from the
-    /// `provenance.hf_rope_scaling` its import kept).
+    /// `linear` scaling for config.json when every divisor is the same; nil otherwise (Llama 3's and YaRN's
+    /// divisors come from parameters that the divisors alone do not give back: an export takes them from
+    /// the `provenance.hf_rope_scaling` its import kept).
     static func linearJSON(_ factors: [Float]) -> JSONValue? {
         guard let first = factors.first, factors.allSatisfy({ $0 == first }) else { return nil }
         return .object([("rope_type", .string("linear")), ("factor", .double(Double(first)))])
+    }
+
+    /// LongRoPE's `rope_scaling` for config.json, when the steps are LongRoPE's: every parameter is a step.
+    static func longRopeJSON(_ steps: Steps) -> JSONValue? {
+        guard let short = steps.factors, let long = steps.longFactors, let original = steps.originalContext else { return nil }
+        return .object([
+            ("rope_type", .string("longrope")), ("short_factor", .array(short.map { .double(Double($0)) })),
+            ("long_factor", .array(long.map { .double(Double($0)) })), ("original_max_position_embeddings", .int(original)),
+            ("attention_factor", .double(steps.attentionFactor)),
+        ])
+    }
+
+    /// YaRN's `rope_scaling` from a GGUF's llama.cpp keys (`<arch>.rope.scaling.type = yarn`), in the form
+    /// an import keeps as `provenance.hf_rope_scaling`, so that a config.json export states it; nil for any
+    /// other file.
+    static func yarnJSON(gguf file: GGUFFile) -> JSONValue? {
+        guard let arch = file["general.architecture"]?.stringValue, file["\(arch).rope.scaling.type"]?.stringValue == "yarn",
+              let factor = file["\(arch).rope.scaling.factor"]?.floatValue else { return nil }
+        let prefix = "\(arch).rope.scaling."
+        var members: [(key: String, value: JSONValue)] = [("rope_type", .string("yarn")), ("factor", .double(factor))]
+        if let original = (file[prefix + "original_context_length"] ?? file["\(arch).context_length"])?.integerValue {
+            members.append(("original_max_position_embeddings", .int(Int(original))))
+        }
+        for (key, name) in [("yarn_beta_fast", "beta_fast"), ("yarn_beta_slow", "beta_slow")] {
+            if let value = file[prefix + key]?.floatValue { members.append((name, .double(value))) }
+        }
+        if file[prefix + "yarn_attn_factor"] != nil || file[prefix + "attn_factor"] != nil {
+            let base = file[prefix + "yarn_attn_factor"]?.floatValue ?? yarnMscale(factor, 1)
+            members.append(("attention_factor", .double(base * (file[prefix + "attn_factor"]?.floatValue ?? 1))))
+        }
+        return .object(members)
     }
 }

@@ -99,7 +99,7 @@ enum Gemma3: Architecture {
             }
         }
         config.rope = .init(theta: theta, layout: .half, slidingTheta: local)
-        config.rope?.frequencyFactors = try RopeScaling.factors(scaling, field: "rope_scaling", file: file, theta: theta, dims: d)
+        try RopeScaling.steps(scaling, field: "rope_scaling", file: file, theta: theta, dims: d, model: json).apply(to: &config.rope!)
         if let bos = try fields.optionalInt("bos_token_id") { config.specialTokens[.bos] = bos }
         if let eos = try fields.optionalInt("eos_token_id") { config.specialTokens[.eos] = eos }
         if let pad = try fields.optionalInt("pad_token_id") { config.specialTokens[.pad] = pad }

@@ -9,7 +9,7 @@ enum Llama: Architecture {
     /// `attention_bias` puts biases on Q, K, V and O together (Q, K, V alone is Qwen2's).
     static func canHold(_ config: ModelConfig) -> Bool {
         config.activation == .silu && !config.qkvBias
-            && config.isGatedRopeDecoder(allowed: [.qkvBias, .outputBias, .mlpBias, .ropeFactors])
+            && config.isGatedRopeDecoder(allowed: [.qkvBias, .outputBias, .mlpBias, .ropeScaling])
     }
 
     // MARK: Hugging Face
@@ -40,7 +40,11 @@ enum Llama: Architecture {
         }
         config.attentionBias = file.tensorInfo("blk.0.attn_q.bias") != nil
         config.mlpBias = file.tensorInfo("blk.0.ffn_up.bias") != nil
+        try LlamaStyle.ggufRopeScaling(file, prefix: "llama", config: &config, linear: false)
         if let info = file.tensorInfo("rope_freqs.weight") {
+            if config.rope?.frequencyFactors != nil {
+                throw ImportError.configField(file: file.path, field: "rope_freqs.weight", reason: "is there beside llama.rope.scaling.type yarn; qkv takes one RoPE scaling")
+            }
             let view = try file.tensor("rope_freqs.weight")
             let pairs = config.headDim / 2
             guard info.type == .f32, view.shape == [pairs] else {
@@ -55,10 +59,15 @@ enum Llama: Architecture {
         LlamaStyle.ggufSource(for: name, config: config, permutedRope: true)
     }
 
-    /// Llama 3's RoPE divisors: llama.cpp's `rope_freqs.weight`, f32 [rope dims / 2].
+    /// Llama 3's (and linear) RoPE divisors: llama.cpp's `rope_freqs.weight`, f32 [rope dims / 2]. YaRN's
+    /// are stated by keys instead (`ggufScalingKeys`): llama.cpp computes them itself.
     static let ggufConfigTensorNames = ["rope_freqs.weight"]
     static func ggufConfigTensors(_ config: ModelConfig) -> [(name: String, values: [Float])] {
-        config.rope?.frequencyFactors.map { [("rope_freqs.weight", $0)] } ?? []
+        guard let rope = config.rope, rope.attentionFactor == 1, rope.longFrequencyFactors == nil, let factors = rope.frequencyFactors else { return [] }
+        return [("rope_freqs.weight", factors)]
+    }
+    static func ggufScalingKeys(_ config: ModelConfig, metadata: Metadata, target: String) throws -> [(String, GGUFValue)] {
+        try LlamaStyle.ggufScalingKeys(config, prefix: "llama", metadata: metadata, target: target, divisorsAsTensor: true)
     }
 
     static func ggufKeys(_ config: ModelConfig) -> [(String, GGUFValue)] {

@@ -120,6 +120,97 @@ enum LlamaStyle {
         return keys
     }
 
+    // MARK: RoPE scaling in GGUF
+
+    /// llama.cpp's `<prefix>.rope.scaling.*` keys as the schema's RoPE steps (`config` holds the RoPE
+    /// dimensions). `linear` divides every frequency by `factor` (with `linear: false`, Llama, whose
+    /// divisors qkv reads and writes as `rope_freqs`, it is refused); `yarn` is transformers' YaRN with
+    /// `factor`, `original_context_length` (default: the context length), `yarn_beta_fast` / `yarn_beta_slow`
+    /// (default 32 / 1) and the attention factor `yarn_attn_factor` (default 0.1 · ln(factor) + 1) times
+    /// `attn_factor` (default 1). The keys mean what they meant in the config.json the converter read: that
+    /// is what transformers computes; llama.cpp's own loaders for these architectures read neither the beta
+    /// keys nor `yarn_attn_factor`, so on a file that has them llama.cpp computes with the defaults.
+    /// `yarn_ext_factor` other than 1 and `yarn_log_multiplier` (DeepSeek's mscale) are refused, named, as
+    /// is any other type.
+    static func ggufRopeScaling(_ file: GGUFFile, prefix: String, config: inout ModelConfig, linear: Bool = true) throws {
+        let keys = GGUFKeys(file), scaling = "\(prefix).rope.scaling."
+        guard var rope = config.rope else { return }
+        let dims = rope.dimensions ?? config.headDim
+        func refuse(_ key: String, _ reason: String) -> ImportError { .configField(file: file.path, field: scaling + key, reason: reason) }
+        let factorValue = file[scaling + "factor"]?.floatValue
+        // llama.cpp's default type is linear: a factor without a type scales linearly.
+        let type = file[scaling + "type"]?.stringValue ?? (factorValue == nil ? "none" : "linear")
+        switch type {
+        case "none":
+            return
+        case "linear":
+            let factor = try keys.float(scaling + "factor", 1)
+            guard factor.isFinite && factor > 0 else { throw refuse("factor", "is \(factor); expected a positive number") }
+            if factor == 1 { return }
+            guard linear else { throw refuse("type", "is linear; qkv reads a \(prefix) GGUF's RoPE divisors from rope_freqs only") }
+            rope.frequencyFactors = Array(repeating: Float(factor), count: dims / 2)
+        case "yarn":
+            guard let factor = factorValue, factor.isFinite, factor > 0 else { throw refuse("factor", "must be a positive number with yarn") }
+            if let ext = file[scaling + "yarn_ext_factor"]?.floatValue, ext != 1 {
+                throw refuse("yarn_ext_factor", "is \(ext); qkv computes YaRN with the full ramp (1)")
+            }
+            if file[scaling + "yarn_log_multiplier"] != nil {
+                throw refuse("yarn_log_multiplier", "is set (DeepSeek's mscale), which qkv does not compute")
+            }
+            let original = try keys.int(scaling + "original_context_length", config.maxPositions, minimum: 1)
+            let betaFast = try keys.float(scaling + "yarn_beta_fast", 32), betaSlow = try keys.float(scaling + "yarn_beta_slow", 1)
+            guard betaFast > 0, betaSlow > 0 else { throw refuse("yarn_beta_fast", "and yarn_beta_slow must be positive") }
+            rope.frequencyFactors = RopeScaling.yarnFactors(theta: rope.theta, dims: dims, factor: factor, original: original,
+                                                            betaFast: betaFast, betaSlow: betaSlow, truncate: true)
+            rope.attentionFactor = try keys.float(scaling + "yarn_attn_factor", RopeScaling.yarnMscale(factor, 1)) * keys.float(scaling + "attn_factor", 1)
+            guard rope.attentionFactor.isFinite && rope.attentionFactor > 0 else { throw refuse("attn_factor", "gives the attention factor \(rope.attentionFactor); expected a positive number") }
+        default:
+            throw refuse("type", "is '\(type)'; qkv reads none, linear and yarn here")
+        }
+        config.rope = rope
+    }
+
+    /// The `<prefix>.rope.scaling.*` keys of `config`'s RoPE scaling, as llama.cpp's converter writes them
+    /// (`linear`: type and factor; YaRN: type, factor, original context and the parameters the kept
+    /// `provenance.hf_rope_scaling` states), for architectures that have no `rope_freqs` tensor; with
+    /// `divisorsAsTensor` (Llama) divisors that are not YaRN's go as `rope_freqs` and need no key. A scaling
+    /// the keys cannot state is an error naming `target`.
+    static func ggufScalingKeys(_ config: ModelConfig, prefix: String, metadata: Metadata, target: String, divisorsAsTensor: Bool = false) throws -> [(String, GGUFValue)] {
+        guard let rope = config.rope, let factors = rope.frequencyFactors else { return [] }
+        func refuse(_ reason: String) -> ConversionError { .unsupportedTarget(output: target, reason: reason) }
+        if rope.longFrequencyFactors != nil { throw refuse("llama.cpp's \(prefix) has no LongRoPE (two sets of RoPE divisors)") }
+        let scaling = "\(prefix).rope.scaling."
+        if rope.attentionFactor == 1 {
+            if divisorsAsTensor { return [] }
+            guard let first = factors.first, factors.allSatisfy({ $0 == first }) else {
+                throw refuse("llama.cpp's \(prefix) takes RoPE divisors only as a linear or YaRN scaling; these are neither")
+            }
+            return [(scaling + "type", .string("linear")), (scaling + "factor", .float32(first))]
+        }
+        // YaRN: its parameters, from the rope_scaling the import kept, when it gives these steps.
+        let dims = rope.dimensions ?? config.headDim
+        guard case .string(let text)? = metadata["provenance.hf_rope_scaling"], let kept = try? JSONParser.parse(Array(text.utf8)),
+              let json = kept.objectValue, (kept["rope_type"] ?? kept["type"])?.stringValue == "yarn",
+              (try? RopeScaling.steps(kept, field: "rope_scaling", file: target, theta: rope.theta, dims: dims, model: .object(hfConfigMembers(config, architecture: "", modelType: "")))) == RopeScaling.Steps(rope),
+              let factor = kept["factor"]?.doubleValue else {
+            throw refuse("its RoPE divisors and attention factor are not a linear scaling, and no YaRN rope_scaling that gives them was kept; llama.cpp's keys cannot state them")
+        }
+        var keys: [(String, GGUFValue)] = [(scaling + "type", .string("yarn")), (scaling + "factor", .float32(Float(factor))),
+                                           (scaling + "original_context_length", .uint32(UInt32(kept["original_max_position_embeddings"]?.int64Value ?? Int64(config.maxPositions))))]
+        if kept["truncate"]?.boolValue == false {
+            throw refuse("its YaRN has truncate: false, and llama.cpp always floors and ceils the ramp's bounds")
+        }
+        let names = json.map(\.key)
+        // The attention factor when config.json gave one, or when it is not the one the factor gives
+        // (DeepSeek-style mscale / mscale_all_dim, which the keys cannot state otherwise).
+        if names.contains("attention_factor") || rope.attentionFactor != RopeScaling.yarnMscale(factor, 1) {
+            keys.append((scaling + "yarn_attn_factor", .float32(Float(rope.attentionFactor))))
+        }
+        if names.contains("beta_fast"), let value = kept["beta_fast"]?.doubleValue { keys.append((scaling + "yarn_beta_fast", .float32(Float(value)))) }
+        if names.contains("beta_slow"), let value = kept["beta_slow"]?.doubleValue { keys.append((scaling + "yarn_beta_slow", .float32(Float(value)))) }
+        return keys
+    }
+
     /// The fields Hugging Face's LLaMA-style configs share (`hidden_size`, `num_key_value_heads`,
     /// `rope_theta` with `rope_scaling` / `rope_parameters`, ...).
     static func hfConfig(_ json: JSONValue, file: String, activationField: String = "hidden_act") throws -> ModelConfig {
@@ -146,8 +237,8 @@ enum LlamaStyle {
         guard factor > 0, factor <= 1, ropeDims % 2 == 0, ropeDims > 0 else {
             throw ImportError.configField(file: file, field: "partial_rotary_factor", reason: "is \(factor); expected (0, 1] giving an even number of dimensions")
         }
-        config.rope = .init(theta: theta, layout: .half, dimensions: ropeDims == config.headDim ? nil : ropeDims,
-                            frequencyFactors: try RopeScaling.factors(scaling, field: scalingField, file: file, theta: theta, dims: ropeDims))
+        config.rope = .init(theta: theta, layout: .half, dimensions: ropeDims == config.headDim ? nil : ropeDims)
+        try RopeScaling.steps(scaling, field: scalingField, file: file, theta: theta, dims: ropeDims, model: json).apply(to: &config.rope!)
         if let bos = try fields.optionalInt("bos_token_id") { config.specialTokens[.bos] = bos }
         if let eos = try fields.optionalInt("eos_token_id") { config.specialTokens[.eos] = eos }
         return config

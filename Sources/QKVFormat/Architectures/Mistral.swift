@@ -8,7 +8,7 @@ enum Mistral: Architecture {
 
     static func canHold(_ config: ModelConfig) -> Bool {
         config.activation == .silu && config.slidingLayers == nil
-            && config.isGatedRopeDecoder(allowed: [.ropeFactors], required: [.slidingWindow])
+            && config.isGatedRopeDecoder(allowed: [.ropeScaling], required: [.slidingWindow])
     }
 
     static func config(hf json: JSONValue, file: String) throws -> ModelConfig {
@@ -27,6 +27,11 @@ enum Mistral: Architecture {
     static func config(gguf file: GGUFFile) throws -> ModelConfig { try Llama.config(gguf: file) }
     static func ggufSource(for name: String, config: ModelConfig) -> (String, TensorTransform)? { Llama.ggufSource(for: name, config: config) }
     static func ggufKeys(_ config: ModelConfig) -> [(String, GGUFValue)] { Llama.ggufKeys(config) }
+    static var ggufConfigTensorNames: [String] { Llama.ggufConfigTensorNames }
+    static func ggufConfigTensors(_ config: ModelConfig) -> [(name: String, values: [Float])] { Llama.ggufConfigTensors(config) }
+    static func ggufScalingKeys(_ config: ModelConfig, metadata: Metadata, target: String) throws -> [(String, GGUFValue)] {
+        try Llama.ggufScalingKeys(config, metadata: metadata, target: target)
+    }
 
     static func ggufProblem(_ config: ModelConfig) -> String? {
         guard config.slidingWindow < config.maxPositions else { return nil }

@@ -7,7 +7,7 @@ enum Qwen2: Architecture {
     static let ggufArchitectures = ["qwen2"]
 
     static func canHold(_ config: ModelConfig) -> Bool {
-        config.activation == .silu && config.isGatedRopeDecoder(allowed: [.slidingWindow, .ropeFactors], required: [.qkvBias])
+        config.activation == .silu && config.isGatedRopeDecoder(allowed: [.slidingWindow, .ropeScaling], required: [.qkvBias])
             && !config.attentionBias
     }
 
@@ -26,6 +26,7 @@ enum Qwen2: Architecture {
     static func config(gguf file: GGUFFile) throws -> ModelConfig {
         var config = try LlamaStyle.ggufConfig(file, prefix: "qwen2", activation: .silu)
         config.qkvBias = true
+        try LlamaStyle.ggufRopeScaling(file, prefix: "qwen2", config: &config)
         return config
     }
 
@@ -34,6 +35,9 @@ enum Qwen2: Architecture {
     }
 
     static func ggufKeys(_ config: ModelConfig) -> [(String, GGUFValue)] { LlamaStyle.ggufKeys(config, prefix: "qwen2") }
+    static func ggufScalingKeys(_ config: ModelConfig, metadata: Metadata, target: String) throws -> [(String, GGUFValue)] {
+        try LlamaStyle.ggufScalingKeys(config, prefix: "qwen2", metadata: metadata, target: target)
+    }
 }
 
 /// Qwen3 (Hugging Face `qwen3`; GGUF `qwen3`): Qwen2 without the Q/K/V biases (unless `attention_bias`)
@@ -45,7 +49,7 @@ enum Qwen3: Architecture {
 
     static func canHold(_ config: ModelConfig) -> Bool {
         config.activation == .silu
-            && config.isGatedRopeDecoder(allowed: [.slidingWindow, .ropeFactors, .qkvBias, .outputBias], required: [.qkNorm])
+            && config.isGatedRopeDecoder(allowed: [.slidingWindow, .ropeScaling, .qkvBias, .outputBias], required: [.qkNorm])
             && config.qkvBias == false
     }
 
@@ -67,6 +71,7 @@ enum Qwen3: Architecture {
         var config = try LlamaStyle.ggufConfig(file, prefix: "qwen3", activation: .silu)
         config.qkNorm = true
         config.attentionBias = file.tensorInfo("blk.0.attn_q.bias") != nil
+        try LlamaStyle.ggufRopeScaling(file, prefix: "qwen3", config: &config)
         return config
     }
 
@@ -75,6 +80,9 @@ enum Qwen3: Architecture {
     }
 
     static func ggufKeys(_ config: ModelConfig) -> [(String, GGUFValue)] { LlamaStyle.ggufKeys(config, prefix: "qwen3") }
+    static func ggufScalingKeys(_ config: ModelConfig, metadata: Metadata, target: String) throws -> [(String, GGUFValue)] {
+        try LlamaStyle.ggufScalingKeys(config, prefix: "qwen3", metadata: metadata, target: target)
+    }
 }
 
 /// Qwen's sliding window: `layer_types` when the config lists them, else the layers from

@@ -89,7 +89,8 @@ final class GGUFExportWriter: ContainerWriter {
         }
         self.outputs = outputs
         tensorOrder = outputs.flatMap(\.sources)
-        writer = try GGUFWriter(target: target, inputs: inputs, metadata: GGUFExportWriter.keys(arch, config, tokenizer, metadata, tensors),
+        let scalingKeys = try arch.ggufScalingKeys(config, metadata: metadata, target: target)
+        writer = try GGUFWriter(target: target, inputs: inputs, metadata: GGUFExportWriter.keys(arch, config, tokenizer, metadata, tensors, scalingKeys: scalingKeys),
                                 tensors: outputs.map(\.tensor))
         try writeConstants()
     }
@@ -164,16 +165,19 @@ final class GGUFExportWriter: ContainerWriter {
     /// llama.cpp's keys for `config` and `tokenizer`; for a model a GGUF import produced, exactly the keys
     /// it kept, in their order and types, with values from the config where it has them.
     static func keys(_ arch: any Architecture.Type, _ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata,
-                     _ tensors: [TensorInfo]) -> [(key: String, value: GGUFValue)] {
-        mergedWithKeptKeys(generatedKeys(arch, config, tokenizer), metadata, tensors)
+                     _ tensors: [TensorInfo], scalingKeys: [(String, GGUFValue)] = []) -> [(key: String, value: GGUFValue)] {
+        mergedWithKeptKeys(generatedKeys(arch, config, tokenizer, scalingKeys: scalingKeys), metadata, tensors)
     }
 
-    /// The keys the export makes from the config and tokenizer: what an import of `config` maps (every
-    /// other key of a GGUF is kept as it is, `provenance.gguf.*`).
-    static func generatedKeys(_ arch: any Architecture.Type, _ config: ModelConfig, _ tokenizer: TokenizerData?) -> [(String, GGUFValue)] {
+    /// The keys the export makes from the config and tokenizer (and `scalingKeys`, the architecture's
+    /// `ggufScalingKeys`, made from the kept RoPE scaling): what an import of `config` maps (every other
+    /// key of a GGUF is kept as it is, `provenance.gguf.*`; an import, which has no scaling keys to pass,
+    /// keeps a YaRN's keys that way).
+    static func generatedKeys(_ arch: any Architecture.Type, _ config: ModelConfig, _ tokenizer: TokenizerData?,
+                              scalingKeys: [(String, GGUFValue)] = []) -> [(String, GGUFValue)] {
         if arch == Bert.self { return bertKeys(config, tokenizer) }
         if arch == GPT2.self { return gpt2Keys(config, tokenizer) }
-        var generated: [(String, GGUFValue)] = [("general.architecture", .string(arch.ggufArchitectures[0]))] + arch.ggufKeys(config)
+        var generated: [(String, GGUFValue)] = [("general.architecture", .string(arch.ggufArchitectures[0]))] + arch.ggufKeys(config) + scalingKeys
         if let tokenizer {
             let model = switch tokenizer.kind { case .sentencepieceBPE: "llama"; case .bpe: "gpt2"; case .wordpiece: "bert" }
             generated.append(("tokenizer.ggml.model", .string(model)))

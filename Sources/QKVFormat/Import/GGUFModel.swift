@@ -87,6 +87,9 @@ public final class GGUFModel: WeightFile, @unchecked Sendable {
             metadata["provenance.source"] = .string(AtomicOutput.split(path).base)
             metadata["provenance.source_format"] = .string("gguf")
             metadata[Architectures.provenanceKey] = .string(arch.name)
+            // YaRN's parameters in transformers' form, for a config.json export (the schema keeps the
+            // divisors and the attention factor they give).
+            if let scaling = RopeScaling.yarnJSON(gguf: file) { metadata["provenance.hf_rope_scaling"] = .string(scaling.text) }
         }
         self.metadata = metadata
     }

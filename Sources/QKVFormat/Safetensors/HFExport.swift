@@ -241,15 +241,27 @@ final class HFExportWriter: ContainerWriter {
     /// A Hugging Face `config.json` for `config`, enough for transformers' `from_pretrained`.
     static func configJSON(_ config: ModelConfig, _ arch: any Architecture.Type, metadata: Metadata, target: String) throws -> String {
         var members = arch.hfConfig(config)
-        // RoPE divisors that are not one linear factor (Llama 3's): the `rope_scaling` the import kept, when
-        // it still gives exactly these divisors.
-        if let rope = config.rope, let factors = rope.frequencyFactors, RopeScaling.linearJSON(factors) == nil {
-            guard case .string(let text)? = metadata["provenance.hf_rope_scaling"], let kept = try? JSONParser.parse(Array(text.utf8)),
-                  (try? RopeScaling.factors(kept, field: "rope_scaling", file: target, theta: rope.theta, dims: rope.dimensions ?? config.headDim)) == factors else {
-                throw ConversionError.unsupportedTarget(output: target, reason: "its RoPE frequency divisors are not a linear scaling and no rope_scaling that gives them was kept; config.json cannot state them")
+        // A RoPE scaling that is not one linear factor (Llama 3's, YaRN, LongRoPE): the `rope_scaling` the
+        // import kept when it still gives exactly these steps, else LongRoPE's made from the config (all its
+        // parameters are in it).
+        let steps = RopeScaling.Steps(config.rope)
+        let isLinear = steps.attentionFactor == 1 && steps.longFactors == nil && (steps.factors.map { RopeScaling.linearJSON($0) != nil } ?? true)
+        if let rope = config.rope, !isLinear {
+            let model = JSONValue.object(members)
+            func gives(_ scaling: JSONValue) -> Bool {
+                (try? RopeScaling.steps(scaling, field: "rope_scaling", file: target, theta: rope.theta, dims: rope.dimensions ?? config.headDim, model: model)) == steps
+            }
+            var scaling: JSONValue?
+            if case .string(let text)? = metadata["provenance.hf_rope_scaling"], let kept = try? JSONParser.parse(Array(text.utf8)), gives(kept) {
+                scaling = kept
+            } else if let made = RopeScaling.longRopeJSON(steps), gives(made) {
+                scaling = made
+            }
+            guard let scaling else {
+                throw ConversionError.unsupportedTarget(output: target, reason: "its RoPE scaling (frequency divisors, attention factor) is not a linear scaling and no rope_scaling that gives it was kept; config.json cannot state it")
             }
             members.removeAll { $0.key == "rope_scaling" }
-            members.append(("rope_scaling", kept))
+            members.append(("rope_scaling", scaling))
         }
         for token in [ModelConfig.SpecialToken.bos, .eos] { if let id = config.specialTokens[token] { members.append(("\(token.rawValue)_token_id", .int(id))) } }
         members.append(("torch_dtype", .string("float32")))

@@ -25,14 +25,35 @@ public struct ModelConfig: Equatable, Sendable {
         public var slidingTheta: Double?
         /// Dimensions of each head that rotate (partial rotary); nil: all of them.
         public var dimensions: Int?
-        /// Divisors of the inverse frequencies, one per rotated pair, on global layers (Llama 3's scaling).
+        /// Divisors of the inverse frequencies, one per rotated pair, on the layers that rotate with `theta`
+        /// (linear, Llama 3's and YaRN's scalings; LongRoPE's short factors).
         public var frequencyFactors: [Float]?
-        public init(theta: Double, layout: RopeLayout, slidingTheta: Double? = nil, dimensions: Int? = nil, frequencyFactors: [Float]? = nil) {
+        /// LongRoPE's long factors: the divisors a session longer than `originalContext` uses instead of
+        /// `frequencyFactors`.
+        public var longFrequencyFactors: [Float]?
+        /// The longest session that rotates with `frequencyFactors` when there are long factors.
+        public var originalContext: Int?
+        /// Multiplies cos and sin of the rotation on the layers that rotate with `theta` (YaRN's and
+        /// LongRoPE's attention factor); 1: none.
+        public var attentionFactor: Double
+        public init(theta: Double, layout: RopeLayout, slidingTheta: Double? = nil, dimensions: Int? = nil, frequencyFactors: [Float]? = nil,
+                    longFrequencyFactors: [Float]? = nil, originalContext: Int? = nil, attentionFactor: Double = 1) {
             self.theta = theta
             self.layout = layout
             self.slidingTheta = slidingTheta
             self.dimensions = dimensions
             self.frequencyFactors = frequencyFactors
+            self.longFrequencyFactors = longFrequencyFactors
+            self.originalContext = originalContext
+            self.attentionFactor = attentionFactor
+        }
+
+        /// The divisors a session of `capacity` tokens rotates with: the long factors when there are and
+        /// the session is longer than `originalContext` (llama.cpp's choice by context size), else
+        /// `frequencyFactors`.
+        public func frequencyFactors(forCapacity capacity: Int) -> [Float]? {
+            if let long = longFrequencyFactors, let original = originalContext, capacity > original { return long }
+            return frequencyFactors
         }
     }
 
@@ -173,7 +194,7 @@ public struct ModelConfig: Equatable, Sendable {
         "config.qkv_bias", "config.qk_norm", "config.norm_weight_offset", "config.post_norms", "config.embedding_scale",
         "config.attention_scale", "config.attention_softcap", "config.final_softcap", "config.sliding_window",
         "config.sliding_layers", "config.rope_theta_sliding", "config.rope_dims", "config.rope_freq_factors",
-        "config.attn_output_layout",
+        "config.rope_freq_factors_long", "config.rope_original_context", "config.rope_attention_factor", "config.attn_output_layout",
     ]
 
     /// Reads and checks the config from a file's metadata; `file` names the file in errors.
@@ -221,9 +242,13 @@ public struct ModelConfig: Equatable, Sendable {
             rope = Rope(theta: try reader.float("config.rope_theta"), layout: try reader.choice("config.rope_layout"),
                         slidingTheta: try reader.optionalFloat("config.rope_theta_sliding"),
                         dimensions: metadata["config.rope_dims"] == nil ? nil : try reader.dimension("config.rope_dims"),
-                        frequencyFactors: metadata["config.rope_freq_factors"] == nil ? nil : try reader.float32Array("config.rope_freq_factors"))
+                        frequencyFactors: metadata["config.rope_freq_factors"] == nil ? nil : try reader.float32Array("config.rope_freq_factors"),
+                        longFrequencyFactors: metadata["config.rope_freq_factors_long"] == nil ? nil : try reader.float32Array("config.rope_freq_factors_long"),
+                        originalContext: metadata["config.rope_original_context"] == nil ? nil : try reader.dimension("config.rope_original_context"),
+                        attentionFactor: try reader.optionalFloat("config.rope_attention_factor") ?? 1)
         case .learned:
-            for key in ["config.rope_theta", "config.rope_layout", "config.rope_theta_sliding", "config.rope_dims", "config.rope_freq_factors"] where metadata[key] != nil {
+            for key in ["config.rope_theta", "config.rope_layout", "config.rope_theta_sliding", "config.rope_dims", "config.rope_freq_factors",
+                        "config.rope_freq_factors_long", "config.rope_original_context", "config.rope_attention_factor"] where metadata[key] != nil {
                 throw .invalidValue(file: file, key: key, value: "\(metadata[key]!)",
                                     reason: "RoPE keys are not allowed with learned positions")
             }
@@ -271,10 +296,20 @@ public struct ModelConfig: Equatable, Sendable {
             if let dims = rope.dimensions, dims % 2 != 0 || dims > headDim {
                 throw invalid("config.rope_dims", dims, "must be even and at most config.head_dim (\(headDim))")
             }
-            if let factors = rope.frequencyFactors {
+            for (key, list) in [("config.rope_freq_factors", rope.frequencyFactors), ("config.rope_freq_factors_long", rope.longFrequencyFactors)] {
+                guard let factors = list else { continue }
                 let pairs = (rope.dimensions ?? headDim) / 2
-                if factors.count != pairs { throw invalid("config.rope_freq_factors", "\(factors.count) entries", "must have rope_dims / 2 = \(pairs) entries") }
-                if let bad = factors.first(where: { !($0.isFinite && $0 > 0) }) { throw invalid("config.rope_freq_factors", bad, "entries must be finite and positive") }
+                if factors.count != pairs { throw invalid(key, "\(factors.count) entries", "must have rope_dims / 2 = \(pairs) entries") }
+                if let bad = factors.first(where: { !($0.isFinite && $0 > 0) }) { throw invalid(key, bad, "entries must be finite and positive") }
+            }
+            if let long = rope.longFrequencyFactors {
+                if rope.frequencyFactors == nil { throw invalid("config.rope_freq_factors_long", "\(long.count) entries", "needs config.rope_freq_factors (the divisors of shorter sessions)") }
+                if rope.originalContext == nil { throw invalid("config.rope_freq_factors_long", "\(long.count) entries", "needs config.rope_original_context") }
+            } else if let original = rope.originalContext {
+                throw invalid("config.rope_original_context", original, "needs config.rope_freq_factors_long")
+            }
+            if !(rope.attentionFactor.isFinite && rope.attentionFactor > 0) {
+                throw invalid("config.rope_attention_factor", rope.attentionFactor, "must be finite and positive")
             }
         }
         if !normWeightOffset.isFinite { throw invalid("config.norm_weight_offset", normWeightOffset, "must be finite") }
@@ -322,6 +357,9 @@ public struct ModelConfig: Equatable, Sendable {
             if let sliding = rope.slidingTheta { out["config.rope_theta_sliding"] = .float(sliding) }
             if let dims = rope.dimensions { out["config.rope_dims"] = .int(Int64(dims)) }
             if let factors = rope.frequencyFactors { out["config.rope_freq_factors"] = .float32Array(factors) }
+            if let factors = rope.longFrequencyFactors { out["config.rope_freq_factors_long"] = .float32Array(factors) }
+            if let original = rope.originalContext { out["config.rope_original_context"] = .int(Int64(original)) }
+            if rope.attentionFactor != 1 { out["config.rope_attention_factor"] = .float(rope.attentionFactor) }
         }
         if attentionOutputLayout != .heads { out["config.attn_output_layout"] = .string(attentionOutputLayout.rawValue) }
         if qkvBias { out["config.qkv_bias"] = .bool(true) }
