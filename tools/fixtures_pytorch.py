@@ -160,3 +160,20 @@ def hostile_cases(marker):
     struct.pack_into("<I", bad, end + 16, len(bad) + 100)
     cases.append(("directory-past-end.bin", bytes(bad), "badZip", "does not fit"))
     return cases
+
+
+def main():
+    """fixtures_pytorch.py DIR: writes the hostile and broken files into DIR (the fuzzer's seeds)."""
+    out = sys.argv[1]
+    import os
+    os.makedirs(out, exist_ok=True)
+    for name, data, _, _ in hostile_cases(os.path.join(out, "ran")):
+        if len(data) <= 65536:
+            with open(os.path.join(out, name), "wb") as f:
+                f.write(data)
+    with open(os.path.join(out, "good.bin"), "wb") as f:
+        f.write(good_checkpoint())
+
+
+if __name__ == "__main__":
+    main()

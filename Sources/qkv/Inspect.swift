@@ -30,6 +30,8 @@ struct Inspect: ParsableCommand {
     }
 
     func run() throws {
+        // `org/name` and hub cache folders name the snapshot on disk.
+        let file = try HubCache.resolve(self.file)
         if let valuesOf, let npy {
             let (weights, _) = try openForInspection(path: file)
             // A canonical name, or the file's own name for one of its tensors (GGUF, safetensors).

@@ -20,6 +20,8 @@ struct Validate: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func run() throws {
+        // `org/name` and hub cache folders name the snapshot on disk.
+        let file = try HubCache.resolve(self.file)
         let weights: any WeightFile
         do {
             weights = try openWeightFile(path: file)

@@ -390,7 +390,8 @@ public final class RawGGUF: WeightFile, @unchecked Sendable {
 
 /// Opens `path` for `inspect`: as a model when it can be mapped to the schema, else (a checkpoint of an
 /// unknown architecture) as its raw tensors, with the reason it could not be mapped.
-public func openForInspection(path: String) throws -> (file: any WeightFile, mappingProblem: ImportError?) {
+public func openForInspection(path given: String) throws -> (file: any WeightFile, mappingProblem: ImportError?) {
+    let path = try HubCache.resolve(given)
     do {
         return (try openWeightFile(path: path), nil)
     } catch let problem as ImportError {

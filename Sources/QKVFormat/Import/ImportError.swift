@@ -21,6 +21,8 @@ public enum ImportError: Error, Equatable, Sendable {
     case unsupportedGGMLType(file: String, tensor: String, type: String)
     /// A source dtype the canonical schema cannot hold for this tensor.
     case sourceDType(file: String, tensor: String, dtype: DType)
+    /// An `org/name` reference (or a cache folder) the Hugging Face cache on this machine cannot answer.
+    case notInHubCache(reference: String, reason: String)
 }
 
 extension ImportError: CustomStringConvertible {
@@ -46,6 +48,8 @@ extension ImportError: CustomStringConvertible {
             "\(file): tensor '\(tensor)' has ggml type \(type); qkv maps F32, F16, BF16 and the block types of Specs/quantization.md"
         case let .sourceDType(file, tensor, dtype):
             "\(file): tensor '\(tensor)' has dtype \(dtype), which a model tensor cannot have"
+        case let .notInHubCache(reference, reason):
+            "\(reference): \(reason)"
         }
     }
 }

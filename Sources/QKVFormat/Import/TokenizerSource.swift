@@ -9,7 +9,8 @@ public enum TokenizerSource {
     /// a lone `tokenizer.json`, has no model config; the config returned
     /// then holds only the vocabulary size and the special token ids (its other sizes are 1s).
     /// - Throws: `ImportError.tokenizer` when the file has no tokenizer, and what reading it throws.
-    public static func load(path: String) throws -> (TokenizerData, ModelConfig) {
+    public static func load(path given: String) throws -> (TokenizerData, ModelConfig) {
+        let path = try HubCache.resolve(given)
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if exists && !isDirectory.boolValue && path.hasSuffix(".json") {

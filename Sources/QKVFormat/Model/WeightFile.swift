@@ -76,7 +76,9 @@ public protocol WeightFile: AnyObject {
 }
 
 /// Opens any container qkv reads, chosen by the file's first bytes.
-public func openWeightFile(path: String) throws -> any WeightFile {
+public func openWeightFile(path given: String) throws -> any WeightFile {
+    // `org/name` and hub cache folders: the snapshot on disk (HubCache).
+    let path = try HubCache.resolve(given)
     switch try ContainerFormat.detect(path: path) {
     case .qkv: return try QKVFile(path: path)
     case .hdf5:
