@@ -68,6 +68,12 @@ struct Convert: ParsableCommand {
     @Flag(help: "HDF5 output: chunked, shuffle + deflate datasets, one chunk per attention head.")
     var compress = false
 
+    @Option(help: ArgumentHelp("GGUF output: shards of at most this much tensor data (e.g. 500M, 2G; M = 10⁶ bytes, G = 10⁹), named OUT-0000K-of-0000N.gguf, as llama.cpp's gguf-split writes them.", valueName: "size"))
+    var splitMaxSize: String?
+
+    @Option(help: ArgumentHelp("GGUF output: shards of at most this many tensors, as gguf-split's --split-max-tensors.", valueName: "n"))
+    var splitMaxTensors: Int?
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -77,6 +83,12 @@ struct Convert: ParsableCommand {
         if compress && (to?.container ?? ContainerFormat(pathExtension: output)) != .hdf5 {
             throw ValidationError("--compress applies to HDF5 output only")
         }
+        if splitMaxSize != nil || splitMaxTensors != nil {
+            guard (to?.container ?? ContainerFormat(pathExtension: output)) == .gguf else { throw ValidationError("--split-max-size and --split-max-tensors apply to GGUF output only") }
+            guard splitMaxSize == nil || splitMaxTensors == nil else { throw ValidationError("give --split-max-size or --split-max-tensors, not both") }
+            if let size = splitMaxSize, GGUFSplit.Limit(size: size) == nil { throw ValidationError("--split-max-size \(size): expected a whole number of M or G, e.g. 500M or 2G") }
+            if let n = splitMaxTensors, n < 1 { throw ValidationError("--split-max-tensors must be at least 1") }
+        }
     }
 
     func run() throws {
@@ -84,7 +96,8 @@ struct Convert: ParsableCommand {
         let bar = common.progressBar("converting")
         let start = Date()
         let summary = try Converter.convert(input: input, output: output, format: format,
-                                            options: WriteOptions(dtype: dtype?.options.0, quantization: dtype?.options.1, compress: compress),
+                                            options: WriteOptions(dtype: dtype?.options.0, quantization: dtype?.options.1, compress: compress,
+                                                                 split: splitMaxSize.flatMap(GGUFSplit.Limit.init(size:)) ?? splitMaxTensors.map { .tensors($0) }),
                                             progress: { bar?.update($0, $1) })
         if !summary.omittedTensors.isEmpty {
             // Not an error, but never silent: the output lacks these.
@@ -92,7 +105,8 @@ struct Convert: ParsableCommand {
         }
         if !common.quiet {
             let seconds = Date().timeIntervalSince(start)
-            print("\(input) -> \(output): \(summary.tensorCount) tensors, \(formatCount(summary.parameterCount)) parameters, "
+            let target = summary.shards.isEmpty ? output : "\(summary.shards[0]) (+\(summary.shards.count - 1) shards)"
+            print("\(input) -> \(target): \(summary.tensorCount) tensors, \(formatCount(summary.parameterCount)) parameters, "
                   + "\(formatBytes(summary.bytesWritten)) \(format.rawValue)\(dtype.map { " (\($0))" } ?? "") in \(String(format: "%.2f", seconds)) s")
         }
     }

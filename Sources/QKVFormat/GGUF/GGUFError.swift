@@ -5,6 +5,9 @@
 public enum GGUFError: Error, Equatable, Sendable {
     /// A read needs more bytes than the file has left: a truncated header, key, value or tensor info.
     case unexpectedEnd(file: String, offset: Int, what: String, needed: UInt64, available: Int)
+    /// A shard of a split model (gguf-split's `split.*` keys) that does not fit with the others: not the
+    /// first shard, a shard missing, numbered wrong, or a tensor in two shards.
+    case splitShard(file: String, reason: String)
     /// The first four bytes are not `GGUF`.
     case badMagic(file: String, found: [UInt8])
     /// Version 0, version 1 (GGUFv1, which ggml no longer reads) or newer than 3.
@@ -123,6 +126,8 @@ extension GGUFError: CustomStringConvertible {
             return "\(file): the data section would start at byte \(start), past the end of the file (\(length) bytes; truncated?)"
         case let .tensorPastEnd(file, tensor, end, length):
             return "\(file): tensor '\(tensor)' ends at byte \(end), past the end of the file (\(length) bytes; truncated?)"
+        case let .splitShard(file, reason):
+            return "\(file): split GGUF: \(reason)"
         case let .noSuchTensor(file, tensor):
             return "\(file): no tensor is named '\(tensor)'"
         case let .unsupportedTensorType(file, tensor, type):

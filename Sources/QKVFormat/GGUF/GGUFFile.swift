@@ -1,3 +1,5 @@
+import Foundation
+
 /// One tensor info of a GGUF file: name, ggml type, dimensions and where its bytes are.
 public struct GGUFTensorInfo: Equatable, Sendable {
     public var name: String
@@ -31,27 +33,102 @@ public final class GGUFFile: @unchecked Sendable {
     public let metadata: [(key: String, value: GGUFValue)]
     /// In file order.
     public let tensorInfos: [GGUFTensorInfo]
-    /// Absolute offset of the data section: the end of the tensor infos rounded up to `alignment`.
-    public let dataStart: Int
-    let mapping: MappedFile
+    /// The files of a model split by gguf-split (`-00001-of-0000N.gguf`), in order; one for a whole file.
+    public let shardPaths: [String]
+    /// Each shard's mapping and the absolute offset of its data section (the end of its tensor infos
+    /// rounded up to `alignment`).
+    private let shards: [(mapping: MappedFile, dataStart: Int)]
+    /// For each tensor info, the shard holding its bytes.
+    private let tensorShard: [Int]
     private let keyIndex: [GGUFName: Int]
     private let tensorIndex: [GGUFName: Int]
 
+    /// gguf-split's keys: which shard a file is, of how many, and the tensors of all of them.
+    static let splitKeys: Set<String> = ["split.no", "split.count", "split.tensors.count"]
+
     /// Maps and validates `path`. Throws `IOError` when the file cannot be read and `GGUFError` for the
-    /// first rule it breaks.
+    /// first rule it breaks. The first shard of a split model (a `split.count` above 1) opens every
+    /// shard, each validated, as one file: its keys are the first shard's but gguf-split's own, its
+    /// tensors those of all shards.
     public init(path: String) throws {
         let mapping = try MappedFile(path: path)
         let parsed = try GGUFFile.parse(mapping.bytes, file: path)
         self.path = path
-        self.mapping = mapping
         self.version = parsed.version
         self.alignment = parsed.alignment
-        self.metadata = parsed.metadata
-        self.tensorInfos = parsed.tensorInfos
-        self.dataStart = parsed.dataStart
-        self.keyIndex = parsed.keyIndex
-        self.tensorIndex = parsed.tensorIndex
+        let count = parsed.keyIndex[GGUFName("split.count")].flatMap { parsed.metadata[$0].value.integerValue }.map { Int($0) } ?? 1
+        guard count > 1 else {
+            // A whole file; gguf-split's keys on a one-shard "split" describe the container, not the model.
+            let kept = parsed.metadata.filter { !GGUFFile.splitKeys.contains($0.key) }
+            self.metadata = kept
+            self.tensorInfos = parsed.tensorInfos
+            self.shardPaths = [path]
+            self.shards = [(mapping, parsed.dataStart)]
+            self.tensorShard = [Int](repeating: 0, count: parsed.tensorInfos.count)
+            self.keyIndex = kept.count == parsed.metadata.count ? parsed.keyIndex
+                : Dictionary(uniqueKeysWithValues: kept.enumerated().map { (GGUFName($1.key), $0) })
+            self.tensorIndex = parsed.tensorIndex
+            return
+        }
+        let total = parsed.keyIndex[GGUFName("split.tensors.count")].flatMap { parsed.metadata[$0].value.integerValue }.map { Int($0) }
+        let number = parsed.keyIndex[GGUFName("split.no")].flatMap { parsed.metadata[$0].value.integerValue }.map { Int($0) }
+        guard let prefix = GGUFFile.splitPrefix(path, shard: 0, of: count), number == 0 else {
+            throw GGUFError.splitShard(file: path, reason: "this is not the first of \(count) shards (split.no \(number.map(String.init) ?? "missing"), or the name does not end in -00001-of-\(String(format: "%05d", count)).gguf); open the first")
+        }
+        var shards = [(mapping, parsed.dataStart)], infos = parsed.tensorInfos
+        var owner = [Int](repeating: 0, count: infos.count), paths = [path]
+        for shard in 1..<count {
+            let shardPath = GGUFFile.splitPath(prefix, shard: shard, of: count)
+            guard FileManager.default.fileExists(atPath: shardPath) else {
+                throw GGUFError.splitShard(file: path, reason: "shard \(shard + 1) of \(count), \(shardPath), is missing")
+            }
+            let shardMapping = try MappedFile(path: shardPath)
+            let part = try GGUFFile.parse(shardMapping.bytes, file: shardPath)
+            func value(_ key: String) -> Int? { part.keyIndex[GGUFName(key)].flatMap { part.metadata[$0].value.integerValue }.map { Int($0) } }
+            guard value("split.no") == shard, value("split.count") == count else {
+                throw GGUFError.splitShard(file: shardPath, reason: "its split.no and split.count (\(value("split.no").map(String.init) ?? "missing"), \(value("split.count").map(String.init) ?? "missing")) are not \(shard) and \(count)")
+            }
+            guard part.alignment == parsed.alignment else {
+                throw GGUFError.splitShard(file: shardPath, reason: "its alignment \(part.alignment) differs from the first shard's \(parsed.alignment)")
+            }
+            shards.append((shardMapping, part.dataStart))
+            infos += part.tensorInfos
+            owner += [Int](repeating: shard, count: part.tensorInfos.count)
+            paths.append(shardPath)
+        }
+        var index: [GGUFName: Int] = [:]
+        for (i, info) in infos.enumerated() {
+            guard index.updateValue(i, forKey: GGUFName(info.name)) == nil else {
+                throw GGUFError.splitShard(file: paths[owner[i]], reason: "tensor '\(info.name)' is in more than one shard")
+            }
+        }
+        guard total == nil || total == infos.count else {
+            throw GGUFError.splitShard(file: path, reason: "split.tensors.count is \(total!) but the \(count) shards hold \(infos.count) tensors")
+        }
+        let kept = parsed.metadata.filter { !GGUFFile.splitKeys.contains($0.key) }
+        self.metadata = kept
+        self.keyIndex = Dictionary(uniqueKeysWithValues: kept.enumerated().map { (GGUFName($1.key), $0) })
+        self.tensorInfos = infos
+        self.tensorIndex = index
+        self.shardPaths = paths
+        self.shards = shards
+        self.tensorShard = owner
     }
+
+    /// gguf-split's file name for shard `shard` (0-based) of `count`: `prefix-0000K-of-0000N.gguf`.
+    public static func splitPath(_ prefix: String, shard: Int, of count: Int) -> String {
+        prefix + String(format: "-%05d-of-%05d.gguf", shard + 1, count)
+    }
+
+    /// The prefix of a shard's path, when the path ends as gguf-split names shard `shard` of `count`.
+    static func splitPrefix(_ path: String, shard: Int, of count: Int) -> String? {
+        let suffix = String(format: "-%05d-of-%05d.gguf", shard + 1, count)
+        return path.hasSuffix(suffix) ? String(path.dropLast(suffix.count)) : nil
+    }
+
+    /// The first shard's mapping and data section (the whole file's when it is not split).
+    var mapping: MappedFile { shards[0].mapping }
+    public var dataStart: Int { shards[0].dataStart }
 
     /// The value of metadata key `key` (compared byte for byte, as ggml does), or nil.
     public subscript(key: String) -> GGUFValue? {
@@ -68,7 +145,8 @@ public final class GGUFFile: @unchecked Sendable {
     /// only with a `general.alignment` below 8): then the view holds an aligned copy.
     /// Throws `GGUFError.noSuchTensor`, or `.unsupportedTensorType` for ggml types without a qkv dtype.
     public func tensor(_ name: String) throws(GGUFError) -> TensorView {
-        guard let info = tensorInfo(name) else { throw .noSuchTensor(file: path, tensor: name) }
+        guard let position = tensorIndex[GGUFName(name)] else { throw .noSuchTensor(file: path, tensor: name) }
+        let info = tensorInfos[position], (mapping, dataStart) = shards[tensorShard[position]]
         guard let dtype = info.type.dtype else { throw .unsupportedTensorType(file: path, tensor: name, type: info.type) }
         let start = dataStart + info.offset
         let bytes = UnsafeRawBufferPointer(rebasing: mapping.bytes[start..<start + info.byteCount])
@@ -87,7 +165,8 @@ public final class GGUFFile: @unchecked Sendable {
     /// Calls `body` with the raw bytes of tensor `name`, whatever its type (for copying quantised tensors
     /// qkv cannot view as values), keeping the mapping alive for the call.
     public func withUnsafeTensorBytes<R>(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        guard let info = tensorInfo(name) else { throw GGUFError.noSuchTensor(file: path, tensor: name) }
+        guard let position = tensorIndex[GGUFName(name)] else { throw GGUFError.noSuchTensor(file: path, tensor: name) }
+        let info = tensorInfos[position], (mapping, dataStart) = shards[tensorShard[position]]
         let start = dataStart + info.offset
         return try withExtendedLifetime(mapping) {
             try body(UnsafeRawBufferPointer(rebasing: mapping.bytes[start..<start + info.byteCount]))

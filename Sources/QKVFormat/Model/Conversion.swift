@@ -10,9 +10,12 @@ public struct WriteOptions: Sendable {
     public var quantization: QuantizationScheme?
     /// HDF5 only: chunked, shuffle + deflate datasets.
     public var compress: Bool
+    /// GGUF only: write the output as gguf-split shards, `OUT-0000K-of-0000N.gguf`.
+    public var split: GGUFSplit.Limit?
 
     /// A block type as `dtype` means `.pure(dtype)`.
-    public init(dtype: DType? = nil, quantization: QuantizationScheme? = nil, compress: Bool = false) {
+    public init(dtype: DType? = nil, quantization: QuantizationScheme? = nil, compress: Bool = false, split: GGUFSplit.Limit? = nil) {
+        self.split = split
         if let dtype, dtype.isBlockQuantized {
             self.dtype = nil
             self.quantization = quantization ?? .pure(dtype)
@@ -47,6 +50,8 @@ public struct ConversionSummary: Sendable {
     public var outputFormat: ContainerFormat
     /// Tensors the output format has no place for (BERT's pooler in GGUF), left out.
     public var omittedTensors: [String] = []
+    /// The files of a split GGUF output, in order; empty otherwise.
+    public var shards: [String] = []
 }
 
 /// Converts model files between containers and dtypes without holding more than one tensor in memory.
@@ -59,6 +64,9 @@ public enum Converter {
     @discardableResult
     public static func convert(input: String, output: String, format: ContainerFormat, options: WriteOptions = WriteOptions(),
                                progress: (Int, Int) -> Void = { _, _ in }) throws -> ConversionSummary {
+        if let split = options.split {
+            return try convertSplit(input: input, output: output, format: format, options: options, limit: split, progress: progress)
+        }
         let model = try ModelFile(try openWeightFile(path: input))
         if options.compress && format != .hdf5 {
             throw ConversionError.compressNeedsHDF5(output: output)
@@ -139,6 +147,26 @@ public enum Converter {
         let written = targets.filter { !omitted.contains($0.name) }
         return ConversionSummary(tensorCount: written.count, parameterCount: written.reduce(0) { $0 + $1.elementCount },
                                  bytesWritten: bytes, outputFormat: format, omittedTensors: omitted)
+    }
+
+    /// The conversion to one GGUF beside the target, then that file written as gguf-split's shards
+    /// `OUT-0000K-of-0000N.gguf` (OUT without `.gguf`) and removed.
+    static func convertSplit(input: String, output: String, format: ContainerFormat, options: WriteOptions, limit: GGUFSplit.Limit,
+                             progress: (Int, Int) -> Void) throws -> ConversionSummary {
+        guard format == .gguf else { throw ConversionError.unsupportedTarget(output: output, reason: "splitting writes GGUF shards; the output is \(format.rawValue)") }
+        let prefix = output.hasSuffix(".gguf") ? String(output.dropLast(".gguf".count)) : output
+        let whole = "\(prefix).whole-\(getpid()).gguf"
+        var options = options
+        options.split = nil
+        defer { unlink(whole) }
+        var summary = try convert(input: input, output: whole, format: format, options: options, progress: progress)
+        let shards = try GGUFSplit.write(try GGUFFile(path: whole), prefix: prefix, limit: limit, inputs: [input])
+        summary.bytesWritten = shards.reduce(0) { total, path in
+            var s = stat()
+            return total + (stat(path, &s) == 0 ? Int(s.st_size) : 0)
+        }
+        summary.shards = shards
+        return summary
     }
 
     /// W_O [H, d, D] as rows [D, H·d] (plain elements, same dtype).
