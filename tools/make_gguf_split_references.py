@@ -10,7 +10,6 @@ says plus `ninja -C ~/.cache/qkv-llamacpp-build llama-gguf-split`. Writes Fixtur
                                      llama-tiny shards
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,19 +17,14 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_decoder_references import sha256  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(REPO, "Fixtures", "reference", "gguf-split")
 BUILD = os.environ.get("QKV_LLAMACPP_BUILD") or os.path.expanduser("~/.cache/qkv-llamacpp-build")
 MODELS = os.environ.get("QKV_MODELS") or os.path.expanduser("~/.cache/qkv-models")
 GEMMA = os.path.join(MODELS, "gemma3", "gemma-3-270m-q4_k_m.gguf")
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def split(source, prefix, *args):
