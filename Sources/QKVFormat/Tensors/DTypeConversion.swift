@@ -1,3 +1,5 @@
+import Dispatch
+
 // Files are little-endian and so is every host qkv supports; raw loads below rely on it.
 #if _endian(big)
 #error("qkv reads little-endian files with native loads; big-endian hosts are not supported")
@@ -72,16 +74,21 @@ public enum DTypeConversion {
         let storage = OwnedStorage(count: info.byteCount)
         let out = storage.mutableBytes
         let elementBytes = view.dtype.blockBytes
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: size) { block in
-            view.withUnsafeBytes { bytes in
-                for b in 0..<view.info.elementCount / size {
-                    let source = UnsafeRawBufferPointer(rebasing: bytes[(b * size * elementBytes)..<((b + 1) * size * elementBytes)])
-                    convert(source, from: view.dtype, to: .f32, into: UnsafeMutableRawBufferPointer(block))
-                    let values = UnsafePointer(block.baseAddress!), target = out.baseAddress! + b * dtype.blockBytes
-                    switch dtype {
-                    case .q8_0: quantizeBlockQ8_0(values, into: target)
-                    case _ where size == 256: BlockQuantization.quantizeSuperBlock(values, dtype: dtype, into: target)
-                    default: BlockQuantization.quantizeBlock(values, dtype: dtype, into: target)
+        let blocks = view.info.elementCount / size, perChunk = 1024
+        view.withUnsafeBytes { bytes in
+            // Blocks are independent, so chunks of them are quantized on all cores at once: each writes
+            // only its own blocks of `out`, and the bytes do not depend on how the work was shared.
+            DispatchQueue.concurrentPerform(iterations: (blocks + perChunk - 1) / perChunk) { chunk in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: size) { block in
+                    for b in (chunk * perChunk)..<min(blocks, (chunk + 1) * perChunk) {
+                        let source = UnsafeRawBufferPointer(rebasing: bytes[(b * size * elementBytes)..<((b + 1) * size * elementBytes)])
+                        convert(source, from: view.dtype, to: .f32, into: UnsafeMutableRawBufferPointer(block))
+                        let values = UnsafePointer(block.baseAddress!), target = out.baseAddress! + b * dtype.blockBytes
+                        switch dtype {
+                        case .q8_0: quantizeBlockQ8_0(values, into: target)
+                        case _ where size == 256: BlockQuantization.quantizeSuperBlock(values, dtype: dtype, into: target)
+                        default: BlockQuantization.quantizeBlock(values, dtype: dtype, into: target)
+                        }
                     }
                 }
             }
