@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layout is architecture: `qkv` (the command) -> `QKVInference` (forward passes) -> `QKVTokenizers`
+// Layout is architecture: `qkv` (the command) -> [`QKVServer` (HTTP) ->] `QKVInference` (forward passes) -> `QKVTokenizers`
 // -> `QKVFormat` (schema, tensors, containers) -> C libraries.
 let package = Package(
     name: "qkv",
@@ -10,12 +10,15 @@ let package = Package(
         .library(name: "QKVTokenizers", targets: ["QKVTokenizers"]),
         .library(name: "QKVInference", targets: ["QKVInference"]),
         .library(name: "QKVVisualize", targets: ["QKVVisualize"]),
+        .library(name: "QKVServer", targets: ["QKVServer"]),
         .executable(name: "qkv", targets: ["qkv"]),
         // The libFuzzer harness for every reader (tools/fuzz.sh); an ordinary build makes it a reproducer.
         .executable(name: "Fuzz", targets: ["Fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // C libraries from Debian, each behind a shim header (Sources/C*/shim.h says why).
@@ -36,6 +39,12 @@ let package = Package(
         .target(name: "QKVInference", dependencies: ["QKVFormat", "QKVTokenizers", "COpenBLAS", "CQKVKernels"]),
         // Attention reports as terminal tables, HTML, SVG, PNG, JSON and NPY; PNG deflate through zlib.
         .target(name: "QKVVisualize", dependencies: ["QKVInference", "QKVFormat", "CZlib"]),
+        // `qkv serve`: an OpenAI-compatible HTTP server (Hummingbird) over the inference module.
+        .target(name: "QKVServer", dependencies: [
+            "QKVInference", "QKVFormat", "QKVTokenizers",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(
             name: "qkv",
             dependencies: [
@@ -43,7 +52,9 @@ let package = Package(
                 "QKVInference",
                 "QKVTokenizers",
                 "QKVVisualize",
+                "QKVServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 

@@ -28,6 +28,14 @@ public final class LanguageModel: @unchecked Sendable {
     /// rest, and the text is decoded in the context of the prompt, so word-start spaces come out right.
     public func generate(prompt: [Int], maxTokens: Int, sampling: SamplingOptions = .greedy, stopAtEndOfText: Bool = true,
                          onToken: (Int) -> Void = { _ in }, onText: (String) -> Void) throws(InferenceError) -> GenerationStats {
+        try generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopAtEndOfText: stopAtEndOfText, onToken: onToken,
+                     shouldContinue: { onText($0); return true })
+    }
+
+    /// `generate(prompt:...onText:)` that stops when `shouldContinue` returns false for a piece of text
+    /// (a stop sequence seen, a client gone).
+    public func generate(prompt: [Int], maxTokens: Int, sampling: SamplingOptions = .greedy, stopAtEndOfText: Bool = true,
+                         onToken: (Int) -> Void = { _ in }, shouldContinue: (String) -> Bool) throws(InferenceError) -> GenerationStats {
         var ids = prompt
         // Compared as scalars, not Characters: a combining mark joins the previous Character.
         var emitted = Array((tokenizer?.decode(prompt) ?? "").unicodeScalars)
@@ -41,12 +49,12 @@ public final class LanguageModel: @unchecked Sendable {
             // the two part, since what is printed cannot be taken back.
             var common = 0
             while common < min(text.count, emitted.count) && text[common] == emitted[common] { common += 1 }
+            emitted = text
             if text.count > common {
                 var piece = String.UnicodeScalarView()
                 piece.append(contentsOf: text[common...])
-                onText(String(piece))
+                return shouldContinue(String(piece))
             }
-            emitted = text
             return true
         }
     }

@@ -1,0 +1,41 @@
+import Foundation
+import HTTPTypes
+
+/// A request the server refuses, answered in OpenAI's error shape:
+/// `{"error": {"message", "type", "param", "code"}}` with the matching HTTP status.
+struct APIError: Error {
+    let status: HTTPResponse.Status
+    let message: String
+    let type: String
+    let param: String?
+    let code: String?
+
+    /// 400: a malformed body or a field out of range, naming the field.
+    static func invalid(_ message: String, param: String? = nil) -> APIError {
+        APIError(status: .badRequest, message: message, type: "invalid_request_error", param: param, code: nil)
+    }
+
+    static func unknownModel(_ name: String, served: [String]) -> APIError {
+        APIError(status: .notFound, message: "The model '\(name)' does not exist; this server has \(served.joined(separator: ", "))",
+                 type: "invalid_request_error", param: "model", code: "model_not_found")
+    }
+
+    static let unauthorized = APIError(status: .unauthorized, message: "Incorrect or missing API key: send it as 'Authorization: Bearer <key>'",
+                                       type: "invalid_request_error", param: nil, code: "invalid_api_key")
+
+    static func tooLarge(limit: Int) -> APIError {
+        APIError(status: .contentTooLarge, message: "The request body is over the \(limit)-byte limit", type: "invalid_request_error", param: nil, code: nil)
+    }
+
+    static func notFound(_ path: String) -> APIError {
+        APIError(status: .notFound, message: "No endpoint \(path)", type: "invalid_request_error", param: nil, code: nil)
+    }
+
+    static func server(_ message: String) -> APIError {
+        APIError(status: .internalServerError, message: message, type: "server_error", param: nil, code: nil)
+    }
+
+    var json: [String: Any] {
+        ["error": ["message": message, "type": type, "param": param ?? NSNull(), "code": code ?? NSNull()] as [String: Any]]
+    }
+}

@@ -1,0 +1,196 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import QKVInference
+import QKVTokenizers
+
+/// The endpoints, each reading its JSON body field by field and answering in OpenAI's (or, for
+/// `/tokenize` and `/detokenize`, llama-server's) shape.
+struct Routes: Sendable {
+    let registry: ModelRegistry
+    let maxBodyBytes: Int
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/health") { _, _ in try await health() }
+        router.get("/v1/models") { _, _ in try await models() }
+        router.post("/v1/embeddings") { request, _ in try await embeddings(try await body(request)) }
+        router.post("/v1/completions") { request, _ in try await completions(try await body(request)) }
+        router.post("/v1/chat/completions") { request, _ in try await chat(try await body(request)) }
+        router.post("/tokenize") { request, _ in try await tokenize(try await body(request)) }
+        router.post("/detokenize") { request, _ in try await detokenize(try await body(request)) }
+    }
+
+    // MARK: Endpoints
+
+    func health() async throws -> Response {
+        switch await registry.state {
+        case .ready: return Self.json(["status": "ok"])
+        case .loading: return Self.json(["status": "loading"], status: .serviceUnavailable)
+        case .failed(let reason): return Self.json(["status": "error", "error": reason], status: .serviceUnavailable)
+        }
+    }
+
+    func models() async throws -> Response {
+        try await registry.requireReady()
+        let list = await registry.models.map { model -> [String: Any] in
+            ["id": model.name, "object": "model", "created": Int(model.loaded.timeIntervalSince1970), "owned_by": "qkv"]
+        }
+        return Self.json(["object": "list", "data": list])
+    }
+
+    func embeddings(_ body: RequestBody) async throws -> Response {
+        let model = try await registry.model(try body.string("model"))
+        guard case .embedding(let embedder) = model.kind else {
+            throw APIError.invalid("'\(model.name)' is a text generation model; embeddings come from encoder models", param: "model")
+        }
+        let format = try body.string("encoding_format") ?? "float"
+        guard format == "float" || format == "base64" else { throw APIError.invalid("'encoding_format' must be float or base64", param: "encoding_format") }
+        let inputs = try body.textsOrTokens("input")
+        guard inputs.count <= 2048 else { throw APIError.invalid("'input' has \(inputs.count) items; at most 2048", param: "input") }
+        let vocabulary = embedder.encoder.config.vocabSize
+        let ids = try inputs.map { item throws(APIError) -> [Int] in
+            switch item {
+            case .text(let text): return embedder.tokenizer.encode(text)
+            case .tokens(let tokens):
+                guard !tokens.isEmpty, tokens.allSatisfy({ $0 < vocabulary }) else { throw APIError.invalid("token ids must be below the vocabulary size \(vocabulary)", param: "input") }
+                guard tokens.count <= model.contextLength else {
+                    throw APIError.invalid("an input of \(tokens.count) tokens is longer than the model's \(model.contextLength) positions", param: "input")
+                }
+                return tokens
+            }
+        }
+        let vectors = try await Task.detached { try embedder.encoder.embed(tokenIDs: ids) }.value
+        let data = vectors.enumerated().map { index, vector -> [String: Any] in
+            let embedding: Any = format == "float" ? vector.map(Double.init) : vector.withUnsafeBytes { Data($0).base64EncodedString() }
+            return ["object": "embedding", "index": index, "embedding": embedding]
+        }
+        let tokens = ids.reduce(0) { $0 + $1.count }
+        return Self.json(["object": "list", "data": data, "model": model.name, "usage": ["prompt_tokens": tokens, "total_tokens": tokens]])
+    }
+
+    func completions(_ body: RequestBody) async throws -> Response {
+        let model = try await registry.model(try body.string("model"))
+        guard case .generation(let language) = model.kind else {
+            throw APIError.invalid("'\(model.name)' is an embedding model; completions come from decoder models", param: "model")
+        }
+        for unsupported in ["logprobs", "suffix", "best_of", "logit_bias"] where body.has(unsupported) {
+            throw APIError.invalid("'\(unsupported)' is not supported by this server", param: unsupported)
+        }
+        if let n = try body.int("n", in: 1...128), n != 1 { throw APIError.invalid("'n' must be 1", param: "n") }
+        let inputs = try body.textsOrTokens("prompt")
+        guard inputs.count == 1 else { throw APIError.invalid("'prompt' must be one string or one list of token ids", param: "prompt") }
+        let prompt: [Int]
+        switch inputs[0] {
+        case .text(let text):
+            guard let tokenizer = language.tokenizer else { throw APIError.invalid("'\(model.name)' has no tokenizer; send token ids", param: "prompt") }
+            prompt = tokenizer.encode(text)
+        case .tokens(let tokens):
+            let vocabulary = language.model.config.vocabSize
+            guard !tokens.isEmpty, tokens.allSatisfy({ $0 < vocabulary }) else { throw APIError.invalid("token ids must be below the vocabulary size \(vocabulary)", param: "prompt") }
+            prompt = tokens
+        }
+        guard !prompt.isEmpty else { throw APIError.invalid("'prompt' gives no tokens", param: "prompt") }
+        let maxTokens = try body.int("max_tokens", in: 1...1_000_000) ?? 16
+        guard prompt.count + maxTokens <= model.contextLength else {
+            throw APIError.invalid("The prompt's \(prompt.count) tokens and max_tokens \(maxTokens) are more than the model's context of \(model.contextLength) tokens", param: "max_tokens")
+        }
+        let sampling = SamplingOptions(temperature: Float(try body.double("temperature", in: 0...2) ?? 1),
+                                       topK: try body.int("top_k", in: 0...1_000_000).flatMap { $0 == 0 ? nil : $0 },
+                                       topP: try body.double("top_p", in: 0...1).map(Float.init),
+                                       seed: UInt64(try body.int("seed", in: Int.min...Int.max).map { UInt64(bitPattern: Int64($0)) } ?? UInt64.random(in: 0...UInt64.max)))
+        let stop = try body.stopSequences()
+        let echo = try body.bool("echo") ?? false
+        let stream = try body.bool("stream") ?? false
+        let id = "cmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let created = Int(Date().timeIntervalSince1970)
+        let prefix = echo ? (language.tokenizer?.decode(prompt) ?? "") : ""
+        let events = await registry.completion(for: model.name).run(language, prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop)
+
+        if !stream {
+            var text = prefix, usage: [String: Int] = [:], finish = "length"
+            for try await event in events {
+                switch event {
+                case .text(let piece): text += piece
+                case .finished(let reason, let promptTokens, let completionTokens):
+                    finish = reason.rawValue
+                    usage = ["prompt_tokens": promptTokens, "completion_tokens": completionTokens, "total_tokens": promptTokens + completionTokens]
+                }
+            }
+            return Self.json(["id": id, "object": "text_completion", "created": created, "model": model.name,
+                              "choices": [Self.choice(text, finish: finish)], "usage": usage])
+        }
+        let name = model.name
+        let body = ResponseBody { writer in
+            func send(_ object: [String: Any]) async throws {
+                try await writer.write(ByteBuffer(string: "data: " + Self.text(object) + "\n\n"))
+            }
+            func chunk(_ text: String, finish: String?) -> [String: Any] {
+                ["id": id, "object": "text_completion", "created": created, "model": name, "choices": [Self.choice(text, finish: finish)]]
+            }
+            if !prefix.isEmpty { try await send(chunk(prefix, finish: nil)) }
+            for try await event in events {
+                switch event {
+                case .text(let piece): try await send(chunk(piece, finish: nil))
+                case .finished(let reason, _, _): try await send(chunk("", finish: reason.rawValue))
+                }
+            }
+            try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    func chat(_ body: RequestBody) async throws -> Response {
+        let model = try await registry.model(try body.string("model"))
+        throw APIError.invalid("'\(model.name)': chat completions need the model's chat template, which this server does not render yet; use /v1/completions", param: "messages")
+    }
+
+    /// llama-server's `/tokenize`: `{"content", "add_special", "with_pieces"}` → `{"tokens"}`.
+    func tokenize(_ body: RequestBody) async throws -> Response {
+        let model = try await registry.model(try body.string("model"))
+        guard let tokenizer = model.tokenizer else { throw APIError.invalid("'\(model.name)' has no tokenizer", param: "model") }
+        let content = try body.requiredString("content")
+        let ids = tokenizer.encode(content, addSpecialTokens: try body.bool("add_special") ?? false)
+        if try body.bool("with_pieces") ?? false {
+            let pieces = tokenizer.tokens(ids)
+            return Self.json(["tokens": zip(ids, pieces).map { ["id": $0, "piece": $1] as [String: Any] }])
+        }
+        return Self.json(["tokens": ids])
+    }
+
+    /// llama-server's `/detokenize`: `{"tokens"}` → `{"content"}`.
+    func detokenize(_ body: RequestBody) async throws -> Response {
+        let model = try await registry.model(try body.string("model"))
+        guard let tokenizer = model.tokenizer else { throw APIError.invalid("'\(model.name)' has no tokenizer", param: "model") }
+        guard let list = body.fields["tokens"] as? [Any], let ids = RequestBody.tokenIDs(list) else {
+            throw APIError.invalid("'tokens' must be a list of token ids", param: "tokens")
+        }
+        return Self.json(["content": tokenizer.decode(ids)])
+    }
+
+    // MARK: Plumbing
+
+    func body(_ request: Request) async throws -> RequestBody {
+        let buffer: ByteBuffer
+        do { buffer = try await request.body.collect(upTo: maxBodyBytes) } catch { throw APIError.tooLarge(limit: maxBodyBytes) }
+        return try RequestBody(Data(buffer.readableBytesView))
+    }
+
+    /// One choice of a completion (or of a streamed chunk).
+    static func choice(_ text: String, finish: String?) -> [String: Any] {
+        ["text": text, "index": 0, "logprobs": NSNull(), "finish_reason": finish ?? NSNull()]
+    }
+
+    static func text(_ object: [String: Any]) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: text(object))))
+    }
+
+    static func errorResponse(_ error: APIError) -> Response {
+        json(error.json, status: error.status)
+    }
+}

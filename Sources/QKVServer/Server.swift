@@ -1,0 +1,143 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import QKVInference
+import QKVTokenizers
+
+/// How `qkv serve` runs.
+public struct ServerConfiguration: Sendable {
+    /// (name, path) of each model, answered by the requests' `model` field.
+    public var models: [(name: String, path: String)]
+    public var host: String
+    /// 0: any free port (the startup line says which).
+    public var port: Int
+    /// Requests must carry `Authorization: Bearer <key>`; nil: no key needed.
+    public var apiKey: String?
+    /// Larger bodies are refused with 413.
+    public var maxBodyBytes: Int
+
+    public init(models: [(name: String, path: String)], host: String = "127.0.0.1", port: Int = 8080, apiKey: String? = nil,
+                maxBodyBytes: Int = 8 << 20) {
+        self.models = models
+        self.host = host
+        self.port = port
+        self.apiKey = apiKey
+        self.maxBodyBytes = maxBodyBytes
+    }
+}
+
+/// An OpenAI-compatible HTTP server for the models qkv runs (Specs/server.md): `/v1/embeddings`,
+/// `/v1/completions`, `/v1/models`, `/tokenize`, `/detokenize`, `/health`.
+public enum QKVServer {
+    /// Serves until SIGINT or SIGTERM (then in-flight requests finish). Models load after the socket is
+    /// bound, so `/health` answers 503 until they are ready. `onListening` gets the bound address.
+    public static func run(_ configuration: ServerConfiguration, logger: Logger, onListening: @escaping @Sendable (String) -> Void) async throws {
+        let registry = ModelRegistry()
+        let router = Router()
+        router.add(middleware: APIMiddleware(apiKey: configuration.apiKey, logger: logger))
+        let routes = Routes(registry: registry, maxBodyBytes: configuration.maxBodyBytes)
+        routes.register(on: router)
+
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "qkv"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                onListening("http://\(configuration.host):\(port)")
+                Task.detached { await registry.load(configuration.models, logger: logger) }
+            },
+            logger: logger
+        )
+        try await app.runService()
+    }
+}
+
+/// The served models, filled once the server listens.
+actor ModelRegistry {
+    enum State { case loading, ready, failed(String) }
+    private(set) var state: State = .loading
+    private(set) var models: [ServedModel] = []
+    private(set) var completions: [String: Completion] = [:]
+
+    func load(_ list: [(name: String, path: String)], logger: Logger) {
+        do {
+            var loaded: [ServedModel] = []
+            for (name, path) in list {
+                let model = try ServedModel(name: name, path: path)
+                loaded.append(model)
+                completions[name] = Completion(modelName: name)
+                logger.info("loaded \(name) from \(path)")
+            }
+            models = loaded
+            state = .ready
+        } catch {
+            state = .failed("\(error)")
+            logger.error("cannot load the models: \(error)")
+        }
+    }
+
+    /// 503 while loading, 500 when loading failed.
+    func requireReady() throws(APIError) {
+        switch state {
+        case .loading: throw APIError(status: .serviceUnavailable, message: "The models are still loading", type: "server_error", param: nil, code: nil)
+        case .failed(let reason): throw APIError.server("The models could not be loaded: \(reason)")
+        case .ready: break
+        }
+    }
+
+    /// The model `name` names, or the only one when `name` is nil and there is one.
+    func model(_ name: String?) throws(APIError) -> ServedModel {
+        try requireReady()
+        if let name {
+            guard let model = models.first(where: { $0.name == name }) else { throw APIError.unknownModel(name, served: models.map(\.name)) }
+            return model
+        }
+        guard models.count == 1 else { throw APIError.invalid("'model' is required: this server has \(models.map(\.name).joined(separator: ", "))", param: "model") }
+        return models[0]
+    }
+
+    func completion(for name: String) -> Completion { completions[name]! }
+}
+
+/// Every request: the API key checked in constant time, errors in OpenAI's shape, one log line with
+/// the status and duration.
+struct APIMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let apiKey: String?
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let response: Response
+        if let apiKey, request.uri.path != "/health", !Self.authorized(request.headers[.authorization], key: apiKey) {
+            response = Routes.errorResponse(.unauthorized)
+        } else {
+            do {
+                response = try await next(request, context)
+            } catch let error as APIError {
+                response = Routes.errorResponse(error)
+            } catch let error as HTTPError where error.status == .notFound {
+                response = Routes.errorResponse(.notFound(request.uri.path))
+            } catch let error as HTTPError {
+                response = Routes.errorResponse(APIError(status: error.status, message: error.body ?? "\(error.status)", type: "invalid_request_error", param: nil, code: nil))
+            } catch {
+                response = Routes.errorResponse(.server("\(error)"))
+            }
+        }
+        let elapsed = ContinuousClock.now - start
+        logger.info("\(request.method) \(request.uri.path) \(response.status.code) \(elapsed)")
+        return response
+    }
+
+    /// `Bearer <key>` compared byte by byte without stopping at the first difference.
+    static func authorized(_ header: String?, key: String) -> Bool {
+        guard let header, header.hasPrefix("Bearer ") else { return false }
+        let given = Array(header.dropFirst("Bearer ".count).utf8), wanted = Array(key.utf8)
+        var difference = UInt8(given.count == wanted.count ? 0 : 1)
+        for i in 0..<max(given.count, wanted.count) {
+            difference |= (i < given.count ? given[i] : 0) ^ (i < wanted.count ? wanted[i] : 0)
+        }
+        return difference == 0
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import QKVServer
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve models over an OpenAI-compatible HTTP API.",
+        discussion: """
+            One process serves every MODEL named (any format qkv reads), each under its file's name without the \
+            extension, or NAME=MODEL: encoders answer POST /v1/embeddings, decoders POST /v1/completions; \
+            GET /v1/models, POST /tokenize, POST /detokenize and GET /health (503 until the models are loaded) \
+            answer for all. Binds to loopback unless --host says otherwise; SIGINT or SIGTERM stop it after the \
+            requests in flight. Specs/server.md describes the API.
+            """
+    )
+
+    @Argument(help: "The models: paths (any format qkv reads), org/name from the Hugging Face cache, or NAME=MODEL.")
+    var models: [String]
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port (0: any free port; the startup line says which).")
+    var port = 8080
+
+    @Option(help: "Require 'Authorization: Bearer KEY' on every request but /health.")
+    var apiKey: String?
+
+    @Option(help: "Read the API key from this file (its first line).")
+    var apiKeyFile: String?
+
+    @Option(help: "Largest request body, in bytes.")
+    var maxBody = 8 << 20
+
+    @OptionGroup var threading: ThreadOptions
+
+    func validate() throws {
+        guard !models.isEmpty else { throw ValidationError("name at least one model") }
+        guard apiKey == nil || apiKeyFile == nil else { throw ValidationError("give --api-key or --api-key-file, not both") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
+        let names = served.map(\.name)
+        guard Set(names).count == names.count else { throw ValidationError("two models have the name '\(names.first { n in names.filter { $0 == n }.count > 1 }!)'; name them with NAME=MODEL") }
+    }
+
+    var served: [(name: String, path: String)] {
+        models.map { argument in
+            if let equals = argument.firstIndex(of: "="), !FileManager.default.fileExists(atPath: argument) {
+                return (String(argument[..<equals]), String(argument[argument.index(after: equals)...]))
+            }
+            return (ServedModel.defaultName(for: argument), argument)
+        }
+    }
+
+    func run() throws {
+        threading.apply()
+        var key = apiKey
+        if let apiKeyFile {
+            guard let text = try? String(contentsOfFile: apiKeyFile, encoding: .utf8), let line = text.split(separator: "\n").first, !line.isEmpty else {
+                throw ValidationError("--api-key-file \(apiKeyFile): cannot read a key from it")
+            }
+            key = String(line)
+        }
+        let configuration = ServerConfiguration(models: served, host: host, port: port, apiKey: key, maxBodyBytes: maxBody)
+        let logger = Logger(label: "qkv.serve")
+        let names = served.map(\.name).joined(separator: ", ")
+        // The server is async; the command's entry point is not. Run it to completion on the cooperative pool.
+        let done = DispatchSemaphore(value: 0)
+        let failure = FailureBox()
+        Task.detached {
+            do {
+                try await QKVServer.run(configuration, logger: logger) { address in
+                    print("qkv serve: \(names) on \(address)")
+                    fflush(stdout)
+                }
+            } catch {
+                failure.error = error
+            }
+            done.signal()
+        }
+        done.wait()
+        if let error = failure.error { throw error }
+    }
+}
+
+/// The server's error, handed from its task back to the command.
+final class FailureBox: @unchecked Sendable {
+    var error: Error?
+}

