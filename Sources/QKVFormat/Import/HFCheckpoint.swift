@@ -310,6 +310,12 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
         guard config.family == .bert, let modules = try files.json("modules.json")?.arrayValue else { return }
         for module in modules {
             let type = module["type"]?.stringValue ?? ""
+            // A module qkv does not compute (Dense, LayerNorm, WeightedLayerPooling, ...) would change every
+            // vector: refused, never left out.
+            guard ["Transformer", "Pooling", "Normalize"].contains(where: { type == "sentence_transformers.models.\($0)" }) else {
+                throw ImportError.configField(file: files.path("modules.json"), field: type.isEmpty ? "type" : type,
+                                              reason: "is a sentence-transformers module qkv does not compute (it computes Transformer, Pooling and Normalize), so its embeddings would be wrong")
+            }
             if type.hasSuffix("Normalize") { config.normalize = true }
             if type.hasSuffix("Pooling"), let dir = module["path"]?.stringValue, let pooling = try files.json("\(dir)/config.json") {
                 let modes: [(String, ModelConfig.Pooling)] = [("pooling_mode_mean_tokens", .mean), ("pooling_mode_cls_token", .cls),
