@@ -1,7 +1,8 @@
 // AVX2/FMA matrix-vector products from ggml's block types q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k,
-// q6_k, iq4_nl and iq4_xs (Specs/quantization.md), for decoding one token: each group of eight weights is dequantized in registers exactly as
-// BlockQuantization.swift does it (separate multiplies and subtractions, so the same f32 values), then
-// multiplied with x into one accumulator of eight per row, whose lanes are summed at the end.
+// q6_k, iq4_nl and iq4_xs (Specs/quantization.md), for decoding one token: each group of eight weights is
+// dequantized in registers exactly as BlockQuantization.swift does it (separate multiplies, additions and
+// subtractions, so the same f32 values), then multiplied with x into one accumulator of eight per row,
+// whose lanes are summed at the end.
 #include "qkv_kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
