@@ -62,7 +62,7 @@ struct WeightMatrix: @unchecked Sendable {
     /// processor has them (`NativeKernels`); f32 otherwise goes to OpenBLAS's sgemv.
     func multiplyVector(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         if dtype.isBlockQuantized && dtype != .q8_0 {
-            // C for q4_0, q5_0, q4_k, q5_k and q6_k where the processor has AVX2; the others per block in Swift.
+            // C for every runnable block type where the processor has AVX2; else per block in Swift.
             if NativeKernels.enabled,
                qkv_dot_rows_blocks(CInt(dtype.rawValue), base, rowBytes, x, y, rows.lowerBound, rows.upperBound, columns) != 0 {
                 return

@@ -7,7 +7,9 @@ import XCTest
 /// Fixtures/quant/blocks.gguf, tools/fixtures_quant.py) against the same product on the dequantized f32
 /// matrix (BlockQuantizationTests checks that dequantization bit for bit against gguf-py), summed in
 /// Double: one token by rows and by columns, every share boundary and tail, and many tokens through
-/// the widened tiles and sgemm. The tolerance is f32 summation order: 1e-5 of Σ |w·x|.
+/// the widened tiles and sgemm. The tolerance is f32 summation order: 1e-5 of Σ |w·x|. The C row kernels
+/// also run on each block of the "<type>" tensors alone (zero, -0, negative, subnormal, largest, infinite
+/// and NaN f16 scales; all-zero and all-ones quant bytes), against gguf-py's "<type>.f32" and the Swift path.
 final class BlockKernelTests: XCTestCase {
     let file = try! RawGGUF(path: TestFiles.root.appendingPathComponent("Fixtures/quant/blocks.gguf").path)
     let runnable = DType.allCases.filter(\.isRunnable)
@@ -58,8 +60,12 @@ final class BlockKernelTests: XCTestCase {
         }
     }
 
-    func testNativeRowKernels_q4_0_q5_0_q4_k_q5_k_q6_k_matchTheReferenceAndSwift_everyRowShare() throws {
+    /// The block types with a C row kernel (qkv_dot_rows_blocks): every runnable one but q8_0, which has its own.
+    var nativeBlockTypes: [DType] { runnable.filter { $0 != .q8_0 } }
+
+    func testNativeRowKernels_everyRunnableBlockType_matchTheReferenceAndSwift_everyRowShare() throws {
         XCTAssertFalse(NativeKernels.availableLevels.isEmpty, "the C kernels need AVX2 on this machine")
+        XCTAssertEqual(Set(nativeBlockTypes), [.q4_0, .q4_1, .q5_0, .q5_1, .q2_k, .q3_k, .q4_k, .q5_k, .q6_k, .iq4_nl, .iq4_xs])
         for dtype in DType.allCases where dtype.isRunnable {
             let (w, dense) = try matrix(dtype)
             let (rows, columns) = (w.rows, w.columns)
@@ -69,7 +75,7 @@ final class BlockKernelTests: XCTestCase {
                 let ran = native.withUnsafeMutableBufferPointer {
                     qkv_dot_rows_blocks(CInt(dtype.rawValue), w.base, w.rowBytes, x, $0.baseAddress!, share.lowerBound, share.upperBound, columns)
                 }
-                XCTAssertEqual(ran != 0, [.q4_0, .q5_0, .q4_k, .q5_k, .q6_k].contains(dtype), "\(dtype)")
+                XCTAssertEqual(ran != 0, nativeBlockTypes.contains(dtype), "\(dtype)")
                 guard ran != 0 else { continue }
                 swift.withUnsafeMutableBufferPointer { dotRowsBlocks(dtype, w.base, rowBytes: w.rowBytes, x, $0.baseAddress!, rows: share, k: columns) }
                 for r in share {
@@ -79,6 +85,50 @@ final class BlockKernelTests: XCTestCase {
                     check(native[r], Double(swift[r]), bound, "\(dtype) C vs Swift row \(r)")
                 }
             }
+        }
+    }
+
+    /// The special blocks, one row each (k = the block size): each block's y from the C kernel against the
+    /// sum of gguf-py's dequantization times x in Double and against the Swift path. A sum that is NaN or
+    /// infinite in the reference (a NaN or infinite scale) must be the same NaN-ness or infinity in both.
+    func testNativeRowKernels_specialBlocks_oneBlockPerRow() throws {
+        XCTAssertFalse(NativeKernels.availableLevels.isEmpty, "the C kernels need AVX2 on this machine")
+        for dtype in nativeBlockTypes {
+            let view = try file.tensor(dtype.name)
+            let reference = try file.tensor(dtype.name + ".f32").withUnsafeBufferPointer(of: Float.self) { Array($0) }
+            let size = dtype.blockSize, bytes = dtype.blockBytes, blocks = reference.count / size
+            XCTAssertEqual(view.info.elementCount, blocks * size)
+            let x = values(size, seed: 23)
+            var native = [Float](repeating: .pi, count: blocks), swift = native
+            try view.withUnsafeBytes { raw in
+                let w = try XCTUnwrap(raw.baseAddress)
+                XCTAssertEqual(raw.count, blocks * bytes)
+                let ran = native.withUnsafeMutableBufferPointer {
+                    qkv_dot_rows_blocks(CInt(dtype.rawValue), w, bytes, x, $0.baseAddress!, 0, blocks, size)
+                }
+                XCTAssertNotEqual(ran, 0, "\(dtype)")
+                swift.withUnsafeMutableBufferPointer { dotRowsBlocks(dtype, w, rowBytes: bytes, x, $0.baseAddress!, rows: 0..<blocks, k: size) }
+            }
+            var nonFinite = 0
+            for b in 0..<blocks {
+                let terms = (0..<size).map { Double(reference[b * size + $0]) * Double(x[$0]) }
+                let want = terms.reduce(0, +), what = "\(dtype) block \(b)"
+                if want.isNaN {
+                    XCTAssertTrue(native[b].isNaN, "\(what): C \(native[b]), want NaN")
+                    XCTAssertTrue(swift[b].isNaN, "\(what): Swift \(swift[b]), want NaN")
+                    nonFinite += 1
+                } else if want.isInfinite {
+                    XCTAssertEqual(Double(native[b]), want, "\(what): C")
+                    XCTAssertEqual(Double(swift[b]), want, "\(what): Swift")
+                    nonFinite += 1
+                } else {
+                    let bound = terms.map(abs).reduce(0, +)
+                    check(native[b], want, bound, "\(what) C")
+                    check(native[b], Double(swift[b]), bound, "\(what) C vs Swift")
+                }
+            }
+            XCTAssertGreaterThan(nonFinite, 0, "\(dtype): the fixture plants infinite and NaN scales")
+            XCTAssertLessThan(nonFinite, blocks, "\(dtype): finite blocks too")
         }
     }
 

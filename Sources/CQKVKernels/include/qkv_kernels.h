@@ -65,7 +65,8 @@ void qkv_widen_bf16(const void *src, float *out, size_t count);
 void qkv_widen_q8_0(const void *src, float *out, size_t blocks);
 
 /// y[r] = W[r, :] · x for r in [row_begin, row_end); W [*, k] in the qkv block dtype `dtype_code` (33 q4_0,
-/// 35 q5_0, 39 q4_k, 40 q5_k, 41 q6_k; k a multiple of its block size), rows `row_bytes` apart (qkv_blocks.c).
+/// 34 q4_1, 35 q5_0, 36 q5_1, 37 q2_k, 38 q3_k, 39 q4_k, 40 q5_k, 41 q6_k, 42 iq4_nl, 43 iq4_xs; k a multiple
+/// of its block size), rows `row_bytes` apart (qkv_blocks.c).
 /// Each weight is dequantized as Specs/quantization.md says, then multiplied with x in one accumulator of
 /// eight per row. Returns 0, computing nothing, for other dtypes or without AVX2 (the caller's Swift
 /// kernel runs then).
