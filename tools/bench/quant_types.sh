@@ -31,7 +31,7 @@ echo "|---|---|---|---|---|---|---|---|---|---|"
 for type in $types; do
     file=$models/quant/llama-134m-$type.gguf
     if [ ! -f "$file" ]; then
-        "$qkv" convert "$source_model" "$file.bare" --dtype "$type" -q
+        "$qkv" convert "$source_model" "$file.bare" --to gguf --dtype "$type" -q
         python3 tools/bench/gguf_with_vocab.py "$file.bare" "$vocab" "$file" && rm "$file.bare"
     fi
     # Bytes read per decoded token: the file's tensors but the token embedding (one row of it is read).
