@@ -8,6 +8,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #include <string.h>
+#include <math.h>
 
 #define KERNEL __attribute__((target("avx2,fma,f16c")))
 
@@ -295,7 +296,87 @@ int qkv_dot_rows_blocks(int dtype_code, const void *w, size_t row_bytes, const f
     }
 }
 
+// ---- 8-bit activations (QKV_ACTIVATIONS=q8): x quantized once per product, integer dot products ----
+
+// x [k] as blocks of 256: d = max|x| / 127, q = x / d rounded to nearest (ties to even) in -127..127,
+// bsums[16 per block] the sums of each 16 q. An all-zero block has d = 0.
+static void quantize_x_q8(const float *x, size_t k, int8_t *q, float *d, int16_t *bsums) {
+    for (size_t b = 0; b < k / 256; b++) {
+        const float *xb = x + 256 * b;
+        float amax = 0;
+        for (int j = 0; j < 256; j++) { float a = fabsf(xb[j]); if (a > amax) amax = a; }
+        d[b] = amax / 127.0f;
+        const float id = amax > 0 ? 127.0f / amax : 0.0f;
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int j = 16 * g; j < 16 * g + 16; j++) {
+                float v = nearbyintf(xb[j] * id);
+                int qv = v > 127 ? 127 : v < -127 ? -127 : (int)v;
+                q[256 * b + j] = (int8_t)qv;
+                sum += qv;
+            }
+            bsums[16 * b + g] = (int16_t)sum;
+        }
+    }
+}
+
+KERNEL static inline int hsum_i32x8(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+// One q4_k super-block · 256 q8 activations (scale dq, group sums bs[16]):
+// dq · (d · Σ_s sc_s · Σ q4·q8 - dmin · Σ_s mn_s · Σ q8), the integer sums exact (maddubs pairs ≤ 3810).
+KERNEL static float dot_q4_k_q8(const uint8_t *b, const int8_t *q, float dq, const int16_t *bs) {
+    const float d = f16_at(b), dmin = f16_at(b + 2);
+    const uint8_t *sc = b + 4, *qs = b + 16;
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    __m256i acc = _mm256_setzero_si256();
+    int mins = 0;
+    for (int j = 0; j < 4; j++) {
+        int scale[2], min[2];
+        for (int h = 0; h < 2; h++) {
+            const int s = 2 * j + h;
+            if (s < 4) { scale[h] = sc[s] & 63; min[h] = sc[s + 4] & 63; }
+            else { scale[h] = (sc[s + 4] & 0x0F) | ((sc[s - 4] >> 6) << 4); min[h] = (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4); }
+            mins += min[h] * (bs[2 * s] + bs[2 * s + 1]);
+        }
+        const __m256i bytes = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+        const __m256i lo = _mm256_and_si256(bytes, mask), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask);
+        __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q + 64 * j)));
+        __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q + 64 * j + 32)));
+        plo = _mm256_madd_epi16(plo, _mm256_set1_epi16((short)scale[0]));
+        phi = _mm256_madd_epi16(phi, _mm256_set1_epi16((short)scale[1]));
+        acc = _mm256_add_epi32(acc, _mm256_add_epi32(plo, phi));
+    }
+    return dq * (d * (float)hsum_i32x8(acc) - dmin * (float)mins);
+}
+
+int qkv_dot_rows_blocks_q8(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
+                           size_t row_begin, size_t row_end, size_t k) {
+    if (qkv_kernels_level() < 1 || dtype_code != 39 || k % 256 != 0 || k > 65536) return 0;
+    int8_t q[k];
+    float d[k / 256];
+    int16_t bs[k / 16];
+    quantize_x_q8(x, k, q, d, bs);
+    const uint8_t *base = (const uint8_t *)w;
+    for (size_t r = row_begin; r < row_end; r++) {
+        const uint8_t *row = base + r * row_bytes;
+        float sum = 0;
+        for (size_t b = 0; b < k / 256; b++) {
+            _mm_prefetch((const char *)row + (b + 4) * 144, _MM_HINT_T0);
+            sum += dot_q4_k_q8(row + 144 * b, q + 256 * b, d[b], bs + 16 * b);
+        }
+        y[r] = sum;
+    }
+    return 1;
+}
+
 #else
 int qkv_dot_rows_blocks(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
                         size_t row_begin, size_t row_end, size_t k) { return 0; }
+int qkv_dot_rows_blocks_q8(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
+                           size_t row_begin, size_t row_end, size_t k) { return 0; }
 #endif

@@ -20,6 +20,11 @@ public enum NativeKernels {
     /// True when the C kernels are in use.
     public static var enabled: Bool { level != .swift }
 
+    /// Whether decoding from block-quantized weights quantizes its activations to 8 bits for integer dot
+    /// products (QKV_ACTIVATIONS=q8), as llama.cpp does: faster, and no longer exact. The default, f32
+    /// activations, multiplies every weight's exact value (Specs/quantization.md, "8-bit activations").
+    public static let quantizedActivations: Bool = ProcessInfo.processInfo.environment["QKV_ACTIVATIONS"] == "q8"
+
     public enum Level: String, Sendable {
         case swift, avx2, avx512
         var index: Int { self == .swift ? 0 : self == .avx2 ? 1 : 2 }

@@ -63,6 +63,10 @@ struct WeightMatrix: @unchecked Sendable {
     func multiplyVector(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         if dtype.isBlockQuantized && dtype != .q8_0 {
             // C for every runnable block type where the processor has AVX2; else per block in Swift.
+            if NativeKernels.enabled && NativeKernels.quantizedActivations,
+               qkv_dot_rows_blocks_q8(CInt(dtype.rawValue), base, rowBytes, x, y, rows.lowerBound, rows.upperBound, columns) != 0 {
+                return
+            }
             if NativeKernels.enabled,
                qkv_dot_rows_blocks(CInt(dtype.rawValue), base, rowBytes, x, y, rows.lowerBound, rows.upperBound, columns) != 0 {
                 return

@@ -91,6 +91,38 @@ final class BlockKernelTests: XCTestCase {
     /// The special blocks, one row each (k = the block size): each block's y from the C kernel against the
     /// sum of gguf-py's dequantization times x in Double and against the Swift path. A sum that is NaN or
     /// infinite in the reference (a NaN or infinite scale) must be the same NaN-ness or infinity in both.
+    /// QKV_ACTIVATIONS=q8's kernel (q4_k): x quantized to 8 bits per block of 256, integer dot products.
+    /// Against an independent model of the same arithmetic in Double (x rounded to the same q8 grid,
+    /// then the exact dequantized weights): equal to f32 rounding; against the exact product: within
+    /// the activation rounding, half a step of 1/127 of each block's largest |x| per weight.
+    func testQuantizedActivations_q4k_isTheProductWithXOnItsEightBitGrid() throws {
+        let (w, dense) = try matrix(.q4_k)
+        let (rows, columns) = (w.rows, w.columns)
+        let x = values(columns, seed: 11)
+        var y = [Float](repeating: .nan, count: rows)
+        let ran = y.withUnsafeMutableBufferPointer { out in
+            qkv_dot_rows_blocks_q8(CInt(DType.q4_k.rawValue), w.base, w.rowBytes, x, out.baseAddress!, 0, rows, columns)
+        }
+        guard NativeKernels.enabled else { return XCTAssertEqual(ran, 0) }
+        XCTAssertEqual(ran, 1)
+        XCTAssertEqual(qkv_dot_rows_blocks_q8(CInt(DType.q4_0.rawValue), w.base, w.rowBytes, x, &y, 0, rows, columns), 0, "q4_k only")
+        // x on its q8 grid, block by block.
+        var xq = [Double](repeating: 0, count: columns)
+        for b in 0..<(columns / 256) {
+            let block = x[(256 * b)..<(256 * b + 256)]
+            let amax = block.map(abs).max()!, d = Double(amax / 127), id = amax > 0 ? 127 / amax : 0
+            for j in 0..<256 { xq[256 * b + j] = d * Double(max(-127, min(127, (x[256 * b + j] * id).rounded(.toNearestOrEven)))) }
+        }
+        for r in 0..<rows {
+            let onGrid = (0..<columns).map { Double(dense[r * columns + $0]) * xq[$0] }
+            let exact = (0..<columns).map { Double(dense[r * columns + $0]) * Double(x[$0]) }
+            let bound = onGrid.map(abs).reduce(0, +)
+            XCTAssertLessThanOrEqual(abs(Double(y[r]) - onGrid.reduce(0, +)), 1e-5 * bound + 1e-30, "row \(r): \(y[r])")
+            let step = (0..<columns).map { abs(Double(dense[r * columns + $0])) * Double(x[(256 * ($0 / 256))..<(256 * ($0 / 256) + 256)].map(abs).max()!) / 254 }
+            XCTAssertLessThanOrEqual(abs(Double(y[r]) - exact.reduce(0, +)), step.reduce(0, +) + 1e-5 * bound, "row \(r) against the exact product")
+        }
+    }
+
     func testNativeRowKernels_specialBlocks_oneBlockPerRow() throws {
         XCTAssertFalse(NativeKernels.availableLevels.isEmpty, "the C kernels need AVX2 on this machine")
         for dtype in nativeBlockTypes {

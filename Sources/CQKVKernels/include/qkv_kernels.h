@@ -73,6 +73,13 @@ void qkv_widen_q8_0(const void *src, float *out, size_t blocks);
 int qkv_dot_rows_blocks(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
                         size_t row_begin, size_t row_end, size_t k);
 
+/// qkv_dot_rows_blocks with 8-bit activations (QKV_ACTIVATIONS=q8): x quantized to blocks of 256
+/// (d = max|x| / 127, q rounded to nearest) and multiplied with integer dot products, as llama.cpp does;
+/// faster, not exact. q4_k (39) only; returns 0 for other dtypes, k not a multiple of 256 or above 65536,
+/// or without AVX2.
+int qkv_dot_rows_blocks_q8(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
+                           size_t row_begin, size_t row_end, size_t k);
+
 /// CRC-32 as zlib's crc32(crc, data, length) computes it (ISO-HDLC), with PCLMULQDQ where the processor
 /// has it (qkv_crc32.c). Start with 0; feed pieces in order.
 uint32_t qkv_crc32(uint32_t crc, const void *data, size_t length);
