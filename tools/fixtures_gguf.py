@@ -498,6 +498,16 @@ def value_position(b, i):
     return positions["kv"][i] + 8 + len(b.kvs[i][0].encode("utf-8"))
 
 
+# --- split models ------------------------------------------------------------
+
+@bad_case("split-not-first.gguf", "splitShard", "split.no 1 of split.count 2: a later shard of a split model, opened alone")
+def split_not_first(b):
+    b.kv("split.no", U16, 1)
+    b.kv("split.count", U16, 2)
+    b.kv("split.tensors.count", I32, 3)
+    return b.build(), {}, None
+
+
 # --- magic, version, counts -------------------------------------------------
 
 @bad_case("bad-magic.gguf", "badMagic", "the magic is GGML, the pre-GGUF format")

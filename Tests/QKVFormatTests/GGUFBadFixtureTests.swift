@@ -28,7 +28,7 @@ final class GGUFBadFixtureTests: XCTestCase {
         "invalidUTF8", "emptyKey", "duplicateKey", "invalidValueType", "nestedArray", "arrayTooLong", "invalidBool",
         "alignmentNotU32", "invalidAlignment", "invalidTensorName", "duplicateTensor", "tooManyDimensions",
         "negativeDimension", "elementCountOverflow", "invalidTensorType", "partialBlock", "tensorOffsetMismatch",
-        "dataStartPastEnd", "tensorPastEnd", "noSuchTensor", "unsupportedTensorType",
+        "dataStartPastEnd", "tensorPastEnd", "noSuchTensor", "unsupportedTensorType", "splitShard",
     ]
 
     /// The error reading `name` gives, or nil when it is accepted.
@@ -78,6 +78,7 @@ final class GGUFBadFixtureTests: XCTestCase {
 
     func testUnexpectedEnd() { check("unexpectedEnd") }
     func testBadMagic() { check("badMagic") }
+    func testSplitShard() { check("splitShard") }
     func testUnsupportedVersion() { check("unsupportedVersion") }
     func testWrongByteOrder() { check("wrongByteOrder") }
     func testCountOutOfRange() { check("countOutOfRange") }
