@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "QKVTokenizers", targets: ["QKVTokenizers"]),
         .library(name: "QKVInference", targets: ["QKVInference"]),
         .library(name: "QKVVisualize", targets: ["QKVVisualize"]),
+        .library(name: "QKVTemplates", targets: ["QKVTemplates"]),
         .executable(name: "qkv", targets: ["qkv"]),
         // The libFuzzer harness for every reader (tools/fuzz.sh); an ordinary build makes it a reproducer.
         .executable(name: "Fuzz", targets: ["Fuzz"]),
@@ -36,6 +37,8 @@ let package = Package(
         .target(name: "QKVInference", dependencies: ["QKVFormat", "QKVTokenizers", "COpenBLAS", "CQKVKernels"]),
         // Attention reports as terminal tables, HTML, SVG, PNG, JSON and NPY; PNG deflate through zlib.
         .target(name: "QKVVisualize", dependencies: ["QKVInference", "QKVFormat", "CZlib"]),
+        // Jinja chat templates rendered as transformers renders them; no other qkv module, no C.
+        .target(name: "QKVTemplates"),
         .executableTarget(
             name: "qkv",
             dependencies: [
@@ -53,6 +56,7 @@ let package = Package(
         .testTarget(name: "QKVTokenizersTests", dependencies: ["QKVTokenizers", "QKVFormat"]),
         .testTarget(name: "QKVInferenceTests", dependencies: ["QKVInference", "QKVFormat"]),
         .testTarget(name: "QKVVisualizeTests", dependencies: ["QKVVisualize", "QKVInference", "QKVTokenizers", "QKVFormat", "CZlib"]),
+        .testTarget(name: "QKVTemplatesTests", dependencies: ["QKVTemplates"]),
         // Runs the built `qkv` binary: output and exit codes as a user sees them.
         .testTarget(name: "QKVCommandTests", dependencies: ["qkv", "QKVFormat"]),
     ],
