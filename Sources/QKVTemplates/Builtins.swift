@@ -134,10 +134,11 @@ extension Interpreter {
             }
         case .string(let s):
             if name == "format" { return try checkSize(pythonFormat(s, positional, keyword)) }
+            guard Interpreter.stringMethods.contains(name) else { break }
             return try stringMethod(s, name, try Bound(callee, positional, keyword, names: Interpreter.stringParameters[name] ?? []))
         default: break
         }
-        // The rest change the object, which jinja2's immutable sandbox refuses.
+        // The rest change the object (which jinja2's immutable sandbox refuses) or are not implemented.
         throw TemplateError.unknownMethod(type: receiver.typeName, name: name, line: 0)
     }
 

@@ -214,6 +214,10 @@ struct Interpreter {
     }
 
     static let dictMethods: Set<String> = ["items", "keys", "values", "get", "copy", "pop", "popitem", "setdefault", "update", "clear", "fromkeys"]
+    static let otherStringMethods: Set<String> = [
+        "zfill", "center", "ljust", "rjust", "swapcase", "expandtabs", "partition", "rpartition", "encode", "index", "rindex",
+        "isnumeric", "isdecimal", "istitle", "isidentifier", "isprintable", "isascii", "translate", "maketrans", "format_map",
+    ]
     static let listMethods: Set<String> = ["index", "count", "copy", "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"]
 
     /// `object.name`, as jinja2's `getattr`: the attribute (a method here) first, then the item.
@@ -226,7 +230,8 @@ struct Interpreter {
         case .namespace(let ns):
             return ns.attributes[name] ?? .undefined(hint: "'Namespace object' has no attribute '\(name)'")
         case .string:
-            if Interpreter.stringMethods.contains(name) { return .callable(.method(object, name)) }
+            // Python's other str methods are callables too, so that calling one names it as unsupported.
+            if Interpreter.stringMethods.contains(name) || Interpreter.otherStringMethods.contains(name) { return .callable(.method(object, name)) }
         case .array:
             if Interpreter.listMethods.contains(name) { return .callable(.method(object, name)) }
         default: break
