@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "QKVInference", targets: ["QKVInference"]),
         .library(name: "QKVVisualize", targets: ["QKVVisualize"]),
         .library(name: "QKVServer", targets: ["QKVServer"]),
+        .library(name: "QKVTemplates", targets: ["QKVTemplates"]),
         .executable(name: "qkv", targets: ["qkv"]),
         // The libFuzzer harness for every reader (tools/fuzz.sh); an ordinary build makes it a reproducer.
         .executable(name: "Fuzz", targets: ["Fuzz"]),
@@ -41,10 +42,12 @@ let package = Package(
         .target(name: "QKVVisualize", dependencies: ["QKVInference", "QKVFormat", "CZlib"]),
         // `qkv serve`: an OpenAI-compatible HTTP server (Hummingbird) over the inference module.
         .target(name: "QKVServer", dependencies: [
-            "QKVInference", "QKVFormat", "QKVTokenizers",
+            "QKVInference", "QKVFormat", "QKVTokenizers", "QKVTemplates",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Jinja chat templates rendered as transformers renders them; no other qkv module, no C.
+        .target(name: "QKVTemplates"),
         .executableTarget(
             name: "qkv",
             dependencies: [
@@ -64,6 +67,7 @@ let package = Package(
         .testTarget(name: "QKVTokenizersTests", dependencies: ["QKVTokenizers", "QKVFormat"]),
         .testTarget(name: "QKVInferenceTests", dependencies: ["QKVInference", "QKVFormat"]),
         .testTarget(name: "QKVVisualizeTests", dependencies: ["QKVVisualize", "QKVInference", "QKVTokenizers", "QKVFormat", "CZlib"]),
+        .testTarget(name: "QKVTemplatesTests", dependencies: ["QKVTemplates"]),
         // Runs the built `qkv` binary: output and exit codes as a user sees them.
         .testTarget(name: "QKVCommandTests", dependencies: ["qkv", "QKVFormat"]),
     ],

@@ -1,0 +1,537 @@
+import Foundation
+
+/// A value as a template sees it: what the caller passes in (JSON-like data) and what expressions make.
+///
+/// The cases follow Python's types as jinja2 sees them: `none` is Python's `None`, `undefined` is
+/// jinja2's `Undefined` (a missing variable, attribute or item: falsy, renders as nothing, and an error
+/// only where jinja2 raises one). Tuples are arrays. Dictionaries keep their insertion order.
+public indirect enum TemplateValue: Sendable {
+    /// A name, attribute or item that does not exist; `hint` says which, for error messages.
+    case undefined(hint: String)
+    case none
+    case bool(Bool)
+    case int(Int)
+    case double(Double)
+    case string(String)
+    case array([TemplateValue])
+    case dict(TemplateDict)
+    /// The mutable object `namespace()` makes.
+    case namespace(Namespace)
+    /// A macro, a global function or a bound method.
+    case callable(TemplateCallable)
+
+    /// An undefined value with no particular name.
+    public static let missing = TemplateValue.undefined(hint: "value")
+
+    /// A value from plain Swift values: `nil` and `NSNull` are `None`; `Bool`, `Int`, `Double`, `String`,
+    /// arrays and `[String: Any]` dictionaries. Dictionary keys are sorted, since Swift dictionaries have no
+    /// order; pass a `TemplateDict` (or use `init(json:)`) where order matters.
+    public init(any value: Any?) {
+        guard let value else { self = .none; return }
+        switch value {
+        case let v as TemplateValue: self = v
+        case let v as TemplateDict: self = .dict(v)
+        case is NSNull: self = .none
+        case let v as String: self = .string(v)
+        case let v as Bool: self = .bool(v)
+        case let v as Int: self = .int(v)
+        case let v as Double: self = .double(v)
+        case let v as [Any?]: self = .array(v.map { TemplateValue(any: $0) })
+        case let v as [String: Any?]:
+            self = .dict(TemplateDict(v.keys.sorted().map { ($0, TemplateValue(any: v[$0]!)) }))
+        default: self = .string(String(describing: value))
+        }
+    }
+
+    /// A value from JSON text, keeping the order of object keys and telling `1` from `1.0`.
+    public init(json: String) throws {
+        var parser = JSONReader(scalars: Array(json.unicodeScalars))
+        self = try parser.readDocument()
+    }
+
+    var isUndefined: Bool { if case .undefined = self { return true } else { return false } }
+
+    /// Python's truth value: empty strings, lists and dicts, zero, `None` and undefined are false.
+    var truthy: Bool {
+        switch self {
+        case .undefined, .none: return false
+        case .bool(let b): return b
+        case .int(let i): return i != 0
+        case .double(let d): return d != 0
+        case .string(let s): return !s.isEmpty
+        case .array(let a): return !a.isEmpty
+        case .dict(let d): return !d.isEmpty
+        case .namespace, .callable: return true
+        }
+    }
+
+    /// Python's type name, for error messages ("'dict object' has no attribute ...").
+    var typeName: String {
+        switch self {
+        case .undefined: return "Undefined"
+        case .none: return "NoneType"
+        case .bool: return "bool"
+        case .int: return "int"
+        case .double: return "float"
+        case .string: return "str"
+        case .array: return "list"
+        case .dict: return "dict"
+        case .namespace: return "Namespace"
+        case .callable: return "function"
+        }
+    }
+}
+
+extension TemplateValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
+    ExpressibleByFloatLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
+{
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int) { self = .int(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(floatLiteral value: Double) { self = .double(value) }
+    public init(arrayLiteral elements: TemplateValue...) { self = .array(elements) }
+    /// A dictionary literal keeps the order it is written in.
+    public init(dictionaryLiteral elements: (String, TemplateValue)...) { self = .dict(TemplateDict(elements)) }
+    public init(nilLiteral: ()) { self = .none }
+}
+
+/// A dictionary with string keys that keeps insertion order, as Python's does.
+public struct TemplateDict: Sendable {
+    public private(set) var keys: [String] = []
+    private var storage: [String: TemplateValue] = [:]
+
+    public init() {}
+    public init(_ pairs: [(String, TemplateValue)]) {
+        for (k, v) in pairs { self[k] = v }
+    }
+
+    public subscript(key: String) -> TemplateValue? {
+        get { storage[key] }
+        set {
+            if let newValue {
+                if storage.updateValue(newValue, forKey: key) == nil { keys.append(key) }
+            } else if storage.removeValue(forKey: key) != nil {
+                keys.removeAll { $0 == key }
+            }
+        }
+    }
+
+    public var count: Int { keys.count }
+    public var isEmpty: Bool { keys.isEmpty }
+    public var values: [TemplateValue] { keys.map { storage[$0]! } }
+    public var pairs: [(String, TemplateValue)] { keys.map { ($0, storage[$0]!) } }
+}
+
+/// What `namespace()` makes: attributes that `{% set ns.name = ... %}` changes from inside loops.
+///
+/// A reference type because every scope that sees the namespace must see the change. It is only made and
+/// changed by the one render that created it, on one thread, hence `@unchecked Sendable`.
+public final class Namespace: @unchecked Sendable {
+    var attributes: TemplateDict
+    init(_ attributes: TemplateDict) { self.attributes = attributes }
+}
+
+/// Something a template can call.
+public enum TemplateCallable: Sendable {
+    /// A `{% macro %}` of the template.
+    case macro(Macro)
+    /// A global function (`range`, `namespace`, `raise_exception`, ...), by name.
+    case global(String)
+    /// A method of a string, list or dict (`'a'.upper`, `d.items`), bound to its receiver.
+    case method(TemplateValue, String)
+    /// `loop.cycle`, bound to the iteration's index.
+    case cycle(Int)
+}
+
+// MARK: Equality and order, as Python compares
+
+extension TemplateValue {
+    /// Python's `==`: numbers by value across int, float and bool; lists and dicts element by element;
+    /// undefined equals only undefined.
+    func pyEquals(_ other: TemplateValue) -> Bool {
+        switch (self, other) {
+        case (.undefined, .undefined), (.none, .none): return true
+        case (.string(let a), .string(let b)): return a.unicodeScalars.elementsEqual(b.unicodeScalars)
+        case (.array(let a), .array(let b)):
+            return a.count == b.count && zip(a, b).allSatisfy { $0.pyEquals($1) }
+        case (.dict(let a), .dict(let b)):
+            return a.count == b.count && a.pairs.allSatisfy { k, v in b[k].map { v.pyEquals($0) } ?? false }
+        case (.namespace(let a), .namespace(let b)): return a === b
+        default:
+            if let x = numericPair(self, other) {
+                switch x {
+                case .ints(let a, let b): return a == b
+                case .doubles(let a, let b): return a == b
+                }
+            }
+            return false
+        }
+    }
+}
+
+enum NumericPair {
+    case ints(Int, Int)
+    case doubles(Double, Double)
+}
+
+/// Two numbers (bools count as 0 and 1, as in Python) as ints when both are, else as doubles.
+func numericPair(_ a: TemplateValue, _ b: TemplateValue) -> NumericPair? {
+    func asInt(_ v: TemplateValue) -> Int? {
+        switch v {
+        case .int(let i): return i
+        case .bool(let b): return b ? 1 : 0
+        default: return nil
+        }
+    }
+    func asDouble(_ v: TemplateValue) -> Double? {
+        if case .double(let d) = v { return d }
+        return asInt(v).map(Double.init)
+    }
+    if let x = asInt(a), let y = asInt(b) { return .ints(x, y) }
+    if let x = asDouble(a), let y = asDouble(b) { return .doubles(x, y) }
+    return nil
+}
+
+// MARK: Strings as Python prints them
+
+/// Python's `str.isspace` set: what `strip()`, `split()` and jinja2's whitespace control remove.
+func isPythonSpace(_ s: Unicode.Scalar) -> Bool {
+    switch s.value {
+    case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000:
+        return true
+    default: return false
+    }
+}
+
+extension String {
+    /// Python's `str.strip(chars)`: `chars` nil strips whitespace.
+    func pyStrip(_ chars: String? = nil, leading: Bool = true, trailing: Bool = true) -> String {
+        let set = chars.map { Set($0.unicodeScalars) }
+        let keep: (Unicode.Scalar) -> Bool = { s in set.map { !$0.contains(s) } ?? !isPythonSpace(s) }
+        let scalars = Array(unicodeScalars)
+        var start = 0, end = scalars.count
+        if leading { while start < end && !keep(scalars[start]) { start += 1 } }
+        if trailing { while end > start && !keep(scalars[end - 1]) { end -= 1 } }
+        var out = String.UnicodeScalarView()
+        out.append(contentsOf: scalars[start..<end])
+        return String(out)
+    }
+
+    /// Python's `str(x)` length: code points, not grapheme clusters.
+    var pyCount: Int { unicodeScalars.count }
+}
+
+/// Python's `repr(float)`: the shortest digits that read back, exponent form below 1e-4 and from 1e16.
+func pythonFloatRepr(_ d: Double) -> String {
+    if d.isNaN { return "nan" }
+    if d.isInfinite { return d < 0 ? "-inf" : "inf" }
+    if d == 0 { return d.sign == .minus ? "-0.0" : "0.0" }
+    // Swift's description has the same shortest round-trip digits; only the layout differs.
+    var text = "\(abs(d))"
+    var exponent = 0
+    if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+        exponent = Int(text[text.index(after: e)...])!
+        text = String(text[..<e])
+    }
+    let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+    let intPart = String(parts[0]), fracPart = parts.count > 1 ? String(parts[1]) : ""
+    var digits = intPart + fracPart
+    var point = intPart.count + exponent  // the decimal point sits after `point` digits
+    while digits.hasPrefix("0") && digits.count > 1 { digits.removeFirst(); point -= 1 }
+    while digits.hasSuffix("0") && digits.count > 1 { digits.removeLast() }
+    let sign = d < 0 ? "-" : ""
+    if point > 16 || point < -3 {
+        let e = point - 1
+        let mantissa = digits.count > 1 ? "\(digits.first!).\(digits.dropFirst())" : digits
+        let expText = String(format: "%02d", abs(e))
+        return "\(sign)\(mantissa)e\(e < 0 ? "-" : "+")\(expText)"
+    }
+    if point <= 0 { return "\(sign)0.\(String(repeating: "0", count: -point))\(digits)" }
+    if point >= digits.count { return "\(sign)\(digits)\(String(repeating: "0", count: point - digits.count)).0" }
+    let cut = digits.index(digits.startIndex, offsetBy: point)
+    return "\(sign)\(digits[..<cut]).\(digits[cut...])"
+}
+
+/// Python's `repr(str)`: single quotes unless the text has one and no double quote.
+func pythonStringRepr(_ s: String) -> String {
+    let quote: Character = s.contains("'") && !s.contains("\"") ? "\"" : "'"
+    var out = String(quote)
+    for scalar in s.unicodeScalars {
+        switch scalar {
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if Character(scalar) == quote { out += "\\\(quote)"; continue }
+            if scalar.value < 0x20 || scalar.value == 0x7F || (scalar.value >= 0x80 && !isPrintable(scalar)) {
+                let v = scalar.value
+                if v < 0x100 { out += String(format: "\\x%02x", v) }
+                else if v < 0x10000 { out += String(format: "\\u%04x", v) }
+                else { out += String(format: "\\U%08x", v) }
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    out.append(quote)
+    return out
+}
+
+/// Python's `str.isprintable` for one code point: not a control, format, surrogate, private-use,
+/// unassigned or separator character other than the space.
+private func isPrintable(_ s: Unicode.Scalar) -> Bool {
+    switch s.properties.generalCategory {
+    case .control, .format, .surrogate, .privateUse, .unassigned, .lineSeparator, .paragraphSeparator: return false
+    case .spaceSeparator: return s == " "
+    default: return true
+    }
+}
+
+extension TemplateValue {
+    /// Python's `str(x)`, which `{{ x }}` prints: undefined prints nothing, `None` as `None`, lists and
+    /// dicts as their repr.
+    var pyStr: String {
+        switch self {
+        case .undefined: return ""
+        case .string(let s): return s
+        default: return pyRepr
+        }
+    }
+
+    /// Python's `repr(x)`.
+    var pyRepr: String {
+        switch self {
+        case .undefined: return ""
+        case .none: return "None"
+        case .bool(let b): return b ? "True" : "False"
+        case .int(let i): return String(i)
+        case .double(let d): return pythonFloatRepr(d)
+        case .string(let s): return pythonStringRepr(s)
+        case .array(let a): return "[" + a.map(\.pyRepr).joined(separator: ", ") + "]"
+        case .dict(let d):
+            return "{" + d.pairs.map { "\(pythonStringRepr($0.0)): \($0.1.pyRepr)" }.joined(separator: ", ") + "}"
+        case .namespace(let n): return "<Namespace \(TemplateValue.dict(n.attributes).pyRepr)>"
+        case .callable(let c):
+            switch c {
+            case .macro(let m): return "<Macro '\(m.name)'>"
+            case .global(let name): return "<function \(name)>"
+            case .method(_, let name): return "<built-in method \(name)>"
+            case .cycle: return "<bound method LoopContext.cycle>"
+            }
+        }
+    }
+}
+
+// MARK: JSON
+
+/// A small JSON reader that keeps object key order and tells integers from floats, for `init(json:)`.
+struct JSONReader {
+    let scalars: [Unicode.Scalar]
+    var position = 0
+    var depth = 0
+
+    init(scalars: [Unicode.Scalar]) { self.scalars = scalars }
+
+    mutating func readDocument() throws -> TemplateValue {
+        let value = try readValue()
+        skipSpace()
+        guard position == scalars.count else { throw fail("text after the JSON value") }
+        return value
+    }
+
+    private func fail(_ reason: String) -> TemplateError {
+        .invalidJSON(offset: position, reason: reason)
+    }
+
+    private mutating func skipSpace() {
+        while position < scalars.count, [" ", "\n", "\r", "\t"].contains(scalars[position]) { position += 1 }
+    }
+
+    private mutating func readValue() throws -> TemplateValue {
+        skipSpace()
+        guard position < scalars.count else { throw fail("unexpected end") }
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= 512 else { throw fail("nested deeper than 512") }
+        switch scalars[position] {
+        case "{":
+            position += 1
+            var dict = TemplateDict()
+            skipSpace()
+            if position < scalars.count, scalars[position] == "}" { position += 1; return .dict(dict) }
+            while true {
+                skipSpace()
+                guard position < scalars.count, scalars[position] == "\"" else { throw fail("expected a key") }
+                let key = try readString()
+                skipSpace()
+                guard position < scalars.count, scalars[position] == ":" else { throw fail("expected ':'") }
+                position += 1
+                dict[key] = try readValue()
+                skipSpace()
+                guard position < scalars.count else { throw fail("unexpected end") }
+                if scalars[position] == "," { position += 1; continue }
+                if scalars[position] == "}" { position += 1; return .dict(dict) }
+                throw fail("expected ',' or '}'")
+            }
+        case "[":
+            position += 1
+            var array: [TemplateValue] = []
+            skipSpace()
+            if position < scalars.count, scalars[position] == "]" { position += 1; return .array(array) }
+            while true {
+                array.append(try readValue())
+                skipSpace()
+                guard position < scalars.count else { throw fail("unexpected end") }
+                if scalars[position] == "," { position += 1; continue }
+                if scalars[position] == "]" { position += 1; return .array(array) }
+                throw fail("expected ',' or ']'")
+            }
+        case "\"": return .string(try readString())
+        case "t": try expectWord("true"); return .bool(true)
+        case "f": try expectWord("false"); return .bool(false)
+        case "n": try expectWord("null"); return .none
+        default: return try readNumber()
+        }
+    }
+
+    private mutating func expectWord(_ word: String) throws {
+        let w = Array(word.unicodeScalars)
+        guard position + w.count <= scalars.count, Array(scalars[position..<position + w.count]) == w else {
+            throw fail("invalid literal")
+        }
+        position += w.count
+    }
+
+    private mutating func readNumber() throws -> TemplateValue {
+        let start = position
+        var isFloat = false
+        while position < scalars.count {
+            let c = scalars[position]
+            if c == "." || c == "e" || c == "E" { isFloat = true } else if !("0"..."9").contains(c) && c != "-" && c != "+" { break }
+            position += 1
+        }
+        var text = String.UnicodeScalarView()
+        text.append(contentsOf: scalars[start..<position])
+        let s = String(text)
+        if !isFloat, let i = Int(s) { return .int(i) }
+        guard let d = Double(s), !s.isEmpty else { throw fail("invalid number '\(s)'") }
+        return .double(d)
+    }
+
+    private mutating func readString() throws -> String {
+        position += 1
+        var out = String.UnicodeScalarView()
+        while position < scalars.count {
+            let c = scalars[position]
+            position += 1
+            if c == "\"" { return String(out) }
+            if c != "\\" { out.append(c); continue }
+            guard position < scalars.count else { break }
+            let e = scalars[position]
+            position += 1
+            switch e {
+            case "n": out.append("\n")
+            case "t": out.append("\t")
+            case "r": out.append("\r")
+            case "b": out.append("\u{8}")
+            case "f": out.append("\u{C}")
+            case "u":
+                var code = try readHex4()
+                if (0xD800..<0xDC00).contains(code), position + 1 < scalars.count, scalars[position] == "\\", scalars[position + 1] == "u" {
+                    position += 2
+                    let low = try readHex4()
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                }
+                guard let s = Unicode.Scalar(code) else { throw fail("invalid \\u escape") }
+                out.append(s)
+            default: out.append(e)
+            }
+        }
+        throw fail("unterminated string")
+    }
+
+    private mutating func readHex4() throws -> UInt32 {
+        guard position + 4 <= scalars.count else { throw fail("short \\u escape") }
+        var text = String.UnicodeScalarView()
+        text.append(contentsOf: scalars[position..<position + 4])
+        guard let v = UInt32(String(text), radix: 16) else { throw fail("invalid \\u escape") }
+        position += 4
+        return v
+    }
+}
+
+/// `json.dumps` as transformers' `tojson` calls it: `ensure_ascii`, `indent`, `separators` and
+/// `sort_keys` as Python's json module applies them.
+struct JSONWriter {
+    var ensureASCII = false
+    var indent: String? = nil
+    var itemSeparator: String
+    var keySeparator: String
+    var sortKeys = false
+
+    init(ensureASCII: Bool = false, indent: String? = nil, separators: (String, String)? = nil, sortKeys: Bool = false) {
+        self.ensureASCII = ensureASCII
+        self.indent = indent
+        self.sortKeys = sortKeys
+        if let separators { (itemSeparator, keySeparator) = separators }
+        else { (itemSeparator, keySeparator) = (indent == nil ? ", " : ",", ": ") }
+    }
+
+    func write(_ value: TemplateValue, level: Int = 0) throws -> String {
+        guard level < 512 else { throw TemplateError.limitExceeded(limit: "nesting depth", value: 512) }
+        switch value {
+        case .none: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .int(let i): return String(i)
+        case .double(let d):
+            if d.isNaN { return "NaN" }
+            if d.isInfinite { return d < 0 ? "-Infinity" : "Infinity" }
+            return pythonFloatRepr(d)
+        case .string(let s): return quote(s)
+        case .array(let items):
+            if items.isEmpty { return "[]" }
+            return try wrap("[", "]", items.map { try write($0, level: level + 1) }, level: level)
+        case .dict(let d):
+            if d.isEmpty { return "{}" }
+            let keys = sortKeys ? d.keys.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) } : d.keys
+            return try wrap("{", "}", keys.map { quote($0) + keySeparator + (try write(d[$0]!, level: level + 1)) }, level: level)
+        case .undefined, .namespace, .callable:
+            throw TemplateError.typeError("Object of type \(value.typeName) is not JSON serializable")
+        }
+    }
+
+    private func wrap(_ open: String, _ close: String, _ parts: [String], level: Int) -> String {
+        guard let indent else { return open + parts.joined(separator: itemSeparator) + close }
+        let inner = "\n" + String(repeating: indent, count: level + 1)
+        let outer = "\n" + String(repeating: indent, count: level)
+        return open + inner + parts.joined(separator: itemSeparator + inner) + outer + close
+    }
+
+    private func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{8}": out += "\\b"
+            case "\u{C}": out += "\\f"
+            default:
+                if scalar.value < 0x20 || (ensureASCII && scalar.value > 0x7E) {
+                    if scalar.value > 0xFFFF {
+                        let v = scalar.value - 0x10000
+                        out += String(format: "\\u%04x\\u%04x", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF))
+                    } else {
+                        out += String(format: "\\u%04x", scalar.value)
+                    }
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
