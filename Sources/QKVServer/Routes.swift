@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import QKVInference
+import QKVTemplates
 import QKVTokenizers
 
 /// The endpoints, each reading its JSON body field by field and answering in OpenAI's (or, for
@@ -15,7 +16,10 @@ struct Routes: Sendable {
         router.get("/v1/models") { _, _ in try await models() }
         router.post("/v1/embeddings") { request, _ in try await embeddings(try await body(request)) }
         router.post("/v1/completions") { request, _ in try await completions(try await body(request)) }
-        router.post("/v1/chat/completions") { request, _ in try await chat(try await body(request)) }
+        router.post("/v1/chat/completions") { request, _ in
+            let (parsed, raw) = try await bodyAndText(request)
+            return try await chat(parsed, raw: raw)
+        }
         router.post("/tokenize") { request, _ in try await tokenize(try await body(request)) }
         router.post("/detokenize") { request, _ in try await detokenize(try await body(request)) }
     }
@@ -73,10 +77,6 @@ struct Routes: Sendable {
         guard case .generation(let language) = model.kind else {
             throw APIError.invalid("'\(model.name)' is an embedding model; completions come from decoder models", param: "model")
         }
-        for unsupported in ["logprobs", "suffix", "best_of", "logit_bias"] where body.has(unsupported) {
-            throw APIError.invalid("'\(unsupported)' is not supported by this server", param: unsupported)
-        }
-        if let n = try body.int("n", in: 1...128), n != 1 { throw APIError.invalid("'n' must be 1", param: "n") }
         let inputs = try body.textsOrTokens("prompt")
         guard inputs.count == 1 else { throw APIError.invalid("'prompt' must be one string or one list of token ids", param: "prompt") }
         let prompt: [Int]
@@ -89,9 +89,68 @@ struct Routes: Sendable {
             guard !tokens.isEmpty, tokens.allSatisfy({ $0 < vocabulary }) else { throw APIError.invalid("token ids must be below the vocabulary size \(vocabulary)", param: "prompt") }
             prompt = tokens
         }
-        guard !prompt.isEmpty else { throw APIError.invalid("'prompt' gives no tokens", param: "prompt") }
-        let maxTokens = try body.int("max_tokens", in: 1...1_000_000) ?? 16
-        guard prompt.count + maxTokens <= model.contextLength else {
+        let echo = try body.bool("echo") ?? false
+        let prefix = echo ? (language.tokenizer?.decode(prompt) ?? "") : ""
+        return try await generate(body, model: model, language: language, prompt: prompt, chat: false, prefix: prefix)
+    }
+
+    /// `/v1/chat/completions`: the messages rendered by the model's own chat template (with the
+    /// generation prompt), tokenized as the text the template made (its special tokens recognised, none
+    /// added), then generated as a completion.
+    func chat(_ body: RequestBody, raw: String) async throws -> Response {
+        let model = try await registry.model(try body.string("model"))
+        guard case .generation(let language) = model.kind else {
+            throw APIError.invalid("'\(model.name)' is an embedding model; chat completions come from decoder models", param: "model")
+        }
+        guard let loaded = model.chatTemplate else {
+            throw APIError.invalid("'\(model.name)' has no chat template (tokenizer_config.json's chat_template or GGUF's tokenizer.chat_template); use /v1/completions", param: "model")
+        }
+        let template: Template
+        switch loaded {
+        case .success(let parsed): template = parsed
+        case .failure(let error): throw APIError.invalid("'\(model.name)''s chat template cannot be parsed: \(error)", param: "model")
+        }
+        guard let tokenizer = language.tokenizer else { throw APIError.invalid("'\(model.name)' has no tokenizer", param: "model") }
+        // The messages and tools again, parsed with their keys in order (a template may print them as JSON).
+        guard case .dict(let fields) = try TemplateValue(json: raw), case .array(let messages)? = fields["messages"], !messages.isEmpty,
+              messages.allSatisfy({ if case .dict(let m) = $0 { m["role"] != nil } else { false } }) else {
+            throw APIError.invalid("'messages' must be a non-empty list of objects with a role", param: "messages")
+        }
+        var tools: [TemplateValue]?
+        if case .array(let list)? = fields["tools"] { tools = list }
+        let extra = model.specialTokens.mapValues { TemplateValue.string($0) }
+        let text: String
+        do {
+            text = try template.renderChat(messages: messages.map(Self.plainContent), tools: tools, addGenerationPrompt: true, extra: extra)
+        } catch {
+            throw APIError.invalid("the chat template failed on these messages: \(error)", param: "messages")
+        }
+        let prompt = tokenizer.encode(text, addSpecialTokens: false)
+        guard !prompt.isEmpty else { throw APIError.invalid("the chat template made an empty prompt", param: "messages") }
+        return try await generate(body, model: model, language: language, prompt: prompt, chat: true, prefix: "")
+    }
+
+    /// A message whose `content` is a list of parts (OpenAI's `[{"type": "text", "text": ...}]`) with its
+    /// text parts joined, as templates expect a string.
+    static func plainContent(_ message: TemplateValue) -> TemplateValue {
+        guard case .dict(let fields) = message, case .array(let parts)? = fields["content"] else { return message }
+        let text = parts.compactMap { part -> String? in
+            guard case .dict(let p) = part, case .string(let t)? = p["text"] else { return nil }
+            return t
+        }.joined()
+        return .dict(TemplateDict(fields.pairs.map { $0.0 == "content" ? ($0.0, .string(text)) : $0 }))
+    }
+
+    /// The completion of `prompt` in OpenAI's completion or chat shape, whole or streamed.
+    func generate(_ body: RequestBody, model: ServedModel, language: LanguageModel, prompt: [Int], chat: Bool, prefix: String) async throws -> Response {
+        for unsupported in ["logprobs", "top_logprobs", "suffix", "best_of", "logit_bias", "tool_choice", "response_format"] where body.has(unsupported) {
+            if unsupported == "logprobs", try body.bool("logprobs") == false { continue }
+            throw APIError.invalid("'\(unsupported)' is not supported by this server", param: unsupported)
+        }
+        if let n = try body.int("n", in: 1...128), n != 1 { throw APIError.invalid("'n' must be 1", param: "n") }
+        guard !prompt.isEmpty else { throw APIError.invalid("the prompt gives no tokens", param: chat ? "messages" : "prompt") }
+        let maxTokens = try body.int("max_completion_tokens", in: 1...1_000_000) ?? body.int("max_tokens", in: 1...1_000_000) ?? (chat ? model.contextLength - prompt.count : 16)
+        guard maxTokens > 0, prompt.count + maxTokens <= model.contextLength else {
             throw APIError.invalid("The prompt's \(prompt.count) tokens and max_tokens \(maxTokens) are more than the model's context of \(model.contextLength) tokens", param: "max_tokens")
         }
         let sampling = SamplingOptions(temperature: Float(try body.double("temperature", in: 0...2) ?? 1),
@@ -99,12 +158,12 @@ struct Routes: Sendable {
                                        topP: try body.double("top_p", in: 0...1).map(Float.init),
                                        seed: UInt64(try body.int("seed", in: Int.min...Int.max).map { UInt64(bitPattern: Int64($0)) } ?? UInt64.random(in: 0...UInt64.max)))
         let stop = try body.stopSequences()
-        let echo = try body.bool("echo") ?? false
         let stream = try body.bool("stream") ?? false
-        let id = "cmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let created = Int(Date().timeIntervalSince1970)
-        let prefix = echo ? (language.tokenizer?.decode(prompt) ?? "") : ""
+        let name = model.name
         let events = await registry.completion(for: model.name).run(language, prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop)
+        let object = chat ? "chat.completion" : "text_completion"
 
         if !stream {
             var text = prefix, usage: [String: Int] = [:], finish = "length"
@@ -116,33 +175,38 @@ struct Routes: Sendable {
                     usage = ["prompt_tokens": promptTokens, "completion_tokens": completionTokens, "total_tokens": promptTokens + completionTokens]
                 }
             }
-            return Self.json(["id": id, "object": "text_completion", "created": created, "model": model.name,
-                              "choices": [Self.choice(text, finish: finish)], "usage": usage])
+            let choice: [String: Any] = chat
+                ? ["index": 0, "message": ["role": "assistant", "content": text], "logprobs": NSNull(), "finish_reason": finish]
+                : Self.choice(text, finish: finish)
+            return Self.json(["id": id, "object": object, "created": created, "model": name, "choices": [choice], "usage": usage])
         }
-        let name = model.name
         let body = ResponseBody { writer in
-            func send(_ object: [String: Any]) async throws {
-                try await writer.write(ByteBuffer(string: "data: " + Self.text(object) + "\n\n"))
+            func send(_ text: String?, finish: String?, first: Bool = false) async throws {
+                let choice: [String: Any]
+                if chat {
+                    var delta: [String: Any] = [:]
+                    if first { delta["role"] = "assistant" }
+                    if let text { delta["content"] = text }
+                    choice = ["index": 0, "delta": delta, "logprobs": NSNull(), "finish_reason": finish ?? NSNull()]
+                } else {
+                    choice = Self.choice(text ?? "", finish: finish)
+                }
+                let chunk: [String: Any] = ["id": id, "object": chat ? "chat.completion.chunk" : "text_completion", "created": created,
+                                            "model": name, "choices": [choice]]
+                try await writer.write(ByteBuffer(string: "data: " + Self.text(chunk) + "\n\n"))
             }
-            func chunk(_ text: String, finish: String?) -> [String: Any] {
-                ["id": id, "object": "text_completion", "created": created, "model": name, "choices": [Self.choice(text, finish: finish)]]
-            }
-            if !prefix.isEmpty { try await send(chunk(prefix, finish: nil)) }
+            if chat { try await send(nil, finish: nil, first: true) }
+            if !prefix.isEmpty { try await send(prefix, finish: nil) }
             for try await event in events {
                 switch event {
-                case .text(let piece): try await send(chunk(piece, finish: nil))
-                case .finished(let reason, _, _): try await send(chunk("", finish: reason.rawValue))
+                case .text(let piece): try await send(piece, finish: nil)
+                case .finished(let reason, _, _): try await send(chat ? nil : "", finish: reason.rawValue)
                 }
             }
             try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
-    }
-
-    func chat(_ body: RequestBody) async throws -> Response {
-        let model = try await registry.model(try body.string("model"))
-        throw APIError.invalid("'\(model.name)': chat completions need the model's chat template, which this server does not render yet; use /v1/completions", param: "messages")
     }
 
     /// llama-server's `/tokenize`: `{"content", "add_special", "with_pieces"}` → `{"tokens"}`.
@@ -171,9 +235,15 @@ struct Routes: Sendable {
     // MARK: Plumbing
 
     func body(_ request: Request) async throws -> RequestBody {
+        try await bodyAndText(request).0
+    }
+
+    /// The body parsed, and as text (for the chat messages, re-read with their keys in order).
+    func bodyAndText(_ request: Request) async throws -> (RequestBody, String) {
         let buffer: ByteBuffer
         do { buffer = try await request.body.collect(upTo: maxBodyBytes) } catch { throw APIError.tooLarge(limit: maxBodyBytes) }
-        return try RequestBody(Data(buffer.readableBytesView))
+        let data = Data(buffer.readableBytesView)
+        return (try RequestBody(data), String(decoding: data, as: UTF8.self))
     }
 
     /// One choice of a completion (or of a streamed chunk).

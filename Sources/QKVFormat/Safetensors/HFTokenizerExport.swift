@@ -26,6 +26,7 @@ enum HFTokenizerExport {
                              ("strip_accents", bool("tokenizer.strip_accents").map(JSONValue.bool) ?? .null),
                              ("tokenizer_class", .string("BertTokenizer"))]
                 if let n = int("tokenizer.max_length") { settings.append(("model_max_length", .number("\(n)"))) }
+                if case .string(let template)? = tokenizer.options["tokenizer.chat_template"] { settings.append(("chat_template", .string(template))) }
                 out.append(("tokenizer_config.json", JSONValue.object(settings).text + "\n"))
                 out.append(("special_tokens_map.json", JSONValue.object(specials).text + "\n"))
             case .bpe:
@@ -44,6 +45,7 @@ enum HFTokenizerExport {
                 } else {
                     settings.append(("tokenizer_class", .string("GPT2Tokenizer")))
                 }
+                if case .string(let template)? = tokenizer.options["tokenizer.chat_template"] { settings.append(("chat_template", .string(template))) }
                 out.append(("tokenizer_config.json", JSONValue.object(settings).text + "\n"))
             case .sentencepieceBPE:
                 break

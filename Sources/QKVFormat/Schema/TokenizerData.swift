@@ -38,6 +38,7 @@ public struct TokenizerData: Equatable, Sendable {
         "tokenizer.max_length": "int", "tokenizer.pre": "string", "tokenizer.pre_split": "string[]",
         "tokenizer.ignore_merges": "bool", "tokenizer.normalization": "string",
         "tokenizer.prefix_scheme": "string", "tokenizer.lstrip_ids": "int32[]", "tokenizer.rstrip_ids": "int32[]",
+        "tokenizer.chat_template": "string",
     ]
 
     /// Reads the tokenizer from metadata; nil when the file has no `tokenizer.*` keys.
