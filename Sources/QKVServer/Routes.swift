@@ -116,18 +116,28 @@ struct Routes: Sendable {
               messages.allSatisfy({ if case .dict(let m) = $0 { m["role"] != nil } else { false } }) else {
             throw APIError.invalid("'messages' must be a non-empty list of objects with a role", param: "messages")
         }
-        var tools: [TemplateValue]?
-        if case .array(let list)? = fields["tools"] { tools = list }
+        let tools: [TemplateValue]? = if case .array(let list)? = fields["tools"] { list } else { nil }
         let extra = model.specialTokens.mapValues { TemplateValue.string($0) }
         let text: String
         do {
-            text = try template.renderChat(messages: messages.map(Self.plainContent), tools: tools, addGenerationPrompt: true, extra: extra)
+            let chatMessages = messages.map(Self.plainContent)
+            text = try await Self.onLargeStack { try template.renderChat(messages: chatMessages, tools: tools, addGenerationPrompt: true, extra: extra) }
         } catch {
             throw APIError.invalid("the chat template failed on these messages: \(error)", param: "messages")
         }
         let prompt = tokenizer.encode(text, addSpecialTokens: false)
         guard !prompt.isEmpty else { throw APIError.invalid("the chat template made an empty prompt", param: "messages") }
         return try await generate(body, model: model, language: language, prompt: prompt, chat: true, prefix: "")
+    }
+
+    /// Runs `work` on a thread of its own with a 16 MiB stack: templates come from model files and the
+    /// interpreter recurses as deep as its limits allow, more than a task's thread may hold.
+    static func onLargeStack<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result { try work() }) }
+            thread.stackSize = 16 << 20
+            thread.start()
+        }
     }
 
     /// A message whose `content` is a list of parts (OpenAI's `[{"type": "text", "text": ...}]`) with its

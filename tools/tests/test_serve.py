@@ -41,12 +41,16 @@ SHARED = os.environ.get("QKV_SHARED_DATA") or os.path.join(os.path.dirname(REPO)
 TEMPLATE = os.path.join(SHARED, "chat-templates", "google-gemma-2-2b-it.jinja")
 
 
-def chat_model(folder):
-    """Fixtures/hf/llama-tiny with Gemma 2's chat template in its tokenizer_config.json."""
+# A template that recurses without end: the interpreter's depth limit must answer, not the stack.
+HOSTILE = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"
+
+
+def chat_model(folder, template=None):
+    """Fixtures/hf/llama-tiny with a chat template (Gemma 2's by default) in its tokenizer_config.json."""
     shutil.copytree(os.path.join(REPO, "Fixtures", "hf", "llama-tiny"), folder)
     path = os.path.join(folder, "tokenizer_config.json")
     config = json.load(open(path))
-    config["chat_template"] = open(TEMPLATE).read()
+    config["chat_template"] = template or open(TEMPLATE).read()
     json.dump(config, open(path, "w"))
     return folder
 
@@ -54,7 +58,9 @@ def chat_model(folder):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     chat = chat_model(str(tmp_path_factory.mktemp("chat") / "llama-chat"))
-    process = subprocess.Popen([qkv_binary(), "serve", "minilm=" + MINILM, "gemma=" + GEMMA, "chat=" + chat, "--port", "0", "--api-key", KEY,
+    hostile = chat_model(str(tmp_path_factory.mktemp("hostile") / "llama-hostile"), HOSTILE)
+    process = subprocess.Popen([qkv_binary(), "serve", "minilm=" + MINILM, "gemma=" + GEMMA, "chat=" + chat, "hostile=" + hostile,
+                                "--port", "0", "--api-key", KEY,
                                 "--max-body", "100000", "--threads", "2"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = process.stdout.readline()
@@ -142,7 +148,7 @@ def test_stop_sequence_cuts_the_text(client):
 
 
 def test_models_tokenize_detokenize(client, server):
-    assert sorted(m.id for m in client.models.list().data) == ["chat", "gemma", "minilm"]
+    assert sorted(m.id for m in client.models.list().data) == ["chat", "gemma", "hostile", "minilm"]
     text = "Hello, world"
     want = json.loads(run("tokenize", GEMMA, text, "--json"))["ids"]
     status, body = http(server + "/tokenize", {"model": "gemma", "content": text, "add_special": True})
@@ -213,3 +219,7 @@ def test_chat_errors(client):
     assert "no chat template" in str(none.value)
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="chat", messages=[], max_tokens=2)
+    with pytest.raises(openai.BadRequestError) as deep:
+        client.chat.completions.create(model="hostile", messages=[{"role": "user", "content": "y"}], max_tokens=2)
+    assert "limit" in str(deep.value).lower()
+    assert client.models.list().data   # the server is still there
