@@ -96,8 +96,10 @@ def test_hostile_and_broken_files_are_refused_and_nothing_runs(case, tmp_path):
     assert error  # the PyTorchError case, listed for the conformance corpus
 
 
-def test_a_good_file_without_config_says_what_is_missing(tmp_path):
-    path = tmp_path / "pytorch_model.bin"
+@pytest.mark.parametrize("name", ["pytorch_model.bin", "model.pt"])
+def test_a_good_file_without_config_says_what_is_missing(tmp_path, name):
+    """Read as PyTorch weights by its zip signature whatever its name; the architecture needs config.json."""
+    path = tmp_path / name
     path.write_bytes(fp.good_checkpoint())
     result = run("validate", path)
     assert result.returncode == 1

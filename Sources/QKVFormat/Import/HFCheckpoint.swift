@@ -76,13 +76,20 @@ final class PyTorchShards: SourceTensors {
         (owner, sourceInfos) = try shardOwners(shards, path: \.path) { $0.entries.map(\.info) }
     }
 
-    /// Whether `path` names PyTorch weights: a `.bin` file or index, or a folder with `pytorch_model.bin`
-    /// (or its index) and no safetensors weights.
+    /// Whether `path` names PyTorch weights: a `.bin` file or index, a zip file, or a folder with
+    /// `pytorch_model.bin` (or its index) and no safetensors weights.
     static func holds(_ path: String) -> Bool {
         if path.hasSuffix(".bin") || path.hasSuffix(".bin.index.json") { return true }
         let files = HFFolderFiles(folder: path)
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return false }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return false }
+        // A file by another name (`model.pt`) that is a zip: torch.save's format.
+        if !isDirectory.boolValue {
+            return FileHandle(forReadingAtPath: path).map { handle in
+                defer { try? handle.close() }
+                return (try? handle.read(upToCount: 4)) == Data([0x50, 0x4B, 0x03, 0x04])
+            } ?? false
+        }
         return !files.exists("model.safetensors") && !files.exists("model.safetensors.index.json")
             && (files.exists("pytorch_model.bin") || files.exists("pytorch_model.bin.index.json"))
     }
