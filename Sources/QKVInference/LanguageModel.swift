@@ -10,9 +10,13 @@ public final class LanguageModel: @unchecked Sendable {
     /// The tokenizer the file carries; nil when it carries none (then only token ids go in and out).
     public let tokenizer: (any Tokenizer)?
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(try ModelFile(try openWeightFile(path: path)), path: path)
+    }
+
+    /// A language model of a model file already open; `path` as the user named it, for messages.
+    public init(_ file: ModelFile, path: String) throws {
         self.path = path
-        let file = try ModelFile(try openWeightFile(path: path))
         model = try DecoderModel(file)
         tokenizer = try file.tokenizer.map { try makeTokenizer(data: $0, config: file.config) }
     }

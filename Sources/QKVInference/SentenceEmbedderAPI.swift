@@ -8,9 +8,13 @@ public final class SentenceEmbedder: @unchecked Sendable {
     public let encoder: BertEncoder
     public let tokenizer: WordPieceTokenizer
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(try ModelFile(try openWeightFile(path: path)), path: path)
+    }
+
+    /// An embedder of a model file already open; `path` as the user named it, for messages.
+    public init(_ model: ModelFile, path: String) throws {
         self.path = path
-        let model = try ModelFile(try openWeightFile(path: path))
         encoder = try BertEncoder(model)
         guard let data = model.tokenizer else { throw InferenceError.noTokenizer(file: path) }
         tokenizer = try WordPieceTokenizer(data: data, config: model.config)

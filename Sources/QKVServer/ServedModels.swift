@@ -28,7 +28,7 @@ public struct ServedModel: Sendable {
         self.name = name
         self.path = path
         let file = try ModelFile(try openWeightFile(path: path))
-        kind = file.config.isDecoder ? .generation(try LanguageModel(path: path)) : .embedding(try SentenceEmbedder(path: path))
+        kind = file.config.isDecoder ? .generation(try LanguageModel(file, path: path)) : .embedding(try SentenceEmbedder(file, path: path))
         loaded = Date()
         // The canonical key (Hugging Face imports), else a GGUF's own key kept under provenance.
         let source: String? = if case .string(let text)? = file.tokenizer?.options["tokenizer.chat_template"] { text }
