@@ -69,7 +69,7 @@ final class KQuantizationTests: XCTestCase {
         config.layerCount = layers
         config.tiedEmbeddings = tied
         let tensors = ModelSchema.expectedTensors(for: config).map { TensorInfo(name: $0.name, role: $0.role, dtype: .f32, shape: $0.shape) }
-        return (QuantizationPlan(scheme: scheme, config: config, tensors: tensors, architecture: "llama"), config)
+        return (QuantizationPlan(scheme: scheme, config: config, tensors: tensors, architecture: Llama.self), config)
     }
 
     func info(_ role: TensorRole, layer: Int? = nil, shape: [Int] = [256, 256]) -> TensorInfo {

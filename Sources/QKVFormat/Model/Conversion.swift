@@ -75,7 +75,7 @@ public enum Converter {
         var config = model.config
         let plan = options.quantization.map {
             QuantizationPlan(scheme: $0, config: config, tensors: sources,
-                             architecture: Architectures.forExport(config, metadata: model.file.metadata)?.ggufArchitectures.first)
+                             architecture: Architectures.forExport(config, metadata: model.file.metadata))
         }
         // A decoder's quantized W_O is stored as rows [D, H·d], so its blocks run along H·d as in GGUF and
         // PyTorch (Specs/schema.md, attn_output_layout): the file then exports to GGUF as it is.

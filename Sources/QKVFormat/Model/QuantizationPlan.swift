@@ -62,17 +62,19 @@ struct QuantizationPlan {
     /// Whether the model has its own output head; without one the token embedding is the head, and gets
     /// the head's type (llama.cpp's `has_tied_embeddings`).
     let hasOutputHead: Bool
-    /// Whether the model's GGUF form fuses Q, K and V into `attn_qkv` (Phi-3), which llama.cpp treats as V.
+    /// Whether the model's GGUF form fuses Q, K and V into `attn_qkv` (Phi-3's does), which llama.cpp treats as V.
     let fusedQKV: Bool
     /// llama.cpp's `LLM_TYPE_70B`: 8 query heads per key/value head make W_V worth a bigger type.
     let isLlama70B: Bool
 
-    init(scheme: QuantizationScheme, config: ModelConfig, tensors: [TensorInfo], architecture: String?) {
+    /// `architecture`: the one an export of the model is written as, whose GGUF names llama.cpp decides by.
+    init(scheme: QuantizationScheme, config: ModelConfig, tensors: [TensorInfo], architecture: (any Architecture.Type)?) {
         self.scheme = scheme
         self.config = config
         hasOutputHead = tensors.contains { $0.role == .lmHead }
-        fusedQKV = architecture == "phi3"
-        isLlama70B = architecture == "llama" && config.layerCount == 80 && config.headCount != config.keyValueHeadCount
+        let query = architecture?.ggufSource(for: TensorRole.attentionQuery.tensorName(layer: 0), config: config)?.0
+        fusedQKV = query?.hasSuffix("attn_qkv.weight") ?? false
+        isLlama70B = architecture?.ggufArchitectures.first == "llama" && config.layerCount == 80 && config.headCount != config.keyValueHeadCount
     }
 
     /// Whether llama.cpp quantizes a tensor of this role and rank at all: matrices, but not learned
