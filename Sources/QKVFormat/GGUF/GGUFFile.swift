@@ -56,17 +56,17 @@ public final class GGUFFile: @unchecked Sendable {
         self.path = path
         self.version = parsed.version
         self.alignment = parsed.alignment
+        // gguf-split's keys describe the container (which shard, of how many), not the model.
+        let kept = parsed.metadata.filter { !GGUFFile.splitKeys.contains($0.key) }
+        self.metadata = kept
+        self.keyIndex = kept.count == parsed.metadata.count ? parsed.keyIndex
+            : Dictionary(uniqueKeysWithValues: kept.enumerated().map { (GGUFName($1.key), $0) })
         let count = parsed.keyIndex[GGUFName("split.count")].flatMap { parsed.metadata[$0].value.integerValue }.map { Int($0) } ?? 1
         guard count > 1 else {
-            // A whole file; gguf-split's keys on a one-shard "split" describe the container, not the model.
-            let kept = parsed.metadata.filter { !GGUFFile.splitKeys.contains($0.key) }
-            self.metadata = kept
             self.tensorInfos = parsed.tensorInfos
             self.shardPaths = [path]
             self.shards = [(mapping, parsed.dataStart)]
             self.tensorShard = [Int](repeating: 0, count: parsed.tensorInfos.count)
-            self.keyIndex = kept.count == parsed.metadata.count ? parsed.keyIndex
-                : Dictionary(uniqueKeysWithValues: kept.enumerated().map { (GGUFName($1.key), $0) })
             self.tensorIndex = parsed.tensorIndex
             return
         }
@@ -105,9 +105,6 @@ public final class GGUFFile: @unchecked Sendable {
         guard total == nil || total == infos.count else {
             throw GGUFError.splitShard(file: path, reason: "split.tensors.count is \(total!) but the \(count) shards hold \(infos.count) tensors")
         }
-        let kept = parsed.metadata.filter { !GGUFFile.splitKeys.contains($0.key) }
-        self.metadata = kept
-        self.keyIndex = Dictionary(uniqueKeysWithValues: kept.enumerated().map { (GGUFName($1.key), $0) })
         self.tensorInfos = infos
         self.tensorIndex = index
         self.shardPaths = paths
