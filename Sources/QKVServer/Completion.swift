@@ -37,7 +37,8 @@ struct Completion {
                         if matched { stoppedBySequence = true; return false }
                         return !cancelled.isSet
                     })
-                    if !stoppedBySequence, let rest = Optional(matcher.flush()), !rest.isEmpty { continuation.yield(.text(rest)) }
+                    let rest = matcher.flush()   // held back for a stop sequence that never came
+                    if !stoppedBySequence && !rest.isEmpty { continuation.yield(.text(rest)) }
                     let reason: FinishReason = stoppedBySequence || stats.stoppedAtEndOfText ? .stop : .length
                     continuation.yield(.finished(reason, promptTokens: prompt.count, completionTokens: stats.generatedTokens))
                     continuation.finish()
