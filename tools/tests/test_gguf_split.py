@@ -10,7 +10,6 @@
 """
 
 import filecmp
-import hashlib
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ import subprocess
 
 import pytest
 
+from make_decoder_references import sha256
 from test_interop import qkv_binary
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -30,14 +30,6 @@ GEMMA = os.path.join(MODELS, "gemma3", "gemma-3-270m-q4_k_m.gguf")
 
 def run(*args):
     return subprocess.run([qkv_binary(), *map(str, args)], capture_output=True, text=True)
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def test_split_by_tensor_count_is_gguf_splits_bytes(tmp_path):
