@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian, each behind a shim header (Sources/C*/shim.h says why).
@@ -40,11 +41,13 @@ let package = Package(
         .target(name: "QKVInference", dependencies: ["QKVFormat", "QKVTokenizers", "COpenBLAS", "CQKVKernels"]),
         // Attention reports as terminal tables, HTML, SVG, PNG, JSON and NPY; PNG deflate through zlib.
         .target(name: "QKVVisualize", dependencies: ["QKVInference", "QKVFormat", "CZlib"]),
-        // `qkv serve`: an OpenAI-compatible HTTP server (Hummingbird) over the inference module.
+        // `qkv serve`: an OpenAI-compatible HTTP server (Hummingbird) over the inference module; /metrics
+        // through swift-prometheus.
         .target(name: "QKVServer", dependencies: [
             "QKVInference", "QKVFormat", "QKVTokenizers", "QKVTemplates",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // Jinja chat templates rendered as transformers renders them; no other qkv module, no C.
         .target(name: "QKVTemplates"),

@@ -139,6 +139,14 @@ public final class DecoderModel: @unchecked Sendable {
         return UnsafePointer(session.logits)
     }
 
+    /// One decode step of several sequences at once: `tokens[t]` after what `sequences[t]` holds (each
+    /// appended to its own cache), every weight read once for all of them; the logits [n, V] go to
+    /// `logits`. `workspace`: scratch for n rows whose scores hold the longest sequence.
+    func forwardBatch(_ tokens: [Int], sequences: [DecoderSession], workspace: DecoderSession, logits: UnsafeMutablePointer<Float>) throws(InferenceError) {
+        for (token, sequence) in zip(tokens, sequences) { try check([token], sequence) }
+        forwardChunk(tokens[...], session: workspace, sequences: sequences, logitRows: tokens.count, logits: logits, record: nil)
+    }
+
     private func check(_ tokens: [Int], _ session: DecoderSession) throws(InferenceError) {
         guard session.length + tokens.count <= session.capacity else {
             throw .sequenceTooLong(tokens: session.length + tokens.count, maxPositions: session.capacity)
@@ -170,7 +178,9 @@ public final class DecoderModel: @unchecked Sendable {
     /// products on pieces the threads claim as they come free, `runPieces`), the heads of attention, the
     /// columns of the attention output projection; the small steps between (norms of one row, RoPE, the
     /// cache append) run on the calling thread.
-    private func forwardChunk(_ tokens: ArraySlice<Int>, session s: DecoderSession, logitRows: Int,
+    /// With `sequences`, row t is instead the next token of `sequences[t]` (a `DecoderBatch` step): each
+    /// row has its own position and cache, and `s` lends only its scratch and team.
+    private func forwardChunk(_ tokens: ArraySlice<Int>, session s: DecoderSession, sequences: [DecoderSession]? = nil, logitRows: Int,
                               logits: UnsafeMutablePointer<Float>, record: AttentionRecord?) {
         let D = config.modelDim, H = config.headCount, K = config.keyValueHeadCount, d = config.headDim
         let F = config.ffnDim, V = config.vocabSize
@@ -182,6 +192,9 @@ public final class DecoderModel: @unchecked Sendable {
         let x = s.residual, h = s.normed, q = s.query, k = s.key, v = s.value, z = s.heads
         let sub = s.sublayer, up = s.up, gateBuffer = s.gate
         let team = s.team, P = team.size, tileFloats = s.tileFloats
+        // Row t's position and the session whose cache it joins.
+        let cacheOf = { (t: Int) -> DecoderSession in sequences?[t] ?? s }
+        let positionOf = { (t: Int) -> Int in sequences?[t].length ?? start + t }   // lengths grow only after the last layer
 
         // Embeddings: token (× embedding_scale) (+ learned position), widened from their rows.
         let embeddingScale = Float(config.embeddingScale)
@@ -190,7 +203,7 @@ public final class DecoderModel: @unchecked Sendable {
             tokenEmbedding.widenRow(id, 0..<D, into: row)
             if embeddingScale != 1 { scaleInPlace(row, embeddingScale, count: D) }
             if let positions = positionEmbedding {
-                positions.widenRow(start + t, 0..<D, into: sub)
+                positions.widenRow(positionOf(t), 0..<D, into: sub)
                 addInPlace(row, sub, count: D)
             }
         }
@@ -200,10 +213,10 @@ public final class DecoderModel: @unchecked Sendable {
         let ropeDims = config.rope.map { $0.dimensions ?? d } ?? 0
         if let rope = config.rope {
             for t in 0..<T {
-                ropeAngles(position: start + t, dims: ropeDims, theta: rope.theta, factors: s.ropeFactors, scale: Float(rope.attentionFactor),
+                ropeAngles(position: positionOf(t), dims: ropeDims, theta: rope.theta, factors: cacheOf(t).ropeFactors, scale: Float(rope.attentionFactor),
                            cos: s.cos + t * d / 2, sin: s.sin + t * d / 2)
                 if let sliding = rope.slidingTheta {
-                    ropeAngles(position: start + t, dims: ropeDims, theta: sliding, factors: nil,
+                    ropeAngles(position: positionOf(t), dims: ropeDims, theta: sliding, factors: nil,
                                cos: s.slidingCos + t * d / 2, sin: s.slidingSin + t * d / 2)
                 }
             }
@@ -238,7 +251,11 @@ public final class DecoderModel: @unchecked Sendable {
                     applyRope(k + t * KD, heads: K, headDim: d, ropeDims: ropeDims, interleaved: rope.layout == .interleaved, cos: cos, sin: sin)
                 }
             }
-            s.append(keys: k, values: v, tokens: T, layer: index)
+            if let sequences {
+                for (t, sequence) in sequences.enumerated() { sequence.append(keys: k + t * KD, values: v + t * KD, tokens: 1, layer: index) }
+            } else {
+                s.append(keys: k, values: v, tokens: T, layer: index)
+            }
 
             // Each query head against its key/value head's cache: P = softmax(cap(Q_h K_hᵀ · scale)) with
             // the causal mask (token t sees positions ≤ start + t, and on sliding layers only the last
@@ -249,6 +266,16 @@ public final class DecoderModel: @unchecked Sendable {
             let attend = { (p: Int) in
                 let scores = s.scores(p)
                 for head in share(H, part: p, of: attentionParts) {
+                    if sequences != nil {
+                        // A batch step: each row's query against its own sequence's cache.
+                        for t in 0..<T {
+                            let cache = cacheOf(t), end = positionOf(t) + 1, first = end > window ? end - window : 0
+                            let keys = cache.keys(layer: index, head: head / group), values = cache.values(layer: index, head: head / group)
+                            decodeAttentionHead(q + t * HD + head * d, keys: keys + first * d, values: values + first * d, z + t * HD + head * d,
+                                                positions: end - first, headDim: d, scale: scale, softcap: softcap, scores: scores)
+                        }
+                        continue
+                    }
                     let keys = s.keys(layer: index, head: head / group), values = s.values(layer: index, head: head / group)
                     let qh = q + head * d, zh = z + head * d
                     if T == 1 {
@@ -347,7 +374,11 @@ public final class DecoderModel: @unchecked Sendable {
             }
             if let postNorm = layer.mlpPostNorm { addNormalized(sub, postNorm, into: x, rows: T, epsilon: epsilon, team: team) }
         }
-        s.length = end
+        if let sequences {
+            for sequence in sequences { sequence.length += 1 }
+        } else {
+            s.length = end
+        }
 
         // Final norm and LM head (and the logits' soft cap), for the rows asked for.
         guard logitRows > 0 else { return }

@@ -42,7 +42,9 @@ public final class DecoderSession {
     private let tileBuffers: UnsafeMutablePointer<Float>          // [threads, tileFloats]: a widened tile of a weight
     private let allocations: [UnsafeMutablePointer<Float>]
 
-    init(config: ModelConfig, capacity: Int, chunkTokens: Int = DecoderSession.defaultChunkTokens) {
+    /// `withCache` false: scratch only (a `DecoderBatch`'s workspace, whose rows' caches are their own
+    /// sessions'); `capacity` then sizes the attention scores only.
+    init(config: ModelConfig, capacity: Int, chunkTokens: Int = DecoderSession.defaultChunkTokens, withCache: Bool = true) {
         self.capacity = capacity
         ropeFactors = config.rope?.frequencyFactors(forCapacity: capacity)
         let (D, H, K, d, F) = (config.modelDim, config.headCount, config.keyValueHeadCount, config.headDim, config.ffnDim)
@@ -59,8 +61,8 @@ public final class DecoderSession {
             allocations.append(p)
             return p
         }
-        keyCache = buffer(config.layerCount * layerStride)
-        valueCache = buffer(config.layerCount * layerStride)
+        keyCache = buffer(withCache ? config.layerCount * layerStride : 0)
+        valueCache = buffer(withCache ? config.layerCount * layerStride : 0)
         residual = buffer(rows * D); normed = buffer(rows * D); sublayer = buffer(rows * D)
         query = buffer(rows * H * d); heads = buffer(rows * H * d)
         key = buffer(rows * K * d); value = buffer(rows * K * d)

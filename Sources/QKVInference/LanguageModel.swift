@@ -40,26 +40,11 @@ public final class LanguageModel: @unchecked Sendable {
     /// (a stop sequence seen, a client gone).
     public func generate(prompt: [Int], maxTokens: Int, sampling: SamplingOptions = .greedy, stopAtEndOfText: Bool = true,
                          onToken: (Int) -> Void = { _ in }, shouldContinue: (String) -> Bool) throws(InferenceError) -> GenerationStats {
-        var ids = prompt
-        // Compared as scalars, not Characters: a combining mark joins the previous Character.
-        var emitted = Array((tokenizer?.decode(prompt) ?? "").unicodeScalars)
+        var text = tokenizer.map { GeneratedText(tokenizer: $0, prompt: prompt) }
         return try model.generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopAtEndOfText: stopAtEndOfText) { token in
             onToken(token)
-            ids.append(token)
-            guard let tokenizer else { return true }
-            let text = Array(tokenizer.decode(ids).unicodeScalars)
-            guard text.last != "\u{FFFD}" else { return true }   // wait for the rest of the character
-            // Normally the old text is a prefix; if decoding changed it (clean-up rules), print from where
-            // the two part, since what is printed cannot be taken back.
-            var common = 0
-            while common < min(text.count, emitted.count) && text[common] == emitted[common] { common += 1 }
-            emitted = text
-            if text.count > common {
-                var piece = String.UnicodeScalarView()
-                piece.append(contentsOf: text[common...])
-                return shouldContinue(String(piece))
-            }
-            return true
+            guard let piece = text?.append(token), !piece.isEmpty else { return true }
+            return shouldContinue(piece)
         }
     }
 
@@ -69,5 +54,38 @@ public final class LanguageModel: @unchecked Sendable {
         let logProbabilities = try model.logProbabilities(ids)
         let pieces = ids.map { id in tokenizer?.decode([id]) ?? String(id) }
         return (logProbabilities, pieces)
+    }
+}
+
+/// The text of a generation as it grows, a whole character at a time: bytes of a character split over
+/// several tokens wait for the rest, and the text is decoded in the context of the prompt, so word-start
+/// spaces come out right.
+public struct GeneratedText {
+    let tokenizer: any Tokenizer
+    private var ids: [Int]
+    /// What has been handed out, compared as scalars, not Characters: a combining mark joins the
+    /// previous Character.
+    private var emitted: [Unicode.Scalar]
+
+    public init(tokenizer: any Tokenizer, prompt: [Int]) {
+        self.tokenizer = tokenizer
+        ids = prompt
+        emitted = Array(tokenizer.decode(prompt).unicodeScalars)
+    }
+
+    /// The new text `token` completes ("" while a character is incomplete).
+    public mutating func append(_ token: Int) -> String {
+        ids.append(token)
+        let text = Array(tokenizer.decode(ids).unicodeScalars)
+        guard text.last != "\u{FFFD}" else { return "" }   // wait for the rest of the character
+        // Normally the old text is a prefix; if decoding changed it (clean-up rules), hand out from where
+        // the two part, since what is handed out cannot be taken back.
+        var common = 0
+        while common < min(text.count, emitted.count) && text[common] == emitted[common] { common += 1 }
+        emitted = text
+        guard text.count > common else { return "" }
+        var piece = String.UnicodeScalarView()
+        piece.append(contentsOf: text[common...])
+        return String(piece)
     }
 }

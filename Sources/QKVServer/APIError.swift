@@ -9,6 +9,8 @@ struct APIError: Error {
     let type: String
     let param: String?
     let code: String?
+    /// Seconds a client should wait before trying again (`Retry-After`), for 503s that pass.
+    var retryAfter: Int? = nil
 
     /// 400: a malformed body or a field out of range, naming the field.
     static func invalid(_ message: String, param: String? = nil) -> APIError {
@@ -29,6 +31,12 @@ struct APIError: Error {
 
     static func notFound(_ path: String) -> APIError {
         APIError(status: .notFound, message: "No endpoint \(path)", type: "invalid_request_error", param: nil, code: nil)
+    }
+
+    /// 503: the model's queue is full; the client may try again shortly.
+    static func queueFull(waiting: Int) -> APIError {
+        APIError(status: .serviceUnavailable, message: "The server is busy: \(waiting) requests are already waiting for this model; try again shortly",
+                 type: "server_error", param: nil, code: "queue_full", retryAfter: 1)
     }
 
     static func server(_ message: String) -> APIError {

@@ -9,10 +9,19 @@ import QKVTokenizers
 /// `/tokenize` and `/detokenize`, llama-server's) shape.
 struct Routes: Sendable {
     let registry: ModelRegistry
+    let metrics: ServerMetrics
     let maxBodyBytes: Int
+
+    /// Every path served: the `endpoint` label of the request metrics.
+    static let paths: Set<String> = ["/health", "/metrics", "/v1/models", "/v1/embeddings", "/v1/completions", "/v1/chat/completions",
+                                     "/tokenize", "/detokenize"]
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/health") { _, _ in try await health() }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.text())))
+        }
         router.get("/v1/models") { _, _ in try await models() }
         router.post("/v1/embeddings") { request, _ in try await embeddings(try await body(request)) }
         router.post("/v1/completions") { request, _ in try await completions(try await body(request)) }
@@ -63,7 +72,7 @@ struct Routes: Sendable {
                 return tokens
             }
         }
-        let vectors = try await Task.detached { try embedder.encoder.embed(tokenIDs: ids) }.value
+        let vectors = try await registry.batcher(for: model.name).embed(ids)
         let data = vectors.enumerated().map { index, vector -> [String: Any] in
             let embedding: Any = format == "float" ? vector.map(Double.init) : vector.withUnsafeBytes { Data($0).base64EncodedString() }
             return ["object": "embedding", "index": index, "embedding": embedding]
@@ -172,7 +181,7 @@ struct Routes: Sendable {
         let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let created = Int(Date().timeIntervalSince1970)
         let name = model.name
-        let events = await registry.completion(for: model.name).run(language, prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop)
+        let events = try await registry.scheduler(for: model.name).submit(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop)
         let object = chat ? "chat.completion" : "text_completion"
 
         if !stream {
@@ -271,6 +280,8 @@ struct Routes: Sendable {
     }
 
     static func errorResponse(_ error: APIError) -> Response {
-        json(error.json, status: error.status)
+        var response = json(error.json, status: error.status)
+        if let seconds = error.retryAfter { response.headers[.retryAfter] = String(seconds) }
+        return response
     }
 }

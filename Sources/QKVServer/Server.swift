@@ -16,27 +16,37 @@ public struct ServerConfiguration: Sendable {
     public var apiKey: String?
     /// Larger bodies are refused with 413.
     public var maxBodyBytes: Int
+    /// Generations of one model decoding together (continuous batching).
+    public var parallel: Int
+    /// Inputs of one embedding batch (requests are not split: a larger one runs alone).
+    public var maxBatch: Int
+    /// Requests that may wait for a model; one more is refused with 503 and `Retry-After`.
+    public var maxQueue: Int
 
     public init(models: [(name: String, path: String)], host: String = "127.0.0.1", port: Int = 8080, apiKey: String? = nil,
-                maxBodyBytes: Int = 8 << 20) {
+                maxBodyBytes: Int = 8 << 20, parallel: Int = 8, maxBatch: Int = 64, maxQueue: Int = 64) {
         self.models = models
         self.host = host
         self.port = port
         self.apiKey = apiKey
         self.maxBodyBytes = maxBodyBytes
+        self.parallel = parallel
+        self.maxBatch = maxBatch
+        self.maxQueue = maxQueue
     }
 }
 
 /// An OpenAI-compatible HTTP server for the models qkv runs (Specs/server.md): `/v1/embeddings`,
-/// `/v1/completions`, `/v1/models`, `/tokenize`, `/detokenize`, `/health`.
+/// `/v1/completions`, `/v1/chat/completions`, `/v1/models`, `/tokenize`, `/detokenize`, `/health`, `/metrics`.
 public enum QKVServer {
     /// Serves until SIGINT or SIGTERM (then in-flight requests finish). Models load after the socket is
     /// bound, so `/health` answers 503 until they are ready. `onListening` gets the bound address.
     public static func run(_ configuration: ServerConfiguration, logger: Logger, onListening: @escaping @Sendable (String) -> Void) async throws {
-        let registry = ModelRegistry()
+        let metrics = ServerMetrics()
+        let registry = ModelRegistry(configuration: configuration, metrics: metrics)
         let router = Router()
-        router.add(middleware: APIMiddleware(apiKey: configuration.apiKey, logger: logger))
-        let routes = Routes(registry: registry, maxBodyBytes: configuration.maxBodyBytes)
+        router.add(middleware: APIMiddleware(apiKey: configuration.apiKey, logger: logger, metrics: metrics))
+        let routes = Routes(registry: registry, metrics: metrics, maxBodyBytes: configuration.maxBodyBytes)
         routes.register(on: router)
 
         let app = Application(
@@ -45,7 +55,7 @@ public enum QKVServer {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 onListening("http://\(configuration.host):\(port)")
-                Task.detached { await registry.load(configuration.models, logger: logger) }
+                Task.detached { await registry.load(logger: logger) }
             },
             logger: logger
         )
@@ -53,20 +63,35 @@ public enum QKVServer {
     }
 }
 
-/// The served models, filled once the server listens.
+/// The served models, filled once the server listens, each with the queue that runs it.
 actor ModelRegistry {
     enum State { case loading, ready, failed(String) }
+    let configuration: ServerConfiguration
+    let metrics: ServerMetrics
     private(set) var state: State = .loading
     private(set) var models: [ServedModel] = []
-    private(set) var completions: [String: Completion] = [:]
+    private var schedulers: [String: GenerationScheduler] = [:]
+    private var batchers: [String: EmbeddingBatcher] = [:]
 
-    func load(_ list: [(name: String, path: String)], logger: Logger) {
+    init(configuration: ServerConfiguration, metrics: ServerMetrics) {
+        self.configuration = configuration
+        self.metrics = metrics
+    }
+
+    func load(logger: Logger) {
         do {
             var loaded: [ServedModel] = []
-            for (name, path) in list {
+            for (name, path) in configuration.models {
                 let model = try ServedModel(name: name, path: path)
                 loaded.append(model)
-                completions[name] = Completion(modelName: name)
+                switch model.kind {
+                case .generation(let language):
+                    schedulers[name] = GenerationScheduler(model: language, name: name, parallel: configuration.parallel,
+                                                           maxQueue: configuration.maxQueue, metrics: metrics)
+                case .embedding(let embedder):
+                    batchers[name] = EmbeddingBatcher(embedder: embedder, name: name, maxBatch: configuration.maxBatch,
+                                                      maxQueue: configuration.maxQueue, metrics: metrics)
+                }
                 logger.info("loaded \(name) from \(path)")
             }
             models = loaded
@@ -97,7 +122,8 @@ actor ModelRegistry {
         return models[0]
     }
 
-    func completion(for name: String) -> Completion { completions[name]! }
+    func scheduler(for name: String) -> GenerationScheduler { schedulers[name]! }
+    func batcher(for name: String) -> EmbeddingBatcher { batchers[name]! }
 }
 
 /// Every request: the API key checked in constant time, errors in OpenAI's shape, one log line with
@@ -106,6 +132,7 @@ struct APIMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let apiKey: String?
     let logger: Logger
+    let metrics: ServerMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
@@ -127,6 +154,8 @@ struct APIMiddleware: RouterMiddleware {
         }
         let elapsed = ContinuousClock.now - start
         logger.info("\(request.method) \(request.uri.path) \(response.status.code) \(elapsed)")
+        let path = request.uri.path
+        metrics.request(endpoint: Routes.paths.contains(path) ? path : "other", status: Int(response.status.code), duration: elapsed)
         return response
     }
 

@@ -9,9 +9,11 @@ struct Serve: ParsableCommand {
         abstract: "Serve models over an OpenAI-compatible HTTP API.",
         discussion: """
             One process serves every MODEL named (any format qkv reads), each under its file's name without the \
-            extension, or NAME=MODEL: encoders answer POST /v1/embeddings, decoders POST /v1/completions; \
-            GET /v1/models, POST /tokenize, POST /detokenize and GET /health (503 until the models are loaded) \
-            answer for all. Binds to loopback unless --host says otherwise; SIGINT or SIGTERM stop it after the \
+            extension, or NAME=MODEL: encoders answer POST /v1/embeddings (requests that arrive together are \
+            embedded together, up to --max-batch inputs), decoders POST /v1/completions and /v1/chat/completions \
+            (up to --parallel generations decode together); GET /v1/models, POST /tokenize, POST /detokenize, \
+            GET /health (503 until the models are loaded) and GET /metrics (Prometheus) answer for all. At most \
+            --max-queue requests wait for a model; more are refused with 503. Binds to loopback unless --host says otherwise; SIGINT or SIGTERM stop it after the \
             requests in flight. Specs/server.md describes the API.
             """
     )
@@ -34,12 +36,24 @@ struct Serve: ParsableCommand {
     @Option(help: "Largest request body, in bytes.")
     var maxBody = 8 << 20
 
+    @Option(help: "Generations of one model that decode together (continuous batching).")
+    var parallel = 8
+
+    @Option(help: "Inputs of one embedding batch (a larger request runs alone).")
+    var maxBatch = 64
+
+    @Option(help: "Requests that may wait for a model; more are refused with 503 and Retry-After.")
+    var maxQueue = 64
+
     @OptionGroup var threading: ThreadOptions
 
     func validate() throws {
         guard !models.isEmpty else { throw ValidationError("name at least one model") }
         guard apiKey == nil || apiKeyFile == nil else { throw ValidationError("give --api-key or --api-key-file, not both") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
+        guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1") }
+        guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
+        guard maxQueue >= 0 else { throw ValidationError("--max-queue must be 0 or more") }
         let names = served.map(\.name)
         guard Set(names).count == names.count else { throw ValidationError("two models have the name '\(names.first { n in names.filter { $0 == n }.count > 1 }!)'; name them with NAME=MODEL") }
     }
@@ -62,7 +76,8 @@ struct Serve: ParsableCommand {
             }
             key = String(line)
         }
-        let configuration = ServerConfiguration(models: served, host: host, port: port, apiKey: key, maxBodyBytes: maxBody)
+        let configuration = ServerConfiguration(models: served, host: host, port: port, apiKey: key, maxBodyBytes: maxBody,
+                                                parallel: parallel, maxBatch: maxBatch, maxQueue: maxQueue)
         let logger = Logger(label: "qkv.serve")
         let names = served.map(\.name).joined(separator: ", ")
         // The server is async; the command's entry point is not. Run it to completion on the cooperative pool.

@@ -9,6 +9,10 @@ and the real Gemma 3 270M Q4_K_M for completions.
   reply equals the completion of the prompt jinja2 renders from the same messages (as transformers'
   apply_chat_template), whole and streamed; the template's raise_exception and a model without a
   template answer 400;
+* batching: concurrent embedding requests share batches and each gets its own vectors; concurrent greedy
+  completions (continuous batching) each equal `qkv generate`'s;
+* /metrics in Prometheus text; a full queue answers 503 with Retry-After, and a streaming client that
+  hangs up frees its slot for the next request;
 * /v1/models, /tokenize and /detokenize (llama-server's shape, ids equal `qkv tokenize --ids`), /health;
 * errors in OpenAI's shape: missing or wrong key 401, unknown model 404, bad field 400 naming it,
   prompt plus max_tokens over the context 400 with both counts, body over the limit 413, unknown path
@@ -16,6 +20,7 @@ and the real Gemma 3 270M Q4_K_M for completions.
 """
 
 import base64
+import concurrent.futures
 import json
 import os
 import shutil
@@ -55,13 +60,9 @@ def chat_model(folder, template=None):
     return folder
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    chat = chat_model(str(tmp_path_factory.mktemp("chat") / "llama-chat"))
-    hostile = chat_model(str(tmp_path_factory.mktemp("hostile") / "llama-hostile"), HOSTILE)
-    process = subprocess.Popen([qkv_binary(), "serve", "minilm=" + MINILM, "gemma=" + GEMMA, "chat=" + chat, "hostile=" + hostile,
-                                "--port", "0", "--api-key", KEY,
-                                "--max-body", "100000", "--threads", "2"],
+def start_server(*args):
+    """`qkv serve ARGS` on a free loopback port, once /health says the models are loaded: (process, url)."""
+    process = subprocess.Popen([qkv_binary(), "serve", *args, "--port", "0", "--api-key", KEY, "--threads", "2"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = process.stdout.readline()
     assert "on http://" in line, line + process.stderr.read()
@@ -74,6 +75,14 @@ def server(tmp_path_factory):
         except urllib.error.HTTPError as error:
             assert error.code == 503
         time.sleep(0.1)
+    return process, url
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    chat = chat_model(str(tmp_path_factory.mktemp("chat") / "llama-chat"))
+    hostile = chat_model(str(tmp_path_factory.mktemp("hostile") / "llama-hostile"), HOSTILE)
+    process, url = start_server("minilm=" + MINILM, "gemma=" + GEMMA, "chat=" + chat, "hostile=" + hostile, "--max-body", "100000")
     yield url
     process.terminate()
     assert process.wait(timeout=30) == 0
@@ -223,3 +232,94 @@ def test_chat_errors(client):
         client.chat.completions.create(model="hostile", messages=[{"role": "user", "content": "y"}], max_tokens=2)
     assert "limit" in str(deep.value).lower()
     assert client.models.list().data   # the server is still there
+
+
+def metrics(server):
+    """GET /metrics as {series with labels: value}."""
+    request = urllib.request.Request(server + "/metrics", headers={"Authorization": "Bearer " + KEY})
+    with urllib.request.urlopen(request) as response:
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = response.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
+
+
+def test_concurrent_embeddings_each_get_their_own_vectors_in_shared_batches(client, server):
+    texts = [f"Sentence number {i} about {'cats' if i % 2 else 'the sea'}." for i in range(24)]
+    want = np.array(json.loads(run("embed", MINILM, *texts, "--format", "json", "--quiet")), dtype=np.float32)
+    before = metrics(server)
+    with concurrent.futures.ThreadPoolExecutor(len(texts)) as pool:
+        got = list(pool.map(lambda t: client.embeddings.create(model="minilm", input=t).data[0].embedding, texts))
+    np.testing.assert_allclose(np.array(got, dtype=np.float32), want, rtol=0, atol=2e-6)
+    after = metrics(server)
+    batches = after['qkv_batch_size_count{model="minilm"}'] - before.get('qkv_batch_size_count{model="minilm"}', 0)
+    inputs = after['qkv_batch_size_sum{model="minilm"}'] - before.get('qkv_batch_size_sum{model="minilm"}', 0)
+    assert inputs == len(texts)
+    assert batches < len(texts), "requests that arrived together were embedded together"
+
+
+def test_concurrent_greedy_completions_each_equal_qkv_generate(client):
+    prompts = ["The capital of France is", "Once upon a time", "1, 2, 3, 4,", "The best way to learn"]
+    want = [run("generate", GEMMA, p, "--max-tokens", "8", "--temperature", "0", "--quiet").rstrip("\n") for p in prompts]
+    with concurrent.futures.ThreadPoolExecutor(len(prompts)) as pool:
+        got = list(pool.map(lambda p: client.completions.create(model="gemma", prompt=p, max_tokens=8, temperature=0).choices[0].text, prompts))
+    assert got == want
+
+
+def test_metrics_count_requests_and_tokens_in_prometheus_text(client, server):
+    client.completions.create(model="gemma", prompt="Hello", max_tokens=3, temperature=0)
+    values = metrics(server)
+    assert values['qkv_requests_total{endpoint="/v1/completions",status="200"}'] >= 1
+    assert values['qkv_generated_tokens_total{model="gemma"}'] >= 3
+    assert values['qkv_prompt_tokens_total{model="gemma"}'] >= 2
+    assert values['qkv_queue_depth{model="gemma"}'] == 0 and values['qkv_active_sequences{model="gemma"}'] == 0
+    assert values['qkv_request_duration_seconds_count{endpoint="/v1/completions"}'] >= 1
+    status, body = http(server + "/metrics", key=None)
+    assert status == 401
+
+
+@pytest.fixture(scope="module")
+def one_slot_server():
+    """Gemma with one generation slot and room for one request in its queue."""
+    process, url = start_server("gemma=" + GEMMA, "--parallel", "1", "--max-queue", "1")
+    yield url
+    process.terminate()
+    assert process.wait(timeout=30) == 0
+
+
+def wait_for(server, series, value):
+    for _ in range(600):
+        if metrics(server).get(series) == value:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{series} never became {value}: {metrics(server)}")
+
+
+def test_full_queue_is_refused_with_503_and_a_gone_client_frees_its_slot(one_slot_server):
+    server = one_slot_server
+    client = openai.OpenAI(base_url=server + "/v1", api_key=KEY, max_retries=0)
+    # A long streamed generation takes the slot; the client reads one chunk, then goes away.
+    streaming = urllib.request.Request(server + "/v1/completions", method="POST", headers={"Authorization": "Bearer " + KEY, "Content-Type": "application/json"},
+                                       data=json.dumps({"model": "gemma", "prompt": "Tell me a long story.", "max_tokens": 4000, "stream": True}).encode())
+    response = urllib.request.urlopen(streaming)
+    assert response.readline().startswith(b"data: ")
+    wait_for(server, 'qkv_active_sequences{model="gemma"}', 1)
+    # A second request waits in the queue; a third finds it full.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(lambda: client.completions.create(model="gemma", prompt="Hi", max_tokens=2, temperature=0))
+        wait_for(server, 'qkv_queue_depth{model="gemma"}', 1)
+        request = urllib.request.Request(server + "/v1/completions", method="POST", headers={"Authorization": "Bearer " + KEY},
+                                         data=json.dumps({"model": "gemma", "prompt": "x", "max_tokens": 2}).encode())
+        with pytest.raises(urllib.error.HTTPError) as full:
+            urllib.request.urlopen(request)
+        assert full.value.code == 503 and full.value.headers["Retry-After"] == "1"
+        assert json.loads(full.value.read())["error"]["code"] == "queue_full"
+        # The streaming client hangs up: its generation stops and the waiting request gets the slot.
+        response.close()
+        assert waiting.result(timeout=60).choices[0].finish_reason in ("length", "stop")
+    wait_for(server, 'qkv_active_sequences{model="gemma"}', 0)
+    assert metrics(server)['qkv_generated_tokens_total{model="gemma"}'] < 4000

@@ -1,0 +1,207 @@
+import Foundation
+import QKVInference
+
+/// Continuous batching for one decoder model: up to `parallel` generations decode together, one
+/// `DecoderBatch` step (every weight read once) per token of all of them; a generation that finishes
+/// frees its slot for the next in the queue, which joins after its prompt's forward pass. The forward
+/// passes are synchronous and as wide as the machine, so they run on one thread of the scheduler's own;
+/// requests reach it through a bounded queue (a full queue is refused, so memory does not grow with load).
+final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopping` only under `condition`
+    enum FinishReason: String { case stop, length }
+
+    enum Event: Sendable {
+        case text(String)
+        case finished(FinishReason, promptTokens: Int, completionTokens: Int)
+    }
+
+    /// One request: what to generate, and where its events go.
+    struct Request {
+        let prompt: [Int]
+        let maxTokens: Int
+        let sampling: SamplingOptions
+        let stop: [String]
+        let events: AsyncThrowingStream<Event, Error>.Continuation
+        let cancelled: CancellationFlag
+        let received: ContinuousClock.Instant
+    }
+
+    let model: LanguageModel
+    let parallel: Int
+    let maxQueue: Int
+    private let metrics: ServerMetrics.ModelMetrics
+    private let condition = NSCondition()
+    private var pending: [Request] = []
+    private var stopping = false
+
+    init(model: LanguageModel, name: String, parallel: Int, maxQueue: Int, metrics: ServerMetrics) {
+        self.model = model
+        self.parallel = max(1, parallel)
+        self.maxQueue = max(0, maxQueue)
+        self.metrics = metrics.model(name)
+        let thread = Thread { [self] in run() }
+        thread.name = "qkv-generate-\(name)"
+        thread.start()
+    }
+
+    /// Queues a generation of up to `maxTokens` after `prompt`. Its events: text pieces (never splitting
+    /// a character, never showing text a stop sequence later claims), then how it finished. Ending the
+    /// stream (a client gone) stops the generation before its next token and frees its slot.
+    /// Throws 503 when `maxQueue` requests are already waiting for a slot.
+    func submit(prompt: [Int], maxTokens: Int, sampling: SamplingOptions, stop: [String]) throws(APIError) -> AsyncThrowingStream<Event, Error> {
+        let (stream, continuation) = AsyncThrowingStream<Event, Error>.makeStream()
+        let cancelled = CancellationFlag()
+        continuation.onTermination = { _ in cancelled.set() }
+        condition.lock()
+        defer { condition.unlock() }
+        guard pending.count < maxQueue else { throw APIError.queueFull(waiting: pending.count) }
+        pending.append(Request(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop, events: continuation,
+                               cancelled: cancelled, received: .now))
+        metrics.queueDepth.record(pending.count)
+        condition.signal()
+        return stream
+    }
+
+    /// Stops the thread after the generations in flight and in the queue.
+    func shutdown() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// A generation holding a slot: its KV cache, sampler and text so far.
+    private struct Slot {
+        let request: Request
+        let session: DecoderSession
+        var sampler: Sampler
+        var text: GeneratedText?
+        var matcher: StopMatcher
+        var generated = 0
+        /// The last token chosen: the next step's input.
+        var next = 0
+        var done = false
+    }
+
+    /// The scheduler's thread: admit queued requests into free slots (each runs its prompt), then one
+    /// batch step for every slot, until shut down with nothing left.
+    private func run() {
+        var slots: [Slot] = []
+        let batch = DecoderBatch(model: model.model, maxSequences: parallel)
+        let vocabulary = model.model.config.vocabSize
+        while true {
+            condition.lock()
+            while slots.isEmpty && pending.isEmpty && !stopping { condition.wait() }
+            if slots.isEmpty && pending.isEmpty && stopping { condition.unlock(); return }
+            let admitted = Array(pending.prefix(parallel - slots.count))
+            pending.removeFirst(admitted.count)
+            metrics.queueDepth.record(pending.count)
+            condition.unlock()
+
+            for request in admitted {
+                if request.cancelled.isSet { request.events.finish(); continue }
+                metrics.queueWait.recordInterval(since: request.received)
+                do {
+                    let session = model.model.makeSession(capacity: request.prompt.count + request.maxTokens)
+                    let logits = try model.model.forward(request.prompt, session: session)
+                    var slot = Slot(request: request, session: session, sampler: Sampler(request.sampling),
+                                    text: model.tokenizer.map { GeneratedText(tokenizer: $0, prompt: request.prompt) },
+                                    matcher: StopMatcher(stops: request.stop))
+                    metrics.promptTokens.increment(by: Int64(request.prompt.count))
+                    logits.withUnsafeBufferPointer { accept(&slot, logits: $0) }
+                    if !slot.done { slots.append(slot) }
+                } catch {
+                    request.events.finish(throwing: error)
+                }
+            }
+            slots.removeAll { slot in
+                if slot.request.cancelled.isSet { slot.request.events.finish(); return true }
+                return false
+            }
+            metrics.activeSequences.record(slots.count)
+            guard !slots.isEmpty else { continue }
+            metrics.batchSize.record(slots.count)
+            do {
+                let logits = try batch.step(slots.map(\.next), sequences: slots.map(\.session))
+                for i in slots.indices {
+                    accept(&slots[i], logits: UnsafeBufferPointer(rebasing: logits[(i * vocabulary)..<((i + 1) * vocabulary)]))
+                }
+            } catch {
+                for slot in slots { slot.request.events.finish(throwing: error) }
+                slots.removeAll()
+            }
+            slots.removeAll(where: \.done)
+            metrics.activeSequences.record(slots.count)
+        }
+    }
+
+    /// Chooses the slot's next token from `logits` [V] and hands out its text; finishes the slot at the
+    /// end-of-text token, a stop sequence, `maxTokens` or a full cache.
+    private func accept(_ slot: inout Slot, logits: UnsafeBufferPointer<Float>) {
+        let token = slot.sampler.next(logits)
+        slot.generated += 1
+        slot.next = token
+        metrics.generatedTokens.increment()
+        let request = slot.request
+        let (ready, matched) = slot.matcher.feed(slot.text?.append(token) ?? "")
+        if !ready.isEmpty { request.events.yield(.text(ready)) }
+        let reason: FinishReason?
+        if matched || token == model.model.config.specialTokens[.eos] {
+            reason = .stop
+        } else if slot.generated == request.maxTokens || slot.session.length == slot.session.capacity {
+            reason = .length
+        } else {
+            reason = nil
+        }
+        guard let reason else { return }
+        if !matched {
+            let rest = slot.matcher.flush()   // held back for a stop sequence that never came
+            if !rest.isEmpty { request.events.yield(.text(rest)) }
+        }
+        request.events.yield(.finished(reason, promptTokens: request.prompt.count, completionTokens: slot.generated))
+        request.events.finish()
+        slot.done = true
+    }
+}
+
+/// Text held back while it may still become a stop sequence: `feed` returns what can be shown and
+/// whether a stop sequence has appeared (the text before it is shown, it and what follows never).
+struct StopMatcher {
+    let stops: [String]
+    private var pending = ""
+
+    init(stops: [String]) { self.stops = stops }
+
+    mutating func feed(_ piece: String) -> (ready: String, matched: Bool) {
+        pending += piece
+        guard !stops.isEmpty else { defer { pending = "" }; return (pending, false) }
+        if let first = stops.compactMap({ pending.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
+            let ready = String(pending[..<first.lowerBound])
+            pending = ""
+            return (ready, true)
+        }
+        // Keep the longest tail that is a proper prefix of some stop sequence.
+        var keep = 0
+        for stop in stops {
+            for length in stride(from: min(stop.count - 1, pending.count), to: 0, by: -1) where pending.hasSuffix(String(stop.prefix(length))) {
+                keep = max(keep, length)
+                break
+            }
+        }
+        let ready = String(pending.dropLast(keep))
+        pending = String(pending.suffix(keep))
+        return (ready, false)
+    }
+
+    mutating func flush() -> String {
+        defer { pending = "" }
+        return pending
+    }
+}
+
+/// Set once from any thread, read from the generating one.
+final class CancellationFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}

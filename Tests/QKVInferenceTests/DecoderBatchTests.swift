@@ -1,0 +1,81 @@
+import Foundation
+import XCTest
+@testable import QKVFormat
+@testable import QKVInference
+
+/// Continuous batching: a `DecoderBatch` step gives every sequence the logits it would get decoded on
+/// its own, whatever the other sequences, their lengths and their order.
+final class DecoderBatchTests: XCTestCase {
+    static let root = TestFiles.root
+
+    /// The tiny models of every position scheme and attention kind: learned positions (GPT-2), RoPE
+    /// (LLaMA), sliding windows with their own RoPE base and q/k norms (Gemma 3, Mistral), LongRoPE.
+    static let models = ["Fixtures/hf/gpt2-tiny", "Fixtures/hf/llama-tiny", "Fixtures/reference/archs/gemma3",
+                         "Fixtures/reference/archs/mistral", "Fixtures/reference/archs/phi3-longrope"]
+
+    func model(_ path: String) throws -> DecoderModel {
+        try DecoderModel(try ModelFile(try openWeightFile(path: Self.root.appendingPathComponent(path).path)))
+    }
+
+    func ids(_ count: Int, vocabulary: Int, seed: Int) -> [Int] { (0..<count).map { ($0 * 37 + seed * 11 + 3) % vocabulary } }
+
+    /// max |a − b| relative to max |a|.
+    func relativeDifference(_ a: ArraySlice<Float>, _ b: [Float]) -> Float {
+        let scale = a.map(abs).max() ?? 1
+        return (zip(a, b).map { abs($0 - $1) }.max() ?? 0) / max(scale, 1e-30)
+    }
+
+    func testBatchSteps_giveEachSequenceItsOwnDecodeLogits_asSequencesJoinLeaveAndReorder() throws {
+        for path in Self.models {
+            let model = try model(path)
+            let V = model.config.vocabSize
+            // Prompts of different lengths (longer than the sliding windows of the fixtures that have one).
+            let prompts = [3, 17, 40].enumerated().map { ids($1, vocabulary: V, seed: $0 + 1) }
+            let batched = prompts.map { model.makeSession(capacity: $0.count + 8) }
+            let alone = prompts.map { model.makeSession(capacity: $0.count + 8) }
+            for i in prompts.indices {
+                _ = try model.forward(prompts[i], session: batched[i])
+                _ = try model.forward(prompts[i], session: alone[i])
+            }
+            let batch = DecoderBatch(model: model, maxSequences: 3)
+            // Which sequences step together: all, a reordered pair, one alone, all again.
+            for (step, members) in [[0, 1, 2], [2, 0], [1], [1, 2, 0], [0, 1, 2]].enumerated() {
+                let tokens = members.map { (step * 13 + $0 * 5 + 1) % V }
+                let logits = Array(try batch.step(tokens, sequences: members.map { batched[$0] }))
+                for (row, member) in members.enumerated() {
+                    let expected = try model.forward([tokens[row]], session: alone[member])
+                    // Several rows go through sgemm, one through matrix-vector products: sums in another order.
+                    XCTAssertLessThan(relativeDifference(logits[(row * V)..<((row + 1) * V)], expected), 1e-5, "\(path) step \(step) sequence \(member)")
+                    XCTAssertEqual(batched[member].length, alone[member].length)
+                }
+            }
+        }
+    }
+
+    func testBatchOfOne_isBitEqualToADecodeStep() throws {
+        let model = try model("Fixtures/hf/llama-tiny")
+        let prompt = ids(9, vocabulary: model.config.vocabSize, seed: 2)
+        let (a, b) = (model.makeSession(), model.makeSession())
+        _ = try model.forward(prompt, session: a)
+        _ = try model.forward(prompt, session: b)
+        let batch = DecoderBatch(model: model, maxSequences: 4)
+        for token in [5, 9, 1] {
+            XCTAssertEqual(Array(try batch.step([token], sequences: [a])), try model.forward([token], session: b))
+        }
+    }
+
+    func testBatchStep_aFullSequence_isRefusedAndNothingAppended() throws {
+        let model = try model("Fixtures/hf/gpt2-tiny")
+        let (full, other) = (model.makeSession(capacity: 4), model.makeSession(capacity: 8))
+        _ = try model.forward([1, 2, 3, 4], session: full)
+        _ = try model.forward([1, 2], session: other)
+        let batch = DecoderBatch(model: model, maxSequences: 2)
+        XCTAssertThrowsError(try batch.step([5, 6], sequences: [other, full])) { error in
+            guard case InferenceError.sequenceTooLong(let tokens, let positions) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(tokens, 5)
+            XCTAssertEqual(positions, 4)
+        }
+        XCTAssertEqual(other.length, 2)
+        XCTAssertEqual(full.length, 4)
+    }
+}
