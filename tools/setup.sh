@@ -23,7 +23,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! python3 -c "import numpy, h5py, safetensors, gguf, tokenizers, pytest, openai, jinja2" >/dev/null 2>&1; then
-    echo "setup: installing numpy, h5py, safetensors, gguf, tokenizers, pytest, openai, jinja2"
-    python3 -m pip install -q numpy h5py safetensors gguf tokenizers pytest openai jinja2
+if ! python3 -c "import numpy, h5py, safetensors, gguf, tokenizers, pytest, openai, jinja2, schemathesis" >/dev/null 2>&1; then
+    echo "setup: installing numpy, h5py, safetensors, gguf, tokenizers, pytest, openai, jinja2, schemathesis"
+    python3 -m pip install -q numpy h5py safetensors gguf tokenizers pytest openai jinja2 schemathesis
 fi

@@ -9,8 +9,8 @@ struct APIError: Error {
     let type: String
     let param: String?
     let code: String?
-    /// Seconds a client should wait before trying again (`Retry-After`), for 503s that pass.
-    var retryAfter: Int? = nil
+    /// Header fields the answer carries besides the body (`Retry-After`, `Allow`).
+    var headers: HTTPFields = [:]
 
     /// 400: a malformed body or a field out of range, naming the field.
     static func invalid(_ message: String, param: String? = nil) -> APIError {
@@ -36,7 +36,13 @@ struct APIError: Error {
     /// 503: the model's queue is full; the client may try again shortly.
     static func queueFull(waiting: Int) -> APIError {
         APIError(status: .serviceUnavailable, message: "The server is busy: \(waiting) requests are already waiting for this model; try again shortly",
-                 type: "server_error", param: nil, code: "queue_full", retryAfter: 1)
+                 type: "server_error", param: nil, code: "queue_full", headers: [.retryAfter: "1"])
+    }
+
+    /// 405: a served path asked with another method.
+    static func methodNotAllowed(_ method: String, path: String, allowed: String) -> APIError {
+        APIError(status: .methodNotAllowed, message: "\(path) answers \(allowed), not \(method)", type: "invalid_request_error",
+                 param: nil, code: nil, headers: [.allow: allowed])
     }
 
     static func server(_ message: String) -> APIError {

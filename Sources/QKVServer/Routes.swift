@@ -12,9 +12,9 @@ struct Routes: Sendable {
     let metrics: ServerMetrics
     let maxBodyBytes: Int
 
-    /// Every path served: the `endpoint` label of the request metrics.
-    static let paths: Set<String> = ["/health", "/metrics", "/v1/models", "/v1/embeddings", "/v1/completions", "/v1/chat/completions",
-                                     "/tokenize", "/detokenize"]
+    /// Every path served and its method (other methods answer 405); the `endpoint` label of the metrics.
+    static let methods: [String: String] = ["/health": "GET", "/metrics": "GET", "/v1/models": "GET", "/v1/embeddings": "POST",
+                                            "/v1/completions": "POST", "/v1/chat/completions": "POST", "/tokenize": "POST", "/detokenize": "POST"]
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/health") { _, _ in try await health() }
@@ -281,7 +281,7 @@ struct Routes: Sendable {
 
     static func errorResponse(_ error: APIError) -> Response {
         var response = json(error.json, status: error.status)
-        if let seconds = error.retryAfter { response.headers[.retryAfter] = String(seconds) }
+        response.headers.append(contentsOf: error.headers)
         return response
     }
 }

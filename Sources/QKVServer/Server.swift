@@ -145,7 +145,11 @@ struct APIMiddleware: RouterMiddleware {
             } catch let error as APIError {
                 response = Routes.errorResponse(error)
             } catch let error as HTTPError where error.status == .notFound {
-                response = Routes.errorResponse(.notFound(request.uri.path))
+                if let allowed = Routes.methods[request.uri.path] {
+                    response = Routes.errorResponse(.methodNotAllowed(request.method.rawValue, path: request.uri.path, allowed: allowed))
+                } else {
+                    response = Routes.errorResponse(.notFound(request.uri.path))
+                }
             } catch let error as HTTPError {
                 response = Routes.errorResponse(APIError(status: error.status, message: error.body ?? "\(error.status)", type: "invalid_request_error", param: nil, code: nil))
             } catch {
@@ -155,7 +159,7 @@ struct APIMiddleware: RouterMiddleware {
         let elapsed = ContinuousClock.now - start
         logger.info("\(request.method) \(request.uri.path) \(response.status.code) \(elapsed)")
         let path = request.uri.path
-        metrics.request(endpoint: Routes.paths.contains(path) ? path : "other", status: Int(response.status.code), duration: elapsed)
+        metrics.request(endpoint: Routes.methods[path] != nil ? path : "other", status: Int(response.status.code), duration: elapsed)
         return response
     }
 
