@@ -78,9 +78,13 @@ actor ModelRegistry {
         self.metrics = metrics
     }
 
-    func load(logger: Logger) {
+    /// Opens every model, then publishes them. The opening runs outside the actor, so `/health` and the
+    /// other endpoints answer 503 meanwhile instead of waiting for it.
+    nonisolated func load(logger: Logger) async {
+        let (configuration, metrics) = (self.configuration, self.metrics)
         do {
             var loaded: [ServedModel] = []
+            var schedulers: [String: GenerationScheduler] = [:], batchers: [String: EmbeddingBatcher] = [:]
             for (name, path) in configuration.models {
                 let model = try ServedModel(name: name, path: path)
                 loaded.append(model)
@@ -94,13 +98,21 @@ actor ModelRegistry {
                 }
                 logger.info("loaded \(name) from \(path)")
             }
-            models = loaded
-            state = .ready
+            await publish(loaded, schedulers: schedulers, batchers: batchers)
         } catch {
-            state = .failed("\(error)")
+            await fail("\(error)")
             logger.error("cannot load the models: \(error)")
         }
     }
+
+    private func publish(_ loaded: [ServedModel], schedulers: [String: GenerationScheduler], batchers: [String: EmbeddingBatcher]) {
+        models = loaded
+        self.schedulers = schedulers
+        self.batchers = batchers
+        state = .ready
+    }
+
+    private func fail(_ reason: String) { state = .failed(reason) }
 
     /// 503 while loading, 500 when loading failed.
     func requireReady() throws(APIError) {

@@ -69,7 +69,8 @@ def start_server(*args):
     url = line.strip().split(" on ")[-1]
     for _ in range(600):
         try:
-            with urllib.request.urlopen(url + "/health") as response:
+            # /health answers at once while the models load (503), never waiting for them.
+            with urllib.request.urlopen(url + "/health", timeout=5) as response:
                 if response.status == 200:
                     break
         except urllib.error.HTTPError as error:
