@@ -103,3 +103,29 @@ struct SplitMix64: RandomNumberGenerator, Sendable {
     /// Uniform in [0, 1), 53 random bits.
     mutating func nextUnitDouble() -> Double { Double(next() >> 11) * 0x1p-53 }
 }
+
+/// A chosen token's log-probability under the model's own distribution (log softmax of the raw logits:
+/// no temperature, no top-k or top-p), and the `top` most likely tokens with theirs, most likely first:
+/// what OpenAI's `logprobs` report. Sums in f64, as `logProbability`.
+public struct TokenLogProbabilities: Sendable {
+    public struct Alternative: Sendable {
+        public let token: Int
+        public let logprob: Double
+    }
+
+    public let token: Int
+    public let logprob: Double
+    public let top: [Alternative]
+
+    public init(_ logits: UnsafeBufferPointer<Float>, token: Int, top k: Int) {
+        var maxValue = -Float.infinity
+        for x in logits { maxValue = max(maxValue, x) }
+        var sum = 0.0
+        for x in logits { sum += exp(Double(x - maxValue)) }
+        let logSum = log(sum)
+        self.token = token
+        logprob = Double(logits[token] - maxValue) - logSum
+        let best = k > 0 ? Array(logits.indices).partialSorted(k: min(k, logits.count)) { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) } : []
+        top = best.map { Alternative(token: $0, logprob: Double(logits[$0] - maxValue) - logSum) }
+    }
+}

@@ -9,9 +9,11 @@ import QKVInference
 final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopping` only under `condition`
     enum FinishReason: String { case stop, length }
 
+    /// Text pieces as they complete, then how the generation finished. With `logprobs`, each event
+    /// carries the log-probabilities of the tokens chosen since the previous one.
     enum Event: Sendable {
-        case text(String)
-        case finished(FinishReason, promptTokens: Int, completionTokens: Int)
+        case text(String, logprobs: [TokenLogProbabilities])
+        case finished(FinishReason, promptTokens: Int, completionTokens: Int, logprobs: [TokenLogProbabilities])
     }
 
     /// One request: what to generate, and where its events go.
@@ -20,6 +22,8 @@ final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopp
         let maxTokens: Int
         let sampling: SamplingOptions
         let stop: [String]
+        /// Alternatives to report beside each chosen token's log-probability; nil: no log-probabilities.
+        let logprobs: Int?
         let events: AsyncThrowingStream<Event, Error>.Continuation
         let cancelled: CancellationFlag
         let received: ContinuousClock.Instant
@@ -47,14 +51,14 @@ final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopp
     /// a character, never showing text a stop sequence later claims), then how it finished. Ending the
     /// stream (a client gone) stops the generation before its next token and frees its slot.
     /// Throws 503 when `maxQueue` requests are already waiting for a slot.
-    func submit(prompt: [Int], maxTokens: Int, sampling: SamplingOptions, stop: [String]) throws(APIError) -> AsyncThrowingStream<Event, Error> {
+    func submit(prompt: [Int], maxTokens: Int, sampling: SamplingOptions, stop: [String], logprobs: Int?) throws(APIError) -> AsyncThrowingStream<Event, Error> {
         let (stream, continuation) = AsyncThrowingStream<Event, Error>.makeStream()
         let cancelled = CancellationFlag()
         continuation.onTermination = { _ in cancelled.set() }
         condition.lock()
         defer { condition.unlock() }
         guard pending.count < maxQueue else { throw APIError.queueFull(waiting: pending.count) }
-        pending.append(Request(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop, events: continuation,
+        pending.append(Request(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop, logprobs: logprobs, events: continuation,
                                cancelled: cancelled, received: .now))
         metrics.queueDepth.record(pending.count)
         condition.signal()
@@ -76,6 +80,8 @@ final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopp
         var sampler: Sampler
         var text: GeneratedText?
         var matcher: StopMatcher
+        /// Log-probabilities of the tokens chosen since the last event.
+        var logprobs: [TokenLogProbabilities] = []
         var generated = 0
         /// The last token chosen: the next step's input.
         var next = 0
@@ -142,8 +148,12 @@ final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopp
         slot.next = token
         metrics.generatedTokens.increment()
         let request = slot.request
+        if let top = request.logprobs { slot.logprobs.append(TokenLogProbabilities(logits, token: token, top: top)) }
         let (ready, matched) = slot.matcher.feed(slot.text?.append(token) ?? "")
-        if !ready.isEmpty { request.events.yield(.text(ready)) }
+        if !ready.isEmpty {
+            request.events.yield(.text(ready, logprobs: slot.logprobs))
+            slot.logprobs.removeAll()
+        }
         let reason: FinishReason?
         if matched || token == model.model.config.specialTokens[.eos] {
             reason = .stop
@@ -155,9 +165,12 @@ final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopp
         guard let reason else { return }
         if !matched {
             let rest = slot.matcher.flush()   // held back for a stop sequence that never came
-            if !rest.isEmpty { request.events.yield(.text(rest)) }
+            if !rest.isEmpty {
+                request.events.yield(.text(rest, logprobs: slot.logprobs))
+                slot.logprobs.removeAll()
+            }
         }
-        request.events.yield(.finished(reason, promptTokens: request.prompt.count, completionTokens: slot.generated))
+        request.events.yield(.finished(reason, promptTokens: request.prompt.count, completionTokens: slot.generated, logprobs: slot.logprobs))
         request.events.finish()
         slot.done = true
     }

