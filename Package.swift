@@ -59,6 +59,10 @@ let package = Package(
                 "QKVTokenizers",
                 "QKVVisualize",
                 "QKVServer",
+                // The command alone picks OpenBLAS's kernels for the CPU, re-running itself if it must
+                // (BLASKernelChoice.swift): a library never changes the process.
+                "COpenBLAS",
+                "CQKVKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

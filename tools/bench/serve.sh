@@ -5,6 +5,8 @@
 # (MAX_TOKENS tokens, end of text ignored by llama.cpp; the random model's greedy text does not end):
 # generated tokens/s over the run, p50/p99 latency, errors. qkv serves with --parallel CLIENTS; llama.cpp
 # (the xllamacpp wheel, ~/.cache/qkv-llamacpp-venv, in-process) with as many slots. Prints a Markdown table.
+# With SOAK=1, then a soak: SOAK_CLIENTS (32) clients for SOAK_SECONDS (600) alternating embeddings (MiniLM) and
+# completions against one server holding both, its resident memory read every 5 s (tools/bench/serve_soak.py).
 #   CLIENTS=8  REQUESTS=4  MAX_TOKENS=64  THREADS=2  DTYPE=f32  QKV_BENCH_MODELS=~/.cache/qkv-bench
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -45,3 +47,15 @@ for n in 1 "$clients"; do
         row llama.cpp "$("$peer" tools/bench/serve_load.py llamacpp "$file" "$threads" "$n" "$requests" "$ids" "$max_tokens" 2>/dev/null)"
     fi
 done
+
+if [ -n "${SOAK:-}" ]; then
+    kill $server 2>/dev/null; wait $server 2>/dev/null || true
+    minilm=$(bash tools/fetch-models.sh | sed -n 1p)
+    "$qkv" serve "minilm=$minilm" "$file" --port 0 --threads "$threads" --parallel "$clients" >"$log" 2>/dev/null &
+    server=$!
+    for _ in $(seq 600); do grep -q " on http://" "$log" && break; sleep 0.1; done
+    url=$(sed -n 's/.* on //p' "$log" | head -1)
+    until curl -sf "$url/health" >/dev/null; do sleep 0.1; done
+    echo
+    echo "soak: $(python3 tools/bench/serve_soak.py "$url" "$server" "${SOAK_CLIENTS:-32}" "${SOAK_SECONDS:-600}" minilm "$name")"
+fi

@@ -11,8 +11,9 @@ import Foundation
 /// or does not take, it re-runs the process once with the variable set (17 ms more to the first
 /// embedding). A user's own `OPENBLAS_CORETYPE` always wins.
 ///
-/// Call it first thing in a command that computes, before any BLAS call.
-public func relaunchWithFastBLASKernelsIfNeeded() {
+/// Call it first thing in a command that computes, before any BLAS call. It changes the process (its
+/// environment, and possibly `execv`), so it belongs to the command, never to the library.
+func relaunchWithFastBLASKernelsIfNeeded() {
     guard getenv("OPENBLAS_CORETYPE") == nil, getenv("QKV_BLAS_RELAUNCHED") == nil,
           let name = openblas_get_corename(), String(cString: name).lowercased() == "prescott",
           let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
@@ -34,6 +35,6 @@ public func relaunchWithFastBLASKernelsIfNeeded() {
 }
 
 /// The OpenBLAS kernel set in use (e.g. "SkylakeX"), for reports.
-public var blasCoreName: String {
+var blasCoreName: String {
     openblas_get_corename().map { String(cString: $0) } ?? "unknown"
 }

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""A soak run of `qkv serve`, for tools/bench/serve.sh (SOAK=1): CLIENTS threads for SECONDS send requests
+without pause, alternating an embedding of a sentence (EMBED_MODEL) and a short greedy completion
+(COMPLETE_MODEL, 16 tokens), while the server's resident memory (VmRSS of PID) is read every 5 s.
+Prints one JSON line: requests, failures (any non-200 or connection error), requests/s, and the resident
+memory at the first minute and at the end, with the drift between them.
+
+    python serve_soak.py URL PID CLIENTS SECONDS EMBED_MODEL COMPLETE_MODEL
+"""
+
+import json
+import sys
+import threading
+import time
+import urllib.request
+
+
+def rss_mib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main():
+    url, pid, clients, seconds, embed_model, complete_model = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
+    stop = time.monotonic() + seconds
+    counts, lock = {"requests": 0, "failures": 0}, threading.Lock()
+
+    def post(path, body):
+        request = urllib.request.Request(url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            response.read()
+            return response.status
+
+    def client(index):
+        i = 0
+        while time.monotonic() < stop:
+            i += 1
+            try:
+                if (index + i) % 2:
+                    status = post("/v1/embeddings", {"model": embed_model, "input": f"Sentence {i} of client {index}, about the sea."})
+                else:
+                    status = post("/v1/completions", {"model": complete_model, "prompt": [1, 450 + index, 4996 + i % 100], "max_tokens": 16, "temperature": 0})
+                failed = status != 200
+            except Exception:
+                failed = True
+            with lock:
+                counts["requests"] += 1
+                counts["failures"] += failed
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    samples = []
+    while any(t.is_alive() for t in threads):
+        samples.append((time.monotonic() - start, rss_mib(pid)))
+        time.sleep(5)
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - start
+    after_minute = next((m for s, m in samples if s >= 60), samples[0][1])
+    end = samples[-1][1]
+    print(json.dumps({"clients": clients, "seconds": round(elapsed), "requests": counts["requests"], "failures": counts["failures"],
+                      "requests_s": round(counts["requests"] / elapsed, 1), "rss_first_minute_mib": round(after_minute),
+                      "rss_end_mib": round(end), "rss_drift_mib": round(end - after_minute), "rss_max_mib": round(max(m for _, m in samples))}))
+
+
+if __name__ == "__main__":
+    main()
