@@ -13,10 +13,11 @@ final class ServerMetrics: Sendable {
 
     /// One request answered: its endpoint (a known path, else "other"), status and time.
     func request(endpoint: String, status: Int, duration: Duration) {
-        registry.makeCounter(name: "qkv_requests_total", labels: [("endpoint", endpoint), ("status", String(status))],
-                             help: "HTTP requests answered, by endpoint and status").increment()
-        registry.makeDurationHistogram(name: "qkv_request_duration_seconds", labels: [("endpoint", endpoint)], buckets: Self.latencyBuckets,
-                                       help: "Time from a request's arrival to its response's head (a stream's end comes later)").record(duration)
+        registry.makeCounter(descriptor: .qkv("requests", unit: "total", "HTTP requests answered, by endpoint and status"),
+                             labels: [("endpoint", endpoint), ("status", String(status))]).increment()
+        registry.makeDurationHistogram(descriptor: .qkv("request_duration", unit: "seconds",
+                                                        "Time from a request's arrival to its response's head (a stream's end comes later)"),
+                                       labels: [("endpoint", endpoint)], buckets: Self.latencyBuckets).record(duration)
     }
 
     /// The series of one served model.
@@ -30,15 +31,15 @@ final class ServerMetrics: Sendable {
 
         init(registry: PrometheusCollectorRegistry, model: String) {
             let label = [("model", model)]
-            promptTokens = registry.makeCounter(name: "qkv_prompt_tokens_total", labels: label, help: "Prompt tokens run through the model")
-            generatedTokens = registry.makeCounter(name: "qkv_generated_tokens_total", labels: label, help: "Tokens generated")
-            embeddedTokens = registry.makeCounter(name: "qkv_embedded_tokens_total", labels: label, help: "Tokens of embedded inputs")
-            queueDepth = registry.makeGauge(name: "qkv_queue_depth", labels: label, help: "Requests waiting for the model")
-            activeSequences = registry.makeGauge(name: "qkv_active_sequences", labels: label, help: "Generations decoding together")
-            batchSize = registry.makeValueHistogram(name: "qkv_batch_size", labels: label, buckets: [1, 2, 4, 8, 16, 32, 64, 128],
-                                                    help: "Sequences per decode step, or texts per embedding batch")
-            queueWait = registry.makeDurationHistogram(name: "qkv_queue_wait_seconds", labels: label, buckets: ServerMetrics.latencyBuckets,
-                                                       help: "Time a request waited for the model")
+            promptTokens = registry.makeCounter(descriptor: .qkv("prompt_tokens", unit: "total", "Prompt tokens run through the model"), labels: label)
+            generatedTokens = registry.makeCounter(descriptor: .qkv("generated_tokens", unit: "total", "Tokens generated"), labels: label)
+            embeddedTokens = registry.makeCounter(descriptor: .qkv("embedded_tokens", unit: "total", "Tokens of embedded inputs"), labels: label)
+            queueDepth = registry.makeGauge(descriptor: .qkv("queue", unit: "depth", "Requests waiting for the model"), labels: label)
+            activeSequences = registry.makeGauge(descriptor: .qkv("active", unit: "sequences", "Generations decoding together"), labels: label)
+            batchSize = registry.makeValueHistogram(descriptor: .qkv("batch", unit: "size", "Sequences per decode step, or texts per embedding batch"),
+                                                    labels: label, buckets: [1, 2, 4, 8, 16, 32, 64, 128])
+            queueWait = registry.makeDurationHistogram(descriptor: .qkv("queue_wait", unit: "seconds", "Time a request waited for the model"),
+                                                       labels: label, buckets: ServerMetrics.latencyBuckets)
         }
     }
 
@@ -56,4 +57,11 @@ extension Histogram<Duration> {
 
 extension Histogram<Double> {
     func record(_ count: Int) { record(Double(count)) }
+}
+
+extension MetricNameDescriptor {
+    /// `qkv_<name>_<unit>`.
+    static func qkv(_ name: String, unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "qkv", metricName: name, unitName: unit, helpText: help)
+    }
 }

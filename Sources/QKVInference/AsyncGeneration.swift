@@ -1,0 +1,75 @@
+import Foundation
+import Synchronization
+
+extension LanguageModel {
+    /// New text and the tokens that made it: what `stream` yields.
+    public struct GeneratedPiece: Sendable {
+        /// Complete characters (empty for tokens that end inside a character, or without a tokenizer).
+        public let text: String
+        public let tokens: [Int]
+    }
+
+    /// `generate` as an asynchronous sequence: the forward passes run on a thread of their own (they
+    /// are synchronous and as wide as the machine), and each new piece of text comes out as soon as it
+    /// is complete. Cancelling the task that iterates, or leaving the loop and dropping the stream (as
+    /// `for try await piece in model.stream(...)` does), stops the generation before its next token.
+    ///
+    /// ```swift
+    /// for try await piece in model.stream(prompt: try model.encode("Once"), maxTokens: 50) { print(piece.text, terminator: "") }
+    /// ```
+    public func stream(prompt: [Int], maxTokens: Int, sampling: SamplingOptions = .greedy,
+                       stopAtEndOfText: Bool = true) -> AsyncThrowingStream<GeneratedPiece, Error> {
+        stream(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopAtEndOfText: stopAtEndOfText, finished: nil)
+    }
+
+    /// `stream`, calling `finished` with the generation's statistics when its thread is done (tests).
+    func stream(prompt: [Int], maxTokens: Int, sampling: SamplingOptions, stopAtEndOfText: Bool,
+                finished: (@Sendable (GenerationStats?) -> Void)?) -> AsyncThrowingStream<GeneratedPiece, Error> {
+        let (stream, continuation) = AsyncThrowingStream<GeneratedPiece, Error>.makeStream()
+        let stopped = StopSignal()
+        continuation.onTermination = { _ in stopped.raise() }
+        let thread = Thread { [self] in
+            var text = tokenizer.map { GeneratedText(tokenizer: $0, prompt: prompt) }
+            var tokens: [Int] = []
+            do {
+                let stats = try model.generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopAtEndOfText: stopAtEndOfText) { token in
+                    tokens.append(token)
+                    let piece = text?.append(token) ?? ""
+                    if !piece.isEmpty || text == nil {
+                        continuation.yield(GeneratedPiece(text: piece, tokens: tokens))
+                        tokens.removeAll()
+                    }
+                    return !stopped.isRaised
+                }
+                if !tokens.isEmpty { continuation.yield(GeneratedPiece(text: "", tokens: tokens)) }
+                continuation.finish()
+                finished?(stats)
+            } catch {
+                continuation.finish(throwing: error)
+                finished?(nil)
+            }
+        }
+        thread.name = "qkv-generate"
+        thread.start()
+        return stream
+    }
+}
+
+extension SentenceEmbedder {
+    /// `embed(_:batchSize:)` without blocking the caller's task: the forward passes run on a thread of
+    /// their own.
+    public func embed(_ texts: [String], batchSize: Int = 32) async throws -> [[Float]] {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { [self] in continuation.resume(with: Result { try embed(texts, batchSize: batchSize) as [[Float]] }) }
+            thread.name = "qkv-embed"
+            thread.start()
+        }
+    }
+}
+
+/// Raised once from any thread (a stream's consumer going away), read by the generating one.
+final class StopSignal: Sendable {
+    private let raised = Atomic<Bool>(false)
+    func raise() { raised.store(true, ordering: .relaxed) }
+    var isRaised: Bool { raised.load(ordering: .relaxed) }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import XCTest
+@testable import QKVFormat
+@testable import QKVInference
+
+/// The asynchronous entry points: the same tokens and text as the synchronous ones, and a consumer
+/// that stops early stops the generation.
+final class AsyncGenerationTests: XCTestCase {
+    func model() throws -> LanguageModel {
+        try LanguageModel(path: TestFiles.root.appendingPathComponent("Fixtures/hf/llama-tiny").path)
+    }
+
+    func testStream_yieldsTheTokensAndTextOfGenerate() async throws {
+        let model = try model()
+        let prompt = try model.encode("hello world")
+        var tokens: [Int] = [], text = ""
+        _ = try model.generate(prompt: prompt, maxTokens: 20, stopAtEndOfText: false, onToken: { tokens.append($0) }, onText: { text += $0 })
+        var streamedTokens: [Int] = [], streamedText = ""
+        for try await piece in model.stream(prompt: prompt, maxTokens: 20, stopAtEndOfText: false) {
+            streamedTokens += piece.tokens
+            streamedText += piece.text
+        }
+        XCTAssertEqual(streamedTokens, tokens)
+        XCTAssertEqual(streamedText, text)
+    }
+
+    /// Leaving a `for try await` over the stream (which then goes away) stops the generation.
+    func testStream_leavingTheLoopEarly_stopsTheGeneration() async throws {
+        let model = try model()
+        let done = expectation(description: "the generating thread ends")
+        let generated = Box()
+        var pieces = 0
+        for try await _ in model.stream(prompt: try model.encode("hello"), maxTokens: 100, sampling: .greedy, stopAtEndOfText: false,
+                                        finished: { stats in generated.value = stats?.generatedTokens ?? -1; done.fulfill() }) {
+            pieces += 1
+            if pieces == 2 { break }
+        }
+        await fulfillment(of: [done], timeout: 30)
+        XCTAssertGreaterThanOrEqual(generated.value, 2)
+        XCTAssertLessThan(generated.value, 100, "the generation went on after its consumer left")
+    }
+
+    /// Cancelling the task that iterates stops the generation. The real Gemma 3 (tens of tokens a second
+    /// here): the tiny fixtures would finish all their tokens before the cancellation could arrive.
+    func testStream_cancellingTheConsumingTask_stopsTheGeneration() async throws {
+        let model = try LanguageModel(path: TestFiles.modelPath("QKV_MODELS:gemma3/gemma-3-270m-q4_k_m.gguf"))
+        let done = expectation(description: "the generating thread ends")
+        let generated = Box()
+        let started = expectation(description: "a first piece arrived")
+        let stream = model.stream(prompt: try model.encode("Tell me a long story."), maxTokens: 2000, sampling: .greedy, stopAtEndOfText: false,
+                                  finished: { stats in generated.value = stats?.generatedTokens ?? -1; done.fulfill() })
+        let consumer = Task {
+            var first = true
+            for try await _ in stream where first {
+                started.fulfill()
+                first = false
+            }
+        }
+        await fulfillment(of: [started], timeout: 120)
+        consumer.cancel()
+        await fulfillment(of: [done], timeout: 120)
+        XCTAssertLessThan(generated.value, 2000, "the generation went on after its task was cancelled")
+    }
+
+    func testEmbedAsync_equalsEmbed() async throws {
+        let embedder = try SentenceEmbedder(path: TestFiles.root.appendingPathComponent("Fixtures/hf/bert-tiny").path)
+        let texts = ["a short sentence", "another one, a little longer than the first"]
+        let sync = try { () throws -> [[Float]] in try embedder.embed(texts) }()
+        let async: [[Float]] = try await embedder.embed(texts)
+        XCTAssertEqual(async, sync)
+    }
+}
+
+/// Written by the generating thread before it fulfils the expectation the test waits on, read after.
+final class Box: @unchecked Sendable {
+    var value = 0
+}
