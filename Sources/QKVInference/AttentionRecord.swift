@@ -18,13 +18,50 @@ public final class AttentionRecord: @unchecked Sendable {
     /// [layer, head, token]: ‖z_h · W_O[h]‖₂, the norm of head h's update to that token.
     public private(set) var updateNorms: [Float]
 
-    public init(layerCount: Int, headCount: Int, tokenCount: Int, isCausal: Bool) {
+    /// [layer, head, token, D]: z_h · W_O[h] itself, kept only when the record was made with a `modelDim`
+    /// (for the logit lens of `--writes`); empty otherwise.
+    public private(set) var updateVectors: [Float]
+    /// [token]: the scale the final norm divides that token's last residual by, √(mean((x − mean x)²) + ε)
+    /// for a LayerNorm, √(mean(x²) + ε) for an RMSNorm; kept with the update vectors.
+    public private(set) var finalNormScales: [Float]
+    /// Whether the final norm centres (a LayerNorm), so a head's update is centred before the scale.
+    public private(set) var finalNormCenters = false
+    /// D when the update vectors are kept, else nil.
+    public let modelDim: Int?
+    public var keepsUpdateVectors: Bool { modelDim != nil }
+
+    /// - Parameter modelDim: keep every head's update vectors (D floats per head and token) and the final
+    ///   norm's scales, for `--writes`; nil keeps only their norms.
+    public init(layerCount: Int, headCount: Int, tokenCount: Int, isCausal: Bool, modelDim: Int? = nil) {
         self.layerCount = layerCount
         self.isCausal = isCausal
         self.headCount = headCount
         self.tokenCount = tokenCount
+        self.modelDim = modelDim
         probabilities = [Float](repeating: 0, count: layerCount * headCount * tokenCount * tokenCount)
         updateNorms = [Float](repeating: 0, count: layerCount * headCount * tokenCount)
+        updateVectors = [Float](repeating: 0, count: modelDim.map { layerCount * headCount * tokenCount * $0 } ?? 0)
+        finalNormScales = [Float](repeating: 0, count: modelDim == nil ? 0 : tokenCount)
+    }
+
+    /// One head's update vector for one token [D] (the record must keep them).
+    public func updateVector(layer: Int, head: Int, token: Int) -> ArraySlice<Float> {
+        let D = modelDim ?? 0, start = ((layer * headCount + head) * tokenCount + token) * D
+        return updateVectors[start..<start + D]
+    }
+
+    /// Stores the final norm's scale of residual rows x [rows, D] (the input of the final norm) for the
+    /// tokens from `firstQuery` on.
+    func storeFinalNormScales(firstQuery: Int, rows: Int, residual x: UnsafePointer<Float>, centered: Bool, epsilon: Float) {
+        guard let D = modelDim else { return }
+        finalNormCenters = centered
+        for r in 0..<rows {
+            let row = x + r * D
+            var mean = 0.0, square = 0.0
+            if centered { for j in 0..<D { mean += Double(row[j]) }; mean /= Double(D) }
+            for j in 0..<D { let v = Double(row[j]) - mean; square += v * v }
+            finalNormScales[firstQuery + r] = Float((square / Double(D) + Double(epsilon)).squareRoot())
+        }
     }
 
     /// One head's [tokens, tokens] matrix, row-major.
@@ -67,6 +104,12 @@ public final class AttentionRecord: @unchecked Sendable {
                 } else {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(D), Int32(d), 1,
                                 z + head * d, Int32(H * d), output + head * d * D, Int32(D), 0, update.baseAddress!, Int32(D))
+                }
+                if let D = modelDim {
+                    for r in 0..<rows {
+                        let start = ((layer * H + head) * tokenCount + firstQuery + r) * D
+                        updateVectors.withUnsafeMutableBufferPointer { $0.baseAddress!.advanced(by: start).update(from: update.baseAddress! + r * D, count: D) }
+                    }
                 }
                 for r in 0..<rows {
                     var sum: Float = 0
