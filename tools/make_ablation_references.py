@@ -14,7 +14,9 @@ with forward pre-hooks on transformers' models:
 - writes (decoders): each head's update u = z_h · W_O[:, h]ᵀ at each position, through the final norm as
   TransformerLens's `apply_ln_to_stack` applies it to one component (the full final residual's scale,
   captured from the final norm's input; LayerNorm centres u; the norm's bias left out), then the
-  unembedding: the K largest and K smallest logit contributions, ties to the lower id.
+  unembedding: the K largest and K smallest logit contributions, ties to the lower id. On the tiny Gemma 3
+  (sandwich norms) u first goes through the attention's post norm with the whole attention output's
+  scale, captured from that norm's input.
 
 Run once in the reference venv (see tools/make_references.py), not in CI:
 
@@ -137,6 +139,15 @@ def decoder_case(name, folder, family):
 
     final_norm = model.transformer.ln_f if family == "gpt2" else model.model.norm
     handles = [p.register_forward_pre_hook(keep(i)) for i, p in enumerate(projections)]
+    # Gemma's sandwich: the attention output [T, D] as its post norm receives it, for that norm's scale.
+    post_norms = [layer.post_attention_layernorm for layer in model.model.layers] if family == "gemma3" else []
+    post_inputs = [None] * len(post_norms)
+
+    def keep_post(index):
+        def pre(module, args):
+            post_inputs[index] = args[0][0].detach().double().numpy()
+        return pre
+    handles += [n.register_forward_pre_hook(keep_post(i)) for i, n in enumerate(post_norms)]
     handles.append(final_norm.register_forward_pre_hook(lambda m, a: final.__setitem__(0, a[0][0].detach().double().numpy())))
     clean = log_probabilities()
     for h in handles:
@@ -151,15 +162,21 @@ def decoder_case(name, folder, family):
             "token_deltas": [[[float(v) for v in (r - clean)] for r in row] for row in results],
         }
 
-    # Writes: u = z_h · W_O[h] per position, the final norm with the full residual's scale, W_U.
+    # Writes: u = z_h · W_O[h] per position (through Gemma's post norm with the whole attention output's
+    # scale), the final norm with the full residual's scale, W_U.
+    def rms_norm_terms(norm, x):
+        """γ and the scale σ [T] of an RMSNorm over rows x: Gemma's weight is used as 1 + w."""
+        gamma = norm.weight.detach().double().numpy() + (1.0 if family == "gemma3" else 0.0)
+        epsilon = getattr(norm, "variance_epsilon", None) or norm.eps
+        return gamma, np.sqrt((x ** 2).mean(axis=1) + epsilon)
+
     x = final[0]
     if family == "gpt2":
         gamma, epsilon, centered = final_norm.weight.detach().double().numpy(), final_norm.eps, True
         sigma = np.sqrt(((x - x.mean(axis=1, keepdims=True)) ** 2).mean(axis=1) + epsilon)
     else:
-        gamma = final_norm.weight.detach().double().numpy()
-        epsilon, centered = final_norm.variance_epsilon, False
-        sigma = np.sqrt((x ** 2).mean(axis=1) + epsilon)
+        gamma, sigma = rms_norm_terms(final_norm, x)
+        centered = False
     unembedding = model.lm_head.weight.detach().double().numpy()   # [V, D]
     writes = {"toward_ids": [], "toward_logits": [], "away_ids": [], "away_logits": []}
     for layer, projection in enumerate(projections):
@@ -168,6 +185,9 @@ def decoder_case(name, folder, family):
         per_head = {k: [] for k in writes}
         for head in range(heads):
             u = captured[layer][:, head * d:(head + 1) * d] @ w[:, head * d:(head + 1) * d].T   # [T, D]
+            if post_norms:
+                post_gamma, post_sigma = rms_norm_terms(post_norms[layer], post_inputs[layer])
+                u = post_gamma * (u / post_sigma[:, None])
             if centered:
                 u = u - u.mean(axis=1, keepdims=True)
             c = (gamma * (u / sigma[:, None])) @ unembedding.T                                 # [T, V]
@@ -191,7 +211,8 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     cases = [minilm_case()]
     for name, folder, family in [("gpt2-saved", "Fixtures/reference/decoders/gpt2-saved", "gpt2"),
-                                 ("llama-saved", "Fixtures/reference/decoders/llama-saved", "llama")]:
+                                 ("llama-saved", "Fixtures/reference/decoders/llama-saved", "llama"),
+                                 ("gemma3-tiny", "Fixtures/reference/archs/gemma3", "gemma3")]:
         cases.append(decoder_case(name, folder, family))
     versions = {"torch": torch.__version__, "transformers": transformers.__version__, "numpy": np.__version__}
     with open(os.path.join(OUT, "cases.json"), "w", encoding="utf-8") as f:

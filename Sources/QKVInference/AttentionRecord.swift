@@ -55,12 +55,25 @@ public final class AttentionRecord: @unchecked Sendable {
     func storeFinalNormScales(firstQuery: Int, rows: Int, residual x: UnsafePointer<Float>, centered: Bool, epsilon: Float) {
         guard let D = modelDim else { return }
         finalNormCenters = centered
-        for r in 0..<rows {
-            let row = x + r * D
-            var mean = 0.0, square = 0.0
-            if centered { for j in 0..<D { mean += Double(row[j]) }; mean /= Double(D) }
-            for j in 0..<D { let v = Double(row[j]) - mean; square += v * v }
-            finalNormScales[firstQuery + r] = Float((square / Double(D) + Double(epsilon)).squareRoot())
+        for r in 0..<rows { finalNormScales[firstQuery + r] = normScale(x + r * D, n: D, centered: centered, epsilon: epsilon) }
+    }
+
+    /// Takes the kept update vectors of `layer` through the attention's post norm (Gemma's sandwich),
+    /// linearised as the final norm is: with the scale of the whole attention output y [rows, D] at that
+    /// token, u ← γ ⊙ (u − mean u if centred) / σ(y).
+    func applyPostNorm(layer: Int, firstQuery: Int, rows: Int, attentionOutput y: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                       centered: Bool, epsilon: Float) {
+        guard let D = modelDim else { return }
+        updateVectors.withUnsafeMutableBufferPointer { vectors in
+            for r in 0..<rows {
+                let scale = 1 / normScale(y + r * D, n: D, centered: centered, epsilon: epsilon)
+                for head in 0..<headCount {
+                    let u = vectors.baseAddress! + ((layer * headCount + head) * tokenCount + firstQuery + r) * D
+                    var mean: Float = 0
+                    if centered { for j in 0..<D { mean += u[j] }; mean /= Float(D) }
+                    for j in 0..<D { u[j] = weight[j] * ((u[j] - mean) * scale) }
+                }
+            }
         }
     }
 
@@ -119,4 +132,13 @@ public final class AttentionRecord: @unchecked Sendable {
             }
         }
     }
+}
+
+/// The scale a norm divides a row x [n] by: √(mean((x − mean x)²) + ε) for a LayerNorm (`centered`),
+/// √(mean(x²) + ε) for an RMSNorm; in Double, for the logit lens.
+func normScale(_ x: UnsafePointer<Float>, n: Int, centered: Bool, epsilon: Float) -> Float {
+    var mean = 0.0, square = 0.0
+    if centered { for j in 0..<n { mean += Double(x[j]) }; mean /= Double(n) }
+    for j in 0..<n { let v = Double(x[j]) - mean; square += v * v }
+    return Float((square / Double(n) + Double(epsilon)).squareRoot())
 }

@@ -320,7 +320,13 @@ public final class DecoderModel: @unchecked Sendable {
                     }
                 }
             }
-            if let postNorm = layer.attentionPostNorm { addNormalized(sub, postNorm, into: x, rows: T, epsilon: epsilon, team: team) }
+            if let postNorm = layer.attentionPostNorm {
+                if let record, record.keepsUpdateVectors {
+                    record.applyPostNorm(layer: index, firstQuery: start, rows: T, attentionOutput: sub, weight: postNorm.weight.pointer,
+                                         centered: postNorm.bias != nil, epsilon: epsilon)
+                }
+                addNormalized(sub, postNorm, into: x, rows: T, epsilon: epsilon, team: team)
+            }
 
             // MLP: act(h W_upᵀ + b) (or act(h W_gateᵀ) · h W_upᵀ) W_downᵀ + b, added to the residual stream.
             normalize(x, layer.mlpNorm, into: h, rows: T, epsilon: epsilon, team: team)

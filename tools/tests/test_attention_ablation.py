@@ -1,7 +1,8 @@
 """`qkv attention --ablate` and `--writes` against PyTorch: every head's effect when removed (zero and mean)
 and every head's logit-lens writes, recomputed with forward hooks on transformers' models by
-tools/make_ablation_references.py (Fixtures/reference/ablation/cases.json), on the real MiniLM and on the
-small GPT-2 and LLaMA decoder fixtures; and the `--npy` files beside the probabilities (Specs/attention.md)."""
+tools/make_ablation_references.py (Fixtures/reference/ablation/cases.json), on the real MiniLM, the
+small GPT-2 and LLaMA decoder fixtures and the tiny Gemma 3 (post norms, sliding window); and the `--npy`
+files beside the probabilities (Specs/attention.md)."""
 
 import json
 import os
