@@ -215,9 +215,19 @@ def main():
                                  ("gemma3-tiny", "Fixtures/reference/archs/gemma3", "gemma3")]:
         cases.append(decoder_case(name, folder, family))
     versions = {"torch": torch.__version__, "transformers": transformers.__version__, "numpy": np.__version__}
+    def rounded(value):
+        """Floats to 9 significant digits (far below the tests' 1e-4), so the file stays small."""
+        if isinstance(value, float):
+            return float("%.9g" % value)
+        if isinstance(value, list):
+            return [rounded(v) for v in value]
+        if isinstance(value, dict):
+            return {k: rounded(v) for k, v in value.items()}
+        return value
+
     with open(os.path.join(OUT, "cases.json"), "w", encoding="utf-8") as f:
         json.dump({"versions": versions, "writes_convention": "TransformerLens apply_ln_to_stack: full residual scale",
-                   "cases": cases}, f, separators=(",", ":"))
+                   "cases": rounded(cases)}, f, separators=(",", ":"))
         f.write("\n")
     for c in cases:
         print(c["name"], "zero", np.round(np.array(c["zero"]["effects"]).ravel()[:6], 5))
