@@ -27,22 +27,40 @@ public final class AttentionAnalyzer: @unchecked Sendable {
     }
 
     /// The report for `text`, encoded as the model's tokenizer does (with its special tokens).
-    public func analyze(_ text: String) throws -> AttentionReport {
+    public func analyze(_ text: String, ablate: HeadAblation.Mode? = nil, writes: Int? = nil) throws -> AttentionReport {
         guard let tokenizer else { throw InferenceError.noTokenizer(file: path) }
-        return try analyze(ids: tokenizer.encode(text))
+        return try analyze(ids: tokenizer.encode(text), ablate: ablate, writes: writes)
     }
 
     /// The report for token ids.
-    public func analyze(ids: [Int]) throws -> AttentionReport {
+    ///
+    /// - Parameters:
+    ///   - ablate: also run the model once per head with that head removed, and report each head's effect.
+    ///   - writes: also read every head's update through the unembedding, keeping this many tokens each
+    ///     way (decoders only: an encoder is refused with `unsupportedModel`).
+    public func analyze(ids: [Int], ablate: HeadAblation.Mode? = nil, writes: Int? = nil) throws -> AttentionReport {
         guard !ids.isEmpty else { throw InferenceError.emptyPrompt }
+        if writes != nil && decoder == nil {
+            throw InferenceError.unsupportedModel(file: path, reason: "the logit lens of --writes needs a decoder; an encoder has no unembedding")
+        }
         let record: AttentionRecord
         if let decoder {
-            record = try decoder.attention(ids)
+            record = try decoder.attention(ids, keepingUpdates: writes != nil)
         } else {
             record = try encoder!.attention(ids)
         }
-        return AttentionReport(modelPath: path, config: config, tokenIDs: ids, tokens: labels(ids), record: record,
-                               profiles: record.headProfiles(), weights: weights)
+        var report = AttentionReport(modelPath: path, config: config, tokenIDs: ids, tokens: labels(ids), record: record,
+                                     profiles: record.headProfiles(), weights: weights)
+        if let ablate {
+            report.ablation = try decoder?.ablationEffects(ids, mode: ablate) ?? encoder!.ablationEffects(ids, mode: ablate)
+        }
+        if let writes, let decoder {
+            let lens = decoder.headWrites(record, top: writes)
+            report.writes = lens
+            let written = Array(Set(lens.ids.map(Int.init))).sorted()
+            report.writeLabels = Dictionary(uniqueKeysWithValues: zip(written, labels(written)))
+        }
+        return report
     }
 
     /// Display text of each token.

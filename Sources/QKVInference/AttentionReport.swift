@@ -13,6 +13,12 @@ public struct AttentionReport: @unchecked Sendable {
     public var record: AttentionRecord
     public var profiles: [HeadProfile]
     public var weights: [ModelSummary.Head]
+    /// Each head's effect when removed (`--ablate`), or nil.
+    public var ablation: AblationReport?
+    /// What each head's update writes through the unembedding (`--writes`), or nil.
+    public var writes: HeadWrites?
+    /// The text of every token id in `writes` (decoded as the labels of `tokens` are).
+    public var writeLabels: [Int: String] = [:]
 
     public init(modelPath: String, config: ModelConfig, tokenIDs: [Int], tokens: [String], record: AttentionRecord,
                 profiles: [HeadProfile], weights: [ModelSummary.Head]) {

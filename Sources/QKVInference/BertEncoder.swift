@@ -124,8 +124,11 @@ public final class BertEncoder: @unchecked Sendable {
     /// Runs the encoder and hands `body` the packed last hidden states [N, D] (valid only inside `body`)
     /// and the offsets of the sequences, with N appended.
     /// With `record` (one sequence only), every head's probabilities and updates are recorded in it.
-    func withHiddenStates<R>(_ sequences: [[Int]], record: AttentionRecord? = nil,
+    /// With `ablations` (one per sequence, or empty), sequence s runs with head `ablations[s]` replaced
+    /// before W_O (`ablateHead`), the others as they are.
+    func withHiddenStates<R>(_ sequences: [[Int]], record: AttentionRecord? = nil, ablations: [HeadAblation?] = [],
                              _ body: (UnsafePointer<Float>, [Int]) -> R) throws(InferenceError) -> R {
+        precondition(ablations.isEmpty || ablations.count == sequences.count, "one ablation (or nil) per sequence")
         var offsets: [Int] = [0]
         for s in sequences {
             guard s.count <= config.maxPositions else { throw .sequenceTooLong(tokens: s.count, maxPositions: config.maxPositions) }
@@ -142,12 +145,12 @@ public final class BertEncoder: @unchecked Sendable {
             // encoder on its own rows with one-thread products and never waits for the others.
             let groups = costBalancedGroups(offsets, parts: team.size)
             team.run { t in
-                encode(sequences, groups[t], offsets: offsets, in: workspace, split: Split(parts: 1, thread: t, team: nil))
+                encode(sequences, groups[t], offsets: offsets, in: workspace, split: Split(parts: 1, thread: t, team: nil), ablations: ablations)
             }
         } else {
             // One sequence (or fewer than threads): every step cut into shares for the whole team.
             encode(sequences, sequences.indices, offsets: offsets, in: workspace, split: Split(parts: team.size, thread: 0, team: team),
-                   record: record)
+                   record: record, ablations: ablations)
         }
         return body(workspace.x.pointer, offsets)
     }
@@ -155,7 +158,7 @@ public final class BertEncoder: @unchecked Sendable {
     /// The forward pass over sequences `range` (rows offsets[range.lowerBound]..<offsets[range.upperBound]
     /// of the workspace), each step cut into `split.parts` shares that run at once.
     private func encode(_ sequences: [[Int]], _ range: Range<Int>, offsets: [Int], in ws: EncoderWorkspace, split: Split,
-                        record: AttentionRecord? = nil) {
+                        record: AttentionRecord? = nil, ablations: [HeadAblation?] = []) {
         let D = config.modelDim, H = config.headCount, d = config.headDim, F = config.ffnDim
         let HD = H * d, P = split.parts
         let first = offsets[range.lowerBound], M = offsets[range.upperBound] - first
@@ -222,6 +225,13 @@ public final class BertEncoder: @unchecked Sendable {
                     record.storeProbabilities(layer: index, head: h, firstQuery: 0, rows: L, keys: L, stride: L, probabilities + h * L * L)
                 }
                 layer.output.withFloats { record.storeUpdates(layer: index, firstQuery: 0, rows: L, heads: z, output: $0, headDim: d, modelDim: D) }
+            }
+            if !ablations.isEmpty {
+                for s in range {
+                    if let ablation = ablations[s], ablation.layer == index {
+                        ablateHead(z + (offsets[s] - first) * HD, rows: sequences[s].count, ld: HD, headDim: d, ablation)
+                    }
+                }
             }
 
             // Every head's update through its slice of W_O: Z [M, H·d] · O [H·d, D]; bias, residual, LayerNorm.

@@ -144,10 +144,10 @@ public final class DecoderModel: @unchecked Sendable {
     /// `logits`. `workspace`: scratch for n rows whose scores hold the longest sequence.
     func forwardBatch(_ tokens: [Int], sequences: [DecoderSession], workspace: DecoderSession, logits: UnsafeMutablePointer<Float>) throws(InferenceError) {
         for (token, sequence) in zip(tokens, sequences) { try check([token], sequence) }
-        forwardChunk(tokens[...], session: workspace, sequences: sequences, logitRows: tokens.count, logits: logits, record: nil)
+        forwardChunk(tokens[...], session: workspace, sequences: sequences, logitRows: tokens.count, logits: logits, record: nil, ablation: nil)
     }
 
-    private func check(_ tokens: [Int], _ session: DecoderSession) throws(InferenceError) {
+    func check(_ tokens: [Int], _ session: DecoderSession) throws(InferenceError) {
         guard session.length + tokens.count <= session.capacity else {
             throw .sequenceTooLong(tokens: session.length + tokens.count, maxPositions: session.capacity)
         }
@@ -156,16 +156,18 @@ public final class DecoderModel: @unchecked Sendable {
 
     /// Long prompts go through in chunks, so scratch space stays bounded. Every position's logits go to
     /// `allLogits` [tokens, V] when given, else the last one's to the session's buffer.
-    private func forwardChunks(_ tokens: [Int], session: DecoderSession, allLogits: UnsafeMutablePointer<Float>?, record: AttentionRecord?) {
+    /// With `ablation`, that head's output is replaced in every chunk (`ablateHead`).
+    func forwardChunks(_ tokens: [Int], session: DecoderSession, allLogits: UnsafeMutablePointer<Float>?, record: AttentionRecord?,
+                       ablation: HeadAblation? = nil) {
         let V = config.vocabSize
         var start = 0
         while start < tokens.count {
             let chunk = tokens[start..<min(start + session.chunkTokens, tokens.count)]
             let isLast = start + chunk.count == tokens.count
             if let allLogits {
-                forwardChunk(chunk, session: session, logitRows: chunk.count, logits: allLogits + start * V, record: record)
+                forwardChunk(chunk, session: session, logitRows: chunk.count, logits: allLogits + start * V, record: record, ablation: ablation)
             } else {
-                forwardChunk(chunk, session: session, logitRows: isLast ? 1 : 0, logits: session.logits, record: record)
+                forwardChunk(chunk, session: session, logitRows: isLast ? 1 : 0, logits: session.logits, record: record, ablation: ablation)
             }
             start += chunk.count
         }
@@ -180,8 +182,9 @@ public final class DecoderModel: @unchecked Sendable {
     /// cache append) run on the calling thread.
     /// With `sequences`, row t is instead the next token of `sequences[t]` (a `DecoderBatch` step): each
     /// row has its own position and cache, and `s` lends only its scratch and team.
+    /// With `ablation`, one head's output z_h is replaced before W_O (the hook of `qkv attention --ablate`).
     private func forwardChunk(_ tokens: ArraySlice<Int>, session s: DecoderSession, sequences: [DecoderSession]? = nil, logitRows: Int,
-                              logits: UnsafeMutablePointer<Float>, record: AttentionRecord?) {
+                              logits: UnsafeMutablePointer<Float>, record: AttentionRecord?, ablation: HeadAblation?) {
         let D = config.modelDim, H = config.headCount, K = config.keyValueHeadCount, d = config.headDim
         let F = config.ffnDim, V = config.vocabSize
         let HD = H * d, KD = K * d, group = config.queriesPerKeyValueHead
@@ -312,6 +315,7 @@ public final class DecoderModel: @unchecked Sendable {
                 }
             }
             if attentionParts == 1 { attend(0) } else { team.run(attend) }
+            if let ablation, ablation.layer == index { ablateHead(z, rows: T, ld: HD, headDim: d, ablation) }
 
             // Every head's update through its slice of W_O, added to the residual stream: shares of W_O's
             // columns, so each thread adds its own columns of the residual (after the whole rows are
@@ -343,7 +347,13 @@ public final class DecoderModel: @unchecked Sendable {
                     }
                 }
             }
-            if let postNorm = layer.attentionPostNorm { addNormalized(sub, postNorm, into: x, rows: T, epsilon: epsilon, team: team) }
+            if let postNorm = layer.attentionPostNorm {
+                if let record, record.keepsUpdateVectors {
+                    record.applyPostNorm(layer: index, firstQuery: start, rows: T, attentionOutput: sub, weight: postNorm.weight.pointer,
+                                         centered: postNorm.bias != nil, epsilon: epsilon)
+                }
+                addNormalized(sub, postNorm, into: x, rows: T, epsilon: epsilon, team: team)
+            }
 
             // MLP: act(h W_upᵀ + b) (or act(h W_gateᵀ) · h W_upᵀ) W_downᵀ + b, added to the residual stream.
             normalize(x, layer.mlpNorm, into: h, rows: T, epsilon: epsilon, team: team)
@@ -379,6 +389,10 @@ public final class DecoderModel: @unchecked Sendable {
         } else {
             s.length = end
         }
+        // The final norm's scale of every position's residual, for the logit lens of each head's update.
+        if let record, record.keepsUpdateVectors {
+            record.storeFinalNormScales(firstQuery: start, rows: T, residual: x, centered: finalNorm.bias != nil, epsilon: epsilon)
+        }
 
         // Final norm and LM head (and the logits' soft cap), for the rows asked for.
         guard logitRows > 0 else { return }
@@ -394,8 +408,10 @@ public final class DecoderModel: @unchecked Sendable {
     }
 
     /// Every head's attention and update for `tokens`, run from an empty cache.
-    public func attention(_ tokens: [Int]) throws(InferenceError) -> AttentionRecord {
-        let record = AttentionRecord(layerCount: config.layerCount, headCount: config.headCount, tokenCount: tokens.count, isCausal: true)
+    /// With `keepingUpdates`, each head's update vectors and the final norm's scales are kept too (`--writes`).
+    public func attention(_ tokens: [Int], keepingUpdates: Bool = false) throws(InferenceError) -> AttentionRecord {
+        let record = AttentionRecord(layerCount: config.layerCount, headCount: config.headCount, tokenCount: tokens.count, isCausal: true,
+                                     modelDim: keepingUpdates ? config.modelDim : nil)
         _ = try forward(tokens, session: makeSession(capacity: max(tokens.count, 1)), record: record)
         return record
     }

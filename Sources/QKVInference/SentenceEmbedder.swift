@@ -26,8 +26,14 @@ extension BertEncoder {
     /// says (mean when it does not say) and L2-normalised when it says so. Sequences of any lengths are
     /// packed, not padded.
     public func embed(tokenIDs sequences: [[Int]]) throws(InferenceError) -> [[Float]] {
+        try embed(tokenIDs: sequences, ablations: [])
+    }
+
+    /// `embed(tokenIDs:)` with sequence s run with head `ablations[s]` replaced before W_O (one per
+    /// sequence, or empty for none).
+    func embed(tokenIDs sequences: [[Int]], ablations: [HeadAblation?]) throws(InferenceError) -> [[Float]] {
         let D = config.modelDim
-        return try withHiddenStates(sequences) { states, offsets in
+        return try withHiddenStates(sequences, ablations: ablations) { states, offsets in
             sequences.indices.map { s in
                 var vector = [Float](repeating: 0, count: D)
                 vector.withUnsafeMutableBufferPointer { out in

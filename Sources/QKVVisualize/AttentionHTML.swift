@@ -7,11 +7,14 @@ import QKVInference
 /// head (matrix with token labels, update norm bars, its profile, and lines from each query token to
 /// the keys it attends to). Hovering a token (in the token strip or the zoomed matrix) highlights its
 /// query row in every thumbnail and its lines in the zoom; clicking pins it. Tables list every head's
-/// profile (sortable) and the stored weights' per-head norms (`qkv inspect --heads`).
+/// profile (sortable) and the stored weights' per-head norms (`qkv inspect --heads`). A toggle colours the
+/// thumbnails' captions by role, update or (with `--ablate`) ablation effect; with `--writes` the zoomed
+/// head's writes at the token under the pointer show below it (Specs/attention.md).
 ///
 /// Element ids the page guarantees (tests and scripts rely on them): `summary`, `tokens`, `grid` (with
 /// one `canvas.thumb` per head once the script ran), `zoom`, `zoom-title`, `zoom-matrix`, `zoom-lines`,
-/// `zoom-profile`, `profiles`, `weights`, and the data in `<script type="application/json" id="qkv-data">`.
+/// `zoom-profile`, `zoom-writes`, `color-by` (radio inputs `role`, `update`, `effect`), `profiles`,
+/// `weights`, and the data in `<script type="application/json" id="qkv-data">`.
 public enum AttentionHTML {
     /// The page. All text is escaped: tokens reach the page only inside the JSON (where `<`, `>` and `&`
     /// are `\u` escapes, so `</script>` cannot end the element) and are put on screen with `textContent`.
@@ -43,6 +46,11 @@ public enum AttentionHTML {
         <div id="main">
         <section id="grid-section">
         <h2>Heads <span class="hint">click a thumbnail to zoom</span></h2>
+        <form id="color-by" class="hint">captions:
+        <label><input type="radio" name="color-by" value="role" checked> role</label>
+        <label><input type="radio" name="color-by" value="update"> update</label>
+        <label><input type="radio" name="color-by" value="effect"> ablation effect</label>
+        </form>
         <div id="grid"></div>
         <div id="legend"></div>
         </section>
@@ -54,6 +62,7 @@ public enum AttentionHTML {
         <svg id="zoom-lines" xmlns="http://www.w3.org/2000/svg"></svg>
         </div>
         <p id="zoom-readout" class="hint"></p>
+        <div id="zoom-writes"></div>
         </section>
         </div>
         <section id="profiles-section">

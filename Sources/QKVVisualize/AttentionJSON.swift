@@ -7,7 +7,10 @@ import QKVInference
 /// Layout: `model`, `config` (family, layers, heads, kv_heads, head_dim, model_dim, causal), `tokens`,
 /// `ids`, and `heads`: one object per (layer, head), layer by layer, with the profile fields
 /// (snake_case), `kv_head`, `weights` (Frobenius norms of W_Q, W_K, W_V, W_O, or null), `updates`
-/// [tokens] and `probabilities` [query][key]. Masked entries are 0.
+/// [tokens] and `probabilities` [query][key]. Masked entries are 0. With `--ablate`, a top-level
+/// `ablation` (mode, metric, clean) and each head's `ablation` (effect, token_deltas, most_changed); with
+/// `--writes`, a top-level `writes_k` and each head's `writes` [tokens] of {toward, away}
+/// (Specs/attention.md, "JSON").
 public enum AttentionJSON {
     /// The report as JSON text (UTF-8 when written out); floats as their shortest round-tripping decimals.
     public static func encode(_ report: AttentionReport) -> String {
@@ -17,13 +20,45 @@ public enum AttentionJSON {
     /// The document with every float rounded to `digits` decimals (nil: exact). The HTML page embeds it
     /// rounded to keep big reports small; four decimals are below what a colour can show.
     static func document(_ report: AttentionReport, digits: Int?) -> String {
-        JSONText.object([
+        var members = [
             ("model", JSONText.string(report.modelPath)),
             ("config", config(report)),
             ("tokens", JSONText.array(report.tokens.map(JSONText.string))),
             ("ids", JSONText.array(report.tokenIDs.map(String.init))),
-            ("heads", JSONText.array(report.headIndices.map { head(report, layer: $0.layer, head: $0.head, digits: digits) })),
-        ])
+        ]
+        if let a = report.ablation {
+            members.append(("ablation", JSONText.object([
+                ("mode", JSONText.string(a.mode.rawValue)), ("metric", JSONText.string(a.metric.rawValue)),
+                ("clean", a.cleanMeanLogProbability.map(JSONText.number) ?? "null"),
+            ])))
+        }
+        if let w = report.writes { members.append(("writes_k", String(w.k))) }
+        members.append(("heads", JSONText.array(report.headIndices.map { head(report, layer: $0.layer, head: $0.head, digits: digits) })))
+        return JSONText.object(members)
+    }
+
+    /// One head's effect when removed; the effect itself always exact (an encoder's 1 − cos is often
+    /// below 1e-4).
+    static func ablationMembers(_ a: AblationReport, layer: Int, head: Int, tokenIDs: [Int], digits: Int?) -> String {
+        var deltas = "null", most = "null"
+        if let d = a.tokenDeltas(layer: layer, head: head) {
+            deltas = JSONText.array(d.enumerated().map { $0.offset == 0 ? "null" : JSONText.number(Float($0.element), digits: digits) })
+        }
+        if let m = a.mostChanged(layer: layer, head: head) {
+            most = JSONText.object([("position", String(m.position)), ("id", String(tokenIDs[m.position])), ("delta", JSONText.number(m.delta))])
+        }
+        return JSONText.object([("effect", JSONText.number(a.effect(layer: layer, head: head))), ("token_deltas", deltas), ("most_changed", most)])
+    }
+
+    /// One head's writes: per token, the top tokens toward and away with their logit contributions.
+    static func writeMembers(_ report: AttentionReport, _ w: HeadWrites, layer: Int, head: Int, digits: Int?) -> String {
+        func side(_ token: Int, away: Bool) -> String {
+            JSONText.array(w.top(layer: layer, head: head, token: token, away: away).map { entry in
+                JSONText.object([("id", String(entry.id)), ("token", JSONText.string(report.writeLabels[entry.id] ?? String(entry.id))),
+                                 ("logit", JSONText.number(entry.logit, digits: digits))])
+            })
+        }
+        return JSONText.array((0..<w.tokenCount).map { JSONText.object([("toward", side($0, away: false)), ("away", side($0, away: true))]) })
     }
 
     static func config(_ report: AttentionReport) -> String {
@@ -47,6 +82,8 @@ public enum AttentionJSON {
                                           ? report.config.keyValueHead(forQueryHead: head) : head)))
         members.append(("weights", weightMembers(report.weightNorms(layer: layer, head: head))))
         members.append(("updates", JSONText.numbers(report.record.updates(layer: layer, head: head), digits: digits)))
+        if let a = report.ablation { members.append(("ablation", ablationMembers(a, layer: layer, head: head, tokenIDs: report.tokenIDs, digits: digits))) }
+        if let w = report.writes { members.append(("writes", writeMembers(report, w, layer: layer, head: head, digits: digits))) }
         members.append(("probabilities", JSONText.array(rows)))
         return JSONText.object(members)
     }
@@ -88,20 +125,50 @@ public enum AttentionNPY {
         return array(r.updateNorms, shape: [r.layerCount, r.headCount, r.tokenCount])
     }
 
-    /// An `.npy` file of float32 `values` with `shape`: magic, version 1.0, the header dict padded with
-    /// spaces and a newline so the data starts at a multiple of 64 bytes (what numpy itself writes).
+    /// The files written beside `--npy F` (Specs/attention.md, "NPY"), by the suffix that replaces F's
+    /// `.npy`: `ablation` float32 [layers, heads]; `token-deltas` float32 [layers, heads, tokens] (decoders);
+    /// `writes` float32 and `write-ids` int32 [layers, heads, tokens, 2, K].
+    public static func companions(_ report: AttentionReport) -> [(suffix: String, data: Data)] {
+        var out: [(String, Data)] = []
+        let r = report.record
+        if let a = report.ablation {
+            out.append(("ablation", array(a.effects.map(Float.init), shape: [r.layerCount, r.headCount])))
+            if !a.tokenDeltas.isEmpty {
+                out.append(("token-deltas", array(a.tokenDeltas.map(Float.init), shape: [r.layerCount, r.headCount, r.tokenCount])))
+            }
+        }
+        if let w = report.writes {
+            let shape = [r.layerCount, r.headCount, r.tokenCount, 2, w.k]
+            out.append(("writes", array(w.logits, shape: shape)))
+            out.append(("write-ids", array(w.ids.map { UInt32(bitPattern: $0) }, descr: "<i4", shape: shape)))
+        }
+        return out
+    }
+
+    /// `F.npy` -> `F.<suffix>.npy` (a path not ending in `.npy` gets `.<suffix>.npy` appended).
+    public static func companionPath(_ path: String, _ suffix: String) -> String {
+        (path.hasSuffix(".npy") ? String(path.dropLast(4)) : path) + "." + suffix + ".npy"
+    }
+
     static func array(_ values: [Float], shape: [Int]) -> Data {
+        array(values.map(\.bitPattern), descr: "<f4", shape: shape)
+    }
+
+    /// An `.npy` file of 4-byte values (their bit patterns) of type `descr` with `shape`: magic, version
+    /// 1.0, the header dict padded with spaces and a newline so the data starts at a multiple of 64 bytes
+    /// (what numpy itself writes).
+    static func array(_ bitPatterns: [UInt32], descr: String, shape: [Int]) -> Data {
         let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shapeText), }"
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
         let unpadded = 10 + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
         var data = Data([0x93]) + Data("NUMPY".utf8) + Data([1, 0])
         let length = UInt16(header.utf8.count)
         data.append(contentsOf: [UInt8(length & 0xFF), UInt8(length >> 8)])
         data.append(Data(header.utf8))
-        data.reserveCapacity(data.count + values.count * 4)
-        for v in values {
-            let bits = v.bitPattern.littleEndian
+        data.reserveCapacity(data.count + bitPatterns.count * 4)
+        for pattern in bitPatterns {
+            let bits = pattern.littleEndian
             data.append(contentsOf: [UInt8(bits & 0xFF), UInt8(bits >> 8 & 0xFF), UInt8(bits >> 16 & 0xFF), UInt8(bits >> 24)])
         }
         return data

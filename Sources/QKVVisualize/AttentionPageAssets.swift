@@ -36,6 +36,12 @@ enum AttentionPageAssets {
     tr.selected td { background: #fff1de; }
     #profiles tbody tr { cursor: pointer; }
     #profiles-section, #weights-section { max-height: 420px; overflow: auto; }
+    #color-by { margin: 0 0 6px; }
+    #color-by label { margin-right: 8px; }
+    .caption { padding: 0 3px; border-radius: 2px; }
+    #zoom-writes { font: 12px ui-monospace, "DejaVu Sans Mono", monospace; margin-top: 6px; }
+    #zoom-writes .toward { color: #1a7f37; }
+    #zoom-writes .away { color: #b42318; }
     """#
 
     static let script = #"""
@@ -44,7 +50,7 @@ enum AttentionPageAssets {
     const T = data.tokens.length, L = data.config.layers, H = data.config.heads;
     const ROLE_CODES = {"previous token": "P", "self": "S", "next token": "N", "first token (sink)": "F",
                         "last token": "L", "fixed offset": "O", "broad": "B", "mixed": "M"};
-    const state = { layer: 0, head: 0, query: null, pinned: false };
+    const state = { layer: 0, head: 0, query: null, pinned: false, colorBy: data.ablation ? "effect" : "role" };
 
     function head(l, h) { return data.heads[l * H + h]; }
     function fixed(v, d) { return (v === null || v === undefined) ? "–" : Number(v).toFixed(d); }
@@ -115,11 +121,49 @@ enum AttentionPageAssets {
           c.width = Math.max(T, 1); c.height = Math.max(T, 1);
           c.addEventListener("click", () => select(l, h));
           box.appendChild(c);
-          box.appendChild(el("div", { "class": "caption" }, (ROLE_CODES[info.role] || "?") + " " + fixed(info.role_score, 2)));
+          box.appendChild(el("div", { "class": "caption", "id": "caption-" + l + "-" + h }, ""));
           grid.appendChild(box);
         }
       }
-      document.getElementById("legend").textContent = Object.keys(ROLE_CODES).map(k => ROLE_CODES[k] + " " + k).join(" \u00b7 ");
+      paintCaptions();
+    }
+
+    // The captions under the thumbnails: the role with its score, the update relative to the layer, or
+    // the ablation effect; the last two tinted by their size relative to the largest head's.
+    function effectText(v) {
+      if (v === null || v === undefined) return "\u2013";
+      return data.ablation.metric === "mean_log_probability" ? (v > 0 ? "+" : "") + Number(v).toFixed(3) : Number(v).toExponential(1);
+    }
+    function paintCaptions() {
+      const measure = {
+        role: () => null,
+        update: h => h.relative_update,
+        effect: h => h.ablation ? Math.abs(h.ablation.effect) : null,
+      }[state.colorBy];
+      const largest = Math.max(0, ...data.heads.map(h => measure(h) || 0));
+      for (const info of data.heads) {
+        const c = document.getElementById("caption-" + info.layer + "-" + info.head);
+        if (state.colorBy === "role") c.textContent = (ROLE_CODES[info.role] || "?") + " " + fixed(info.role_score, 2);
+        else if (state.colorBy === "update") c.textContent = "u " + fixed(info.relative_update, 2);
+        else c.textContent = info.ablation ? effectText(info.ablation.effect) : "\u2013";
+        const v = measure(info);
+        c.style.backgroundColor = v === null || largest <= 0 ? "" : "rgba(230,120,30," + (0.85 * v / largest).toFixed(3) + ")";
+      }
+      const legend = {
+        role: Object.keys(ROLE_CODES).map(k => ROLE_CODES[k] + " " + k).join(" \u00b7 "),
+        update: "update norm relative to the mean of its layer's heads",
+        effect: data.ablation ? (data.ablation.metric === "mean_log_probability"
+          ? "change of the text's mean log-prob (nats) with the head removed (" + data.ablation.mode + "); clean " + fixed(data.ablation.clean, 4)
+          : "1 \u2212 cosine of the sentence embedding with the head removed (" + data.ablation.mode + ")") : "",
+      }[state.colorBy];
+      document.getElementById("legend").textContent = legend;
+    }
+    function buildColorBy() {
+      for (const input of document.querySelectorAll("#color-by input")) {
+        if (input.value === "effect" && !data.ablation) { input.disabled = true; input.parentElement.title = "run qkv attention with --ablate"; }
+        input.checked = input.value === state.colorBy;
+        input.addEventListener("change", () => { state.colorBy = input.value; paintCaptions(); });
+      }
     }
 
     // A thumbnail; with a query token, the other rows fade so that row stands out in every head.
@@ -180,6 +224,21 @@ enum AttentionPageAssets {
       }
       drawProfile(info);
       drawLines(info);
+      drawWrites(info);
+    }
+
+    // What the zoomed head's update writes at the query token (the last token when none is chosen).
+    function drawWrites(info) {
+      const box = document.getElementById("zoom-writes");
+      while (box.firstChild) box.removeChild(box.firstChild);
+      if (!info.writes) return;
+      const t = state.query === null ? T - 1 : state.query, w = info.writes[t];
+      box.appendChild(el("div", { "class": "hint" }, "writes at token " + t + " " + labels[t] + " (logit lens on this head's update; hover a token for another)"));
+      for (const [side, sign] of [["toward", "+"], ["away", "\u2212"]]) {
+        const line = el("div", { "class": side });
+        line.textContent = sign + " " + w[side].map(e => visible(e.token) + " " + fixed(e.logit, 2)).join("   ");
+        box.appendChild(line);
+      }
     }
 
     // Lines from each query token (left) to the keys (right), opacity = probability; only the query
@@ -233,6 +292,12 @@ enum AttentionPageAssets {
         ["update norm", fixed(info.mean_update_norm, 3) + " mean, " + fixed(info.relative_update, 2) + "x layer mean"],
       ];
       if (info.weights) rows.push(["|W_Q| |W_K| |W_V| |W_O|", ["query", "key", "value", "output"].map(k => fixed(info.weights[k], 3)).join("  ")]);
+      if (info.ablation) {
+        const most = info.ablation.most_changed;
+        rows.push(["ablated (" + data.ablation.mode + ")", (data.ablation.metric === "mean_log_probability"
+          ? fixed(info.ablation.effect, 4) + " nats mean log-prob" + (most ? "; most: " + labels[most.position] + " @" + most.position + " " + fixed(most.delta, 3) : "")
+          : Number(info.ablation.effect).toExponential(3) + " (1 \u2212 cos)")]);
+      }
       const table = el("table");
       for (const [k, v] of rows) { const tr = el("tr"); tr.appendChild(el("td", { "class": "text" }, k)); tr.appendChild(el("td", { "class": "text" }, v)); table.appendChild(tr); }
       box.appendChild(table);
@@ -251,7 +316,8 @@ enum AttentionPageAssets {
 
     // Tables: every head's profile (sortable) and the weight norms.
     const profileColumns = [["layer", h => h.layer], ["head", h => h.head], ["role", h => roleText(h)], ["score", h => h.role_score],
-      ["entropy", h => h.normalized_entropy], ["distance", h => h.mean_distance], ["update", h => h.mean_update_norm], ["relative", h => h.relative_update]];
+      ["entropy", h => h.normalized_entropy], ["distance", h => h.mean_distance], ["update", h => h.mean_update_norm], ["relative", h => h.relative_update]]
+      .concat(data.ablation ? [["effect", h => h.ablation.effect]] : []);
     let profileOrder = { column: 0, descending: false };
     function buildProfiles() {
       const table = document.getElementById("profiles");
@@ -272,9 +338,10 @@ enum AttentionPageAssets {
       const body = el("tbody");
       for (const h of rows) {
         const tr = el("tr", { "data-layer": String(h.layer), "data-head": String(h.head) });
-        profileColumns.forEach(([, f], k) => {
+        profileColumns.forEach(([name, f], k) => {
           const v = f(h);
-          tr.appendChild(el("td", { "class": k === 2 ? "text" : "" }, typeof v === "number" && k > 2 ? fixed(v, 3) : String(v)));
+          const shown = name === "effect" ? effectText(v) : typeof v === "number" && k > 2 ? fixed(v, 3) : String(v);
+          tr.appendChild(el("td", { "class": k === 2 ? "text" : "" }, shown));
         });
         tr.addEventListener("click", () => select(h.layer, h.head));
         body.appendChild(tr);
@@ -320,6 +387,7 @@ enum AttentionPageAssets {
     }
 
     buildTokens();
+    buildColorBy();
     buildGrid();
     buildProfiles();
     buildWeights();

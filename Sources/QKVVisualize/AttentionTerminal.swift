@@ -17,6 +17,8 @@ public enum AttentionTerminal {
         case entropy
         /// Longest mean attention distance first.
         case distance
+        /// Largest |effect| when removed first (`--ablate`): the heads the text depends on most.
+        case effect
     }
 
     /// The one-letter codes of the role grid, in `HeadRole` order.
@@ -40,8 +42,14 @@ public enum AttentionTerminal {
     static func summaryLine(_ report: AttentionReport) -> String {
         let r = report.record
         let mask = r.isCausal ? "causal" : "bidirectional"
-        return "\(report.modelPath): \(report.config.family.rawValue), \(r.layerCount) layers x \(r.headCount) heads, "
+        var line = "\(report.modelPath): \(report.config.family.rawValue), \(r.layerCount) layers x \(r.headCount) heads, "
             + "\(r.tokenCount) tokens (\(mask))"
+        if let a = report.ablation {
+            line += "\nablation (\(a.mode.rawValue)): effect = " + (a.cleanMeanLogProbability.map {
+                "change of the mean log-prob of the text's tokens, \(TextFormat.fixed($0, 4)) nats with every head"
+            } ?? "1 - cosine of the sentence embedding with and without the head")
+        }
+        return line
     }
 
     /// Rows of layers, columns of heads, each cell the head's role code; then the legend.
@@ -63,17 +71,30 @@ public enum AttentionTerminal {
 
     /// One row per head: layer, head, role, role score, normalised entropy, mean distance, update
     /// relative to the layer's mean.
+    /// With an ablation, a column `effect` (decoders: the change in nats, with the token that moved most;
+    /// encoders: 1 − cos).
     public static func table(_ report: AttentionReport, order: Order = .layer, limit: Int? = nil) -> String {
         var rows = report.profiles
-        rows.sort(by: comparator(order))
+        rows.sort(by: comparator(order, report.ablation))
         if let limit { rows = Array(rows.prefix(max(0, limit))) }
-        let header = "layer  head  role                score  entropy  distance  update"
+        let ablation = report.ablation
+        let decoder = ablation?.metric == .meanLogProbability
+        var header = "layer  head  role                score  entropy  distance  update"
+        if ablation != nil { header += decoder ? "      effect  most changed" : "      effect" }
         let lines = rows.map { p in
-            TextFormat.right(String(p.layer), 5) + TextFormat.right(String(p.head), 6) + "  "
+            var line = TextFormat.right(String(p.layer), 5) + TextFormat.right(String(p.head), 6) + "  "
                 + TextFormat.left(roleText(p), 18) + TextFormat.right(TextFormat.fixed(p.roleScore, 2), 6)
                 + TextFormat.right(TextFormat.fixed(p.normalizedEntropy, 2), 9)
                 + TextFormat.right(TextFormat.fixed(p.meanDistance, 2), 10)
                 + TextFormat.right(TextFormat.fixed(p.relativeUpdate, 2), 8)
+            if let ablation {
+                let effect = ablation.effect(layer: p.layer, head: p.head)
+                line += "  " + TextFormat.right(TextFormat.fixed(effect, decoder ? 4 : 6), 10)
+                if let most = ablation.mostChanged(layer: p.layer, head: p.head) {
+                    line += "  " + TokenLabel.visible(report.tokens[most.position]) + "@\(most.position) " + TextFormat.fixed(most.delta, 3)
+                }
+            }
+            return trimmedRight(line)
         }
         return ([header] + lines).joined(separator: "\n") + "\n"
     }
@@ -84,14 +105,15 @@ public enum AttentionTerminal {
     }
 
     /// The ordering of `order`, ties broken by layer then head so the output never depends on the sort.
-    static func comparator(_ order: Order) -> (HeadProfile, HeadProfile) -> Bool {
-        func key(_ p: HeadProfile) -> Float {
+    static func comparator(_ order: Order, _ ablation: AblationReport? = nil) -> (HeadProfile, HeadProfile) -> Bool {
+        func key(_ p: HeadProfile) -> Double {
             switch order {
             case .layer: return 0
-            case .update: return -p.relativeUpdate
-            case .score: return -p.roleScore
-            case .entropy: return p.normalizedEntropy
-            case .distance: return -p.meanDistance
+            case .update: return Double(-p.relativeUpdate)
+            case .score: return Double(-p.roleScore)
+            case .entropy: return Double(p.normalizedEntropy)
+            case .distance: return Double(-p.meanDistance)
+            case .effect: return -abs(ablation?.effect(layer: p.layer, head: p.head) ?? 0)
             }
         }
         return { a, b in
@@ -137,7 +159,26 @@ public enum AttentionTerminal {
             lines.append(TextFormat.right(String(i), indexWidth) + " " + label + " " + cells + reset + "  "
                          + bar(updates[i], of: largest, width: barWidth) + " " + TextFormat.fixed(updates[i], 2))
         }
+        if let writes = report.writes { lines += writeLines(report, writes, layer: layer, head: head, labelWidth: labelWidth) }
         return lines.map(trimmedRight).joined(separator: "\n") + "\n"
+    }
+
+    /// What the head's update writes at each position (`--writes`): the top tokens toward (+) and away (−)
+    /// with their logit contributions.
+    static func writeLines(_ report: AttentionReport, _ writes: HeadWrites, layer: Int, head: Int, labelWidth: Int) -> [String] {
+        let labels = report.tokens.map(TokenLabel.visible)
+        let indexWidth = String(max(report.record.tokenCount - 1, 0)).count
+        func entries(_ list: [(id: Int, logit: Float)]) -> String {
+            list.map { TokenLabel.shortened(TokenLabel.visible(report.writeLabels[$0.id] ?? String($0.id)), to: 12) + " "
+                + TextFormat.fixed($0.logit, 2) }.joined(separator: "  ")
+        }
+        var lines = ["", "writes (logit lens on the head's update, top \(writes.k) each way):"]
+        for t in 0..<writes.tokenCount {
+            let label = TextFormat.left(TokenLabel.shortened(labels[t], to: labelWidth), labelWidth)
+            lines.append(TextFormat.right(String(t), indexWidth) + " " + label + "  + " + entries(writes.top(layer: layer, head: head, token: t, away: false)))
+            lines.append(String(repeating: " ", count: indexWidth + 1 + labelWidth) + "  - " + entries(writes.top(layer: layer, head: head, token: t, away: true)))
+        }
+        return lines
     }
 
     /// The key indices above the columns: one line of units, and above it a line of tens once there
@@ -156,7 +197,12 @@ public enum AttentionTerminal {
             "layer \(layer) head \(head): \(roleText(p)) (\(TextFormat.fixed(p.roleScore, 2)))",
             "entropy \(TextFormat.fixed(p.entropy, 2)) nats (\(TextFormat.fixed(p.normalizedEntropy, 2)) of uniform)"
                 + " · mean distance \(TextFormat.fixed(p.meanDistance, 2))"
-                + " · update \(TextFormat.fixed(p.meanUpdateNorm, 2)) (\(TextFormat.fixed(p.relativeUpdate, 2))x layer mean)",
+                + " · update \(TextFormat.fixed(p.meanUpdateNorm, 2)) (\(TextFormat.fixed(p.relativeUpdate, 2))x layer mean)"
+                + (report.ablation.map { a in
+                    " · ablated (\(a.mode.rawValue)): " + (a.metric == .meanLogProbability
+                        ? TextFormat.fixed(a.effect(layer: layer, head: head), 4) + " nats mean log-prob"
+                        : TextFormat.fixed(a.effect(layer: layer, head: head), 6) + " (1 - cos)")
+                } ?? ""),
         ]
     }
 

@@ -13,7 +13,10 @@ struct Attention: ParsableCommand {
             With --layer and --head, one head's attention matrix instead (--layer alone: each head of that layer). \
             --html writes one self-contained page (a layers x heads grid; click a head to zoom, hover a token to \
             see where each head sends it); --svg and --png a figure of the chosen head, or of the whole grid; \
-            --json prints every number; --npy writes the probabilities as float32 [layers, heads, tokens, tokens].
+            --json prints every number; --npy writes the probabilities as float32 [layers, heads, tokens, tokens]. \
+            --ablate [zero|mean] reruns the model once per head with that head's output removed and reports its effect \
+            (decoders: the change in the text's mean log-probability; encoders: 1 - cosine of the sentence embedding); \
+            --writes (decoders) reads each head's update through the final norm and the unembedding (Specs/attention.md).
             """
     )
 
@@ -50,6 +53,16 @@ struct Attention: ParsableCommand {
     @Option(help: "Write the probabilities as .npy, float32 [layers, heads, tokens, tokens].")
     var npy: String?
 
+    @Option(help: ArgumentHelp("Remove each head in turn and report its effect: zero (the default for a bare --ablate) or mean.",
+                               valueName: "zero|mean"))
+    var ablate: HeadAblation.Mode?
+
+    @Flag(help: "Decoders: the tokens each head's update pushes toward and away from (the logit lens on one head).")
+    var writes = false
+
+    @Option(help: "Tokens each way for --writes (1...50; default 3); implies --writes.")
+    var topWrites: Int?
+
     @Flag(help: "Print every number as JSON instead of the text view.")
     var json = false
 
@@ -64,13 +77,20 @@ struct Attention: ParsableCommand {
         guard (text == nil) != (ids == nil) else { throw ValidationError("give a TEXT or --ids, not both or neither") }
         if head != nil && layer == nil { throw ValidationError("--head needs --layer") }
         if let top, top < 1 { throw ValidationError("--top must be at least 1") }
+        if let topWrites, !(1...50).contains(topWrites) { throw ValidationError("--top-writes must be 1...50") }
+        if sort == .effect && ablate == nil { throw ValidationError("--sort effect needs --ablate") }
         try threading.validate()
     }
 
     func run() throws {
         threading.apply()
         let analyzer = try AttentionAnalyzer(path: model)
-        let report = try ids.map { try analyzer.analyze(ids: TokenIDList.parse($0)) } ?? analyzer.analyze(text ?? "")
+        let lens = writes || topWrites != nil ? (topWrites ?? 3) : nil
+        if lens != nil && !analyzer.config.isDecoder {
+            throw ValidationError("--writes needs a decoder: \(model) is an encoder, which has no unembedding to read the heads through")
+        }
+        let report = try ids.map { try analyzer.analyze(ids: TokenIDList.parse($0), ablate: ablate, writes: lens) }
+            ?? analyzer.analyze(text ?? "", ablate: ablate, writes: lens)
         let config = report.config
         if let layer, !(0..<config.layerCount).contains(layer) {
             throw ValidationError("--layer \(layer) is out of range: the model has layers 0...\(config.layerCount - 1)")
@@ -87,7 +107,10 @@ struct Attention: ParsableCommand {
         if let png {
             try write(layer.map { l in AttentionPNG.head(report, layer: l, head: head ?? 0) } ?? AttentionPNG.grid(report), to: png)
         }
-        if let npy { try write(AttentionNPY.probabilities(report), to: npy) }
+        if let npy {
+            try write(AttentionNPY.probabilities(report), to: npy)
+            for (suffix, data) in AttentionNPY.companions(report) { try write(data, to: AttentionNPY.companionPath(npy, suffix)) }
+        }
 
         let out: String
         if json {
@@ -119,3 +142,20 @@ struct Attention: ParsableCommand {
 }
 
 extension AttentionTerminal.Order: ExpressibleByArgument {}
+extension HeadAblation.Mode: ExpressibleByArgument {}
+
+extension Attention {
+    /// `--ablate` takes an optional mode (`--ablate`, `--ablate mean`), which argument-parser's options
+    /// cannot: a bare `--ablate` of the attention command (one not followed by a mode) is given `zero`
+    /// here, before parsing.
+    static func givingBareAblateItsMode(_ arguments: [String]) -> [String] {
+        guard arguments.first == "attention" else { return arguments }
+        var out: [String] = []
+        for (i, argument) in arguments.enumerated() {
+            out.append(argument)
+            let next = i + 1 < arguments.count ? arguments[i + 1] : nil
+            if argument == "--ablate" && !HeadAblation.Mode.allCases.map(\.rawValue).contains(next ?? "") { out.append(HeadAblation.Mode.zero.rawValue) }
+        }
+        return out
+    }
+}

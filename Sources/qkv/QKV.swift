@@ -21,7 +21,7 @@ enum Main {
     static func main() {
         runBLASOnCallingThreads()
         do {
-            var command = try QKV.parseAsRoot()
+            var command = try QKV.parseAsRoot(Attention.givingBareAblateItsMode(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch let exit as ExitCode {
             Foundation.exit(exit.rawValue)

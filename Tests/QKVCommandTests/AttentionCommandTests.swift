@@ -44,4 +44,34 @@ extension CommandTests {
         XCTAssertEqual(try qkv("attention", fixture("hf/llama-tiny"), "--ids", "1,500").status, 1, "token outside the vocabulary")
         XCTAssertEqual(try qkv("attention", fixture("heads-roles.h5"), "text").status, 1, "no tokenizer for text")
     }
+
+    func testAttention_ablateAndWrites_errors() throws {
+        let encoder = try qkv("attention", fixture("hf/bert-tiny"), "--ids", "2,5,3", "--writes")
+        XCTAssertEqual(encoder.status, 2)
+        XCTAssertTrue(encoder.stderr.contains("--writes needs a decoder"), encoder.stderr)
+        let sort = try qkv("attention", fixture("hf/llama-tiny"), "--ids", "1,2", "--sort", "effect")
+        XCTAssertEqual(sort.status, 2)
+        XCTAssertTrue(sort.stderr.contains("--sort effect needs --ablate"), sort.stderr)
+        XCTAssertEqual(try qkv("attention", fixture("hf/llama-tiny"), "--ids", "1,2", "--top-writes", "0").status, 2, "--top-writes 0")
+        XCTAssertEqual(try qkv("attention", fixture("hf/llama-tiny"), "--ids", "1,2", "--ablate", "half").status, 2, "unknown mode")
+    }
+
+    func testAttention_bareAblateIsZero_andTheTableHasAnEffectColumn() throws {
+        let r = try qkv("attention", fixture("hf/llama-tiny"), "--ablate", "--ids", "1,5,17,42", "--sort", "effect", "--top", "3")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("ablation (zero)"), r.stdout)
+        let lines = r.stdout.split(separator: "\n")
+        let header = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("layer  head") })
+        XCTAssertTrue(lines[header].contains("effect"), String(lines[header]))
+        XCTAssertEqual(lines.count - header - 1, 3)
+
+        let json = try qkv("attention", fixture("hf/llama-tiny"), "--ids", "1,5,17,42", "--ablate", "mean", "--top-writes", "2", "--json")
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual((object["ablation"] as? [String: Any])?["mode"] as? String, "mean")
+        XCTAssertEqual(object["writes_k"] as? Int, 2)
+        let head = try XCTUnwrap((object["heads"] as? [[String: Any]])?.first)
+        XCTAssertNotNil((head["ablation"] as? [String: Any])?["effect"] as? Double)
+        XCTAssertEqual((head["writes"] as? [Any])?.count, 4)
+    }
 }

@@ -267,3 +267,57 @@ def test_screenshot_shows_heatmaps_and_update_bars(screenshot):
     assert near(screenshot, UPDATE_ORANGE).sum() > 200, "no update bars on screen"
     blues = (screenshot[:, :, 2].astype(np.int32) - screenshot[:, :, 0]) > 40
     assert blues.sum() > 500, "no blue heatmap cells on screen"
+
+
+# ---------------------------------------------------------------------------
+# The page with --ablate and --writes (Specs/attention.md)
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ablation_page(tmp_path_factory):
+    """The page of `--ablate --writes` on the GPT-2 fixture, as Chromium leaves its DOM, and its source."""
+    out = tmp_path_factory.mktemp("ablation")
+    page, shot, dom = str(out / "ablation.html"), str(out / "shot.png"), str(out / "dom.html")
+    result = subprocess.run([qkv_binary(), "attention", MODEL, TEXT, "--ablate", "--writes", "--html", page],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    result = subprocess.run([SCREENSHOT, page, shot, dom], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    parser = Elements()
+    with open(dom, encoding="utf-8") as f:
+        parser.feed(f.read())
+    with open(page, encoding="utf-8") as f:
+        return parser, f.read()
+
+
+def test_ablation_page_colours_captions_by_effect_and_shows_writes(ablation_page):
+    dom, _ = ablation_page
+    report = json.loads(dom.data_text)
+    assert report["ablation"]["mode"] == "zero" and report["writes_k"] == 3
+    inputs = [e for e in dom.elements if e["tag"] == "input" and "color-by" in e["ancestors"]]
+    assert [e["attrs"]["value"] for e in inputs] == ["role", "update", "effect"]
+    assert "disabled" not in next(e for e in inputs if e["attrs"]["value"] == "effect")["attrs"]
+    captions = [e for e in dom.with_class("caption", inside="grid")]
+    assert len(captions) == report["config"]["layers"] * report["config"]["heads"]
+    first = next(c for c in captions if c["attrs"]["id"] == "caption-0-0")
+    effect = report["heads"][0]["ablation"]["effect"]
+    assert first["text"] == ("+" if effect > 0 else "") + "%.3f" % effect, first["text"]
+    assert any("background-color" in (c["attrs"].get("style") or "") for c in captions), "no caption is tinted"
+    headers = [e["text"].split(" ")[0] for e in dom.elements if e["tag"] == "th" and "profiles" in e["ancestors"]]
+    assert "effect" in headers
+    writes = [e for e in dom.elements if "zoom-writes" in e["ancestors"] and e["tag"] == "div"]
+    toward = next(e for e in writes if "toward" in (e["attrs"].get("class") or ""))
+    assert toward["text"].startswith("+ ") and len(toward["text"]) > 4
+    assert "ablated (zero)" in "".join(e["text"] for e in dom.elements if "zoom-profile" in e["ancestors"])
+
+
+def test_ablation_page_is_one_file_without_network(ablation_page):
+    _, source = ablation_page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", source), "the page loads something"
+    assert "fetch(" not in source and "XMLHttpRequest" not in source and "@import" not in source
+    assert source.count("</script>") == 2
+
+
+def test_plain_page_disables_the_effect_toggle(dom):
+    effect = next(e for e in dom.elements if e["tag"] == "input" and e["attrs"].get("value") == "effect")
+    assert "disabled" in effect["attrs"]
