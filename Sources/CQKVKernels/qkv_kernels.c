@@ -591,22 +591,82 @@ GEMM_ROWS_512(gemm_rows_f32_avx512, gemm_tile_f32)
 GEMM_ROWS_512(gemm_rows_f16_avx512, gemm_tile_f16)
 GEMM_ROWS_512(gemm_rows_bf16_avx512, gemm_tile_bf16)
 
+// The same product with AVX2's sixteen 8-lane registers: tiles of four W rows by two tokens (8 sums,
+// 4 W and 1 X register), so each W load serves two tokens from L1 while W is read from memory once per
+// product. A decode step of several sequences (continuous batching) goes through here: sgemm packed
+// every weight first, which made an 8-sequence step cost 4 single steps instead of about one.
+#define GEMM_TILE_256(NAME, LOAD8)                                                                          \
+KERNEL static inline __attribute__((always_inline)) void NAME(const float *x, size_t ldx, const char *w,   \
+        size_t row_bytes, size_t i_begin, size_t i_end, float *y, size_t ldy, const int TOKENS, const int WROWS) { \
+    __m256 acc[2][4];                                                                                       \
+    for (int t = 0; t < 2; t++) for (int a = 0; a < 4; a++) acc[t][a] = _mm256_setzero_ps();              \
+    for (size_t i = i_begin; i < i_end; i += 8) {                                                           \
+        __m256 wv[4];                                                                                       \
+        for (int a = 0; a < WROWS; a++) wv[a] = LOAD8(w + a * row_bytes, i);                                \
+        for (int t = 0; t < TOKENS; t++) {                                                                  \
+            __m256 xv = _mm256_loadu_ps(x + t * ldx + i);                                                   \
+            for (int a = 0; a < WROWS; a++) acc[t][a] = _mm256_fmadd_ps(wv[a], xv, acc[t][a]);            \
+        }                                                                                                   \
+    }                                                                                                       \
+    for (int t = 0; t < TOKENS; t++)                                                                        \
+        for (int a = 0; a < WROWS; a++) y[t * ldy + a] = (i_begin ? y[t * ldy + a] : 0) + sum8(acc[t][a]);  \
+}
+
+#define GEMM_ROWS_256(NAME, TILE)                                                                           \
+KERNEL static void NAME(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k,   \
+                        float *y, size_t ldy, size_t row_begin, size_t row_end) {                           \
+    const char *base = (const char *)w;                                                                     \
+    if (m == 0) return;   /* (and no division by zero below) */                                        \
+    const size_t steps = ((m + 1) / 2) * ((k + GEMM_K_SLICE - 1) / GEMM_K_SLICE);                           \
+    const size_t share = (4 * row_bytes + steps - 1) / steps;   /* of the next four rows, per step */   \
+    for (size_t j = row_begin; j < row_end; ) {                                                             \
+        const int wrows = row_end - j >= 4 ? 4 : 1;                                                         \
+        const char *wj = base + j * row_bytes, *next = wj + wrows * row_bytes, *fetched = next;             \
+        size_t step = 0;                                                                                    \
+        for (size_t i = 0; i < k; i += GEMM_K_SLICE) {                                                      \
+            const size_t end = i + GEMM_K_SLICE < k ? i + GEMM_K_SLICE : k;                                 \
+            size_t t = 0;                                                                                   \
+            for (; t + 2 <= m; t += 2) {                                                                    \
+                prefetch_until(&fetched, next + ++step * share);                                            \
+                if (wrows == 4) TILE(x + t * ldx, ldx, wj, row_bytes, i, end, y + t * ldy + j, ldy, 2, 4); \
+                else TILE(x + t * ldx, ldx, wj, row_bytes, i, end, y + t * ldy + j, ldy, 2, 1);            \
+            }                                                                                               \
+            if (t == m) continue;                                                                           \
+            prefetch_until(&fetched, next + ++step * share);                                                \
+            if (wrows == 4) TILE(x + t * ldx, ldx, wj, row_bytes, i, end, y + t * ldy + j, ldy, 1, 4);     \
+            else TILE(x + t * ldx, ldx, wj, row_bytes, i, end, y + t * ldy + j, ldy, 1, 1);                \
+        }                                                                                                   \
+        j += wrows;                                                                                         \
+    }                                                                                                       \
+}
+
+GEMM_TILE_256(gemm_tile8_f32, load8_f32)
+GEMM_TILE_256(gemm_tile8_f16, load8_f16)
+GEMM_TILE_256(gemm_tile8_bf16, load8_bf16)
+GEMM_ROWS_256(gemm_rows_f32_avx2, gemm_tile8_f32)
+GEMM_ROWS_256(gemm_rows_f16_avx2, gemm_tile8_f16)
+GEMM_ROWS_256(gemm_rows_bf16_avx2, gemm_tile8_bf16)
+
+// The public many-token kernels: the widest the processor has (k a multiple of 16, as both need).
 int qkv_gemm_rows_f32(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
                       size_t ldy, size_t row_begin, size_t row_end) {
-    if (level != 2 || k == 0 || k % 16 != 0) return 0;
-    gemm_rows_f32_avx512(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
+    if (level < 1 || k == 0 || k % 16 != 0) return 0;
+    if (level == 2) gemm_rows_f32_avx512(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
+    else gemm_rows_f32_avx2(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
     return 1;
 }
 int qkv_gemm_rows_f16(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
                       size_t ldy, size_t row_begin, size_t row_end) {
-    if (level != 2 || k == 0 || k % 16 != 0) return 0;
-    gemm_rows_f16_avx512(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
+    if (level < 1 || k == 0 || k % 16 != 0) return 0;
+    if (level == 2) gemm_rows_f16_avx512(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
+    else gemm_rows_f16_avx2(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
     return 1;
 }
 int qkv_gemm_rows_bf16(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
                        size_t ldy, size_t row_begin, size_t row_end) {
-    if (level != 2 || k == 0 || k % 16 != 0) return 0;
-    gemm_rows_bf16_avx512(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
+    if (level < 1 || k == 0 || k % 16 != 0) return 0;
+    if (level == 2) gemm_rows_bf16_avx512(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
+    else gemm_rows_bf16_avx2(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
     return 1;
 }
 

@@ -125,9 +125,11 @@ struct WeightMatrix: @unchecked Sendable {
     }
 
     /// Up to this many tokens, `multiply` runs the C kernel that reads W in place (qkv_gemm_rows_*)
-    /// instead of sgemm, which packs its share of W first: at 17–64 tokens the kernel measured 1.0–2.0x
-    /// sgemm's rate on MiniLM's shapes, at 96 the same, beyond that slower (Specs/benchmarks.md).
-    static let directTokens = 64
+    /// instead of sgemm, which packs its share of W first. With AVX-512, at 17–64 tokens the kernel
+    /// measured 1.0–2.0x sgemm's rate on MiniLM's shapes, at 96 the same, beyond that slower; the AVX2
+    /// kernel's tiles are a third as wide, so it takes only the few rows of a batched decode step
+    /// (Specs/benchmarks.md).
+    static let directTokens = NativeKernels.level == .avx512 ? 64 : 8
 
     /// The rows of a tile converted at once into a thread's scratch.
     func tileRows(scratchFloats: Int) -> Int { max(8, min(scratchFloats, Self.tileFloats) / max(columns, 1) / 8 * 8) }
