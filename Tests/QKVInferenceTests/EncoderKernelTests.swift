@@ -115,7 +115,7 @@ final class DenseModuleTests: XCTestCase {
         let x: [Float] = [1.5, -0.5], b: [Float] = [0.1, -0.2, 0.3]
         let affine = (0..<3).map { o in w[o * 2] * x[0] + w[o * 2 + 1] * x[1] + b[o] }
         let expected: [(ModelConfig.Dense.Activation, (Float) -> Float)] = [
-            (.identity, { $0 }), (.tanh, { tanhf($0) }), (.relu, { max($0, 0) }), (.geluErf, { 0.5 * $0 * (1 + erff($0 / 2.0.squareRoot())) }),
+            (.identity, { $0 }), (.tanh, { tanhf($0) }), (.relu, { max($0, 0) }), (.geluErf, { 0.5 * $0 * (1 + erff($0 * 0.70710678)) }),
             (.sigmoid, { 1 / (1 + expf(-$0)) }), (.silu, { $0 / (1 + expf(-$0)) }),
         ]
         for (activation, f) in expected {
