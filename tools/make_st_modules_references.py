@@ -11,14 +11,17 @@ Run once, by hand, in the reference venv (CI has no PyTorch):
 Each model is Fixtures/hf/bert-tiny's transformer (its config, tokenizer and weights: BERT-tiny shaped,
 random) with random Dense modules (torch.manual_seed fixed) after pooling:
 
-  Fixtures/hf/st-dense/         as sentence-transformers 6 saves it: mean pooling, Dense 32->24 Tanh
-                                with bias, Dense 24->16 Identity without bias, Normalize; prompts with a
-                                default (query), max_seq_length 12 (tokenizer_config.json model_max_length)
-  Fixtures/hf/st-dense-legacy/  the layout of the models on the hub (sentence-transformers 2-3):
-                                `sentence_transformers.models.*` module types, `pooling_mode_*_token` keys,
-                                `max_seq_length` 10 in sentence_bert_config.json, every weight in
-                                pytorch_model.bin; CLS pooling, Dense 32->20 ReLU, Dense 20->32 GELU, no
-                                Normalize; prompts without a default
+  Fixtures/st-modules/st-dense/
+      as sentence-transformers 6 saves it: mean pooling, Dense 32->24 Tanh with bias, Dense 24->16
+      Identity without bias, Normalize; prompts with a default (query), max_seq_length 12
+      (tokenizer_config.json model_max_length)
+  Fixtures/st-modules/st-dense-legacy/
+      the layout of the models on the hub (sentence-transformers 2-4): `sentence_transformers.models.*`
+      module types, `pooling_mode_*_token` keys, `max_seq_length` 10 in sentence_bert_config.json, the
+      Dense weights in pytorch_model.bin; CLS pooling, Dense 32->20 ReLU, Dense 20->32 GELU, no
+      Normalize; prompts without a default
+
+(Not under Fixtures/hf, which tools/fixtures_hf.py regenerates byte for byte.)
 
 Fixtures/reference/st-modules.json holds, per model, the texts (one longer than max_seq_length, and
 each with and without a prompt), sentence-transformers' embeddings, and its token ids. With --qkv, it also
@@ -157,7 +160,7 @@ def main():
                            "sentence_transformers": sentence_transformers.__version__},
               "texts": TEXTS, "models": {}}
     for name in CASES:
-        folder = os.path.join(REPO, "Fixtures", "hf", name)
+        folder = os.path.join(REPO, "Fixtures", "st-modules", name)
         shutil.rmtree(folder, ignore_errors=True)
         build(name, folder)
         _, reference = embeddings(folder, name)

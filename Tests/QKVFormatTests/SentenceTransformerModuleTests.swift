@@ -5,8 +5,8 @@ import XCTest
 /// sentence-transformers' Dense modules and prompts (Specs/schema.md, "Sentence vectors"): imported from
 /// the folders tools/make_st_modules_references.py made, and kept by every container qkv writes.
 final class SentenceTransformerModuleTests: XCTestCase {
-    static let folder = Paths.root.appendingPathComponent("Fixtures/hf/st-dense").path
-    static let legacy = Paths.root.appendingPathComponent("Fixtures/hf/st-dense-legacy").path
+    static let folder = Paths.root.appendingPathComponent("Fixtures/st-modules/st-dense").path
+    static let legacy = Paths.root.appendingPathComponent("Fixtures/st-modules/st-dense-legacy").path
 
     func testDenseFolder_importsTheModulesInOrder() throws {
         let model = try ModelFile(try openWeightFile(path: Self.folder))

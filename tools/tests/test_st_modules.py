@@ -21,7 +21,7 @@ MODELS = sorted(REFERENCE["models"])
 
 
 def fixture(name):
-    return os.path.join(REPO, "Fixtures", "hf", name)
+    return os.path.join(REPO, "Fixtures", "st-modules", name)
 
 
 def qkv(*args, check=True):
