@@ -190,3 +190,18 @@ def test_a_bad_dense_module_is_a_clear_error(tmp_path, case):
         assert result.returncode == 1, (case, command, said)
         assert file in said and word in said, (case, said)
         assert "Traceback" not in said and "Fatal error" not in said
+
+
+def test_the_server_embeds_with_the_dense_modules_and_the_default_prompt():
+    serve = pytest.importorskip("test_serve")   # its helpers (and its openai and jinja2 imports)
+    texts = ["the cat sat on the mat", "hello world"]
+    process, url = serve.start_server("st=" + fixture("st-dense"))
+    try:
+        status, body = serve.http(url + "/v1/embeddings", {"model": "st", "input": texts})
+        assert status == 200, body
+        got = np.array([d["embedding"] for d in body["data"]], dtype=np.float32)
+        want = np.array(json.loads(qkv("embed", fixture("st-dense"), *texts, "--format", "json", "-q").stdout), dtype=np.float32)
+        assert got.shape == (2, 16) and np.array_equal(got, want)
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
