@@ -475,6 +475,19 @@ def qkv_cases(c):
     bb = base(); t = find_tensor(bb, "final_norm/weight"); t.dtype = DTYPE_CODES["i32"]
     s("i32-model-tensor.qkv", bb, m("dtypeNotAllowed"), "final_norm/weight stored as i32 (a model tensor must be a float)")
     with_config("config.family", T_STRING, "mamba", "config.family 'mamba'", m("invalidValue"), "family-unknown.qkv")
+
+    def with_dense(dims, activations, bias):
+        bb = base()
+        bb.entries += [Entry("config.dense_dims", T_I32A, dims), Entry("config.dense_activations", T_STRA, activations),
+                       Entry("config.dense_bias", T_I32A, bias)]
+        bb.entries.sort(key=lambda e: e.key_bytes)
+        return bb
+    s("dense-on-a-decoder.qkv", with_dense([8], ["tanh"], [1]), m("invalidValue"),
+      "config.dense_* (a sentence-transformers Dense module) on a llama: Dense modules are for encoders")
+    s("dense-activations-1-for-2.qkv", with_dense([8, 4], ["tanh"], [1, 0]), m("invalidValue"),
+      "config.dense_dims has 2 entries, config.dense_activations 1")
+    s("dense-activation-unknown.qkv", with_dense([8], ["softplus"], [1]), m("invalidValue"),
+      "config.dense_activations names 'softplus', which the schema does not list")
     return good
 
 

@@ -68,6 +68,15 @@ public final class BertEncoder: @unchecked Sendable {
     }
     let layers: [Layer]
 
+    /// A sentence-transformers Dense module after pooling: `y = activation(W x + b)`.
+    struct Dense {
+        let weight: FloatWeight    // [outputs, inputs]
+        let bias: FloatWeight?     // [outputs]
+        let inputs: Int, outputs: Int
+        let activation: ModelConfig.Dense.Activation
+    }
+    let dense: [Dense]
+
     /// Loads the weights of a BERT model file. The matrices stay in the mapping in their stored dtype
     /// (f32 used in place; f16, bf16 and q8_0 widened a tile at a time as the products need them).
     public init(_ model: ModelFile) throws {
@@ -98,6 +107,13 @@ public final class BertEncoder: @unchecked Sendable {
                 up: try m(.mlpUp, i), upBias: try w(.mlpUp, i, bias: true),
                 down: try m(.mlpDown, i), downBias: try w(.mlpDown, i, bias: true),
                 mlpNorm: (try w(.mlpNorm, i), try w(.mlpNorm, i, bias: true)))
+        }
+        var width = config.modelDim
+        dense = try config.dense.enumerated().map { j, module in
+            defer { width = module.outputs }
+            return Dense(weight: try FloatWeight(file, TensorRole.dense.tensorName(layer: j)),
+                         bias: module.bias ? try FloatWeight(file, TensorRole.dense.tensorName(layer: j, bias: true)) : nil,
+                         inputs: width, outputs: module.outputs, activation: module.activation)
         }
     }
 

@@ -6,6 +6,8 @@ public enum InferenceError: Error, Equatable, Sendable, CustomStringConvertible 
     case tokenOutOfRange(id: Int, vocabSize: Int)
     /// Generation needs at least one token to start from.
     case emptyPrompt
+    /// A prompt name the model file's sentence-transformers prompts do not have; `known` lists them.
+    case unknownPromptName(file: String, name: String, known: [String])
 
     public var description: String {
         switch self {
@@ -14,6 +16,9 @@ public enum InferenceError: Error, Equatable, Sendable, CustomStringConvertible 
         case let .sequenceTooLong(tokens, maxPositions): "a sequence of \(tokens) tokens is longer than the model's \(maxPositions) positions"
         case let .tokenOutOfRange(id, vocabSize): "token id \(id) is outside the vocabulary (0..<\(vocabSize))"
         case .emptyPrompt: "the prompt has no tokens; give some text (or a model whose tokenizer adds a start token)"
+        case let .unknownPromptName(file, name, known):
+            known.isEmpty ? "\(file): the model has no prompts, so none is named '\(name)'"
+                : "\(file): the model has no prompt named '\(name)'; its prompts are \(known.map { "'\($0)'" }.joined(separator: ", "))"
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import QKVFormat
 
 /// Pools a sequence's token vectors into one sentence vector, as sentence-transformers' Pooling module.
@@ -21,10 +22,30 @@ func pool(_ states: UnsafePointer<Float>, tokens L: Int, dimension D: Int, mode:
     }
 }
 
+/// W (out, in) @ x (in,) + b -> y (out,), then the activation (sentence-transformers' Dense module:
+/// PyTorch's `Linear` and a `torch.nn` activation). Accumulates in f32, as PyTorch does on the CPU.
+func denseModule(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, inputs: Int, outputs: Int,
+                 activation: ModelConfig.Dense.Activation, into y: UnsafeMutablePointer<Float>) {
+    for o in 0..<outputs {
+        var sum: Float = 0
+        let row = w + o * inputs
+        for i in 0..<inputs { sum += row[i] * x[i] }
+        y[o] = sum + (b?[o] ?? 0)
+    }
+    switch activation {
+    case .identity: break
+    case .tanh: for o in 0..<outputs { y[o] = tanhf(y[o]) }
+    case .relu: for o in 0..<outputs { y[o] = max(y[o], 0) }
+    case .geluErf: geluErf(y, count: outputs)
+    case .sigmoid: for o in 0..<outputs { y[o] = 1 / (1 + expf(-y[o])) }
+    case .silu: for o in 0..<outputs { y[o] /= 1 + expf(-y[o]) }
+    }
+}
+
 extension BertEncoder {
     /// One vector per sequence of token ids: the encoder's last hidden states pooled as the model file
-    /// says (mean when it does not say) and L2-normalised when it says so. Sequences of any lengths are
-    /// packed, not padded.
+    /// says (mean when it does not say), through its Dense modules, and L2-normalised when it says so
+    /// (Specs/schema.md, "Sentence vectors"). Sequences of any lengths are packed, not padded.
     public func embed(tokenIDs sequences: [[Int]]) throws(InferenceError) -> [[Float]] {
         try embed(tokenIDs: sequences, ablations: [])
     }
@@ -33,15 +54,23 @@ extension BertEncoder {
     /// sequence, or empty for none).
     func embed(tokenIDs sequences: [[Int]], ablations: [HeadAblation?]) throws(InferenceError) -> [[Float]] {
         let D = config.modelDim
+        let widest = dense.reduce(D) { max($0, $1.outputs) }
         return try withHiddenStates(sequences, ablations: ablations) { states, offsets in
             sequences.indices.map { s in
-                var vector = [Float](repeating: 0, count: D)
-                vector.withUnsafeMutableBufferPointer { out in
-                    pool(states + offsets[s] * D, tokens: sequences[s].count, dimension: D,
-                         mode: config.pooling ?? .mean, into: out.baseAddress!)
-                    if config.normalize { l2Normalize(out.baseAddress!, n: D) }
+                // Two buffers of the widest width: each Dense module reads one and writes the other.
+                var buffers = [Float](repeating: 0, count: 2 * widest)
+                return buffers.withUnsafeMutableBufferPointer { buffers in
+                    var x = buffers.baseAddress!, y = x + widest, width = D
+                    pool(states + offsets[s] * D, tokens: sequences[s].count, dimension: D, mode: config.pooling ?? .mean, into: x)
+                    for module in dense {
+                        denseModule(x, module.weight.pointer, module.bias?.pointer, inputs: module.inputs, outputs: module.outputs,
+                                    activation: module.activation, into: y)
+                        swap(&x, &y)
+                        width = module.outputs
+                    }
+                    if config.normalize { l2Normalize(x, n: width) }
+                    return Array(UnsafeBufferPointer(start: x, count: width))
                 }
-                return vector
             }
         }
     }

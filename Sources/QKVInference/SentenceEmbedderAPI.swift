@@ -7,6 +7,20 @@ public final class SentenceEmbedder: @unchecked Sendable {
     public let path: String
     public let encoder: BertEncoder
     public let tokenizer: WordPieceTokenizer
+    /// sentence-transformers' prompts the model file carries (`tokenizer.prompts`), in file order.
+    public let prompts: [(name: String, text: String)]
+    /// The prompt put before every input when none is asked for (`tokenizer.default_prompt_name`).
+    public let defaultPromptName: String?
+
+    /// Which prompt goes before each input (sentence-transformers' `encode(prompt_name=, prompt=)`).
+    public enum Prompt: Sendable, Equatable {
+        /// The model's default prompt, if it names one; else none.
+        case modelDefault
+        /// One of the model's prompts, by name.
+        case named(String)
+        /// This text (an empty one overrides the default).
+        case text(String)
+    }
 
     public convenience init(path: String) throws {
         try self.init(try ModelFile(try openWeightFile(path: path)), path: path)
@@ -18,19 +32,39 @@ public final class SentenceEmbedder: @unchecked Sendable {
         encoder = try BertEncoder(model)
         guard let data = model.tokenizer else { throw InferenceError.noTokenizer(file: path) }
         tokenizer = try WordPieceTokenizer(data: data, config: model.config)
+        prompts = data.prompts
+        defaultPromptName = data.defaultPromptName
     }
 
-    /// The length of every vector.
-    public var dimension: Int { encoder.config.modelDim }
+    /// The length of every vector (the last Dense module's outputs, else the model width).
+    public var dimension: Int { encoder.config.sentenceDimension }
 
-    /// One vector per text, computed `batchSize` texts at a time (packed, so lengths need not match).
-    public func embed(_ texts: [String], batchSize: Int = 32) throws -> [[Float]] {
+    /// The text `prompt` puts before each input; an unknown name is an error listing the model's prompts.
+    public func promptText(_ prompt: Prompt) throws(InferenceError) -> String {
+        let name: String
+        switch prompt {
+        case .text(let text): return text
+        case .modelDefault:
+            guard let fallback = defaultPromptName else { return "" }
+            name = fallback
+        case .named(let given): name = given
+        }
+        guard let found = prompts.first(where: { $0.name == name }) else {
+            throw .unknownPromptName(file: path, name: name, known: prompts.map(\.name))
+        }
+        return found.text
+    }
+
+    /// One vector per text, computed `batchSize` texts at a time (packed, so lengths need not match), each
+    /// text after `prompt`'s text, as one string (the model's default prompt unless told otherwise).
+    public func embed(_ texts: [String], prompt: Prompt = .modelDefault, batchSize: Int = 32) throws -> [[Float]] {
+        let prefix = try promptText(prompt)
         var out: [[Float]] = []
         out.reserveCapacity(texts.count)
         var start = 0
         while start < texts.count {
             let batch = texts[start..<min(start + max(batchSize, 1), texts.count)]
-            out += try encoder.embed(tokenIDs: batch.map { tokenizer.encode($0) })
+            out += try encoder.embed(tokenIDs: batch.map { tokenizer.encode(prefix + $0) })
             start += batch.count
         }
         return out

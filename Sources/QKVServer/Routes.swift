@@ -61,9 +61,11 @@ struct Routes: Sendable {
         let inputs = try body.textsOrTokens("input")
         guard inputs.count <= 2048 else { throw APIError.invalid("'input' has \(inputs.count) items; at most 2048", param: "input") }
         let vocabulary = embedder.encoder.config.vocabSize
+        // Texts get the model's default prompt, as `qkv embed` gives them (token ids are taken as they are).
+        let prefix = (try? embedder.promptText(.modelDefault)) ?? ""
         let ids = try inputs.map { item throws(APIError) -> [Int] in
             switch item {
-            case .text(let text): return embedder.tokenizer.encode(text)
+            case .text(let text): return embedder.tokenizer.encode(prefix + text)
             case .tokens(let tokens):
                 guard !tokens.isEmpty, tokens.allSatisfy({ $0 < vocabulary }) else { throw APIError.invalid("token ids must be below the vocabulary size \(vocabulary)", param: "input") }
                 guard tokens.count <= model.contextLength else {

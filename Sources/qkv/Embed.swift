@@ -28,6 +28,12 @@ struct Embed: ParsableCommand {
     @Option(name: .shortAndLong, help: "Write the output to this file instead of standard output.")
     var output: String?
 
+    @Option(name: .customLong("prompt-name"), help: "Put the model's prompt of this name before every input (sentence-transformers' prompt_name).")
+    var promptName: String?
+
+    @Option(help: "Put this text before every input, instead of the model's default prompt.")
+    var prompt: String?
+
     @Flag(help: "Print the cosine similarity matrix of the inputs instead of the vectors.")
     var similarity = false
 
@@ -38,6 +44,7 @@ struct Embed: ParsableCommand {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         try threading.validate()
         guard file != nil || !texts.isEmpty else { throw ValidationError("give texts as arguments or --file") }
+        if promptName != nil && prompt != nil { throw ValidationError("give --prompt-name or --prompt, not both") }
         if format == .npy && output == nil && isatty(STDOUT_FILENO) != 0 {
             throw ValidationError("npy is binary: give --output FILE or redirect standard output")
         }
@@ -49,7 +56,8 @@ struct Embed: ParsableCommand {
         let loadStart = Date()
         let embedder = try SentenceEmbedder(path: model)
         let loaded = Date()
-        let vectors = try embedder.embed(inputs, batchSize: batch)
+        let chosen: SentenceEmbedder.Prompt = promptName.map { .named($0) } ?? prompt.map { .text($0) } ?? .modelDefault
+        let vectors = try embedder.embed(inputs, prompt: chosen, batchSize: batch)
         let seconds = Date().timeIntervalSince(loaded)
         let out: Data
         if similarity {

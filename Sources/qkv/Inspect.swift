@@ -119,12 +119,16 @@ struct InspectReport {
             var positions = unquote(c["position_encoding"])
             if positions == "rope" { positions += " (theta \(c["rope_theta"] ?? "?"), \(unquote(c["rope_layout"])))" }
             var head = family.contains("bert") ? "" : (c["tied_embeddings"] == "true" ? ", tied LM head" : ", separate LM head")
-            if let pooling = c["pooling"] { head += ", \(unquote(pooling)) pooling" + (c["normalize"] == "true" ? ", normalized" : "") }
+            if let pooling = c["pooling"] { head += ", \(unquote(pooling)) pooling" }
+            if let dims = c["dense_dims"] { head += ", Dense to \(dims) (\(c["dense_activations"] ?? "?"))" }
+            if c["pooling"] != nil || c["dense_dims"] != nil, c["normalize"] == "true" { head += ", normalized" }
             line("", "\(norm), \(mlp), \(positions) positions\(head)")
             if !steps.isEmpty { line("", steps.joined(separator: ", ")) }
         }
         if let kind = summary.tokenizer["kind"] {
-            line("tokenizer", "\(unquote(kind)), \(summary.tokenizer["tokens"].map { $0.replacingOccurrences(of: "string[", with: "").replacingOccurrences(of: "]", with: "") } ?? "?") tokens")
+            line("tokenizer", "\(unquote(kind)), \(summary.tokenizer["tokens"].map { $0.replacingOccurrences(of: "string[", with: "").replacingOccurrences(of: "]", with: "") } ?? "?") tokens"
+                 + (summary.tokenizer["prompt_names"].map { ", prompts \($0)" } ?? "")
+                 + (summary.tokenizer["default_prompt_name"].map { " (default \($0))" } ?? ""))
         }
         line("parameters", formatCount(summary.parameters))
         for component in ["embeddings", "attention", "mlp", "norms", "head", "other"] {

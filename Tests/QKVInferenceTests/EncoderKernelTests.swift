@@ -2,6 +2,7 @@ import COpenBLAS
 import Foundation
 import XCTest
 @testable import QKVInference
+import QKVFormat
 
 /// The encoder's own kernels against plain scalar formulas, and the thread-sharing arithmetic.
 final class EncoderKernelTests: XCTestCase {
@@ -104,5 +105,26 @@ final class EncoderKernelTests: XCTestCase {
         }
         let halves = costBalancedGroups(offsets, parts: 2)
         XCTAssertEqual(halves, [0..<4, 4..<8])   // costs 119.9 and 74.4: the start nearest half of 194.3
+    }
+}
+
+/// sentence-transformers' Dense module: y = act(W x + b) against the formulas, for each activation.
+final class DenseModuleTests: XCTestCase {
+    func testDenseModule_matchesTheFormulaForEachActivation() {
+        let w: [Float] = [0.5, -1, 2, 0.25, 0, -0.75]   // [3, 2]
+        let x: [Float] = [1.5, -0.5], b: [Float] = [0.1, -0.2, 0.3]
+        let affine = (0..<3).map { o in w[o * 2] * x[0] + w[o * 2 + 1] * x[1] + b[o] }
+        let expected: [(ModelConfig.Dense.Activation, (Float) -> Float)] = [
+            (.identity, { $0 }), (.tanh, { tanhf($0) }), (.relu, { max($0, 0) }), (.geluErf, { 0.5 * $0 * (1 + erff($0 * 0.70710678)) }),
+            (.sigmoid, { 1 / (1 + expf(-$0)) }), (.silu, { $0 / (1 + expf(-$0)) }),
+        ]
+        for (activation, f) in expected {
+            var y = [Float](repeating: .nan, count: 3)
+            denseModule(x, w, b, inputs: 2, outputs: 3, activation: activation, into: &y)
+            for o in 0..<3 { XCTAssertEqual(y[o], f(affine[o]), accuracy: 1e-6, "\(activation) \(o)") }
+        }
+        var y = [Float](repeating: .nan, count: 3)
+        denseModule(x, w, nil, inputs: 2, outputs: 3, activation: .identity, into: &y)
+        for o in 0..<3 { XCTAssertEqual(y[o], w[o * 2] * x[0] + w[o * 2 + 1] * x[1], accuracy: 1e-6) }
     }
 }

@@ -33,6 +33,11 @@ final class GGUFExportWriter: ContainerWriter {
         guard let arch = Architectures.forExport(config, metadata: metadata) else {
             throw ConversionError.unsupportedTarget(output: target, reason: "no GGUF architecture qkv writes holds this model (Specs/architectures.md)")
         }
+        // llama.cpp's BERT graph applies no projection after pooling: a GGUF holding the Dense modules
+        // would embed differently there (Specs/schema.md, "Sentence vectors").
+        if !config.dense.isEmpty {
+            throw ConversionError.unsupportedTarget(output: target, reason: "the model has \(config.dense.count) sentence-transformers Dense module\(config.dense.count == 1 ? "" : "s") after pooling, which GGUF has no place for (llama.cpp's BERT applies no projection after pooling, so its vectors would differ); keep it as .qkv, HDF5 or a Hugging Face folder")
+        }
         if let problem = arch.ggufProblem(config) {
             throw ConversionError.unsupportedTarget(output: target, reason: problem)
         }

@@ -112,7 +112,9 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
     public let format: ContainerFormat
     public let metadata: Metadata
     public let tensors: [TensorInfo]
-    private let plan: [String: (source: String, transform: TensorTransform, target: TensorInfo)]
+    /// Each canonical tensor: its source (the checkpoint's weights, or a Dense module's file), its name
+    /// there, and how it is transformed.
+    private let plan: [String: (from: any SourceTensors, source: String, transform: TensorTransform, target: TensorInfo)]
     private let source: any SourceTensors
     /// What the weights are when they are not `format`'s own files ("pytorch" for `pytorch_model.bin`).
     public let sourceFormat: String?
@@ -198,13 +200,17 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
                 config.tiedEmbeddings = false
             }
         }
+        let modules = try HFCheckpoint.sentenceTransformerModules(files, config)
         if canonical == nil {
-            try HFCheckpoint.sentenceTransformerExtras(files, &config)
+            modules.apply(to: &config)
             tokenizer = try HFTokenizerImport.load(folder: folder, family: map.family, config: &config)
+        } else if modules.dense.map(\.config) != config.dense {
+            throw ImportError.configField(file: files.path("modules.json"), field: "sentence_transformers.models.Dense",
+                                          reason: "lists \(modules.dense.count) Dense modules, but the qkv.metadata the weights carry has \(config.dense.count)")
         }
 
         // The plan: each canonical tensor from its source row, shapes checked before any data is read.
-        var plan: [String: (source: String, transform: TensorTransform, target: TensorInfo)] = [:]
+        var plan: [String: (from: any SourceTensors, source: String, transform: TensorTransform, target: TensorInfo)] = [:]
         var claimed = Set<String>()
         var tensors: [TensorInfo] = []
         for want in ModelSchema.expectedTensors(for: config) {
@@ -219,12 +225,35 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
             guard row.transform.fits(source: info, target: target) else {
                 throw ImportError.sourceShapeMismatch(file: path, tensor: name, canonical: want.name, expected: want.shape, found: info.shape)
             }
-            plan[want.name] = (name, row.transform, target)
+            plan[want.name] = (source, name, row.transform, target)
             claimed.insert(name)
             tensors.append(target)
         }
         let unclaimed = allNames.filter { !claimed.contains($0) && !dropped.contains($0) && !map.isBuffer(map.strippingPrefix($0)) }
         guard unclaimed.isEmpty else { throw ImportError.unmappedTensors(file: path, tensors: unclaimed) }
+        // The Dense modules' `linear.weight` [out, in] and `linear.bias` [out], from their own files.
+        var width = config.modelDim
+        for (j, module) in modules.dense.enumerated() {
+            let weights = try module.weights()
+            var names = ["linear.weight"]
+            if module.config.bias { names.append("linear.bias") }
+            for name in names {
+                let bias = name == "linear.bias"
+                let canonicalName = TensorRole.dense.tensorName(layer: j, bias: bias)
+                let shape = bias ? [module.config.outputs] : [module.config.outputs, width]
+                guard let info = weights.sourceInfos[name] else { throw ImportError.missingSourceTensor(file: weights.path, tensor: name) }
+                guard info.dtype.isFloat else { throw ImportError.sourceDType(file: weights.path, tensor: name, dtype: info.dtype) }
+                guard info.shape == shape else {
+                    throw ImportError.sourceShapeMismatch(file: weights.path, tensor: name, canonical: canonicalName, expected: shape, found: info.shape)
+                }
+                let target = TensorInfo(name: canonicalName, role: .dense, dtype: info.dtype, shape: shape)
+                plan[canonicalName] = (weights, name, .view, target)
+                tensors.append(target)
+            }
+            let stray = weights.sourceInfos.keys.filter { !names.contains($0) }.sorted()
+            guard stray.isEmpty else { throw ImportError.unmappedTensors(file: weights.path, tensors: stray) }
+            width = module.config.outputs
+        }
         self.plan = plan
         self.tensors = tensors
 
@@ -247,7 +276,7 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
 
     public func tensor(_ name: String) throws -> TensorView {
         guard let step = plan[name] else { throw ModelError.missingTensor(file: path, tensor: name, expectedShape: []) }
-        let source = try self.source.sourceTensor(step.source)
+        let source = try step.from.sourceTensor(step.source)
         let result = try step.transform.apply(source, target: step.target, file: path)
         // A transposed copy no longer needs the mapped source pages.
         if result.storage !== source.storage { source.storage.doneReading(source.bytes) }
@@ -312,28 +341,137 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
         }
     }
 
-    /// Pooling and normalisation from a sentence-transformers folder.
-    static func sentenceTransformerExtras(_ files: HFFolderFiles, _ config: inout ModelConfig) throws {
-        guard config.family == .bert, let modules = try files.json("modules.json")?.arrayValue else { return }
-        for module in modules {
-            let type = module["type"]?.stringValue ?? ""
-            // A module qkv does not compute (Dense, LayerNorm, WeightedLayerPooling, ...) would change every
-            // vector: refused, never left out.
-            guard ["Transformer", "Pooling", "Normalize"].contains(where: { type == "sentence_transformers.models.\($0)" }) else {
-                throw ImportError.configField(file: files.path("modules.json"), field: type.isEmpty ? "type" : type,
-                                              reason: "is a sentence-transformers module qkv does not compute (it computes Transformer, Pooling and Normalize), so its embeddings would be wrong")
-            }
-            if type.hasSuffix("Normalize") { config.normalize = true }
-            if type.hasSuffix("Pooling"), let dir = module["path"]?.stringValue, let pooling = try files.json("\(dir)/config.json") {
-                let modes: [(String, ModelConfig.Pooling)] = [("pooling_mode_mean_tokens", .mean), ("pooling_mode_cls_token", .cls),
-                                                              ("pooling_mode_max_tokens", .max), ("pooling_mode_mean_sqrt_len_tokens", .meanSqrtLen)]
-                let on = modes.filter { pooling[$0.0]?.boolValue == true }
-                guard on.count == 1 else {
-                    throw ImportError.configField(file: files.path("\(dir)/config.json"), field: "pooling_mode_*", reason: "sets \(on.count) modes; qkv supports exactly one of mean, cls, max, mean_sqrt_len")
-                }
-                config.pooling = on[0].1
+    /// The modules of a sentence-transformers folder qkv computes after the encoder (Specs/schema.md,
+    /// "Sentence vectors"), read from `modules.json` and each module's folder.
+    struct SentenceTransformerModules {
+        /// A `Dense` module: its folder in the checkpoint and what it computes.
+        struct Dense {
+            let files: HFFolderFiles
+            let config: ModelConfig.Dense
+
+            /// The module's weights: `model.safetensors`, else `pytorch_model.bin`.
+            func weights() throws -> any SourceTensors {
+                if files.exists("model.safetensors") { return try SafetensorsShards(path: files.path("model.safetensors"), files: files) }
+                if files.exists("pytorch_model.bin") { return try PyTorchShards(path: files.path("pytorch_model.bin"), files: files) }
+                throw ImportError.notACheckpoint(path: files.folder, reason: "the Dense module's weights are missing: no model.safetensors or pytorch_model.bin")
             }
         }
+        var pooling: ModelConfig.Pooling?
+        var normalize = false
+        var dense: [Dense] = []
+
+        func apply(to config: inout ModelConfig) {
+            if let pooling { config.pooling = pooling }
+            config.normalize = config.normalize || normalize
+            config.dense = dense.map(\.config)
+        }
+    }
+
+    /// PyTorch's activation modules a Dense module may name (`torch.nn.modules.activation.Tanh`, ...), by
+    /// class name.
+    static let denseActivations: [String: ModelConfig.Dense.Activation] = [
+        "Identity": .identity, "Tanh": .tanh, "ReLU": .relu, "GELU": .geluErf, "Sigmoid": .sigmoid, "SiLU": .silu,
+    ]
+
+    /// Pooling, Dense and Normalize from a sentence-transformers folder: `modules.json` lists them, in
+    /// the order they run (the class paths of sentence-transformers 2 to 4, `sentence_transformers.models.X`,
+    /// and of 5 and later, `sentence_transformers.base.modules.x.X`). A module qkv does not compute, or
+    /// one in an order it does not, is refused: its vectors would be wrong.
+    static func sentenceTransformerModules(_ files: HFFolderFiles, _ config: ModelConfig) throws -> SentenceTransformerModules {
+        var out = SentenceTransformerModules()
+        guard config.family == .bert, let modules = try files.json("modules.json")?.arrayValue else { return out }
+        let modulesFile = files.path("modules.json")
+        var width = config.modelDim, pooled = false
+        for module in modules {
+            let type = module["type"]?.stringValue ?? ""
+            let kind = type.hasPrefix("sentence_transformers.") ? String(type.split(separator: ".").last ?? "") : ""
+            // A module qkv does not compute (LayerNorm, WeightedLayerPooling, ...) would change every
+            // vector: refused, never left out.
+            guard ["Transformer", "Pooling", "Dense", "Normalize"].contains(kind) else {
+                throw ImportError.configField(file: modulesFile, field: type.isEmpty ? "type" : type,
+                                              reason: "is a sentence-transformers module qkv does not compute (it computes Transformer, Pooling, Dense and Normalize), so its embeddings would be wrong")
+            }
+            let dir = module["path"]?.stringValue ?? ""
+            if kind != "Transformer" && kind != "Pooling" && !pooled {
+                throw ImportError.configField(file: modulesFile, field: type, reason: "comes before Pooling; qkv computes Dense and Normalize on the pooled vector only")
+            }
+            if kind == "Dense" && out.normalize {
+                throw ImportError.configField(file: modulesFile, field: type, reason: "comes after Normalize; qkv normalises last")
+            }
+            switch kind {
+            case "Pooling":
+                pooled = true
+                if let pooling = try files.json("\(dir)/config.json") { out.pooling = try poolingMode(pooling, file: files.path("\(dir)/config.json")) }
+            case "Normalize":
+                out.normalize = true
+            case "Dense":
+                let dense = try denseModule(HFFolderFiles(folder: files.path(dir)), inputs: width)
+                out.dense.append(dense)
+                width = dense.config.outputs
+            default:
+                break
+            }
+        }
+        return out
+    }
+
+    /// The pooling mode of a Pooling module's config.json: `pooling_mode` ("mean", "cls", "max",
+    /// "mean_sqrt_len_tokens"; sentence-transformers 5 and later) or one `pooling_mode_*` flag (earlier).
+    static func poolingMode(_ pooling: JSONValue, file: String) throws -> ModelConfig.Pooling {
+        if pooling["include_prompt"]?.boolValue == false {
+            throw ImportError.configField(file: file, field: "include_prompt", reason: "is false (prompt tokens left out of pooling); qkv pools every token")
+        }
+        if let mode = pooling["pooling_mode"], mode != .null {
+            let modes: [String: ModelConfig.Pooling] = ["mean": .mean, "cls": .cls, "max": .max, "mean_sqrt_len_tokens": .meanSqrtLen]
+            guard let name = mode.stringValue ?? (mode.arrayValue?.count == 1 ? mode.arrayValue?[0].stringValue : nil), let found = modes[name] else {
+                throw ImportError.configField(file: file, field: "pooling_mode", reason: "is \(mode.text); qkv supports exactly one of mean, cls, max, mean_sqrt_len_tokens")
+            }
+            return found
+        }
+        let modes: [(String, ModelConfig.Pooling)] = [("pooling_mode_mean_tokens", .mean), ("pooling_mode_cls_token", .cls),
+                                                      ("pooling_mode_max_tokens", .max), ("pooling_mode_mean_sqrt_len_tokens", .meanSqrtLen)]
+        let on = modes.filter { pooling[$0.0]?.boolValue == true }
+        let others = ["pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken"].filter { pooling[$0]?.boolValue == true }
+        guard on.count == 1, others.isEmpty else {
+            throw ImportError.configField(file: file, field: "pooling_mode_*", reason: "sets \(on.count + others.count) modes; qkv supports exactly one of mean, cls, max, mean_sqrt_len")
+        }
+        return on[0].1
+    }
+
+    /// A Dense module's config.json: `in_features` must be the width before it (`inputs`).
+    static func denseModule(_ files: HFFolderFiles, inputs: Int) throws -> SentenceTransformerModules.Dense {
+        let file = files.path("config.json")
+        guard let json = try files.json("config.json") else {
+            throw ImportError.notACheckpoint(path: files.folder, reason: "the Dense module has no config.json")
+        }
+        func int(_ field: String) throws -> Int {
+            guard let n = json[field]?.int64Value, n >= 1, n < 1 << 31 else {
+                throw ImportError.configField(file: file, field: field, reason: "must be an integer in 1..<2^31, found \(json[field]?.text ?? "nothing")")
+            }
+            return Int(n)
+        }
+        let inFeatures = try int("in_features"), outFeatures = try int("out_features")
+        guard inFeatures == inputs else {
+            throw ImportError.configField(file: file, field: "in_features", reason: "is \(inFeatures), but the vector before this Dense module is \(inputs) wide")
+        }
+        if let value = json["bias"], value != .null, value.boolValue == nil {
+            throw ImportError.configField(file: file, field: "bias", reason: "must be true or false, found \(value.text)")
+        }
+        if json["use_residual"]?.boolValue == true {
+            throw ImportError.configField(file: file, field: "use_residual", reason: "is true; qkv computes a Dense module without the residual connection")
+        }
+        for field in ["module_input_name", "module_output_name"] {
+            if let name = json[field], name != .null, name.stringValue != "sentence_embedding" {
+                throw ImportError.configField(file: file, field: field, reason: "is \(name.text); qkv computes a Dense module on the sentence embedding only")
+            }
+        }
+        // sentence-transformers' default activation is Tanh.
+        let path = json["activation_function"]?.stringValue ?? "torch.nn.modules.activation.Tanh"
+        guard path.hasPrefix("torch.nn."), let activation = denseActivations[String(path.split(separator: ".").last ?? "")] else {
+            throw ImportError.configField(file: file, field: "activation_function",
+                                          reason: "is '\(path)'; qkv computes \(denseActivations.keys.sorted().map { "torch.nn.\($0)" }.joined(separator: ", "))")
+        }
+        return .init(files: files, config: ModelConfig.Dense(outputs: outFeatures, activation: activation, bias: json["bias"]?.boolValue ?? true))
     }
 }
 

@@ -24,7 +24,33 @@ enum HFTokenizerImport {
         if data != nil, let template = try chatTemplate(tokenizerConfig, file: files.path("tokenizer_config.json")) {
             data!.options["tokenizer.chat_template"] = .string(template)
         }
+        if data != nil { try prompts(files, into: &data!) }
         return data
+    }
+
+    /// sentence-transformers' `prompts` and `default_prompt_name` (config_sentence_transformers.json).
+    static func prompts(_ files: HFFolderFiles, into data: inout TokenizerData) throws {
+        let file = files.path("config_sentence_transformers.json")
+        guard let st = try files.json("config_sentence_transformers.json") else { return }
+        var names: [String] = [], texts: [String] = []
+        if let prompts = st["prompts"], prompts != .null {
+            guard let members = prompts.objectValue else { throw ImportError.tokenizer(file: file, reason: "'prompts' is not an object of name: text") }
+            for (name, text) in members {
+                guard let text = text.stringValue else { throw ImportError.tokenizer(file: file, reason: "prompt '\(name)' is \(text.text), not a string") }
+                names.append(name)
+                texts.append(text)
+            }
+        }
+        if !names.isEmpty {
+            data.options["tokenizer.prompt_names"] = .stringArray(names)
+            data.options["tokenizer.prompts"] = .stringArray(texts)
+        }
+        if let value = st["default_prompt_name"], value != .null {
+            guard let name = value.stringValue, names.contains(name) else {
+                throw ImportError.tokenizer(file: file, reason: "'default_prompt_name' \(value.text) is not one of the prompts (\(names.joined(separator: ", ")))")
+            }
+            data.options["tokenizer.default_prompt_name"] = .string(name)
+        }
     }
 
     /// `chat_template` of tokenizer_config.json: a string, or a list of `{name, template}` of which the
@@ -279,6 +305,10 @@ enum HFTokenizerImport {
             return nil
         }
         if let st = try files.json("sentence_bert_config.json"), let n = st["max_seq_length"]?.int64Value {
+            options["tokenizer.max_length"] = .int(n)
+        } else if files.exists("modules.json"), let n = tokenizerConfig?["model_max_length"]?.int64Value, n >= 1, n < 1 << 31 {
+            // sentence-transformers 5 and later keep max_seq_length as the tokenizer's model_max_length
+            // (a tokenizer without a limit says 10^30, which is no Int64: none).
             options["tokenizer.max_length"] = .int(n)
         }
         // Special tokens by name: special_tokens_map.json, else BERT's defaults.

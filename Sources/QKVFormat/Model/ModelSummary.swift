@@ -66,6 +66,9 @@ public struct ModelSummary: Codable, Sendable {
                 switch (section, value) {
                 case (.config, .int32Array(let v)): out[name] = "[" + v.map(String.init).joined(separator: ", ") + "]"
                 case (.config, .float32Array(let v)): out[name] = "[" + v.map { "\($0)" }.joined(separator: ", ") + "]"
+                case (.config, .stringArray(let v)): out[name] = "[" + v.joined(separator: ", ") + "]"
+                // The prompt names (a handful), not the vocabulary.
+                case (.tokenizer, .stringArray(let v)) where name == "prompt_names": out[name] = "[" + v.joined(separator: ", ") + "]"
                 default: out[name] = value.description
                 }
             }

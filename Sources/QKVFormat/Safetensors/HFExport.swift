@@ -32,6 +32,9 @@ final class HFExportWriter: ContainerWriter {
     private let folder: String?
     /// Tokenizer and sentence-transformers files for a folder output.
     private let extraFiles: [(name: String, text: String)]
+    /// The Dense modules' tensors (small), kept until `finish()` writes each module's folder.
+    private var denseTensors: [String: (dtype: DType, shape: [Int], bytes: [UInt8])] = [:]
+    private let denseCount: Int
 
     /// `target` is a `.safetensors` file, or a folder (written as `model.safetensors` + `config.json`).
     init(target: String, inputs: [String], metadata: Metadata, tensors: [TensorInfo], options: WriteOptions) throws {
@@ -58,11 +61,16 @@ final class HFExportWriter: ContainerWriter {
             folder = nil
         }
         let weightsPath = folder.map { "\($0)/model.safetensors" } ?? target
+        // sentence-transformers keeps each Dense module in its own folder, which a single file cannot hold.
+        if folder == nil && !config.dense.isEmpty {
+            throw ConversionError.unsupportedTarget(output: target, reason: "the model has sentence-transformers Dense modules, which live in their own module folders; write a folder (end the output with /)")
+        }
+        denseCount = config.dense.count
 
         // Invert the map: group canonical tensors by the Hugging Face tensor they become.
         var outputs: [Output] = []
         var byName: [String: Int] = [:]
-        for info in tensors {
+        for info in tensors where info.role != .dense {
             guard let row = map.row(for: info.name) else { throw ImportError.unmappedTensors(file: target, tensors: [info.name]) }
             let hfName = map.exportName(row.source)
             if case .rowRange(let first, _, _) = row.transform { rowFirst[info.name] = first }
@@ -116,6 +124,10 @@ final class HFExportWriter: ContainerWriter {
     }
 
     func append(_ view: TensorView) throws {
+        if view.info.role == .dense || view.name.hasPrefix("dense/") {
+            denseTensors[view.name] = (view.dtype, view.shape, view.withUnsafeBytes { Array($0) })
+            return
+        }
         guard let i = consumer[view.name] else { return }
         pending[view.name] = view
         guard outputs[i].sources.allSatisfy({ pending[$0] != nil }) else { return }
@@ -189,7 +201,40 @@ final class HFExportWriter: ContainerWriter {
                 try Array(text.utf8).withUnsafeBytes { try file.write($0) }
                 try file.commit()
             }
+            // Each Dense module's weights as sentence-transformers saves them: `linear.weight` [out, in],
+            // `linear.bias` [out].
+            for j in 0..<denseCount {
+                var parts: [(name: String, dtype: DType, shape: [Int], bytes: [UInt8])] = []
+                for (leaf, bias) in [("weight", false), ("bias", true)] {
+                    if let t = denseTensors[TensorRole.dense.tensorName(layer: j, bias: bias)] { parts.append(("linear.\(leaf)", t.dtype, t.shape, t.bytes)) }
+                }
+                let name = "\(folder)/\(HFTokenizerExport.denseFolder(j))/model.safetensors"
+                try FileManager.default.createDirectory(atPath: AtomicOutput.split(name).directory, withIntermediateDirectories: true)
+                let file = try AtomicOutput(target: name, inputs: [])
+                try HFExportWriter.smallSafetensors(parts).withUnsafeBytes { try file.write($0) }
+                try file.commit()
+            }
         }
+    }
+
+    /// A safetensors file of a few small tensors, in memory: the header, padded to 8 bytes, then the data.
+    static func smallSafetensors(_ tensors: [(name: String, dtype: DType, shape: [Int], bytes: [UInt8])]) -> [UInt8] {
+        var header: [(key: String, value: JSONValue)] = [("__metadata__", .object([("format", .string("pt"))]))]
+        var data: [UInt8] = []
+        for (name, dtype, shape, bytes) in tensors {
+            let begin = data.count
+            data += bytes
+            header.append((name, .object([
+                ("dtype", .string(safetensorsName(dtype))),
+                ("shape", .array(shape.map { .number(String($0)) })),
+                ("data_offsets", .array([.number(String(begin)), .number(String(data.count))])),
+            ])))
+        }
+        var text = Array(JSONValue.object(header).text.utf8)
+        while text.count % 8 != 0 { text.append(0x20) }
+        var out: [UInt8] = []
+        withUnsafeBytes(of: UInt64(text.count).littleEndian) { out.append(contentsOf: $0) }
+        return out + text + data
     }
 
     func abandon() { output.abandon() }

@@ -51,14 +51,33 @@ enum HFTokenizerExport {
                 break
             }
         }
-        // sentence-transformers: the modules, pooling and maximum length.
-        if config.family == .bert, let pooling = config.pooling {
-            var modules: [JSONValue] = [
-                .object([("idx", .number("0")), ("name", .string("0")), ("path", .string("")), ("type", .string("sentence_transformers.models.Transformer"))]),
-                .object([("idx", .number("1")), ("name", .string("1")), ("path", .string("1_Pooling")), ("type", .string("sentence_transformers.models.Pooling"))]),
-            ]
+        // sentence-transformers: the modules (Pooling, each Dense, Normalize), pooling, maximum length, prompts.
+        if config.family == .bert, config.pooling != nil || !config.dense.isEmpty {
+            let pooling = config.pooling ?? .mean
+            func module(_ idx: Int, _ path: String, _ type: String) -> JSONValue {
+                .object([("idx", .number("\(idx)")), ("name", .string("\(idx)")), ("path", .string(path)), ("type", .string("sentence_transformers.models.\(type)"))])
+            }
+            var modules = [module(0, "", "Transformer"), module(1, "1_Pooling", "Pooling")]
+            var width = config.modelDim
+            for (j, dense) in config.dense.enumerated() {
+                modules.append(module(2 + j, denseFolder(j), "Dense"))
+                let activation = switch dense.activation {
+                case .identity: "torch.nn.modules.linear.Identity"
+                case .tanh: "torch.nn.modules.activation.Tanh"
+                case .relu: "torch.nn.modules.activation.ReLU"
+                case .geluErf: "torch.nn.modules.activation.GELU"
+                case .sigmoid: "torch.nn.modules.activation.Sigmoid"
+                case .silu: "torch.nn.modules.activation.SiLU"
+                }
+                out.append(("\(denseFolder(j))/config.json", JSONValue.object([
+                    ("in_features", .number("\(width)")), ("out_features", .number("\(dense.outputs)")), ("bias", .bool(dense.bias)),
+                    ("activation_function", .string(activation)),
+                ]).text + "\n"))
+                width = dense.outputs
+            }
             if config.normalize {
-                modules.append(.object([("idx", .number("2")), ("name", .string("2")), ("path", .string("2_Normalize")), ("type", .string("sentence_transformers.models.Normalize"))]))
+                let idx = 2 + config.dense.count
+                modules.append(module(idx, "\(idx)_Normalize", "Normalize"))
             }
             out.append(("modules.json", JSONValue.array(modules).text + "\n"))
             let modes: [(String, ModelConfig.Pooling)] = [("pooling_mode_cls_token", .cls), ("pooling_mode_mean_tokens", .mean),
@@ -69,9 +88,19 @@ enum HFTokenizerExport {
             if let n = int("tokenizer.max_length") {
                 out.append(("sentence_bert_config.json", JSONValue.object([("max_seq_length", .number("\(n)")), ("do_lower_case", .bool(false))]).text + "\n"))
             }
+            if let tokenizer, !tokenizer.prompts.isEmpty || tokenizer.defaultPromptName != nil {
+                out.append(("config_sentence_transformers.json", JSONValue.object([
+                    ("prompts", .object(tokenizer.prompts.map { ($0.name, .string($0.text)) })),
+                    ("default_prompt_name", tokenizer.defaultPromptName.map(JSONValue.string) ?? .null),
+                ]).text + "\n"))
+            }
         }
         return out
     }
+
+    /// The folder of Dense module `j` in a sentence-transformers layout (`2_Dense` for the first, after
+    /// Transformer and Pooling).
+    static func denseFolder(_ j: Int) -> String { "\(2 + j)_Dense" }
 
     /// A byte-level BPE tokenizer as Hugging Face `tokenizers` writes tokenizer.json: its split regexes as
     /// `Split(Isolated)` steps before `ByteLevel(use_regex: false)`, BOS/EOS as a template.

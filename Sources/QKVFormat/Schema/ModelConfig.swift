@@ -17,6 +17,22 @@ public struct ModelConfig: Equatable, Sendable {
     /// Sentence-transformers' pooling modes.
     public enum Pooling: String, CaseIterable, Sendable { case mean, cls, max, meanSqrtLen = "mean_sqrt_len" }
 
+    /// A sentence-transformers `Dense` module after pooling: `y = activation(W x + b)`, W `dense/{j}/weight`
+    /// [outputs, inputs], b `dense/{j}/bias` [outputs] when `bias`.
+    public struct Dense: Equatable, Sendable {
+        /// The activation after the affine map (PyTorch's `torch.nn` modules of the same names).
+        public enum Activation: String, CaseIterable, Sendable { case identity, tanh, relu, geluErf = "gelu_erf", sigmoid, silu }
+        /// `out_features`; the inputs are the width before the module.
+        public var outputs: Int
+        public var activation: Activation
+        public var bias: Bool
+        public init(outputs: Int, activation: Activation, bias: Bool) {
+            self.outputs = outputs
+            self.activation = activation
+            self.bias = bias
+        }
+    }
+
     /// RoPE parameters, present exactly when the position encoding is `rope`.
     public struct Rope: Equatable, Sendable {
         public var theta: Double
@@ -81,8 +97,10 @@ public struct ModelConfig: Equatable, Sendable {
     public var mlpBias: Bool = false
     /// Encoders: how token vectors become one sentence vector (nil: not stated).
     public var pooling: Pooling?
-    /// Encoders: L2-normalise the pooled vector.
+    /// Encoders: L2-normalise the sentence vector (after `dense`).
     public var normalize: Bool = false
+    /// Encoders: the `Dense` modules applied to the pooled vector, in order.
+    public var dense: [Dense] = []
     /// Special token ids by the name of their key without `config.` and `_token_id` (`bos`, `eos`, ...).
     public var specialTokens: [SpecialToken: Int] = [:]
 
@@ -149,6 +167,9 @@ public struct ModelConfig: Equatable, Sendable {
     /// The key/value head that query head `head` reads (GQA, as Hugging Face groups them).
     public func keyValueHead(forQueryHead head: Int) -> Int { head / queriesPerKeyValueHead }
 
+    /// The width of an encoder's sentence vector: the last `Dense` module's outputs, else D.
+    public var sentenceDimension: Int { dense.last?.outputs ?? modelDim }
+
     /// Q, K and V have biases (with or without O's).
     public var hasQKVBias: Bool { attentionBias || qkvBias }
 
@@ -183,7 +204,7 @@ public struct ModelConfig: Equatable, Sendable {
         keys.formUnion([
             "config.family", "config.type_vocab_size", "config.norm", "config.norm_epsilon",
             "config.norm_placement", "config.activation", "config.position_encoding", "config.rope_theta",
-            "config.rope_layout", "config.pooling",
+            "config.rope_layout", "config.pooling", "config.dense_dims", "config.dense_activations", "config.dense_bias",
         ])
         keys.formUnion(stepKeys)
         return keys
@@ -257,7 +278,38 @@ public struct ModelConfig: Equatable, Sendable {
             if let id = try reader.optionalInt(token.key) { specialTokens[token] = Int(clamping: id) }
         }
         if metadata["config.pooling"] != nil { pooling = try reader.choice("config.pooling") }
+        dense = try ModelConfig.readDense(reader)
         try check(file: file)
+    }
+
+    /// `config.dense_dims`, `dense_activations` and `dense_bias`: all three or none, one entry per module.
+    static func readDense(_ reader: MetadataReader) throws(ModelError) -> [Dense] {
+        let keys = ["config.dense_dims", "config.dense_activations", "config.dense_bias"]
+        let present = keys.filter { reader.metadata[$0] != nil }
+        if present.isEmpty { return [] }
+        guard present.count == keys.count else {
+            throw .missingKey(file: reader.file, key: keys.first { reader.metadata[$0] == nil }!)
+        }
+        let dims = try reader.int32Array("config.dense_dims"), activations = try reader.stringArray("config.dense_activations"),
+            bias = try reader.int32Array("config.dense_bias")
+        func invalid(_ key: String, _ value: String, _ reason: String) -> ModelError {
+            .invalidValue(file: reader.file, key: key, value: value, reason: reason)
+        }
+        if dims.isEmpty { throw invalid("config.dense_dims", "[]", "must have one entry per Dense module (at least one)") }
+        for (key, count) in [("config.dense_activations", activations.count), ("config.dense_bias", bias.count)] where count != dims.count {
+            throw invalid(key, "\(count) entries", "must have as many entries as config.dense_dims (\(dims.count))")
+        }
+        var out: [Dense] = []
+        for j in dims.indices {
+            guard dims[j] >= 1 else { throw invalid("config.dense_dims", "\(dims[j]) at index \(j)", "must be in 1..<2^31") }
+            guard bias[j] == 0 || bias[j] == 1 else { throw invalid("config.dense_bias", "\(bias[j]) at index \(j)", "entries must be 0 or 1") }
+            guard let activation = Dense.Activation(rawValue: activations[j]) else {
+                throw invalid("config.dense_activations", "\"\(activations[j])\" at index \(j)",
+                              "expected one of \(Dense.Activation.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            out.append(Dense(outputs: Int(dims[j]), activation: activation, bias: bias[j] == 1))
+        }
+        return out
     }
 
     /// The rules of Specs/schema.md that tie config values together.
@@ -285,6 +337,9 @@ public struct ModelConfig: Equatable, Sendable {
         }
         if family != .bert && (pooling != nil || normalize) {
             throw invalid(pooling != nil ? "config.pooling" : "config.normalize", pooling?.rawValue ?? "true", "pooling is for encoders (bert) only")
+        }
+        if family != .bert && !dense.isEmpty {
+            throw invalid("config.dense_dims", dense.map(\.outputs), "Dense modules are for encoders (bert) only")
         }
         if let rope {
             if !(rope.theta.isFinite && rope.theta > 0) { throw invalid("config.rope_theta", rope.theta, "must be finite and positive") }
@@ -374,6 +429,11 @@ public struct ModelConfig: Equatable, Sendable {
         if let layers = slidingLayers { out["config.sliding_layers"] = .int32Array(layers.map { $0 ? 1 : 0 }) }
         for (token, id) in specialTokens { out[token.key] = .int(Int64(id)) }
         if let pooling { out["config.pooling"] = .string(pooling.rawValue) }
+        if !dense.isEmpty {
+            out["config.dense_dims"] = .int32Array(dense.map { Int32($0.outputs) })
+            out["config.dense_activations"] = .stringArray(dense.map(\.activation.rawValue))
+            out["config.dense_bias"] = .int32Array(dense.map { $0.bias ? 1 : 0 })
+        }
         if family != .bert { out["config.normalize"] = nil }
         return out
     }
@@ -442,6 +502,11 @@ struct MetadataReader {
         case .int64Array(let v) where v.allSatisfy({ Int32(exactly: $0) != nil }): return v.map { Int32($0) }
         default: throw wrongType(key, "int32[]")
         }
+    }
+
+    func stringArray(_ key: String) throws(ModelError) -> [String] {
+        guard case .stringArray(let v) = try value(key) else { throw wrongType(key, "string[]") }
+        return v
     }
 
     func float32Array(_ key: String) throws(ModelError) -> [Float] {

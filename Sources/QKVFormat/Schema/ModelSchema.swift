@@ -61,6 +61,13 @@ public enum ModelSchema {
             add(.pooler, [D, D], optional: true)
             add(.pooler, [D], bias: true, optional: true)
         }
+        // The Dense modules after pooling, each mapping the width before it to its outputs.
+        var width = D
+        for (j, module) in config.dense.enumerated() {
+            add(.dense, [module.outputs, width], layer: j)
+            if module.bias { add(.dense, [module.outputs], layer: j, bias: true) }
+            width = module.outputs
+        }
         return out
     }
 

@@ -22,6 +22,8 @@ public enum TensorRole: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     case finalNorm = 30
     case lmHead = 31
     case pooler = 32
+    /// A sentence-transformers `Dense` module's weight and bias (`dense/{j}/...`).
+    case dense = 33
 
     /// The name in Specs/schema.md.
     public var name: String {
@@ -46,6 +48,7 @@ public enum TensorRole: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .finalNorm: "final_norm"
         case .lmHead: "lm_head"
         case .pooler: "pooler"
+        case .dense: "dense"
         }
     }
 
@@ -75,21 +78,23 @@ public enum TensorRole: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .finalNorm: "final_norm"
         case .lmHead: "lm_head"
         case .pooler: "pooler"
+        case .dense: "dense"
         }
     }
 
     /// Whether each layer has its own tensor of this role.
     public var isPerLayer: Bool {
         switch self {
-        case .tokenEmbedding, .positionEmbedding, .tokenTypeEmbedding, .embeddingNorm, .finalNorm, .lmHead, .pooler: false
+        case .tokenEmbedding, .positionEmbedding, .tokenTypeEmbedding, .embeddingNorm, .finalNorm, .lmHead, .pooler, .dense: false
         default: true
         }
     }
 
-    /// The canonical name of this role's weight (or bias) in `layer` (nil for the tensors outside layers).
+    /// The canonical name of this role's weight (or bias) in `layer` (nil for the tensors outside layers);
+    /// for `dense`, `layer` is the module's index (`dense/{j}/weight`).
     public func tensorName(layer: Int? = nil, bias: Bool = false) -> String {
         let leaf = bias ? "bias" : "weight"
-        if let layer { return "layers/\(layer)/\(path)/\(leaf)" }
+        if let layer { return isPerLayer ? "layers/\(layer)/\(path)/\(leaf)" : "\(path)/\(layer)/\(leaf)" }
         return "\(path)/\(leaf)"
     }
 
@@ -100,7 +105,7 @@ public enum TensorRole: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .attentionQuery, .attentionKey, .attentionValue, .attentionOutput: .attention
         case .mlpUp, .mlpGate, .mlpDown: .mlp
         case .embeddingNorm, .attentionNorm, .attentionQueryNorm, .attentionKeyNorm, .attentionPostNorm, .mlpNorm, .mlpPostNorm, .finalNorm: .norms
-        case .lmHead, .pooler: .head
+        case .lmHead, .pooler, .dense: .head
         }
     }
 

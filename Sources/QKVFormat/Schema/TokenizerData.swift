@@ -39,6 +39,7 @@ public struct TokenizerData: Equatable, Sendable {
         "tokenizer.ignore_merges": "bool", "tokenizer.normalization": "string",
         "tokenizer.prefix_scheme": "string", "tokenizer.lstrip_ids": "int32[]", "tokenizer.rstrip_ids": "int32[]",
         "tokenizer.chat_template": "string",
+        "tokenizer.prompt_names": "string[]", "tokenizer.prompts": "string[]", "tokenizer.default_prompt_name": "string",
     ]
 
     /// Reads the tokenizer from metadata; nil when the file has no `tokenizer.*` keys.
@@ -111,6 +112,32 @@ public struct TokenizerData: Equatable, Sendable {
         if case .int(let n)? = options["tokenizer.max_length"], n < 1 {
             throw .invalidValue(file: file, key: "tokenizer.max_length", value: "\(n)", reason: "must be at least 1")
         }
+        let names = prompts.map(\.name)
+        if (options["tokenizer.prompt_names"] == nil) != (options["tokenizer.prompts"] == nil) {
+            throw .missingKey(file: file, key: options["tokenizer.prompts"] == nil ? "tokenizer.prompts" : "tokenizer.prompt_names")
+        }
+        if case .stringArray(let texts)? = options["tokenizer.prompts"], texts.count != names.count {
+            throw .tokenizerArrayLength(file: file, key: "tokenizer.prompts", expected: names.count, found: texts.count)
+        }
+        if let bad = names.first(where: { $0.isEmpty }) ?? Dictionary(grouping: names, by: { $0 }).first(where: { $1.count > 1 })?.key {
+            throw .invalidValue(file: file, key: "tokenizer.prompt_names", value: "\"\(bad)\"", reason: "names must be non-empty and unique")
+        }
+        if case .string(let name)? = options["tokenizer.default_prompt_name"], !names.contains(name) {
+            throw .invalidValue(file: file, key: "tokenizer.default_prompt_name", value: "\"\(name)\"",
+                                reason: "is not one of tokenizer.prompt_names (\(names.joined(separator: ", ")))")
+        }
+    }
+
+    /// sentence-transformers' prompts (`tokenizer.prompt_names` and `tokenizer.prompts`), in file order.
+    public var prompts: [(name: String, text: String)] {
+        guard case .stringArray(let names)? = options["tokenizer.prompt_names"] else { return [] }
+        let texts: [String] = if case .stringArray(let v)? = options["tokenizer.prompts"] { v } else { [] }
+        return zip(names, texts).map { ($0, $1) }
+    }
+
+    /// The prompt applied when none is asked for (`tokenizer.default_prompt_name`).
+    public var defaultPromptName: String? {
+        if case .string(let name)? = options["tokenizer.default_prompt_name"] { name } else { nil }
     }
 
     /// The tokenizer as metadata entries, ready for a writer.
