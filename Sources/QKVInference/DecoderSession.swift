@@ -7,10 +7,11 @@ import QKVFormat
 /// values as one contiguous, sequential run, and a new token appends d floats per head.
 public final class DecoderSession {
     /// Tokens a forward step handles at once by default; longer prompts go in chunks of this many.
-    static let defaultChunkTokens = 512
+    public static let defaultChunkTokens = 512
 
-    /// Tokens one forward step handles at once here.
-    let chunkTokens: Int
+    /// Tokens one forward step handles at once here: a prompt fed in pieces of this size computes
+    /// exactly what it computes fed whole.
+    public let chunkTokens: Int
 
     /// The most tokens this session can hold.
     public let capacity: Int

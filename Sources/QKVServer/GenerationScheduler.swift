@@ -3,7 +3,7 @@ import QKVInference
 
 /// Continuous batching for one decoder model: up to `parallel` generations decode together, one
 /// `DecoderBatch` step (every weight read once) per token of all of them; a generation that finishes
-/// frees its slot for the next in the queue, which joins after its prompt's forward pass. The forward
+/// frees its slot for the next in the queue, whose prompt runs a chunk per step until it joins them. The forward
 /// passes are synchronous and as wide as the machine, so they run on one thread of the scheduler's own;
 /// requests reach it through a bounded queue (a full queue is refused, so memory does not grow with load).
 final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopping` only under `condition`
@@ -80,6 +80,8 @@ final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopp
         var sampler: Sampler
         var text: GeneratedText?
         var matcher: StopMatcher
+        /// Prompt tokens run so far: the slot decodes once all are.
+        var prompted = 0
         /// Log-probabilities of the tokens chosen since the last event.
         var logprobs: [TokenLogProbabilities] = []
         var generated = 0
@@ -88,8 +90,8 @@ final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopp
         var done = false
     }
 
-    /// The scheduler's thread: admit queued requests into free slots (each runs its prompt), then one
-    /// batch step for every slot, until shut down with nothing left.
+    /// The scheduler's thread: admit queued requests into free slots, run one chunk of a prompt, then
+    /// one batch step for every slot that is decoding, until shut down with nothing left.
     private func run() {
         var slots: [Slot] = []
         let batch = DecoderBatch(model: model.model, maxSequences: parallel)
@@ -106,34 +108,41 @@ final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopp
             for request in admitted {
                 if request.cancelled.isSet { request.events.finish(); continue }
                 metrics.queueWait.recordInterval(since: request.received)
+                slots.append(Slot(request: request, session: model.model.makeSession(capacity: request.prompt.count + request.maxTokens),
+                                  sampler: Sampler(request.sampling),
+                                  text: model.tokenizer.map { GeneratedText(tokenizer: $0, prompt: request.prompt) },
+                                  matcher: StopMatcher(stops: request.stop)))
+            }
+            // One chunk of one prompt (the oldest still being read) per round, so a long prompt holds up
+            // the others' decoding for one chunk at a time; its last chunk gives its first token.
+            if let i = slots.firstIndex(where: { !$0.done && $0.prompted < $0.request.prompt.count }) {
+                let prompt = slots[i].request.prompt, from = slots[i].prompted
+                let chunk = Array(prompt[from..<min(from + slots[i].session.chunkTokens, prompt.count)])
                 do {
-                    let session = model.model.makeSession(capacity: request.prompt.count + request.maxTokens)
-                    let logits = try model.model.forward(request.prompt, session: session)
-                    var slot = Slot(request: request, session: session, sampler: Sampler(request.sampling),
-                                    text: model.tokenizer.map { GeneratedText(tokenizer: $0, prompt: request.prompt) },
-                                    matcher: StopMatcher(stops: request.stop))
-                    metrics.promptTokens.increment(by: Int64(request.prompt.count))
-                    logits.withUnsafeBufferPointer { accept(&slot, logits: $0) }
-                    if !slot.done { slots.append(slot) }
+                    let logits = try model.model.forward(chunk, session: slots[i].session)
+                    slots[i].prompted += chunk.count
+                    metrics.promptTokens.increment(by: Int64(chunk.count))
+                    if slots[i].prompted == prompt.count { logits.withUnsafeBufferPointer { accept(&slots[i], logits: $0) } }
                 } catch {
-                    request.events.finish(throwing: error)
+                    slots[i].request.events.finish(throwing: error)
+                    slots[i].done = true
                 }
             }
             slots.removeAll { slot in
                 if slot.request.cancelled.isSet { slot.request.events.finish(); return true }
-                return false
+                return slot.done
             }
             metrics.activeSequences.record(slots.count)
-            guard !slots.isEmpty else { continue }
-            metrics.batchSize.record(slots.count)
+            let decoding = slots.indices.filter { slots[$0].prompted == slots[$0].request.prompt.count }
+            guard !decoding.isEmpty else { continue }
+            metrics.batchSize.record(decoding.count)
             do {
-                let logits = try batch.step(slots.map(\.next), sequences: slots.map(\.session))
-                for i in slots.indices {
-                    accept(&slots[i], logits: UnsafeBufferPointer(rebasing: logits[(i * vocabulary)..<((i + 1) * vocabulary)]))
+                let logits = try batch.step(decoding.map { slots[$0].next }, sequences: decoding.map { slots[$0].session })
+                for (row, i) in decoding.enumerated() {
+                    accept(&slots[i], logits: UnsafeBufferPointer(rebasing: logits[(row * vocabulary)..<((row + 1) * vocabulary)]))
                 }
             } catch {
-                for slot in slots { slot.request.events.finish(throwing: error) }
-                slots.removeAll()
+                for i in decoding { slots[i].request.events.finish(throwing: error); slots[i].done = true }
             }
             slots.removeAll(where: \.done)
             metrics.activeSequences.record(slots.count)
