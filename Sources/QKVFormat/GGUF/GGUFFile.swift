@@ -170,6 +170,15 @@ public final class GGUFFile: @unchecked Sendable {
         }
     }
 
+    /// Lets the kernel drop the mapped pages of tensor `name` (a copy of it is done with them): resident
+    /// memory stays bounded however large the file.
+    func doneReading(_ name: String) {
+        guard let position = tensorIndex[GGUFName(name)] else { return }
+        let info = tensorInfos[position], (mapping, dataStart) = shards[tensorShard[position]]
+        let start = dataStart + info.offset
+        mapping.doneReading(UnsafeRawBufferPointer(rebasing: mapping.bytes[start..<start + info.byteCount]))
+    }
+
     // MARK: Parsing
 
     struct Parsed {

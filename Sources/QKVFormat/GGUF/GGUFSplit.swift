@@ -66,6 +66,7 @@ public enum GGUFSplit {
                 do {
                     for i in members {
                         try file.withUnsafeTensorBytes(infos[i].name) { try writer.append(name: infos[i].name, bytes: $0) }
+                        file.doneReading(infos[i].name)
                     }
                     try writer.finish()
                 } catch {
