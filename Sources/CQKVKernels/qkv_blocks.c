@@ -304,17 +304,33 @@ int qkv_dot_rows_blocks(int dtype_code, const void *w, size_t row_bytes, const f
 // is then d_x · d_w · (an exact integer sum of weight quants times q), a weight's offsets or mins entering
 // through the q sums; maddubs never saturates (each pair of products is at most 2·128·127 < 2^15).
 
-// x [k] as blocks of n: q [k], d [k / n], sums [k / g] (n, g as above; x finite).
-static void quantize_x_q8(const float *x, size_t k, size_t n, size_t g, int8_t *q, float *d, int16_t *sums) {
+KERNEL static inline float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+// x [k] as blocks of n: q [k], d [k / n], sums [k / g] (n, g as above; x finite). Eight values at a time:
+// q = x / d rounded to nearest even, clamped, packed to bytes.
+KERNEL static void quantize_x_q8(const float *x, size_t k, size_t n, size_t g, int8_t *q, float *d, int16_t *sums) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i hi = _mm256_set1_epi32(127), lo = _mm256_set1_epi32(-127);
     for (size_t b = 0; b < k / n; b++) {
         const float *xb = x + n * b;
-        float amax = 0;
-        for (size_t j = 0; j < n; j++) { float a = fabsf(xb[j]); if (a > amax) amax = a; }
-        const float db = amax / 127.0f;
+        __m256 amax = _mm256_setzero_ps();
+        for (size_t j = 0; j < n; j += 8) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + j)));
+        const float db = hmax8(amax) / 127.0f;
         d[b] = db;
-        for (size_t j = 0; j < n; j++) {
-            const float v = db > 0 ? nearbyintf(xb[j] / db) : 0.0f;
-            q[n * b + j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : (int)v);
+        const __m256 dv = _mm256_set1_ps(db);
+        for (size_t j = 0; j < n; j += 8) {
+            __m256i v = _mm256_setzero_si256();
+            if (db > 0) {
+                const __m256 r = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(xb + j), dv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                v = _mm256_max_epi32(lo, _mm256_min_epi32(hi, _mm256_cvtps_epi32(r)));
+            }
+            const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+            _mm_storel_epi64((__m128i *)(q + n * b + j), _mm_packs_epi16(w, w));
         }
     }
     for (size_t s = 0; s < k / g; s++) {
@@ -375,11 +391,11 @@ KERNEL static inline __m256 dot_q8_0_q8(const uint8_t *b, const int8_t *q, float
     return _mm256_fmadd_ps(_mm256_set1_ps(dx * f16_at(b)), _mm256_cvtepi32_ps(s), acc);
 }
 
-// q4_0 [18]: w = d · (nibble - 8).
+// q4_0 [18]: w = d · (nibble - 8); the 8 is taken out with Σ q.
 KERNEL static inline __m256 dot_q4_0_q8(const uint8_t *b, const int8_t *q, float dx, int sum, __m256 acc, float *rest) {
-    (void)sum; (void)rest;
-    const __m256i s = dot_i8x32(_mm256_sub_epi8(nibbles32(b + 2), _mm256_set1_epi8(8)), q);
-    return _mm256_fmadd_ps(_mm256_set1_ps(dx * f16_at(b)), _mm256_cvtepi32_ps(s), acc);
+    const float dd = dx * f16_at(b);
+    *rest -= dd * (float)(8 * sum);
+    return _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(dot_u8x32(nibbles32(b + 2), q)), acc);
 }
 
 // q4_1 [20]: w = d · nibble + m.
@@ -389,11 +405,12 @@ KERNEL static inline __m256 dot_q4_1_q8(const uint8_t *b, const int8_t *q, float
     return _mm256_fmadd_ps(_mm256_set1_ps(dx * f16_at(b)), _mm256_cvtepi32_ps(s), acc);
 }
 
-// q5_0 [22]: w = d · ((nibble | bit(qh, j) << 4) - 16).
+// q5_0 [22]: w = d · ((nibble | bit(qh, j) << 4) - 16); the 16 is taken out with Σ q.
 KERNEL static inline __m256 dot_q5_0_q8(const uint8_t *b, const int8_t *q, float dx, int sum, __m256 acc, float *rest) {
-    (void)sum; (void)rest;
-    const __m256i v = _mm256_sub_epi8(_mm256_or_si256(nibbles32(b + 6), bits32_as_16(b + 2)), _mm256_set1_epi8(16));
-    return _mm256_fmadd_ps(_mm256_set1_ps(dx * f16_at(b)), _mm256_cvtepi32_ps(dot_i8x32(v, q)), acc);
+    const float dd = dx * f16_at(b);
+    *rest -= dd * (float)(16 * sum);
+    const __m256i v = _mm256_or_si256(nibbles32(b + 6), bits32_as_16(b + 2));
+    return _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(dot_u8x32(v, q)), acc);
 }
 
 // q5_1 [24]: w = d · (nibble | bit(qh, j) << 4) + m.
