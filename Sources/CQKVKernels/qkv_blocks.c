@@ -436,25 +436,41 @@ KERNEL static inline __m256 dot_iq4_nl_q8(const uint8_t *b, const int8_t *q, flo
 // Each super-block kernel returns d_x · (d · Σ scale · Σ w_q · q - dmin · Σ min · Σ q) for its 256 values,
 // the q sums bs [16] per 16 values; a negative bias on w_q (q3_k's 4, q6_k's 32) enters as a min.
 
-// Two sub-blocks' i16 pair sums p [16] (values 0..15 of a 32, then 16..31) times their scales s0, s1.
-KERNEL static inline __m256i scale_halves(__m256i p, int s0, int s1) {
-    return widen_pairs(p, _mm256_set_m128i(_mm_set1_epi16((short)s1), _mm_set1_epi16((short)s0)));
+// Byte shuffles that spread scales g and g + 1 (g = 2i) of sixteen over eight bytes each.
+static const uint8_t scale_pair_pick[8][16] = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1}, {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
+    {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5}, {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
+    {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9}, {10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
+    {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13}, {14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15},
+};
+
+// Two 16-value groups' i16 pair sums p [16] (group g, then g + 1; g even) times their scales, from the
+// sixteen i8 scales of a super-block.
+KERNEL static inline __m256i scale_pair(__m256i p, __m128i scales, int g) {
+    const __m128i pick = _mm_loadu_si128((const __m128i *)scale_pair_pick[g / 2]);
+    return widen_pairs(p, _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, pick)));
+}
+
+// Σ_g scales[g] · bs[g] over the sixteen groups of a super-block (i8 scales, i16 sums).
+KERNEL static inline int scaled_sums(__m128i scales, const int16_t *bs) {
+    return hsum_i32x8(_mm256_madd_epi16(_mm256_cvtepi8_epi16(scales), _mm256_loadu_si256((const __m256i *)bs)));
 }
 
 // q2_k [84]: scales [16] (scale low nibble, min high nibble, per 16 values), qs [64], d, dmin.
 KERNEL static float dot_q2_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
     const float d = f16_at(b + 80), dmin = f16_at(b + 82);
     const __m256i mask = _mm256_set1_epi8(3);
+    const __m128i packed = _mm_loadu_si128((const __m128i *)b), low4 = _mm_set1_epi8(0x0F);
+    const __m128i scales = _mm_and_si128(packed, low4);
+    const int mins = scaled_sums(_mm_and_si128(_mm_srli_epi16(packed, 4), low4), bs);
     __m256i acc = _mm256_setzero_si256();
-    int mins = 0;
-    for (int g = 0; g < 16; g++) mins += (b[g] >> 4) * bs[g];
     for (int h = 0; h < 2; h++) {
         const __m256i bytes = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * h));
         for (int l = 0; l < 4; l++) {
             const int g = 8 * h + 2 * l;
             const __m256i v = _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * l), mask);
             const __m256i p = pairs(v, _mm256_loadu_si256((const __m256i *)(q + 128 * h + 32 * l)));
-            acc = _mm256_add_epi32(acc, scale_halves(p, b[g] & 0x0F, b[g + 1] & 0x0F));
+            acc = _mm256_add_epi32(acc, scale_pair(p, scales, g));
         }
     }
     return dx * (d * (float)hsum_i32x8(acc) - dmin * (float)mins);
@@ -465,12 +481,13 @@ KERNEL static float dot_q2_k_q8(const uint8_t *b, const int8_t *q, float dx, con
 KERNEL static float dot_q3_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
     const float d = f16_at(b + 108);
     const uint8_t *sc = b + 96;
-    int scale[16], mins = 0;
+    int8_t scale[16];
     for (int s = 0; s < 16; s++) {
         const int low = s < 8 ? sc[s] & 0x0F : sc[s - 8] >> 4, high = (sc[8 + s % 4] >> (2 * (s / 4))) & 3;
-        scale[s] = (low | high << 4) - 32;
-        mins += 4 * scale[s] * bs[s];
+        scale[s] = (int8_t)((low | high << 4) - 32);
     }
+    const __m128i scales = _mm_loadu_si128((const __m128i *)scale);
+    const int mins = 4 * scaled_sums(scales, bs);
     const __m256i mask = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     const __m256i hmask = _mm256_loadu_si256((const __m256i *)b);
     __m256i acc = _mm256_setzero_si256();
@@ -482,7 +499,7 @@ KERNEL static float dot_q3_k_q8(const uint8_t *b, const int8_t *q, float dx, con
             const __m256i high = _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + l), one);
             const __m256i u = _mm256_or_si256(low, _mm256_slli_epi16(high, 2));
             const __m256i p = pairs(u, _mm256_loadu_si256((const __m256i *)(q + 128 * h + 32 * l)));
-            acc = _mm256_add_epi32(acc, scale_halves(p, scale[g], scale[g + 1]));
+            acc = _mm256_add_epi32(acc, scale_pair(p, scales, g));
         }
     }
     return dx * d * (float)(hsum_i32x8(acc) - mins);
@@ -548,9 +565,8 @@ KERNEL static float dot_q5_k_q8(const uint8_t *b, const int8_t *q, float dx, con
 // value 128·h + 32·j + m: nibble j / 2 of ql[64·h + 32·(j % 2) + m], bits 2j of qh[32·h + m].
 KERNEL static float dot_q6_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
     const float d = f16_at(b + 208);
-    const int8_t *sc = (const int8_t *)(b + 192);
-    int mins = 0;
-    for (int g = 0; g < 16; g++) mins += 32 * sc[g] * bs[g];
+    const __m128i scales = _mm_loadu_si128((const __m128i *)(b + 192));
+    const int mins = 32 * scaled_sums(scales, bs);
     const __m256i mask4 = _mm256_set1_epi8(0x0F), mask2 = _mm256_set1_epi8(3);
     __m256i acc = _mm256_setzero_si256();
     for (int h = 0; h < 2; h++) {
@@ -562,7 +578,7 @@ KERNEL static float dot_q6_k_q8(const uint8_t *b, const int8_t *q, float dx, con
             const __m256i u = _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
             const __m256i p = pairs(u, _mm256_loadu_si256((const __m256i *)(q + 128 * h + 32 * j)));
             const int g = 8 * h + 2 * j;
-            acc = _mm256_add_epi32(acc, scale_halves(p, sc[g], sc[g + 1]));
+            acc = _mm256_add_epi32(acc, scale_pair(p, scales, g));
         }
     }
     return dx * d * (float)(hsum_i32x8(acc) - mins);
