@@ -456,24 +456,31 @@ KERNEL static inline int scaled_sums(__m128i scales, const int16_t *bs) {
     return hsum_i32x8(_mm256_madd_epi16(_mm256_cvtepi8_epi16(scales), _mm256_loadu_si256((const __m256i *)bs)));
 }
 
-// q2_k [84]: scales [16] (scale low nibble, min high nibble, per 16 values), qs [64], d, dmin.
-KERNEL static float dot_q2_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
-    const float d = f16_at(b + 80), dmin = f16_at(b + 82);
-    const __m256i mask = _mm256_set1_epi8(3);
-    const __m128i packed = _mm_loadu_si128((const __m128i *)b), low4 = _mm_set1_epi8(0x0F);
-    const __m128i scales = _mm_and_si128(packed, low4);
-    const int mins = scaled_sums(_mm_and_si128(_mm_srli_epi16(packed, 4), low4), bs);
+// Σ_g scale_g · Σ u·q over a super-block of 2-bit quants qs [64] (value 128·h + 32·l + m: bits 2l of
+// qs[32·h + m]), with q3_k's third bit (hmask[m] >> (4h + l)) & 1 as u's bit 2 where hmask is not null.
+KERNEL static inline int dot_2bit_groups(const uint8_t *qs, const uint8_t *hmask, __m128i scales, const int8_t *q) {
+    const __m256i mask = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    const __m256i high = hmask ? _mm256_loadu_si256((const __m256i *)hmask) : _mm256_setzero_si256();
     __m256i acc = _mm256_setzero_si256();
     for (int h = 0; h < 2; h++) {
-        const __m256i bytes = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * h));
+        const __m256i bytes = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
         for (int l = 0; l < 4; l++) {
-            const int g = 8 * h + 2 * l;
-            const __m256i v = _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * l), mask);
-            const __m256i p = pairs(v, _mm256_loadu_si256((const __m256i *)(q + 128 * h + 32 * l)));
-            acc = _mm256_add_epi32(acc, scale_pair(p, scales, g));
+            __m256i u = _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * l), mask);
+            if (hmask) u = _mm256_or_si256(u, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 4 * h + l), one), 2));
+            const __m256i p = pairs(u, _mm256_loadu_si256((const __m256i *)(q + 128 * h + 32 * l)));
+            acc = _mm256_add_epi32(acc, scale_pair(p, scales, 8 * h + 2 * l));
         }
     }
-    return dx * (d * (float)hsum_i32x8(acc) - dmin * (float)mins);
+    return hsum_i32x8(acc);
+}
+
+// q2_k [84]: scales [16] (scale low nibble, min high nibble, per 16 values), qs [64], d, dmin;
+// w = d · scale · u - dmin · min.
+KERNEL static float dot_q2_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
+    const float d = f16_at(b + 80), dmin = f16_at(b + 82);
+    const __m128i packed = _mm_loadu_si128((const __m128i *)b), low4 = _mm_set1_epi8(0x0F);
+    const int mins = scaled_sums(_mm_and_si128(_mm_srli_epi16(packed, 4), low4), bs);
+    return dx * (d * (float)dot_2bit_groups(b + 16, NULL, _mm_and_si128(packed, low4), q) - dmin * (float)mins);
 }
 
 // q3_k [110]: hmask [32], qs [64], 12 bytes of 16 six-bit scales, d; w = d · (scale - 32) · (u - 4), u =
@@ -487,22 +494,7 @@ KERNEL static float dot_q3_k_q8(const uint8_t *b, const int8_t *q, float dx, con
         scale[s] = (int8_t)((low | high << 4) - 32);
     }
     const __m128i scales = _mm_loadu_si128((const __m128i *)scale);
-    const int mins = 4 * scaled_sums(scales, bs);
-    const __m256i mask = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
-    const __m256i hmask = _mm256_loadu_si256((const __m256i *)b);
-    __m256i acc = _mm256_setzero_si256();
-    for (int h = 0; h < 2; h++) {
-        const __m256i bytes = _mm256_loadu_si256((const __m256i *)(b + 32 + 32 * h));
-        for (int l = 0; l < 4; l++) {
-            const int g = 8 * h + 2 * l;
-            const __m256i low = _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * l), mask);
-            const __m256i high = _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + l), one);
-            const __m256i u = _mm256_or_si256(low, _mm256_slli_epi16(high, 2));
-            const __m256i p = pairs(u, _mm256_loadu_si256((const __m256i *)(q + 128 * h + 32 * l)));
-            acc = _mm256_add_epi32(acc, scale_pair(p, scales, g));
-        }
-    }
-    return dx * d * (float)(hsum_i32x8(acc) - mins);
+    return dx * d * (float)(dot_2bit_groups(b + 32, b, scales, q) - 4 * scaled_sums(scales, bs));
 }
 
 // The 6-bit scale and min of q4_k's and q5_k's sub-block s from their 12 bytes.
@@ -511,11 +503,14 @@ static inline void k_scale_min(const uint8_t *sc, int s, int *scale, int *min) {
     else { *scale = (sc[s + 4] & 0x0F) | ((sc[s - 4] >> 6) << 4); *min = (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4); }
 }
 
-// q4_k [144]: d, dmin, 12 bytes of scales and mins, qs [128]; w = d · sc · nibble - dmin · mn.
-KERNEL static float dot_q4_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
+// q4_k [144] (qh null) and q5_k [176]: d, dmin, 12 bytes of scales and mins, then q5_k's qh [32] (fifth bit
+// of value 32·s + m: (qh[m] >> s) & 1), then qs [128]; w = d · sc · u - dmin · mn, u the nibble (| fifth
+// bit << 4).
+KERNEL static inline float dot_q45_k_q8(const uint8_t *b, const uint8_t *qh, const uint8_t *qs, const int8_t *q, float dx,
+                                        const int16_t *bs) {
     const float d = f16_at(b), dmin = f16_at(b + 2);
-    const uint8_t *qs = b + 16;
-    const __m256i mask = _mm256_set1_epi8(0x0F);
+    const __m256i mask = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    const __m256i high = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
     __m256i acc = _mm256_setzero_si256();
     int mins = 0;
     for (int j = 0; j < 4; j++) {
@@ -525,7 +520,11 @@ KERNEL static float dot_q4_k_q8(const uint8_t *b, const int8_t *q, float dx, con
             mins += min[h] * (bs[4 * j + 2 * h] + bs[4 * j + 2 * h + 1]);
         }
         const __m256i bytes = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-        const __m256i lo = _mm256_and_si256(bytes, mask), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask);
+        __m256i lo = _mm256_and_si256(bytes, mask), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask);
+        if (qh) {
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * j), one), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * j + 1), one), 4));
+        }
         const __m256i plo = pairs(lo, _mm256_loadu_si256((const __m256i *)(q + 64 * j)));
         const __m256i phi = pairs(hi, _mm256_loadu_si256((const __m256i *)(q + 64 * j + 32)));
         acc = _mm256_add_epi32(acc, widen_pairs(plo, _mm256_set1_epi16((short)scale[0])));
@@ -534,31 +533,12 @@ KERNEL static float dot_q4_k_q8(const uint8_t *b, const int8_t *q, float dx, con
     return dx * (d * (float)hsum_i32x8(acc) - dmin * (float)mins);
 }
 
-// q5_k [176]: as q4_k with qh [32] at 16 (fifth bit of value 32·s + m: (qh[m] >> s) & 1), qs at 48.
+KERNEL static float dot_q4_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
+    return dot_q45_k_q8(b, NULL, b + 16, q, dx, bs);
+}
+
 KERNEL static float dot_q5_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
-    const float d = f16_at(b), dmin = f16_at(b + 2);
-    const uint8_t *qs = b + 48;
-    const __m256i mask = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 16));
-    __m256i acc = _mm256_setzero_si256();
-    int mins = 0;
-    for (int j = 0; j < 4; j++) {
-        int scale[2], min[2];
-        for (int h = 0; h < 2; h++) {
-            k_scale_min(b + 4, 2 * j + h, &scale[h], &min[h]);
-            mins += min[h] * (bs[4 * j + 2 * h] + bs[4 * j + 2 * h + 1]);
-        }
-        const __m256i bytes = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-        const __m256i hlo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one), 4);
-        const __m256i hhi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one), 4);
-        const __m256i lo = _mm256_or_si256(_mm256_and_si256(bytes, mask), hlo);
-        const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask), hhi);
-        const __m256i plo = pairs(lo, _mm256_loadu_si256((const __m256i *)(q + 64 * j)));
-        const __m256i phi = pairs(hi, _mm256_loadu_si256((const __m256i *)(q + 64 * j + 32)));
-        acc = _mm256_add_epi32(acc, widen_pairs(plo, _mm256_set1_epi16((short)scale[0])));
-        acc = _mm256_add_epi32(acc, widen_pairs(phi, _mm256_set1_epi16((short)scale[1])));
-    }
-    return dx * (d * (float)hsum_i32x8(acc) - dmin * (float)mins);
+    return dot_q45_k_q8(b, b + 16, b + 48, q, dx, bs);
 }
 
 // q6_k [210]: ql [128], qh [64], scales i8 [16], d; w = d · sc · (u - 32), u = low | high << 4 in 0..63;
