@@ -9,6 +9,7 @@
 #include <immintrin.h>
 #include <string.h>
 #include <math.h>
+#include "qkv_prefetch.h"
 
 #define KERNEL __attribute__((target("avx2,fma,f16c")))
 
@@ -585,12 +586,13 @@ KERNEL static float dot_iq4_xs_q8(const uint8_t *b, const int8_t *q, float dx, c
     KERNEL static void dot_rows_##name##_q8(const uint8_t *w, size_t row_bytes, const int8_t *q,              \
                                             const float *dx, const int16_t *sums, float *y,                   \
                                             size_t row_begin, size_t row_end, size_t k) {                     \
+        const char *fetched = (const char *)w + row_begin * row_bytes + PREFETCH_BYTES;                      \
         for (size_t r = row_begin; r < row_end; r++) {                                                       \
             const uint8_t *row = w + r * row_bytes;                                                          \
             __m256 acc = _mm256_setzero_ps();                                                                \
             float rest = 0;                                                                                  \
             for (size_t b = 0; b < k / 32; b++) {                                                            \
-                _mm_prefetch((const char *)row + (b + 8) * block_bytes, _MM_HINT_T0);                        \
+                prefetch_until(&fetched, (const char *)row + PREFETCH_BYTES + (b + 1) * block_bytes);        \
                 acc = dot_##name##_q8(row + b * block_bytes, q + 32 * b, dx[b], sums[b], acc, &rest);         \
             }                                                                                                \
             y[r] = block_sum8(acc) + rest;                                                                   \
@@ -602,11 +604,12 @@ KERNEL static float dot_iq4_xs_q8(const uint8_t *b, const int8_t *q, float dx, c
     KERNEL static void dot_rows_##name##_q8(const uint8_t *w, size_t row_bytes, const int8_t *q,              \
                                             const float *dx, const int16_t *sums, float *y,                   \
                                             size_t row_begin, size_t row_end, size_t k) {                     \
+        const char *fetched = (const char *)w + row_begin * row_bytes + PREFETCH_BYTES;                      \
         for (size_t r = row_begin; r < row_end; r++) {                                                       \
             const uint8_t *row = w + r * row_bytes;                                                          \
             float sum = 0;                                                                                   \
             for (size_t b = 0; b < k / 256; b++) {                                                           \
-                _mm_prefetch((const char *)row + (b + 4) * block_bytes, _MM_HINT_T0);                        \
+                prefetch_until(&fetched, (const char *)row + PREFETCH_BYTES + (b + 1) * block_bytes);        \
                 sum += dot_##name##_q8(row + b * block_bytes, q + 256 * b, dx[b], sums + 16 * b);            \
             }                                                                                                \
             y[r] = sum;                                                                                      \
