@@ -488,13 +488,14 @@ KERNEL static float dot_q2_k_q8(const uint8_t *b, const int8_t *q, float dx, con
 // low | high << 2 in 0..7.
 KERNEL static float dot_q3_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
     const float d = f16_at(b + 108);
-    const uint8_t *sc = b + 96;
-    int8_t scale[16];
-    for (int s = 0; s < 16; s++) {
-        const int low = s < 8 ? sc[s] & 0x0F : sc[s - 8] >> 4, high = (sc[8 + s % 4] >> (2 * (s / 4))) & 3;
-        scale[s] = (int8_t)((low | high << 4) - 32);
-    }
-    const __m128i scales = _mm_loadu_si128((const __m128i *)scale);
+    // Scale s: low nibble s % 8 of byte s % 8 (bytes 96..103), high nibble for s ≥ 8; its two high bits
+    // (byte 104 + s % 4 >> 2 · (s / 4)) & 3.
+    const __m128i packed = _mm_loadl_epi64((const __m128i *)(b + 96));
+    const __m128i low = _mm_and_si128(_mm_unpacklo_epi64(packed, _mm_srli_epi16(packed, 4)), _mm_set1_epi8(0x0F));
+    uint32_t hb;
+    memcpy(&hb, b + 104, 4);
+    const __m128i high = _mm_and_si128(_mm_setr_epi32((int)hb, (int)(hb >> 2), (int)(hb >> 4), (int)(hb >> 6)), _mm_set1_epi8(3));
+    const __m128i scales = _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
     return dx * d * (float)(dot_2bit_groups(b + 32, b, scales, q) - 4 * scaled_sums(scales, bs));
 }
 
