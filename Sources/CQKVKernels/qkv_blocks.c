@@ -9,6 +9,7 @@
 #include <immintrin.h>
 #include <string.h>
 #include <math.h>
+#include "qkv_prefetch.h"
 
 #define KERNEL __attribute__((target("avx2,fma,f16c")))
 
@@ -297,26 +298,46 @@ int qkv_dot_rows_blocks(int dtype_code, const void *w, size_t row_bytes, const f
 }
 
 // ---- 8-bit activations (QKV_ACTIVATIONS=q8): x quantized once per product, integer dot products ----
+//
+// x [k] is quantized in blocks of n values (n = 32 for the 32-value types, 256 for the K types and
+// iq4_xs): d = max|x| / 127 in f32, q = x / d rounded to nearest (ties to even) in -127..127, q = 0 where
+// d is 0; and the sums of each g q (g = 32 for the 32-value types, 16 for the others). A block's product
+// is then d_x · d_w · (an exact integer sum of weight quants times q), a weight's offsets or mins entering
+// through the q sums; maddubs never saturates (each pair of products is at most 2·128·127 < 2^15).
 
-// x [k] as blocks of 256: d = max|x| / 127, q = x / d rounded to nearest (ties to even) in -127..127,
-// bsums[16 per block] the sums of each 16 q. An all-zero block has d = 0.
-static void quantize_x_q8(const float *x, size_t k, int8_t *q, float *d, int16_t *bsums) {
-    for (size_t b = 0; b < k / 256; b++) {
-        const float *xb = x + 256 * b;
-        float amax = 0;
-        for (int j = 0; j < 256; j++) { float a = fabsf(xb[j]); if (a > amax) amax = a; }
-        d[b] = amax / 127.0f;
-        const float id = amax > 0 ? 127.0f / amax : 0.0f;
-        for (int g = 0; g < 16; g++) {
-            int sum = 0;
-            for (int j = 16 * g; j < 16 * g + 16; j++) {
-                float v = nearbyintf(xb[j] * id);
-                int qv = v > 127 ? 127 : v < -127 ? -127 : (int)v;
-                q[256 * b + j] = (int8_t)qv;
-                sum += qv;
+KERNEL static inline float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+// x [k] as blocks of n: q [k], d [k / n], sums [k / g] (n, g as above; x finite). Eight values at a time:
+// q = x / d rounded to nearest even, clamped, packed to bytes.
+KERNEL static void quantize_x_q8(const float *x, size_t k, size_t n, size_t g, int8_t *q, float *d, int16_t *sums) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i hi = _mm256_set1_epi32(127), lo = _mm256_set1_epi32(-127);
+    for (size_t b = 0; b < k / n; b++) {
+        const float *xb = x + n * b;
+        __m256 amax = _mm256_setzero_ps();
+        for (size_t j = 0; j < n; j += 8) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + j)));
+        const float db = hmax8(amax) / 127.0f;
+        d[b] = db;
+        const __m256 dv = _mm256_set1_ps(db);
+        for (size_t j = 0; j < n; j += 8) {
+            __m256i v = _mm256_setzero_si256();
+            if (db > 0) {
+                const __m256 r = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(xb + j), dv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                v = _mm256_max_epi32(lo, _mm256_min_epi32(hi, _mm256_cvtps_epi32(r)));
             }
-            bsums[16 * b + g] = (int16_t)sum;
+            const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+            _mm_storel_epi64((__m128i *)(q + n * b + j), _mm_packs_epi16(w, w));
         }
+    }
+    for (size_t s = 0; s < k / g; s++) {
+        int sum = 0;
+        for (size_t j = 0; j < g; j++) sum += q[g * s + j];
+        sums[s] = (int16_t)sum;
     }
 }
 
@@ -327,50 +348,316 @@ KERNEL static inline int hsum_i32x8(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
-// One q4_k super-block · 256 q8 activations (scale dq, group sums bs[16]):
-// dq · (d · Σ_s sc_s · Σ q4·q8 - dmin · Σ_s mn_s · Σ q8), the integer sums exact (maddubs pairs ≤ 3810).
-KERNEL static float dot_q4_k_q8(const uint8_t *b, const int8_t *q, float dq, const int16_t *bs) {
+// u8 [32] · i8 [32] -> i16 [16], sums of adjacent pairs (a at most 128: no saturation).
+KERNEL static inline __m256i pairs(__m256i a, __m256i b) { return _mm256_maddubs_epi16(a, b); }
+
+// i16 [16] · i16 [16] -> i32 [8], sums of adjacent pairs.
+KERNEL static inline __m256i widen_pairs(__m256i p, __m256i scale) { return _mm256_madd_epi16(p, scale); }
+
+// i8 [32] · i8 [32] -> i32 [8], sums of each 4 (|a| moved onto b's sign, as maddubs wants u8 · i8).
+KERNEL static inline __m256i dot_i8x32(__m256i a, const int8_t *q) {
+    const __m256i b = _mm256_loadu_si256((const __m256i *)q);
+    return widen_pairs(pairs(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a)), _mm256_set1_epi16(1));
+}
+
+// u8 [32] · i8 [32] -> i32 [8], sums of each 4.
+KERNEL static inline __m256i dot_u8x32(__m256i a, const int8_t *q) {
+    return widen_pairs(pairs(a, _mm256_loadu_si256((const __m256i *)q)), _mm256_set1_epi16(1));
+}
+
+// The 32 nibbles of 16 bytes as bytes: values 0..15 the low nibbles, 16..31 the high ones.
+KERNEL static inline __m256i nibbles32(const uint8_t *p) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)p);
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// Bit j of the u32 at p as byte j of 32: 0x10 where set, 0 where not.
+KERNEL static inline __m256i bits32_as_16(const uint8_t *p) {
+    uint32_t bits;
+    memcpy(&bits, p, 4);
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits),
+        _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+// Each 32-value kernel adds d_x · d_w · Σ w_q · q into the eight lanes of acc and the offset term
+// (d_x · m · Σ q, the types with m) into *rest; y = Σ acc + rest.
+
+// q8_0 [34]: d, qs i8[32].
+KERNEL static inline __m256 dot_q8_0_q8(const uint8_t *b, const int8_t *q, float dx, int sum, __m256 acc, float *rest) {
+    (void)sum; (void)rest;
+    const __m256i s = dot_i8x32(_mm256_loadu_si256((const __m256i *)(b + 2)), q);
+    return _mm256_fmadd_ps(_mm256_set1_ps(dx * f16_at(b)), _mm256_cvtepi32_ps(s), acc);
+}
+
+// q4_0 [18]: w = d · (nibble - 8); the 8 is taken out with Σ q.
+KERNEL static inline __m256 dot_q4_0_q8(const uint8_t *b, const int8_t *q, float dx, int sum, __m256 acc, float *rest) {
+    const float dd = dx * f16_at(b);
+    *rest -= dd * (float)(8 * sum);
+    return _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(dot_u8x32(nibbles32(b + 2), q)), acc);
+}
+
+// q4_1 [20]: w = d · nibble + m.
+KERNEL static inline __m256 dot_q4_1_q8(const uint8_t *b, const int8_t *q, float dx, int sum, __m256 acc, float *rest) {
+    *rest += dx * f16_at(b + 2) * (float)sum;
+    const __m256i s = dot_u8x32(nibbles32(b + 4), q);
+    return _mm256_fmadd_ps(_mm256_set1_ps(dx * f16_at(b)), _mm256_cvtepi32_ps(s), acc);
+}
+
+// q5_0 [22]: w = d · ((nibble | bit(qh, j) << 4) - 16); the 16 is taken out with Σ q.
+KERNEL static inline __m256 dot_q5_0_q8(const uint8_t *b, const int8_t *q, float dx, int sum, __m256 acc, float *rest) {
+    const float dd = dx * f16_at(b);
+    *rest -= dd * (float)(16 * sum);
+    const __m256i v = _mm256_or_si256(nibbles32(b + 6), bits32_as_16(b + 2));
+    return _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(dot_u8x32(v, q)), acc);
+}
+
+// q5_1 [24]: w = d · (nibble | bit(qh, j) << 4) + m.
+KERNEL static inline __m256 dot_q5_1_q8(const uint8_t *b, const int8_t *q, float dx, int sum, __m256 acc, float *rest) {
+    *rest += dx * f16_at(b + 2) * (float)sum;
+    const __m256i v = _mm256_or_si256(nibbles32(b + 8), bits32_as_16(b + 4));
+    return _mm256_fmadd_ps(_mm256_set1_ps(dx * f16_at(b)), _mm256_cvtepi32_ps(dot_u8x32(v, q)), acc);
+}
+
+// The 32 levels of 16 iq4 nibble bytes, as i8 in nibbles32's order.
+KERNEL static inline __m256i iq4_levels32(const uint8_t *p) {
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)iq4_levels));
+    return _mm256_shuffle_epi8(table, nibbles32(p));
+}
+
+// iq4_nl [18]: w = d · K[nibble].
+KERNEL static inline __m256 dot_iq4_nl_q8(const uint8_t *b, const int8_t *q, float dx, int sum, __m256 acc, float *rest) {
+    (void)sum; (void)rest;
+    const __m256i s = dot_i8x32(iq4_levels32(b + 2), q);
+    return _mm256_fmadd_ps(_mm256_set1_ps(dx * f16_at(b)), _mm256_cvtepi32_ps(s), acc);
+}
+
+// Each super-block kernel returns d_x · (d · Σ scale · Σ w_q · q - dmin · Σ min · Σ q) for its 256 values,
+// the q sums bs [16] per 16 values; a negative bias on w_q (q3_k's 4, q6_k's 32) enters as a min.
+
+// Byte shuffles that spread scales g and g + 1 (g = 2i) of sixteen over eight bytes each.
+static const uint8_t scale_pair_pick[8][16] = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1}, {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
+    {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5}, {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
+    {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9}, {10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
+    {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13}, {14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15},
+};
+
+// Two 16-value groups' i16 pair sums p [16] (group g, then g + 1; g even) times their scales, from the
+// sixteen i8 scales of a super-block.
+KERNEL static inline __m256i scale_pair(__m256i p, __m128i scales, int g) {
+    const __m128i pick = _mm_loadu_si128((const __m128i *)scale_pair_pick[g / 2]);
+    return widen_pairs(p, _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, pick)));
+}
+
+// Σ_g scales[g] · bs[g] over the sixteen groups of a super-block (i8 scales, i16 sums).
+KERNEL static inline int scaled_sums(__m128i scales, const int16_t *bs) {
+    return hsum_i32x8(_mm256_madd_epi16(_mm256_cvtepi8_epi16(scales), _mm256_loadu_si256((const __m256i *)bs)));
+}
+
+// Σ_g scale_g · Σ u·q over a super-block of 2-bit quants qs [64] (value 128·h + 32·l + m: bits 2l of
+// qs[32·h + m]), with q3_k's third bit (hmask[m] >> (4h + l)) & 1 as u's bit 2 where hmask is not null.
+KERNEL static inline int dot_2bit_groups(const uint8_t *qs, const uint8_t *hmask, __m128i scales, const int8_t *q) {
+    const __m256i mask = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    const __m256i high = hmask ? _mm256_loadu_si256((const __m256i *)hmask) : _mm256_setzero_si256();
+    __m256i acc = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        const __m256i bytes = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+        for (int l = 0; l < 4; l++) {
+            __m256i u = _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * l), mask);
+            if (hmask) u = _mm256_or_si256(u, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 4 * h + l), one), 2));
+            const __m256i p = pairs(u, _mm256_loadu_si256((const __m256i *)(q + 128 * h + 32 * l)));
+            acc = _mm256_add_epi32(acc, scale_pair(p, scales, 8 * h + 2 * l));
+        }
+    }
+    return hsum_i32x8(acc);
+}
+
+// q2_k [84]: scales [16] (scale low nibble, min high nibble, per 16 values), qs [64], d, dmin;
+// w = d · scale · u - dmin · min.
+KERNEL static float dot_q2_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
+    const float d = f16_at(b + 80), dmin = f16_at(b + 82);
+    const __m128i packed = _mm_loadu_si128((const __m128i *)b), low4 = _mm_set1_epi8(0x0F);
+    const int mins = scaled_sums(_mm_and_si128(_mm_srli_epi16(packed, 4), low4), bs);
+    return dx * (d * (float)dot_2bit_groups(b + 16, NULL, _mm_and_si128(packed, low4), q) - dmin * (float)mins);
+}
+
+// q3_k [110]: hmask [32], qs [64], 12 bytes of 16 six-bit scales, d; w = d · (scale - 32) · (u - 4), u =
+// low | high << 2 in 0..7.
+KERNEL static float dot_q3_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
+    const float d = f16_at(b + 108);
+    // Scale s: low nibble s % 8 of byte s % 8 (bytes 96..103), high nibble for s ≥ 8; its two high bits
+    // (byte 104 + s % 4 >> 2 · (s / 4)) & 3.
+    const __m128i packed = _mm_loadl_epi64((const __m128i *)(b + 96));
+    const __m128i low = _mm_and_si128(_mm_unpacklo_epi64(packed, _mm_srli_epi16(packed, 4)), _mm_set1_epi8(0x0F));
+    uint32_t hb;
+    memcpy(&hb, b + 104, 4);
+    const __m128i high = _mm_and_si128(_mm_setr_epi32((int)hb, (int)(hb >> 2), (int)(hb >> 4), (int)(hb >> 6)), _mm_set1_epi8(3));
+    const __m128i scales = _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
+    return dx * d * (float)(dot_2bit_groups(b + 32, b, scales, q) - 4 * scaled_sums(scales, bs));
+}
+
+// The 6-bit scale and min of q4_k's and q5_k's sub-block s from their 12 bytes.
+static inline void k_scale_min(const uint8_t *sc, int s, int *scale, int *min) {
+    if (s < 4) { *scale = sc[s] & 63; *min = sc[s + 4] & 63; }
+    else { *scale = (sc[s + 4] & 0x0F) | ((sc[s - 4] >> 6) << 4); *min = (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4); }
+}
+
+// q4_k [144] (qh null) and q5_k [176]: d, dmin, 12 bytes of scales and mins, then q5_k's qh [32] (fifth bit
+// of value 32·s + m: (qh[m] >> s) & 1), then qs [128]; w = d · sc · u - dmin · mn, u the nibble (| fifth
+// bit << 4).
+KERNEL static inline float dot_q45_k_q8(const uint8_t *b, const uint8_t *qh, const uint8_t *qs, const int8_t *q, float dx,
+                                        const int16_t *bs) {
     const float d = f16_at(b), dmin = f16_at(b + 2);
-    const uint8_t *sc = b + 4, *qs = b + 16;
-    const __m256i mask = _mm256_set1_epi8(0x0F);
+    const __m256i mask = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    const __m256i high = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
     __m256i acc = _mm256_setzero_si256();
     int mins = 0;
     for (int j = 0; j < 4; j++) {
         int scale[2], min[2];
         for (int h = 0; h < 2; h++) {
-            const int s = 2 * j + h;
-            if (s < 4) { scale[h] = sc[s] & 63; min[h] = sc[s + 4] & 63; }
-            else { scale[h] = (sc[s + 4] & 0x0F) | ((sc[s - 4] >> 6) << 4); min[h] = (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4); }
-            mins += min[h] * (bs[2 * s] + bs[2 * s + 1]);
+            k_scale_min(b + 4, 2 * j + h, &scale[h], &min[h]);
+            mins += min[h] * (bs[4 * j + 2 * h] + bs[4 * j + 2 * h + 1]);
         }
         const __m256i bytes = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-        const __m256i lo = _mm256_and_si256(bytes, mask), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask);
-        __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q + 64 * j)));
-        __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q + 64 * j + 32)));
-        plo = _mm256_madd_epi16(plo, _mm256_set1_epi16((short)scale[0]));
-        phi = _mm256_madd_epi16(phi, _mm256_set1_epi16((short)scale[1]));
-        acc = _mm256_add_epi32(acc, _mm256_add_epi32(plo, phi));
+        __m256i lo = _mm256_and_si256(bytes, mask), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask);
+        if (qh) {
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * j), one), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * j + 1), one), 4));
+        }
+        const __m256i plo = pairs(lo, _mm256_loadu_si256((const __m256i *)(q + 64 * j)));
+        const __m256i phi = pairs(hi, _mm256_loadu_si256((const __m256i *)(q + 64 * j + 32)));
+        acc = _mm256_add_epi32(acc, widen_pairs(plo, _mm256_set1_epi16((short)scale[0])));
+        acc = _mm256_add_epi32(acc, widen_pairs(phi, _mm256_set1_epi16((short)scale[1])));
     }
-    return dq * (d * (float)hsum_i32x8(acc) - dmin * (float)mins);
+    return dx * (d * (float)hsum_i32x8(acc) - dmin * (float)mins);
 }
+
+KERNEL static float dot_q4_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
+    return dot_q45_k_q8(b, NULL, b + 16, q, dx, bs);
+}
+
+KERNEL static float dot_q5_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
+    return dot_q45_k_q8(b, b + 16, b + 48, q, dx, bs);
+}
+
+// q6_k [210]: ql [128], qh [64], scales i8 [16], d; w = d · sc · (u - 32), u = low | high << 4 in 0..63;
+// value 128·h + 32·j + m: nibble j / 2 of ql[64·h + 32·(j % 2) + m], bits 2j of qh[32·h + m].
+KERNEL static float dot_q6_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
+    const float d = f16_at(b + 208);
+    const __m128i scales = _mm_loadu_si128((const __m128i *)(b + 192));
+    const int mins = 32 * scaled_sums(scales, bs);
+    const __m256i mask4 = _mm256_set1_epi8(0x0F), mask2 = _mm256_set1_epi8(3);
+    __m256i acc = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+        for (int j = 0; j < 4; j++) {
+            const __m256i ql = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32 * (j % 2)));
+            const __m256i low = _mm256_and_si256(_mm256_srli_epi16(ql, 4 * (j / 2)), mask4);
+            const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), mask2);
+            const __m256i u = _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
+            const __m256i p = pairs(u, _mm256_loadu_si256((const __m256i *)(q + 128 * h + 32 * j)));
+            const int g = 8 * h + 2 * j;
+            acc = _mm256_add_epi32(acc, scale_pair(p, scales, g));
+        }
+    }
+    return dx * d * (float)(hsum_i32x8(acc) - mins);
+}
+
+// iq4_xs [136]: d, scales_h u16, scales_l [4], qs [128]; sub-block s: w = d · (ls - 32) · K[nibble].
+KERNEL static float dot_iq4_xs_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
+    (void)bs;
+    const float d = f16_at(b);
+    uint16_t scales_h;
+    memcpy(&scales_h, b + 2, 2);
+    __m256i acc = _mm256_setzero_si256();
+    for (int s = 0; s < 8; s++) {
+        const int ls = ((b[4 + s / 2] >> (4 * (s % 2))) & 0x0F) | ((scales_h >> (2 * s)) & 3) << 4;
+        const __m256i v = iq4_levels32(b + 8 + 16 * s), x = _mm256_loadu_si256((const __m256i *)(q + 32 * s));
+        const __m256i p = pairs(_mm256_sign_epi8(v, v), _mm256_sign_epi8(x, v));
+        acc = _mm256_add_epi32(acc, widen_pairs(p, _mm256_set1_epi16((short)(ls - 32))));
+    }
+    return dx * d * (float)hsum_i32x8(acc);
+}
+
+// y[r] for rows [row_begin, row_end) from x quantized per 32 (dx [k / 32], sums [k / 32]).
+#define DOT_ROWS_Q8_32(name, block_bytes)                                                                    \
+    KERNEL static void dot_rows_##name##_q8(const uint8_t *w, size_t row_bytes, const int8_t *q,              \
+                                            const float *dx, const int16_t *sums, float *y,                   \
+                                            size_t row_begin, size_t row_end, size_t k) {                     \
+        const char *fetched = (const char *)w + row_begin * row_bytes + PREFETCH_BYTES;                      \
+        for (size_t r = row_begin; r < row_end; r++) {                                                       \
+            const uint8_t *row = w + r * row_bytes;                                                          \
+            __m256 acc = _mm256_setzero_ps();                                                                \
+            float rest = 0;                                                                                  \
+            for (size_t b = 0; b < k / 32; b++) {                                                            \
+                prefetch_until(&fetched, (const char *)row + PREFETCH_BYTES + (b + 1) * block_bytes);        \
+                acc = dot_##name##_q8(row + b * block_bytes, q + 32 * b, dx[b], sums[b], acc, &rest);         \
+            }                                                                                                \
+            y[r] = block_sum8(acc) + rest;                                                                   \
+        }                                                                                                    \
+    }
+
+// y[r] for rows [row_begin, row_end) from x quantized per 256 (dx [k / 256], sums [k / 16]).
+#define DOT_ROWS_Q8_256(name, block_bytes)                                                                   \
+    KERNEL static void dot_rows_##name##_q8(const uint8_t *w, size_t row_bytes, const int8_t *q,              \
+                                            const float *dx, const int16_t *sums, float *y,                   \
+                                            size_t row_begin, size_t row_end, size_t k) {                     \
+        const char *fetched = (const char *)w + row_begin * row_bytes + PREFETCH_BYTES;                      \
+        for (size_t r = row_begin; r < row_end; r++) {                                                       \
+            const uint8_t *row = w + r * row_bytes;                                                          \
+            float sum = 0;                                                                                   \
+            for (size_t b = 0; b < k / 256; b++) {                                                           \
+                prefetch_until(&fetched, (const char *)row + PREFETCH_BYTES + (b + 1) * block_bytes);        \
+                sum += dot_##name##_q8(row + b * block_bytes, q + 256 * b, dx[b], sums + 16 * b);            \
+            }                                                                                                \
+            y[r] = sum;                                                                                      \
+        }                                                                                                    \
+    }
+
+DOT_ROWS_Q8_32(q8_0, 34)
+DOT_ROWS_Q8_32(q4_0, 18)
+DOT_ROWS_Q8_32(q4_1, 20)
+DOT_ROWS_Q8_32(q5_0, 22)
+DOT_ROWS_Q8_32(q5_1, 24)
+DOT_ROWS_Q8_32(iq4_nl, 18)
+DOT_ROWS_Q8_256(q2_k, 84)
+DOT_ROWS_Q8_256(q3_k, 110)
+DOT_ROWS_Q8_256(q4_k, 144)
+DOT_ROWS_Q8_256(q5_k, 176)
+DOT_ROWS_Q8_256(q6_k, 210)
+DOT_ROWS_Q8_256(iq4_xs, 136)
+
+typedef void (*dot_rows_q8_fn)(const uint8_t *, size_t, const int8_t *, const float *, const int16_t *, float *,
+                               size_t, size_t, size_t);
 
 int qkv_dot_rows_blocks_q8(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
                            size_t row_begin, size_t row_end, size_t k) {
-    if (qkv_kernels_level() < 1 || dtype_code != 39 || k % 256 != 0 || k > 65536) return 0;
-    int8_t q[k];
-    float d[k / 256];
-    int16_t bs[k / 16];
-    quantize_x_q8(x, k, q, d, bs);
-    const uint8_t *base = (const uint8_t *)w;
-    for (size_t r = row_begin; r < row_end; r++) {
-        const uint8_t *row = base + r * row_bytes;
-        float sum = 0;
-        for (size_t b = 0; b < k / 256; b++) {
-            _mm_prefetch((const char *)row + (b + 4) * 144, _MM_HINT_T0);
-            sum += dot_q4_k_q8(row + 144 * b, q + 256 * b, d[b], bs + 16 * b);
-        }
-        y[r] = sum;
+    dot_rows_q8_fn rows;
+    size_t n = 256, g = 16;
+    switch (dtype_code) {
+    case 32: rows = dot_rows_q8_0_q8; n = g = 32; break;
+    case 33: rows = dot_rows_q4_0_q8; n = g = 32; break;
+    case 34: rows = dot_rows_q4_1_q8; n = g = 32; break;
+    case 35: rows = dot_rows_q5_0_q8; n = g = 32; break;
+    case 36: rows = dot_rows_q5_1_q8; n = g = 32; break;
+    case 42: rows = dot_rows_iq4_nl_q8; n = g = 32; break;
+    case 37: rows = dot_rows_q2_k_q8; break;
+    case 38: rows = dot_rows_q3_k_q8; break;
+    case 39: rows = dot_rows_q4_k_q8; break;
+    case 40: rows = dot_rows_q5_k_q8; break;
+    case 41: rows = dot_rows_q6_k_q8; break;
+    case 43: rows = dot_rows_iq4_xs_q8; break;
+    default: return 0;
     }
+    if (qkv_kernels_level() < 1 || k % n != 0 || k > 65536) return 0;
+    int8_t q[k];
+    float dx[k / n];
+    int16_t sums[k / g];
+    quantize_x_q8(x, k, n, g, q, dx, sums);
+    rows((const uint8_t *)w, row_bytes, q, dx, sums, y, row_begin, row_end, k);
     return 1;
 }
 

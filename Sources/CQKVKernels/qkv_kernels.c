@@ -10,20 +10,7 @@
 #define KERNEL __attribute__((target("avx2,fma,f16c")))
 #define KERNEL512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 
-// How far ahead the row kernels prefetch. They read four contiguous rows at once, so a group of rows
-// reads its 4 · row_bytes at four times one row's pace, and the next group follows on: the kernels
-// prefetch every cache line up to PREFETCH_BYTES past the group's position in that order
-// (prefetch_until). The hardware prefetcher stops at each 4 KiB page, and every new page of a mapped
-// file is a TLB miss: prefetching ahead keeps loads in flight across page boundaries. Measured on the
-// LLaMA-134M shape, 2 threads: 4 KiB ahead of each row's own position doubled q8_0 decode (85 to 170
-// tok/s); ahead in the group's order instead, 8 KiB gained another 5-15 % at f16, bf16 and q8_0 (f32
-// the same; 4 and 12 KiB no better).
-#define PREFETCH_BYTES 8192
-
-// Prefetches every cache line from *next up to `until`, and moves *next on to there.
-static inline void prefetch_until(const char **next, const char *until) {
-    for (; *next < until; *next += 64) _mm_prefetch(*next, _MM_HINT_T0);
-}
+#include "qkv_prefetch.h"
 
 // 0: neither; 1: AVX2, FMA and F16C; 2: those and AVX-512 (F, BW, VL). Set once by qkv_kernels_supported.
 static int level;

@@ -61,12 +61,14 @@ struct WeightMatrix: @unchecked Sendable {
     /// the team's threads with OpenBLAS at one thread. Every dtype runs in the C kernels where the
     /// processor has them (`NativeKernels`); f32 otherwise goes to OpenBLAS's sgemv.
     func multiplyVector(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        // With 8-bit activations (opt-in), every runnable block type, q8_0 included, takes the C integer
+        // kernels where the processor has AVX2.
+        if dtype.isBlockQuantized && NativeKernels.enabled && NativeKernels.quantizedActivations,
+           qkv_dot_rows_blocks_q8(CInt(dtype.rawValue), base, rowBytes, x, y, rows.lowerBound, rows.upperBound, columns) != 0 {
+            return
+        }
         if dtype.isBlockQuantized && dtype != .q8_0 {
             // C for every runnable block type where the processor has AVX2; else per block in Swift.
-            if NativeKernels.enabled && NativeKernels.quantizedActivations,
-               qkv_dot_rows_blocks_q8(CInt(dtype.rawValue), base, rowBytes, x, y, rows.lowerBound, rows.upperBound, columns) != 0 {
-                return
-            }
             if NativeKernels.enabled,
                qkv_dot_rows_blocks(CInt(dtype.rawValue), base, rowBytes, x, y, rows.lowerBound, rows.upperBound, columns) != 0 {
                 return

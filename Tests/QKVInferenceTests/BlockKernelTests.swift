@@ -91,38 +91,6 @@ final class BlockKernelTests: XCTestCase {
     /// The special blocks, one row each (k = the block size): each block's y from the C kernel against the
     /// sum of gguf-py's dequantization times x in Double and against the Swift path. A sum that is NaN or
     /// infinite in the reference (a NaN or infinite scale) must be the same NaN-ness or infinity in both.
-    /// QKV_ACTIVATIONS=q8's kernel (q4_k): x quantized to 8 bits per block of 256, integer dot products.
-    /// Against an independent model of the same arithmetic in Double (x rounded to the same q8 grid,
-    /// then the exact dequantized weights): equal to f32 rounding; against the exact product: within
-    /// the activation rounding, half a step of 1/127 of each block's largest |x| per weight.
-    func testQuantizedActivations_q4k_isTheProductWithXOnItsEightBitGrid() throws {
-        let (w, dense) = try matrix(.q4_k)
-        let (rows, columns) = (w.rows, w.columns)
-        let x = values(columns, seed: 11)
-        var y = [Float](repeating: .nan, count: rows)
-        let ran = y.withUnsafeMutableBufferPointer { out in
-            qkv_dot_rows_blocks_q8(CInt(DType.q4_k.rawValue), w.base, w.rowBytes, x, out.baseAddress!, 0, rows, columns)
-        }
-        guard NativeKernels.enabled else { return XCTAssertEqual(ran, 0) }
-        XCTAssertEqual(ran, 1)
-        XCTAssertEqual(qkv_dot_rows_blocks_q8(CInt(DType.q4_0.rawValue), w.base, w.rowBytes, x, &y, 0, rows, columns), 0, "q4_k only")
-        // x on its q8 grid, block by block.
-        var xq = [Double](repeating: 0, count: columns)
-        for b in 0..<(columns / 256) {
-            let block = x[(256 * b)..<(256 * b + 256)]
-            let amax = block.map(abs).max()!, d = Double(amax / 127), id = amax > 0 ? 127 / amax : 0
-            for j in 0..<256 { xq[256 * b + j] = d * Double(max(-127, min(127, (x[256 * b + j] * id).rounded(.toNearestOrEven)))) }
-        }
-        for r in 0..<rows {
-            let onGrid = (0..<columns).map { Double(dense[r * columns + $0]) * xq[$0] }
-            let exact = (0..<columns).map { Double(dense[r * columns + $0]) * Double(x[$0]) }
-            let bound = onGrid.map(abs).reduce(0, +)
-            XCTAssertLessThanOrEqual(abs(Double(y[r]) - onGrid.reduce(0, +)), 1e-5 * bound + 1e-30, "row \(r): \(y[r])")
-            let step = (0..<columns).map { abs(Double(dense[r * columns + $0])) * Double(x[(256 * ($0 / 256))..<(256 * ($0 / 256) + 256)].map(abs).max()!) / 254 }
-            XCTAssertLessThanOrEqual(abs(Double(y[r]) - exact.reduce(0, +)), step.reduce(0, +) + 1e-5 * bound, "row \(r) against the exact product")
-        }
-    }
-
     func testNativeRowKernels_specialBlocks_oneBlockPerRow() throws {
         XCTAssertFalse(NativeKernels.availableLevels.isEmpty, "the C kernels need AVX2 on this machine")
         for dtype in nativeBlockTypes {
@@ -203,5 +171,124 @@ final class BlockKernelTests: XCTestCase {
             let dense = DTypeConversion.dequantize(try file.tensor(dtype.name + ".matrix")).withUnsafeBufferPointer(of: UInt32.self) { Array($0) }
             w.withFloats { p in XCTAssertEqual((0..<dense.count).map { p[$0].bitPattern }, dense, "\(dtype)") }
         }
+    }
+    // MARK: 8-bit activations (QKV_ACTIVATIONS=q8; Specs/quantization.md, "8-bit activations")
+
+    /// x [k] on its 8-bit grid as Specs/quantization.md specifies it, in f32 as the C kernels compute it:
+    /// per block of `n` values (32 for the 32-value types, 256 for the K types and iq4_xs), d = max|x| / 127,
+    /// q = x / d rounded to nearest, ties to even, in -127...127 (0 where d is 0). Returns d · q in Double
+    /// and each block's d.
+    func eightBitGrid(_ x: [Float], block n: Int) -> (values: [Double], steps: [Double]) {
+        var values = [Double](repeating: 0, count: x.count), steps: [Double] = []
+        for b in 0..<(x.count / n) {
+            let amax = x[(n * b)..<(n * b + n)].map(abs).max()!
+            let d = amax / 127
+            steps.append(Double(d))
+            for j in (n * b)..<(n * b + n) {
+                let q = d > 0 ? max(-127, min(127, (x[j] / d).rounded(.toNearestOrEven))) : 0
+                values[j] = Double(d) * Double(q)
+            }
+        }
+        return (values, steps)
+    }
+
+    /// The block of x that each type quantizes its activations in.
+    func activationBlock(_ dtype: DType) -> Int { dtype.blockSize == 32 ? 32 : 256 }
+
+    /// y [rows] from qkv_dot_rows_blocks_q8 on `rows` rows of k values at w, rowBytes apart.
+    func quantizedProduct(_ dtype: DType, _ w: UnsafeRawPointer, rowBytes: Int, _ x: [Float], rows: Range<Int>, count: Int) -> [Float] {
+        var y = [Float](repeating: .nan, count: count)
+        let ran = y.withUnsafeMutableBufferPointer {
+            qkv_dot_rows_blocks_q8(CInt(dtype.rawValue), w, rowBytes, x, $0.baseAddress!, rows.lowerBound, rows.upperBound, x.count)
+        }
+        XCTAssertEqual(ran, 1, "\(dtype): the q8 kernel ran")
+        return y
+    }
+
+    func testQuantizedActivations_everyRunnableType_isTheProductWithXOnItsEightBitGrid() throws {
+        XCTAssertFalse(NativeKernels.availableLevels.isEmpty, "the C kernels need AVX2 on this machine")
+        for dtype in runnable {
+            let (w, dense) = try matrix(dtype)
+            let (rows, columns) = (w.rows, w.columns)
+            XCTAssertGreaterThan(columns / dtype.blockSize, 1, "\(dtype): rows of several blocks")
+            let ordinary = values(columns, seed: 31)
+            // The first activation block all zeros (d = 0); then the whole x at extreme scales.
+            let zeroFirst = (0..<columns).map { $0 < activationBlock(dtype) ? 0 : ordinary[$0] }
+            for (x, what) in [(zeroFirst, "zero block"), (ordinary.map { $0 * 1e-20 }, "x·1e-20"), (ordinary.map { $0 * 1e20 }, "x·1e20")] {
+                let grid = eightBitGrid(x, block: activationBlock(dtype)).values
+                for share in [0..<rows, 4..<13, 12..<13] {
+                    let y = quantizedProduct(dtype, w.base, rowBytes: w.rowBytes, x, rows: share, count: rows)
+                    for r in share {
+                        let terms = (0..<columns).map { Double(dense[r * columns + $0]) * grid[$0] }
+                        check(y[r], terms.reduce(0, +), terms.map(abs).reduce(0, +), "\(dtype) \(what) row \(r) of \(share)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testQuantizedActivations_everyRunnableType_isWithinHalfAStepOfTheF32Path() throws {
+        for dtype in runnable {
+            let (w, dense) = try matrix(dtype)
+            let (rows, columns) = (w.rows, w.columns)
+            let x = values(columns, seed: 37)
+            let steps = eightBitGrid(x, block: activationBlock(dtype)).steps
+            let q8 = quantizedProduct(dtype, w.base, rowBytes: w.rowBytes, x, rows: 0..<rows, count: rows)
+            // The exact f32-activation C kernels, whatever QKV_ACTIVATIONS says.
+            var f32 = [Float](repeating: .nan, count: rows)
+            f32.withUnsafeMutableBufferPointer { y in
+                if dtype == .q8_0 {
+                    qkv_dot_rows_q8_0(w.base, x, y.baseAddress!, 0, rows, columns)
+                } else {
+                    XCTAssertEqual(qkv_dot_rows_blocks(CInt(dtype.rawValue), w.base, w.rowBytes, x, y.baseAddress!, 0, rows, columns), 1)
+                }
+            }
+            for r in 0..<rows {
+                // |x - d·q| ≤ d / 2 for every value: the product moves by at most Σ |w| · d / 2.
+                let n = activationBlock(dtype)
+                let halfSteps = (0..<columns).map { abs(Double(dense[r * columns + $0])) * steps[$0 / n] / 2 }.reduce(0, +)
+                let bound = (0..<columns).map { abs(Double(dense[r * columns + $0]) * Double(x[$0])) }.reduce(0, +)
+                XCTAssertLessThanOrEqual(abs(Double(q8[r]) - Double(f32[r])), halfSteps + 2e-5 * bound,
+                                         "\(dtype) row \(r): q8 \(q8[r]), f32 \(f32[r])")
+            }
+        }
+    }
+
+    /// The special blocks (zero, -0, negative, subnormal, largest, infinite and NaN f16 scales; all-zero and
+    /// all-ones quant bytes), one block per row: a finite reference is matched on the 8-bit grid, a
+    /// non-finite one (a non-finite scale) gives a non-finite y.
+    func testQuantizedActivations_specialBlocks_oneBlockPerRow() throws {
+        for dtype in runnable {
+            let view = try file.tensor(dtype.name)
+            let reference = try file.tensor(dtype.name + ".f32").withUnsafeBufferPointer(of: Float.self) { Array($0) }
+            let size = dtype.blockSize, bytes = dtype.blockBytes, blocks = reference.count / size
+            let x = values(size, seed: 41)
+            let grid = eightBitGrid(x, block: activationBlock(dtype)).values
+            let y = try view.withUnsafeBytes { raw in
+                quantizedProduct(dtype, try XCTUnwrap(raw.baseAddress), rowBytes: bytes, x, rows: 0..<blocks, count: blocks)
+            }
+            var nonFinite = 0
+            for b in 0..<blocks {
+                let terms = (0..<size).map { Double(reference[b * size + $0]) * grid[$0] }
+                let want = terms.reduce(0, +)
+                if want.isFinite {
+                    check(y[b], want, terms.map(abs).reduce(0, +), "\(dtype) q8 block \(b)")
+                } else {
+                    XCTAssertFalse(y[b].isFinite, "\(dtype) q8 block \(b): \(y[b]), want \(want)")
+                    nonFinite += 1
+                }
+            }
+            XCTAssertGreaterThan(nonFinite, 0, "\(dtype): the fixture plants infinite and NaN scales")
+        }
+    }
+
+    func testQuantizedActivations_refusesWhatItDoesNotRun() throws {
+        let (w, _) = try matrix(.q4_k)
+        var y = [Float](repeating: .nan, count: w.rows)
+        let x = values(w.columns, seed: 43)
+        XCTAssertEqual(qkv_dot_rows_blocks_q8(CInt(DType.f16.rawValue), w.base, w.rowBytes, x, &y, 0, w.rows, w.columns), 0, "f16")
+        XCTAssertEqual(qkv_dot_rows_blocks_q8(CInt(DType.iq2_xxs.rawValue), w.base, w.rowBytes, x, &y, 0, w.rows, w.columns), 0, "dequantize-only type")
+        XCTAssertEqual(qkv_dot_rows_blocks_q8(CInt(DType.q4_k.rawValue), w.base, w.rowBytes, x, &y, 0, w.rows, 128), 0, "k not whole super-blocks")
+        XCTAssertTrue(y.allSatisfy(\.isNaN), "nothing computed")
     }
 }

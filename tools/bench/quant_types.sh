@@ -5,13 +5,15 @@
 # ~/.cache/qkv-llamacpp-venv) run the same file with the same 256 prompt ids, 64 decoded tokens and
 # 2 threads, in alternation. Prints a Markdown table with the CPU model: prompt and decode tok/s, the
 # ratio, and the GB/s of weights qkv reads per decoded token (every matrix once, the token embedding's
-# one row aside).
-#   TYPES="q4_0 q4_k q5_k q6_k q8_0"  ROUNDS=2  THREADS=2  QKV_BENCH_MODELS=~/.cache/qkv-bench
+# one row aside). ACTIVATIONS="f32 q8" runs qkv once per mode in each round (q8: QKV_ACTIVATIONS=q8,
+# 8-bit activations) beside one llama.cpp run, a row per mode.
+#   TYPES="q4_0 q4_k q5_k q6_k q8_0"  ROUNDS=2  THREADS=2  ACTIVATIONS=f32  QKV_BENCH_MODELS=~/.cache/qkv-bench
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 types=${TYPES:-q4_0 q4_k q5_k q6_k q8_0}
 rounds=${ROUNDS:-2}
 threads=${THREADS:-2}
+activations=${ACTIVATIONS:-f32}
 models=${QKV_BENCH_MODELS:-$HOME/.cache/qkv-bench}
 source_model=$models/llama-134m
 peer=~/.cache/qkv-llamacpp-venv/bin/python
@@ -26,8 +28,9 @@ qkv="$(swift build -c release --show-bin-path)/qkv"
 mkdir -p "$models/quant"
 ids=$(python3 -c 'import random; r = random.Random(7); print(",".join(str(r.randrange(3, 32000)) for _ in range(256)))')
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; flags: $(grep -m1 '^flags' /proc/cpuinfo | grep -o -w -E 'avx512f|avx512_vnni|avx512_bf16|avx2' | sort -u | tr '\n' ' '); $threads threads"
-echo "| type | file | round | qkv prompt tok/s | llama.cpp prompt tok/s | ratio | qkv decode tok/s | llama.cpp decode tok/s | ratio | qkv weights GB/s |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| activations | type | file | round | qkv prompt tok/s | llama.cpp prompt tok/s | ratio | qkv decode tok/s | llama.cpp decode tok/s | ratio | qkv weights GB/s |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+declare -A qp qd   # per activation mode
 for type in $types; do
     file=$models/quant/llama-134m-$type.gguf
     if [ ! -f "$file" ]; then
@@ -37,16 +40,21 @@ for type in $types; do
     # Bytes read per decoded token: the file's tensors but the token embedding (one row of it is read).
     weights=$(python3 -c 'import sys, gguf; r = gguf.GGUFReader(sys.argv[1]); print(sum(t.n_bytes for t in r.tensors if t.name != "token_embd.weight"))' "$file")
     for round in $(seq "$rounds"); do
-        line=$("$qkv" generate "$file" --prompt-ids "$ids" --max-tokens 64 --ignore-eos --ids --threads "$threads" 2>&1 >/dev/null | tail -1)
-        qp=$(echo "$line" | sed -E 's/.*prompt [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s\).*/\1/')
-        qd=$(echo "$line" | sed -E 's/.*generated [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s.*/\1/')
+        for mode in $activations; do
+            line=$(env $([ "$mode" = q8 ] && echo QKV_ACTIVATIONS=q8 || echo -u QKV_ACTIVATIONS) \
+                "$qkv" generate "$file" --prompt-ids "$ids" --max-tokens 64 --ignore-eos --ids --threads "$threads" 2>&1 >/dev/null | tail -1)
+            qp[$mode]=$(echo "$line" | sed -E 's/.*prompt [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s\).*/\1/')
+            qd[$mode]=$(echo "$line" | sed -E 's/.*generated [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s.*/\1/')
+        done
         peer_json=$("$peer" tools/bench/gemma3_llamacpp.py "$file" "$threads" "$ids" 64 2>/dev/null | tail -1)
         read -r lp ld < <(echo "$peer_json" | python3 -c 'import json,sys; j=json.load(sys.stdin); print("%.1f %.1f" % (j["prompt_tok_s"], j["decode_tok_s"]))')
-        python3 - "$type" "$(du -m "$file" | cut -f1)" "$round" "$qp" "$lp" "$qd" "$ld" "$weights" <<'EOF'
+        for mode in $activations; do
+            python3 - "$mode" "$type" "$(du -m "$file" | cut -f1)" "$round" "${qp[$mode]}" "$lp" "${qd[$mode]}" "$ld" "$weights" <<'EOF'
 import sys
-t, mb, r, qp, lp, qd, ld, w = sys.argv[1:]
+a, t, mb, r, qp, lp, qd, ld, w = sys.argv[1:]
 qp, lp, qd, ld, w = map(float, (qp, lp, qd, ld, w))
-print("| %s | %s MB | %s | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f |" % (t, mb, r, qp, lp, qp / lp, qd, ld, qd / ld, w * qd / 1e9))
+print("| %s | %s | %s MB | %s | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f |" % (a, t, mb, r, qp, lp, qp / lp, qd, ld, qd / ld, w * qd / 1e9))
 EOF
+        done
     done
 done

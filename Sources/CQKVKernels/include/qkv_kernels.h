@@ -73,10 +73,11 @@ void qkv_widen_q8_0(const void *src, float *out, size_t blocks);
 int qkv_dot_rows_blocks(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
                         size_t row_begin, size_t row_end, size_t k);
 
-/// qkv_dot_rows_blocks with 8-bit activations (QKV_ACTIVATIONS=q8): x quantized to blocks of 256
-/// (d = max|x| / 127, q rounded to nearest) and multiplied with integer dot products, as llama.cpp does;
-/// faster, not exact. q4_k (39) only; returns 0 for other dtypes, k not a multiple of 256 or above 65536,
-/// or without AVX2.
+/// qkv_dot_rows_blocks with 8-bit activations (QKV_ACTIVATIONS=q8), for the same dtypes and q8_0 (32):
+/// x quantized to blocks of 32 (32-value types) or 256 (K types, iq4_xs), d = max|x| / 127 and q = x / d
+/// rounded to nearest, and multiplied with integer dot products, as llama.cpp does; faster, not exact
+/// (Specs/quantization.md, "8-bit activations"). Returns 0, computing nothing, for other dtypes, k not a
+/// multiple of that block or above 65536, or without AVX2.
 int qkv_dot_rows_blocks_q8(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
                            size_t row_begin, size_t row_end, size_t k);
 
