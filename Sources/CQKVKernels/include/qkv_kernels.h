@@ -42,7 +42,8 @@ void qkv_dot_columns_q8_0(const void *w, size_t n, const float *x, float *y, siz
 
 /// Y[t, j] = Σ_i X[t, i] · W[j, i] for t in [0, m), j in [row_begin, row_end): a few tokens X [m, k]
 /// (rows `ldx` apart) through W [*, k] of f32, f16 or bf16, from W in place; Y's rows `ldy` apart.
-/// Returns 0 and does nothing unless the AVX-512 kernels are in use and k is a positive multiple of 16.
+/// Returns 0 and does nothing unless the C kernels (AVX2 or AVX-512) are in use and k is a positive
+/// multiple of 16.
 int qkv_gemm_rows_f32(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
                       size_t ldy, size_t row_begin, size_t row_end);
 int qkv_gemm_rows_f16(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
