@@ -23,6 +23,13 @@ public final class DecoderBatch {
 
     deinit { logits.deallocate() }
 
+    /// A session for a sequence this batch will step, sharing the batch's threads instead of starting
+    /// its own (a server makes one per request): use it, its prompt `forward` included, only from the
+    /// batch's owner, one call at a time.
+    public func makeSession(capacity: Int) -> DecoderSession {
+        DecoderSession(config: model.config, capacity: min(capacity, model.config.maxPositions), team: workspace.team)
+    }
+
     /// Appends `tokens[t]` to `sequences[t]` (distinct sessions of this model, at most `maxSequences`,
     /// none longer than `capacity`) and returns their next-token logits [n, V], valid until the next step.
     public func step(_ tokens: [Int], sequences: [DecoderSession]) throws(InferenceError) -> UnsafeBufferPointer<Float> {

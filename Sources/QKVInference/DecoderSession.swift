@@ -45,7 +45,10 @@ public final class DecoderSession {
 
     /// `withCache` false: scratch only (a `DecoderBatch`'s workspace, whose rows' caches are their own
     /// sessions'); `capacity` then sizes the attention scores only.
-    init(config: ModelConfig, capacity: Int, chunkTokens: Int = DecoderSession.defaultChunkTokens, withCache: Bool = true) {
+    /// `team`: threads to share with other sessions used from the same caller, one at a time (a
+    /// `DecoderBatch`'s); nil: a team of its own.
+    init(config: ModelConfig, capacity: Int, chunkTokens: Int = DecoderSession.defaultChunkTokens, withCache: Bool = true,
+         team: ComputeTeam? = nil) {
         self.capacity = capacity
         ropeFactors = config.rope?.frequencyFactors(forCapacity: capacity)
         let (D, H, K, d, F) = (config.modelDim, config.headCount, config.keyValueHeadCount, config.headDim, config.ffnDim)
@@ -72,11 +75,11 @@ public final class DecoderSession {
         let slidingBase = config.rope?.slidingTheta != nil
         slidingCos = buffer(slidingBase ? rows * d / 2 : 1); slidingSin = buffer(slidingBase ? rows * d / 2 : 1)
         logits = buffer(config.vocabSize)
-        team = ComputeTeam(size: computeThreads)
+        self.team = team ?? ComputeTeam(size: computeThreads)
         scoresStride = rows * capacity
-        scoreBuffers = buffer(team.size * scoresStride)
+        scoreBuffers = buffer(self.team.size * scoresStride)
         tileFloats = WeightMatrix.scratchFloats(modelDim: D, ffnDim: F, headsTimesHeadDim: H * d)
-        tileBuffers = buffer(team.size * tileFloats)
+        tileBuffers = buffer(self.team.size * tileFloats)
         self.allocations = allocations
     }
 

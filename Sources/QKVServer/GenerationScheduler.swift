@@ -108,7 +108,7 @@ final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopp
             for request in admitted {
                 if request.cancelled.isSet { request.events.finish(); continue }
                 metrics.queueWait.recordInterval(since: request.received)
-                slots.append(Slot(request: request, session: model.model.makeSession(capacity: request.prompt.count + request.maxTokens),
+                slots.append(Slot(request: request, session: batch.makeSession(capacity: request.prompt.count + request.maxTokens),
                                   sampler: Sampler(request.sampling),
                                   text: model.tokenizer.map { GeneratedText(tokenizer: $0, prompt: request.prompt) },
                                   matcher: StopMatcher(stops: request.stop)))
