@@ -580,8 +580,8 @@ GEMM_ROWS_512(gemm_rows_bf16_avx512, gemm_tile_bf16)
 
 // The same product with AVX2's sixteen 8-lane registers: tiles of four W rows by two tokens (8 sums,
 // 4 W and 1 X register), so each W load serves two tokens from L1 while W is read from memory once per
-// product. A decode step of several sequences (continuous batching) goes through here: sgemm packed
-// every weight first, which made an 8-sequence step cost 4 single steps instead of about one.
+// product, unpacked (sgemm would copy its share of W first). The few rows of a decode step of several
+// sequences (continuous batching) go through here.
 #define GEMM_TILE_256(NAME, LOAD8)                                                                          \
 KERNEL static inline __attribute__((always_inline)) void NAME(const float *x, size_t ldx, const char *w,   \
         size_t row_bytes, size_t i_begin, size_t i_end, float *y, size_t ldy, const int TOKENS, const int WROWS) { \

@@ -68,8 +68,9 @@ extension SentenceEmbedder {
 }
 
 /// Raised once from any thread (a stream's consumer going away), read by the generating one.
-final class StopSignal: Sendable {
+public final class StopSignal: Sendable {
     private let raised = Atomic<Bool>(false)
-    func raise() { raised.store(true, ordering: .relaxed) }
-    var isRaised: Bool { raised.load(ordering: .relaxed) }
+    public init() {}
+    public func raise() { raised.store(true, ordering: .relaxed) }
+    public var isRaised: Bool { raised.load(ordering: .relaxed) }
 }

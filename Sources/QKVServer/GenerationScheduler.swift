@@ -25,7 +25,7 @@ final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopp
         /// Alternatives to report beside each chosen token's log-probability; nil: no log-probabilities.
         let logprobs: Int?
         let events: AsyncThrowingStream<Event, Error>.Continuation
-        let cancelled: CancellationFlag
+        let cancelled: StopSignal
         let received: ContinuousClock.Instant
     }
 
@@ -53,8 +53,8 @@ final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopp
     /// Throws 503 when `maxQueue` requests are already waiting for a slot.
     func submit(prompt: [Int], maxTokens: Int, sampling: SamplingOptions, stop: [String], logprobs: Int?) throws(APIError) -> AsyncThrowingStream<Event, Error> {
         let (stream, continuation) = AsyncThrowingStream<Event, Error>.makeStream()
-        let cancelled = CancellationFlag()
-        continuation.onTermination = { _ in cancelled.set() }
+        let cancelled = StopSignal()
+        continuation.onTermination = { _ in cancelled.raise() }
         condition.lock()
         defer { condition.unlock() }
         guard pending.count < maxQueue else { throw APIError.queueFull(waiting: pending.count) }
@@ -106,7 +106,7 @@ final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopp
             condition.unlock()
 
             for request in admitted {
-                if request.cancelled.isSet { request.events.finish(); continue }
+                if request.cancelled.isRaised { request.events.finish(); continue }
                 metrics.queueWait.recordInterval(since: request.received)
                 slots.append(Slot(request: request, session: batch.makeSession(capacity: request.prompt.count + request.maxTokens),
                                   sampler: Sampler(request.sampling),
@@ -129,7 +129,7 @@ final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopp
                 }
             }
             slots.removeAll { slot in
-                if slot.request.cancelled.isSet { slot.request.events.finish(); return true }
+                if slot.request.cancelled.isRaised { slot.request.events.finish(); return true }
                 return slot.done
             }
             metrics.activeSequences.record(slots.count)
@@ -218,12 +218,4 @@ struct StopMatcher {
         defer { pending = "" }
         return pending
     }
-}
-
-/// Set once from any thread, read from the generating one.
-final class CancellationFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.lock(); value = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
