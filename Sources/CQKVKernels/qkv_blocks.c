@@ -633,26 +633,32 @@ DOT_ROWS_Q8_256(iq4_xs, 136)
 typedef void (*dot_rows_q8_fn)(const uint8_t *, size_t, const int8_t *, const float *, const int16_t *, float *,
                                size_t, size_t, size_t);
 
+// The 8-bit-activation row kernel of a dtype and its activation blocks: n values per scale, g per q sum.
+// False for dtypes without one.
+static int q8_rows_kernel(int dtype_code, dot_rows_q8_fn *rows, size_t *n, size_t *g) {
+    *n = 256; *g = 16;
+    switch (dtype_code) {
+    case 32: *rows = dot_rows_q8_0_q8; *n = *g = 32; return 1;
+    case 33: *rows = dot_rows_q4_0_q8; *n = *g = 32; return 1;
+    case 34: *rows = dot_rows_q4_1_q8; *n = *g = 32; return 1;
+    case 35: *rows = dot_rows_q5_0_q8; *n = *g = 32; return 1;
+    case 36: *rows = dot_rows_q5_1_q8; *n = *g = 32; return 1;
+    case 42: *rows = dot_rows_iq4_nl_q8; *n = *g = 32; return 1;
+    case 37: *rows = dot_rows_q2_k_q8; return 1;
+    case 38: *rows = dot_rows_q3_k_q8; return 1;
+    case 39: *rows = dot_rows_q4_k_q8; return 1;
+    case 40: *rows = dot_rows_q5_k_q8; return 1;
+    case 41: *rows = dot_rows_q6_k_q8; return 1;
+    case 43: *rows = dot_rows_iq4_xs_q8; return 1;
+    default: return 0;
+    }
+}
+
 int qkv_dot_rows_blocks_q8(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
                            size_t row_begin, size_t row_end, size_t k) {
     dot_rows_q8_fn rows;
-    size_t n = 256, g = 16;
-    switch (dtype_code) {
-    case 32: rows = dot_rows_q8_0_q8; n = g = 32; break;
-    case 33: rows = dot_rows_q4_0_q8; n = g = 32; break;
-    case 34: rows = dot_rows_q4_1_q8; n = g = 32; break;
-    case 35: rows = dot_rows_q5_0_q8; n = g = 32; break;
-    case 36: rows = dot_rows_q5_1_q8; n = g = 32; break;
-    case 42: rows = dot_rows_iq4_nl_q8; n = g = 32; break;
-    case 37: rows = dot_rows_q2_k_q8; break;
-    case 38: rows = dot_rows_q3_k_q8; break;
-    case 39: rows = dot_rows_q4_k_q8; break;
-    case 40: rows = dot_rows_q5_k_q8; break;
-    case 41: rows = dot_rows_q6_k_q8; break;
-    case 43: rows = dot_rows_iq4_xs_q8; break;
-    default: return 0;
-    }
-    if (qkv_kernels_level() < 1 || k % n != 0 || k > 65536) return 0;
+    size_t n, g;
+    if (!q8_rows_kernel(dtype_code, &rows, &n, &g) || qkv_kernels_level() < 1 || k % n != 0 || k > 65536) return 0;
     int8_t q[k];
     float dx[k / n];
     int16_t sums[k / g];
@@ -661,9 +667,35 @@ int qkv_dot_rows_blocks_q8(int dtype_code, const void *w, size_t row_bytes, cons
     return 1;
 }
 
+// Weight rows per pass of qkv_gemm_rows_blocks_q8: few enough that a pass's blocks stay in L1/L2 while
+// every token's row of x runs over them.
+enum { Q8_GEMM_ROWS = 8 };
+
+int qkv_gemm_rows_blocks_q8(int dtype_code, const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k,
+                            float *y, size_t ldy, size_t row_begin, size_t row_end, void *scratch, size_t scratch_bytes) {
+    dot_rows_q8_fn rows;
+    size_t n, g;
+    if (!q8_rows_kernel(dtype_code, &rows, &n, &g) || qkv_kernels_level() < 1 || k % n != 0 || k > 65536 || m == 0 ||
+        scratch_bytes < qkv_gemm_rows_blocks_q8_scratch(m, k)) return 0;
+    // The scratch as m scales [k / n] (f32, first: scratch is float-aligned), q sums [k / g] and quants [k].
+    float *dx = scratch;
+    int16_t *sums = (int16_t *)(dx + m * (k / n));
+    int8_t *q = (int8_t *)(sums + m * (k / g));
+    for (size_t t = 0; t < m; t++) quantize_x_q8(x + t * ldx, k, n, g, q + t * k, dx + t * (k / n), sums + t * (k / g));
+    for (size_t r = row_begin; r < row_end; r += Q8_GEMM_ROWS) {
+        const size_t end = r + Q8_GEMM_ROWS < row_end ? r + Q8_GEMM_ROWS : row_end;
+        for (size_t t = 0; t < m; t++) rows((const uint8_t *)w, row_bytes, q + t * k, dx + t * (k / n), sums + t * (k / g), y + t * ldy, r, end, k);
+    }
+    return 1;
+}
+
 #else
 int qkv_dot_rows_blocks(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
                         size_t row_begin, size_t row_end, size_t k) { return 0; }
 int qkv_dot_rows_blocks_q8(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
                            size_t row_begin, size_t row_end, size_t k) { return 0; }
+int qkv_gemm_rows_blocks_q8(int dtype_code, const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k,
+                            float *y, size_t ldy, size_t row_begin, size_t row_end, void *scratch, size_t scratch_bytes) { return 0; }
 #endif
+
+size_t qkv_gemm_rows_blocks_q8_scratch(size_t m, size_t k) { return m * (k / 32 * sizeof(float) + k / 16 * sizeof(int16_t) + k); }

@@ -8,6 +8,8 @@ import QKVFormat
 /// any number of `DecoderSession`s on any threads.
 public final class DecoderModel: @unchecked Sendable {
     public let config: ModelConfig
+    /// What one-token products of block-quantized weights multiply (`ActivationPrecision`).
+    public let activations: ActivationPrecision
 
     /// LayerNorm (with bias) or RMSNorm (bias nil).
     struct Norm {
@@ -39,8 +41,8 @@ public final class DecoderModel: @unchecked Sendable {
     let lmHead: WeightMatrix             // [V, D]: the token embedding itself when tied
 
     /// Loads the weights of a decoder model file. The matrices stay in the mapping in their dtype (f32,
-    /// f16, bf16, q8_0) and are computed from there; norms and biases are read as f32.
-    public init(_ model: ModelFile) throws {
+    /// f16, bf16, block types) and are computed from there; norms and biases are read as f32.
+    public init(_ model: ModelFile, activations: ActivationPrecision = .f32) throws {
         let config = model.config
         let path = model.file.path
         guard config.isDecoder, config.normPlacement == .pre, !config.embeddingNorm, config.typeVocabSize == 0 else {
@@ -53,9 +55,12 @@ public final class DecoderModel: @unchecked Sendable {
             throw InferenceError.unsupportedModel(file: path, reason: "RoPE needs rope_theta and an even head_dim")
         }
         self.config = config
+        self.activations = activations
         let file = model.file
         // Tensors by role (and layer): the schema's names, never spelled here.
-        func m(_ role: TensorRole, _ layer: Int? = nil) throws -> WeightMatrix { try WeightMatrix(file, role.tensorName(layer: layer)) }
+        func m(_ role: TensorRole, _ layer: Int? = nil) throws -> WeightMatrix {
+            try WeightMatrix(file, role.tensorName(layer: layer), activations: activations)
+        }
         func bias(_ role: TensorRole, _ layer: Int, _ present: Bool) throws -> FloatWeight? {
             present ? try FloatWeight(file, role.tensorName(layer: layer, bias: true)) : nil
         }
@@ -198,6 +203,7 @@ public final class DecoderModel: @unchecked Sendable {
         // Row t's position and the session whose cache it joins.
         let cacheOf = { (t: Int) -> DecoderSession in sequences?[t] ?? s }
         let positionOf = { (t: Int) -> Int in sequences?[t].length ?? start + t }   // lengths grow only after the last layer
+        let eachRowAlone = sequences != nil
 
         // Embeddings: token (× embedding_scale) (+ learned position), widened from their rows.
         let embeddingScale = Float(config.embeddingScale)
@@ -233,7 +239,7 @@ public final class DecoderModel: @unchecked Sendable {
                 func part(_ w: WeightMatrix, _ b: FloatWeight?, into y: UnsafeMutablePointer<Float>, from first: Int) {
                     let inside = rows.clamped(to: first..<(first + w.rows))
                     if !inside.isEmpty {
-                        project(h, w, b, into: y, rows: T, share: (inside.lowerBound - first)..<(inside.upperBound - first), tile: s.tile(p), tileFloats: tileFloats)
+                        project(h, w, b, into: y, rows: T, share: (inside.lowerBound - first)..<(inside.upperBound - first), tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
                     }
                 }
                 part(layer.query, layer.queryBias, into: q, from: 0)
@@ -329,7 +335,7 @@ public final class DecoderModel: @unchecked Sendable {
             if outputAsRows {
                 // W_O [D, H·d] as a Linear weight: shares of its rows, as the MLP's down projection.
                 team.runShares(count: D, align: 16, claimed: T == 1) { p, columns in
-                    project(z, layer.output, layer.attentionPostNorm == nil ? nil : layer.outputBias, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats)
+                    project(z, layer.output, layer.attentionPostNorm == nil ? nil : layer.outputBias, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
                     if layer.attentionPostNorm == nil { addResidual(x, sub, layer.outputBias, rows: T, n: D, columns: columns) }
                 }
             } else {
@@ -360,9 +366,9 @@ public final class DecoderModel: @unchecked Sendable {
             let hidden = layer.gate == nil ? up : gateBuffer
             team.runShares(count: F, align: 16, claimed: T == 1) { p, columns in
                 let tile = s.tile(p)
-                project(h, layer.up, layer.upBias, into: up, rows: T, share: columns, tile: tile, tileFloats: tileFloats)
+                project(h, layer.up, layer.upBias, into: up, rows: T, share: columns, tile: tile, tileFloats: tileFloats, eachRowAlone: eachRowAlone)
                 if let gate = layer.gate {
-                    project(h, gate, layer.gateBias, into: gateBuffer, rows: T, share: columns, tile: tile, tileFloats: tileFloats)
+                    project(h, gate, layer.gateBias, into: gateBuffer, rows: T, share: columns, tile: tile, tileFloats: tileFloats, eachRowAlone: eachRowAlone)
                     for t in 0..<T {
                         let g = gateBuffer + t * F + columns.lowerBound, u = up + t * F + columns.lowerBound
                         switch config.activation {
@@ -379,7 +385,7 @@ public final class DecoderModel: @unchecked Sendable {
                 }
             }
             team.runShares(count: D, align: 16, claimed: T == 1) { p, columns in
-                project(hidden, layer.down, layer.mlpPostNorm == nil ? nil : layer.downBias, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats)
+                project(hidden, layer.down, layer.mlpPostNorm == nil ? nil : layer.downBias, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
                 if layer.mlpPostNorm == nil { addResidual(x, sub, layer.downBias, rows: T, n: D, columns: columns) }
             }
             if let postNorm = layer.mlpPostNorm { addNormalized(sub, postNorm, into: x, rows: T, epsilon: epsilon, team: team) }
@@ -400,7 +406,7 @@ public final class DecoderModel: @unchecked Sendable {
         normalize(x + first * D, finalNorm, into: h, rows: logitRows, epsilon: epsilon, team: team)
         let finalSoftcap = Float(config.finalSoftcap)
         team.runShares(count: V, align: 16, claimed: logitRows == 1) { p, rows in
-            project(h, lmHead, nil, into: logits, rows: logitRows, share: rows, tile: s.tile(p), tileFloats: tileFloats)
+            project(h, lmHead, nil, into: logits, rows: logitRows, share: rows, tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
             if finalSoftcap > 0 {
                 for r in 0..<logitRows { softcapInPlace(logits + r * V + rows.lowerBound, finalSoftcap, count: rows.count) }
             }
@@ -447,10 +453,13 @@ private let causalBlockTokens = 64
 
 /// Y [rows, share] = X [rows, in] · W [share, :]ᵀ (+ bias [share]): one thread's share of a Linear
 /// weight's rows (Y's columns), Y's rows W.rows apart.
+/// `eachRowAlone`: the rows are separate sequences' decode steps (DecoderBatch), each computed as one token is.
 private func project(_ x: UnsafePointer<Float>, _ w: WeightMatrix, _ bias: FloatWeight?, into y: UnsafeMutablePointer<Float>,
-                     rows: Int, share: Range<Int>, tile: UnsafeMutablePointer<Float>, tileFloats: Int) {
+                     rows: Int, share: Range<Int>, tile: UnsafeMutablePointer<Float>, tileFloats: Int, eachRowAlone: Bool) {
     if rows == 1 {
         w.multiplyVector(x, into: y, rows: share)
+    } else if eachRowAlone, w.multiplyEachToken(x, m: rows, into: y, ldy: w.rows, rows: share, scratch: tile, scratchFloats: tileFloats) {
+        // done: 8-bit activations, row by row
     } else {
         w.multiply(x, m: rows, into: y, ldy: w.rows, rows: share, scratch: tile, scratchFloats: tileFloats)
     }

@@ -55,7 +55,10 @@ extension DecoderModel {
     /// log p(token t | tokens before t) for t = 1..<count, in nats. A text longer than the model's context
     /// is scored in windows of `maxPositions` tokens that overlap by half, so every token after the
     /// first window sees at least half a context of history (Hugging Face's perplexity recipe).
-    public func logProbabilities(_ tokens: [Int]) throws(InferenceError) -> [Double] {
+    /// `oneTokenAtATime` feeds each window's tokens through decode steps, as generation computes them
+    /// (teacher forcing): the score of the decode path, which is what `activations` changes; otherwise
+    /// each window runs as one prompt.
+    public func logProbabilities(_ tokens: [Int], oneTokenAtATime: Bool = false) throws(InferenceError) -> [Double] {
         guard tokens.count > 1 else { return [] }
         let window = config.maxPositions, stride = max(window / 2, 1), V = config.vocabSize
         let session = makeSession(capacity: min(window, tokens.count))
@@ -65,11 +68,21 @@ extension DecoderModel {
         while out.count < tokens.count - 1 {
             let end = min(begin + window, tokens.count)
             session.reset()
-            let logits = try forward(Array(tokens[begin..<end]), session: session, logits: .all)
-            // Score the tokens not scored yet: positions out.count + 1 ..< end, each from the logits one before.
-            logits.withUnsafeBufferPointer { logits in
-                for t in (out.count + 1)..<end {
-                    out.append(logProbability(logits.baseAddress! + (t - 1 - begin) * V, n: V, at: tokens[t]))
+            if oneTokenAtATime {
+                var step = [0]
+                for t in begin..<(end - 1) {
+                    step[0] = tokens[t]
+                    let logits = try forwardInPlace(step, session: session)
+                    // Score the tokens not scored yet: t + 1 from the logits of t.
+                    if t + 1 > out.count { out.append(logProbability(logits, n: V, at: tokens[t + 1])) }
+                }
+            } else {
+                let logits = try forward(Array(tokens[begin..<end]), session: session, logits: .all)
+                // Score the tokens not scored yet: positions out.count + 1 ..< end, each from the logits one before.
+                logits.withUnsafeBufferPointer { logits in
+                    for t in (out.count + 1)..<end {
+                        out.append(logProbability(logits.baseAddress! + (t - 1 - begin) * V, n: V, at: tokens[t]))
+                    }
                 }
             }
             begin += stride

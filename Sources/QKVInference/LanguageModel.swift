@@ -10,14 +10,15 @@ public final class LanguageModel: @unchecked Sendable {
     /// The tokenizer the file carries; nil when it carries none (then only token ids go in and out).
     public let tokenizer: (any Tokenizer)?
 
-    public convenience init(path: String) throws {
-        try self.init(try ModelFile(try openWeightFile(path: path)), path: path)
+    /// `activations`: what one-token products of block-quantized weights multiply (`ActivationPrecision`).
+    public convenience init(path: String, activations: ActivationPrecision = .f32) throws {
+        try self.init(try ModelFile(try openWeightFile(path: path)), path: path, activations: activations)
     }
 
     /// A language model of a model file already open; `path` as the user named it, for messages.
-    public init(_ file: ModelFile, path: String) throws {
+    public init(_ file: ModelFile, path: String, activations: ActivationPrecision = .f32) throws {
         self.path = path
-        model = try DecoderModel(file)
+        model = try DecoderModel(file, activations: activations)
         tokenizer = try file.tokenizer.map { try makeTokenizer(data: $0, config: file.config) }
     }
 
@@ -49,9 +50,10 @@ public final class LanguageModel: @unchecked Sendable {
     }
 
     /// Each token's log-probability given the tokens before it (the first token has none), and the
-    /// text of each token for display.
-    public func score(_ ids: [Int]) throws(InferenceError) -> (logProbabilities: [Double], pieces: [String]) {
-        let logProbabilities = try model.logProbabilities(ids)
+    /// text of each token for display. `oneTokenAtATime`: through decode steps, as generation computes
+    /// them (`DecoderModel.logProbabilities`).
+    public func score(_ ids: [Int], oneTokenAtATime: Bool = false) throws(InferenceError) -> (logProbabilities: [Double], pieces: [String]) {
+        let logProbabilities = try model.logProbabilities(ids, oneTokenAtATime: oneTokenAtATime)
         let pieces = ids.map { id in tokenizer?.decode([id]) ?? String(id) }
         return (logProbabilities, pieces)
     }

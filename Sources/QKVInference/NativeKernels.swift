@@ -20,16 +20,19 @@ public enum NativeKernels {
     /// True when the C kernels are in use.
     public static var enabled: Bool { level != .swift }
 
-    /// Whether decoding from block-quantized weights quantizes its activations to 8 bits for integer dot
-    /// products (QKV_ACTIVATIONS=q8), as llama.cpp does: faster, and no longer exact. The default, f32
-    /// activations, multiplies every weight's exact value (Specs/quantization.md, "8-bit activations").
-    public static let quantizedActivations: Bool = ProcessInfo.processInfo.environment["QKV_ACTIVATIONS"] == "q8"
-
     public enum Level: String, Sendable {
         case swift, avx2, avx512
         var index: Int { self == .swift ? 0 : self == .avx2 ? 1 : 2 }
         init(index: Int) { self = index >= 2 ? .avx512 : index == 1 ? .avx2 : .swift }
     }
+}
+
+/// What the one-token products of block-quantized weights multiply: the activations in f32 (exact: a
+/// quantized file computes what its f32 dequantization computes) or quantized to 8-bit blocks for
+/// integer dot products, as llama.cpp does (faster, not exact; Specs/quantization.md, "8-bit activations").
+/// Other weights and many-token products (prompts) always take f32 activations.
+public enum ActivationPrecision: String, Sendable, CaseIterable {
+    case f32, q8
 }
 
 // y [r] = W [r, :] · x for r in `rows` (W [*, k] rows `rowBytes` apart, in `dtype`; not f32).

@@ -15,8 +15,10 @@ struct WeightMatrix: @unchecked Sendable {
     let rows: Int, columns: Int
     /// Bytes from one row to the next.
     let rowBytes: Int
+    /// A few tokens' products take 8-bit activations (a block-quantized matrix under `.q8`, with the C kernels).
+    let integerActivations: Bool
 
-    init(_ file: any WeightFile, _ name: String) throws {
+    init(_ file: any WeightFile, _ name: String, activations: ActivationPrecision = .f32) throws {
         var view = try file.tensor(name)
         switch view.dtype {
         case .f32:
@@ -33,6 +35,7 @@ struct WeightMatrix: @unchecked Sendable {
         columns = view.shape.last ?? 1
         rows = view.info.elementCount / max(columns, 1)
         rowBytes = dtype.byteCount(for: [columns])!   // the container checked: whole blocks
+        integerActivations = activations == .q8 && dtype.isBlockQuantized && NativeKernels.enabled
         // The view keeps its storage alive for as long as this matrix lives.
         base = view.withUnsafeBytes { UnsafeRawPointer($0.baseAddress!) }
     }
@@ -61,9 +64,8 @@ struct WeightMatrix: @unchecked Sendable {
     /// the team's threads with OpenBLAS at one thread. Every dtype runs in the C kernels where the
     /// processor has them (`NativeKernels`); f32 otherwise goes to OpenBLAS's sgemv.
     func multiplyVector(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
-        // With 8-bit activations (opt-in), every runnable block type, q8_0 included, takes the C integer
-        // kernels where the processor has AVX2.
-        if dtype.isBlockQuantized && NativeKernels.enabled && NativeKernels.quantizedActivations,
+        // With 8-bit activations every runnable block type, q8_0 included, takes the C integer kernels.
+        if integerActivations,
            qkv_dot_rows_blocks_q8(CInt(dtype.rawValue), base, rowBytes, x, y, rows.lowerBound, rows.upperBound, columns) != 0 {
             return
         }
@@ -148,6 +150,7 @@ struct WeightMatrix: @unchecked Sendable {
            nativeMultiplyRows(dtype, base, rowBytes: rowBytes, k: k, x, ldx: k, m: m, y, ldy: ldy, rows: range) {
             return
         }
+
         if dtype == .f32 {
             matmulTransposed(x, floats + range.lowerBound * k, y + range.lowerBound, m: m, n: range.count, k: k, ldc: ldy)
             return
@@ -160,6 +163,29 @@ struct WeightMatrix: @unchecked Sendable {
             matmulTransposed(x, scratch, y + r, m: m, n: count, k: k, ldc: ldy)
             r += count
         }
+    }
+
+    /// Y [m, r] = X [m, columns] · W [r, :]ᵀ for r in `rows` with 8-bit activations, each token's row of Y
+    /// bit-identical to `multiplyVector` on it: a batched decode step, where every sequence must get the
+    /// numbers it would get decoded alone. As many tokens at a time as `scratch` holds the 8-bit blocks of,
+    /// each pass of weight rows read once for all of them. False, computing nothing, unless this matrix
+    /// takes 8-bit activations.
+    func multiplyEachToken(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, rows range: Range<Int>,
+                           scratch: UnsafeMutablePointer<Float>, scratchFloats: Int) -> Bool {
+        guard integerActivations else { return false }
+        let k = columns, scratchBytes = scratchFloats * MemoryLayout<Float>.size
+        let group = max(1, min(m, scratchBytes / max(qkv_gemm_rows_blocks_q8_scratch(1, k), 1)))
+        var t = 0
+        while t < m {
+            let count = min(group, m - t)
+            guard qkv_gemm_rows_blocks_q8(CInt(dtype.rawValue), x + t * k, k, count, base, rowBytes, k, y + t * ldy, ldy,
+                                          range.lowerBound, range.upperBound, scratch, scratchBytes) != 0 else {
+                precondition(t == 0, "the 8-bit kernel refused a later group of the same product")
+                return false
+            }
+            t += count
+        }
+        return true
     }
 
     /// Y [m, c] = X [m, rows] · W [:, c] for c in `columns` (bounds multiples of 32 unless the upper is

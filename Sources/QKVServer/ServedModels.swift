@@ -23,12 +23,13 @@ public struct ServedModel: Sendable {
     /// The tokenizer's BOS and EOS strings, which templates read as `bos_token` and `eos_token`.
     let specialTokens: [String: String]
 
-    /// Opens `path` as whatever it holds: an encoder serves embeddings, a decoder completions.
-    public init(name: String, path: String) throws {
+    /// Opens `path` as whatever it holds: an encoder serves embeddings, a decoder completions
+    /// (`activations` as `LanguageModel` takes them).
+    public init(name: String, path: String, activations: ActivationPrecision = .f32) throws {
         self.name = name
         self.path = path
         let file = try ModelFile(try openWeightFile(path: path))
-        kind = file.config.isDecoder ? .generation(try LanguageModel(file, path: path)) : .embedding(try SentenceEmbedder(file, path: path))
+        kind = file.config.isDecoder ? .generation(try LanguageModel(file, path: path, activations: activations)) : .embedding(try SentenceEmbedder(file, path: path))
         loaded = Date()
         // The canonical key (Hugging Face imports), else a GGUF's own key kept under provenance.
         let source: String? = if case .string(let text)? = file.tokenizer?.options["tokenizer.chat_template"] { text }

@@ -22,9 +22,12 @@ public struct ServerConfiguration: Sendable {
     public var maxBatch: Int
     /// Requests that may wait for a model; one more is refused with 503 and `Retry-After`.
     public var maxQueue: Int
+    /// What decoders' one-token products of block-quantized weights multiply (`ActivationPrecision`).
+    public var activations: ActivationPrecision
 
     public init(models: [(name: String, path: String)], host: String = "127.0.0.1", port: Int = 8080, apiKey: String? = nil,
-                maxBodyBytes: Int = 8 << 20, parallel: Int = 8, maxBatch: Int = 64, maxQueue: Int = 64) {
+                maxBodyBytes: Int = 8 << 20, parallel: Int = 8, maxBatch: Int = 64, maxQueue: Int = 64,
+                activations: ActivationPrecision = .f32) {
         self.models = models
         self.host = host
         self.port = port
@@ -33,6 +36,7 @@ public struct ServerConfiguration: Sendable {
         self.parallel = parallel
         self.maxBatch = maxBatch
         self.maxQueue = maxQueue
+        self.activations = activations
     }
 }
 
@@ -86,7 +90,7 @@ actor ModelRegistry {
             var loaded: [ServedModel] = []
             var schedulers: [String: GenerationScheduler] = [:], batchers: [String: EmbeddingBatcher] = [:]
             for (name, path) in configuration.models {
-                let model = try ServedModel(name: name, path: path)
+                let model = try ServedModel(name: name, path: path, activations: configuration.activations)
                 loaded.append(model)
                 switch model.kind {
                 case .generation(let language):

@@ -44,6 +44,7 @@ struct Generate: ParsableCommand {
     var ids = false
 
     @OptionGroup var threading: ThreadOptions
+    @OptionGroup var precision: ActivationOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -58,7 +59,7 @@ struct Generate: ParsableCommand {
     func run() throws {
         threading.apply()
         let loadStart = Date()
-        let language = try LanguageModel(path: model)
+        let language = try LanguageModel(path: model, activations: precision.activations)
         let loadSeconds = Date().timeIntervalSince(loadStart)
         let promptTokens = try promptIds.map(TokenIDList.parse) ?? language.encode(prompt ?? "")
         let seed = seed ?? UInt64.random(in: 0...UInt64(UInt32.max))

@@ -29,6 +29,10 @@ struct Score: ParsableCommand {
     var json = false
 
     @OptionGroup var threading: ThreadOptions
+    @OptionGroup var precision: ActivationOptions
+
+    @Flag(help: "Feed the tokens through decode steps, one at a time, as generation computes them (implied by --activations q8, which only one-token products take).")
+    var oneTokenAtATime = false
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -40,7 +44,7 @@ struct Score: ParsableCommand {
 
     func run() throws {
         threading.apply()
-        let language = try LanguageModel(path: model)
+        let language = try LanguageModel(path: model, activations: precision.activations)
         let tokens: [Int]
         if let ids {
             tokens = try TokenIDList.parse(ids)
@@ -48,7 +52,7 @@ struct Score: ParsableCommand {
             tokens = try language.encode(try text ?? InputText.read(file!))
         }
         let start = Date()
-        let (logProbabilities, pieces) = try language.score(tokens)
+        let (logProbabilities, pieces) = try language.score(tokens, oneTokenAtATime: oneTokenAtATime || precision.activations == .q8)
         let seconds = Date().timeIntervalSince(start)
         let mean = logProbabilities.isEmpty ? 0 : logProbabilities.reduce(0, +) / Double(logProbabilities.count)
         let perplexity = exp(-mean)

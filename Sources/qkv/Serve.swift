@@ -46,6 +46,7 @@ struct Serve: ParsableCommand {
     var maxQueue = 64
 
     @OptionGroup var threading: ThreadOptions
+    @OptionGroup var precision: ActivationOptions
 
     func validate() throws {
         guard !models.isEmpty else { throw ValidationError("name at least one model") }
@@ -77,7 +78,8 @@ struct Serve: ParsableCommand {
             key = String(line)
         }
         let configuration = ServerConfiguration(models: served, host: host, port: port, apiKey: key, maxBodyBytes: maxBody,
-                                                parallel: parallel, maxBatch: maxBatch, maxQueue: maxQueue)
+                                                parallel: parallel, maxBatch: maxBatch, maxQueue: maxQueue,
+                                                activations: precision.activations)
         let logger = Logger(label: "qkv.serve")
         let names = served.map(\.name).joined(separator: ", ")
         // The server is async; the command's entry point is not. Run it to completion on the cooperative pool.

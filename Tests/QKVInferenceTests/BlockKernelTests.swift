@@ -172,7 +172,7 @@ final class BlockKernelTests: XCTestCase {
             w.withFloats { p in XCTAssertEqual((0..<dense.count).map { p[$0].bitPattern }, dense, "\(dtype)") }
         }
     }
-    // MARK: 8-bit activations (QKV_ACTIVATIONS=q8; Specs/quantization.md, "8-bit activations")
+    // MARK: 8-bit activations (`--activations q8`; Specs/quantization.md, "8-bit activations")
 
     /// x [k] on its 8-bit grid as Specs/quantization.md specifies it, in f32 as the C kernels compute it:
     /// per block of `n` values (32 for the 32-value types, 256 for the K types and iq4_xs), d = max|x| / 127,
@@ -234,7 +234,7 @@ final class BlockKernelTests: XCTestCase {
             let x = values(columns, seed: 37)
             let steps = eightBitGrid(x, block: activationBlock(dtype)).steps
             let q8 = quantizedProduct(dtype, w.base, rowBytes: w.rowBytes, x, rows: 0..<rows, count: rows)
-            // The exact f32-activation C kernels, whatever QKV_ACTIVATIONS says.
+            // The exact f32-activation C kernels.
             var f32 = [Float](repeating: .nan, count: rows)
             f32.withUnsafeMutableBufferPointer { y in
                 if dtype == .q8_0 {
@@ -251,6 +251,51 @@ final class BlockKernelTests: XCTestCase {
                 XCTAssertLessThanOrEqual(abs(Double(q8[r]) - Double(f32[r])), halfSteps + 2e-5 * bound,
                                          "\(dtype) row \(r): q8 \(q8[r]), f32 \(f32[r])")
             }
+        }
+    }
+
+    /// A batched decode step's tokens (WeightMatrix.multiplyEachToken, qkv_gemm_rows_blocks_q8): each row of
+    /// Y bit-equal to that token's own one-token product, for every share and however many tokens the
+    /// scratch holds at once; a scratch too small for one token is refused, nothing written.
+    func testQuantizedActivations_severalTokens_eachRowIsItsOwnOneTokenProduct() throws {
+        for dtype in runnable {
+            let plain = try WeightMatrix(file, dtype.name + ".matrix")
+            let w = try WeightMatrix(file, dtype.name + ".matrix", activations: .q8)
+            XCTAssertFalse(plain.integerActivations, "\(dtype): f32 activations unless asked")
+            XCTAssertTrue(w.integerActivations, "\(dtype)")
+            let (rows, columns, m) = (w.rows, w.columns, 5)
+            let x = values(m * columns, seed: 41)
+            let perToken = qkv_gemm_rows_blocks_q8_scratch(1, columns)
+            // Room for every token at once, for two (three passes), and for one.
+            for tokensAtOnce in [m, 2, 1] {
+                let scratchFloats = (tokensAtOnce * perToken + 3) / 4
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchFloats)
+                defer { scratch.deallocate() }
+                for share in [0..<rows, 3..<11] {
+                    var y = [Float](repeating: .nan, count: m * rows)
+                    let ran = y.withUnsafeMutableBufferPointer {
+                        w.multiplyEachToken(x, m: m, into: $0.baseAddress!, ldy: rows, rows: share, scratch: scratch, scratchFloats: scratchFloats)
+                    }
+                    XCTAssertTrue(ran, "\(dtype)")
+                    for t in 0..<m {
+                        var alone = [Float](repeating: .nan, count: rows)
+                        Array(x[(t * columns)..<((t + 1) * columns)]).withUnsafeBufferPointer { xt in
+                            alone.withUnsafeMutableBufferPointer { w.multiplyVector(xt.baseAddress!, into: $0.baseAddress!, rows: share) }
+                        }
+                        XCTAssertEqual(share.map { y[t * rows + $0].bitPattern }, share.map { alone[$0].bitPattern },
+                                       "\(dtype) token \(t) of \(m), \(tokensAtOnce) at once, rows \(share)")
+                    }
+                }
+            }
+            let small = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+            defer { small.deallocate() }
+            var y = [Float](repeating: .nan, count: m * rows)
+            let ran = y.withUnsafeMutableBufferPointer {
+                w.multiplyEachToken(x, m: m, into: $0.baseAddress!, ldy: rows, rows: 0..<rows, scratch: small, scratchFloats: 1)
+            }
+            XCTAssertFalse(ran, "\(dtype): a scratch of one float holds no token's 8-bit blocks")
+            XCTAssertTrue(y.allSatisfy(\.isNaN), "\(dtype): nothing written")
+            XCTAssertFalse(plain.multiplyEachToken(x, m: m, into: &y, ldy: rows, rows: 0..<rows, scratch: small, scratchFloats: 1))
         }
     }
 

@@ -64,6 +64,37 @@ final class DecoderBatchTests: XCTestCase {
         }
     }
 
+    /// With 8-bit activations every block-quantized matrix computes each row of a batch step as that
+    /// sequence's own decode step does, so a sequence's numbers do not depend on its neighbours (the real
+    /// Gemma 3: Q4_K, Q5_0, Q6_K and Q8_0 blocks, the Q8_0 tied head).
+    func testEightBitActivations_batchRowsEqualEachSequencesOwnDecodeStep() throws {
+        let path = TestFiles.modelPath("QKV_MODELS:gemma3/gemma-3-270m-q4_k_m.gguf")
+        let model = try DecoderModel(try ModelFile(try openWeightFile(path: path)), activations: .q8)
+        let exact = try DecoderModel(try ModelFile(try openWeightFile(path: path)))
+        let V = model.config.vocabSize
+        let prompts = [4, 11, 19].enumerated().map { ids($1, vocabulary: 4000, seed: $0 + 5) }
+        let batched = prompts.map { model.makeSession(capacity: $0.count + 4) }
+        let alone = prompts.map { model.makeSession(capacity: $0.count + 4) }
+        for i in prompts.indices {
+            _ = try model.forward(prompts[i], session: batched[i])
+            _ = try model.forward(prompts[i], session: alone[i])
+        }
+        let batch = DecoderBatch(model: model, maxSequences: 3)
+        for (step, members) in [[0, 1, 2], [2, 0]].enumerated() {
+            let tokens = members.map { 100 + step * 7 + $0 }
+            let logits = Array(try batch.step(tokens, sequences: members.map { batched[$0] }))
+            for (row, member) in members.enumerated() {
+                let expected = try model.forward([tokens[row]], session: alone[member])
+                XCTAssertLessThan(relativeDifference(logits[(row * V)..<((row + 1) * V)], expected), 1e-6, "step \(step) sequence \(member)")
+            }
+        }
+        // And the option is in force: the exact model's decode step differs.
+        let (a, b) = (model.makeSession(capacity: 8), exact.makeSession(capacity: 8))
+        _ = try model.forward(prompts[0], session: a)
+        _ = try exact.forward(prompts[0], session: b)
+        XCTAssertGreaterThan(relativeDifference(try exact.forward([7], session: b)[...], try model.forward([7], session: a)), 1e-5)
+    }
+
     /// A server makes a session per request: the batch's own share its threads (no thread started per
     /// request) and compute what a session with threads of its own computes.
     func testSessionsMadeByTheBatch_shareItsThreads_andGiveTheSameLogits() throws {

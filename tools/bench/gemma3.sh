@@ -2,9 +2,12 @@
 # The real Gemma 3 270M Q4_K_M: qkv (release, from the mapping) against llama.cpp (the xllamacpp wheel,
 # ~/.cache/qkv-llamacpp-venv) on the same file, the same 256 prompt ids and 2 threads, in alternation:
 # prompt tok/s and decode tok/s (64 tokens). Prints a table for Specs/benchmarks.md with the CPU model.
+# ACTIVATIONS="f32 q8" runs qkv once per `--activations` mode in each round, a row per mode.
+#   ROUNDS=3  ACTIVATIONS=f32
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${ROUNDS:-3}
+activations=${ACTIVATIONS:-f32}
 swift build -c release >/dev/null
 qkv="$(swift build -c release --show-bin-path)/qkv"
 gemma=$(bash tools/fetch-models.sh | sed -n 3p)
@@ -13,14 +16,19 @@ peer=~/.cache/qkv-llamacpp-venv/bin/python
 # 256 prompt ids: BOS, then the tokens of Fixtures/reference/gemma3's long prompt.
 ids=$(python3 -c 'import json; c=json.load(open("Fixtures/reference/gemma3/cases.json")); l=[x for x in c["cases"] if x["name"]=="long"][0]; print(",".join(map(str, l["prompt_ids"][:256])))')
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; flags: $(grep -m1 '^flags' /proc/cpuinfo | grep -o -w -E 'avx512f|avx512_vnni|avx512_bf16|avx2' | sort -u | tr '\n' ' ')"
-echo "| round | qkv prompt tok/s | llama.cpp prompt tok/s | qkv decode tok/s | llama.cpp decode tok/s |"
-echo "|---|---|---|---|---|"
+echo "| round | activations | qkv prompt tok/s | llama.cpp prompt tok/s | qkv decode tok/s | llama.cpp decode tok/s | decode ratio |"
+echo "|---|---|---|---|---|---|---|"
 for round in $(seq "$rounds"); do
-    line=$("$qkv" generate "$gemma" --prompt-ids "$ids" --max-tokens 64 --ignore-eos --ids --threads 2 2>&1 >/dev/null | tail -1)
-    qp=$(echo "$line" | sed -E 's/.*prompt [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s\).*/\1/')
-    qd=$(echo "$line" | sed -E 's/.*generated [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s.*/\1/')
+    declare -A qp qd
+    for mode in $activations; do
+        line=$("$qkv" generate "$gemma" --prompt-ids "$ids" --max-tokens 64 --ignore-eos --ids --threads 2 --activations "$mode" 2>&1 >/dev/null | tail -1)
+        qp[$mode]=$(echo "$line" | sed -E 's/.*prompt [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s\).*/\1/')
+        qd[$mode]=$(echo "$line" | sed -E 's/.*generated [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s.*/\1/')
+    done
     peer_json=$("$peer" tools/bench/gemma3_llamacpp.py "$gemma" 2 "$ids" 64 2>/dev/null | tail -1)
     lp=$(echo "$peer_json" | python3 -c 'import json,sys; print("%.1f" % json.load(sys.stdin)["prompt_tok_s"])')
     ld=$(echo "$peer_json" | python3 -c 'import json,sys; print("%.1f" % json.load(sys.stdin)["decode_tok_s"])')
-    echo "| $round | $qp | $lp | $qd | $ld |"
+    for mode in $activations; do
+        echo "| $round | $mode | ${qp[$mode]} | $lp | ${qd[$mode]} | $ld | $(python3 -c "print('%.2f' % (${qd[$mode]} / $ld))") |"
+    done
 done

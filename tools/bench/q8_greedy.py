@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Greedy decoding with f32 against 8-bit activations (QKV_ACTIVATIONS=q8) on the real Gemma 3's reference
+"""Greedy decoding with f32 against 8-bit activations (`--activations q8`) on the real Gemma 3's reference
 prompts (Fixtures/reference/gemma3/cases.json, each cut to 256 ids): for each GGUF given, 32 greedy tokens
 per prompt with each path; prints a Markdown table of the step at which the 8-bit tokens first leave the
 f32 ones (- when they agree throughout). Run from the repository:
@@ -10,11 +10,9 @@ import json, os, subprocess, sys
 qkv, files = sys.argv[1], sys.argv[2:]
 cases = json.load(open("Fixtures/reference/gemma3/cases.json"))["cases"]
 def gen(path, ids, q8):
-    env = dict(os.environ)
-    env.pop("QKV_ACTIVATIONS", None)
-    if q8: env["QKV_ACTIVATIONS"] = "q8"
     out = subprocess.run([qkv, "generate", path, "--prompt-ids", ",".join(map(str, ids)), "--max-tokens", "32",
-                          "--ignore-eos", "--ids", "--threads", "2"], capture_output=True, text=True, env=env, check=True)
+                          "--ignore-eos", "--ids", "--threads", "2", "--activations", "q8" if q8 else "f32"],
+                         capture_output=True, text=True, check=True)
     return out.stdout.split()
 names = [c["name"] for c in cases]
 print("| file | " + " | ".join(names) + " | prompts agreeing |")

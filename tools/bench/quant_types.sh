@@ -5,7 +5,7 @@
 # ~/.cache/qkv-llamacpp-venv) run the same file with the same 256 prompt ids, 64 decoded tokens and
 # 2 threads, in alternation. Prints a Markdown table with the CPU model: prompt and decode tok/s, the
 # ratio, and the GB/s of weights qkv reads per decoded token (every matrix once, the token embedding's
-# one row aside). ACTIVATIONS="f32 q8" runs qkv once per mode in each round (q8: QKV_ACTIVATIONS=q8,
+# one row aside). ACTIVATIONS="f32 q8" runs qkv once per mode in each round (`--activations q8`:
 # 8-bit activations) beside one llama.cpp run, a row per mode.
 #   TYPES="q4_0 q4_k q5_k q6_k q8_0"  ROUNDS=2  THREADS=2  ACTIVATIONS=f32  QKV_BENCH_MODELS=~/.cache/qkv-bench
 set -euo pipefail
@@ -41,8 +41,8 @@ for type in $types; do
     weights=$(python3 -c 'import sys, gguf; r = gguf.GGUFReader(sys.argv[1]); print(sum(t.n_bytes for t in r.tensors if t.name != "token_embd.weight"))' "$file")
     for round in $(seq "$rounds"); do
         for mode in $activations; do
-            line=$(env $([ "$mode" = q8 ] && echo QKV_ACTIVATIONS=q8 || echo -u QKV_ACTIVATIONS) \
-                "$qkv" generate "$file" --prompt-ids "$ids" --max-tokens 64 --ignore-eos --ids --threads "$threads" 2>&1 >/dev/null | tail -1)
+            line=$("$qkv" generate "$file" --prompt-ids "$ids" --max-tokens 64 --ignore-eos --ids --threads "$threads" \
+                --activations "$mode" 2>&1 >/dev/null | tail -1)
             qp[$mode]=$(echo "$line" | sed -E 's/.*prompt [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s\).*/\1/')
             qd[$mode]=$(echo "$line" | sed -E 's/.*generated [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s.*/\1/')
         done

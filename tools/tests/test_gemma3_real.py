@@ -92,3 +92,43 @@ def test_q4_k_m_of_its_dequantized_weights_chooses_the_published_files_types(tmp
     want = {t.name: t.tensor_type.name for t in reader.tensors}
     got = {t.name: t.tensor_type.name for t in gguf.GGUFReader(quantized).tensors}
     assert got == want
+
+
+def reference_log_probs():
+    """cases.json's "long" ids and the per-token log-probs transformers and llama.cpp give them
+    (tools/make_gemma3_logprob_references.py)."""
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "Fixtures", "reference", "gemma3")
+    cases = json.load(open(os.path.join(root, "cases.json")))
+    ids = [c for c in cases["cases"] if c["name"] == "long"][0]["prompt_ids"]
+    ref = json.load(open(os.path.join(root, "long-log-probs.json")))
+    assert ref["gguf_sha256"] == cases["gguf_sha256"]
+    return ids, np.array(ref["transformers"]["log_probs"]), np.array(ref["llama_cpp"]["log_probs"])
+
+
+def score(ids, *flags):
+    result = run("score", GEMMA, "--ids", ",".join(map(str, ids)), "--json", "--quiet", *flags)
+    assert result.returncode == 0, result.stderr
+    log_probs = json.loads(result.stdout)["log_probs"]
+    assert log_probs[0] is None
+    return np.array(log_probs[1:])
+
+
+@pytest.mark.parametrize("flags", [(), ("--one-token-at-a-time",)])
+def test_score_with_f32_activations_is_transformers_per_token(flags):
+    """The default: the blocks' exact values times f32 activations, as a prompt or through decode steps."""
+    ids, transformers, _ = reference_log_probs()
+    n = 96
+    got = score(ids[:n], *flags)
+    assert np.abs(got - transformers[:n - 1]).max() < 1e-3
+
+
+def test_score_with_eight_bit_activations_is_llama_cpps_arithmetic():
+    """`--activations q8` quantizes what the blocks multiply as llama.cpp does: over 159 tokens its mean
+    log-prob lands beside llama.cpp's (the two differ token by token only in rounding details and
+    llama.cpp's f16 KV cache) and away from the exact one."""
+    ids, transformers, llamacpp = reference_log_probs()
+    n = 160
+    got = score(ids[:n], "--activations", "q8")
+    mean, exact, peer = got.mean(), transformers[:n - 1].mean(), llamacpp[:n - 1].mean()
+    assert abs(mean - peer) < 0.04, (mean, peer)
+    assert abs(mean - exact) > 0.03, (mean, exact)

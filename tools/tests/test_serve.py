@@ -10,7 +10,7 @@ and the real Gemma 3 270M Q4_K_M for completions.
   apply_chat_template), whole and streamed; the template's raise_exception and a model without a
   template answer 400;
 * batching: concurrent embedding requests share batches and each gets its own vectors; concurrent greedy
-  completions (continuous batching) each equal `qkv generate`'s;
+  completions (continuous batching) each equal `qkv generate`'s, with f32 and with 8-bit activations;
 * logprobs: each chosen token's log-probability and the top alternatives equal the log softmax of
   transformers' logits (Fixtures/reference/archs/llama3), in the completion and the chat shape;
 * /metrics in Prometheus text; a full queue answers 503 with Retry-After, and a streaming client that
@@ -285,6 +285,24 @@ def test_metrics_count_requests_and_tokens_in_prometheus_text(client, server):
     assert values['qkv_request_duration_seconds_count{endpoint="/v1/completions"}'] >= 1
     status, body = http(server + "/metrics", key=None)
     assert status == 401
+
+
+def test_eight_bit_activations_batched_completions_each_equal_qkv_generate():
+    """`--activations q8`: every sequence of a batched step is computed as if decoded alone, so each
+    concurrent completion is `qkv generate --activations q8`'s, token for token."""
+    prompts = ["The capital of France is", "Once upon a time", "1, 2, 3, 4,", "The best way to learn"]
+    want = [run("generate", GEMMA, p, "--max-tokens", "8", "--temperature", "0", "--quiet", "--activations", "q8").rstrip("\n")
+            for p in prompts]
+    process, url = start_server("gemma=" + GEMMA, "--parallel", "4", "--activations", "q8")
+    try:
+        client = openai.OpenAI(base_url=url + "/v1", api_key=KEY)
+        with concurrent.futures.ThreadPoolExecutor(len(prompts)) as pool:
+            got = list(pool.map(lambda p: client.completions.create(model="gemma", prompt=p, max_tokens=8, temperature=0).choices[0].text,
+                                prompts))
+        assert got == want
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
 
 
 @pytest.fixture(scope="module")

@@ -82,6 +82,16 @@ int qkv_dot_rows_blocks(int dtype_code, const void *w, size_t row_bytes, const f
 int qkv_dot_rows_blocks_q8(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
                            size_t row_begin, size_t row_end, size_t k);
 
+/// Y[t, r] for t in [0, m), r in [row_begin, row_end): qkv_dot_rows_blocks_q8 for each of a few tokens X [m, k]
+/// (rows `ldx` apart; Y's `ldy` apart), each row of Y bit-identical to that call on its own x, with each
+/// pass of weight rows read once for all m tokens (a batched decode step). The tokens' 8-bit blocks go in
+/// `scratch` (float-aligned, at least qkv_gemm_rows_blocks_q8_scratch(m, k) bytes). Returns 0, computing
+/// nothing, where that call would or when the scratch is too small.
+int qkv_gemm_rows_blocks_q8(int dtype_code, const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k,
+                            float *y, size_t ldy, size_t row_begin, size_t row_end, void *scratch, size_t scratch_bytes);
+/// The scratch bytes qkv_gemm_rows_blocks_q8 needs for m tokens of k values (enough for every dtype).
+size_t qkv_gemm_rows_blocks_q8_scratch(size_t m, size_t k);
+
 /// CRC-32 as zlib's crc32(crc, data, length) computes it (ISO-HDLC), with PCLMULQDQ where the processor
 /// has it (qkv_crc32.c). Start with 0; feed pieces in order.
 uint32_t qkv_crc32(uint32_t crc, const void *data, size_t length);
