@@ -74,6 +74,9 @@ struct Convert: ParsableCommand {
     @Option(help: ArgumentHelp("GGUF output: shards of at most this many tensors, as gguf-split's --split-max-tensors.", valueName: "n"))
     var splitMaxTensors: Int?
 
+    @Flag(help: "Print JSON when done: input, output, shards, format, dtype, tensors, parameters, bytes, omitted, seconds.")
+    var json = false
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -103,8 +106,15 @@ struct Convert: ParsableCommand {
             // Not an error, but never silent: the output lacks these.
             FileHandle.standardError.write(Data("note: \(format.rawValue) has no place for \(summary.omittedTensors.joined(separator: ", ")); left out of \(output)\n".utf8))
         }
-        if !common.quiet {
-            let seconds = Date().timeIntervalSince(start)
+        let seconds = Date().timeIntervalSince(start)
+        if json {
+            print(JSONValue.object([
+                ("input", .string(input)), ("output", .string(output)), ("shards", .strings(summary.shards)),
+                ("format", .string(format.rawValue)), ("dtype", dtype.map { .string("\($0)") } ?? .null),
+                ("tensors", .int(summary.tensorCount)), ("parameters", .int(summary.parameterCount)),
+                ("bytes", .int(summary.bytesWritten)), ("omitted", .strings(summary.omittedTensors)), ("seconds", .double(seconds)),
+            ]).text)
+        } else if !common.quiet {
             let target = summary.shards.isEmpty ? output : "\(summary.shards[0]) (+\(summary.shards.count - 1) shards)"
             print("\(input) -> \(target): \(summary.tensorCount) tensors, \(formatCount(summary.parameterCount)) parameters, "
                   + "\(formatBytes(summary.bytesWritten)) \(format.rawValue)\(dtype.map { " (\($0))" } ?? "") in \(String(format: "%.2f", seconds)) s")

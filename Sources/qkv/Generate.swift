@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QKVFormat
 import QKVInference
 
 struct Generate: ParsableCommand {
@@ -22,6 +23,9 @@ struct Generate: ParsableCommand {
     @Option(help: "The prompt as token ids, comma-separated, instead of text.")
     var promptIds: String?
 
+    @Option(help: "Read the prompt text from this file (- for standard input).")
+    var file: String?
+
     @Option(help: "The most tokens to generate.")
     var maxTokens = 64
 
@@ -43,12 +47,18 @@ struct Generate: ParsableCommand {
     @Flag(help: "Print the generated token ids (one line, space-separated) instead of text.")
     var ids = false
 
+    @Flag(help: "Print JSON when done instead of streaming: prompt_ids, ids, text (null without a tokenizer), stopped_at_end_of_text, seed (null when greedy), and timings.")
+    var json = false
+
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var precision: ActivationOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        guard (prompt == nil) != (promptIds == nil) else { throw ValidationError("give a prompt or --prompt-ids, not both or neither") }
+        guard [prompt != nil, promptIds != nil, file != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of PROMPT, --prompt-ids or --file")
+        }
+        guard !(json && ids) else { throw ValidationError("give --json or --ids, not both") }
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 or more") }
         if let topK { guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") } }
@@ -61,19 +71,38 @@ struct Generate: ParsableCommand {
         let loadStart = Date()
         let language = try LanguageModel(path: model, activations: precision.activations)
         let loadSeconds = Date().timeIntervalSince(loadStart)
-        let promptTokens = try promptIds.map(TokenIDList.parse) ?? language.encode(prompt ?? "")
+        let promptTokens = try promptIds.map(TokenIDList.parse) ?? language.encode(try prompt ?? InputText.read(file!))
         let seed = seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
         let sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed)
         let output = FileHandle.standardOutput
         var first = true
         let printIDs = ids || language.tokenizer == nil
+        var generated: [Int] = [], text = ""
         let stats = try language.generate(prompt: promptTokens, maxTokens: maxTokens, sampling: sampling, stopAtEndOfText: !ignoreEos,
                                           onToken: { token in
-                                              guard printIDs else { return }
+                                              generated.append(token)
+                                              guard printIDs && !json else { return }
                                               output.write(Data(((first ? "" : " ") + String(token)).utf8))
                                               first = false
                                           },
-                                          onText: { text in if !printIDs { output.write(Data(text.utf8)) } })
+                                          onText: { piece in
+                                              text += piece
+                                              if !printIDs && !json { output.write(Data(piece.utf8)) }
+                                          })
+        if json {
+            let timings = JSONValue.object([
+                ("load_seconds", .double(loadSeconds)), ("prompt_tokens", .int(stats.promptTokens)),
+                ("prompt_seconds", .double(stats.promptSeconds)), ("prompt_tokens_per_second", .double(stats.promptTokensPerSecond)),
+                ("generated_tokens", .int(stats.generatedTokens)), ("decode_steps", .int(stats.decodeSteps)),
+                ("decode_seconds", .double(stats.decodeSeconds)), ("decode_tokens_per_second", .double(stats.decodeTokensPerSecond)),
+            ])
+            output.write(Data(JSONValue.object([
+                ("prompt_ids", .ints(promptTokens)), ("ids", .ints(generated)),
+                ("text", language.tokenizer == nil ? .null : .string(text)),
+                ("stopped_at_end_of_text", .bool(stats.stoppedAtEndOfText)),
+                ("seed", temperature > 0 ? .number(String(seed)) : .null), ("timings", timings),
+            ]).text.utf8))
+        }
         output.write(Data("\n".utf8))
         if !common.quiet {
             let seedNote = temperature > 0 ? "seed \(seed); " : ""

@@ -17,6 +17,9 @@ struct Validate: ParsableCommand {
     @Flag(help: "Also read every tensor: checksums (.qkv), zero padding, NaN and infinity.")
     var deep = false
 
+    @Flag(help: "Print JSON: file, status (valid, invalid or unsupported), format, family, tensors, deep, problems. The exit status is the same.")
+    var json = false
+
     @OptionGroup var common: CommonOptions
 
     func run() throws {
@@ -27,11 +30,16 @@ struct Validate: ParsableCommand {
             weights = try openWeightFile(path: file)
         } catch let error as ImportError where error.isUnsupportedButWellFormed {
             // The container was read and checked in full before the mapping failed.
-            print("\(file): valid \(try ContainerFormat.detect(path: file).rawValue) container, but qkv cannot map it")
-            print("  - \(error)")
+            let format = try ContainerFormat.detect(path: file).rawValue
+            if json {
+                printJSON(file, status: "unsupported", format: format, problems: [error])
+            } else {
+                print("\(file): valid \(format) container, but qkv cannot map it")
+                print("  - \(error)")
+            }
             throw ExitCode(ExitStatus.unsupported)
         } catch where ExitStatus.code(for: error) == ExitStatus.invalid {
-            report([error])
+            report([error], format: try? ContainerFormat.detect(path: file).rawValue)
             throw ExitCode(ExitStatus.invalid)
         }
         var problems: [any Error] = ModelFile.problems(in: weights)
@@ -40,17 +48,29 @@ struct Validate: ParsableCommand {
             problems += try ModelFile(weights).deepProblems(progress: { bar?.update($0, $1) })
         }
         guard problems.isEmpty else {
-            report(problems)
+            report(problems, format: weights.format.rawValue)
             throw ExitCode(ExitStatus.invalid)
         }
-        if !common.quiet {
-            let family = (weights.metadata["config.family"]).map { "\($0)".replacingOccurrences(of: "\"", with: "") } ?? "?"
-            print("\(file): valid (\(weights.format.rawValue), \(family), \(weights.tensors.count) tensors\(deep ? ", deep" : ""))")
+        let family = (weights.metadata["config.family"]).map { "\($0)".replacingOccurrences(of: "\"", with: "") }
+        if json {
+            printJSON(file, status: "valid", format: weights.format.rawValue, family: family, tensors: weights.tensors.count, problems: [])
+        } else if !common.quiet {
+            print("\(file): valid (\(weights.format.rawValue), \(family ?? "?"), \(weights.tensors.count) tensors\(deep ? ", deep" : ""))")
         }
     }
 
-    private func report(_ problems: [any Error]) {
+    private func report(_ problems: [any Error], format: String?) {
+        if json { return printJSON(file, status: "invalid", format: format, problems: problems) }
         print("\(file): invalid")
         for problem in problems { print("  - \(problem)") }
+    }
+
+    private func printJSON(_ file: String, status: String, format: String?, family: String? = nil, tensors: Int? = nil, problems: [any Error]) {
+        let value = JSONValue.object([
+            ("file", .string(file)), ("status", .string(status)), ("format", format.map(JSONValue.string) ?? .null),
+            ("family", family.map(JSONValue.string) ?? .null), ("tensors", tensors.map(JSONValue.int) ?? .null),
+            ("deep", .bool(deep)), ("problems", .strings(problems.map { "\($0)" })),
+        ])
+        print(value.text)
     }
 }

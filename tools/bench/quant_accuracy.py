@@ -7,7 +7,8 @@ file's dequantized weights.
 Files: the published Q4_K_M; its exact f32 dequantization (`qkv convert --dtype f32`); and that f32
 quantized again by `qkv convert --dtype T` for each T (bit-identical to what llama.cpp's llama-quantize
 writes from the same f32: tools/tests/test_kquant.py), so the table shows what each type costs on a real
-model. llama.cpp multiplies with 8-bit quantized activations; qkv with f32 activations.
+model. llama.cpp multiplies with 8-bit quantized activations; qkv with f32 activations by default, and with
+8-bit ones under `--activations q8` (scored one token at a time through decode steps, the path they change).
 
 Runs outside CI with the llama.cpp venv's python and llama.cpp built as tools/make_kquant_references.py
 says, through the llama-cpp-python sdist's ctypes bindings (no wheel build):
@@ -54,8 +55,9 @@ def run(args):
     return result.stdout
 
 
-def qkv_log_probs(qkv, path, ids):
-    out = json.loads(run([qkv, "score", path, "--ids", ",".join(map(str, ids)), "--json", "--threads", "2", "-q"]))
+def qkv_log_probs(qkv, path, ids, activations="f32"):
+    out = json.loads(run([qkv, "score", path, "--ids", ",".join(map(str, ids)), "--json", "--threads", "2", "-q",
+                          "--activations", activations]))
     return [x for x in out["log_probs"] if x is not None]
 
 
@@ -70,11 +72,15 @@ def llamacpp_log_probs(path, ids):
     return [float(logits[i - 1, ids[i]] - lse[i - 1]) for i in range(1, len(ids))]
 
 
-def row(name, size, qkv_lp, peer_lp):
-    q, p = float(np.mean(qkv_lp)), float(np.mean(peer_lp)) if peer_lp else None
-    cells = [name, "%.0f MB" % (size / 1e6), "%.4f" % q, "%.3f" % math.exp(-q)]
-    cells += ["%.4f" % p, "%.3f" % math.exp(-p), "%.4f" % (q - p)] if p is not None else ["", "", ""]
+def row(name, size, qkv_lp, q8_lp, peer_lp):
+    q, q8, p = float(np.mean(qkv_lp)), float(np.mean(q8_lp)), float(np.mean(peer_lp))
+    cells = [name, "%.0f MB" % (size / 1e6), "%.4f" % q, "%.3f" % math.exp(-q), "%.4f" % q8, "%.3f" % math.exp(-q8),
+             "%.4f" % (q - q8), "%.4f" % p, "%.3f" % math.exp(-p), "%.4f" % (q - p)]
     return "| " + " | ".join(cells) + " |"
+
+
+def scored(qkv, name, path, ids):
+    return row(name, os.path.getsize(path), qkv_log_probs(qkv, path, ids), qkv_log_probs(qkv, path, ids, "q8"), llamacpp_log_probs(path, ids))
 
 
 def main():
@@ -87,18 +93,18 @@ def main():
     print("CPU: %s; %d tokens scored (log p in nats, mean over tokens; ppl = exp(-mean))" % (
         open("/proc/cpuinfo").read().split("model name")[1].split(":")[1].split("\n")[0].strip(), len(ids) - 1))
     print()
-    print("| weights | file | qkv mean log p | qkv ppl | llama.cpp mean log p | llama.cpp ppl | qkv - llama.cpp |")
-    print("|---|---|---|---|---|---|---|")
+    print("| weights | file | qkv mean log p | qkv ppl | qkv q8 mean log p | qkv q8 ppl | f32 - q8 | llama.cpp mean log p | llama.cpp ppl | qkv - llama.cpp |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        print(row("published Q4_K_M", os.path.getsize(GEMMA), qkv_log_probs(args.qkv, GEMMA, ids), llamacpp_log_probs(GEMMA, ids)))
+        print(scored(args.qkv, "published Q4_K_M", GEMMA, ids), flush=True)
         f32 = os.path.join(tmp, "f32.gguf")
         run([args.qkv, "convert", GEMMA, f32, "--dtype", "f32", "-q"])
         f32_qkv = qkv_log_probs(args.qkv, f32, ids)
-        print(row("its f32 dequantization", os.path.getsize(f32), f32_qkv, llamacpp_log_probs(f32, ids)))
+        print(row("its f32 dequantization", os.path.getsize(f32), f32_qkv, f32_qkv, llamacpp_log_probs(f32, ids)), flush=True)
         for dtype in args.types.split():
             out = os.path.join(tmp, dtype + ".gguf")
             run([args.qkv, "convert", f32, out, "--dtype", dtype, "-q"])
-            print(row("f32 → qkv --dtype " + dtype, os.path.getsize(out), qkv_log_probs(args.qkv, out, ids), llamacpp_log_probs(out, ids)))
+            print(scored(args.qkv, "f32 → qkv --dtype " + dtype, out, ids), flush=True)
             os.remove(out)
         sys.stdout.flush()
         if os.path.exists(REF_PYTHON):

@@ -100,8 +100,3 @@ extension ModelConfig.Activation {
         }
     }
 }
-
-extension JSONValue {
-    static func int(_ v: Int) -> JSONValue { .number(String(v)) }
-    static func double(_ v: Double) -> JSONValue { .number(String(v)) }
-}

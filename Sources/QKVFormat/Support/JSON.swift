@@ -226,6 +226,14 @@ public struct JSONParser {
 }
 
 extension JSONValue {
+    public static func int(_ v: Int) -> JSONValue { .number(String(v)) }
+    /// A number, or null for NaN and infinities, which JSON cannot spell.
+    public static func double(_ v: Double) -> JSONValue { v.isFinite ? .number(String(v)) : .null }
+    public static func strings(_ v: [String]) -> JSONValue { .array(v.map(JSONValue.string)) }
+    public static func ints(_ v: [Int]) -> JSONValue { .array(v.map(JSONValue.int)) }
+}
+
+extension JSONValue {
     /// Serialises compactly, keys in their order; strings escaped per RFC 8259.
     public var text: String {
         switch self {
