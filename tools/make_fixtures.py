@@ -121,6 +121,7 @@ TOKENIZER_KEYS = {
     "add_bos": "bool",
     "add_eos": "bool",
     "max_length": "int",
+    "normalization": "string",
 }
 
 # Role names by code (schema.md, "Roles").
@@ -982,6 +983,14 @@ def write_scores_length(path, model, tensors):
           "config bos_token_id is 24, the token count (vocab_size is 28, so only the tokenizer rule breaks)")
 def write_special_token_out_of_range(path, model, tensors):
     model["config"]["bos_token_id"] = len(model["tokenizer"]["tokens"])
+    write_h5(path, model, tensors, "f32")
+
+
+@bad_case("tokenizer-unbuildable.h5", "TokenizerError.invalidOption",
+          "tokenizer normalization is nfkc, which a sentencepiece_bpe tokenizer does not apply (the schema "
+          "allows the key; only building the tokenizer refuses it)")
+def write_tokenizer_unbuildable(path, model, tensors):
+    model["tokenizer"]["normalization"] = "nfkc"
     write_h5(path, model, tensors, "f32")
 
 

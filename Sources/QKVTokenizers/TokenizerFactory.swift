@@ -32,4 +32,9 @@ public struct TokenizerFileError: InvalidInputError, CustomStringConvertible {
     public var file: String
     public var error: TokenizerError
     public var description: String { "\(file): \(error)" }
+
+    public init(file: String, error: TokenizerError) {
+        self.file = file
+        self.error = error
+    }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QKVFormat
+import QKVTokenizers
 
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,6 +44,11 @@ struct Validate: ParsableCommand {
             throw ExitCode(ExitStatus.invalid)
         }
         var problems: [any Error] = ModelFile.problems(in: weights)
+        // Tokenizer data that reads but cannot build a tokenizer (merges naming tokens not in the
+        // vocabulary, options no tokenizer has) would otherwise fail only when text is first encoded.
+        if problems.isEmpty, let model = try? ModelFile(weights), let data = model.tokenizer {
+            do { _ = try makeTokenizer(data: data, config: model.config) } catch { problems.append(TokenizerFileError(file: file, error: error)) }
+        }
         if deep && problems.isEmpty {
             let bar = common.progressBar("checking")
             problems += try ModelFile(weights).deepProblems(progress: { bar?.update($0, $1) })

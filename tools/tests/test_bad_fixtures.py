@@ -323,6 +323,11 @@ def check_special_token_out_of_range(d):
     assert old.value == 1 and new.value == 24 and new.type == old.type
 
 
+def check_tokenizer_unbuildable(d):
+    (old, new), = only(d, ("attr", "/tokenizer", "normalization"))
+    assert old is ABSENT and new.value == "nfkc"
+
+
 CHECKS = {
     "notqkv.h5": check_notqkv,
     "wrong-format-name.h5": check_wrong_format_name,
@@ -348,6 +353,7 @@ CHECKS = {
     "unknown-config-key.h5": check_unknown_config_key,
     "scores-length.h5": check_scores_length,
     "special-token-out-of-range.h5": check_special_token_out_of_range,
+    "tokenizer-unbuildable.h5": check_tokenizer_unbuildable,
 }
 UNOPENABLE = ["truncated.h5"]
 
@@ -367,7 +373,7 @@ def test_manifest_entries(manifest):
     for name, entry in manifest.items():
         assert name.endswith(".h5")
         assert set(entry) <= {"error", "why", "deep"} and {"error", "why"} <= set(entry), name
-        assert re.fullmatch(r"(HDF5Error|ModelError)\.[a-z][A-Za-z0-9]*", entry["error"]), name
+        assert re.fullmatch(r"(HDF5Error|ModelError|TokenizerError)\.[a-z][A-Za-z0-9]*", entry["error"]), name
         assert entry["why"] and "\n" not in entry["why"], name
         assert entry.get("deep", True) is True, name
     assert [n for n, e in manifest.items() if e.get("deep")] == ["nan-tensor.h5"]
@@ -458,6 +464,7 @@ MESSAGES = {
     "ModelError.tokenizerArrayLength": r"has 23 entries, expected 24",
     "ModelError.tokenIdOutOfRange": r"is not a token id",
     "ModelError.nonFiniteValue": r"holds nan",
+    "TokenizerError.invalidOption": r"tokenizer option '[\w.]+' = .* is invalid",
 }
 
 # What each message must name: the object or key at fault.
@@ -475,6 +482,7 @@ NAMES = {
     "nan-tensor.h5": mf.BAD_NAN_TENSOR, "missing-config-key.h5": "head_dim",
     "kv-heads-not-dividing.h5": "kv_head_count", "unknown-config-key.h5": "frobnicate",
     "scores-length.h5": "scores", "special-token-out-of-range.h5": "bos_token_id",
+    "tokenizer-unbuildable.h5": "tokenizer.normalization",
 }
 
 
