@@ -576,6 +576,10 @@ def hdf5_cases(c):
         c.add(name, "hdf5", "valid", "the %s fixture" % name)
     with open(os.path.join(c.fixtures, "bad-hdf5", "manifest.json"), encoding="utf-8") as f:
         for name, entry in sorted(json.load(f).items()):
+            # The readers' corpus: a file the schema accepts but no tokenizer builds from is the command's
+            # to refuse (`qkv validate` builds the tokenizer; tools/tests/test_bad_fixtures.py holds it).
+            if entry["error"].startswith("TokenizerError."):
+                continue
             stage = "deep" if entry.get("deep") else ("schema" if entry["error"].startswith("ModelError.") else "open")
             c.add("bad-hdf5/" + name, "hdf5", entry["error"], entry["why"], stage)
 

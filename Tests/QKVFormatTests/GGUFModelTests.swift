@@ -6,18 +6,37 @@ import XCTest
 final class GGUFModelTests: XCTestCase {
     func gguf(_ name: String) -> String { Paths.fixture("gguf/\(name)") }
 
-    func testLlamaGGUF_importsToTheCanonicalFixtureBitForBit() throws {
+    /// A llama GGUF keeps its Q and K rows in llama.cpp's order and says so (`rope_layout` interleaved:
+    /// Meta's pairing, which ggml's RoPE rotates), mapped without a copy; every other tensor is the
+    /// canonical fixture's, bit for bit.
+    func testLlamaGGUF_importsTheCanonicalFixture_withQAndKRowsInterleaved() throws {
         for name in ["llama-tiny.gguf", "llama-tiny-f16.gguf"] {
             let imported = try ModelFile(try openWeightFile(path: gguf(name)))
             let canonical = try ModelFile(try openWeightFile(path: Paths.fixture("llama-tiny.h5")))
             var config = canonical.config
             config.normEpsilon = Double(Float(config.normEpsilon))   // GGUF stores it as f32
+            config.rope?.layout = .interleaved
             XCTAssertEqual(imported.config, config, name)
             XCTAssertEqual(imported.orderedTensors.map(\.name), canonical.orderedTensors.map(\.name))
+            let d = config.headDim
             for info in canonical.orderedTensors {
                 let ours = try imported.file.tensor(info.name)
                 let want = name.contains("f16") && ours.dtype == .f16 ? try canonical.file.tensor(info.name).converted(to: .f16) : try canonical.file.tensor(info.name)
-                XCTAssertTrue(ours.hasSameBytes(as: want), "\(name) \(info.name) (\(ours.dtype))")
+                guard info.role == .attentionQuery || info.role == .attentionKey else {
+                    XCTAssertTrue(ours.hasSameBytes(as: want), "\(name) \(info.name) (\(ours.dtype))")
+                    continue
+                }
+                // Within each head, row 2j + side is the canonical (half-order) row side·d/2 + j.
+                let rows = info.shape[0] * info.shape[1], rowBytes = want.bytes.count / rows
+                XCTAssertEqual(ours.bytes.count, want.bytes.count)
+                for row in 0..<rows {
+                    let (h, r) = (row / d, row % d)
+                    let from = h * d + (r % 2) * (d / 2) + r / 2
+                    XCTAssertEqual(Array(ours.bytes[(row * rowBytes)..<((row + 1) * rowBytes)]),
+                                   Array(want.bytes[(from * rowBytes)..<((from + 1) * rowBytes)]), "\(name) \(info.name) row \(row)")
+                }
+                // In place: the bytes are the file's own, not a copy.
+                XCTAssertFalse(ours.storage is OwnedStorage, "\(name) \(info.name) is a copy")
             }
             // The vocabulary is padded to vocab_size in GGUF, as llama.cpp's converter pads it.
             XCTAssertEqual(Array(imported.tokenizer!.tokens.prefix(100)), canonical.tokenizer!.tokens)

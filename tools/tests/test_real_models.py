@@ -155,23 +155,29 @@ def test_tiny_gguf_round_trips_byte_for_byte_and_gguf_py_agrees(tmp_path):
         assert np.asarray(a.data).tobytes() == np.asarray(b.data).tobytes()
 
 
-def test_tiny_gguf_heads_are_llama_cpp_rows_unpermuted(tmp_path):
-    """Our per-head W_Q is the GGUF rows with llama.cpp's RoPE permutation undone by numpy."""
+def test_tiny_gguf_heads_are_llama_cpps_rows_interleaved_and_hugging_faces_when_exported(tmp_path):
+    """Our per-head W_Q is the GGUF's rows as they are, in the `interleaved` RoPE layout; a Hugging Face
+    export holds them with llama.cpp's RoPE permutation undone by numpy."""
     from gguf import GGUFReader
+    from safetensors.numpy import load_file
     qkv("convert", tiny(), tmp_path / "t.qkv", "-q")
+    qkv("convert", tmp_path / "t.qkv", str(tmp_path / "hf") + "/", "--to", "safetensors", "-q")
+    exported = load_file(str(tmp_path / "hf" / "model.safetensors"))
     metadata, tensors = read_qkv(str(tmp_path / "t.qkv"))
+    assert metadata["config.rope_layout"] == "interleaved"
     reader = GGUFReader(tiny())
     H, d, D = metadata["config.head_count"], metadata["config.head_dim"], metadata["config.model_dim"]
     for t in reader.tensors:
         if t.name.endswith("attn_q.weight") or t.name.endswith("attn_k.weight"):
             rows = np.asarray(t.data).reshape(-1, D)          # GGUF [D, n] is row-major [n, D]
             heads = rows.shape[0] // d
-            # llama.cpp: w.reshape(heads, 2, d/2, D).swapaxes(1, 2); undone by the same swap.
-            hf = rows.reshape(heads, d // 2, 2, D).swapaxes(1, 2).reshape(heads, d, D)
             layer = int(t.name.split(".")[1])
             part = "q" if "attn_q" in t.name else "k"
             ours = tensors["layers/%d/attn/%s/weight" % (layer, part)]["array"]
-            assert ours.dtype == hf.dtype and np.array_equal(ours, hf), t.name
+            assert ours.dtype == rows.dtype and np.array_equal(ours, rows.reshape(heads, d, D)), t.name
+            # llama.cpp: w.reshape(heads, 2, d/2, D).swapaxes(1, 2); undone by the same swap.
+            hf = rows.reshape(heads, d // 2, 2, D).swapaxes(1, 2).reshape(heads * d, D)
+            assert np.array_equal(exported["model.layers.%d.self_attn.%s_proj.weight" % (layer, part)], hf), t.name
         if t.name.endswith("attn_output.weight"):
             layer = int(t.name.split(".")[1])
             o = np.asarray(t.data).reshape(D, -1)             # [D, H*d], like Hugging Face's o_proj

@@ -38,6 +38,9 @@ enum Llama: Architecture {
         if let dims = config.rope?.dimensions {
             throw ImportError.configField(file: file.path, field: "llama.rope.dimension_count", reason: "is \(dims) but heads have \(config.headDim) dimensions; llama.cpp's llama rotates whole heads")
         }
+        // llama.cpp's `llama` rotates adjacent pairs, its converter having permuted Q and K to match (Meta's
+        // original layout): the rows are kept as they are, mapped without a copy, and rotated the same way.
+        config.rope?.layout = .interleaved
         config.attentionBias = file.tensorInfo("blk.0.attn_q.bias") != nil
         config.mlpBias = file.tensorInfo("blk.0.ffn_up.bias") != nil
         try LlamaStyle.ggufRopeScaling(file, prefix: "llama", config: &config, linear: false)
@@ -56,7 +59,7 @@ enum Llama: Architecture {
     }
 
     static func ggufSource(for name: String, config: ModelConfig) -> (String, TensorTransform)? {
-        LlamaStyle.ggufSource(for: name, config: config, permutedRope: true)
+        LlamaStyle.ggufSource(for: name, config: config, permutedRope: config.rope?.layout != .interleaved)
     }
 
     /// Llama 3's (and linear) RoPE divisors: llama.cpp's `rope_freqs.weight`, f32 [rope dims / 2]. YaRN's

@@ -32,6 +32,18 @@ enum LlamaStyle {
             rows.append(Row("layers/{i}/attn/q_norm/weight", "layers.{i}.self_attn.q_norm.weight"))
             rows.append(Row("layers/{i}/attn/k_norm/weight", "layers.{i}.self_attn.k_norm.weight"))
         }
+        // A model whose Q and K rotate interleaved pairs (kept so from a llama GGUF) meets Hugging Face's
+        // half order: its Q and K rows, biases and head norms are permuted on the way.
+        if config.rope?.layout == .interleaved {
+            for (i, row) in rows.enumerated() {
+                switch row.canonical {
+                case "layers/{i}/attn/q/weight", "layers/{i}/attn/q/bias": rows[i].transform = .permuteRope(heads: config.headCount)
+                case "layers/{i}/attn/k/weight", "layers/{i}/attn/k/bias": rows[i].transform = .permuteRope(heads: config.keyValueHeadCount)
+                case "layers/{i}/attn/q_norm/weight", "layers/{i}/attn/k_norm/weight": rows[i].transform = .permuteRope(heads: 1)
+                default: break
+                }
+            }
+        }
         return rows
     }
 
@@ -41,8 +53,9 @@ enum LlamaStyle {
     }
 
     /// llama.cpp's tensor for canonical `name` (`LLM_TENSOR_*` names). With `permutedRope`, Q and K rows
-    /// are in llama.cpp's RoPE order (its `llama` architecture); every other architecture keeps Hugging
-    /// Face's order (NeoX-style RoPE).
+    /// are in llama.cpp's RoPE order (its `llama` architecture) and the canonical ones in Hugging Face's
+    /// (`half`), so they are permuted on the way; every other architecture keeps Hugging Face's order
+    /// (NeoX-style RoPE), as does a `llama` model whose canonical layout is `interleaved` already.
     static func ggufSource(for name: String, config: ModelConfig, permutedRope: Bool) -> (String, TensorTransform)? {
         switch name {
         case "embed/token/weight": return ("token_embd.weight", .view)

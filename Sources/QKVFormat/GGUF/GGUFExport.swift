@@ -153,7 +153,7 @@ final class GGUFExportWriter: ContainerWriter {
                 UnsafeMutableRawBufferPointer(rebasing: out.mutableBytes[at..<at + part.bytes.count]).copyMemory(from: part.bytes)
             }
             try writer.append(name: name, bytes: out.bytes)
-        case .fusedColumns:
+        case .fusedColumns, .permuteRope:
             preconditionFailure("not a GGUF transform")
         }
         try writeConstants()
@@ -171,7 +171,19 @@ final class GGUFExportWriter: ContainerWriter {
     /// it kept, in their order and types, with values from the config where it has them.
     static func keys(_ arch: any Architecture.Type, _ config: ModelConfig, _ tokenizer: TokenizerData?, _ metadata: Metadata,
                      _ tensors: [TensorInfo], scalingKeys: [(String, GGUFValue)] = []) -> [(key: String, value: GGUFValue)] {
-        mergedWithKeptKeys(generatedKeys(arch, config, tokenizer, scalingKeys: scalingKeys), metadata, tensors)
+        mergedWithKeptKeys(generatedKeys(arch, config, tokenizer, scalingKeys: scalingKeys), storedMetadata(arch, config, metadata), tensors)
+    }
+
+    /// The canonical metadata as the file's tensors hold it: a `half` model whose Q and K rows the export
+    /// permutes into llama.cpp's order reads back as the `interleaved` model those rows are, mapped
+    /// without a copy.
+    static func storedMetadata(_ arch: any Architecture.Type, _ config: ModelConfig, _ metadata: Metadata) -> Metadata {
+        guard config.layerCount > 0,
+              case .unpermuteRope? = Architectures.ggufSource(arch, for: TensorRole.attentionQuery.tensorName(layer: 0), config: config)?.1
+        else { return metadata }
+        var stored = metadata
+        stored["config.rope_layout"] = .string(ModelConfig.RopeLayout.interleaved.rawValue)
+        return stored
     }
 
     /// The keys the export makes from the config and tokenizer (and `scalingKeys`, the architecture's

@@ -17,6 +17,10 @@ enum TensorTransform: Equatable, Sendable {
     /// llama.cpp's RoPE row order for Q/K undone: within each of `heads` heads, row `2j + half` of the
     /// file becomes row `half·d/2 + j` (Specs/architectures.md, "GGUF").
     case unpermuteRope(heads: Int)
+    /// The reverse, for a canonical tensor in the `interleaved` RoPE layout (a llama GGUF's Q and K, kept as
+    /// they are) whose source has Hugging Face's `half` order: within each of `heads` heads, row
+    /// `half·d/2 + j` of the file becomes row `2j + half`. Weights [H·d, D], biases [H·d], q/k norms [d].
+    case permuteRope(heads: Int)
 
     /// The transform from a source to W_O stored as rows instead of per-head slabs: a transpose becomes a
     /// view and a view a transpose (the two layouts are each other's transpose).
@@ -57,6 +61,9 @@ enum TensorTransform: Equatable, Sendable {
         case .unpermuteRope(let heads):
             let merged = target.shape.count >= 2 ? [target.shape[0] * target.shape[1]] + target.shape.dropFirst(2) : target.shape
             return source.shape == merged && source.shape.count == 2 && heads > 0 && source.shape[0] % (2 * heads) == 0
+        case .permuteRope(let heads):
+            let merged = target.shape.count >= 2 ? [target.shape[0] * target.shape[1]] + target.shape.dropFirst(2) : target.shape
+            return source.shape == merged && (1...2).contains(source.shape.count) && heads > 0 && source.shape[0] % (2 * heads) == 0
         case .rowRange(let first, let rowCount, let total):
             return source.shape.count == 2 && source.shape[0] == total && first >= 0 && rowCount > 0 && first + rowCount <= total
                 && rowCount * source.shape[1] == count && target.shape.last == source.shape[1]
@@ -67,7 +74,7 @@ enum TensorTransform: Equatable, Sendable {
     func apply(_ source: TensorView, target: TensorInfo, file: String) throws -> TensorView {
         // Views and row moves keep blocks whole; transposes need plain elements.
         switch self {
-        case .view, .unpermuteRope, .fusedRows, .fusedSlice, .rowRange: break
+        case .view, .unpermuteRope, .permuteRope, .fusedRows, .fusedSlice, .rowRange: break
         default:
             guard source.dtype.blockSize == 1 else { throw ImportError.sourceDType(file: file, tensor: source.name, dtype: source.dtype) }
         }
@@ -100,6 +107,10 @@ enum TensorTransform: Equatable, Sendable {
         case .unpermuteRope(let heads):
             return copy(info) { out in
                 permuteRopeRows(source.bytes, rows: source.shape[0], heads: heads, rowBytes: info.byteCount / source.shape[0], undo: true, into: out)
+            }
+        case .permuteRope(let heads):
+            return copy(info) { out in
+                permuteRopeRows(source.bytes, rows: source.shape[0], heads: heads, rowBytes: info.byteCount / source.shape[0], undo: false, into: out)
             }
         }
     }

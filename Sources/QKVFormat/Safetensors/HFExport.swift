@@ -157,6 +157,10 @@ final class HFExportWriter: ContainerWriter {
             preconditionFailure("views are streamed above")
         case .unpermuteRope, .fusedRows:
             preconditionFailure("not a Hugging Face transform")
+        case .permuteRope(let heads):
+            // The interleaved rows back in Hugging Face's half order.
+            let rows = o.shape[0]
+            permuteRopeRows(parts[0].bytes, rows: rows, heads: heads, rowBytes: bytes / rows, undo: true, into: out)
         case .rowRange:
             // The blocks of a fused weight, each at its own rows.
             for (part, first) in zip(parts, o.sources.map { rowFirst[$0]! }) {
@@ -251,7 +255,7 @@ final class HFExportWriter: ContainerWriter {
             shape = [shape[0] * shape[1]] + shape.dropFirst(2)
         }
         switch transform {
-        case .view, .fusedSlice, .unpermuteRope, .fusedRows: return shape
+        case .view, .fusedSlice, .unpermuteRope, .permuteRope, .fusedRows: return shape
         case .rowRange(_, _, let total): return [total] + shape.dropFirst()
         case .transpose, .fusedColumns: return [shape.last!, shape.dropLast().reduce(1, *)]
         }
