@@ -15,7 +15,8 @@ final class GGUFExportWriter: ContainerWriter {
         var constant: [Float]? = nil
     }
 
-    private let writer: GGUFWriter
+    /// The file, or gguf-split's shards as they are written (`WriteOptions.split`).
+    private let writer: any GGUFTensorSink
     private let outputs: [Output]
     private var next = 0
     private var pending: [String: TensorView] = [:]
@@ -95,8 +96,12 @@ final class GGUFExportWriter: ContainerWriter {
         self.outputs = outputs
         tensorOrder = outputs.flatMap(\.sources)
         let scalingKeys = try arch.ggufScalingKeys(config, metadata: metadata, target: target)
-        writer = try GGUFWriter(target: target, inputs: inputs, metadata: GGUFExportWriter.keys(arch, config, tokenizer, metadata, tensors, scalingKeys: scalingKeys),
-                                tensors: outputs.map(\.tensor))
+        let keys = GGUFExportWriter.keys(arch, config, tokenizer, metadata, tensors, scalingKeys: scalingKeys)
+        if let limit = options.split {
+            writer = try GGUFShardWriter(prefix: GGUFSplit.prefix(of: target), inputs: inputs, metadata: keys, tensors: outputs.map(\.tensor), limit: limit)
+        } else {
+            writer = try GGUFWriter(target: target, inputs: inputs, metadata: keys, tensors: outputs.map(\.tensor))
+        }
         try writeConstants()
     }
 
@@ -164,6 +169,9 @@ final class GGUFExportWriter: ContainerWriter {
         try writer.finish()
     }
     func abandon() { writer.abandon() }
+
+    /// The shards written, in order, when the output is split; else empty.
+    var shardPaths: [String] { (writer as? GGUFShardWriter)?.paths ?? [] }
 
     // MARK: Keys
 

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A GGUF written as shards the way llama.cpp's gguf-split writes them, so llama.cpp (and qkv) load the
 /// shards as one model: `prefix-0000K-of-0000N.gguf`; the first shard holds every key followed by
 /// `split.no` (u16), `split.tensors.count` (i32) and `split.count` (u16), the others those three alone;
@@ -46,43 +50,76 @@ public enum GGUFSplit {
         return groups
     }
 
-    /// Writes `file` (a whole GGUF) as shards beside `prefix`; returns their paths. `inputs` are files
-    /// the shards must not replace.
-    public static func write(_ file: GGUFFile, prefix: String, limit: Limit, inputs: [String]) throws -> [String] {
-        let infos = file.tensorInfos
-        guard let groups = groups(infos.map(\.byteCount), limit: limit) else {
-            throw ConversionError.unsupportedTarget(output: prefix, reason: "tensor '\(infos.first?.name ?? "")' is larger than the split size on its own; give a larger --split-max-size")
-        }
-        var written: [String] = []
-        do {
-            for (shard, members) in groups.enumerated() {
-                let path = GGUFFile.splitPath(prefix, shard: shard, of: groups.count)
-                var metadata = shard == 0 ? file.metadata : []
-                // gguf-split sets split.count last (ggml moves a key it sets again to the end).
-                metadata += [("split.no", .uint16(UInt16(shard))), ("split.tensors.count", .int32(Int32(infos.count))),
-                             ("split.count", .uint16(UInt16(groups.count)))]
-                let tensors = members.map { GGUFWriter.Tensor(name: infos[$0].name, type: infos[$0].type, dims: infos[$0].dims) }
-                let writer = try GGUFWriter(target: path, inputs: inputs, version: file.version, metadata: metadata, tensors: tensors)
-                do {
-                    for i in members {
-                        try file.withUnsafeTensorBytes(infos[i].name) { try writer.append(name: infos[i].name, bytes: $0) }
-                        file.doneReading(infos[i].name)
-                    }
-                    try writer.finish()
-                } catch {
-                    writer.abandon()
-                    throw error
-                }
-                written.append(path)
-            }
-        } catch {
-            for path in written { unlink(path) }
-            throw error
-        }
-        return written
+    /// The path of a split output `OUT` (`OUT.gguf` or `OUT`) without its extension: the shards' prefix.
+    public static func prefix(of output: String) -> String {
+        output.hasSuffix(".gguf") ? String(output.dropLast(".gguf".count)) : output
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif
+/// Writes a GGUF as gguf-split's shards as its tensors come: each shard is written and moved into place
+/// when its last tensor is in, then the next one starts, so the bytes are written once and memory holds
+/// one shard's header. If anything fails, the shards already in place are removed.
+final class GGUFShardWriter: GGUFTensorSink {
+    private let prefix: String, inputs: [String], version: UInt32
+    private let metadata: [(key: String, value: GGUFValue)]
+    private let tensors: [GGUFWriter.Tensor]
+    private let groups: [[Int]]
+    private var shard = 0, appendedInShard = 0
+    private var current: GGUFWriter?
+    /// The shards in place so far.
+    private(set) var paths: [String] = []
+
+    /// Checks the grouping before anything is written: a tensor larger than the size limit is refused,
+    /// naming it, as gguf-split refuses it.
+    init(prefix: String, inputs: [String], version: UInt32 = 3, metadata: [(key: String, value: GGUFValue)],
+         tensors: [GGUFWriter.Tensor], limit: GGUFSplit.Limit) throws {
+        guard let groups = GGUFSplit.groups(tensors.map { $0.byteCount ?? 0 }, limit: limit) else {
+            throw ConversionError.unsupportedTarget(output: prefix, reason: "tensor '\(tensors.first?.name ?? "")' is larger than the split size on its own; give a larger --split-max-size")
+        }
+        (self.prefix, self.inputs, self.version, self.metadata, self.tensors, self.groups) = (prefix, inputs, version, metadata, tensors, groups)
+        try openShard()
+    }
+
+    /// Every shard's path, in order, as they will be named.
+    var allPaths: [String] { groups.indices.map { GGUFFile.splitPath(prefix, shard: $0, of: groups.count) } }
+
+    private func openShard() throws {
+        // The first shard holds every key; each then gets gguf-split's three, split.count last (ggml moves
+        // a key it sets again to the end).
+        let keys = (shard == 0 ? metadata : []) + [("split.no", .uint16(UInt16(shard))), ("split.tensors.count", .int32(Int32(tensors.count))),
+                                                   ("split.count", .uint16(UInt16(groups.count)))]
+        current = try GGUFWriter(target: allPaths[shard], inputs: inputs, version: version, metadata: keys,
+                                 tensors: groups[shard].map { tensors[$0] })
+        appendedInShard = 0
+    }
+
+    func append(name: String, bytes: UnsafeRawBufferPointer) throws {
+        try current!.append(name: name, bytes: bytes)
+        appendedInShard += 1
+        guard appendedInShard == groups[shard].count else { return }
+        try current!.finish()
+        paths.append(current!.target)
+        current = nil
+        shard += 1
+        if shard < groups.count { try openShard() }
+    }
+
+    func finish() throws {
+        precondition(current == nil && shard == groups.count, "finish() before every shard's tensors")
+    }
+
+    func abandon() {
+        current?.abandon()
+        for path in paths { unlink(path) }
+        paths = []
+    }
+}
+
+/// Where GGUFExportWriter's tensors go: one file (GGUFWriter) or gguf-split's shards (GGUFShardWriter).
+protocol GGUFTensorSink: AnyObject {
+    func append(name: String, bytes: UnsafeRawBufferPointer) throws
+    func finish() throws
+    func abandon()
+}
+
+extension GGUFWriter: GGUFTensorSink {}

@@ -64,8 +64,8 @@ public enum Converter {
     @discardableResult
     public static func convert(input: String, output: String, format: ContainerFormat, options: WriteOptions = WriteOptions(),
                                progress: (Int, Int) -> Void = { _, _ in }) throws -> ConversionSummary {
-        if let split = options.split {
-            return try convertSplit(input: input, output: output, format: format, options: options, limit: split, progress: progress)
+        if options.split != nil && format != .gguf {
+            throw ConversionError.unsupportedTarget(output: output, reason: "splitting writes GGUF shards; the output is \(format.rawValue)")
         }
         let model = try ModelFile(try openWeightFile(path: input))
         if options.compress && format != .hdf5 {
@@ -135,10 +135,16 @@ public enum Converter {
             writer.abandon()
             throw error
         }
-        // The bytes written: the file, or the files of an output folder.
+        // The bytes written: the file, the shards of a split GGUF, or the files of an output folder.
+        let shards = (writer as? GGUFExportWriter)?.shardPaths ?? []
         var size = stat()
         var bytes = stat(output, &size) == 0 ? Int(size.st_size) : 0
-        if (size.st_mode & S_IFMT) == S_IFDIR {
+        if !shards.isEmpty {
+            bytes = shards.reduce(0) { total, path in
+                var s = stat()
+                return total + (stat(path, &s) == 0 ? Int(s.st_size) : 0)
+            }
+        } else if (size.st_mode & S_IFMT) == S_IFDIR {
             bytes = ["model.safetensors", "config.json"].reduce(0) { total, name in
                 var s = stat()
                 return total + (stat("\(output)/\(name)", &s) == 0 ? Int(s.st_size) : 0)
@@ -146,27 +152,7 @@ public enum Converter {
         }
         let written = targets.filter { !omitted.contains($0.name) }
         return ConversionSummary(tensorCount: written.count, parameterCount: written.reduce(0) { $0 + $1.elementCount },
-                                 bytesWritten: bytes, outputFormat: format, omittedTensors: omitted)
-    }
-
-    /// The conversion to one GGUF beside the target, then that file written as gguf-split's shards
-    /// `OUT-0000K-of-0000N.gguf` (OUT without `.gguf`) and removed.
-    static func convertSplit(input: String, output: String, format: ContainerFormat, options: WriteOptions, limit: GGUFSplit.Limit,
-                             progress: (Int, Int) -> Void) throws -> ConversionSummary {
-        guard format == .gguf else { throw ConversionError.unsupportedTarget(output: output, reason: "splitting writes GGUF shards; the output is \(format.rawValue)") }
-        let prefix = output.hasSuffix(".gguf") ? String(output.dropLast(".gguf".count)) : output
-        let whole = "\(prefix).whole-\(getpid()).gguf"
-        var options = options
-        options.split = nil
-        defer { unlink(whole) }
-        var summary = try convert(input: input, output: whole, format: format, options: options, progress: progress)
-        let shards = try GGUFSplit.write(try GGUFFile(path: whole), prefix: prefix, limit: limit, inputs: [input])
-        summary.bytesWritten = shards.reduce(0) { total, path in
-            var s = stat()
-            return total + (stat(path, &s) == 0 ? Int(s.st_size) : 0)
-        }
-        summary.shards = shards
-        return summary
+                                 bytesWritten: bytes, outputFormat: format, omittedTensors: omitted, shards: shards)
     }
 
     /// W_O [H, d, D] as rows [D, H·d] (plain elements, same dtype).
