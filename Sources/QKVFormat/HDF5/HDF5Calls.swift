@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import Synchronization
 
 // Every libhdf5 call in qkv goes through this file. libhdf5 (Debian's serial build) is not thread-safe,
 // so each wrapper holds one process-wide lock for the call and for reading its error stack; a negative
@@ -8,12 +9,12 @@ import Foundation
 // by libhdf5's global heap code but by qkv's checked conversion (`convertStrings`, `HDF5GlobalHeap`).
 
 /// A libhdf5 identifier (file, group, dataset, attribute, type, space, property list) owned by Swift.
-final class H5Handle {
+final class H5Handle: Sendable {
     let id: hid_t
     /// Set once the id was closed explicitly (`HDF5.close(file:)`).
-    fileprivate var isClosed = false
+    fileprivate let isClosed = Atomic(false)
     init(_ id: hid_t) { self.id = id }
-    deinit { if !isClosed { HDF5.locked { _ = H5Idec_ref(id) } } }
+    deinit { if !isClosed.load(ordering: .relaxed) { HDF5.locked { _ = H5Idec_ref(id) } } }
 }
 
 enum HDF5 {
@@ -98,7 +99,7 @@ enum HDF5 {
 
     /// Flushes and closes a file now (not when the handle goes), so the bytes are complete on disk.
     static func close(file: H5Handle, path: String) throws(HDF5Error) {
-        file.isClosed = true
+        file.isClosed.store(true, ordering: .relaxed)
         _ = try call("H5Fclose", file: path, object: "/") { H5Fclose(file.id) }
     }
 
