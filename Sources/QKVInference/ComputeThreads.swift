@@ -14,7 +14,8 @@ import Synchronization
 // (USE_THREAD=1, Debian's): its buffer allocation is locked since 0.3.7 (OpenBLAS #1761, #2126);
 // EncoderThreadingTests checks it on the library installed here.
 
-private let configuredThreads = Atomic<Int>(0)   // 0: not set yet
+/// The `--threads` count, 0 until set: set by the command, read by whichever thread makes a team.
+private let configuredThreads = Atomic<Int>(0)
 
 /// Sets the number of threads qkv computes on (`qkv ... --threads N`), and puts OpenBLAS on the calling
 /// thread for good (`runBLASOnCallingThreads`). Call it once, before any product.
