@@ -77,6 +77,5 @@ let package = Package(
         .testTarget(name: "QKVTemplatesTests", dependencies: ["QKVTemplates"]),
         // Runs the built `qkv` binary: output and exit codes as a user sees them.
         .testTarget(name: "QKVCommandTests", dependencies: ["qkv", "QKVFormat"]),
-    ],
-    swiftLanguageModes: [.v5]
+    ]
 )

@@ -4,6 +4,8 @@
 // below a buffer's element count, which the caller guarantees.
 #include "qkv_kernels.h"
 
+#include <stdatomic.h>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
@@ -12,23 +14,30 @@
 
 #include "qkv_prefetch.h"
 
-// 0: neither; 1: AVX2, FMA and F16C; 2: those and AVX-512 (F, BW, VL). Set once by qkv_kernels_supported.
-static int level;
+// The level in use: 0: neither; 1: AVX2, FMA and F16C; 2: those and AVX-512 (F, BW, VL). Stored by
+// qkv_kernels_limit (QKVInference's NativeKernels.level, once per process; tests comparing levels, between
+// kernel calls). Atomic, so a kernel reading it on another thread is well-defined C; the relaxed load
+// compiles to the plain load it was.
+static _Atomic int level;
 
-int qkv_kernels_supported(void) {
+static inline int current_level(void) { return atomic_load_explicit(&level, memory_order_relaxed); }
+
+int qkv_kernels_detected(void) {
     __builtin_cpu_init();
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-    level = avx512 ? 2 : avx2 ? 1 : 0;
-    return level > 0;
+    return avx512 ? 2 : avx2 ? 1 : 0;
 }
 
-int qkv_kernels_level(void) { return level; }
+int qkv_kernels_supported(void) { return qkv_kernels_detected() > 0; }
+
+int qkv_kernels_level(void) { return current_level(); }
 
 int qkv_kernels_limit(int max_level) {
-    qkv_kernels_supported();
-    if (level > max_level) level = max_level < 0 ? 0 : max_level;
-    return level;
+    int detected = qkv_kernels_detected();
+    int chosen = detected > max_level ? (max_level < 0 ? 0 : max_level) : detected;
+    atomic_store_explicit(&level, chosen, memory_order_relaxed);
+    return chosen;
 }
 
 // Eight elements at element index i of a row, as f32; and one.
@@ -426,19 +435,19 @@ KERNEL512 static void dot_rows_q8_0_avx512(const void *w, const float *x, float 
 
 // The public row kernels: the widest the processor has.
 void qkv_dot_rows_f32(const void *w, size_t row_bytes, const float *x, float *y, size_t row_begin, size_t row_end, size_t k) {
-    if (level == 2) dot_rows_f32_avx512(w, row_bytes, x, y, row_begin, row_end, k);
+    if (current_level() == 2) dot_rows_f32_avx512(w, row_bytes, x, y, row_begin, row_end, k);
     else dot_rows_f32_avx2(w, row_bytes, x, y, row_begin, row_end, k);
 }
 void qkv_dot_rows_f16(const void *w, size_t row_bytes, const float *x, float *y, size_t row_begin, size_t row_end, size_t k) {
-    if (level == 2) dot_rows_f16_avx512(w, row_bytes, x, y, row_begin, row_end, k);
+    if (current_level() == 2) dot_rows_f16_avx512(w, row_bytes, x, y, row_begin, row_end, k);
     else dot_rows_f16_avx2(w, row_bytes, x, y, row_begin, row_end, k);
 }
 void qkv_dot_rows_bf16(const void *w, size_t row_bytes, const float *x, float *y, size_t row_begin, size_t row_end, size_t k) {
-    if (level == 2) dot_rows_bf16_avx512(w, row_bytes, x, y, row_begin, row_end, k);
+    if (current_level() == 2) dot_rows_bf16_avx512(w, row_bytes, x, y, row_begin, row_end, k);
     else dot_rows_bf16_avx2(w, row_bytes, x, y, row_begin, row_end, k);
 }
 void qkv_dot_rows_q8_0(const void *w, const float *x, float *y, size_t row_begin, size_t row_end, size_t k) {
-    if (level == 2) dot_rows_q8_0_avx512(w, x, y, row_begin, row_end, k);
+    if (current_level() == 2) dot_rows_q8_0_avx512(w, x, y, row_begin, row_end, k);
     else dot_rows_q8_0_avx2(w, x, y, row_begin, row_end, k);
 }
 
@@ -637,46 +646,47 @@ GEMM_ROWS_256(gemm_rows_bf16_avx2, gemm_tile8_bf16)
 // The public many-token kernels: the widest the processor has (k a multiple of 16, as both need).
 int qkv_gemm_rows_f32(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
                       size_t ldy, size_t row_begin, size_t row_end) {
-    if (level < 1 || k == 0 || k % 16 != 0) return 0;
-    if (level == 2) gemm_rows_f32_avx512(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
+    if (current_level() < 1 || k == 0 || k % 16 != 0) return 0;
+    if (current_level() == 2) gemm_rows_f32_avx512(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
     else gemm_rows_f32_avx2(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
     return 1;
 }
 int qkv_gemm_rows_f16(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
                       size_t ldy, size_t row_begin, size_t row_end) {
-    if (level < 1 || k == 0 || k % 16 != 0) return 0;
-    if (level == 2) gemm_rows_f16_avx512(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
+    if (current_level() < 1 || k == 0 || k % 16 != 0) return 0;
+    if (current_level() == 2) gemm_rows_f16_avx512(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
     else gemm_rows_f16_avx2(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
     return 1;
 }
 int qkv_gemm_rows_bf16(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
                        size_t ldy, size_t row_begin, size_t row_end) {
-    if (level < 1 || k == 0 || k % 16 != 0) return 0;
-    if (level == 2) gemm_rows_bf16_avx512(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
+    if (current_level() < 1 || k == 0 || k % 16 != 0) return 0;
+    if (current_level() == 2) gemm_rows_bf16_avx512(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
     else gemm_rows_bf16_avx2(x, ldx, m, w, row_bytes, k, y, ldy, row_begin, row_end);
     return 1;
 }
 
 // The public column kernels: the widest the processor has.
 void qkv_dot_columns_f32(const void *w, size_t row_bytes, const float *x, float *y, size_t column_begin, size_t column_end, size_t k) {
-    if (level == 2) dot_columns_f32_avx512(w, row_bytes, x, y, column_begin, column_end, k);
+    if (current_level() == 2) dot_columns_f32_avx512(w, row_bytes, x, y, column_begin, column_end, k);
     else dot_columns_f32_avx2(w, row_bytes, x, y, column_begin, column_end, k);
 }
 void qkv_dot_columns_f16(const void *w, size_t row_bytes, const float *x, float *y, size_t column_begin, size_t column_end, size_t k) {
-    if (level == 2) dot_columns_f16_avx512(w, row_bytes, x, y, column_begin, column_end, k);
+    if (current_level() == 2) dot_columns_f16_avx512(w, row_bytes, x, y, column_begin, column_end, k);
     else dot_columns_f16_avx2(w, row_bytes, x, y, column_begin, column_end, k);
 }
 void qkv_dot_columns_bf16(const void *w, size_t row_bytes, const float *x, float *y, size_t column_begin, size_t column_end, size_t k) {
-    if (level == 2) dot_columns_bf16_avx512(w, row_bytes, x, y, column_begin, column_end, k);
+    if (current_level() == 2) dot_columns_bf16_avx512(w, row_bytes, x, y, column_begin, column_end, k);
     else dot_columns_bf16_avx2(w, row_bytes, x, y, column_begin, column_end, k);
 }
 void qkv_dot_columns_q8_0(const void *w, size_t n, const float *x, float *y, size_t column_begin, size_t column_end, size_t k) {
-    if (level == 2) dot_columns_q8_0_avx512(w, n, x, y, column_begin, column_end, k);
+    if (current_level() == 2) dot_columns_q8_0_avx512(w, n, x, y, column_begin, column_end, k);
     else dot_columns_q8_0_avx2(w, n, x, y, column_begin, column_end, k);
 }
 
 #else
 // Not x86: the Swift kernels run instead.
+int qkv_kernels_detected(void) { return 0; }
 int qkv_kernels_supported(void) { return 0; }
 int qkv_kernels_level(void) { return 0; }
 int qkv_kernels_limit(int max_level) { return 0; }

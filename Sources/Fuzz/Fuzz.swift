@@ -7,7 +7,7 @@ import Foundation
 @_spi(Fuzzing) import QKVFormat
 
 /// The reader under test, from QKV_FUZZ_FORMAT; exits with a usage message when it is unset or unknown.
-let runOne: (UnsafeRawBufferPointer) -> Bool = {
+let runOne: @Sendable (UnsafeRawBufferPointer) -> Bool = {
     let format = ProcessInfo.processInfo.environment["QKV_FUZZ_FORMAT"] ?? ""
     switch format {
     case "qkv": return FuzzEntryPoints.qkv

@@ -3,7 +3,7 @@ import QKVTokenizers
 
 /// Runs any model qkv can run (BERT encoder, GPT-2 or LLaMA decoder) on a text and reports what its
 /// heads do. Load once, analyse many texts; thread-safe like the models it wraps.
-public final class AttentionAnalyzer: @unchecked Sendable {
+public final class AttentionAnalyzer: Sendable {
     public let path: String
     public let config: ModelConfig
     public let tokenizer: (any Tokenizer)?

@@ -7,6 +7,10 @@ import QKVFormat
 /// The probabilities are the softmax(QKᵀ/√d) the model used, with its mask (masked entries are 0); the
 /// update is the head's output after its own slice of W_O, z_h · W_O[h], i.e. what the head adds to the
 /// residual stream, so a head that looks somewhere but changes nothing shows as such.
+///
+/// Unchecked `Sendable`: the `store…`/`apply…` methods (internal) are called only by the forward pass
+/// that made the record, on its calling thread (a recording pass runs attention on one thread), before
+/// it returns the record; from then on it is only read.
 public final class AttentionRecord: @unchecked Sendable {
     public let layerCount: Int
     public let headCount: Int

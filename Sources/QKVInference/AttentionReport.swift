@@ -4,7 +4,7 @@ import QKVTokenizers
 /// Everything `qkv attention` shows for one text: the tokens, every head's attention and updates as
 /// the model computed them, each head's profile and role, and the stored weights' per-head norms (the
 /// numbers `qkv inspect --heads` prints).
-public struct AttentionReport: @unchecked Sendable {
+public struct AttentionReport: Sendable {
     public var modelPath: String
     public var config: ModelConfig
     public var tokenIDs: [Int]

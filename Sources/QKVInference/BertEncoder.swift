@@ -3,6 +3,9 @@ import QKVFormat
 /// A small weight (a bias, a norm's scale) as f32 values in memory: the mapped bytes themselves for an
 /// f32 file (no copy), else a copy made once at load (f16, bf16 widened; q8_0 dequantized). Matrices are
 /// `WeightMatrix`, which never copies.
+///
+/// Unchecked `Sendable`: every field is immutable, and `pointer` points into `view`'s storage or into
+/// `computed`, both kept alive here and read-only once the weight exists.
 struct FloatWeight: @unchecked Sendable {
     let view: TensorView
     let pointer: UnsafePointer<Float>
@@ -36,7 +39,10 @@ struct FloatWeight: @unchecked Sendable {
 }
 
 /// Floats a model computes once at load and keeps for its lifetime.
-final class ComputedFloats: @unchecked Sendable {   // written once in init, read-only after: safe to share
+///
+/// Unchecked `Sendable`: written only by the `FloatWeight` initializer that allocates it, before that
+/// weight exists; read-only after.
+final class ComputedFloats: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>
     init(count: Int) {
         pointer = .allocate(capacity: max(count, 1))
@@ -47,7 +53,7 @@ final class ComputedFloats: @unchecked Sendable {   // written once in init, rea
 
 /// A BERT-style encoder (post-norm, learned positions, exact GELU) over a model file's weights, as
 /// Hugging Face's BertModel computes it; the forward pass reads top to bottom in `hiddenStates`.
-public final class BertEncoder: @unchecked Sendable {
+public final class BertEncoder: Sendable {
     public let config: ModelConfig
 
     // embeddings

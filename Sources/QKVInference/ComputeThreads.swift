@@ -14,7 +14,8 @@ import Synchronization
 // (USE_THREAD=1, Debian's): its buffer allocation is locked since 0.3.7 (OpenBLAS #1761, #2126);
 // EncoderThreadingTests checks it on the library installed here.
 
-private let configuredThreads = Atomic<Int>(0)   // 0: not set yet
+/// The `--threads` count, 0 until set: set by the command, read by whichever thread makes a team.
+private let configuredThreads = Atomic<Int>(0)
 
 /// Sets the number of threads qkv computes on (`qkv ... --threads N`), and puts OpenBLAS on the calling
 /// thread for good (`runBLASOnCallingThreads`). Call it once, before any product.
@@ -59,8 +60,10 @@ func share(_ count: Int, part: Int, of parts: Int, align: Int = 1) -> Range<Int>
 
 /// A team of `size` threads: the caller of `run` plus `size - 1` workers that wait for the next
 /// `run`, spinning for a while (a forward pass calls `run` several times per layer, tens of
-/// microseconds apart) and then sleeping, so an idle team costs no processor time. One `run` at a time.
-final class ComputeTeam: @unchecked Sendable {
+/// microseconds apart) and then sleeping, so an idle team costs no processor time. One `run` at a time,
+/// hence not `Sendable`: its owner (a session, a batch, an encoder workspace) is used by one caller at a
+/// time.
+final class ComputeTeam {
     let size: Int
     private let state = TeamState()
 
@@ -126,14 +129,25 @@ final class ComputeTeam: @unchecked Sendable {
     }
 }
 
-/// What a team's threads share. `body` is written before `generation` is released and read after it is
-/// acquired, so the workers see the body of the run they were woken for.
+/// What a team's threads share: the run's body, the atomics that order it, and a condition to sleep on.
+///
+/// Unchecked `Sendable` because of `body`, a plain variable the caller writes and the workers read; the
+/// team's barrier orders every access to it:
+/// - `start` writes `body`, then increments `generation` with release; a worker calls `body` only after
+///   it loaded that new `generation` with acquire, so it sees this run's body (a sleeping worker loads
+///   it again after waking).
+/// - A worker decrements `remaining` with release after its last use of `body`; `waitUntilDone` clears
+///   `body`, and `run` returns (ending the non-escaping closure's life), only after loading
+///   `remaining == 0` with acquire, so no worker still uses it.
+/// - The next `start` comes after that return, so no worker reads `body` while the caller writes it.
+/// `stop` (the team's deinit) stores `stopping` before its release of `generation`, so a worker that
+/// acquires that generation sees it and returns without touching `body`.
 private final class TeamState: @unchecked Sendable {
     let generation = Atomic<Int>(0)
     let remaining = Atomic<Int>(0)
     let stopping = Atomic<Bool>(false)
     let wake = NSCondition()
-    var body: ((Int) -> Void)?
+    private var body: ((Int) -> Void)?
     /// Polls of `generation` before a worker sleeps: about 100 µs.
     static let spinLimit = 200_000
 

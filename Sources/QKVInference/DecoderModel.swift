@@ -6,7 +6,7 @@ import QKVFormat
 /// Qwen, Gemma, Phi as Hugging Face computes them, without knowing which one it is. The forward pass
 /// reads top to bottom in `forwardChunk`; the weights are read-only after `init`, so one model serves
 /// any number of `DecoderSession`s on any threads.
-public final class DecoderModel: @unchecked Sendable {
+public final class DecoderModel: Sendable {
     public let config: ModelConfig
     /// What one-token products of block-quantized weights multiply (`ActivationPrecision`).
     public let activations: ActivationPrecision

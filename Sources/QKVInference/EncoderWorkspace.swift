@@ -1,8 +1,13 @@
 import Foundation
+import Synchronization
 
 /// The scratch memory of one encoder forward pass and the team of threads that computes it; kept and
 /// reused between passes (no allocation per pass once grown), one pass at a time. Concurrent callers
 /// of the encoder each take their own workspace from the encoder's pool.
+///
+/// Unchecked `Sendable`: the buffers are mutable, but one pass at a time uses a workspace: it takes it
+/// from the pool and gives it back through the pool's mutex, which orders one pass's use before the
+/// next's, whichever threads they run on.
 final class EncoderWorkspace: @unchecked Sendable {
     let team: ComputeTeam
     let x = FloatBuffer()        // residual stream [N, D]
@@ -43,7 +48,7 @@ struct ModelConfigDims {
 
 /// A growable f32 buffer at a fixed address between growths, 64-byte aligned (a cache line; what
 /// OpenBLAS's kernels like). Its contents are scratch: growing drops them.
-final class FloatBuffer: @unchecked Sendable {
+final class FloatBuffer {
     private(set) var pointer = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private(set) var capacity = 0
 
@@ -60,23 +65,21 @@ final class FloatBuffer: @unchecked Sendable {
 }
 
 /// The encoder's workspaces not in use; a pass takes one (or makes one) and gives it back.
-final class EncoderWorkspacePool: @unchecked Sendable {
-    private let lock = NSLock()
-    private var free: [EncoderWorkspace] = []
+final class EncoderWorkspacePool: Sendable {
+    private let free = Mutex<[EncoderWorkspace]>([])
 
     func take() -> EncoderWorkspace {
         let threads = computeThreads
-        lock.lock()
-        defer { lock.unlock() }
-        while let workspace = free.popLast() {
-            if workspace.team.size == threads { return workspace }   // else the thread count changed: drop it
+        let reused = free.withLock { free -> EncoderWorkspace? in
+            while let workspace = free.popLast() {
+                if workspace.team.size == threads { return workspace }   // else the thread count changed: drop it
+            }
+            return nil
         }
-        return EncoderWorkspace(threads: threads)
+        return reused ?? EncoderWorkspace(threads: threads)
     }
 
     func giveBack(_ workspace: EncoderWorkspace) {
-        lock.lock()
-        free.append(workspace)
-        lock.unlock()
+        free.withLock { $0.append(workspace) }
     }
 }

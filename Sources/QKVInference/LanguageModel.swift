@@ -4,7 +4,7 @@ import QKVTokenizers
 
 /// A decoder model file with its tokenizer: load once, then generate or score text. Thread-safe: the
 /// weights are only read, and every call makes its own `DecoderSession`.
-public final class LanguageModel: @unchecked Sendable {
+public final class LanguageModel: Sendable {
     public let path: String
     public let model: DecoderModel
     /// The tokenizer the file carries; nil when it carries none (then only token ids go in and out).

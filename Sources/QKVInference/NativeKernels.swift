@@ -12,9 +12,8 @@ import QKVFormat
 public enum NativeKernels {
     /// The level in use in this process.
     public static let level: Level = {
-        let detected = Int(qkv_kernels_supported() == 0 ? 0 : qkv_kernels_level())
         let requested = ProcessInfo.processInfo.environment["QKV_KERNELS"].flatMap(Level.init(rawValue:)) ?? .avx512
-        return Level(index: Int(qkv_kernels_limit(CInt(min(detected, requested.index)))))
+        return Level(index: Int(qkv_kernels_limit(CInt(requested.index))))
     }()
 
     /// True when the C kernels are in use.
@@ -76,13 +75,12 @@ func nativeMultiplyRows(_ dtype: DType, _ w: UnsafeRawPointer, rowBytes: Int, k:
 extension NativeKernels {
     /// The C kernels' levels this processor can run (none, [avx2], or [avx2, avx512]).
     static var availableLevels: [Level] {
-        let detected = Int(qkv_kernels_supported() == 0 ? 0 : qkv_kernels_level())
-        _ = qkv_kernels_limit(CInt(level.index))   // qkv_kernels_supported resets the C side's level
+        let detected = Int(qkv_kernels_detected())
         return [Level.avx2, .avx512].filter { $0.index <= detected }
     }
 
-    /// Runs `body` with the C kernels at `level` (tests comparing the levels; not thread-safe), then
-    /// returns to this process's level.
+    /// Runs `body` with the C kernels at `level` (tests comparing the levels: no other kernel may run
+    /// meanwhile), then returns to this process's level.
     static func atLevel(_ level: Level, _ body: () -> Void) {
         _ = qkv_kernels_limit(CInt(level.index))
         body()

@@ -3,7 +3,7 @@ import QKVTokenizers
 
 /// Sentence embeddings from a BERT-style model file (`.qkv`, HDF5, safetensors, GGUF or a Hugging Face
 /// folder): load once, embed many texts. Thread-safe: `embed` only reads the model.
-public final class SentenceEmbedder: @unchecked Sendable {
+public final class SentenceEmbedder: Sendable {
     public let path: String
     public let encoder: BertEncoder
     public let tokenizer: WordPieceTokenizer

@@ -8,6 +8,9 @@ import QKVFormat
 /// kernels (MatrixVectorKernels.swift, CQKVKernels), which widen in registers; many rows (a prompt, an
 /// encoder's batch) widen tiles of it into a thread's scratch and run sgemm on them.
 /// A tensor of rank > 2 is read as [first dimensions, last]: per-head slabs [H, d, D] as [H·d, D].
+///
+/// Unchecked `Sendable`: every field is immutable and `base` points into `view`'s storage, which the
+/// view keeps alive and nobody writes once views of it exist (`TensorView`).
 struct WeightMatrix: @unchecked Sendable {
     let view: TensorView
     let dtype: DType

@@ -1,13 +1,14 @@
 import Foundation
 import QKVInference
+import Synchronization
 
 /// Continuous batching for one decoder model: up to `parallel` generations decode together, one
 /// `DecoderBatch` step (every weight read once) per token of all of them; a generation that finishes
 /// frees its slot for the next in the queue, whose prompt runs a chunk per step until it joins them. The forward
 /// passes are synchronous and as wide as the machine, so they run on one thread of the scheduler's own;
 /// requests reach it through a bounded queue (a full queue is refused, so memory does not grow with load).
-final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopping` only under `condition`
-    enum FinishReason: String { case stop, length }
+final class GenerationScheduler: Sendable {
+    enum FinishReason: String, Sendable { case stop, length }
 
     /// Text pieces as they complete, then how the generation finished. With `logprobs`, each event
     /// carries the log-probabilities of the tokens chosen since the previous one.
@@ -17,7 +18,7 @@ final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopp
     }
 
     /// One request: what to generate, and where its events go.
-    struct Request {
+    struct Request: Sendable {
         let prompt: [Int]
         let maxTokens: Int
         let sampling: SamplingOptions
@@ -33,9 +34,15 @@ final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopp
     let parallel: Int
     let maxQueue: Int
     private let metrics: ServerMetrics.ModelMetrics
-    private let condition = NSCondition()
-    private var pending: [Request] = []
-    private var stopping = false
+    /// Requests waiting for a slot, oldest first, and whether `shutdown` was called.
+    private struct Queue {
+        var pending: [Request] = []
+        var stopping = false
+    }
+    private let queue = Mutex(Queue())
+    /// Signalled once per request queued and at shutdown: the scheduler's thread sleeps on it when it
+    /// has no slot busy and nothing queued.
+    private let arrivals = DispatchSemaphore(value: 0)
 
     init(model: LanguageModel, name: String, parallel: Int, maxQueue: Int, metrics: ServerMetrics) {
         self.model = model
@@ -55,22 +62,23 @@ final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopp
         let (stream, continuation) = AsyncThrowingStream<Event, Error>.makeStream()
         let cancelled = StopSignal()
         continuation.onTermination = { _ in cancelled.raise() }
-        condition.lock()
-        defer { condition.unlock() }
-        guard pending.count < maxQueue else { throw APIError.queueFull(waiting: pending.count) }
-        pending.append(Request(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop, logprobs: logprobs, events: continuation,
-                               cancelled: cancelled, received: .now))
-        metrics.queueDepth.record(pending.count)
-        condition.signal()
+        let request = Request(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop, logprobs: logprobs, events: continuation,
+                              cancelled: cancelled, received: .now)
+        let refused = queue.withLock { queue -> Int? in
+            guard queue.pending.count < maxQueue else { return queue.pending.count }
+            queue.pending.append(request)
+            metrics.queueDepth.record(queue.pending.count)
+            return nil
+        }
+        if let refused { throw APIError.queueFull(waiting: refused) }
+        arrivals.signal()
         return stream
     }
 
     /// Stops the thread after the generations in flight and in the queue.
     func shutdown() {
-        condition.lock()
-        stopping = true
-        condition.signal()
-        condition.unlock()
+        queue.withLock { $0.stopping = true }
+        arrivals.signal()
     }
 
     /// A generation holding a slot: its KV cache, sampler and text so far.
@@ -97,13 +105,20 @@ final class GenerationScheduler: @unchecked Sendable {   // `pending` and `stopp
         let batch = DecoderBatch(model: model.model, maxSequences: parallel)
         let vocabulary = model.model.config.vocabSize
         while true {
-            condition.lock()
-            while slots.isEmpty && pending.isEmpty && !stopping { condition.wait() }
-            if slots.isEmpty && pending.isEmpty && stopping { condition.unlock(); return }
-            let admitted = Array(pending.prefix(parallel - slots.count))
-            pending.removeFirst(admitted.count)
-            metrics.queueDepth.record(pending.count)
-            condition.unlock()
+            let free = parallel - slots.count
+            let (admitted, stopping) = queue.withLock { queue -> ([Request], Bool) in
+                let admitted = Array(queue.pending.prefix(free))
+                queue.pending.removeFirst(admitted.count)
+                metrics.queueDepth.record(queue.pending.count)
+                return (admitted, queue.stopping)
+            }
+            if slots.isEmpty && admitted.isEmpty {
+                if stopping { return }
+                // Nothing to do: sleep until the next request or shutdown. Signals left by requests an
+                // earlier round already admitted come back here with nothing admitted.
+                arrivals.wait()
+                continue
+            }
 
             for request in admitted {
                 if request.cancelled.isRaised { request.events.finish(); continue }

@@ -131,7 +131,7 @@ struct Interpreter {
             guard case .namespace(let ns) = lookup(object) else {
                 throw TemplateError.typeError("cannot assign attribute on non-namespace object")
             }
-            ns.attributes[attribute] = value
+            ns[attribute] = value
         }
     }
 
@@ -228,7 +228,7 @@ struct Interpreter {
             if Interpreter.dictMethods.contains(name) { return .callable(.method(object, name)) }
             return d[name] ?? .undefined(hint: "'dict object' has no attribute '\(name)'")
         case .namespace(let ns):
-            return ns.attributes[name] ?? .undefined(hint: "'Namespace object' has no attribute '\(name)'")
+            return ns[name] ?? .undefined(hint: "'Namespace object' has no attribute '\(name)'")
         case .string:
             // Python's other str methods are callables too, so that calling one names it as unsupported.
             if Interpreter.stringMethods.contains(name) || Interpreter.otherStringMethods.contains(name) { return .callable(.method(object, name)) }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A value as a template sees it: what the caller passes in (JSON-like data) and what expressions make.
 ///
@@ -124,11 +125,20 @@ public struct TemplateDict: Sendable {
 
 /// What `namespace()` makes: attributes that `{% set ns.name = ... %}` changes from inside loops.
 ///
-/// A reference type because every scope that sees the namespace must see the change. It is only made and
-/// changed by the one render that created it, on one thread, hence `@unchecked Sendable`.
-public final class Namespace: @unchecked Sendable {
-    var attributes: TemplateDict
-    init(_ attributes: TemplateDict) { self.attributes = attributes }
+/// A reference type because every scope that sees the namespace must see the change. Made and changed
+/// by the one render that created it; the mutex makes it `Sendable` like every other template value.
+public final class Namespace: Sendable {
+    private let storage: Mutex<TemplateDict>
+    init(_ attributes: TemplateDict) { storage = Mutex(attributes) }
+
+    /// Every attribute as it is now.
+    var attributes: TemplateDict { storage.withLock { $0 } }
+
+    /// One attribute; nil when it was never set.
+    subscript(name: String) -> TemplateValue? {
+        get { storage.withLock { $0[name] } }
+        set { storage.withLock { $0[name] = newValue } }
+    }
 }
 
 /// Something a template can call.

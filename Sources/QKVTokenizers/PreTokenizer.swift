@@ -11,9 +11,11 @@ import QKVFormat
 /// scalars, about a third of the speed of tokenizers' Oniguruma on Llama 3's regex (Specs/benchmarks.md);
 /// GPT-2's, the most common, is matched by hand (`gpt2Words`, as fast as tokenizers) with scalar
 /// classes checked against Oniguruma's.
-public struct PreTokenizer: @unchecked Sendable {
-    // @unchecked: `Regex` values are immutable after construction and matching only reads them.
-    enum Step {
+public struct PreTokenizer: Sendable {
+    /// Unchecked `Sendable`: a `Regex` is `Sendable` when its output is; `AnyRegexOutput` is not only
+    /// because a match carries its captures as `Any`, which every match makes anew (and `regexSplit`
+    /// keeps only ranges). The regex itself is immutable after construction.
+    enum Step: @unchecked Sendable {
         case gpt2
         case regex(Regex<AnyRegexOutput>)
     }

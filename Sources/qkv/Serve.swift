@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import QKVServer
+import Synchronization
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -89,7 +90,7 @@ struct Serve: ParsableCommand {
             do {
                 try await QKVServer.run(configuration, logger: logger) { address in
                     print("qkv serve: \(names) on \(address)")
-                    fflush(stdout)
+                    fflush(nil)   // every output stream; C's `stdout` is a mutable global Swift 6 will not read
                 }
             } catch {
                 failure.error = error
@@ -102,6 +103,10 @@ struct Serve: ParsableCommand {
 }
 
 /// The server's error, handed from its task back to the command.
-final class FailureBox: @unchecked Sendable {
-    var error: Error?
+final class FailureBox: Sendable {
+    private let stored = Mutex<(any Error)?>(nil)
+    var error: (any Error)? {
+        get { stored.withLock { $0 } }
+        set { stored.withLock { $0 = newValue } }
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 
 /// Runs the built `qkv` binary as a user would and checks its output and exit codes.
@@ -40,8 +41,11 @@ final class CommandTests: XCTestCase {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        // Both pipes at once: qkv blocks once a pipe's buffer (64 KiB) is full, so reading one to its
+        // end before the other would wait forever for a command that fills the other.
+        let errors = PipeReader(err.fileHandleForReading)
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        let stderr = errors.wait()
         process.waitUntilExit()
         return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
     }
@@ -51,6 +55,16 @@ final class CommandTests: XCTestCase {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: url) }
         return url.path
+    }
+
+    func testLongErrorMessage_isReadWhileStdoutIsOpen() throws {
+        // 100 KB of stderr, more than a pipe holds, before qkv closes stdout by exiting.
+        let path = String(repeating: "x", count: 100_000)
+        let r = try qkv("inspect", path)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertEqual(r.stdout, "")
+        XCTAssertTrue(r.stderr.hasPrefix("error: \(path)"), String(r.stderr.prefix(80)))
+        XCTAssertTrue(r.stderr.hasSuffix(": cannot open: File name too long\n"), String(r.stderr.suffix(80)))
     }
 
     // MARK: convert
@@ -322,5 +336,25 @@ final class CommandTests: XCTestCase {
         let r = try qkv("embed", fixture("bert-tiny.h5"))
         XCTAssertEqual(r.status, 2)
         XCTAssertTrue(r.stderr.contains("give texts as arguments or --file"), r.stderr)
+    }
+}
+
+/// Reads a pipe to its end on a thread of its own, so the caller can read another pipe meanwhile.
+final class PipeReader: Sendable {
+    private let data = Mutex(Data())
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ handle: FileHandle) {
+        Thread { [self] in
+            let read = handle.readDataToEndOfFile()
+            data.withLock { $0 = read }
+            done.signal()
+        }.start()
+    }
+
+    /// Everything the pipe carried, once its writer closed it.
+    func wait() -> Data {
+        done.wait()
+        return data.withLock { $0 }
     }
 }

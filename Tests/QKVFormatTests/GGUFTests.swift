@@ -9,10 +9,11 @@ final class GGUFFixtureTests: XCTestCase {
     static let dir = Paths.root.appendingPathComponent("Fixtures/gguf")
     static func fixture(_ name: String) -> String { dir.appendingPathComponent(name).path }
 
-    static let expected: [String: [String: Any]] = {
+    /// Read at each use (JSON's `Any` values are not `Sendable`, so they are not kept in a global).
+    static var expected: [String: [String: Any]] {
         let data = try! Data(contentsOf: dir.appendingPathComponent("expected.json"))
         return try! JSONSerialization.jsonObject(with: data) as! [String: [String: Any]]
-    }()
+    }
 
     /// The generator's canonical text of a value: decimal integers, true/false, strings as they are,
     /// floats as their bits in hex; arrays as a list of those.

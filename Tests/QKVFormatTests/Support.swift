@@ -7,11 +7,12 @@ enum Paths {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static func fixture(_ name: String) -> String { root.appendingPathComponent("Fixtures/\(name)").path }
 
-    /// The fixture files and what `tools/make_fixtures.py` (numpy, h5py, zlib) recorded about them.
-    static let expected: [String: [String: Any]] = {
+    /// The fixture files and what `tools/make_fixtures.py` (numpy, h5py, zlib) recorded about them, read
+    /// at each use (JSON's `Any` values are not `Sendable`, so they are not kept in a global).
+    static var expected: [String: [String: Any]] {
         let data = try! Data(contentsOf: root.appendingPathComponent("Fixtures/expected.json"))
         return try! JSONSerialization.jsonObject(with: data) as! [String: [String: Any]]
-    }()
+    }
 }
 
 extension XCTestCase {

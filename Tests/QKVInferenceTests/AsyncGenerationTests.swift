@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 @testable import QKVFormat
 @testable import QKVInference
@@ -31,13 +32,13 @@ final class AsyncGenerationTests: XCTestCase {
         let generated = Box()
         var pieces = 0
         for try await _ in model.stream(prompt: try model.encode("hello"), maxTokens: 100, sampling: .greedy, stopAtEndOfText: false,
-                                        finished: { stats in generated.value = stats?.generatedTokens ?? -1; done.fulfill() }) {
+                                        finished: { stats in generated.value.store(stats?.generatedTokens ?? -1, ordering: .relaxed); done.fulfill() }) {
             pieces += 1
             if pieces == 2 { break }
         }
         await fulfillment(of: [done], timeout: 30)
-        XCTAssertGreaterThanOrEqual(generated.value, 2)
-        XCTAssertLessThan(generated.value, 100, "the generation went on after its consumer left")
+        XCTAssertGreaterThanOrEqual(generated.value.load(ordering: .relaxed), 2)
+        XCTAssertLessThan(generated.value.load(ordering: .relaxed), 100, "the generation went on after its consumer left")
     }
 
     /// Cancelling the task that iterates stops the generation. The real Gemma 3 (tens of tokens a second
@@ -48,7 +49,7 @@ final class AsyncGenerationTests: XCTestCase {
         let generated = Box()
         let started = expectation(description: "a first piece arrived")
         let stream = model.stream(prompt: try model.encode("Tell me a long story."), maxTokens: 2000, sampling: .greedy, stopAtEndOfText: false,
-                                  finished: { stats in generated.value = stats?.generatedTokens ?? -1; done.fulfill() })
+                                  finished: { stats in generated.value.store(stats?.generatedTokens ?? -1, ordering: .relaxed); done.fulfill() })
         let consumer = Task {
             var first = true
             for try await _ in stream where first {
@@ -59,7 +60,7 @@ final class AsyncGenerationTests: XCTestCase {
         await fulfillment(of: [started], timeout: 120)
         consumer.cancel()
         await fulfillment(of: [done], timeout: 120)
-        XCTAssertLessThan(generated.value, 2000, "the generation went on after its task was cancelled")
+        XCTAssertLessThan(generated.value.load(ordering: .relaxed), 2000, "the generation went on after its task was cancelled")
     }
 
     func testEmbedAsync_equalsEmbed() async throws {
@@ -72,6 +73,6 @@ final class AsyncGenerationTests: XCTestCase {
 }
 
 /// Written by the generating thread before it fulfils the expectation the test waits on, read after.
-final class Box: @unchecked Sendable {
-    var value = 0
+final class Box: Sendable {
+    let value = Atomic(0)
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 @testable import QKVFormat
 @testable import QKVInference
@@ -109,13 +110,12 @@ final class BertEncoderTests: XCTestCase {
         let embedder = try SentenceEmbedder(path: Self.minilm)
         let texts = Array(ref.sentences.prefix(12))
         let serial = try embedder.embed(texts, batchSize: 4)
-        var results = [[[Float]]](repeating: [], count: 4)
-        let lock = NSLock()
+        let results = Mutex([[[Float]]](repeating: [], count: 4))
         DispatchQueue.concurrentPerform(iterations: 4) { i in
             let vectors = (try? embedder.embed(texts, batchSize: 1 + i)) ?? []
-            lock.lock(); results[i] = vectors; lock.unlock()
+            results.withLock { $0[i] = vectors }
         }
-        for vectors in results {
+        for vectors in results.withLock({ $0 }) {
             XCTAssertEqual(vectors.count, serial.count)
             for (a, b) in zip(vectors, serial) { for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: 1e-5) } }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 @testable import QKVFormat
 @testable import QKVInference
@@ -57,17 +58,18 @@ final class DecoderTests: XCTestCase {
     func testOneModel_manyThreads_sameTokensAsOne() throws {
         let model = try model("llama-tiny")
         let prompt = ids(9, vocabulary: model.config.vocabSize)
-        func run() throws -> [Int] {
+        @Sendable func run() throws -> [Int] {
             var out: [Int] = []
             _ = try model.generate(prompt: prompt, maxTokens: 30, stopAtEndOfText: false) { out.append($0); return true }
             return out
         }
         let expected = try run()
-        let results = UnsafeMutableBufferPointer<[Int]>.allocate(capacity: 8)
-        results.initialize(repeating: [])
-        defer { _ = results.deinitialize(); results.deallocate() }
-        DispatchQueue.concurrentPerform(iterations: 8) { i in results[i] = (try? run()) ?? [] }
-        for i in 0..<8 { XCTAssertEqual(results[i], expected, "thread \(i)") }
+        let results = Mutex([[Int]](repeating: [], count: 8))
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            let tokens = (try? run()) ?? []
+            results.withLock { $0[i] = tokens }
+        }
+        for (i, tokens) in results.withLock({ $0 }).enumerated() { XCTAssertEqual(tokens, expected, "thread \(i)") }
     }
 
     func testAttentionRecord_rowsSumToOneAndTheFutureIsMasked() throws {

@@ -1,6 +1,7 @@
 import COpenBLAS
 import CQKVKernels
 import Foundation
+import Synchronization
 import XCTest
 @testable import QKVFormat
 @testable import QKVInference
@@ -27,16 +28,15 @@ final class EncoderThreadingTests: XCTestCase {
             matmulTransposed(a, w, &c, m: m, n: n, k: k)
             return c
         }
-        let lock = NSLock()
-        var mismatches = 0
+        let mismatches = Atomic(0)
         DispatchQueue.concurrentPerform(iterations: calls) { i in
             var c = [Float](repeating: 0, count: m * n)
             for _ in 0..<200 {
                 matmulTransposed(a[i], w, &c, m: m, n: n, k: k)
-                if c != serial[i] { lock.lock(); mismatches += 1; lock.unlock() }
+                if c != serial[i] { mismatches.add(1, ordering: .relaxed) }
             }
         }
-        XCTAssertEqual(mismatches, 0)
+        XCTAssertEqual(mismatches.load(ordering: .relaxed), 0)
     }
 
     /// OpenBLAS's thread pool, whose threads spin for a while after they start, is stopped: a pool

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 @testable import QKVFormat
 import XCTest
 @testable import QKVTokenizers
@@ -119,39 +120,39 @@ final class BPETests: XCTestCase {
     func testGPT2_concurrentEncode_isTheSame() throws {
         let fixture = try BPEFixture.load("bpe-gpt2.json")
         let t = Self.gpt2
-        let results = UnsafeMutableBufferPointer<Bool>.allocate(capacity: fixture.cases.count)
-        defer { results.deallocate() }
+        let results = Mutex([Bool](repeating: false, count: fixture.cases.count))
         DispatchQueue.concurrentPerform(iterations: fixture.cases.count) { i in
-            results[i] = t.encode(fixture.cases[i].text) == fixture.cases[i].ids
+            let same = t.encode(fixture.cases[i].text) == fixture.cases[i].ids
+            results.withLock { $0[i] = same }
         }
-        XCTAssertTrue(results.allSatisfy { $0 })
+        XCTAssertTrue(results.withLock { $0.allSatisfy { $0 } })
     }
 
     // MARK: LLaMA (tiny.gguf)
 
     /// Built once for the class (generating tiny.gguf's merges from its scores takes a moment in debug).
-    static var tinyCache: SentencePieceBPETokenizer?
-    static var tinyFirstCache: SentencePieceBPETokenizer?
+    static let tinyCache = Mutex<SentencePieceBPETokenizer?>(nil)
+    static let tinyFirstCache = Mutex<SentencePieceBPETokenizer?>(nil)
 
     /// tiny.gguf's tokenizer as the GGUF import reads it: the dummy prefix before every stretch, as
     /// llama.cpp and Llama's own tokenizer.json (`tokenizer.prefix_scheme = prepend`).
     func tinyTokenizer() throws -> SentencePieceBPETokenizer {
-        if let cached = Self.tinyCache { return cached }
+        if let cached = Self.tinyCache.withLock({ $0 }) { return cached }
         let model = try tinyGGUFModel()
         let tokenizer = try SentencePieceBPETokenizer(data: try XCTUnwrap(model.tokenizer), config: model.config)
-        Self.tinyCache = tokenizer
+        Self.tinyCache.withLock { $0 = tokenizer }
         return tokenizer
     }
 
     /// The same vocabulary with Metaspace's `prepend_scheme: first`, as transformers converts a GGUF.
     func tinyFirstTokenizer() throws -> SentencePieceBPETokenizer {
-        if let cached = Self.tinyFirstCache { return cached }
+        if let cached = Self.tinyFirstCache.withLock({ $0 }) { return cached }
         let model = try tinyGGUFModel()
         var data = try XCTUnwrap(model.tokenizer)
         XCTAssertEqual(data.options["tokenizer.prefix_scheme"], .string("prepend"))
         data.options["tokenizer.prefix_scheme"] = .string("first")
         let tokenizer = try SentencePieceBPETokenizer(data: data, config: model.config)
-        Self.tinyFirstCache = tokenizer
+        Self.tinyFirstCache.withLock { $0 = tokenizer }
         return tokenizer
     }
 

@@ -19,10 +19,12 @@
 
 /// 1 when this CPU has AVX2, FMA and F16C (the kernels below may run), else 0. Call it before any other.
 int qkv_kernels_supported(void);
-/// 2 when the row kernels run sixteen lanes wide (AVX-512 F, BW and VL), 1 for AVX2, 0 for none.
+/// What this CPU can run: 2 for AVX-512 (F, BW and VL) as well, 1 for AVX2, 0 for none.
+int qkv_kernels_detected(void);
+/// The level in use: 2 when the row kernels run sixteen lanes wide, 1 for AVX2, 0 before `qkv_kernels_limit`.
 int qkv_kernels_level(void);
-/// Detects the processor again and then uses at most `max_level` (for tests and benchmarks that compare
-/// the levels); returns the level now in use. Not thread-safe: call it before any kernel runs.
+/// Uses the detected level, at most `max_level` (QKVInference once; tests and benchmarks that compare the
+/// levels); returns the level now in use. Call it between kernel calls, not during them.
 int qkv_kernels_limit(int max_level);
 
 /// y[r] = W[r, :] · x for r in [row_begin, row_end); W [*, k] of f32, f16 or bf16; x [k].

@@ -7,7 +7,7 @@ import Foundation
 ///
 /// Only the maps live here, never the forward pass: a converted file describes its computation with
 /// config keys, so the runtime runs it without knowing where it came from.
-protocol Architecture {
+protocol Architecture: SendableMetatype {
     /// The name in messages and in Specs/architectures.md.
     static var name: String { get }
     /// Hugging Face `model_type` values this file maps.

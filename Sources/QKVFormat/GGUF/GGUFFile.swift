@@ -23,7 +23,7 @@ public struct GGUFTensorInfo: Equatable, Sendable {
 ///
 /// Names and metadata are the file's own (llama.cpp's `blk.N.attn_q.weight`, `llama.block_count`);
 /// mapping them to the schema is not this type's job.
-public final class GGUFFile: @unchecked Sendable {
+public final class GGUFFile: Sendable {
     public let path: String
     /// 2 or 3: the two versions share one layout (3 only adds big-endian files, which qkv does not read).
     public let version: UInt32

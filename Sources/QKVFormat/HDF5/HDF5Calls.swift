@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import Synchronization
 
 // Every libhdf5 call in qkv goes through this file. libhdf5 (Debian's serial build) is not thread-safe,
 // so each wrapper holds one process-wide lock for the call and for reading its error stack; a negative
@@ -8,12 +9,12 @@ import Foundation
 // by libhdf5's global heap code but by qkv's checked conversion (`convertStrings`, `HDF5GlobalHeap`).
 
 /// A libhdf5 identifier (file, group, dataset, attribute, type, space, property list) owned by Swift.
-final class H5Handle {
+final class H5Handle: Sendable {
     let id: hid_t
     /// Set once the id was closed explicitly (`HDF5.close(file:)`).
-    fileprivate var isClosed = false
+    fileprivate let isClosed = Atomic(false)
     init(_ id: hid_t) { self.id = id }
-    deinit { if !isClosed { HDF5.locked { _ = H5Idec_ref(id) } } }
+    deinit { if !isClosed.load(ordering: .relaxed) { HDF5.locked { _ = H5Idec_ref(id) } } }
 }
 
 enum HDF5 {
@@ -22,23 +23,24 @@ enum HDF5 {
     /// failed write (a full disk) H5Fclose cannot flush and leaves the file half-closed; libhdf5's own
     /// exit handler then crashes closing it again (H5F__close_cb, 1.10.8). qkv closes every file it
     /// writes explicitly, so the handler has nothing left to do for a successful run. Then qkv's string
-    /// conversion is registered, before libhdf5 has picked a conversion for any string.
-    private static let silenced: Void = {
+    /// conversion is registered, before libhdf5 has picked a conversion for any string. The value: whether
+    /// `convertStrings` is registered; without it no call that may convert strings is made. First read
+    /// under `lock` (by `locked` and `call`), so libhdf5 is set up by one thread.
+    private static let stringsChecked: Bool = {
         H5dont_atexit()
         qkv_h5e_silence()
-        stringsChecked = registerStringConversion()
+        return registerStringConversion()
     }()
-    /// Whether `convertStrings` is registered; without it no call that may convert strings is made.
-    /// Guarded by `lock`, like `stringSource`.
-    private static var stringsChecked = false
     /// The call in progress that may convert variable-length strings, and what it reads (see `call`).
-    private static var stringSource: StringSource?
+    /// Safe unchecked: set and cleared by `call` holding `lock`, read by `convertStrings` on the same
+    /// thread inside that call; a C callback has no context argument to carry it instead.
+    nonisolated(unsafe) private static var stringSource: StringSource?
 
     /// Runs `body` holding the libhdf5 lock.
     static func locked<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         lock.lock()
         defer { lock.unlock() }
-        _ = silenced
+        _ = stringsChecked
         return try body()
     }
 
@@ -51,7 +53,6 @@ enum HDF5 {
                                        strings: (id: hid_t, kind: StringSource.Kind)? = nil, _ body: () -> T) throws(HDF5Error) -> T {
         lock.lock()
         defer { lock.unlock() }
-        _ = silenced
         var source: StringSource?
         if let strings {
             guard stringsChecked else {
@@ -59,6 +60,8 @@ enum HDF5 {
                                    message: "qkv's checked reader of variable-length strings could not be registered, so none is read")
             }
             source = StringSource(id: strings.id, file: file, object: object, kind: strings.kind)
+        } else {
+            _ = stringsChecked
         }
         stringSource = source
         defer { stringSource = nil }
@@ -67,7 +70,7 @@ enum HDF5 {
             if let refusal = source?.refusal { throw refusal }
             var message = [CChar](repeating: 0, count: 512)
             qkv_h5e_innermost(&message)
-            throw .libraryCall(file: file, function: function, object: object, message: String(cString: message))
+            throw .libraryCall(file: file, function: function, object: object, message: String(nulTerminated: message))
         }
         return result
     }
@@ -96,7 +99,7 @@ enum HDF5 {
 
     /// Flushes and closes a file now (not when the handle goes), so the bytes are complete on disk.
     static func close(file: H5Handle, path: String) throws(HDF5Error) {
-        file.isClosed = true
+        file.isClosed.store(true, ordering: .relaxed)
         _ = try call("H5Fclose", file: path, object: "/") { H5Fclose(file.id) }
     }
 
@@ -115,7 +118,7 @@ enum HDF5 {
             _ = try call("H5Lget_name_by_idx", file: file, object: object) {
                 H5Lget_name_by_idx(group.id, ".", H5_INDEX_NAME, H5_ITER_INC, i, &buffer, buffer.count, defaultList)
             }
-            names.append(String(cString: buffer))
+            names.append(String(nulTerminated: buffer))
         }
         return names
     }
@@ -283,7 +286,7 @@ enum HDF5 {
             _ = try call("H5Aget_name_by_idx", file: file, object: path) {
                 H5Aget_name_by_idx(object.id, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(i), &buffer, buffer.count, defaultList)
             }
-            names.append(String(cString: buffer))
+            names.append(String(nulTerminated: buffer))
         }
         return names
     }
@@ -443,7 +446,7 @@ enum HDF5 {
             let id = try call("H5Pget_filter2", file: file, object: object) {
                 H5Pget_filter2(creation.id, UInt32(i), &flags, &elements, nil, name.count, &name, &configuration)
             }
-            filters.append((id, String(cString: name)))
+            filters.append((id, String(nulTerminated: name)))
         }
         let stored = locked { UInt64(H5Dget_storage_size(dataset.id)) }
         var address: UInt64?
@@ -513,37 +516,42 @@ extension HDF5 {
         case H5T_CONV_FREE:
             return 0
         case H5T_CONV_CONV:
-            guard let read = stringSource, let buffer else { return -1 }
-            let size = H5Tget_size(source)
-            // In place, front to back: each C string goes at or before its element's own bytes.
-            let (from, to) = stride != 0 ? (stride, stride) : (size, pointerSize)
-            guard to <= from else { return -1 }
-            var made: [UnsafeMutableRawPointer] = []
-            for i in 0..<count {
-                do throws(HDF5GlobalHeap.Refusal) {
-                    var string: UnsafeMutablePointer<CChar>? = nil
-                    if let bytes = try read.string(UnsafeRawPointer(buffer + i * from), size: size) {
-                        guard let copy = malloc(bytes.count + 1) else {
-                            throw HDF5GlobalHeap.Refusal(reason: "\(read.subject) of \(bytes.count) bytes does not fit in memory")
-                        }
-                        made.append(copy)
-                        if let start = bytes.baseAddress, bytes.count > 0 { copy.copyMemory(from: start, byteCount: bytes.count) }
-                        copy.storeBytes(of: 0, toByteOffset: bytes.count, as: UInt8.self)
-                        string = copy.assumingMemoryBound(to: CChar.self)
-                    }
-                    (buffer + i * to).storeBytes(of: string, as: UnsafeMutablePointer<CChar>?.self)
-                    read.converted += 1
-                } catch {
-                    // libhdf5 drops the buffer on failure: free this batch's strings here.
-                    made.forEach { free($0) }
-                    read.refusal = .unsafeStructure(file: read.file, object: read.object, reason: error.reason)
-                    return -1
-                }
-            }
-            return 0
+            return convert(stringSource, count: count, size: H5Tget_size(source), stride: stride, buffer: buffer)
         default:
             return -1
         }
+    }
+
+    /// `convertStrings`' H5T_CONV_CONV: `count` elements of `size` bytes in `buffer` become C strings.
+    private static func convert(_ read: StringSource?, count: Int, size: Int, stride: Int, buffer: UnsafeMutableRawPointer?) -> herr_t {
+        let pointerSize = MemoryLayout<UnsafeMutablePointer<CChar>?>.size
+        guard let read, let buffer else { return -1 }
+        // In place, front to back: each C string goes at or before its element's own bytes.
+        let (from, to) = stride != 0 ? (stride, stride) : (size, pointerSize)
+        guard to <= from else { return -1 }
+        var made: [UnsafeMutableRawPointer] = []
+        for i in 0..<count {
+            do throws(HDF5GlobalHeap.Refusal) {
+                var string: UnsafeMutablePointer<CChar>? = nil
+                if let bytes = try read.string(UnsafeRawPointer(buffer + i * from), size: size) {
+                    guard let copy = malloc(bytes.count + 1) else {
+                        throw HDF5GlobalHeap.Refusal(reason: "\(read.subject) of \(bytes.count) bytes does not fit in memory")
+                    }
+                    made.append(copy)
+                    if let start = bytes.baseAddress, bytes.count > 0 { copy.copyMemory(from: start, byteCount: bytes.count) }
+                    copy.storeBytes(of: 0, toByteOffset: bytes.count, as: UInt8.self)
+                    string = copy.assumingMemoryBound(to: CChar.self)
+                }
+                (buffer + i * to).storeBytes(of: string, as: UnsafeMutablePointer<CChar>?.self)
+                read.converted += 1
+            } catch {
+                // libhdf5 drops the buffer on failure: free this batch's strings here.
+                made.forEach { free($0) }
+                read.refusal = .unsafeStructure(file: read.file, object: read.object, reason: error.reason)
+                return -1
+            }
+        }
+        return 0
     }
 }
 
@@ -578,7 +586,7 @@ final class StringSource {
         let length = H5Fget_name(id, nil, 0)
         if length > 0 {
             var name = [CChar](repeating: 0, count: length + 1)
-            path = H5Fget_name(id, &name, name.count) > 0 ? String(cString: name) : nil
+            path = H5Fget_name(id, &name, name.count) > 0 ? String(nulTerminated: name) : nil
         } else {
             path = nil
         }

@@ -6,7 +6,7 @@ import Glibc
 /// An HDF5 file in the qkv layout (Specs/hdf5-layout.md), opened for reading through libhdf5. Opening
 /// reads the metadata and checks every dataset's type and shape; tensors are read on demand, one buffer
 /// each (HDF5 data may be chunked and compressed, so it is not mapped).
-public final class HDF5File: WeightFile, @unchecked Sendable {
+public final class HDF5File: WeightFile, Sendable {
     public let path: String
     public var format: ContainerFormat { .hdf5 }
     public let metadata: Metadata

@@ -4,7 +4,7 @@
 ///
 /// Every other GGUF key is kept, typed, under `provenance.gguf.*`, and the order and types of all keys
 /// under `provenance.gguf_keys` / `provenance.gguf_types`, so a GGUF written back has the same keys.
-public final class GGUFModel: WeightFile, @unchecked Sendable {
+public final class GGUFModel: WeightFile, Sendable {
     public let path: String
     public var format: ContainerFormat { .gguf }
     public let metadata: Metadata

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Tensors under a checkpoint's own names (Hugging Face's), wherever they are stored.
-protocol SourceTensors: AnyObject {
+protocol SourceTensors: AnyObject, Sendable {
     /// The file or folder, for messages.
     var path: String { get }
     /// Every tensor, by its own name.
@@ -107,7 +107,7 @@ final class PyTorchShards: SourceTensors {
 ///
 /// Opening reads the config, the tokenizer and every tensor's header and checks that the map covers the
 /// checkpoint exactly; tensors are transformed one at a time when read (views need no copy).
-public final class HFCheckpoint: WeightFile, @unchecked Sendable {
+public final class HFCheckpoint: WeightFile, Sendable {
     public let path: String
     public let format: ContainerFormat
     public let metadata: Metadata
@@ -478,7 +478,7 @@ public final class HFCheckpoint: WeightFile, @unchecked Sendable {
 
 /// The tensors of safetensors files under their own names, with no schema: what `inspect` shows when
 /// a checkpoint's architecture cannot be mapped.
-public final class RawSafetensors: WeightFile, @unchecked Sendable {
+public final class RawSafetensors: WeightFile, Sendable {
     public let path: String
     public var format: ContainerFormat { .safetensors }
     /// `config.json`'s top-level fields, as `provenance.hf_config.<field>` (their JSON text).
@@ -506,7 +506,7 @@ public final class RawSafetensors: WeightFile, @unchecked Sendable {
 /// The tensors of a GGUF file under llama.cpp's names, with no schema (`inspect` of an architecture
 /// without a map). Shapes are row-major; tensors of ggml types qkv has no dtype for are listed as u8
 /// byte arrays.
-public final class RawGGUF: WeightFile, @unchecked Sendable {
+public final class RawGGUF: WeightFile, Sendable {
     public let path: String
     public var format: ContainerFormat { .gguf }
     /// Every GGUF key as `provenance.gguf.<key>`: scalars as they are, arrays longer than a few entries

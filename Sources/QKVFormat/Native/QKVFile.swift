@@ -1,6 +1,6 @@
 /// A `.qkv` file opened for reading: mapped read-only, validated completely at open
 /// (Specs/qkv-format.md, "Validation" steps 1–5), then read through zero-copy views.
-public final class QKVFile: WeightFile, @unchecked Sendable {
+public final class QKVFile: WeightFile, Sendable {
     /// One tensor table entry.
     public struct Entry: Equatable, Sendable {
         public var info: TensorInfo

@@ -4,8 +4,8 @@
 /// `data.pkl` on the restricted `PickleMachine` and checks every tensor's storage, offset, shape and
 /// strides against the data, before any tensor is handed out. Contiguous tensors are views into the
 /// mapping; a strided one is gathered into its own buffer when read.
-final class PyTorchFile {
-    struct Entry {
+final class PyTorchFile: Sendable {
+    struct Entry: Sendable {
         let info: TensorInfo
         /// The storage's bytes in the file.
         let storage: Range<Int>

@@ -3,7 +3,7 @@
 /// one of ours, no duplicate keys; then read through zero-copy views.
 ///
 /// Tensor names are the file's own (Hugging Face names); `ModelImport` maps them to the schema.
-public final class SafetensorsFile: @unchecked Sendable {
+public final class SafetensorsFile: Sendable {
     public struct Entry: Equatable, Sendable {
         public var info: TensorInfo
         /// The dtype as the header spells it (`F32`, `BF16`, ...).

@@ -185,14 +185,14 @@ public struct ModelConfig: Equatable, Sendable {
     // MARK: Metadata
 
     /// The integer keys and how to read them, in one place for reading and writing.
-    static let dimensionKeys: [(key: String, path: WritableKeyPath<ModelConfig, Int>)] = [
+    static let dimensionKeys: [(key: String, path: WritableKeyPath<ModelConfig, Int> & Sendable)] = [
         ("config.vocab_size", \.vocabSize), ("config.model_dim", \.modelDim),
         ("config.layer_count", \.layerCount), ("config.head_count", \.headCount),
         ("config.kv_head_count", \.keyValueHeadCount), ("config.head_dim", \.headDim),
         ("config.ffn_dim", \.ffnDim), ("config.max_positions", \.maxPositions),
     ]
 
-    static let flagKeys: [(key: String, path: WritableKeyPath<ModelConfig, Bool>)] = [
+    static let flagKeys: [(key: String, path: WritableKeyPath<ModelConfig, Bool> & Sendable)] = [
         ("config.embedding_norm", \.embeddingNorm), ("config.gated_mlp", \.gatedMLP),
         ("config.tied_embeddings", \.tiedEmbeddings), ("config.attention_bias", \.attentionBias),
         ("config.mlp_bias", \.mlpBias), ("config.normalize", \.normalize),

@@ -38,7 +38,7 @@ final class AtomicOutput {
         guard fd >= 0 else { throw .cannotCreate(file: target, errno: errno) }
         self.fd = fd
         self.target = target
-        self.temporaryPath = String(cString: template)
+        self.temporaryPath = String(nulTerminated: template)
     }
 
     deinit {

@@ -77,7 +77,9 @@ public enum DTypeConversion {
         let blocks = view.info.elementCount / size, perChunk = 1024
         view.withUnsafeBytes { bytes in
             // Blocks are independent, so chunks of them are quantized on all cores at once: each writes
-            // only its own blocks of `out`, and the bytes do not depend on how the work was shared.
+            // only its own blocks of `out`, and the bytes do not depend on how the work was shared. Both
+            // buffers outlive `concurrentPerform`, which returns when every chunk has.
+            nonisolated(unsafe) let bytes = bytes, out = out
             DispatchQueue.concurrentPerform(iterations: (blocks + perChunk - 1) / perChunk) { chunk in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: size) { block in
                     for b in (chunk * perChunk)..<min(blocks, (chunk + 1) * perChunk) {

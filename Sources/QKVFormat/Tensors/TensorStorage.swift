@@ -4,6 +4,9 @@ import Glibc
 
 /// Memory that tensor views point into. Each view holds its storage, so the memory lives as long as any
 /// view of it: a mapped file stays mapped, an owned buffer stays allocated.
+///
+/// Unchecked `Sendable` (Swift cannot see through the pointer): `bytes` is immutable and only read once
+/// the storage is shared; the one subclass that writes, `OwnedStorage`, is filled by its maker first.
 public class TensorStorage: @unchecked Sendable {
     /// The whole region; read-only for everyone but the subclass that fills it.
     public let bytes: UnsafeRawBufferPointer
@@ -40,6 +43,8 @@ extension TensorView {
 }
 
 /// A file mapped read-only into memory. `.qkv` readers hand out views into it without copying.
+///
+/// Unchecked `Sendable` as its superclass: the mapping is `PROT_READ` and `path` is immutable.
 public final class MappedFile: TensorStorage, @unchecked Sendable {
     /// The path as the user gave it, for error messages.
     public let path: String
@@ -92,6 +97,9 @@ public final class MappedFile: TensorStorage, @unchecked Sendable {
 
 /// A heap buffer owned by the views into it: tensors read from HDF5 or converted to another dtype.
 /// 64-byte aligned like tensors in a mapped `.qkv`.
+///
+/// Unchecked `Sendable`: `mutableBytes` is written only by the code that allocated the storage, before
+/// it makes the first view of it; from then on every reader only reads.
 public final class OwnedStorage: TensorStorage, @unchecked Sendable {
     let mutableBytes: UnsafeMutableRawBufferPointer
 

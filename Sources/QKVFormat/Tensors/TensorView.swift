@@ -3,6 +3,9 @@
 ///
 /// Views are made only by containers after they validated the file, so the byte count always matches
 /// the dtype and shape.
+///
+/// Unchecked `Sendable` (Swift cannot see through the pointer): every field is immutable, and `bytes`
+/// points into `storage`, which this view keeps alive and which is read-only once views of it exist.
 public struct TensorView: @unchecked Sendable {
     public let info: TensorInfo
     /// Keeps the memory under `bytes` alive.
