@@ -277,8 +277,6 @@ def test_concurrent_greedy_completions_each_equal_qkv_generate(client):
 
 def test_metrics_count_requests_and_tokens_in_prometheus_text(client, server):
     client.completions.create(model="gemma", prompt="Hello", max_tokens=3, temperature=0)
-    # The scheduler counts its slots after the step that finished the reply: the client may read first.
-    wait_for(server, 'qkv_active_sequences{model="gemma"}', 0)
     values = metrics(server)
     assert values['qkv_requests_total{endpoint="/v1/completions",status="200"}'] >= 1
     assert values['qkv_generated_tokens_total{model="gemma"}'] >= 3
