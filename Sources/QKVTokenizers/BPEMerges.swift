@@ -168,9 +168,12 @@ struct AddedTokens: Sendable {
     let matcher: SpecialTokenMatcher
     let special: Set<Int>
 
-    init(data: TokenizerData, config: ModelConfig) {
-        var added = Set(config.specialTokens.values)
-        var special = added
+    /// With `configSpecials`, every special id of the config is matched too (a file whose token types
+    /// do not name them all); without, only the token types say what is added (a Unigram tokenizer.json,
+    /// whose unknown token may be plain vocabulary, matched by the Viterbi like any piece).
+    init(data: TokenizerData, config: ModelConfig, configSpecials: Bool = true) {
+        var special = Set(config.specialTokens.values)
+        var added = configSpecials ? special : []
         for (id, type) in (data.tokenTypes ?? []).enumerated() {
             if type == 3 || type == 4 { added.insert(id) }
             if type == 2 || type == 3 { special.insert(id) }

@@ -184,7 +184,7 @@ final class GGUFExportWriter: ContainerWriter {
         if arch == GPT2.self { return gpt2Keys(config, tokenizer) }
         var generated: [(String, GGUFValue)] = [("general.architecture", .string(arch.ggufArchitectures[0]))] + arch.ggufKeys(config) + scalingKeys
         if let tokenizer {
-            let model = switch tokenizer.kind { case .sentencepieceBPE: "llama"; case .bpe: "gpt2"; case .wordpiece: "bert" }
+            let model = switch tokenizer.kind { case .sentencepieceBPE: "llama"; case .bpe: "gpt2"; case .wordpiece: "bert"; case .unigram: "t5" }
             generated.append(("tokenizer.ggml.model", .string(model)))
             if tokenizer.kind == .bpe { generated.append(("tokenizer.ggml.pre", .string(preTokenizerName(tokenizer)))) }
             generated.append(("tokenizer.ggml.tokens", .array(.string(tokenizer.tokens))))
