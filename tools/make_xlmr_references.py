@@ -29,7 +29,8 @@ rule, so it carries a real precompiled charsmap) and converted by transformers' 
       bert-reranker        BertForSequenceClassification, 1 label, on Fixtures/hf/bert-tiny's vocabulary
                            (ms-marco-MiniLM's shape)
   Fixtures/reference/xlmr.json
-      token ids of STRINGS under each tokenizer (HF tokenizers), each encoder's embeddings
+      token ids of STRINGS under each tokenizer (HF tokenizers; also `xlmr-transformers5`, the form
+      transformers 5 saves in the model folders: Precompiled, WhitespaceSplit + Metaspace), each encoder's embeddings
       (sentence-transformers), each reranker's scores (CrossEncoder.predict, its default activation)
 """
 
@@ -268,13 +269,16 @@ def main():
     paths = tokenizers_()
     result = {"versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                            "sentence_transformers": sentence_transformers.__version__, "tokenizers": tokenizers.__version__},
-              "strings": STRINGS, "query": QUERY, "documents": DOCUMENTS,
-              "tokenizers": token_ids(paths), "encoders": {}, "rerankers": {}}
+              "strings": STRINGS, "query": QUERY, "documents": DOCUMENTS, "encoders": {}, "rerankers": {}}
     vocab = Tokenizer.from_file(paths["xlmr-hub"]).get_vocab_size()
     for name in ENCODERS:
         result["encoders"][name] = encoder(name, paths["xlmr-hub"], vocab)
     for name in ("xlmr-reranker", "bert-reranker"):
         result["rerankers"][name] = reranker(name, paths["xlmr-hub"], vocab)
+    # The form transformers 5 saves an XLM-R tokenizer in (Precompiled alone, WhitespaceSplit before
+    # Metaspace, all five specials added), as the model folders hold it.
+    paths["xlmr-transformers5"] = os.path.join(MODELS, "e5-small-shaped", "tokenizer.json")
+    result["tokenizers"] = token_ids(paths)
     with open(OUT, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=None, ensure_ascii=False)
         f.write("\n")

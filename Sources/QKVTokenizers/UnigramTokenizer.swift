@@ -30,6 +30,9 @@ public struct UnigramTokenizer: PairTokenizer {
     let normalization: UnicodeNormalization?
     let strip: (left: Bool, right: Bool)
     let collapseSpaces: Bool
+    /// Cut each normalized stretch at whitespace, dropping it, before Metaspace (`tokenizer.whitespace_split`:
+    /// tokenizers' `WhitespaceSplit`, which transformers 5 puts before XLM-R's Metaspace).
+    let whitespaceSplit: Bool
     let pieces: PieceTrie
     /// Each token's score, as `tokenizers` sums them (f64).
     let scores: [Double]
@@ -43,7 +46,7 @@ public struct UnigramTokenizer: PairTokenizer {
     /// tokens) and its config.
     ///
     /// Options: `tokenizer.precompiled_charsmap` (base64), `tokenizer.normalization`, `tokenizer.strip`
-    /// (`left`, `right`, `both`), `tokenizer.collapse_spaces`, `tokenizer.add_prefix_space` (absent: true),
+    /// (`left`, `right`, `both`), `tokenizer.collapse_spaces`, `tokenizer.whitespace_split`, `tokenizer.add_prefix_space` (absent: true),
     /// `tokenizer.prefix_scheme` (`always` or `first`; absent: always), `tokenizer.byte_fallback`,
     /// `tokenizer.add_bos`, `tokenizer.add_eos`, `tokenizer.max_length`.
     /// - Throws: `TokenizerError` when the data is not `unigram`, has no scores, the config has no
@@ -78,6 +81,7 @@ public struct UnigramTokenizer: PairTokenizer {
         case let other?: throw .invalidOption(key: "tokenizer.strip", value: "'\(other)'", reason: "expected left, right or both")
         }
         collapseSpaces = try options.bool("tokenizer.collapse_spaces", default: false)
+        whitespaceSplit = try options.bool("tokenizer.whitespace_split", default: false)
         if let text = try options.string("tokenizer.precompiled_charsmap") {
             do {
                 charsmap = try PrecompiledCharsmap(base64: text)
@@ -197,27 +201,45 @@ public struct UnigramTokenizer: PairTokenizer {
                 var view = String.UnicodeScalarView()
                 view.append(contentsOf: scalars[range])
                 let (normalized, startRemoved) = normalizeStretch(String(view))
-                var stretch = Array(normalized.utf8)
-                for i in stretch.indices.reversed() where stretch[i] == 0x20 { stretch.replaceSubrange(i...i, with: metaspace) }
-                guard !stretch.isEmpty else { continue }
-                let prefixed = switch prefixScheme {
-                case .first: range.lowerBound == 0 && !startRemoved
-                default: true
+                let atTextStart = range.lowerBound == 0 && !startRemoved
+                guard whitespaceSplit else {
+                    appendMetaspaceWords(Array(normalized.utf8), atTextStart: atTextStart, to: &ids)
+                    continue
                 }
-                if addPrefixSpace && prefixed && !stretch.starts(with: metaspace) { stretch.insert(contentsOf: metaspace, at: 0) }
-                // Metaspace's split: each word runs from one `▁` to the next.
-                var start = 0
+                // WhitespaceSplit first: each run without whitespace is a stretch of its own for Metaspace.
+                let normalizedScalars = Array(normalized.unicodeScalars)
                 var i = 0
-                while i < stretch.count {
-                    if i > start && stretch[i...].starts(with: metaspace) {
-                        appendViterbi(stretch[start..<i], to: &ids)
-                        start = i
-                    }
-                    i += 1
+                while i < normalizedScalars.count {
+                    guard !normalizedScalars[i].properties.isWhitespace else { i += 1; continue }
+                    var end = i
+                    while end < normalizedScalars.count && !normalizedScalars[end].properties.isWhitespace { end += 1 }
+                    var word = String.UnicodeScalarView()
+                    word.append(contentsOf: normalizedScalars[i..<end])
+                    appendMetaspaceWords(Array(String(word).utf8), atTextStart: atTextStart && i == 0, to: &ids)
+                    i = end
                 }
-                appendViterbi(stretch[start...], to: &ids)
             }
         }
+    }
+
+    /// Metaspace over one stretch (UTF-8): spaces become `▁`, the dummy prefix goes in front as the scheme
+    /// says (`first`: only at the text's start), and each word from one `▁` to the next goes to the Viterbi.
+    func appendMetaspaceWords(_ bytes: [UInt8], atTextStart: Bool, to ids: inout [Int]) {
+        var stretch = bytes
+        for i in stretch.indices.reversed() where stretch[i] == 0x20 { stretch.replaceSubrange(i...i, with: metaspace) }
+        guard !stretch.isEmpty else { return }
+        let prefixed = prefixScheme == .first ? atTextStart : true
+        if addPrefixSpace && prefixed && !stretch.starts(with: metaspace) { stretch.insert(contentsOf: metaspace, at: 0) }
+        var start = 0
+        var i = 0
+        while i < stretch.count {
+            if i > start && stretch[i...].starts(with: metaspace) {
+                appendViterbi(stretch[start..<i], to: &ids)
+                start = i
+            }
+            i += 1
+        }
+        appendViterbi(stretch[start...], to: &ids)
     }
 
     /// The best segmentation of `word` (UTF-8 of one pre-tokenized word), appended as ids.

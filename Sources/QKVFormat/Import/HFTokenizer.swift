@@ -444,9 +444,11 @@ enum HFTokenizerImport {
         // Metaspace, splitting before each `▁`.
         let pre = json["pre_tokenizer"] ?? .null
         let preSteps = pre == .null ? [] : pre["type"]?.stringValue == "Sequence" ? (pre["pretokenizers"]?.arrayValue ?? []) : [pre]
-        guard preSteps.count == 1, let step = preSteps.first, step["type"]?.stringValue == "Metaspace" else {
-            throw refuse("a Unigram model needs one Metaspace pre-tokenizer; found \(pre.text.prefix(120))")
+        let whitespaceSplit = preSteps.count == 2 && preSteps[0]["type"]?.stringValue == "WhitespaceSplit"
+        guard preSteps.count == (whitespaceSplit ? 2 : 1), let step = preSteps.last, step["type"]?.stringValue == "Metaspace" else {
+            throw refuse("a Unigram model needs a Metaspace pre-tokenizer, after at most a WhitespaceSplit; found \(pre.text.prefix(120))")
         }
+        if whitespaceSplit { options["tokenizer.whitespace_split"] = .bool(true) }
         guard (step["replacement"]?.stringValue ?? "\u{2581}") == "\u{2581}" else { throw refuse("Metaspace replacement other than U+2581 is not supported") }
         if step["split"]?.boolValue == false { throw refuse("Metaspace with split: false is not supported with a Unigram model (qkv cuts words before each ▁)") }
         let scheme = step["prepend_scheme"]?.stringValue ?? ((step["add_prefix_space"]?.boolValue ?? true) ? "always" : "never")

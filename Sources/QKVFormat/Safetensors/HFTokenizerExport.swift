@@ -170,6 +170,7 @@ enum HFTokenizerExport {
                                           ("prepend_scheme", .string(prefix)), ("split", .bool(true))])
         let scores = tokenizer.scores ?? Array(repeating: 0, count: tokenizer.tokens.count)
         let byteFallback: Bool = if case .bool(let b)? = option("tokenizer.byte_fallback") { b } else { false }
+        let whitespaceSplit: Bool = if case .bool(let b)? = option("tokenizer.whitespace_split") { b } else { false }
         let model: JSONValue = .object([
             ("type", .string("Unigram")), ("unk_id", config.specialTokens[.unk].map { .number("\($0)") } ?? .null),
             ("vocab", .array(zip(tokenizer.tokens, scores).map { .array([.string($0), .number("\(Double($1))")]) })),
@@ -178,7 +179,8 @@ enum HFTokenizerExport {
         return .object([
             ("version", .string("1.0")), ("truncation", .null), ("padding", .null), ("added_tokens", .array(addedTokensJSON(tokenizer, config))),
             ("normalizer", normalizers.isEmpty ? .null : .object([("type", .string("Sequence")), ("normalizers", .array(normalizers))])),
-            ("pre_tokenizer", metaspace), ("post_processor", templateJSON(tokenizer, config, robertaPair: true)),
+            ("pre_tokenizer", whitespaceSplit ? .object([("type", .string("Sequence")), ("pretokenizers", .array([.object([("type", .string("WhitespaceSplit"))]), metaspace]))]) : metaspace),
+            ("post_processor", templateJSON(tokenizer, config, robertaPair: true)),
             ("decoder", metaspace), ("model", model),
         ])
     }

@@ -41,7 +41,7 @@ public struct TokenizerData: Equatable, Sendable {
         "tokenizer.ignore_merges": "bool", "tokenizer.normalization": "string",
         "tokenizer.prefix_scheme": "string", "tokenizer.lstrip_ids": "int32[]", "tokenizer.rstrip_ids": "int32[]",
         "tokenizer.chat_template": "string", "tokenizer.precompiled_charsmap": "string", "tokenizer.strip": "string",
-        "tokenizer.collapse_spaces": "bool",
+        "tokenizer.collapse_spaces": "bool", "tokenizer.whitespace_split": "bool",
         "tokenizer.prompt_names": "string[]", "tokenizer.prompts": "string[]", "tokenizer.default_prompt_name": "string",
     ]
 
