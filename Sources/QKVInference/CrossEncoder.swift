@@ -75,8 +75,8 @@ public final class CrossEncoder: Sendable {
 
     /// The documents' indices, most relevant first (ties keep document order), with their scores; at
     /// most `topN` of them.
-    public func rank(query: String, documents: [String], topN: Int? = nil) throws -> [(index: Int, score: Float)] {
-        let ranked = try scores(query: query, documents: documents).enumerated()
+    public func rank(query: String, documents: [String], topN: Int? = nil, batchSize: Int = 32) throws -> [(index: Int, score: Float)] {
+        let ranked = try scores(query: query, documents: documents, batchSize: batchSize).enumerated()
             .map { (index: $0.offset, score: $0.element) }
             .sorted { $0.score != $1.score ? $0.score > $1.score : $0.index < $1.index }
         return Array(ranked.prefix(topN ?? ranked.count))
