@@ -28,6 +28,9 @@ rule, so it carries a real precompiled charsmap) and converted by transformers' 
       xlmr-reranker        XLMRobertaForSequenceClassification, 1 label (bge-reranker's shape)
       bert-reranker        BertForSequenceClassification, 1 label, on Fixtures/hf/bert-tiny's vocabulary
                            (ms-marco-MiniLM's shape)
+  Fixtures/gguf/xlmr-e5-small-shaped.gguf
+      e5-small-shaped as llama.cpp's convert_hf_to_gguf.py writes it (when its sources are in
+      ~/.cache/qkv-llamacpp-src): `bert` with the position table cut, `tokenizer.ggml.model = t5`
   Fixtures/reference/xlmr.json
       token ids of STRINGS under each tokenizer (HF tokenizers; also `xlmr-transformers5`, the form
       transformers 5 saves in the model folders: Precompiled, WhitespaceSplit + Metaspace), each encoder's embeddings
@@ -259,6 +262,20 @@ def reranker(name, tokenizer_json, tokenizer_vocab):
             "rank": [{"corpus_id": int(r["corpus_id"]), "score": float(r["score"])} for r in ranked]}
 
 
+def gguf_from_llamacpp():
+    """e5-small-shaped as llama.cpp's convert_hf_to_gguf.py writes it (`bert` with a `t5` tokenizer and the
+    position table cut), when llama.cpp's sources are where tools/check_llamacpp_exports.py keeps them."""
+    import glob
+    import subprocess
+    found = sorted(glob.glob(os.path.expanduser("~/.cache/qkv-llamacpp-src/*/vendor/llama.cpp/convert_hf_to_gguf.py")))
+    if not found:
+        print("no llama.cpp converter under ~/.cache/qkv-llamacpp-src: Fixtures/gguf/xlmr-e5-small-shaped.gguf not rewritten")
+        return
+    out = os.path.join(REPO, "Fixtures", "gguf", "xlmr-e5-small-shaped.gguf")
+    subprocess.check_call([sys.executable, found[-1], os.path.join(MODELS, "e5-small-shaped"), "--outfile", out, "--outtype", "f32"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def main():
     import sentence_transformers
     import tokenizers
@@ -279,6 +296,7 @@ def main():
     # Metaspace, all five specials added), as the model folders hold it.
     paths["xlmr-transformers5"] = os.path.join(MODELS, "e5-small-shaped", "tokenizer.json")
     result["tokenizers"] = token_ids(paths)
+    gguf_from_llamacpp()
     with open(OUT, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=None, ensure_ascii=False)
         f.write("\n")
