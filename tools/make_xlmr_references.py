@@ -169,7 +169,8 @@ def token_ids(paths):
         out[name] = {"with_special": [tok.encode(s).ids for s in STRINGS],
                      "without_special": [tok.encode(s, add_special_tokens=False).ids for s in STRINGS],
                      "pair": [tok.encode(QUERY, d).ids for d in DOCUMENTS],
-                     "decoded": [tok.decode(tok.encode(s).ids) for s in STRINGS]}
+                     "decoded": [tok.decode(tok.encode(s).ids) for s in STRINGS],
+                     "normalized": [tok.normalizer.normalize_str(s) if tok.normalizer else s for s in STRINGS]}
     return out
 
 

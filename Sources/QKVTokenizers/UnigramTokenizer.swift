@@ -29,7 +29,8 @@ public struct UnigramTokenizer: PairTokenizer {
     let charsmap: PrecompiledCharsmap?
     let normalization: UnicodeNormalization?
     let strip: (left: Bool, right: Bool)
-    let collapseSpaces: Bool
+    /// What a run of two or more spaces becomes (`tokenizer.collapse_spaces`: " " or "▁"); nil: kept.
+    let collapseSpaces: Unicode.Scalar?
     /// Cut each normalized stretch at whitespace, dropping it, before Metaspace (`tokenizer.whitespace_split`:
     /// tokenizers' `WhitespaceSplit`, which transformers 5 puts before XLM-R's Metaspace).
     let whitespaceSplit: Bool
@@ -40,6 +41,9 @@ public struct UnigramTokenizer: PairTokenizer {
     let unknownScore: Double
     let byteTokenIDs: [Int32]
     let added: AddedTokens
+    /// What `decode` leaves out: the special added tokens (type 3), as tokenizers' `skip_special_tokens`;
+    /// an unknown token that is plain vocabulary decodes as its text.
+    let skippedInDecode: Set<Int>
     let tokenStrings: [String]
 
     /// A tokenizer from a model file's Unigram data (`tokens`, `scores`; `token_types` for the added
@@ -80,7 +84,12 @@ public struct UnigramTokenizer: PairTokenizer {
         case "both": strip = (true, true)
         case let other?: throw .invalidOption(key: "tokenizer.strip", value: "'\(other)'", reason: "expected left, right or both")
         }
-        collapseSpaces = try options.bool("tokenizer.collapse_spaces", default: false)
+        switch try options.string("tokenizer.collapse_spaces") {
+        case nil: collapseSpaces = nil
+        case " ": collapseSpaces = " "
+        case "\u{2581}": collapseSpaces = "\u{2581}"
+        case let other?: throw .invalidOption(key: "tokenizer.collapse_spaces", value: "'\(other)'", reason: "expected \" \" or \"\u{2581}\"")
+        }
         whitespaceSplit = try options.bool("tokenizer.whitespace_split", default: false)
         if let text = try options.string("tokenizer.precompiled_charsmap") {
             do {
@@ -97,6 +106,7 @@ public struct UnigramTokenizer: PairTokenizer {
         let vocabulary = bpeVocabulary(data.tokens)
         byteTokenIDs = (0..<256).map { vocabulary[Array(byteTokenName(UInt8($0)).utf8)] ?? -1 }
         added = AddedTokens(data: data, config: config, configSpecials: false)
+        skippedInDecode = Set((data.tokenTypes ?? []).indices.filter { data.tokenTypes![$0] == 3 })
         tokenStrings = data.tokens
     }
 
@@ -126,14 +136,14 @@ public struct UnigramTokenizer: PairTokenizer {
         return (ids, Array(repeating: 0, count: ids.count))
     }
 
-    /// The text of `ids` without special tokens, as tokenizers' Metaspace decoder: `▁` is a space,
+    /// The text of `ids` without the special added tokens, as tokenizers' Metaspace decoder: `▁` is a space,
     /// except in the first token kept, where it is dropped when a dummy prefix is added. With byte
     /// fallback a run of `<0xNN>` tokens is read as UTF-8 (sentencepiece's decoding; the tokenizer.json
     /// transformers converts has no ByteFallback step and prints them as they are spelled).
     public func decode(_ ids: [Int]) -> String {
         var out: [UInt8] = [], run: [UInt8] = []
         var first = true
-        for id in ids where tokenStrings.indices.contains(id) && !added.special.contains(id) {
+        for id in ids where tokenStrings.indices.contains(id) && !skippedInDecode.contains(id) {
             let token = tokenStrings[id]
             if byteFallback, let byte = byteTokenValue(token) {
                 run.append(byte)
@@ -179,10 +189,21 @@ public struct UnigramTokenizer: PairTokenizer {
             if kept > 0 { startRemoved = true }
             scalars.removeFirst(kept)
         }
-        if collapseSpaces {
+        if let replacement = collapseSpaces {
             var collapsed: [Unicode.Scalar] = []
             collapsed.reserveCapacity(scalars.count)
-            for s in scalars where !(s == " " && collapsed.last == " ") { collapsed.append(s) }
+            var i = 0
+            while i < scalars.count {
+                var end = i
+                while end < scalars.count && scalars[end] == " " { end += 1 }
+                if end - i >= 2 {
+                    collapsed.append(replacement)
+                    i = end
+                } else {
+                    collapsed.append(scalars[i])
+                    i += 1
+                }
+            }
             scalars = collapsed
         }
         var view = String.UnicodeScalarView()

@@ -284,8 +284,7 @@ final class GGUFExportWriter: ContainerWriter {
         var out: [(String, GGUFValue)] = []
         let addPrefix: Bool = if case .bool(let b)? = tokenizer.options["tokenizer.add_prefix_space"] { b } else { true }
         out.append(("tokenizer.ggml.add_space_prefix", .bool(addPrefix)))
-        let collapse: Bool = if case .bool(let b)? = tokenizer.options["tokenizer.collapse_spaces"] { b } else { false }
-        out.append(("tokenizer.ggml.remove_extra_whitespaces", .bool(collapse)))
+        out.append(("tokenizer.ggml.remove_extra_whitespaces", .bool(tokenizer.options["tokenizer.collapse_spaces"] != nil)))
         if case .string(let text)? = tokenizer.options["tokenizer.precompiled_charsmap"], let data = Data(base64Encoded: text) {
             out.append(("tokenizer.ggml.precompiled_charsmap", .array(.uint8([UInt8](data)))))
         }

@@ -200,7 +200,7 @@ enum GGUFMaps {
         }
         if file["tokenizer.ggml.remove_extra_whitespaces"]?.boolValue ?? true {
             data.options["tokenizer.strip"] = .string("both")
-            data.options["tokenizer.collapse_spaces"] = .bool(true)
+            data.options["tokenizer.collapse_spaces"] = .string(" ")
         }
         data.options["tokenizer.prefix_scheme"] = .string("always")
         if data.tokenTypes?.contains(6) == true { data.options["tokenizer.byte_fallback"] = .bool(true) }

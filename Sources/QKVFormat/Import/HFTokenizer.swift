@@ -435,7 +435,7 @@ enum HFTokenizerImport {
                 if left || right { options["tokenizer.strip"] = .string(left && right ? "both" : left ? "left" : "right") }
             case "Replace" where step["pattern"]?["Regex"]?.stringValue == " {2,}" && [" ", "\u{2581}"].contains(step["content"]?.stringValue ?? ""):
                 try advance(to: 4, name)
-                options["tokenizer.collapse_spaces"] = .bool(true)
+                options["tokenizer.collapse_spaces"] = .string(step["content"]!.stringValue!)
             default:
                 throw refuse("normalizer '\(name)' \(step.text.prefix(120)) is not supported with a Unigram model")
             }

@@ -161,8 +161,8 @@ enum HFTokenizerExport {
         if case .string(let side)? = option("tokenizer.strip") {
             normalizers.append(.object([("type", .string("Strip")), ("strip_left", .bool(side != "right")), ("strip_right", .bool(side != "left"))]))
         }
-        if case .bool(true)? = option("tokenizer.collapse_spaces") {
-            normalizers.append(.object([("type", .string("Replace")), ("pattern", .object([("Regex", .string(" {2,}"))])), ("content", .string(" "))]))
+        if case .string(let replacement)? = option("tokenizer.collapse_spaces") {
+            normalizers.append(.object([("type", .string("Replace")), ("pattern", .object([("Regex", .string(" {2,}"))])), ("content", .string(replacement))]))
         }
         let prefix: String = if case .bool(false)? = option("tokenizer.add_prefix_space") { "never" }
             else if case .string(let scheme)? = option("tokenizer.prefix_scheme") { scheme } else { "always" }
