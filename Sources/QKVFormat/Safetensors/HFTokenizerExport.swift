@@ -113,12 +113,13 @@ enum HFTokenizerExport {
     /// Transformer and Pooling).
     static func denseFolder(_ j: Int) -> String { "\(2 + j)_Dense" }
 
-    /// The added tokens of a tokenizer.json: token types 3 (control) and 4 (user-defined) and the
-    /// config's special ids, none normalized, with their lstrip/rstrip flags.
-    static func addedTokensJSON(_ tokenizer: TokenizerData, _ config: ModelConfig) -> [JSONValue] {
+    /// The added tokens of a tokenizer.json: token types 3 (control) and 4 (user-defined), and with
+    /// `configSpecials` the config's special ids, none normalized, with their lstrip/rstrip flags. A
+    /// Unigram tokenizer adds only what its types say (its unknown token may be plain vocabulary).
+    static func addedTokensJSON(_ tokenizer: TokenizerData, _ config: ModelConfig, configSpecials: Bool = true) -> [JSONValue] {
         func ids(_ key: String) -> Set<Int> { if case .int32Array(let v)? = tokenizer.options[key] { Set(v.map(Int.init)) } else { [] } }
         let lstrip = ids("tokenizer.lstrip_ids"), rstrip = ids("tokenizer.rstrip_ids")
-        let special = Set(config.specialTokens.values)
+        let special = configSpecials ? Set(config.specialTokens.values) : []
         var added: [JSONValue] = []
         for (id, type) in (tokenizer.tokenTypes ?? []).enumerated() where type == 3 || type == 4 || special.contains(id) {
             added.append(.object([("id", .number("\(id)")), ("content", .string(tokenizer.tokens[id])), ("single_word", .bool(false)),
@@ -177,7 +178,7 @@ enum HFTokenizerExport {
             ("byte_fallback", .bool(byteFallback)),
         ])
         return .object([
-            ("version", .string("1.0")), ("truncation", .null), ("padding", .null), ("added_tokens", .array(addedTokensJSON(tokenizer, config))),
+            ("version", .string("1.0")), ("truncation", .null), ("padding", .null), ("added_tokens", .array(addedTokensJSON(tokenizer, config, configSpecials: false))),
             ("normalizer", normalizers.isEmpty ? .null : .object([("type", .string("Sequence")), ("normalizers", .array(normalizers))])),
             ("pre_tokenizer", whitespaceSplit ? .object([("type", .string("Sequence")), ("pretokenizers", .array([.object([("type", .string("WhitespaceSplit"))]), metaspace]))]) : metaspace),
             ("post_processor", templateJSON(tokenizer, config, robertaPair: true)),
