@@ -136,6 +136,28 @@ final class UnigramTokenizerTests: XCTestCase {
         XCTAssertEqual(map.normalize("abc ÿ"), "abc ÿ")
     }
 
+    /// Random corruptions of a real charsmap (bytes flipped in the trie and the strings, the size field
+    /// changed): each is refused or, accepted, normalizes every reference string without reading outside
+    /// the blob (the test process would crash).
+    func testCharsmap_randomCorruptionsAreRefusedOrHarmless() throws {
+        let original = try charsmapBytes()
+        var state: UInt64 = 18
+        func next(_ bound: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        var accepted = 0
+        for round in 0..<300 {
+            var bytes = original
+            for _ in 0..<(1 + next(16)) { bytes[next(bytes.count)] = UInt8(next(256)) }
+            if round % 10 == 0 { bytes[next(4)] = UInt8(next(256)) }
+            guard let map = try? PrecompiledCharsmap(bytes: bytes) else { continue }
+            accepted += 1
+            for text in Self.reference.strings { _ = map.normalize(text) }
+        }
+        XCTAssertGreaterThan(accepted, 0)
+    }
+
     func testTokenizer_refusesABadCharsmapNamingTheKey() throws {
         var (data, config) = try TokenizerSource.load(path: Self.path("xlmr-hub"))
         data.options["tokenizer.precompiled_charsmap"] = .string(Data(try charsmapBytes().prefix(40)).base64EncodedString())
