@@ -39,17 +39,7 @@ final class XLMRobertaFormatTests: XCTestCase {
         let dir = try scratchDirectory()
         for name in ["e5-small-shaped", "xlmr-reranker", "bert-reranker"] {
             let original = try ModelFile(try openWeightFile(path: Self.folder(name)))
-            try Converter.convert(input: Self.folder(name), output: "\(dir)/\(name).qkv", format: .qkv)
-            try Converter.convert(input: "\(dir)/\(name).qkv", output: "\(dir)/\(name).h5", format: .hdf5)
-            try Converter.convert(input: "\(dir)/\(name).h5", output: "\(dir)/\(name)/", format: .safetensors)
-            for path in ["\(dir)/\(name).qkv", "\(dir)/\(name).h5", "\(dir)/\(name)/"] {
-                let back = try ModelFile(try openWeightFile(path: path))
-                XCTAssertEqual(back.config, original.config, path)
-                XCTAssertEqual(back.tokenizer, original.tokenizer, path)
-                for info in original.orderedTensors {
-                    XCTAssertTrue(try original.file.tensor(info.name).hasSameBytes(as: try back.file.tensor(info.name)), "\(path) \(info.name)")
-                }
-            }
+            try assertRoundTripsThroughEveryContainer(Self.folder(name), in: dir, name: name)
             let config = try XCTUnwrap(try JSONParser.parse(readBytes("\(dir)/\(name)/config.json")))
             if name != "bert-reranker" {
                 XCTAssertEqual(config["model_type"], .string("xlm-roberta"))
