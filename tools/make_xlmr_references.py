@@ -30,7 +30,9 @@ rule, so it carries a real precompiled charsmap) and converted by transformers' 
                            (ms-marco-MiniLM's shape)
   Fixtures/gguf/xlmr-e5-small-shaped.gguf
       e5-small-shaped as llama.cpp's convert_hf_to_gguf.py writes it (when its sources are in
-      ~/.cache/qkv-llamacpp-src): `bert` with the position table cut, `tokenizer.ggml.model = t5`
+      ~/.cache/qkv-llamacpp-src): `bert` with the position table cut, `tokenizer.ggml.model = t5`;
+      llama.cpp's own token counts and vectors of STRINGS from it (`llamacpp_gguf`, with the xllamacpp
+      venv of tools/llamacpp_greedy.py)
   Fixtures/reference/xlmr.json
       token ids of STRINGS under each tokenizer (HF tokenizers; also `xlmr-transformers5`, the form
       transformers 5 saves in the model folders: Precompiled, WhitespaceSplit + Metaspace), each encoder's embeddings
@@ -47,6 +49,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKENIZERS = os.path.join(REPO, "Fixtures", "tokenizers", "unigram")
 MODELS = os.path.join(REPO, "Fixtures", "xlmr")
 OUT = os.path.join(REPO, "Fixtures", "reference", "xlmr.json")
+GGUF = os.path.join(REPO, "Fixtures", "gguf", "xlmr-e5-small-shaped.gguf")
 BERT_TINY = os.path.join(REPO, "Fixtures", "hf", "bert-tiny")
 
 TEXT = """The quick brown fox jumps over the lazy dog. A good book is a good day.
@@ -271,10 +274,22 @@ def gguf_from_llamacpp():
     found = sorted(glob.glob(os.path.expanduser("~/.cache/qkv-llamacpp-src/*/vendor/llama.cpp/convert_hf_to_gguf.py")))
     if not found:
         print("no llama.cpp converter under ~/.cache/qkv-llamacpp-src: Fixtures/gguf/xlmr-e5-small-shaped.gguf not rewritten")
-        return
-    out = os.path.join(REPO, "Fixtures", "gguf", "xlmr-e5-small-shaped.gguf")
-    subprocess.check_call([sys.executable, found[-1], os.path.join(MODELS, "e5-small-shaped"), "--outfile", out, "--outtype", "f32"],
+        return False
+    subprocess.check_call([sys.executable, found[-1], os.path.join(MODELS, "e5-small-shaped"), "--outfile", GGUF, "--outtype", "f32"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return True
+
+
+def llamacpp_embeddings(texts):
+    """llama.cpp's token count and (normalised) vector for each text, from the GGUF (tools/llamacpp_embeddings.py
+    in the llama.cpp venv, as tools/check_llamacpp_exports.py sets it up)."""
+    import subprocess
+    python = os.path.expanduser("~/.cache/qkv-llamacpp-venv/bin/python")
+    run = subprocess.run([python, os.path.join(REPO, "tools", "llamacpp_embeddings.py")], input=json.dumps({"model": GGUF, "texts": texts}),
+                         capture_output=True, text=True, check=True)
+    out = json.loads(run.stdout)
+    return {"versions": out["llama_cpp"], "texts": texts, "prompt_tokens": [r["prompt_tokens"] for r in out["results"]],
+            "embeddings": [r["embedding"] for r in out["results"]]}
 
 
 def main():
@@ -297,7 +312,8 @@ def main():
     # Metaspace, all five specials added), as the model folders hold it.
     paths["xlmr-transformers5"] = os.path.join(MODELS, "e5-small-shaped", "tokenizer.json")
     result["tokenizers"] = token_ids(paths)
-    gguf_from_llamacpp()
+    if gguf_from_llamacpp():
+        result["llamacpp_gguf"] = llamacpp_embeddings([t for t in STRINGS if "\0" not in t])
     with open(OUT, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=None, ensure_ascii=False)
         f.write("\n")

@@ -25,6 +25,11 @@ public struct UnigramTokenizer: PairTokenizer {
     /// (`tokenizer.prefix_scheme`: `always`, or `first`).
     public let addPrefixSpace: Bool
     public let prefixScheme: SentencePieceBPETokenizer.PrefixScheme
+    /// Whether the edge cases follow llama.cpp's Unigram (`tokenizer.unigram_rules = llama.cpp`, what a
+    /// GGUF import sets) instead of Hugging Face tokenizers': the charsmap by longest match, a `▁` before
+    /// every stretch that has a character other than a space, one Viterbi over the whole stretch, and the
+    /// unknown token matched in the text like the added ones.
+    public let llamaCppRules: Bool
 
     let charsmap: PrecompiledCharsmap?
     let normalization: UnicodeNormalization?
@@ -77,6 +82,11 @@ public struct UnigramTokenizer: PairTokenizer {
         }
         self.prefixScheme = prefixScheme
         normalization = try options.normalization()
+        switch try options.string("tokenizer.unigram_rules") {
+        case nil, "tokenizers": llamaCppRules = false
+        case "llama.cpp": llamaCppRules = true
+        case let other?: throw .invalidOption(key: "tokenizer.unigram_rules", value: "'\(other)'", reason: "expected tokenizers or llama.cpp")
+        }
         switch try options.string("tokenizer.strip") {
         case nil: strip = (false, false)
         case "left": strip = (true, false)
@@ -105,7 +115,7 @@ public struct UnigramTokenizer: PairTokenizer {
         pieces = PieceTrie(data.tokens)
         let vocabulary = bpeVocabulary(data.tokens)
         byteTokenIDs = (0..<256).map { vocabulary[Array(byteTokenName(UInt8($0)).utf8)] ?? -1 }
-        added = AddedTokens(data: data, config: config, configSpecials: false)
+        added = AddedTokens(data: data, config: config, configSpecials: false, addedTypes: llamaCppRules ? [2, 3, 4] : [3, 4])
         skippedInDecode = Set((data.tokenTypes ?? []).indices.filter { data.tokenTypes![$0] == 3 })
         tokenStrings = data.tokens
     }
@@ -178,8 +188,12 @@ public struct UnigramTokenizer: PairTokenizer {
         var text = text
         var startRemoved = false
         if let charsmap {
-            if let first = text.first, charsmap.normalize(String(first)).isEmpty { startRemoved = true }
-            text = charsmap.normalize(text)
+            if llamaCppRules {
+                text = charsmap.normalizeLongestMatch(text)
+            } else {
+                if let first = text.first, charsmap.normalize(String(first)).isEmpty { startRemoved = true }
+                text = charsmap.normalize(text)
+            }
         }
         var scalars = Array(text.unicodeScalars)
         if let normalization { scalars = normalization.apply(scalars[...]) }
@@ -223,6 +237,10 @@ public struct UnigramTokenizer: PairTokenizer {
                 view.append(contentsOf: scalars[range])
                 let (normalized, startRemoved) = normalizeStretch(String(view))
                 let atTextStart = range.lowerBound == 0 && !startRemoved
+                if llamaCppRules {
+                    appendLlamaCppStretch(Array(normalized.utf8), to: &ids)
+                    continue
+                }
                 guard whitespaceSplit else {
                     appendMetaspaceWords(Array(normalized.utf8), atTextStart: atTextStart, to: &ids)
                     continue
@@ -241,6 +259,19 @@ public struct UnigramTokenizer: PairTokenizer {
                 }
             }
         }
+    }
+
+    /// llama.cpp's Unigram over one normalized stretch (UTF-8): spaces become `▁`, one `▁` goes in front
+    /// when the stretch has a character other than a space (with the dummy prefix, or collapsed spaces,
+    /// which llama.cpp puts before every word), and one Viterbi runs over all of it.
+    func appendLlamaCppStretch(_ bytes: [UInt8], to ids: inout [Int]) {
+        var stretch: [UInt8] = []
+        stretch.reserveCapacity(bytes.count + 3)
+        if (addPrefixSpace || collapseSpaces != nil) && bytes.contains(where: { $0 != 0x20 }) { stretch += metaspace }
+        for byte in bytes {
+            if byte == 0x20 { stretch += metaspace } else { stretch.append(byte) }
+        }
+        appendViterbi(stretch[...], to: &ids)
     }
 
     /// Metaspace over one stretch (UTF-8): spaces become `▁`, the dummy prefix goes in front as the scheme

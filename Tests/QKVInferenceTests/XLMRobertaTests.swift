@@ -24,12 +24,14 @@ final class XLMRobertaTests: XCTestCase {
             var rank: [Ranked]
         }
         struct Tokenizer: Decodable { var with_special: [[Int]] }
+        struct LlamaCpp: Decodable { var texts: [String]; var prompt_tokens: [Int]; var embeddings: [[Float]] }
         var strings: [String]
         var query: String
         var documents: [String]
         var encoders: [String: Encoder]
         var rerankers: [String: Reranker]
         var tokenizers: [String: Tokenizer]
+        var llamacpp_gguf: LlamaCpp
     }
 
     static let reference: Reference = {
@@ -130,6 +132,26 @@ final class XLMRobertaTests: XCTestCase {
             compared += 1
         }
         XCTAssertGreaterThanOrEqual(compared, 25)
+    }
+
+    /// The same GGUF against llama.cpp itself (its /embeddings through xllamacpp): as many tokens for every
+    /// reference string (whitespace runs, tabs, added and unknown tokens typed in the text included) and the
+    /// same vector, normalised as llama-server does.
+    func testLlamaCppGGUF_equalsLlamaCppsTokenCountsAndVectors() throws {
+        let embedder = try SentenceEmbedder(path: TestFiles.root.appendingPathComponent("Fixtures/gguf/xlmr-e5-small-shaped.gguf").path)
+        let reference = Self.reference.llamacpp_gguf
+        XCTAssertGreaterThanOrEqual(reference.texts.count, 40)
+        var worst: Float = 0
+        for (i, text) in reference.texts.enumerated() {
+            XCTAssertEqual(embedder.tokenizer.encode(text).count, reference.prompt_tokens[i], text.debugDescription)
+            var vector = try embedder.embed([text])[0]
+            let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            vector = vector.map { $0 / norm }
+            XCTAssertGreaterThanOrEqual(Self.cosine(vector, reference.embeddings[i]), 0.9999, text.debugDescription)
+            worst = max(worst, zip(vector, reference.embeddings[i]).map { abs($0 - $1) }.max() ?? 0)
+        }
+        XCTAssertLessThan(worst, 5e-4)   // ggml computes GELU from an f16 table
+        print("largest difference from llama.cpp's normalised vectors:", worst)
     }
 
     func testRerankOnAnEncoderWithoutHead_isAClearError() throws {

@@ -203,6 +203,7 @@ enum GGUFMaps {
             data.options["tokenizer.collapse_spaces"] = .string(" ")
         }
         data.options["tokenizer.prefix_scheme"] = .string("always")
+        data.options["tokenizer.unigram_rules"] = .string("llama.cpp")
         if data.tokenTypes?.contains(6) == true { data.options["tokenizer.byte_fallback"] = .bool(true) }
     }
 

@@ -78,11 +78,57 @@ public struct PrecompiledCharsmap: Sendable, Equatable {
         return nil
     }
 
+    /// The length and value of the longest key that is a prefix of `key` (stopping at a NUL byte), as
+    /// SentencePiece's and llama.cpp's normalizers take it; nil when none.
+    public func longestPrefix<C: Collection>(_ key: C) -> (length: Int, value: Int)? where C.Element == UInt8 {
+        var position = Self.offset(units[0])
+        var found: (length: Int, value: Int)?
+        for (length, byte) in key.enumerated() {
+            if byte == 0 { break }
+            position ^= Int(byte)
+            guard units.indices.contains(position) else { break }
+            let unit = units[position]
+            guard Self.label(unit) == UInt32(byte) else { break }
+            position ^= Self.offset(unit)
+            if Self.hasLeaf(unit) {
+                guard units.indices.contains(position) else { break }
+                found = (length + 1, Self.value(units[position]))
+            }
+        }
+        return found
+    }
+
+    /// The string starting at `offset` of the replacement strings, up to its NUL; nil past their end.
+    func string(at offset: Int) -> ArraySlice<UInt8>? {
+        guard offset <= normalized.count else { return nil }
+        let end = normalized[offset...].firstIndex(of: 0) ?? normalized.count
+        return normalized[offset..<end]
+    }
+
     /// The replacement for `bytes` (its shortest matching prefix's string, up to its NUL), or nil.
     public func replacement<C: Collection>(for bytes: C) -> ArraySlice<UInt8>? where C.Element == UInt8 {
-        guard let start = shortestPrefixValue(bytes), start <= normalized.count else { return nil }
-        let end = normalized[start...].firstIndex(of: 0) ?? normalized.count
-        return normalized[start..<end]
+        shortestPrefixValue(bytes).flatMap(string(at:))
+    }
+
+    /// `text` normalized as SentencePiece and llama.cpp do: from each position, the longest key that
+    /// starts there is replaced by its string, else one scalar is kept as it is.
+    public func normalizeLongestMatch(_ text: String) -> String {
+        let bytes = Array(text.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            if let match = longestPrefix(bytes[i...]), let replaced = string(at: match.value) {
+                out.append(contentsOf: replaced)
+                i += match.length
+                continue
+            }
+            let width = bytes[i] >= 0xF0 ? 4 : bytes[i] >= 0xE0 ? 3 : bytes[i] >= 0xC0 ? 2 : 1
+            let end = min(i + width, bytes.count)
+            out.append(contentsOf: bytes[i..<end])
+            i = end
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `text` normalized as tokenizers' `Precompiled` does: each grapheme cluster shorter than 6 UTF-8

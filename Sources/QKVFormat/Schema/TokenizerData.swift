@@ -41,7 +41,7 @@ public struct TokenizerData: Equatable, Sendable {
         "tokenizer.ignore_merges": "bool", "tokenizer.normalization": "string",
         "tokenizer.prefix_scheme": "string", "tokenizer.lstrip_ids": "int32[]", "tokenizer.rstrip_ids": "int32[]",
         "tokenizer.chat_template": "string", "tokenizer.precompiled_charsmap": "string", "tokenizer.strip": "string",
-        "tokenizer.collapse_spaces": "string", "tokenizer.whitespace_split": "bool",
+        "tokenizer.collapse_spaces": "string", "tokenizer.unigram_rules": "string", "tokenizer.whitespace_split": "bool",
         "tokenizer.prompt_names": "string[]", "tokenizer.prompts": "string[]", "tokenizer.default_prompt_name": "string",
     ]
 
@@ -116,7 +116,8 @@ public struct TokenizerData: Equatable, Sendable {
             }
         }
         for (key, allowed) in [("tokenizer.prefix_scheme", ["first", "always", "prepend"]), ("tokenizer.normalization", ["nfc", "nfd", "nfkc", "nfkd"]),
-                               ("tokenizer.strip", ["left", "right", "both"]), ("tokenizer.collapse_spaces", [" ", "\u{2581}"])] {
+                               ("tokenizer.strip", ["left", "right", "both"]), ("tokenizer.collapse_spaces", [" ", "\u{2581}"]),
+                               ("tokenizer.unigram_rules", ["tokenizers", "llama.cpp"])] {
             if case .string(let value)? = options[key], !allowed.contains(value) {
                 throw .invalidValue(file: file, key: key, value: value, reason: "must be one of \(allowed.joined(separator: ", "))")
             }
