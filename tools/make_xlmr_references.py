@@ -6,7 +6,7 @@ tokenizer, BERT and XLM-R cross-encoders, and what Hugging Face computes for the
 Run once, by hand, in the reference venv (CI has no PyTorch):
 
     ~/.cache/qkv-ref-venv/bin/pip install sentencepiece protobuf
-    ~/.cache/qkv-ref-venv/bin/python tools/make_xlmr_references.py
+    ~/.cache/qkv-ref-venv/bin/python tools/make_xlmr_references.py [--qkv PATH]
 
 No hub: the tokenizer is a SentencePiece Unigram model trained here on TEXT below (the `nmt_nfkc`
 rule, so it carries a real precompiled charsmap) and converted by transformers' own
@@ -36,11 +36,15 @@ rule, so it carries a real precompiled charsmap) and converted by transformers' 
   Fixtures/reference/xlmr.json
       token ids of STRINGS under each tokenizer (HF tokenizers; also `xlmr-transformers5`, the form
       transformers 5 saves in the model folders: Precompiled, WhitespaceSplit + Metaspace), each encoder's embeddings
-      (sentence-transformers), each reranker's scores (CrossEncoder.predict, its default activation)
+      (sentence-transformers), each reranker's scores (CrossEncoder.predict, its default activation); with
+      --qkv, that sentence-transformers loads the folders qkv writes back (HF -> .qkv -> HF) and the largest
+      difference of their vectors and scores from the originals'.
 """
 
+import argparse
 import json
 import os
+import subprocess
 import shutil
 import sys
 import tempfile
@@ -292,7 +296,37 @@ def llamacpp_embeddings(texts):
             "embeddings": [r["embedding"] for r in out["results"]]}
 
 
+def round_trips(qkv, result):
+    """HF -> .qkv -> HF with qkv, loaded by sentence-transformers: the largest difference of its vectors and
+    scores from the originals'."""
+    import numpy as np
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in list(ENCODERS) + ["xlmr-reranker", "bert-reranker"]:
+            subprocess.check_call([qkv, "convert", os.path.join(MODELS, name), os.path.join(tmp, name + ".qkv"), "-q"])
+            back = os.path.join(tmp, name) + "/"
+            subprocess.check_call([qkv, "convert", os.path.join(tmp, name + ".qkv"), back, "--to", "safetensors", "-q"])
+            if name in ENCODERS:
+                reference = result["encoders"][name]
+                model = SentenceTransformer(back, device="cpu")
+                worst = max(float(np.abs(model.encode(reference["texts"], prompt_name=case["prompt_name"], convert_to_numpy=True)
+                                         - np.array(case["embeddings"], dtype=np.float32)).max()) for case in reference["cases"])
+                out[name] = {"loaded_modules": [type(m).__name__ for m in model], "max_abs_difference": worst}
+            else:
+                reference = result["rerankers"][name]
+                model = CrossEncoder(back, device="cpu")
+                scores = model.predict([tuple(p) for p in reference["pairs"]], convert_to_numpy=True)
+                out[name] = {"activation": type(model.activation_fn).__name__,
+                             "max_abs_difference": float(np.abs(scores - np.array(reference["scores"], dtype=np.float32)).max())}
+    return out
+
+
 def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--qkv", help="a qkv binary: also check that sentence-transformers loads qkv's HF exports")
+    args = parser.parse_args()
     import sentence_transformers
     import tokenizers
     import torch
@@ -314,6 +348,8 @@ def main():
     result["tokenizers"] = token_ids(paths)
     if gguf_from_llamacpp():
         result["llamacpp_gguf"] = llamacpp_embeddings([t for t in STRINGS if "\0" not in t])
+    if args.qkv:
+        result["qkv_exports_loaded_by_sentence_transformers"] = round_trips(args.qkv, result)
     with open(OUT, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=None, ensure_ascii=False)
         f.write("\n")

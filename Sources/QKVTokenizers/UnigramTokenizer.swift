@@ -19,7 +19,8 @@ public struct UnigramTokenizer: PairTokenizer {
     public let unkTokenID: Int
     /// Whether an unknown stretch becomes its `<0xNN>` byte tokens when all exist (`tokenizer.byte_fallback`).
     public let byteFallback: Bool
-    /// The most ids `encode` returns, specials included (`tokenizer.max_length`); nil: no limit.
+    /// The most ids `encode` returns, specials included: `tokenizer.max_length`, else the model's positions
+    /// (an encoder's input is cut, as sentence-transformers cuts it, rather than refused).
     public let maxLength: Int?
     /// Whether stretches get a dummy `▁` (`tokenizer.add_prefix_space`, absent: true) and which
     /// (`tokenizer.prefix_scheme`: `always`, or `first`).
@@ -74,7 +75,7 @@ public struct UnigramTokenizer: PairTokenizer {
         bosTokenID = try options.bool("tokenizer.add_bos", default: false) ? try required(.bos) : nil
         eosTokenID = try options.bool("tokenizer.add_eos", default: false) ? try required(.eos) : nil
         byteFallback = try options.bool("tokenizer.byte_fallback", default: false)
-        maxLength = try options.int("tokenizer.max_length", minimum: 1)
+        maxLength = try options.int("tokenizer.max_length", minimum: 1) ?? config.maxPositions
         addPrefixSpace = try options.bool("tokenizer.add_prefix_space", default: true)
         let scheme = try options.string("tokenizer.prefix_scheme") ?? "always"
         guard let prefixScheme = SentencePieceBPETokenizer.PrefixScheme(rawValue: scheme), prefixScheme != .prepend else {
@@ -339,10 +340,11 @@ public struct UnigramTokenizer: PairTokenizer {
             }
             end = s
         }
-        for (range, unknown) in found.reversed() {
+        // Each piece's id by its text, as tokenizers looks it up (a fused unknown stretch may spell a token).
+        for (range, _) in found.reversed() {
             let bytes = word[(base + range.lowerBound)..<(base + range.upperBound)]
-            if !unknown || pieces.exact(bytes) != nil {
-                ids.append(pieces.exact(bytes) ?? unkTokenID)
+            if let id = pieces.exact(bytes) {
+                ids.append(id)
             } else if byteFallback, bytes.allSatisfy({ byteTokenIDs[Int($0)] >= 0 }) {
                 for byte in bytes { ids.append(Int(byteTokenIDs[Int(byte)])) }
             } else {

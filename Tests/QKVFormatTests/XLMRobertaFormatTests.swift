@@ -50,6 +50,8 @@ final class XLMRobertaFormatTests: XCTestCase {
                 let architecture = name == "bert-reranker" ? "BertForSequenceClassification" : "XLMRobertaForSequenceClassification"
                 XCTAssertEqual(config["architectures"], .array([.string(architecture)]), name)
                 XCTAssertEqual(config["id2label"]?.objectValue?.count, 1)
+                let st = try XCTUnwrap(try JSONParser.parse(readBytes("\(dir)/\(name)/config_sentence_transformers.json")))
+                XCTAssertEqual(st["activation_fn"], .string("torch.nn.modules.activation.Sigmoid"))
             }
         }
     }

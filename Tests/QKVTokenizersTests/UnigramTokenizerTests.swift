@@ -197,6 +197,16 @@ final class UnigramTokenizerTests: XCTestCase {
         XCTAssertThrowsError(try UnigramTokenizer(data: data, config: config)) { error in
             guard case .invalidOption("tokenizer.prefix_scheme", _, _)? = error as? TokenizerError else { return XCTFail("\(error)") }
         }
+        data.options["tokenizer.prefix_scheme"] = nil
+        data.options["tokenizer.unigram_rules"] = .string("sentencepiece")
+        XCTAssertThrowsError(try UnigramTokenizer(data: data, config: config)) { error in
+            guard case .invalidOption("tokenizer.unigram_rules", _, _)? = error as? TokenizerError else { return XCTFail("\(error)") }
+        }
+        data.options["tokenizer.collapse_spaces"] = .string("_")
+        data.options["tokenizer.unigram_rules"] = nil
+        XCTAssertThrowsError(try UnigramTokenizer(data: data, config: config)) { error in
+            guard case .invalidOption("tokenizer.collapse_spaces", _, _)? = error as? TokenizerError else { return XCTFail("\(error)") }
+        }
         config.specialTokens[.unk] = 5000
         XCTAssertThrowsError(try UnigramTokenizer(data: data, config: config)) { error in
             XCTAssertEqual(error as? TokenizerError, .specialTokenOutOfRange(.unk, id: 5000, tokenCount: data.tokens.count))

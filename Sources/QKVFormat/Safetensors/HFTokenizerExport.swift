@@ -62,6 +62,12 @@ enum HFTokenizerExport {
                 out.append(("tokenizer_config.json", JSONValue.object(settings).text + "\n"))
             }
         }
+        // A CrossEncoder's activation, which it reads from config_sentence_transformers.json.
+        if config.labelCount > 0, let activation = config.labelActivation {
+            out.append(("config_sentence_transformers.json", JSONValue.object([
+                ("model_type", .string("CrossEncoder")), ("activation_fn", .string(torchClass(activation))),
+            ]).text + "\n"))
+        }
         // sentence-transformers: the modules (Pooling, each Dense, Normalize), pooling, maximum length, prompts.
         if config.family == .bert, config.pooling != nil || !config.dense.isEmpty {
             let pooling = config.pooling ?? .mean
@@ -72,14 +78,7 @@ enum HFTokenizerExport {
             var width = config.modelDim
             for (j, dense) in config.dense.enumerated() {
                 modules.append(module(2 + j, denseFolder(j), "Dense"))
-                let activation = switch dense.activation {
-                case .identity: "torch.nn.modules.linear.Identity"
-                case .tanh: "torch.nn.modules.activation.Tanh"
-                case .relu: "torch.nn.modules.activation.ReLU"
-                case .geluErf: "torch.nn.modules.activation.GELU"
-                case .sigmoid: "torch.nn.modules.activation.Sigmoid"
-                case .silu: "torch.nn.modules.activation.SiLU"
-                }
+                let activation = torchClass(dense.activation)
                 out.append(("\(denseFolder(j))/config.json", JSONValue.object([
                     ("in_features", .number("\(width)")), ("out_features", .number("\(dense.outputs)")), ("bias", .bool(dense.bias)),
                     ("activation_function", .string(activation)),
@@ -107,6 +106,18 @@ enum HFTokenizerExport {
             }
         }
         return out
+    }
+
+    /// PyTorch's class path of an activation, as sentence-transformers writes it.
+    static func torchClass(_ activation: ModelConfig.Dense.Activation) -> String {
+        switch activation {
+        case .identity: "torch.nn.modules.linear.Identity"
+        case .tanh: "torch.nn.modules.activation.Tanh"
+        case .relu: "torch.nn.modules.activation.ReLU"
+        case .geluErf: "torch.nn.modules.activation.GELU"
+        case .sigmoid: "torch.nn.modules.activation.Sigmoid"
+        case .silu: "torch.nn.modules.activation.SiLU"
+        }
     }
 
     /// The folder of Dense module `j` in a sentence-transformers layout (`2_Dense` for the first, after
