@@ -21,7 +21,7 @@ public struct UnigramTokenizer: PairTokenizer {
     public let byteFallback: Bool
     /// The most ids `encode` returns, specials included: `tokenizer.max_length`, else the model's positions
     /// (an encoder's input is cut, as sentence-transformers cuts it, rather than refused).
-    public let maxLength: Int?
+    public let maxLength: Int
     /// Whether stretches get a dummy `▁` (`tokenizer.add_prefix_space`, absent: true) and which
     /// (`tokenizer.prefix_scheme`: `always`, or `first`).
     public let addPrefixSpace: Bool
@@ -57,8 +57,8 @@ public struct UnigramTokenizer: PairTokenizer {
     ///
     /// Options: `tokenizer.precompiled_charsmap` (base64), `tokenizer.normalization`, `tokenizer.strip`
     /// (`left`, `right`, `both`), `tokenizer.collapse_spaces`, `tokenizer.whitespace_split`, `tokenizer.add_prefix_space` (absent: true),
-    /// `tokenizer.prefix_scheme` (`always` or `first`; absent: always), `tokenizer.byte_fallback`,
-    /// `tokenizer.add_bos`, `tokenizer.add_eos`, `tokenizer.max_length`.
+    /// `tokenizer.prefix_scheme` (`always` or `first`; absent: always), `tokenizer.unigram_rules`,
+    /// `tokenizer.byte_fallback`, `tokenizer.add_bos`, `tokenizer.add_eos`, `tokenizer.max_length`.
     /// - Throws: `TokenizerError` when the data is not `unigram`, has no scores, the config has no
     ///   unknown token (or BOS/EOS to be added), an id is out of range, the charsmap cannot be read, or an
     ///   option is malformed.
@@ -137,7 +137,7 @@ public struct UnigramTokenizer: PairTokenizer {
         appendPieces(of: first, to: &a)
         appendPieces(of: second, to: &b)
         let specials = [bosTokenID, eosTokenID, eosTokenID, eosTokenID].compactMap { $0 }
-        truncateLongestFirst(&a, &b, room: maxLength.map { $0 - specials.count })
+        truncateLongestFirst(&a, &b, room: maxLength - specials.count)
         var ids: [Int] = []
         if let bos = bosTokenID { ids.append(bos) }
         ids += a
@@ -423,8 +423,8 @@ public protocol PairTokenizer: Tokenizer {
 
 /// Cuts `a` and `b` to at most `room` ids together as tokenizers' `longest_first` does: the longer one
 /// first, down to the shorter's length, then both to half the room each (the odd one to the second).
-func truncateLongestFirst(_ a: inout [Int], _ b: inout [Int], room limit: Int?) {
-    guard let limit, a.count + b.count > limit else { return }
+func truncateLongestFirst(_ a: inout [Int], _ b: inout [Int], room limit: Int) {
+    guard a.count + b.count > limit else { return }
     let room = max(limit, 0)
     var n1 = min(a.count, b.count), n2 = max(a.count, b.count)
     let swap = a.count > b.count

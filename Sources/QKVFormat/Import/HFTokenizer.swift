@@ -390,7 +390,7 @@ enum HFTokenizerImport {
             tokens.append(token)
             scores.append(Float(score))
         }
-        guard !tokens.isEmpty else { throw refuse("model.vocab is empty") }
+        guard !tokens.isEmpty else { throw refuse("model.vocab of the Unigram model is empty") }
         for entry in json["added_tokens"]?.arrayValue ?? [] {
             guard let id = entry["id"]?.int64Value, let content = entry["content"]?.stringValue else { continue }
             guard id >= 0, id < Int64(tokens.count), tokens[Int(id)] == content else {
