@@ -48,6 +48,14 @@ extension CommandTests {
         XCTAssertTrue(r.stderr.contains("has no classification head"), r.stderr)
     }
 
+    func testInspect_showsThePositionOffsetAndTheHead() throws {
+        let r = try qkv("inspect", fixture("xlmr/xlmr-reranker"))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("xlm-roberta (bert family)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("learned (from row 2) positions, classification head of 1 label (sigmoid)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("tokenizer     unigram, 338 tokens"), r.stdout)
+    }
+
     func testRerank_usageErrors() throws {
         let noDocuments = try qkv("rerank", fixture("xlmr/xlmr-reranker"), "--query", "q")
         XCTAssertEqual(noDocuments.status, 2)
