@@ -616,9 +616,10 @@ def gguf_cases(c):
       "llama-tiny with llama.attention.head_count 3: the attention tensors hold 4 heads", "open")
     w("block-count-3.gguf", gguf_patch_u32(tiny, "llama.block_count", 3), "ImportError.missingSourceTensor",
       "llama-tiny with llama.block_count 3: there are 2 layers of tensors", "open")
-    with open(os.path.join(c.fixtures, "gguf", "xlmr-e5-small-shaped.gguf"), "rb") as f:
+    # Written by tools/make_xlmr_references.py (llama.cpp's converter), so read from the repository.
+    with open(os.path.join(mf.DEFAULT_OUT, "xlmr", "e5-small-shaped.gguf"), "rb") as f:
         xlmr = f.read()
-    c.add("gguf/xlmr-e5-small-shaped.gguf", "gguf", "valid", "llama.cpp's XLM-R (bert with a t5 tokenizer and its charsmap)")
+    c.add("xlmr/e5-small-shaped.gguf", "gguf", "valid", "llama.cpp's XLM-R (bert with a t5 tokenizer and its charsmap)")
     w("charsmap-overlong.gguf", gguf_patch_charsmap(xlmr, struct.pack("<I", 0x7FFFFFFC)), "ImportError.tokenizer",
       "llama.cpp's XLM-R with tokenizer.ggml.precompiled_charsmap's trie size 2^31 - 4, past the blob")
     w("charsmap-not-utf8.gguf", gguf_patch_charsmap(xlmr, None), "ImportError.tokenizer",

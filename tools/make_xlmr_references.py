@@ -28,7 +28,7 @@ rule, so it carries a real precompiled charsmap) and converted by transformers' 
       xlmr-reranker        XLMRobertaForSequenceClassification, 1 label (bge-reranker's shape)
       bert-reranker        BertForSequenceClassification, 1 label, on Fixtures/hf/bert-tiny's vocabulary
                            (ms-marco-MiniLM's shape)
-  Fixtures/gguf/xlmr-e5-small-shaped.gguf
+  Fixtures/xlmr/e5-small-shaped.gguf
       e5-small-shaped as llama.cpp's convert_hf_to_gguf.py writes it (when its sources are in
       ~/.cache/qkv-llamacpp-src): `bert` with the position table cut, `tokenizer.ggml.model = t5`;
       llama.cpp's own token counts and vectors of STRINGS from it (`llamacpp_gguf`, with the xllamacpp
@@ -53,7 +53,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKENIZERS = os.path.join(REPO, "Fixtures", "tokenizers", "unigram")
 MODELS = os.path.join(REPO, "Fixtures", "xlmr")
 OUT = os.path.join(REPO, "Fixtures", "reference", "xlmr.json")
-GGUF = os.path.join(REPO, "Fixtures", "gguf", "xlmr-e5-small-shaped.gguf")
+GGUF = os.path.join(REPO, "Fixtures", "xlmr", "e5-small-shaped.gguf")
 BERT_TINY = os.path.join(REPO, "Fixtures", "hf", "bert-tiny")
 
 TEXT = """The quick brown fox jumps over the lazy dog. A good book is a good day.
@@ -277,7 +277,7 @@ def gguf_from_llamacpp():
     import subprocess
     found = sorted(glob.glob(os.path.expanduser("~/.cache/qkv-llamacpp-src/*/vendor/llama.cpp/convert_hf_to_gguf.py")))
     if not found:
-        print("no llama.cpp converter under ~/.cache/qkv-llamacpp-src: Fixtures/gguf/xlmr-e5-small-shaped.gguf not rewritten")
+        print("no llama.cpp converter under ~/.cache/qkv-llamacpp-src: Fixtures/xlmr/e5-small-shaped.gguf not rewritten")
         return False
     subprocess.check_call([sys.executable, found[-1], os.path.join(MODELS, "e5-small-shaped"), "--outfile", GGUF, "--outtype", "f32"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -114,7 +114,7 @@ final class XLMRobertaTests: XCTestCase {
     /// ids as tokenizers where whitespace is single spaces between words, and the same vectors up to the
     /// normalisation GGUF does not record.
     func testLlamaCppGGUF_givesTheSameIDsAndVectors() throws {
-        let gguf = TestFiles.root.appendingPathComponent("Fixtures/gguf/xlmr-e5-small-shaped.gguf").path
+        let gguf = TestFiles.root.appendingPathComponent("Fixtures/xlmr/e5-small-shaped.gguf").path
         let embedder = try SentenceEmbedder(path: gguf)
         XCTAssertEqual(embedder.encoder.config.positionOffset, 0)
         XCTAssertEqual(embedder.encoder.config.maxPositions, 64)
@@ -138,7 +138,7 @@ final class XLMRobertaTests: XCTestCase {
     /// reference string (whitespace runs, tabs, added and unknown tokens typed in the text included) and the
     /// same vector, normalised as llama-server does.
     func testLlamaCppGGUF_equalsLlamaCppsTokenCountsAndVectors() throws {
-        let embedder = try SentenceEmbedder(path: TestFiles.root.appendingPathComponent("Fixtures/gguf/xlmr-e5-small-shaped.gguf").path)
+        let embedder = try SentenceEmbedder(path: TestFiles.root.appendingPathComponent("Fixtures/xlmr/e5-small-shaped.gguf").path)
         let reference = Self.reference.llamacpp_gguf
         XCTAssertGreaterThanOrEqual(reference.texts.count, 40)
         var worst: Float = 0

@@ -94,7 +94,7 @@ def test_unigram_ids_equal_hugging_face_tokenizers(name):
 @pytest.mark.parametrize("source", ["e5-small-shaped", "gguf"])
 def test_exported_tokenizer_json_loads_in_tokenizers_with_the_same_ids(tmp_path, source):
     model = os.path.join(REPO, "Fixtures", "xlmr", "e5-small-shaped") if source == "e5-small-shaped" \
-        else os.path.join(REPO, "Fixtures", "gguf", "xlmr-e5-small-shaped.gguf")
+        else os.path.join(REPO, "Fixtures", "xlmr", "e5-small-shaped.gguf")
     qkv("convert", model, tmp_path / "m.qkv", "-q")
     qkv("convert", tmp_path / "m.qkv", str(tmp_path / "back") + "/", "--to", "safetensors", "-q")
     exported = str(tmp_path / "back" / "tokenizer.json")
