@@ -29,6 +29,7 @@ twice gives the same bytes (HDF5 files: with the same h5py/libhdf5).
 """
 
 import argparse
+import base64
 import copy
 import json
 import os
@@ -488,6 +489,39 @@ def qkv_cases(c):
       "config.dense_dims has 2 entries, config.dense_activations 1")
     s("dense-activation-unknown.qkv", with_dense([8], ["softplus"], [1]), m("invalidValue"),
       "config.dense_activations names 'softplus', which the schema does not list")
+
+    # Unigram tokenizers and classification heads (Specs/schema.md: tokenizer.precompiled_charsmap,
+    # config.position_offset, config.label_count, config.label_activation).
+    def with_entries(*entries, kind=None, drop=()):
+        bb = base()
+        bb.entries = [e for e in bb.entries if e.key not in drop]
+        if kind is not None:
+            find_entry(bb, "tokenizer.kind").value = kind
+        bb.entries += [Entry(key, code, value) for key, code, value in entries]
+        bb.entries.sort(key=lambda e: e.key_bytes)
+        return bb
+    root_unit = struct.pack("<I", 1 << 10)
+    for name, blob, why in [
+            ("charsmap-truncated.qkv", struct.pack("<I", 64) + root_unit, "the charsmap's trie size says 64 bytes, 4 follow"),
+            ("charsmap-overlong.qkv", struct.pack("<I", 0xFFFFFFFC) + root_unit + b"a\0",
+             "the charsmap's trie size is 2^32 - 4 in a 10-byte blob"),
+            ("charsmap-size-not-units.qkv", struct.pack("<I", 6) + root_unit + b"a\0", "the charsmap's trie size 6 is not whole u32 units"),
+            ("charsmap-not-utf8.qkv", struct.pack("<I", 4) + root_unit + b"\xff\xfe\0", "the charsmap's replacement strings are not UTF-8"),
+            ("charsmap-empty-trie.qkv", struct.pack("<I", 0) + b"a\0", "the charsmap's trie has no root unit")]:
+        s(name, with_entries(("tokenizer.precompiled_charsmap", T_STRING, base64.b64encode(blob).decode()), kind="unigram"),
+          m("invalidValue"), why)
+    s("charsmap-not-base64.qkv", with_entries(("tokenizer.precompiled_charsmap", T_STRING, "not base64!"), kind="unigram"),
+      m("invalidValue"), "tokenizer.precompiled_charsmap is not base64")
+    s("unigram-without-scores.qkv", with_entries(kind="unigram", drop=("tokenizer.scores",)), m("missingKey"),
+      "tokenizer.kind unigram without tokenizer.scores, which its Viterbi needs")
+    s("collapse-spaces-other.qkv", with_entries(("tokenizer.collapse_spaces", T_STRING, "_"), kind="unigram"), m("invalidValue"),
+      "tokenizer.collapse_spaces is '_', neither a space nor U+2581")
+    s("position-offset-on-rope.qkv", with_entries(("config.position_offset", T_INT, 2)), m("invalidValue"),
+      "config.position_offset 2 on a RoPE model: the offset is for learned positions")
+    s("label-count-on-decoder.qkv", with_entries(("config.label_count", T_INT, 1), ("config.label_activation", T_STRING, "sigmoid")),
+      m("invalidValue"), "a classification head (config.label_count 1) on a llama: heads are for encoders")
+    s("label-activation-alone.qkv", with_entries(("config.label_activation", T_STRING, "sigmoid")), m("invalidValue"),
+      "config.label_activation without config.label_count")
     return good
 
 
@@ -535,6 +569,22 @@ def gguf_patch_u32(data, key, value):
     return bytes(out)
 
 
+def gguf_patch_charsmap(data, size):
+    """`data` with the first 4 bytes of tokenizer.ggml.precompiled_charsmap (the trie size) set to `size`,
+    or with its second-to-last byte (in the replacement strings) set to 0xFF when `size` is None."""
+    key = b"tokenizer.ggml.precompiled_charsmap"
+    at = data.index(struct.pack("<Q", len(key)) + key) + 8 + len(key)
+    vtype, etype, count = struct.unpack_from("<IIQ", data, at)
+    assert vtype == 9 and etype in (0, 1), (vtype, etype)
+    start = at + 16
+    out = bytearray(data)
+    if size is None:
+        out[start + count - 2] = 0xFF
+    else:
+        out[start:start + 4] = size
+    return bytes(out)
+
+
 def gguf_cases(c):
     import fixtures_gguf as fg
     for name in ("llama-tiny.gguf", "llama-tiny-f16.gguf", "llama-tiny-q8_0.gguf"):
@@ -566,6 +616,14 @@ def gguf_cases(c):
       "llama-tiny with llama.attention.head_count 3: the attention tensors hold 4 heads", "open")
     w("block-count-3.gguf", gguf_patch_u32(tiny, "llama.block_count", 3), "ImportError.missingSourceTensor",
       "llama-tiny with llama.block_count 3: there are 2 layers of tensors", "open")
+    # Written by tools/make_xlmr_references.py (llama.cpp's converter), so read from the repository.
+    with open(os.path.join(mf.DEFAULT_OUT, "xlmr", "e5-small-shaped.gguf"), "rb") as f:
+        xlmr = f.read()
+    c.add("xlmr/e5-small-shaped.gguf", "gguf", "valid", "llama.cpp's XLM-R (bert with a t5 tokenizer and its charsmap)")
+    w("charsmap-overlong.gguf", gguf_patch_charsmap(xlmr, struct.pack("<I", 0x7FFFFFFC)), "ImportError.tokenizer",
+      "llama.cpp's XLM-R with tokenizer.ggml.precompiled_charsmap's trie size 2^31 - 4, past the blob")
+    w("charsmap-not-utf8.gguf", gguf_patch_charsmap(xlmr, None), "ImportError.tokenizer",
+      "llama.cpp's XLM-R with a 0xFF in tokenizer.ggml.precompiled_charsmap's replacement strings")
 
 
 # --- HDF5 -------------------------------------------------------------------

@@ -58,7 +58,7 @@ public final class BertEncoder: Sendable {
 
     // embeddings
     let tokenEmbedding: WeightMatrix      // [V, D]
-    let positionEmbedding: WeightMatrix   // [P, D]
+    let positionEmbedding: WeightMatrix   // [P + position_offset, D]
     let tokenTypeEmbedding: WeightMatrix? // [T, D]
     let embeddingNorm: (weight: FloatWeight, bias: FloatWeight) // [D]
 
@@ -148,15 +148,20 @@ public final class BertEncoder: Sendable {
     /// With `record` (one sequence only), every head's probabilities and updates are recorded in it.
     /// With `ablations` (one per sequence, or empty), sequence s runs with head `ablations[s]` replaced
     /// before W_O (`ablateHead`), the others as they are.
-    func withHiddenStates<R>(_ sequences: [[Int]], record: AttentionRecord? = nil, ablations: [HeadAblation?] = [],
+    /// With `tokenTypes` (one list per sequence, as long as it, or empty for type 0 everywhere), token i
+    /// of sequence s adds row `tokenTypes[s][i]` of the token type table (BERT's second segment of a pair).
+    func withHiddenStates<R>(_ sequences: [[Int]], tokenTypes: [[Int]] = [], record: AttentionRecord? = nil, ablations: [HeadAblation?] = [],
                              _ body: (UnsafePointer<Float>, [Int]) -> R) throws(InferenceError) -> R {
         precondition(ablations.isEmpty || ablations.count == sequences.count, "one ablation (or nil) per sequence")
+        precondition(tokenTypes.isEmpty || tokenTypes.map(\.count) == sequences.map(\.count), "one token type per token")
         var offsets: [Int] = [0]
         for s in sequences {
             guard s.count <= config.maxPositions else { throw .sequenceTooLong(tokens: s.count, maxPositions: config.maxPositions) }
             if let bad = s.first(where: { $0 < 0 || $0 >= config.vocabSize }) { throw .tokenOutOfRange(id: bad, vocabSize: config.vocabSize) }
             offsets.append(offsets.last! + s.count)
         }
+        let types = max(config.typeVocabSize, 1)
+        if let bad = tokenTypes.joined().first(where: { $0 < 0 || $0 >= types }) { throw .tokenTypeOutOfRange(type: bad, typeCount: config.typeVocabSize) }
         let workspace = workspaces.take()
         defer { workspaces.giveBack(workspace) }
         workspace.reserve(tokens: offsets.last!, longest: sequences.map(\.count).max() ?? 0,
@@ -167,12 +172,13 @@ public final class BertEncoder: Sendable {
             // encoder on its own rows with one-thread products and never waits for the others.
             let groups = costBalancedGroups(offsets, parts: team.size)
             team.run { t in
-                encode(sequences, groups[t], offsets: offsets, in: workspace, split: Split(parts: 1, thread: t, team: nil), ablations: ablations)
+                encode(sequences, groups[t], offsets: offsets, in: workspace, split: Split(parts: 1, thread: t, team: nil), tokenTypes: tokenTypes,
+                       ablations: ablations)
             }
         } else {
             // One sequence (or fewer than threads): every step cut into shares for the whole team.
             encode(sequences, sequences.indices, offsets: offsets, in: workspace, split: Split(parts: team.size, thread: 0, team: team),
-                   record: record, ablations: ablations)
+                   tokenTypes: tokenTypes, record: record, ablations: ablations)
         }
         return body(workspace.x.pointer, offsets)
     }
@@ -180,7 +186,7 @@ public final class BertEncoder: Sendable {
     /// The forward pass over sequences `range` (rows offsets[range.lowerBound]..<offsets[range.upperBound]
     /// of the workspace), each step cut into `split.parts` shares that run at once.
     private func encode(_ sequences: [[Int]], _ range: Range<Int>, offsets: [Int], in ws: EncoderWorkspace, split: Split,
-                        record: AttentionRecord? = nil, ablations: [HeadAblation?] = []) {
+                        tokenTypes: [[Int]], record: AttentionRecord? = nil, ablations: [HeadAblation?] = []) {
         let D = config.modelDim, H = config.headCount, d = config.headDim, F = config.ffnDim
         let HD = H * d, P = split.parts
         let first = offsets[range.lowerBound], M = offsets[range.upperBound] - first
@@ -192,16 +198,17 @@ public final class BertEncoder: Sendable {
         let scale = 1 / Float(d).squareRoot()
         let epsilon = Float(config.normEpsilon)
 
-        // Embeddings: token + position + token type 0, then LayerNorm (small: on this thread alone). The
-        // rows are widened from the tables (`out` is free scratch here).
+        // Embeddings: token + position (from row position_offset) + token type (0 unless given), then
+        // LayerNorm (small: on this thread alone). The rows are widened from the tables (`out` is free
+        // scratch here).
         for s in range {
             for (i, id) in sequences[s].enumerated() {
                 let row = x + (offsets[s] - first + i) * D, term = out + (offsets[s] - first + i) * D
                 tokenEmbedding.widenRow(id, 0..<D, into: row)
-                positionEmbedding.widenRow(i, 0..<D, into: term)
+                positionEmbedding.widenRow(i + config.positionOffset, 0..<D, into: term)
                 for j in 0..<D { row[j] += term[j] }
                 if let types = tokenTypeEmbedding {
-                    types.widenRow(0, 0..<D, into: term)
+                    types.widenRow(tokenTypes.isEmpty ? 0 : tokenTypes[s][i], 0..<D, into: term)
                     for j in 0..<D { row[j] += term[j] }
                 }
             }

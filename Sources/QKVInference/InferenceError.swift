@@ -8,6 +8,12 @@ public enum InferenceError: Error, Equatable, Sendable, CustomStringConvertible 
     case emptyPrompt
     /// A prompt name the model file's sentence-transformers prompts do not have; `known` lists them.
     case unknownPromptName(file: String, name: String, known: [String])
+    /// A token type id outside the model's token type table (0 is always allowed).
+    case tokenTypeOutOfRange(type: Int, typeCount: Int)
+    /// Reranking needs a model with a classification head of one output (`config.label_count`).
+    case notAReranker(file: String, labelCount: Int)
+    /// The model's tokenizer has no pair template (a decoder's BPE), so (query, document) pairs cannot be encoded.
+    case noPairTemplate(file: String, kind: String)
 
     public var description: String {
         switch self {
@@ -16,6 +22,11 @@ public enum InferenceError: Error, Equatable, Sendable, CustomStringConvertible 
         case let .sequenceTooLong(tokens, maxPositions): "a sequence of \(tokens) tokens is longer than the model's \(maxPositions) positions"
         case let .tokenOutOfRange(id, vocabSize): "token id \(id) is outside the vocabulary (0..<\(vocabSize))"
         case .emptyPrompt: "the prompt has no tokens; give some text (or a model whose tokenizer adds a start token)"
+        case let .tokenTypeOutOfRange(type, count): "token type \(type) is outside the model's \(count) token types"
+        case let .notAReranker(file, count):
+            count == 0 ? "\(file): the model has no classification head (config.label_count), so it cannot score pairs; rerank takes a cross-encoder"
+                : "\(file): the classification head has \(count) outputs; reranking takes one relevance score per pair (label_count 1)"
+        case let .noPairTemplate(file, kind): "\(file): its '\(kind)' tokenizer has no template for (query, document) pairs"
         case let .unknownPromptName(file, name, known):
             known.isEmpty ? "\(file): the model has no prompts, so none is named '\(name)'"
                 : "\(file): the model has no prompt named '\(name)'; its prompts are \(known.map { "'\($0)'" }.joined(separator: ", "))"

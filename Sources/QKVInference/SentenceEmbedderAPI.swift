@@ -6,7 +6,8 @@ import QKVTokenizers
 public final class SentenceEmbedder: Sendable {
     public let path: String
     public let encoder: BertEncoder
-    public let tokenizer: WordPieceTokenizer
+    /// The model file's tokenizer (WordPiece for BERT, Unigram for XLM-RoBERTa).
+    public let tokenizer: any Tokenizer
     /// sentence-transformers' prompts the model file carries (`tokenizer.prompts`), in file order.
     public let prompts: [(name: String, text: String)]
     /// The prompt put before every input when none is asked for (`tokenizer.default_prompt_name`).
@@ -31,7 +32,7 @@ public final class SentenceEmbedder: Sendable {
         self.path = path
         encoder = try BertEncoder(model)
         guard let data = model.tokenizer else { throw InferenceError.noTokenizer(file: path) }
-        tokenizer = try WordPieceTokenizer(data: data, config: model.config)
+        tokenizer = try makeTokenizer(data: data, config: model.config)
         prompts = data.prompts
         defaultPromptName = data.defaultPromptName
     }

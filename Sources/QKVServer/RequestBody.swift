@@ -53,6 +53,21 @@ struct RequestBody {
         return number.doubleValue
     }
 
+    /// A list of documents, each a string or an object with a string `text` (Jina's and Cohere's form).
+    func documents(_ name: String) throws(APIError) -> [String] {
+        guard has(name) else { throw .invalid("'\(name)' is required", param: name) }
+        guard let list = fields[name] as? [Any], !list.isEmpty else { throw .invalid("'\(name)' must be a non-empty list of strings", param: name) }
+        var out: [String] = []
+        for item in list {
+            if let text = item as? String { out.append(text); continue }
+            guard let object = item as? [String: Any], let text = object["text"] as? String else {
+                throw .invalid("'\(name)' must list strings or objects with a string 'text'", param: name)
+            }
+            out.append(text)
+        }
+        return out
+    }
+
     /// A string, a list of strings, a list of token ids, or a list of lists of token ids: OpenAI's
     /// `input`/`prompt`. Returns each item as text or as ids.
     func textsOrTokens(_ name: String) throws(APIError) -> [Either] {

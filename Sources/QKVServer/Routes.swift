@@ -13,7 +13,7 @@ struct Routes: Sendable {
     let maxBodyBytes: Int
 
     /// Every path served and its method (other methods answer 405); the `endpoint` label of the metrics.
-    static let methods: [String: String] = ["/health": "GET", "/metrics": "GET", "/v1/models": "GET", "/v1/embeddings": "POST",
+    static let methods: [String: String] = ["/health": "GET", "/metrics": "GET", "/v1/models": "GET", "/v1/embeddings": "POST", "/v1/rerank": "POST",
                                             "/v1/completions": "POST", "/v1/chat/completions": "POST", "/tokenize": "POST", "/detokenize": "POST"]
 
     func register(on router: Router<BasicRequestContext>) {
@@ -24,6 +24,7 @@ struct Routes: Sendable {
         }
         router.get("/v1/models") { _, _ in try await models() }
         router.post("/v1/embeddings") { request, _ in try await embeddings(try await body(request)) }
+        router.post("/v1/rerank") { request, _ in try await rerank(try await body(request)) }
         router.post("/v1/completions") { request, _ in try await completions(try await body(request)) }
         router.post("/v1/chat/completions") { request, _ in
             let (parsed, raw) = try await bodyAndText(request)
@@ -54,7 +55,7 @@ struct Routes: Sendable {
     func embeddings(_ body: RequestBody) async throws -> Response {
         let model = try await registry.model(try body.string("model"))
         guard case .embedding(let embedder) = model.kind else {
-            throw APIError.invalid("'\(model.name)' is a text generation model; embeddings come from encoder models", param: "model")
+            throw APIError.invalid("'\(model.name)' is \(model.kindDescription); embeddings come from encoder models", param: "model")
         }
         let format = try body.string("encoding_format") ?? "float"
         guard format == "float" || format == "base64" else { throw APIError.invalid("'encoding_format' must be float or base64", param: "encoding_format") }
@@ -83,10 +84,37 @@ struct Routes: Sendable {
         return Self.json(["object": "list", "data": data, "model": model.name, "usage": ["prompt_tokens": tokens, "total_tokens": tokens]])
     }
 
+    /// `/v1/rerank` (llama-server's, Jina's and text-embeddings-inference's shape): every document scored
+    /// with the query by the model's classification head, most relevant first, `top_n` of them; each
+    /// result's `document` is `{"text": ...}` unless `return_documents` is false.
+    func rerank(_ body: RequestBody) async throws -> Response {
+        let model = try await registry.model(try body.string("model"))
+        guard case .reranking(let reranker) = model.kind else {
+            throw APIError.invalid("'\(model.name)' is \(model.kindDescription); reranking needs a cross-encoder (a classification head of one output)", param: "model")
+        }
+        let query = try body.requiredString("query")
+        let documents = try body.documents("documents")
+        guard documents.count <= 2048 else { throw APIError.invalid("'documents' has \(documents.count) items; at most 2048", param: "documents") }
+        let topN = try body.int("top_n", in: 1...Int(Int32.max)) ?? documents.count
+        let returnDocuments = try body.bool("return_documents") ?? true
+        let pairs = documents.map { reranker.tokenizer.encodePair(query, $0) }
+        if let long = pairs.first(where: { $0.ids.count > model.contextLength }) {
+            throw APIError.invalid("a (query, document) pair of \(long.ids.count) tokens is longer than the model's \(model.contextLength) positions", param: "documents")
+        }
+        let ranked = try await registry.reranker(for: model.name).rank(query: query, documents: documents)
+        let results = ranked.prefix(topN).map { item -> [String: Any] in
+            var result: [String: Any] = ["index": item.index, "relevance_score": Double(item.score)]
+            if returnDocuments { result["document"] = ["text": documents[item.index]] }
+            return result
+        }
+        let tokens = pairs.reduce(0) { $0 + $1.ids.count }
+        return Self.json(["object": "list", "model": model.name, "results": Array(results), "usage": ["prompt_tokens": tokens, "total_tokens": tokens]])
+    }
+
     func completions(_ body: RequestBody) async throws -> Response {
         let model = try await registry.model(try body.string("model"))
         guard case .generation(let language) = model.kind else {
-            throw APIError.invalid("'\(model.name)' is an embedding model; completions come from decoder models", param: "model")
+            throw APIError.invalid("'\(model.name)' is \(model.kindDescription); completions come from decoder models", param: "model")
         }
         let inputs = try body.textsOrTokens("prompt")
         guard inputs.count == 1 else { throw APIError.invalid("'prompt' must be one string or one list of token ids", param: "prompt") }
@@ -111,7 +139,7 @@ struct Routes: Sendable {
     func chat(_ body: RequestBody, raw: String) async throws -> Response {
         let model = try await registry.model(try body.string("model"))
         guard case .generation(let language) = model.kind else {
-            throw APIError.invalid("'\(model.name)' is an embedding model; chat completions come from decoder models", param: "model")
+            throw APIError.invalid("'\(model.name)' is \(model.kindDescription); chat completions come from decoder models", param: "model")
         }
         guard let loaded = model.chatTemplate else {
             throw APIError.invalid("'\(model.name)' has no chat template (tokenizer_config.json's chat_template or GGUF's tokenizer.chat_template); use /v1/completions", param: "model")

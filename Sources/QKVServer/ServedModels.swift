@@ -11,6 +11,8 @@ public struct ServedModel: Sendable {
         case embedding(SentenceEmbedder)
         /// A decoder: `/v1/completions`.
         case generation(LanguageModel)
+        /// An encoder with a classification head of one output (a cross-encoder): `/v1/rerank`.
+        case reranking(CrossEncoder)
     }
 
     public let name: String
@@ -23,13 +25,14 @@ public struct ServedModel: Sendable {
     /// The tokenizer's BOS and EOS strings, which templates read as `bos_token` and `eos_token`.
     let specialTokens: [String: String]
 
-    /// Opens `path` as whatever it holds: an encoder serves embeddings, a decoder completions
-    /// (`activations` as `LanguageModel` takes them).
+    /// Opens `path` as whatever it holds: an encoder serves embeddings (with a classification head,
+    /// reranking), a decoder completions (`activations` as `LanguageModel` takes them).
     public init(name: String, path: String, activations: ActivationPrecision = .f32) throws {
         self.name = name
         self.path = path
         let file = try ModelFile(try openWeightFile(path: path))
-        kind = file.config.isDecoder ? .generation(try LanguageModel(file, path: path, activations: activations)) : .embedding(try SentenceEmbedder(file, path: path))
+        kind = file.config.isDecoder ? .generation(try LanguageModel(file, path: path, activations: activations))
+            : file.config.labelCount > 0 ? .reranking(try CrossEncoder(file, path: path)) : .embedding(try SentenceEmbedder(file, path: path))
         loaded = Date()
         // The canonical key (Hugging Face imports), else a GGUF's own key kept under provenance.
         let source: String? = if case .string(let text)? = file.tokenizer?.options["tokenizer.chat_template"] { text }
@@ -61,6 +64,16 @@ public struct ServedModel: Sendable {
         switch kind {
         case .embedding(let embedder): embedder.tokenizer
         case .generation(let model): model.tokenizer
+        case .reranking(let reranker): reranker.tokenizer
+        }
+    }
+
+    /// What the model serves, for messages that send a request to the right endpoint.
+    var kindDescription: String {
+        switch kind {
+        case .embedding: "an embedding model (/v1/embeddings)"
+        case .generation: "a text generation model (/v1/completions, /v1/chat/completions)"
+        case .reranking: "a reranker (/v1/rerank)"
         }
     }
 
@@ -69,6 +82,7 @@ public struct ServedModel: Sendable {
         switch kind {
         case .embedding(let embedder): embedder.encoder.config.maxPositions
         case .generation(let model): model.model.config.maxPositions
+        case .reranking(let reranker): reranker.encoder.config.maxPositions
         }
     }
 }

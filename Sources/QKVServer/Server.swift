@@ -76,6 +76,7 @@ actor ModelRegistry {
     private(set) var models: [ServedModel] = []
     private var schedulers: [String: GenerationScheduler] = [:]
     private var batchers: [String: EmbeddingBatcher] = [:]
+    private var rerankers: [String: RerankQueue] = [:]
 
     init(configuration: ServerConfiguration, metrics: ServerMetrics) {
         self.configuration = configuration
@@ -88,7 +89,7 @@ actor ModelRegistry {
         let (configuration, metrics) = (self.configuration, self.metrics)
         do {
             var loaded: [ServedModel] = []
-            var schedulers: [String: GenerationScheduler] = [:], batchers: [String: EmbeddingBatcher] = [:]
+            var schedulers: [String: GenerationScheduler] = [:], batchers: [String: EmbeddingBatcher] = [:], rerankers: [String: RerankQueue] = [:]
             for (name, path) in configuration.models {
                 let model = try ServedModel(name: name, path: path, activations: configuration.activations)
                 loaded.append(model)
@@ -99,20 +100,24 @@ actor ModelRegistry {
                 case .embedding(let embedder):
                     batchers[name] = EmbeddingBatcher(embedder: embedder, name: name, maxBatch: configuration.maxBatch,
                                                       maxQueue: configuration.maxQueue, metrics: metrics)
+                case .reranking(let reranker):
+                    rerankers[name] = RerankQueue(reranker: reranker, name: name, maxQueue: configuration.maxQueue)
                 }
                 logger.info("loaded \(name) from \(path)")
             }
-            await publish(loaded, schedulers: schedulers, batchers: batchers)
+            await publish(loaded, schedulers: schedulers, batchers: batchers, rerankers: rerankers)
         } catch {
             await fail("\(error)")
             logger.error("cannot load the models: \(error)")
         }
     }
 
-    private func publish(_ loaded: [ServedModel], schedulers: [String: GenerationScheduler], batchers: [String: EmbeddingBatcher]) {
+    private func publish(_ loaded: [ServedModel], schedulers: [String: GenerationScheduler], batchers: [String: EmbeddingBatcher],
+                         rerankers: [String: RerankQueue]) {
         models = loaded
         self.schedulers = schedulers
         self.batchers = batchers
+        self.rerankers = rerankers
         state = .ready
     }
 
@@ -140,6 +145,7 @@ actor ModelRegistry {
 
     func scheduler(for name: String) -> GenerationScheduler { schedulers[name]! }
     func batcher(for name: String) -> EmbeddingBatcher { batchers[name]! }
+    func reranker(for name: String) -> RerankQueue { rerankers[name]! }
 }
 
 /// Every request: the API key checked in constant time, errors in OpenAI's shape, one log line with

@@ -168,11 +168,16 @@ struct AddedTokens: Sendable {
     let matcher: SpecialTokenMatcher
     let special: Set<Int>
 
-    init(data: TokenizerData, config: ModelConfig) {
-        var added = Set(config.specialTokens.values)
-        var special = added
+    /// With `configSpecials`, every special id of the config is matched too (a file whose token types
+    /// do not name them all); without, only the token types say what is added (a Unigram tokenizer.json,
+    /// whose unknown token may be plain vocabulary, matched by the Viterbi like any piece).
+    /// `addedTypes`: the token types matched whole (control and user-defined; llama.cpp's Unigram also
+    /// matches the unknown token, 2).
+    init(data: TokenizerData, config: ModelConfig, configSpecials: Bool = true, addedTypes: Set<Int32> = [3, 4]) {
+        var special = Set(config.specialTokens.values)
+        var added = configSpecials ? special : []
         for (id, type) in (data.tokenTypes ?? []).enumerated() {
-            if type == 3 || type == 4 { added.insert(id) }
+            if addedTypes.contains(type) { added.insert(id) }
             if type == 2 || type == 3 { special.insert(id) }
         }
         func ids(_ key: String) -> Set<Int> {

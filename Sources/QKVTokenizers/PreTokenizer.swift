@@ -178,7 +178,9 @@ public enum UnicodeNormalization: String, Sendable {
         let normalized = switch self {
         case .nfc: string.precomposedStringWithCanonicalMapping
         case .nfd: string.decomposedStringWithCanonicalMapping
-        case .nfkc: string.precomposedStringWithCompatibilityMapping
+        // NFKC as its definition, canonical composition of NFKD: Foundation's own NFKC on Linux leaves
+        // some compatibility decompositions uncomposed (U+FF8A U+FF9F stays U+30CF U+309A, not U+30D1).
+        case .nfkc: string.decomposedStringWithCompatibilityMapping.precomposedStringWithCanonicalMapping
         case .nfkd: string.decomposedStringWithCompatibilityMapping
         }
         return Array(normalized.unicodeScalars)

@@ -131,15 +131,6 @@ public struct SentencePieceBPETokenizer: Tokenizer {
     public func decode(_ ids: [Int], skipSpecialTokens: Bool) -> String {
         var out: [UInt8] = []
         var run: [UInt8] = []
-        func flush() {
-            guard !run.isEmpty else { return }
-            if validUTF8(run) {
-                out.append(contentsOf: run)
-            } else {
-                for _ in run { out.append(contentsOf: [0xEF, 0xBF, 0xBD]) }
-            }
-            run.removeAll(keepingCapacity: true)
-        }
         for id in ids where tokenStrings.indices.contains(id) {
             if skipSpecialTokens && added.special.contains(id) { continue }
             let token = tokenStrings[id]
@@ -147,12 +138,12 @@ public struct SentencePieceBPETokenizer: Tokenizer {
                 run.append(byte)
                 continue
             }
-            flush()
+            flushByteRun(&run, to: &out)
             for scalar in token.unicodeScalars {
                 if scalar == "\u{2581}" { out.append(0x20) } else { UTF8.encode(scalar) { out.append($0) } }
             }
         }
-        flush()
+        flushByteRun(&run, to: &out)
         if addPrefixSpace && out.first == 0x20 { out.removeFirst() }
         return String(decoding: out, as: UTF8.self)
     }
@@ -287,6 +278,18 @@ private func hexValue(_ c: UInt8) -> UInt8? {
     case 0x61...0x66: c - 0x61 + 10
     default: nil
     }
+}
+
+/// Appends a run of `<0xNN>` bytes to `out` and empties it: as UTF-8 when the run is valid UTF-8 as a
+/// whole, else one U+FFFD per byte (tokenizers' ByteFallback decoder).
+func flushByteRun(_ run: inout [UInt8], to out: inout [UInt8]) {
+    guard !run.isEmpty else { return }
+    if validUTF8(run) {
+        out.append(contentsOf: run)
+    } else {
+        for _ in run { out.append(contentsOf: [0xEF, 0xBF, 0xBD]) }
+    }
+    run.removeAll(keepingCapacity: true)
 }
 
 /// Whether `bytes` are valid UTF-8 as a whole.

@@ -1,7 +1,7 @@
 import QKVFormat
 
 /// The tokenizer a model file's tokenizer data calls for: `wordpiece` -> `WordPieceTokenizer`, `bpe`
-/// -> `ByteLevelBPETokenizer`, `sentencepiece_bpe` -> `SentencePieceBPETokenizer`.
+/// -> `ByteLevelBPETokenizer`, `sentencepiece_bpe` -> `SentencePieceBPETokenizer`, `unigram` -> `UnigramTokenizer`.
 ///
 /// The one place that maps `TokenizerData.Kind` to a type, so callers (`qkv embed`, the decoders) take
 /// whatever the file carries without switching on the kind themselves.
@@ -11,6 +11,7 @@ public func makeTokenizer(data: TokenizerData, config: ModelConfig) throws(Token
     case .wordpiece: try WordPieceTokenizer(data: data, config: config)
     case .bpe: try ByteLevelBPETokenizer(data: data, config: config)
     case .sentencepieceBPE: try SentencePieceBPETokenizer(data: data, config: config)
+    case .unigram: try UnigramTokenizer(data: data, config: config)
     }
 }
 

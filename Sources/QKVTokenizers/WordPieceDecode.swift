@@ -13,6 +13,17 @@ extension WordPieceTokenizer {
         return ids
     }
 
+    /// The pair as BERT's template writes it, `[CLS] A [SEP] B [SEP]`, token type 0 up to the first
+    /// `[SEP]` and 1 after, the pieces cut to `maxLength` by tokenizers' `longest_first`.
+    public func encodePair(_ first: String, _ second: String) -> (ids: [Int], typeIDs: [Int]) {
+        var a: [Int] = [], b: [Int] = []
+        appendPieces(of: first, to: &a, limit: .max)
+        appendPieces(of: second, to: &b, limit: .max)
+        truncateLongestFirst(&a, &b, room: maxLength - 3)
+        let ids = [clsTokenID] + a + [sepTokenID] + b + [sepTokenID]
+        return (ids, Array(repeating: 0, count: a.count + 2) + Array(repeating: 1, count: b.count + 1))
+    }
+
     /// The text of `ids` with the special tokens (`[CLS]`, `[SEP]`, `[PAD]`, `[UNK]`, `[MASK]`) left
     /// out, as transformers' `decode(ids, skip_special_tokens=True)`.
     public func decode(_ ids: [Int]) -> String { decode(ids, skipSpecialTokens: true) }

@@ -9,7 +9,7 @@ import QKVFormat
 /// (TemplateProcessing). The character data (classes, decompositions, combining classes) is tokenizers'
 /// own, which is older than Swift's Unicode, so that every scalar is treated as the Rust library
 /// treats it (`BertCharacterTables`).
-public struct WordPieceTokenizer: Tokenizer {
+public struct WordPieceTokenizer: PairTokenizer {
     /// `[CLS]`, which starts every encoded sequence.
     public let clsTokenID: Int
     /// `[SEP]`, which ends every encoded sequence.

@@ -4,7 +4,7 @@ import QKVInference
 
 struct Embed: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Sentence embeddings from a BERT-style model (e.g. all-MiniLM-L6-v2).",
+        abstract: "Sentence embeddings from a BERT-style or XLM-RoBERTa model (e.g. all-MiniLM-L6-v2, multilingual-e5).",
         discussion: "One vector per input: each TEXT argument, or each line of --file (- reads standard input). Timing goes to standard error."
     )
 

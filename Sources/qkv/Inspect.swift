@@ -118,10 +118,12 @@ struct InspectReport {
             let mlp = (c["gated_mlp"] == "true" ? "gated " : "") + unquote(c["activation"]) + " MLP"
             var positions = unquote(c["position_encoding"])
             if positions == "rope" { positions += " (theta \(c["rope_theta"] ?? "?"), \(unquote(c["rope_layout"])))" }
+            if let offset = c["position_offset"] { positions += " (from row \(offset))" }
             var head = family.contains("bert") ? "" : (c["tied_embeddings"] == "true" ? ", tied LM head" : ", separate LM head")
             if let pooling = c["pooling"] { head += ", \(unquote(pooling)) pooling" }
             if let dims = c["dense_dims"] { head += ", Dense to \(dims) (\(c["dense_activations"] ?? "?"))" }
             if c["pooling"] != nil || c["dense_dims"] != nil, c["normalize"] == "true" { head += ", normalized" }
+            if let labels = c["label_count"] { head += ", classification head of \(labels) label\(labels == "1" ? "" : "s") (\(unquote(c["label_activation"])))" }
             line("", "\(norm), \(mlp), \(positions) positions\(head)")
             if !steps.isEmpty { line("", steps.joined(separator: ", ")) }
         }

@@ -10,7 +10,7 @@ struct QKV: ParsableCommand {
         commandName: "qkv",
         abstract: "Convert, inspect and validate transformer weight files, and run the models in them.",
         version: Converter.version,
-        subcommands: [Convert.self, Inspect.self, Validate.self, Embed.self, Generate.self, Score.self, Attention.self, Tokenize.self, Serve.self]
+        subcommands: [Convert.self, Inspect.self, Validate.self, Embed.self, Rerank.self, Generate.self, Score.self, Attention.self, Tokenize.self, Serve.self]
     )
 }
 

@@ -11,7 +11,8 @@ struct Serve: ParsableCommand {
         discussion: """
             One process serves every MODEL named (any format qkv reads), each under its file's name without the \
             extension, or NAME=MODEL: encoders answer POST /v1/embeddings (requests that arrive together are \
-            embedded together, up to --max-batch inputs), decoders POST /v1/completions and /v1/chat/completions \
+            embedded together, up to --max-batch inputs), rerankers (cross-encoders) POST /v1/rerank, decoders \
+            POST /v1/completions and /v1/chat/completions \
             (up to --parallel generations decode together); GET /v1/models, POST /tokenize, POST /detokenize, \
             GET /health (503 until the models are loaded) and GET /metrics (Prometheus) answer for all. At most \
             --max-queue requests wait for a model; more are refused with 503. Binds to loopback unless --host says otherwise; SIGINT or SIGTERM stop it after the \

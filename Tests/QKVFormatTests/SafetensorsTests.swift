@@ -88,11 +88,11 @@ final class SafetensorsTests: XCTestCase {
         for file in ["model.safetensors"] {
             try FileManager.default.copyItem(atPath: source.appendingPathComponent(file).path, toPath: "\(dir)/\(file)")
         }
-        try Data(#"{"model_type": "roberta"}"#.utf8).write(to: URL(fileURLWithPath: "\(dir)/config.json"))
+        try Data(#"{"model_type": "deberta-v2"}"#.utf8).write(to: URL(fileURLWithPath: "\(dir)/config.json"))
         XCTAssertThrowsError(try openWeightFile(path: dir)) { error in
             guard case let ImportError.unknownArchitecture(file, modelType, tensors)? = error as? ImportError else { return XCTFail("\(error)") }
             XCTAssertEqual(file, "\(dir)/config.json")
-            XCTAssertEqual(modelType, "roberta")
+            XCTAssertEqual(modelType, "deberta-v2")
             XCTAssertTrue(tensors.contains("embeddings.word_embeddings.weight"))
         }
         let (raw, problem) = try openForInspection(path: dir)

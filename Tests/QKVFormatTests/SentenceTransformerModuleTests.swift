@@ -29,20 +29,8 @@ final class SentenceTransformerModuleTests: XCTestCase {
 
     func testRoundTrips_keepDenseTensorsConfigAndPrompts() throws {
         let dir = try scratchDirectory()
-        for source in [Self.folder, Self.legacy] {
-            let original = try ModelFile(try openWeightFile(path: source))
-            try Converter.convert(input: source, output: "\(dir)/m.qkv", format: .qkv)
-            try Converter.convert(input: "\(dir)/m.qkv", output: "\(dir)/m.h5", format: .hdf5)
-            try Converter.convert(input: "\(dir)/m.h5", output: "\(dir)/back/", format: .safetensors)
-            for path in ["\(dir)/m.qkv", "\(dir)/m.h5", "\(dir)/back/"] {
-                let back = try ModelFile(try openWeightFile(path: path))
-                XCTAssertEqual(back.config, original.config, path)
-                XCTAssertEqual(back.tokenizer, original.tokenizer, path)
-                for info in original.orderedTensors where info.role == .dense {
-                    XCTAssertTrue(try original.file.tensor(info.name).hasSameBytes(as: try back.file.tensor(info.name)), "\(path) \(info.name)")
-                }
-            }
-            try FileManager.default.removeItem(atPath: "\(dir)/back")
+        for (name, source) in [("dense", Self.folder), ("legacy", Self.legacy)] {
+            try assertRoundTripsThroughEveryContainer(source, in: dir, name: name) { $0.role == .dense }
         }
     }
 

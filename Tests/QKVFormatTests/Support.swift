@@ -37,6 +37,30 @@ extension XCTestCase {
     }
 }
 
+extension XCTestCase {
+    /// Converts `source` to `.qkv`, that to HDF5 and that to a Hugging Face folder (`dir/name.qkv`,
+    /// `.h5`, `name/`), and asserts each keeps the config, the tokenizer and the bytes of every tensor
+    /// `compared` picks. Returns the folder.
+    @discardableResult
+    func assertRoundTripsThroughEveryContainer(_ source: String, in dir: String, name: String, compared: (TensorInfo) -> Bool = { _ in true },
+                                               file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let original = try ModelFile(try openWeightFile(path: source))
+        try Converter.convert(input: source, output: "\(dir)/\(name).qkv", format: .qkv)
+        try Converter.convert(input: "\(dir)/\(name).qkv", output: "\(dir)/\(name).h5", format: .hdf5)
+        try Converter.convert(input: "\(dir)/\(name).h5", output: "\(dir)/\(name)/", format: .safetensors)
+        for path in ["\(dir)/\(name).qkv", "\(dir)/\(name).h5", "\(dir)/\(name)/"] {
+            let back = try ModelFile(try openWeightFile(path: path))
+            XCTAssertEqual(back.config, original.config, path, file: file, line: line)
+            XCTAssertEqual(back.tokenizer, original.tokenizer, path, file: file, line: line)
+            for info in original.orderedTensors where compared(info) {
+                XCTAssertTrue(try original.file.tensor(info.name).hasSameBytes(as: try back.file.tensor(info.name)), "\(path) \(info.name)",
+                              file: file, line: line)
+            }
+        }
+        return "\(dir)/\(name)"
+    }
+}
+
 /// Reads a whole file.
 func readBytes(_ path: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) }
 func writeBytes(_ bytes: [UInt8], to path: String) throws { try Data(bytes).write(to: URL(fileURLWithPath: path)) }

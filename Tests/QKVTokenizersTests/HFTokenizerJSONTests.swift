@@ -81,13 +81,13 @@ final class HFTokenizerJSONTests: XCTestCase {
         }
     }
 
-    func testUnigram_isRefusedByName() throws {
+    func testWordLevel_isRefusedByName() throws {
         let message = try refusal { json in
             var model = json["model"] as! [String: Any]
-            model["type"] = "Unigram"
+            model["type"] = "WordLevel"
             json["model"] = model
         }
-        XCTAssertTrue(message.contains("'Unigram'"), message)
+        XCTAssertTrue(message.contains("'WordLevel'"), message)
     }
 
     func testSplitRemoved_isRefusedByName() throws {

@@ -25,6 +25,7 @@ EXAMPLES = int(os.environ.get("QKV_SCHEMATHESIS_EXAMPLES", "25"))
 def api_schema():
     fixtures = os.path.join(REPO, "Fixtures", "hf")
     process = subprocess.Popen([qkv_binary(), "serve", "bert=" + os.path.join(fixtures, "bert-tiny"), "llama=" + os.path.join(fixtures, "llama-tiny"),
+                                "reranker=" + os.path.join(REPO, "Fixtures", "xlmr", "bert-reranker"),
                                 "--port", "0", "--api-key", KEY, "--threads", "1", "--max-body", "65536"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = process.stdout.readline()

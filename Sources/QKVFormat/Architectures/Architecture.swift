@@ -65,7 +65,7 @@ extension Architecture {
 enum Architectures {
     /// Every architecture qkv maps. Order matters for export: the first that can hold a config writes it,
     /// so the more specific come first.
-    static let all: [any Architecture.Type] = [Gemma3.self, Gemma2.self, Qwen3.self, Qwen2.self, Llama.self, Mistral.self, Phi3.self, GPT2.self, Bert.self]
+    static let all: [any Architecture.Type] = [Gemma3.self, Gemma2.self, Qwen3.self, Qwen2.self, Llama.self, Mistral.self, Phi3.self, GPT2.self, XLMRoberta.self, Bert.self]
 
     /// The architecture of a Hugging Face `model_type`.
     static func forHF(modelType: String) -> (any Architecture.Type)? {

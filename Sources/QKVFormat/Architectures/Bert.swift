@@ -5,11 +5,36 @@ enum Bert: Architecture {
     static let hfModelTypes = ["bert"]
     static let ggufArchitectures = ["bert"]
 
-    static func canHold(_ config: ModelConfig) -> Bool { config.family == .bert && !config.usesNewerSteps }
+    static func canHold(_ config: ModelConfig) -> Bool { config.family == .bert && config.positionOffset == 0 && !config.usesNewerSteps }
 
     // MARK: Hugging Face
 
-    static func hfMap(_ config: ModelConfig) -> ArchitectureMap { table }
+    static func hfMap(_ config: ModelConfig) -> ArchitectureMap {
+        guard config.labelCount > 0 else { return table }
+        var map = table
+        map.rows += [ArchitectureMap.Row("classifier/weight", "classifier.weight"), ArchitectureMap.Row("classifier/bias", "classifier.bias")]
+        return map
+    }
+
+    /// The classification head of a `*ForSequenceClassification` config.json: as many outputs as
+    /// `id2label` names (transformers' `num_labels`), else `num_labels`; 0 for every other class. Its
+    /// activation is CrossEncoder's default (sigmoid for one label, none for more) until the
+    /// sentence-transformers config says otherwise.
+    static func sequenceClassification(_ json: JSONValue, file: String, into config: inout ModelConfig) throws {
+        guard let first = json["architectures"]?.arrayValue?.first?.stringValue, first.hasSuffix("ForSequenceClassification") else { return }
+        let count = try json["id2label"]?.objectValue?.count ?? HFConfigReader(json: json, file: file).int("num_labels", default: 2)
+        guard count > 0 else { throw ImportError.configField(file: file, field: "id2label", reason: "names no labels") }
+        config.labelCount = count
+        config.labelActivation = count == 1 ? .sigmoid : .identity
+    }
+
+    /// `architectures` and the label maps transformers reads the head's size from.
+    static func hfHeadConfig(_ config: ModelConfig, base: String, classification: String) -> [(key: String, value: JSONValue)] {
+        guard config.labelCount > 0 else { return [("architectures", .array([.string(base)]))] }
+        let labels = (0..<config.labelCount).map { ("\($0)", JSONValue.string("LABEL_\($0)")) }
+        return [("architectures", .array([.string(classification)])), ("id2label", .object(labels)),
+                ("label2id", .object(labels.map { ($0.1.stringValue!, JSONValue.int(Int(String($0.0))!)) }))]
+    }
 
     static let table = ArchitectureMap(
         family: .bert, prefixes: ["bert."], buffers: ["embeddings.position_ids"],
@@ -59,12 +84,14 @@ enum Bert: Architecture {
         config.attentionBias = true
         config.mlpBias = true
         if let pad = try fields.optionalInt("pad_token_id") { config.specialTokens[.pad] = pad }
+        try sequenceClassification(json, file: file, into: &config)
         return config
     }
 
     static func hfConfig(_ config: ModelConfig) -> [(key: String, value: JSONValue)] {
-        var members: [(key: String, value: JSONValue)] = [
-            ("architectures", .array([.string("BertModel")])), ("model_type", .string("bert")),
+        var members = hfHeadConfig(config, base: "BertModel", classification: "BertForSequenceClassification")
+        members += [
+            ("model_type", .string("bert")),
             ("hidden_size", .int(config.modelDim)), ("num_hidden_layers", .int(config.layerCount)),
             ("num_attention_heads", .int(config.headCount)), ("intermediate_size", .int(config.ffnDim)),
             ("hidden_act", .string(config.activation.hfName)), ("max_position_embeddings", .int(config.maxPositions)),
@@ -127,6 +154,10 @@ enum Bert: Architecture {
         default: break
         }
         return config
+    }
+
+    static func ggufProblem(_ config: ModelConfig) -> String? {
+        config.labelCount > 0 ? "qkv does not write a classification head to GGUF (llama.cpp's reranker tensors differ)" : nil
     }
 
     static func ggufKeys(_ config: ModelConfig) -> [(String, GGUFValue)] {

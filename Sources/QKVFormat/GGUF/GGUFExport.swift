@@ -1,3 +1,5 @@
+import Foundation
+
 /// Writes canonical models as GGUF in llama.cpp's naming and layout (the `GGUFMaps` rows read
 /// backwards: LLaMA's Q/K rows permuted for ggml's RoPE, output projections transposed to `[D, H·d]`,
 /// GPT-2's Q, K and V fused into `attn_qkv`), with llama.cpp's keys and types. Keys a GGUF import kept
@@ -204,7 +206,7 @@ final class GGUFExportWriter: ContainerWriter {
         if arch == GPT2.self { return gpt2Keys(config, tokenizer) }
         var generated: [(String, GGUFValue)] = [("general.architecture", .string(arch.ggufArchitectures[0]))] + arch.ggufKeys(config) + scalingKeys
         if let tokenizer {
-            let model = switch tokenizer.kind { case .sentencepieceBPE: "llama"; case .bpe: "gpt2"; case .wordpiece: "bert" }
+            let model = switch tokenizer.kind { case .sentencepieceBPE: "llama"; case .bpe: "gpt2"; case .wordpiece: "bert"; case .unigram: "t5" }
             generated.append(("tokenizer.ggml.model", .string(model)))
             if tokenizer.kind == .bpe { generated.append(("tokenizer.ggml.pre", .string(preTokenizerName(tokenizer)))) }
             generated.append(("tokenizer.ggml.tokens", .array(.string(tokenizer.tokens))))
@@ -219,6 +221,7 @@ final class GGUFExportWriter: ContainerWriter {
             if tokenizer.kind == .sentencepieceBPE, case .bool(let b)? = tokenizer.options["tokenizer.add_prefix_space"] {
                 generated.append(("tokenizer.ggml.add_space_prefix", .bool(b)))
             }
+            if tokenizer.kind == .unigram { generated += unigramKeys(tokenizer) }
         }
         return generated
     }
@@ -295,8 +298,35 @@ final class GGUFExportWriter: ContainerWriter {
 
     /// llama.cpp's BERT keys (`convert_hf_to_gguf.py` BertModel), tokens in its "phantom space" spelling;
     /// or a GGUF import's own.
+    /// llama.cpp's `t5` tokenizer keys beyond tokens, scores and types: the charsmap as bytes,
+    /// `add_space_prefix` and `remove_extra_whitespaces` (SentencePiece's; qkv's strip plus collapse).
+    static func unigramKeys(_ tokenizer: TokenizerData) -> [(String, GGUFValue)] {
+        var out: [(String, GGUFValue)] = []
+        let addPrefix: Bool = if case .bool(let b)? = tokenizer.options["tokenizer.add_prefix_space"] { b } else { true }
+        out.append(("tokenizer.ggml.add_space_prefix", .bool(addPrefix)))
+        out.append(("tokenizer.ggml.remove_extra_whitespaces", .bool(tokenizer.options["tokenizer.collapse_spaces"] != nil)))
+        if case .string(let text)? = tokenizer.options["tokenizer.precompiled_charsmap"], let data = Data(base64Encoded: text) {
+            out.append(("tokenizer.ggml.precompiled_charsmap", .array(.uint8([UInt8](data)))))
+        }
+        return out
+    }
+
     static func bertKeys(_ config: ModelConfig, _ tokenizer: TokenizerData?) -> [(String, GGUFValue)] {
         var out: [(String, GGUFValue)] = [("general.architecture", .string("bert"))] + Bert.ggufKeys(config)
+        if let tokenizer, tokenizer.kind == .unigram {
+            // XLM-R's SentencePiece vocabulary, as llama.cpp's converter writes it for its `bert` XLM-R.
+            out.append(("tokenizer.ggml.model", .string("t5")))
+            out.append(("tokenizer.ggml.tokens", .array(.string(tokenizer.tokens))))
+            if let scores = tokenizer.scores { out.append(("tokenizer.ggml.scores", .array(.float32(scores)))) }
+            if let types = tokenizer.tokenTypes { out.append(("tokenizer.ggml.token_type", .array(.int32(types)))) }
+            out.append(("tokenizer.ggml.token_type_count", .uint32(UInt32(config.typeVocabSize))))
+            for (token, key) in GGUFMaps.specialKeys {
+                if let id = config.specialTokens[token] { out.append((key, .uint32(UInt32(id)))) }
+            }
+            if case .bool(let b)? = tokenizer.options["tokenizer.add_bos"] { out.append(("tokenizer.ggml.add_bos_token", .bool(b))) }
+            if case .bool(let b)? = tokenizer.options["tokenizer.add_eos"] { out.append(("tokenizer.ggml.add_eos_token", .bool(b))) }
+            return out + unigramKeys(tokenizer)
+        }
         if let tokenizer {
             let special = Set(config.specialTokens.values)
             let types = tokenizer.tokenTypes ?? tokenizer.tokens.indices.map { special.contains($0) ? 3 : 1 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A GGUF file seen through its architecture map as a canonical model (Specs/architectures.md, "GGUF"):
 /// llama.cpp's names, its RoPE row order for Q/K undone, its `[D, H·d]` output projection transposed,
 /// config and tokenizer from the `llama.*` and `tokenizer.ggml.*` keys.
@@ -122,7 +124,8 @@ enum GGUFMaps {
         case "llama": kind = .sentencepieceBPE
         case "gpt2": kind = .bpe
         case "bert": kind = .wordpiece
-        default: throw ImportError.tokenizer(file: file.path, reason: "tokenizer.ggml.model '\(model)' is not one of llama, gpt2, bert")
+        case "t5": kind = .unigram
+        default: throw ImportError.tokenizer(file: file.path, reason: "tokenizer.ggml.model '\(model)' is not one of llama, gpt2, bert, t5")
         }
         var data = TokenizerData(kind: kind, tokens: tokens)
         if kind == .wordpiece {
@@ -143,6 +146,7 @@ enum GGUFMaps {
             // llama.cpp puts the dummy prefix before every stretch, as the model's own tokenizer.json does.
             data.options["tokenizer.prefix_scheme"] = .string("prepend")
         }
+        if kind == .unigram { try unigramOptions(file, into: &data) }
         if kind == .wordpiece {
             for (key, value) in [("tokenizer.lowercase", true), ("tokenizer.strip_accents", true), ("tokenizer.clean_text", true), ("tokenizer.chinese_chars", true)] {
                 data.options[key] = .bool(value)
@@ -170,6 +174,37 @@ enum GGUFMaps {
             if let id = file[key]?.integerValue { config.specialTokens[token] = Int(id) }
         }
         return data
+    }
+
+    /// llama.cpp's SentencePiece Unigram keys (`tokenizer.ggml.model = t5`, XLM-R and T5): scores required,
+    /// the charsmap bytes (`precompiled_charsmap`, u8 or i8), `remove_extra_whitespaces` (strip both ends and
+    /// collapse space runs, as SentencePiece), a `▁` before every stretch (llama.cpp prepends one to each
+    /// fragment between special tokens). Byte fallback when the vocabulary has byte tokens (type 6).
+    static func unigramOptions(_ file: GGUFFile, into data: inout TokenizerData) throws {
+        guard data.scores?.count == data.tokens.count else {
+            throw ImportError.tokenizer(file: file.path, reason: "tokenizer.ggml.scores is missing or not one f32 per token, which a t5 (Unigram) tokenizer needs")
+        }
+        let bytes: [UInt8]? = switch file["tokenizer.ggml.precompiled_charsmap"] {
+        case .array(.uint8(let v))?: v
+        case .array(.int8(let v))?: v.map { UInt8(bitPattern: $0) }
+        case nil: nil
+        default: throw ImportError.tokenizer(file: file.path, reason: "tokenizer.ggml.precompiled_charsmap is not an array of bytes")
+        }
+        if let bytes, !bytes.isEmpty {
+            do {
+                _ = try PrecompiledCharsmap(bytes: bytes)
+            } catch {
+                throw ImportError.tokenizer(file: file.path, reason: "tokenizer.ggml.precompiled_charsmap cannot be read: \(error.reason)")
+            }
+            data.options["tokenizer.precompiled_charsmap"] = .string(Data(bytes).base64EncodedString())
+        }
+        if file["tokenizer.ggml.remove_extra_whitespaces"]?.boolValue ?? true {
+            data.options["tokenizer.strip"] = .string("both")
+            data.options["tokenizer.collapse_spaces"] = .string(" ")
+        }
+        data.options["tokenizer.prefix_scheme"] = .string("always")
+        data.options["tokenizer.unigram_rules"] = .string("llama.cpp")
+        if data.tokenTypes?.contains(6) == true { data.options["tokenizer.byte_fallback"] = .bool(true) }
     }
 
     static let specialKeys: [(ModelConfig.SpecialToken, String)] = [

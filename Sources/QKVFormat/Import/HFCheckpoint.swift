@@ -203,6 +203,9 @@ public final class HFCheckpoint: WeightFile, Sendable {
         let modules = try HFCheckpoint.sentenceTransformerModules(files, config)
         if canonical == nil {
             modules.apply(to: &config)
+            if config.labelCount > 0, let activation = try HFCheckpoint.crossEncoderActivation(files, configJSON: configJSON) {
+                config.labelActivation = activation
+            }
             tokenizer = try HFTokenizerImport.load(folder: folder, family: map.family, config: &config)
         } else if modules.dense.map(\.config) != config.dense {
             throw ImportError.configField(file: files.path("modules.json"), field: "sentence_transformers.models.Dense",
@@ -413,6 +416,23 @@ public final class HFCheckpoint: WeightFile, Sendable {
             }
         }
         return out
+    }
+
+    /// The activation a sentence-transformers CrossEncoder applies to a classification head's outputs:
+    /// `activation_fn` of config_sentence_transformers.json (sentence-transformers 5 and later) or of
+    /// config.json's `sentence_transformers` object (earlier), as PyTorch's class path; nil when neither
+    /// names one (the CrossEncoder default then applies).
+    static func crossEncoderActivation(_ files: HFFolderFiles, configJSON: JSONValue?) throws -> ModelConfig.Dense.Activation? {
+        let (file, value): (String, JSONValue?) = if let st = try files.json("config_sentence_transformers.json"), let v = st["activation_fn"] {
+            (files.path("config_sentence_transformers.json"), v)
+        } else {
+            (files.path("config.json"), configJSON?["sentence_transformers"]?["activation_fn"])
+        }
+        guard let value, value != .null else { return nil }
+        guard let path = value.stringValue, let activation = denseActivations[String(path.split(separator: ".").last ?? "")] else {
+            throw ImportError.configField(file: file, field: "activation_fn", reason: "is \(value.text); qkv applies \(denseActivations.keys.sorted().joined(separator: ", ")) (torch.nn)")
+        }
+        return activation
     }
 
     /// The pooling mode of a Pooling module's config.json: `pooling_mode` ("mean", "cls", "max",

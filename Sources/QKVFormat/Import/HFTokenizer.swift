@@ -95,7 +95,16 @@ enum HFTokenizerImport {
             guard let data = try wordPiece(files, json, tokenizerConfig, &config) else { throw refuse("WordPiece without a vocabulary") }
             return data
         case "BPE": break
-        default: throw refuse("model type '\(type)' is not supported (qkv reads BPE and WordPiece)")
+        case "Unigram":
+            var data = try unigram(json, file: file, config: &config)
+            for flag in ["lstrip", "rstrip"] {
+                let ids = addedIDs(json["added_tokens"], flag)
+                if !ids.isEmpty { data.options["tokenizer.\(flag)_ids"] = .int32Array(ids) }
+            }
+            try specialTokensFromJSON(json, tokenizerConfig: tokenizerConfig, tokens: data.tokens, standalone: standalone, data: &data, config: &config)
+            if let n = tokenizerConfig?["model_max_length"]?.int64Value, n >= 1, n < 1 << 31 { data.options["tokenizer.max_length"] = .int(n) }
+            return data
+        default: throw refuse("model type '\(type)' is not supported (qkv reads BPE, WordPiece and Unigram)")
         }
         for key in ["dropout", "continuing_subword_prefix", "end_of_word_suffix"] {
             if let value = model[key], value != .null, value != .string("") { throw refuse("model.\(key) = \(value.text) is not supported") }
@@ -360,6 +369,108 @@ enum HFTokenizerImport {
         options["tokenizer.add_bos"] = .bool(tokenizerConfig?["add_bos_token"]?.boolValue ?? true)
         options["tokenizer.add_eos"] = .bool(tokenizerConfig?["add_eos_token"]?.boolValue ?? false)
         return TokenizerData(kind: .sentencepieceBPE, tokens: tokens, tokenTypes: types, merges: merges, options: options)
+    }
+
+    // MARK: Unigram (SentencePiece: XLM-RoBERTa, T5)
+
+    /// A Unigram tokenizer.json: `[token, score]` pairs, the normalizers SentencePiece conversions write
+    /// (Precompiled, a Unicode form, Strip, `Replace(" {2,}", " " or "▁")`, in that order), and a
+    /// Metaspace pre-tokenizer that splits. Anything else is refused by name.
+    private static func unigram(_ json: JSONValue, file: String, config: inout ModelConfig) throws -> TokenizerData {
+        func refuse(_ reason: String) -> ImportError { ImportError.tokenizer(file: file, reason: reason) }
+        let model = json["model"]!
+        guard let entries = model["vocab"]?.arrayValue else { throw refuse("model.vocab of a Unigram model is not a list of [token, score]") }
+        var tokens: [String] = [], scores: [Float] = []
+        tokens.reserveCapacity(entries.count)
+        scores.reserveCapacity(entries.count)
+        for (index, entry) in entries.enumerated() {
+            guard let pair = entry.arrayValue, pair.count == 2, let token = pair[0].stringValue, let score = pair[1].doubleValue, score.isFinite else {
+                throw refuse("model.vocab[\(index)] is \(entry.text.prefix(80)), expected [token, score]")
+            }
+            tokens.append(token)
+            scores.append(Float(score))
+        }
+        guard !tokens.isEmpty else { throw refuse("model.vocab of the Unigram model is empty") }
+        for entry in json["added_tokens"]?.arrayValue ?? [] {
+            guard let id = entry["id"]?.int64Value, let content = entry["content"]?.stringValue else { continue }
+            guard id >= 0, id < Int64(tokens.count), tokens[Int(id)] == content else {
+                throw refuse("added token '\(content)' (id \(id)) is not the model's token of that id")
+            }
+        }
+        var options: [String: MetadataValue] = [:]
+        let byteFallback = model["byte_fallback"]?.boolValue ?? false
+        if byteFallback { options["tokenizer.byte_fallback"] = .bool(true) }
+        guard let unk = model["unk_id"]?.int64Value, unk >= 0, unk < Int64(tokens.count) else {
+            throw refuse("model.unk_id is missing or not a token id (a Unigram model needs its unknown token)")
+        }
+        config.specialTokens[.unk] = Int(unk)
+
+        // Normalizers, in the one order SentencePiece's conversions write them.
+        let normalizer = json["normalizer"] ?? .null
+        let steps = normalizer == .null ? [] : normalizer["type"]?.stringValue == "Sequence" ? (normalizer["normalizers"]?.arrayValue ?? []) : [normalizer]
+        var stage = 0
+        func advance(to next: Int, _ name: String) throws {
+            guard next > stage else { throw refuse("normalizer '\(name)' comes after a step qkv applies later (Precompiled, NFKC, Strip, Replace)") }
+            stage = next
+        }
+        for step in steps {
+            let name = step["type"]?.stringValue ?? "?"
+            switch name {
+            case "Precompiled":
+                try advance(to: 1, name)
+                guard let text = step["precompiled_charsmap"]?.stringValue else { continue }
+                do {
+                    _ = try PrecompiledCharsmap(base64: text)
+                } catch {
+                    throw refuse("normalizer Precompiled's precompiled_charsmap cannot be read: \(error.reason)")
+                }
+                options["tokenizer.precompiled_charsmap"] = .string(text)
+            case "NFC", "NFKC", "NFD", "NFKD":
+                try advance(to: 2, name)
+                options["tokenizer.normalization"] = .string(name.lowercased())
+            case "Strip":
+                try advance(to: 3, name)
+                let left = step["strip_left"]?.boolValue ?? step["left"]?.boolValue ?? false
+                let right = step["strip_right"]?.boolValue ?? step["right"]?.boolValue ?? false
+                if left || right { options["tokenizer.strip"] = .string(left && right ? "both" : left ? "left" : "right") }
+            case "Replace" where step["pattern"]?["Regex"]?.stringValue == " {2,}" && [" ", "\u{2581}"].contains(step["content"]?.stringValue ?? ""):
+                try advance(to: 4, name)
+                options["tokenizer.collapse_spaces"] = .string(step["content"]!.stringValue!)
+            default:
+                throw refuse("normalizer '\(name)' \(step.text.prefix(120)) is not supported with a Unigram model")
+            }
+        }
+
+        // Metaspace, splitting before each `▁`.
+        let pre = json["pre_tokenizer"] ?? .null
+        let preSteps = pre == .null ? [] : pre["type"]?.stringValue == "Sequence" ? (pre["pretokenizers"]?.arrayValue ?? []) : [pre]
+        let whitespaceSplit = preSteps.count == 2 && preSteps[0]["type"]?.stringValue == "WhitespaceSplit"
+        guard preSteps.count == (whitespaceSplit ? 2 : 1), let step = preSteps.last, step["type"]?.stringValue == "Metaspace" else {
+            throw refuse("a Unigram model needs a Metaspace pre-tokenizer, after at most a WhitespaceSplit; found \(pre.text.prefix(120))")
+        }
+        if whitespaceSplit { options["tokenizer.whitespace_split"] = .bool(true) }
+        guard (step["replacement"]?.stringValue ?? "\u{2581}") == "\u{2581}" else { throw refuse("Metaspace replacement other than U+2581 is not supported") }
+        if step["split"]?.boolValue == false { throw refuse("Metaspace with split: false is not supported with a Unigram model (qkv cuts words before each ▁)") }
+        let scheme = step["prepend_scheme"]?.stringValue ?? ((step["add_prefix_space"]?.boolValue ?? true) ? "always" : "never")
+        switch scheme {
+        case "always", "first": options["tokenizer.prefix_scheme"] = .string(scheme)
+        case "never": options["tokenizer.add_prefix_space"] = .bool(false)
+        default: throw refuse("Metaspace prepend_scheme '\(scheme)' is not supported")
+        }
+
+        let added = json["added_tokens"]?.arrayValue ?? []
+        let special = Set(added.filter { $0["special"]?.boolValue == true }.compactMap { $0["id"]?.int64Value }.map(Int.init))
+        let userDefined = Set(added.filter { $0["special"]?.boolValue != true }.compactMap { $0["id"]?.int64Value }.map(Int.init))
+        // Added tokens first: they are what the text is searched for before the Viterbi (an unknown
+        // token that is not one stays plain vocabulary, type 2).
+        let types: [Int32] = tokens.indices.map { id in
+            if special.contains(id) { return 3 }
+            if userDefined.contains(id) { return 4 }
+            if id == Int(unk) { return 2 }
+            if byteFallback, tokens[id].utf8.count == 6, tokens[id].hasPrefix("<0x"), tokens[id].hasSuffix(">") { return 6 }
+            return 1
+        }
+        return TokenizerData(kind: .unigram, tokens: tokens, scores: scores, tokenTypes: types, options: options)
     }
 
     // MARK: Shared

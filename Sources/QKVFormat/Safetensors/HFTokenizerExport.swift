@@ -49,7 +49,24 @@ enum HFTokenizerExport {
                 out.append(("tokenizer_config.json", JSONValue.object(settings).text + "\n"))
             case .sentencepieceBPE:
                 break
+            case .unigram:
+                out.append(("tokenizer.json", unigramTokenizerJSON(tokenizer, config).text + "\n"))
+                var settings: [(key: String, value: JSONValue)] = []
+                for (token, key) in [(ModelConfig.SpecialToken.bos, "bos_token"), (.eos, "eos_token"), (.unk, "unk_token"), (.pad, "pad_token"),
+                                     (.mask, "mask_token"), (.cls, "cls_token"), (.sep, "sep_token")] {
+                    if let value = name(token) { settings.append((key, value)) }
+                }
+                settings.append(("tokenizer_class", .string("PreTrainedTokenizerFast")))
+                if let n = int("tokenizer.max_length") { settings.append(("model_max_length", .number("\(n)"))) }
+                if case .string(let template)? = tokenizer.options["tokenizer.chat_template"] { settings.append(("chat_template", .string(template))) }
+                out.append(("tokenizer_config.json", JSONValue.object(settings).text + "\n"))
             }
+        }
+        // A CrossEncoder's activation, which it reads from config_sentence_transformers.json.
+        if config.labelCount > 0, let activation = config.labelActivation {
+            out.append(("config_sentence_transformers.json", JSONValue.object([
+                ("model_type", .string("CrossEncoder")), ("activation_fn", .string(torchClass(activation))),
+            ]).text + "\n"))
         }
         // sentence-transformers: the modules (Pooling, each Dense, Normalize), pooling, maximum length, prompts.
         if config.family == .bert, config.pooling != nil || !config.dense.isEmpty {
@@ -61,14 +78,7 @@ enum HFTokenizerExport {
             var width = config.modelDim
             for (j, dense) in config.dense.enumerated() {
                 modules.append(module(2 + j, denseFolder(j), "Dense"))
-                let activation = switch dense.activation {
-                case .identity: "torch.nn.modules.linear.Identity"
-                case .tanh: "torch.nn.modules.activation.Tanh"
-                case .relu: "torch.nn.modules.activation.ReLU"
-                case .geluErf: "torch.nn.modules.activation.GELU"
-                case .sigmoid: "torch.nn.modules.activation.Sigmoid"
-                case .silu: "torch.nn.modules.activation.SiLU"
-                }
+                let activation = torchClass(dense.activation)
                 out.append(("\(denseFolder(j))/config.json", JSONValue.object([
                     ("in_features", .number("\(width)")), ("out_features", .number("\(dense.outputs)")), ("bias", .bool(dense.bias)),
                     ("activation_function", .string(activation)),
@@ -98,25 +108,102 @@ enum HFTokenizerExport {
         return out
     }
 
+    /// PyTorch's class path of an activation, as sentence-transformers writes it.
+    static func torchClass(_ activation: ModelConfig.Dense.Activation) -> String {
+        switch activation {
+        case .identity: "torch.nn.modules.linear.Identity"
+        case .tanh: "torch.nn.modules.activation.Tanh"
+        case .relu: "torch.nn.modules.activation.ReLU"
+        case .geluErf: "torch.nn.modules.activation.GELU"
+        case .sigmoid: "torch.nn.modules.activation.Sigmoid"
+        case .silu: "torch.nn.modules.activation.SiLU"
+        }
+    }
+
     /// The folder of Dense module `j` in a sentence-transformers layout (`2_Dense` for the first, after
     /// Transformer and Pooling).
     static func denseFolder(_ j: Int) -> String { "\(2 + j)_Dense" }
+
+    /// The added tokens of a tokenizer.json: token types 3 (control) and 4 (user-defined), and with
+    /// `configSpecials` the config's special ids, none normalized, with their lstrip/rstrip flags. A
+    /// Unigram tokenizer adds only what its types say (its unknown token may be plain vocabulary).
+    static func addedTokensJSON(_ tokenizer: TokenizerData, _ config: ModelConfig, configSpecials: Bool = true) -> [JSONValue] {
+        func ids(_ key: String) -> Set<Int> { if case .int32Array(let v)? = tokenizer.options[key] { Set(v.map(Int.init)) } else { [] } }
+        let lstrip = ids("tokenizer.lstrip_ids"), rstrip = ids("tokenizer.rstrip_ids")
+        let special = configSpecials ? Set(config.specialTokens.values) : []
+        var added: [JSONValue] = []
+        for (id, type) in (tokenizer.tokenTypes ?? []).enumerated() where type == 3 || type == 4 || special.contains(id) {
+            added.append(.object([("id", .number("\(id)")), ("content", .string(tokenizer.tokens[id])), ("single_word", .bool(false)),
+                                  ("lstrip", .bool(lstrip.contains(id))), ("rstrip", .bool(rstrip.contains(id))),
+                                  ("normalized", .bool(false)), ("special", .bool(type != 4))]))
+        }
+        return added
+    }
+
+    /// The post-processor that adds BOS/EOS as `tokenizer.add_bos`/`add_eos` say; pairs as XLM-R's
+    /// `<s> A </s> </s> B </s>` when `roberta_pair`, else the single template twice.
+    static func templateJSON(_ tokenizer: TokenizerData, _ config: ModelConfig, robertaPair: Bool) -> JSONValue {
+        func bool(_ key: String) -> Bool { if case .bool(let b)? = tokenizer.options[key] { b } else { false } }
+        func number(_ n: Int) -> JSONValue { .number("\(n)") }
+        func sequence(_ name: String) -> JSONValue { .object([("Sequence", .object([("id", .string(name)), ("type_id", number(0))]))]) }
+        var before: [JSONValue] = [], after: [JSONValue] = []
+        var specialTokens: [(key: String, value: JSONValue)] = []
+        for (token, first) in [(ModelConfig.SpecialToken.bos, true), (.eos, false)] where bool("tokenizer.add_\(token.rawValue)") {
+            guard let id = config.specialTokens[token], tokenizer.tokens.indices.contains(id) else { continue }
+            let name = tokenizer.tokens[id]
+            let entry = JSONValue.object([("SpecialToken", .object([("id", .string(name)), ("type_id", number(0))]))])
+            if first { before.append(entry) } else { after.append(entry) }
+            specialTokens.append((name, .object([("id", .string(name)), ("ids", .array([number(id)])), ("tokens", .array([.string(name)]))])))
+        }
+        let single = before + [sequence("A")] + after
+        let pair = robertaPair ? before + [sequence("A")] + after + after + [sequence("B")] + after : single
+        return .object([("type", .string("TemplateProcessing")), ("single", .array(single)), ("pair", .array(pair)),
+                        ("special_tokens", .object(specialTokens))])
+    }
+
+    /// A Unigram tokenizer as `tokenizers` writes tokenizer.json: `[token, score]` pairs, the
+    /// normalizers in the order the import reads them, Metaspace that splits, XLM-R's pair template.
+    static func unigramTokenizerJSON(_ tokenizer: TokenizerData, _ config: ModelConfig) -> JSONValue {
+        func option(_ key: String) -> MetadataValue? { tokenizer.options[key] }
+        var normalizers: [JSONValue] = []
+        if case .string(let map)? = option("tokenizer.precompiled_charsmap") {
+            normalizers.append(.object([("type", .string("Precompiled")), ("precompiled_charsmap", .string(map))]))
+        }
+        if case .string(let form)? = option("tokenizer.normalization") { normalizers.append(.object([("type", .string(form.uppercased()))])) }
+        if case .string(let side)? = option("tokenizer.strip") {
+            normalizers.append(.object([("type", .string("Strip")), ("strip_left", .bool(side != "right")), ("strip_right", .bool(side != "left"))]))
+        }
+        if case .string(let replacement)? = option("tokenizer.collapse_spaces") {
+            normalizers.append(.object([("type", .string("Replace")), ("pattern", .object([("Regex", .string(" {2,}"))])), ("content", .string(replacement))]))
+        }
+        let prefix: String = if case .bool(false)? = option("tokenizer.add_prefix_space") { "never" }
+            else if case .string(let scheme)? = option("tokenizer.prefix_scheme") { scheme } else { "always" }
+        let metaspace = JSONValue.object([("type", .string("Metaspace")), ("replacement", .string("\u{2581}")),
+                                          ("prepend_scheme", .string(prefix)), ("split", .bool(true))])
+        let scores = tokenizer.scores ?? Array(repeating: 0, count: tokenizer.tokens.count)
+        let byteFallback: Bool = if case .bool(let b)? = option("tokenizer.byte_fallback") { b } else { false }
+        let whitespaceSplit: Bool = if case .bool(let b)? = option("tokenizer.whitespace_split") { b } else { false }
+        let model: JSONValue = .object([
+            ("type", .string("Unigram")), ("unk_id", config.specialTokens[.unk].map { .number("\($0)") } ?? .null),
+            ("vocab", .array(zip(tokenizer.tokens, scores).map { .array([.string($0), .number("\(Double($1))")]) })),
+            ("byte_fallback", .bool(byteFallback)),
+        ])
+        return .object([
+            ("version", .string("1.0")), ("truncation", .null), ("padding", .null), ("added_tokens", .array(addedTokensJSON(tokenizer, config, configSpecials: false))),
+            ("normalizer", normalizers.isEmpty ? .null : .object([("type", .string("Sequence")), ("normalizers", .array(normalizers))])),
+            ("pre_tokenizer", whitespaceSplit ? .object([("type", .string("Sequence")), ("pretokenizers", .array([.object([("type", .string("WhitespaceSplit"))]), metaspace]))]) : metaspace),
+            ("post_processor", templateJSON(tokenizer, config, robertaPair: true)),
+            ("decoder", metaspace), ("model", model),
+        ])
+    }
 
     /// A byte-level BPE tokenizer as Hugging Face `tokenizers` writes tokenizer.json: its split regexes as
     /// `Split(Isolated)` steps before `ByteLevel(use_regex: false)`, BOS/EOS as a template.
     static func byteLevelTokenizerJSON(_ tokenizer: TokenizerData, _ config: ModelConfig) -> JSONValue {
         func bool(_ key: String) -> Bool { if case .bool(let b)? = tokenizer.options[key] { b } else { false } }
-        func ids(_ key: String) -> Set<Int> { if case .int32Array(let v)? = tokenizer.options[key] { Set(v.map(Int.init)) } else { [] } }
         func number(_ n: Int) -> JSONValue { .number("\(n)") }
         let patterns: [String] = if case .stringArray(let v)? = tokenizer.options["tokenizer.pre_split"] { v } else { [gpt2SplitPattern] }
-        let lstrip = ids("tokenizer.lstrip_ids"), rstrip = ids("tokenizer.rstrip_ids")
-        let special = Set(config.specialTokens.values)
-        var added: [JSONValue] = []
-        for (id, type) in (tokenizer.tokenTypes ?? []).enumerated() where type == 3 || type == 4 || special.contains(id) {
-            added.append(.object([("id", number(id)), ("content", .string(tokenizer.tokens[id])), ("single_word", .bool(false)),
-                                  ("lstrip", .bool(lstrip.contains(id))), ("rstrip", .bool(rstrip.contains(id))),
-                                  ("normalized", .bool(false)), ("special", .bool(type != 4))]))
-        }
+        let added = addedTokensJSON(tokenizer, config)
         let normalizer: JSONValue = if case .string(let form)? = tokenizer.options["tokenizer.normalization"] {
             .object([("type", .string(form.uppercased()))])
         } else { .null }
@@ -124,17 +211,7 @@ enum HFTokenizerExport {
             .object([("type", .string("Split")), ("pattern", .object([("Regex", .string(pattern))])), ("behavior", .string("Isolated")), ("invert", .bool(false))])
         } + [.object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(bool("tokenizer.add_prefix_space"))),
                       ("trim_offsets", .bool(true)), ("use_regex", .bool(false))])]
-        var single: [JSONValue] = [.object([("Sequence", .object([("id", .string("A")), ("type_id", number(0))]))])]
-        var specialTokens: [(key: String, value: JSONValue)] = []
-        for (token, first) in [(ModelConfig.SpecialToken.bos, true), (.eos, false)] where bool("tokenizer.add_\(token.rawValue)") {
-            guard let id = config.specialTokens[token], tokenizer.tokens.indices.contains(id) else { continue }
-            let name = tokenizer.tokens[id]
-            let entry = JSONValue.object([("SpecialToken", .object([("id", .string(name)), ("type_id", number(0))]))])
-            if first { single.insert(entry, at: 0) } else { single.append(entry) }
-            specialTokens.append((name, .object([("id", .string(name)), ("ids", .array([number(id)])), ("tokens", .array([.string(name)]))])))
-        }
-        let post: JSONValue = .object([("type", .string("TemplateProcessing")), ("single", .array(single)), ("pair", .array(single)),
-                                       ("special_tokens", .object(specialTokens))])
+        let post = templateJSON(tokenizer, config, robertaPair: false)
         // A repeated token keeps its last id, as qkv's BPE (and a Python dict built in id order) has it.
         var lastID: [[UInt8]: Int] = [:]
         for (id, token) in tokenizer.tokens.enumerated() { lastID[Array(token.utf8)] = id }

@@ -101,6 +101,15 @@ public struct ModelConfig: Equatable, Sendable {
     public var normalize: Bool = false
     /// Encoders: the `Dense` modules applied to the pooled vector, in order.
     public var dense: [Dense] = []
+    /// Learned positions: position p reads row p + `positionOffset` of the position table (RoBERTa's
+    /// `padding_idx + 1`); 0 for BERT.
+    public var positionOffset: Int = 0
+    /// Encoders: outputs of a sequence classification head on the pooled `[CLS]` vector (cross-encoder
+    /// rerankers); 0: no head.
+    public var labelCount: Int = 0
+    /// The function applied to the head's outputs to give scores (sentence-transformers CrossEncoder's
+    /// `activation_fn`); set exactly when `labelCount > 0`.
+    public var labelActivation: Dense.Activation?
     /// Special token ids by the name of their key without `config.` and `_token_id` (`bos`, `eos`, ...).
     public var specialTokens: [SpecialToken: Int] = [:]
 
@@ -216,6 +225,7 @@ public struct ModelConfig: Equatable, Sendable {
         "config.attention_scale", "config.attention_softcap", "config.final_softcap", "config.sliding_window",
         "config.sliding_layers", "config.rope_theta_sliding", "config.rope_dims", "config.rope_freq_factors",
         "config.rope_freq_factors_long", "config.rope_original_context", "config.rope_attention_factor", "config.attn_output_layout",
+        "config.position_offset", "config.label_count", "config.label_activation",
     ]
 
     /// Reads and checks the config from a file's metadata; `file` names the file in errors.
@@ -279,6 +289,15 @@ public struct ModelConfig: Equatable, Sendable {
         }
         if metadata["config.pooling"] != nil { pooling = try reader.choice("config.pooling") }
         dense = try ModelConfig.readDense(reader)
+        positionOffset = try reader.dimension("config.position_offset", allowZero: true, default: 0)
+        labelCount = try reader.dimension("config.label_count", allowZero: true, default: 0)
+        if let name = try reader.optionalString("config.label_activation") {
+            guard let activation = Dense.Activation(rawValue: name) else {
+                throw .invalidValue(file: file, key: "config.label_activation", value: name,
+                                    reason: "expected one of \(Dense.Activation.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            labelActivation = activation
+        }
         try check(file: file)
     }
 
@@ -340,6 +359,14 @@ public struct ModelConfig: Equatable, Sendable {
         }
         if family != .bert && !dense.isEmpty {
             throw invalid("config.dense_dims", dense.map(\.outputs), "Dense modules are for encoders (bert) only")
+        }
+        if positionOffset > 0 && positionEncoding != .learned {
+            throw invalid("config.position_offset", positionOffset, "is for learned positions only")
+        }
+        if labelCount > 0 && family != .bert { throw invalid("config.label_count", labelCount, "a classification head is for encoders (bert) only") }
+        if (labelCount > 0) != (labelActivation != nil) {
+            throw labelCount > 0 ? .missingKey(file: file, key: "config.label_activation")
+                : invalid("config.label_activation", labelActivation!.rawValue, "needs config.label_count > 0")
         }
         if let rope {
             if !(rope.theta.isFinite && rope.theta > 0) { throw invalid("config.rope_theta", rope.theta, "must be finite and positive") }
@@ -435,6 +462,11 @@ public struct ModelConfig: Equatable, Sendable {
             out["config.dense_bias"] = .int32Array(dense.map { $0.bias ? 1 : 0 })
         }
         if family != .bert { out["config.normalize"] = nil }
+        if positionOffset != 0 { out["config.position_offset"] = .int(Int64(positionOffset)) }
+        if labelCount > 0, let labelActivation {
+            out["config.label_count"] = .int(Int64(labelCount))
+            out["config.label_activation"] = .string(labelActivation.rawValue)
+        }
         return out
     }
 }

@@ -25,7 +25,7 @@ public enum ModelSchema {
         }
 
         add(.tokenEmbedding, [V, D])
-        if config.positionEncoding == .learned { add(.positionEmbedding, [config.maxPositions, D]) }
+        if config.positionEncoding == .learned { add(.positionEmbedding, [config.maxPositions + config.positionOffset, D]) }
         if config.typeVocabSize > 0 { add(.tokenTypeEmbedding, [config.typeVocabSize, D]) }
         if config.embeddingNorm { norm(.embeddingNorm) }
 
@@ -58,8 +58,13 @@ public enum ModelSchema {
         if config.normPlacement == .pre { norm(.finalNorm) }
         if config.isDecoder && !config.tiedEmbeddings { add(.lmHead, [V, D]) }
         if config.family == .bert {
-            add(.pooler, [D, D], optional: true)
-            add(.pooler, [D], bias: true, optional: true)
+            // A classification head reads the pooler's output: then the pooler is required.
+            add(.pooler, [D, D], optional: config.labelCount == 0)
+            add(.pooler, [D], bias: true, optional: config.labelCount == 0)
+        }
+        if config.labelCount > 0 {
+            add(.classifier, [config.labelCount, D])
+            add(.classifier, [config.labelCount], bias: true)
         }
         // The Dense modules after pooling, each mapping the width before it to its outputs.
         var width = D

@@ -24,6 +24,8 @@ public enum TensorRole: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     case pooler = 32
     /// A sentence-transformers `Dense` module's weight and bias (`dense/{j}/...`).
     case dense = 33
+    /// A sequence classification head's output layer (`classifier/weight`, `classifier/bias`).
+    case classifier = 34
 
     /// The name in Specs/schema.md.
     public var name: String {
@@ -49,6 +51,7 @@ public enum TensorRole: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .lmHead: "lm_head"
         case .pooler: "pooler"
         case .dense: "dense"
+        case .classifier: "classifier"
         }
     }
 
@@ -79,13 +82,14 @@ public enum TensorRole: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .lmHead: "lm_head"
         case .pooler: "pooler"
         case .dense: "dense"
+        case .classifier: "classifier"
         }
     }
 
     /// Whether each layer has its own tensor of this role.
     public var isPerLayer: Bool {
         switch self {
-        case .tokenEmbedding, .positionEmbedding, .tokenTypeEmbedding, .embeddingNorm, .finalNorm, .lmHead, .pooler, .dense: false
+        case .tokenEmbedding, .positionEmbedding, .tokenTypeEmbedding, .embeddingNorm, .finalNorm, .lmHead, .pooler, .dense, .classifier: false
         default: true
         }
     }
@@ -105,7 +109,7 @@ public enum TensorRole: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .attentionQuery, .attentionKey, .attentionValue, .attentionOutput: .attention
         case .mlpUp, .mlpGate, .mlpDown: .mlp
         case .embeddingNorm, .attentionNorm, .attentionQueryNorm, .attentionKeyNorm, .attentionPostNorm, .mlpNorm, .mlpPostNorm, .finalNorm: .norms
-        case .lmHead, .pooler, .dense: .head
+        case .lmHead, .pooler, .dense, .classifier: .head
         }
     }
 

@@ -8,6 +8,8 @@ public struct TokenizerData: Equatable, Sendable {
         case bpe
         /// LLaMA-style BPE with scores and byte fallback.
         case sentencepieceBPE = "sentencepiece_bpe"
+        /// SentencePiece's Unigram model: scores, Viterbi (XLM-RoBERTa, T5).
+        case unigram
     }
 
     public var kind: Kind
@@ -38,7 +40,8 @@ public struct TokenizerData: Equatable, Sendable {
         "tokenizer.max_length": "int", "tokenizer.pre": "string", "tokenizer.pre_split": "string[]",
         "tokenizer.ignore_merges": "bool", "tokenizer.normalization": "string",
         "tokenizer.prefix_scheme": "string", "tokenizer.lstrip_ids": "int32[]", "tokenizer.rstrip_ids": "int32[]",
-        "tokenizer.chat_template": "string",
+        "tokenizer.chat_template": "string", "tokenizer.precompiled_charsmap": "string", "tokenizer.strip": "string",
+        "tokenizer.collapse_spaces": "string", "tokenizer.unigram_rules": "string", "tokenizer.whitespace_split": "bool",
         "tokenizer.prompt_names": "string[]", "tokenizer.prompts": "string[]", "tokenizer.default_prompt_name": "string",
     ]
 
@@ -104,7 +107,17 @@ public struct TokenizerData: Equatable, Sendable {
         if case .string(let name)? = options["tokenizer.pre"], LlamaCppPreTokenizer.table[name] == nil {
             throw .invalidValue(file: file, key: "tokenizer.pre", value: name, reason: "not a llama.cpp pre-tokenizer qkv implements (Specs/schema.md lists them)")
         }
-        for (key, allowed) in [("tokenizer.prefix_scheme", ["first", "always", "prepend"]), ("tokenizer.normalization", ["nfc", "nfd", "nfkc", "nfkd"])] {
+        if kind == .unigram && scores == nil { throw .missingKey(file: file, key: "tokenizer.scores") }
+        if case .string(let text)? = options["tokenizer.precompiled_charsmap"] {
+            do {
+                _ = try PrecompiledCharsmap(base64: text)
+            } catch {
+                throw .invalidValue(file: file, key: "tokenizer.precompiled_charsmap", value: "\(text.utf8.count) base64 characters", reason: error.reason)
+            }
+        }
+        for (key, allowed) in [("tokenizer.prefix_scheme", ["first", "always", "prepend"]), ("tokenizer.normalization", ["nfc", "nfd", "nfkc", "nfkd"]),
+                               ("tokenizer.strip", ["left", "right", "both"]), ("tokenizer.collapse_spaces", [" ", "\u{2581}"]),
+                               ("tokenizer.unigram_rules", ["tokenizers", "llama.cpp"])] {
             if case .string(let value)? = options[key], !allowed.contains(value) {
                 throw .invalidValue(file: file, key: key, value: value, reason: "must be one of \(allowed.joined(separator: ", "))")
             }

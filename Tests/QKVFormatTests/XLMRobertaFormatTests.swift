@@ -1,0 +1,180 @@
+import Foundation
+import XCTest
+@testable import QKVFormat
+
+/// XLM-RoBERTa folders and classification heads in the schema (Specs/schema.md: `position_offset`,
+/// `label_count`, `label_activation`, `classifier/*`; Specs/architectures.md, "XLM-RoBERTa"): what the
+/// import reads from the folders tools/make_xlmr_references.py wrote with transformers, what an export
+/// writes back, and every rule's negative case.
+final class XLMRobertaFormatTests: XCTestCase {
+    static func folder(_ name: String) -> String { Paths.fixture("xlmr/\(name)") }
+
+    func testEncoderFolder_offsetsPositionsByPadPlusOne() throws {
+        let model = try ModelFile(try openWeightFile(path: Self.folder("e5-small-shaped")))
+        XCTAssertEqual(model.config.positionOffset, 2)
+        XCTAssertEqual(model.config.maxPositions, 64)          // max_position_embeddings 66
+        XCTAssertEqual(model.config.typeVocabSize, 1)
+        XCTAssertEqual(model.config.labelCount, 0)
+        XCTAssertNil(model.config.labelActivation)
+        XCTAssertEqual(model.file.tensors.first { $0.name == "embed/position/weight" }?.shape, [66, 32])
+        XCTAssertEqual(model.tokenizer?.kind, .unigram)
+        XCTAssertEqual(model.file.metadata["provenance.architecture"], .string("xlm-roberta"))
+    }
+
+    func testRerankerFolders_readTheHeadAndItsActivation() throws {
+        let xlmr = try ModelFile(try openWeightFile(path: Self.folder("xlmr-reranker")))
+        XCTAssertEqual(xlmr.config.labelCount, 1)
+        XCTAssertEqual(xlmr.config.labelActivation, .sigmoid)
+        XCTAssertEqual(xlmr.config.maxPositions, 128)
+        let names = Set(xlmr.file.tensors.map(\.name))
+        XCTAssertTrue(names.isSuperset(of: ["pooler/weight", "pooler/bias", "classifier/weight", "classifier/bias"]))
+        XCTAssertEqual(xlmr.file.tensors.first { $0.name == "classifier/weight" }?.role, .classifier)
+        let bert = try ModelFile(try openWeightFile(path: Self.folder("bert-reranker")))
+        XCTAssertEqual(bert.config.labelCount, 1)
+        XCTAssertEqual(bert.config.positionOffset, 0)
+        XCTAssertEqual(bert.file.tensors.first { $0.name == "classifier/weight" }?.shape, [1, 32])
+    }
+
+    func testRoundTrips_keepOffsetHeadTokenizerAndBytes() throws {
+        let dir = try scratchDirectory()
+        for name in ["e5-small-shaped", "xlmr-reranker", "bert-reranker"] {
+            let original = try ModelFile(try openWeightFile(path: Self.folder(name)))
+            try assertRoundTripsThroughEveryContainer(Self.folder(name), in: dir, name: name)
+            let config = try XCTUnwrap(try JSONParser.parse(readBytes("\(dir)/\(name)/config.json")))
+            if name != "bert-reranker" {
+                XCTAssertEqual(config["model_type"], .string("xlm-roberta"))
+                XCTAssertEqual(config["max_position_embeddings"]?.int64Value, Int64(original.config.maxPositions + 2))
+                XCTAssertEqual(config["pad_token_id"]?.int64Value, 1)
+            }
+            if original.config.labelCount > 0 {
+                let architecture = name == "bert-reranker" ? "BertForSequenceClassification" : "XLMRobertaForSequenceClassification"
+                XCTAssertEqual(config["architectures"], .array([.string(architecture)]), name)
+                XCTAssertEqual(config["id2label"]?.objectValue?.count, 1)
+                let st = try XCTUnwrap(try JSONParser.parse(readBytes("\(dir)/\(name)/config_sentence_transformers.json")))
+                XCTAssertEqual(st["activation_fn"], .string("torch.nn.modules.activation.Sigmoid"))
+            }
+        }
+    }
+
+    func testGGUFExport_refusesXLMRobertaAndClassificationHeads() throws {
+        let dir = try scratchDirectory()
+        for name in ["e5-small-shaped", "bert-reranker"] {
+            XCTAssertThrowsError(try Converter.convert(input: Self.folder(name), output: "\(dir)/\(name).gguf", format: .gguf)) { error in
+                guard case ConversionError.unsupportedTarget(_, let reason)? = error as? ConversionError else { return XCTFail("\(error)") }
+                XCTAssertTrue(reason.contains(name == "bert-reranker" ? "classification head" : "position table"), reason)
+            }
+        }
+    }
+
+    // MARK: Config rules
+
+    func bertMetadata() throws -> Metadata { try openWeightFile(path: Paths.fixture("bert-tiny.h5")).metadata }
+
+    func testPositionOffset_onlyWithLearnedPositions() throws {
+        var metadata = Metadata()
+        for (key, value) in tinyLlamaConfig().metadata { metadata[key] = value }
+        metadata["config.position_offset"] = .int(2)
+        assertThrows(ModelError.invalidValue(file: "m", key: "config.position_offset", value: "2", reason: "is for learned positions only")) {
+            _ = try ModelConfig(metadata: metadata, file: "m")
+        }
+        var bert = try bertMetadata()
+        bert["config.position_offset"] = .int(-1)
+        XCTAssertThrowsError(try ModelConfig(metadata: bert, file: "m")) { error in
+            guard case ModelError.invalidValue(_, "config.position_offset", _, _)? = error as? ModelError else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testPositionOffset_growsThePositionTable() throws {
+        var config = try ModelConfig(metadata: try bertMetadata(), file: "m")
+        let rows = config.maxPositions
+        config.positionOffset = 2
+        XCTAssertEqual(ModelSchema.expectedTensors(for: config).first { $0.name == "embed/position/weight" }?.shape, [rows + 2, config.modelDim])
+        XCTAssertEqual(config.metadata["config.position_offset"], .int(2))
+        config.positionOffset = 0
+        XCTAssertNil(config.metadata["config.position_offset"], "written only when not 0")
+    }
+
+    func testLabelKeys_comeTogetherOnEncodersOnly() throws {
+        var bert = try bertMetadata()
+        bert["config.label_count"] = .int(1)
+        assertThrows(ModelError.missingKey(file: "m", key: "config.label_activation")) { _ = try ModelConfig(metadata: bert, file: "m") }
+        bert["config.label_activation"] = .string("softmax")
+        assertThrows(ModelError.invalidValue(file: "m", key: "config.label_activation", value: "softmax",
+                                             reason: "expected one of identity, tanh, relu, gelu_erf, sigmoid, silu")) {
+            _ = try ModelConfig(metadata: bert, file: "m")
+        }
+        bert["config.label_count"] = nil
+        bert["config.label_activation"] = .string("sigmoid")
+        assertThrows(ModelError.invalidValue(file: "m", key: "config.label_activation", value: "sigmoid", reason: "needs config.label_count > 0")) {
+            _ = try ModelConfig(metadata: bert, file: "m")
+        }
+        var llama = Metadata()
+        for (key, value) in tinyLlamaConfig().metadata { llama[key] = value }
+        llama["config.label_count"] = .int(1)
+        llama["config.label_activation"] = .string("sigmoid")
+        assertThrows(ModelError.invalidValue(file: "m", key: "config.label_count", value: "1", reason: "a classification head is for encoders (bert) only")) {
+            _ = try ModelConfig(metadata: llama, file: "m")
+        }
+    }
+
+    func testClassificationHead_needsThePoolerAndClassifier() throws {
+        var config = try ModelConfig(metadata: try bertMetadata(), file: "m")
+        config.labelCount = 3
+        config.labelActivation = .identity
+        let full = conformingFile(config)
+        XCTAssertEqual(ModelSchema.problems(tensors: full.tensors, config: config, file: "m"), [])
+        let withoutPooler = full.tensors.filter { $0.role != .pooler }
+        XCTAssertEqual(ModelSchema.problems(tensors: withoutPooler, config: config, file: "m"), [
+            .missingTensor(file: "m", tensor: "pooler/weight", expectedShape: [config.modelDim, config.modelDim]),
+            .missingTensor(file: "m", tensor: "pooler/bias", expectedShape: [config.modelDim]),
+        ])
+        let withoutClassifier = full.tensors.filter { $0.role != .classifier }
+        XCTAssertEqual(ModelSchema.problems(tensors: withoutClassifier, config: config, file: "m"), [
+            .missingTensor(file: "m", tensor: "classifier/weight", expectedShape: [3, config.modelDim]),
+            .missingTensor(file: "m", tensor: "classifier/bias", expectedShape: [3]),
+        ])
+    }
+
+    // MARK: Folders qkv refuses
+
+    /// A copy of fixture folder `name` with `change` applied to the JSON file `file`.
+    func changedFolder(_ name: String, _ file: String, _ change: (inout [String: Any]) -> Void) throws -> String {
+        let dir = try scratchDirectory() + "/\(name)"
+        try FileManager.default.copyItem(atPath: Self.folder(name), toPath: dir)
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(file)"))) as! [String: Any]
+        change(&json)
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: "\(dir)/\(file)"))
+        return dir
+    }
+
+    func testImport_refusesAnActivationItDoesNotCompute() throws {
+        let dir = try changedFolder("xlmr-reranker", "config_sentence_transformers.json") { $0["activation_fn"] = "torch.nn.modules.activation.Softmax" }
+        XCTAssertThrowsError(try openWeightFile(path: dir)) { error in
+            guard case ImportError.configField(let file, "activation_fn", _)? = error as? ImportError else { return XCTFail("\(error)") }
+            XCTAssertEqual(file, "\(dir)/config_sentence_transformers.json")
+        }
+    }
+
+    func testImport_readsTheOlderActivationPlace() throws {
+        let dir = try changedFolder("xlmr-reranker", "config.json") { $0["sentence_transformers"] = ["activation_fn": "torch.nn.modules.linear.Identity"] }
+        try FileManager.default.removeItem(atPath: "\(dir)/config_sentence_transformers.json")
+        XCTAssertEqual(try ModelFile(try openWeightFile(path: dir)).config.labelActivation, .identity)
+    }
+
+    func testImport_refusesAPadIDThatLeavesNoPositions() throws {
+        let dir = try changedFolder("e5-small-shaped", "config.json") { $0["pad_token_id"] = 70 }
+        XCTAssertThrowsError(try openWeightFile(path: dir)) { error in
+            guard case ImportError.configField(_, "pad_token_id", _)? = error as? ImportError else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testImport_refusesAHeadWithoutItsTensors() throws {
+        let dir = try changedFolder("e5-small-shaped", "config.json") { json in
+            json["architectures"] = ["XLMRobertaForSequenceClassification"]
+            json["id2label"] = ["0": "LABEL_0"]
+        }
+        XCTAssertThrowsError(try openWeightFile(path: dir)) { error in
+            guard case ImportError.missingSourceTensor(_, "classifier.dense.weight")? = error as? ImportError else { return XCTFail("\(error)") }
+        }
+    }
+}
