@@ -33,6 +33,11 @@ final class BadHDF5FixtureTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(manifest.count, 25)
         for (name, expected) in manifest.sorted(by: { $0.key < $1.key }) {
             let path = dir.appendingPathComponent(name).path
+            // The schema accepts these; building the tokenizer refuses them (QKVTokenizersTests).
+            if expected.error.hasPrefix("TokenizerError.") {
+                XCTAssertNil(firstProblem(path, deep: false), "\(name): the schema accepts it")
+                continue
+            }
             guard let problem = firstProblem(path, deep: expected.deep ?? false) else {
                 XCTFail("\(name) (\(expected.why)) was accepted")
                 continue
