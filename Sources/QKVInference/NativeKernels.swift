@@ -29,7 +29,8 @@ public enum NativeKernels {
 /// What the one-token products of block-quantized weights multiply: the activations in f32 (exact: a
 /// quantized file computes what its f32 dequantization computes) or quantized to 8-bit blocks for
 /// integer dot products, as llama.cpp does (faster, not exact; Specs/quantization.md, "8-bit activations").
-/// Other weights and many-token products (prompts) always take f32 activations.
+/// Other weights, and the many-token products of a prompt, always take f32 activations; the rows of a
+/// batched decode step are one-token products.
 public enum ActivationPrecision: String, Sendable, CaseIterable {
     case f32, q8
 }

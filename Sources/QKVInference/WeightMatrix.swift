@@ -153,7 +153,6 @@ struct WeightMatrix: @unchecked Sendable {
            nativeMultiplyRows(dtype, base, rowBytes: rowBytes, k: k, x, ldx: k, m: m, y, ldy: ldy, rows: range) {
             return
         }
-
         if dtype == .f32 {
             matmulTransposed(x, floats + range.lowerBound * k, y + range.lowerBound, m: m, n: range.count, k: k, ldc: ldy)
             return

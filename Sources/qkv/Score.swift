@@ -28,11 +28,11 @@ struct Score: ParsableCommand {
     @Flag(help: "Print JSON: ids, pieces, log_probs (null for the first token), mean_log_prob, perplexity (null when it overflows).")
     var json = false
 
-    @OptionGroup var threading: ThreadOptions
-    @OptionGroup var precision: ActivationOptions
-
     @Flag(help: "Feed the tokens through decode steps, one at a time, as generation computes them (implied by --activations q8, which only one-token products take).")
     var oneTokenAtATime = false
+
+    @OptionGroup var threading: ThreadOptions
+    @OptionGroup var precision: ActivationOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {

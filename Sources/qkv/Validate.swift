@@ -43,15 +43,18 @@ struct Validate: ParsableCommand {
             report([error], format: try? ContainerFormat.detect(path: file).rawValue)
             throw ExitCode(ExitStatus.invalid)
         }
-        var problems: [any Error] = ModelFile.problems(in: weights)
+        // The schema checked once: a conforming file gives its model, else every problem is listed.
+        var problems: [any Error] = []
+        var model: ModelFile?
+        do { model = try ModelFile(weights) } catch { problems = ModelFile.problems(in: weights) }
         // Tokenizer data that reads but cannot build a tokenizer (merges naming tokens not in the
         // vocabulary, options no tokenizer has) would otherwise fail only when text is first encoded.
-        if problems.isEmpty, let model = try? ModelFile(weights), let data = model.tokenizer {
+        if let model, let data = model.tokenizer {
             do { _ = try makeTokenizer(data: data, config: model.config) } catch { problems.append(TokenizerFileError(file: file, error: error)) }
         }
-        if deep && problems.isEmpty {
+        if deep && problems.isEmpty, let model {
             let bar = common.progressBar("checking")
-            problems += try ModelFile(weights).deepProblems(progress: { bar?.update($0, $1) })
+            problems += try model.deepProblems(progress: { bar?.update($0, $1) })
         }
         guard problems.isEmpty else {
             report(problems, format: weights.format.rawValue)

@@ -25,30 +25,40 @@ final class DecoderBatchTests: XCTestCase {
         return (zip(a, b).map { abs($0 - $1) }.max() ?? 0) / max(scale, 1e-30)
     }
 
+    /// Prefills `prompts`, each in two sessions, then steps the sequences `schedule` names together (one
+    /// list per step) through one `DecoderBatch`, and each on its own: every row of a batch step within
+    /// `tolerance` (relative to the largest logit) of its sequence's own decode step, lengths in step.
+    func assertBatchStepsMatchDecodingAlone(_ model: DecoderModel, prompts: [[Int]], schedule: [[Int]], token: (_ step: Int, _ sequence: Int) -> Int,
+                                            tolerance: Float, _ label: String) throws {
+        let V = model.config.vocabSize
+        let batched = prompts.map { model.makeSession(capacity: $0.count + schedule.count) }
+        let alone = prompts.map { model.makeSession(capacity: $0.count + schedule.count) }
+        for i in prompts.indices {
+            _ = try model.forward(prompts[i], session: batched[i])
+            _ = try model.forward(prompts[i], session: alone[i])
+        }
+        let batch = DecoderBatch(model: model, maxSequences: prompts.count)
+        for (step, members) in schedule.enumerated() {
+            let tokens = members.map { token(step, $0) }
+            let logits = Array(try batch.step(tokens, sequences: members.map { batched[$0] }))
+            for (row, member) in members.enumerated() {
+                let expected = try model.forward([tokens[row]], session: alone[member])
+                XCTAssertLessThan(relativeDifference(logits[(row * V)..<((row + 1) * V)], expected), tolerance, "\(label) step \(step) sequence \(member)")
+                XCTAssertEqual(batched[member].length, alone[member].length)
+            }
+        }
+    }
+
     func testBatchSteps_giveEachSequenceItsOwnDecodeLogits_asSequencesJoinLeaveAndReorder() throws {
         for path in Self.models {
             let model = try model(path)
             let V = model.config.vocabSize
-            // Prompts of different lengths (longer than the sliding windows of the fixtures that have one).
-            let prompts = [3, 17, 40].enumerated().map { ids($1, vocabulary: V, seed: $0 + 1) }
-            let batched = prompts.map { model.makeSession(capacity: $0.count + 8) }
-            let alone = prompts.map { model.makeSession(capacity: $0.count + 8) }
-            for i in prompts.indices {
-                _ = try model.forward(prompts[i], session: batched[i])
-                _ = try model.forward(prompts[i], session: alone[i])
-            }
-            let batch = DecoderBatch(model: model, maxSequences: 3)
-            // Which sequences step together: all, a reordered pair, one alone, all again.
-            for (step, members) in [[0, 1, 2], [2, 0], [1], [1, 2, 0], [0, 1, 2]].enumerated() {
-                let tokens = members.map { (step * 13 + $0 * 5 + 1) % V }
-                let logits = Array(try batch.step(tokens, sequences: members.map { batched[$0] }))
-                for (row, member) in members.enumerated() {
-                    let expected = try model.forward([tokens[row]], session: alone[member])
-                    // Several rows go through sgemm, one through matrix-vector products: sums in another order.
-                    XCTAssertLessThan(relativeDifference(logits[(row * V)..<((row + 1) * V)], expected), 1e-5, "\(path) step \(step) sequence \(member)")
-                    XCTAssertEqual(batched[member].length, alone[member].length)
-                }
-            }
+            // Prompts of different lengths (longer than the sliding windows of the fixtures that have one);
+            // which sequences step together: all, a reordered pair, one alone, all again. Several rows go
+            // through sgemm, one through matrix-vector products: sums in another order.
+            try assertBatchStepsMatchDecodingAlone(model, prompts: [3, 17, 40].enumerated().map { ids($1, vocabulary: V, seed: $0 + 1) },
+                                                   schedule: [[0, 1, 2], [2, 0], [1], [1, 2, 0], [0, 1, 2]],
+                                                   token: { step, sequence in (step * 13 + sequence * 5 + 1) % V }, tolerance: 1e-5, path)
         }
     }
 
@@ -71,23 +81,9 @@ final class DecoderBatchTests: XCTestCase {
         let path = TestFiles.modelPath("QKV_MODELS:gemma3/gemma-3-270m-q4_k_m.gguf")
         let model = try DecoderModel(try ModelFile(try openWeightFile(path: path)), activations: .q8)
         let exact = try DecoderModel(try ModelFile(try openWeightFile(path: path)))
-        let V = model.config.vocabSize
         let prompts = [4, 11, 19].enumerated().map { ids($1, vocabulary: 4000, seed: $0 + 5) }
-        let batched = prompts.map { model.makeSession(capacity: $0.count + 4) }
-        let alone = prompts.map { model.makeSession(capacity: $0.count + 4) }
-        for i in prompts.indices {
-            _ = try model.forward(prompts[i], session: batched[i])
-            _ = try model.forward(prompts[i], session: alone[i])
-        }
-        let batch = DecoderBatch(model: model, maxSequences: 3)
-        for (step, members) in [[0, 1, 2], [2, 0]].enumerated() {
-            let tokens = members.map { 100 + step * 7 + $0 }
-            let logits = Array(try batch.step(tokens, sequences: members.map { batched[$0] }))
-            for (row, member) in members.enumerated() {
-                let expected = try model.forward([tokens[row]], session: alone[member])
-                XCTAssertLessThan(relativeDifference(logits[(row * V)..<((row + 1) * V)], expected), 1e-6, "step \(step) sequence \(member)")
-            }
-        }
+        try assertBatchStepsMatchDecodingAlone(model, prompts: prompts, schedule: [[0, 1, 2], [2, 0]],
+                                               token: { step, sequence in 100 + step * 7 + sequence }, tolerance: 1e-6, "gemma3 q8")
         // And the option is in force: the exact model's decode step differs.
         let (a, b) = (model.makeSession(capacity: 8), exact.makeSession(capacity: 8))
         _ = try model.forward(prompts[0], session: a)

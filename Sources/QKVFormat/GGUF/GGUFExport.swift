@@ -296,8 +296,6 @@ final class GGUFExportWriter: ContainerWriter {
         return out
     }
 
-    /// llama.cpp's BERT keys (`convert_hf_to_gguf.py` BertModel), tokens in its "phantom space" spelling;
-    /// or a GGUF import's own.
     /// llama.cpp's `t5` tokenizer keys beyond tokens, scores and types: the charsmap as bytes,
     /// `add_space_prefix` and `remove_extra_whitespaces` (SentencePiece's; qkv's strip plus collapse).
     static func unigramKeys(_ tokenizer: TokenizerData) -> [(String, GGUFValue)] {
@@ -311,6 +309,8 @@ final class GGUFExportWriter: ContainerWriter {
         return out
     }
 
+    /// llama.cpp's BERT keys (`convert_hf_to_gguf.py` BertModel), tokens in its "phantom space" spelling;
+    /// or a GGUF import's own.
     static func bertKeys(_ config: ModelConfig, _ tokenizer: TokenizerData?) -> [(String, GGUFValue)] {
         var out: [(String, GGUFValue)] = [("general.architecture", .string("bert"))] + Bert.ggufKeys(config)
         if let tokenizer, tokenizer.kind == .unigram {

@@ -60,7 +60,7 @@ public enum GGUFSplit {
 /// when its last tensor is in, then the next one starts, so the bytes are written once and memory holds
 /// one shard's header. If anything fails, the shards already in place are removed.
 final class GGUFShardWriter: GGUFTensorSink {
-    private let prefix: String, inputs: [String], version: UInt32
+    private let prefix: String, inputs: [String]
     private let metadata: [(key: String, value: GGUFValue)]
     private let tensors: [GGUFWriter.Tensor]
     private let groups: [[Int]]
@@ -71,24 +71,21 @@ final class GGUFShardWriter: GGUFTensorSink {
 
     /// Checks the grouping before anything is written: a tensor larger than the size limit is refused,
     /// naming it, as gguf-split refuses it.
-    init(prefix: String, inputs: [String], version: UInt32 = 3, metadata: [(key: String, value: GGUFValue)],
-         tensors: [GGUFWriter.Tensor], limit: GGUFSplit.Limit) throws {
+    init(prefix: String, inputs: [String], metadata: [(key: String, value: GGUFValue)], tensors: [GGUFWriter.Tensor],
+         limit: GGUFSplit.Limit) throws {
         guard let groups = GGUFSplit.groups(tensors.map { $0.byteCount ?? 0 }, limit: limit) else {
             throw ConversionError.unsupportedTarget(output: prefix, reason: "tensor '\(tensors.first?.name ?? "")' is larger than the split size on its own; give a larger --split-max-size")
         }
-        (self.prefix, self.inputs, self.version, self.metadata, self.tensors, self.groups) = (prefix, inputs, version, metadata, tensors, groups)
+        (self.prefix, self.inputs, self.metadata, self.tensors, self.groups) = (prefix, inputs, metadata, tensors, groups)
         try openShard()
     }
-
-    /// Every shard's path, in order, as they will be named.
-    var allPaths: [String] { groups.indices.map { GGUFFile.splitPath(prefix, shard: $0, of: groups.count) } }
 
     private func openShard() throws {
         // The first shard holds every key; each then gets gguf-split's three, split.count last (ggml moves
         // a key it sets again to the end).
         let keys = (shard == 0 ? metadata : []) + [("split.no", .uint16(UInt16(shard))), ("split.tensors.count", .int32(Int32(tensors.count))),
                                                    ("split.count", .uint16(UInt16(groups.count)))]
-        current = try GGUFWriter(target: allPaths[shard], inputs: inputs, version: version, metadata: keys,
+        current = try GGUFWriter(target: GGUFFile.splitPath(prefix, shard: shard, of: groups.count), inputs: inputs, metadata: keys,
                                  tensors: groups[shard].map { tensors[$0] })
         appendedInShard = 0
     }

@@ -58,12 +58,11 @@ enum TensorTransform: Equatable, Sendable {
         case .fusedRows:
             return source.shape.count == 2 && source.shape[0] % 3 == 0 && source.shape[0] / 3 * source.shape[1] == count
                 && target.shape.last == source.shape[1]
-        case .unpermuteRope(let heads):
+        case .unpermuteRope(let heads), .permuteRope(let heads):
+            // llama.cpp's order comes only for weights; Hugging Face's also for biases and head norms.
+            let ranks = if case .unpermuteRope = self { 2...2 } else { 1...2 }
             let merged = target.shape.count >= 2 ? [target.shape[0] * target.shape[1]] + target.shape.dropFirst(2) : target.shape
-            return source.shape == merged && source.shape.count == 2 && heads > 0 && source.shape[0] % (2 * heads) == 0
-        case .permuteRope(let heads):
-            let merged = target.shape.count >= 2 ? [target.shape[0] * target.shape[1]] + target.shape.dropFirst(2) : target.shape
-            return source.shape == merged && (1...2).contains(source.shape.count) && heads > 0 && source.shape[0] % (2 * heads) == 0
+            return source.shape == merged && ranks.contains(source.shape.count) && heads > 0 && source.shape[0] % (2 * heads) == 0
         case .rowRange(let first, let rowCount, let total):
             return source.shape.count == 2 && source.shape[0] == total && first >= 0 && rowCount > 0 && first + rowCount <= total
                 && rowCount * source.shape[1] == count && target.shape.last == source.shape[1]
@@ -104,13 +103,10 @@ enum TensorTransform: Equatable, Sendable {
         case .rowRange(let first, _, let total):
             let rowBytes = source.bytes.count / total
             return TensorView(info: info, storage: source.storage, bytes: UnsafeRawBufferPointer(rebasing: source.bytes[first * rowBytes..<first * rowBytes + info.byteCount]))
-        case .unpermuteRope(let heads):
+        case .unpermuteRope(let heads), .permuteRope(let heads):
+            let undo = if case .unpermuteRope = self { true } else { false }
             return copy(info) { out in
-                permuteRopeRows(source.bytes, rows: source.shape[0], heads: heads, rowBytes: info.byteCount / source.shape[0], undo: true, into: out)
-            }
-        case .permuteRope(let heads):
-            return copy(info) { out in
-                permuteRopeRows(source.bytes, rows: source.shape[0], heads: heads, rowBytes: info.byteCount / source.shape[0], undo: false, into: out)
+                permuteRopeRows(source.bytes, rows: source.shape[0], heads: heads, rowBytes: info.byteCount / source.shape[0], undo: undo, into: out)
             }
         }
     }

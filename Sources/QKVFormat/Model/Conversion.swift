@@ -135,20 +135,14 @@ public enum Converter {
             writer.abandon()
             throw error
         }
-        // The bytes written: the file, the shards of a split GGUF, or the files of an output folder.
+        // The bytes written: the shards of a split GGUF, the files of an output folder, or the file.
         let shards = (writer as? GGUFExportWriter)?.shardPaths ?? []
         var size = stat()
-        var bytes = stat(output, &size) == 0 ? Int(size.st_size) : 0
-        if !shards.isEmpty {
-            bytes = shards.reduce(0) { total, path in
-                var s = stat()
-                return total + (stat(path, &s) == 0 ? Int(s.st_size) : 0)
-            }
-        } else if (size.st_mode & S_IFMT) == S_IFDIR {
-            bytes = ["model.safetensors", "config.json"].reduce(0) { total, name in
-                var s = stat()
-                return total + (stat("\(output)/\(name)", &s) == 0 ? Int(s.st_size) : 0)
-            }
+        let isFolder = stat(output, &size) == 0 && (size.st_mode & S_IFMT) == S_IFDIR
+        let files = !shards.isEmpty ? shards : isFolder ? ["model.safetensors", "config.json"].map { "\(output)/\($0)" } : [output]
+        let bytes = files.reduce(0) { total, path in
+            var s = stat()
+            return total + (stat(path, &s) == 0 ? Int(s.st_size) : 0)
         }
         let written = targets.filter { !omitted.contains($0.name) }
         return ConversionSummary(tensorCount: written.count, parameterCount: written.reduce(0) { $0 + $1.elementCount },
