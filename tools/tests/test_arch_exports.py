@@ -76,3 +76,22 @@ def test_windowed_mistral_is_refused_for_gguf_with_the_reason(tmp_path):
     assert result.returncode == 2
     assert "has no sliding window" in result.stderr
     assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize("dtype", ["f16", "bf16"])
+@pytest.mark.parametrize("folder", ["llama3", "gemma3", "qwen2"])
+def test_half_precision_gguf_keeps_vectors_f32_as_llama_cpp_needs(folder, dtype, tmp_path):
+    """llama.cpp aborts on an f16 norm ("binary_op: unsupported types"); its converter keeps every 1-D tensor f32."""
+    out = str(tmp_path / "half.gguf")
+    result = subprocess.run([qkv_binary(), "convert", os.path.join(ARCHS, folder), out, "--dtype", dtype, "--quiet"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    theirs = {t.name: t for t in gguf.GGUFReader(os.path.join(ARCHS, folder, "model.gguf")).tensors}
+    ours = gguf.GGUFReader(out)
+    half = gguf.GGMLQuantizationType.F16 if dtype == "f16" else gguf.GGMLQuantizationType.BF16
+    assert sorted(t.name for t in ours.tensors) == sorted(theirs)
+    for t in ours.tensors:
+        vector = len(theirs[t.name].shape) == 1
+        assert t.tensor_type == (gguf.GGMLQuantizationType.F32 if vector else half), t.name
+        if vector:   # kept as the f32 source has them, as llama.cpp's converter keeps them
+            assert np.asarray(t.data).tobytes() == np.asarray(theirs[t.name].data).tobytes(), t.name

@@ -100,6 +100,10 @@ public enum Converter {
                 guard info.dtype.isModelType, dtype.isFloat else { throw ConversionError.cannotConvert(file: input, tensor: info.name, from: info.dtype, to: dtype) }
                 out.dtype = dtype
             }
+            // llama.cpp adds and multiplies vectors (norms, biases) only as f32 and aborts on an f16 one, so a
+            // GGUF keeps them f32 whatever the matrices become, as its own converter does; widening is exact.
+            let vector = out.shape.count <= 1 || out.name.hasSuffix("/bias")   // per-head biases [H, d] are one GGUF vector
+            if format == .gguf, vector, out.dtype == .f16 || out.dtype == .bf16 { out.dtype = .f32 }
             guard format.canStore(out.dtype) else {
                 throw ConversionError.unsupportedTarget(output: output, reason: "tensor '\(info.name)' is \(out.dtype), which \(format.rawValue) has no type for; add --dtype f32 (or f16, bf16) to dequantize it")
             }
