@@ -65,10 +65,11 @@ func share(_ count: Int, part: Int, of parts: Int, align: Int = 1) -> Range<Int>
 /// time.
 final class ComputeTeam {
     let size: Int
-    private let state = TeamState()
+    private let state: TeamState
 
     init(size: Int) {
         self.size = max(1, size)
+        state = TeamState(yieldsWhileWaiting: self.size > ProcessInfo.processInfo.activeProcessorCount)
         runBLASOnCallingThreads()
         for worker in 1..<self.size {
             let state = self.state
@@ -150,6 +151,14 @@ private final class TeamState: @unchecked Sendable {
     private var body: ((Int) -> Void)?
     /// Polls of `generation` before a worker sleeps: about 100 µs.
     static let spinLimit = 200_000
+    /// Whether a waiting thread gives its core away now and then (`sched_yield`): only when the team has
+    /// more threads than there are cores, where the thread it waits for may be waiting for that core.
+    /// Otherwise a yield hands the core to any other runnable process for a whole time slice (up to
+    /// milliseconds), and a forward pass waits at tens of barriers per token: under a background build,
+    /// yielding made decode 2 to 4 times slower than spinning (Specs/benchmarks.md).
+    let yieldsWhileWaiting: Bool
+
+    init(yieldsWhileWaiting: Bool) { self.yieldsWhileWaiting = yieldsWhileWaiting }
 
     func start(_ body: @escaping (Int) -> Void, workers: Int) {
         self.body = body
@@ -162,7 +171,7 @@ private final class TeamState: @unchecked Sendable {
 
     func waitUntilDone() {
         var spins = 0
-        while remaining.load(ordering: .acquiring) > 0 { spins += 1; if spins & 1023 == 0 { sched_yield() } }
+        while remaining.load(ordering: .acquiring) > 0 { spins += 1; if yieldsWhileWaiting && spins & 1023 == 0 { sched_yield() } }
         body = nil
     }
 
@@ -178,9 +187,7 @@ private final class TeamState: @unchecked Sendable {
             var spins = 0
             while generation.load(ordering: .acquiring) == seen {
                 spins += 1
-                // Now and then let another thread have this core: with more threads than cores (--threads
-                // above the core count) the one we wait for may be waiting for it.
-                if spins & 1023 == 0 { sched_yield() }
+                if yieldsWhileWaiting && spins & 1023 == 0 { sched_yield() }
                 if spins >= Self.spinLimit {
                     wake.lock()
                     while generation.load(ordering: .acquiring) == seen { wake.wait() }

@@ -46,7 +46,9 @@ for type in $types; do
             qp[$mode]=$(echo "$line" | sed -E 's/.*prompt [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s\).*/\1/')
             qd[$mode]=$(echo "$line" | sed -E 's/.*generated [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s.*/\1/')
         done
-        peer_json=$("$peer" tools/bench/gemma3_llamacpp.py "$file" "$threads" "$ids" 64 2>/dev/null | tail -1)
+        peer_json=$("$peer" tools/bench/gemma3_llamacpp.py "$file" "$threads" "$ids" 64 2>"$models/quant/llamacpp.log" | tail -1) ||
+            { grep -v '^#[0-9]' "$models/quant/llamacpp.log" | grep -m5 -i -E 'error|unsupported|abort|failed' >&2
+              echo "quant_types.sh: llama.cpp failed on $file (log: $models/quant/llamacpp.log)" >&2; exit 1; }
         read -r lp ld < <(echo "$peer_json" | python3 -c 'import json,sys; j=json.load(sys.stdin); print("%.1f %.1f" % (j["prompt_tok_s"], j["decode_tok_s"]))')
         for mode in $activations; do
             python3 - "$mode" "$type" "$(du -m "$file" | cut -f1)" "$round" "${qp[$mode]}" "$lp" "${qd[$mode]}" "$ld" "$weights" <<'EOF'
