@@ -4,6 +4,8 @@
 # in one run. qkv: release build, median of RUNS runs (default 3) of the whole corpus; its own timing
 # line splits load from embedding. Peer: tools/bench/embed_peer.py in the reference venv
 # ($QKV_REF_PYTHON, default ~/.cache/qkv-ref-venv/bin/python; tools/make_references.py says how to make it).
+# llama.cpp's embedding mode too when its venv is there (tools/bench/peers.sh; tools/bench/embed_llamacpp.py)
+# on a GGUF that `qkv convert` makes of the same model, with the cosine of its vectors against qkv's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -43,6 +45,20 @@ for batch in 1 32; do
     rate[$batch]=$(printf '%s\n' "${rates[@]}" | median)
 done
 peer_json=$("$peer" tools/bench/embed_peer.py "$model" "$work/corpus.txt" "$threads" "$runs" 1,32 2>/dev/null | tail -1)
+llamacpp=$HOME/.cache/qkv-llamacpp-venv/bin/python
+llamacpp_json=null
+if [ -x "$llamacpp" ]; then
+    "$qkv" convert "$model" "$work/minilm.gguf" -q
+    llamacpp_json=$("$llamacpp" tools/bench/embed_llamacpp.py "$work/minilm.gguf" "$work/corpus.txt" "$threads" "$runs" 1,32 \
+        "$work/llamacpp.npy" 2>"$work/llamacpp.log" | tail -1) || { tail -5 "$work/llamacpp.log" >&2; exit 1; }
+    # Cosine of each sentence's vector against qkv's (the batch-32 run above wrote out.npy).
+    llamacpp_json=$(python3 -c 'import json, sys, numpy as np
+j = json.loads(sys.argv[1]); a, b = np.load(sys.argv[2]), np.load(sys.argv[3])
+j["min_cosine"] = float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
+print(json.dumps(j))' "$llamacpp_json" "$work/out.npy" "$work/llamacpp.npy")
+else
+    echo "embed.sh: no llama.cpp venv ($llamacpp; tools/bench/peers.sh makes it): its column is left out" >&2
+fi
 model_bytes=$(stat -c %s "$work/minilm.qkv")
 
 # Open + first embedding, as a user waits for it: the whole process for one short text (median of RUNS).
@@ -53,9 +69,9 @@ for _ in $(seq "$runs"); do
 done
 first=$(printf '%s\n' "${firsts[@]}" | median)
 
-python3 - "$peer_json" "${rate[1]}" "${rate[32]}" "${rss[1]}" "${rss[32]}" "$load" "$model_bytes" "$n" "$threads" "$first" "${BENCH_JSON:-}" <<'PY'
+python3 - "$peer_json" "${rate[1]}" "${rate[32]}" "${rss[1]}" "${rss[32]}" "$load" "$model_bytes" "$n" "$threads" "$first" "${BENCH_JSON:-}" "$llamacpp_json" <<'PY'
 import json, sys
-peer = json.loads(sys.argv[1])
+peer, cpp = json.loads(sys.argv[1]), json.loads(sys.argv[12])
 first, json_out = float(sys.argv[10]), sys.argv[11]
 q1, q32, rss1, rss32, load, model, n, threads = float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7]), sys.argv[8], sys.argv[9]
 p1, p32 = peer["per_batch"]["1"], peer["per_batch"]["32"]
@@ -65,6 +81,11 @@ print("| measure | qkv | sentence-transformers | ratio |")
 print("|---|---|---|---|")
 print("| sentences/s, batch 1 | %.1f | %.1f | %.2fx |" % (q1, p1, q1 / p1))
 print("| sentences/s, batch 32 | %.1f | %.1f | %.2fx |" % (q32, p32, q32 / p32))
+if cpp:
+    c1, c32 = cpp["per_batch"]["1"], cpp["per_batch"]["32"]
+    print("| llama.cpp embedding mode (xllamacpp, same model as GGUF), sentences/s, batch 1 | %.1f | %.1f (llama.cpp) | %.2fx |" % (q1, c1, q1 / c1))
+    print("| llama.cpp embedding mode, sentences/s, batch 32 | %.1f | %.1f (llama.cpp) | %.2fx |" % (q32, c32, q32 / c32))
+    print("| llama.cpp's vectors against qkv's: smallest cosine over the corpus | | %.7f | |" % cpp["min_cosine"])
 print("| model load, s | %.3f | %.3f | %.2fx faster |" % (load, peer["load_seconds"], peer["load_seconds"] / load))
 print("| peak RSS, MiB (batch 32) | %.1f | %.1f | %.2fx less |" % (rss32 / 1024, peer["peak_rss_kib"] / 1024, peer["peak_rss_kib"] / rss32))
 print("| peak RSS / model file | %.2f | %.2f | |" % (rss32 * 1024 / model, peer["peak_rss_kib"] * 1024 / model))
@@ -73,5 +94,7 @@ if json_out:
     with open(json_out, "w") as f:
         json.dump({"qkv_batch1": q1, "peer_batch1": p1, "qkv_batch32": q32, "peer_batch32": p32, "qkv_load": load,
                    "peer_load": peer["load_seconds"], "qkv_first_output": first, "qkv_rss_kib": rss32,
-                   "peer_rss_kib": peer["peak_rss_kib"], "model_bytes": model, "sentences": int(n), "threads": int(threads)}, f)
+                   "peer_rss_kib": peer["peak_rss_kib"], "model_bytes": model, "sentences": int(n), "threads": int(threads),
+                   "llamacpp_batch1": cpp and cpp["per_batch"]["1"], "llamacpp_batch32": cpp and cpp["per_batch"]["32"],
+                   "llamacpp_load": cpp and cpp["load_seconds"], "llamacpp_min_cosine": cpp and cpp["min_cosine"]}, f)
 PY

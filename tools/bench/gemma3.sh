@@ -2,7 +2,8 @@
 # The real Gemma 3 270M Q4_K_M: qkv (release, from the mapping) against llama.cpp (the xllamacpp wheel,
 # ~/.cache/qkv-llamacpp-venv) on the same file, the same 256 prompt ids and 2 threads, in alternation:
 # prompt tok/s and decode tok/s (64 tokens). Prints a table for Specs/benchmarks.md with the CPU model.
-# ACTIVATIONS="f32 q8" runs qkv once per `--activations` mode in each round, a row per mode.
+# ACTIVATIONS="f32 q8" runs qkv once per `--activations` mode in each round, a row per mode. BENCH_JSON=file
+# appends a JSON line per row (tools/bench/summary.py reads them).
 #   ROUNDS=3  ACTIVATIONS=f32
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,6 +15,9 @@ gemma=$(bash tools/fetch-models.sh | sed -n 3p)
 peer=~/.cache/qkv-llamacpp-venv/bin/python
 [ -x "$peer" ] || { echo "gemma3.sh: no llama.cpp venv; python3 -m venv ~/.cache/qkv-llamacpp-venv && ~/.cache/qkv-llamacpp-venv/bin/pip install xllamacpp numpy" >&2; exit 2; }
 # 256 prompt ids: BOS, then the tokens of Fixtures/reference/gemma3's long prompt.
+# Bytes read per decoded token: every tensor but the token embedding, of which one row is read (but for the
+# tied output head, which reads all of it: counted once as the head).
+weights=$(python3 -c 'import sys, gguf; r = gguf.GGUFReader(sys.argv[1]); print(sum(t.n_bytes for t in r.tensors))' "$gemma")
 ids=$(python3 -c 'import json; c=json.load(open("Fixtures/reference/gemma3/cases.json")); l=[x for x in c["cases"] if x["name"]=="long"][0]; print(",".join(map(str, l["prompt_ids"][:256])))')
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; flags: $(grep -m1 '^flags' /proc/cpuinfo | grep -o -w -E 'avx512f|avx512_vnni|avx512_bf16|avx2' | sort -u | tr '\n' ' ')"
 echo "| round | activations | qkv prompt tok/s | llama.cpp prompt tok/s | qkv decode tok/s | llama.cpp decode tok/s | decode ratio |"
@@ -30,5 +34,8 @@ for round in $(seq "$rounds"); do
     ld=$(echo "$peer_json" | python3 -c 'import json,sys; print("%.1f" % json.load(sys.stdin)["decode_tok_s"])')
     for mode in $activations; do
         echo "| $round | $mode | ${qp[$mode]} | $lp | ${qd[$mode]} | $ld | $(python3 -c "print('%.2f' % (${qd[$mode]} / $ld))") |"
+        if [ -n "${BENCH_JSON:-}" ]; then
+            echo "{\"model\": \"gemma3-270m\", \"type\": \"q4_k_m\", \"activations\": \"$mode\", \"round\": $round, \"qkv_prompt\": ${qp[$mode]}, \"peer_prompt\": $lp, \"qkv_decode\": ${qd[$mode]}, \"peer_decode\": $ld, \"weight_bytes\": $weights}" >> "$BENCH_JSON"
+        fi
     done
 done

@@ -6,7 +6,8 @@
 # 2 threads, in alternation. Prints a Markdown table with the CPU model: prompt and decode tok/s, the
 # ratio, and the GB/s of weights qkv reads per decoded token (every matrix once, the token embedding's
 # one row aside). ACTIVATIONS="f32 q8" runs qkv once per mode in each round (`--activations q8`:
-# 8-bit activations) beside one llama.cpp run, a row per mode.
+# 8-bit activations) beside one llama.cpp run, a row per mode. BENCH_JSON=file appends a JSON line per row
+# (tools/bench/summary.py reads them).
 #   TYPES="q4_0 q4_k q5_k q6_k q8_0"  ROUNDS=2  THREADS=2  ACTIVATIONS=f32  QKV_BENCH_MODELS=~/.cache/qkv-bench
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -39,8 +40,10 @@ for type in $types; do
     fi
     # Bytes read per decoded token: the file's tensors but the token embedding (one row of it is read).
     weights=$(python3 -c 'import sys, gguf; r = gguf.GGUFReader(sys.argv[1]); print(sum(t.n_bytes for t in r.tensors if t.name != "token_embd.weight"))' "$file")
+    modes=$activations   # 8-bit activations change only block-quantized products
+    case $type in f32|f16|bf16) modes=f32 ;; esac
     for round in $(seq "$rounds"); do
-        for mode in $activations; do
+        for mode in $modes; do
             line=$("$qkv" generate "$file" --prompt-ids "$ids" --max-tokens 64 --ignore-eos --ids --threads "$threads" \
                 --activations "$mode" 2>&1 >/dev/null | tail -1)
             qp[$mode]=$(echo "$line" | sed -E 's/.*prompt [0-9]+ tokens in [0-9.]+ s \(([0-9.]+) tok\/s\).*/\1/')
@@ -50,12 +53,16 @@ for type in $types; do
             { grep -v '^#[0-9]' "$models/quant/llamacpp.log" | grep -m5 -i -E 'error|unsupported|abort|failed' >&2
               echo "quant_types.sh: llama.cpp failed on $file (log: $models/quant/llamacpp.log)" >&2; exit 1; }
         read -r lp ld < <(echo "$peer_json" | python3 -c 'import json,sys; j=json.load(sys.stdin); print("%.1f %.1f" % (j["prompt_tok_s"], j["decode_tok_s"]))')
-        for mode in $activations; do
+        for mode in $modes; do
             python3 - "$mode" "$type" "$(du -m "$file" | cut -f1)" "$round" "${qp[$mode]}" "$lp" "${qd[$mode]}" "$ld" "$weights" <<'EOF'
-import sys
+import json, os, sys
 a, t, mb, r, qp, lp, qd, ld, w = sys.argv[1:]
 qp, lp, qd, ld, w = map(float, (qp, lp, qd, ld, w))
 print("| %s | %s | %s MB | %s | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f |" % (a, t, mb, r, qp, lp, qp / lp, qd, ld, qd / ld, w * qd / 1e9))
+if os.environ.get("BENCH_JSON"):
+    with open(os.environ["BENCH_JSON"], "a") as f:
+        f.write(json.dumps({"model": "llama-134m", "type": t, "activations": a, "round": int(r), "qkv_prompt": qp, "peer_prompt": lp,
+                            "qkv_decode": qd, "peer_decode": ld, "weight_bytes": w}) + "\n")
 EOF
         done
     done

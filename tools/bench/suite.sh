@@ -28,9 +28,10 @@ BENCH_JSON="$out/embed.json" bash tools/bench/embed.sh > "$out/embed.md"
 echo "suite: decoding" >&2
 BENCH_JSON="$out/decode.json" bash tools/bench/decode.sh > "$out/decode.md"
 echo "suite: llama.cpp beside qkv, per dtype and block type (LLaMA-134M)" >&2
-TYPES="${LLAMACPP_TYPES:-f32 f16 bf16 q8_0 q4_0 q4_k_m q5_k_m q6_k}" ROUNDS=1 bash tools/bench/quant_types.sh > "$out/llamacpp-types.md"
+TYPES="${LLAMACPP_TYPES:-f32 f16 bf16 q8_0 q4_0 q4_k_m q5_k_m q6_k}" ROUNDS=${LLAMACPP_ROUNDS:-2} ACTIVATIONS="f32 q8" \
+    BENCH_JSON="$out/llamacpp-types.jsonl" bash tools/bench/quant_types.sh > "$out/llamacpp-types.md"
 echo "suite: llama.cpp beside qkv, the real Gemma 3 270M Q4_K_M" >&2
-ROUNDS=2 bash tools/bench/gemma3.sh > "$out/llamacpp-gemma3.md"
+ROUNDS=2 ACTIVATIONS="f32 q8" BENCH_JSON="$out/llamacpp-gemma3.jsonl" bash tools/bench/gemma3.sh > "$out/llamacpp-gemma3.md"
 echo "suite: concurrent completions, qkv serve beside llama.cpp's server" >&2
 REQUESTS=2 bash tools/bench/serve.sh > "$out/serve.md"
 

@@ -14,6 +14,42 @@ import sys
 
 BEGIN, END = "<!-- bench:suite:begin -->", "<!-- bench:suite:end -->"
 DECODE_TARGETS = {"f32": 1.5, "f16": 2.5, "bf16": 2.5, "q8_0": 5.5}
+# Against llama.cpp on the same GGUF (issue 19): decode and 256-token prompt rates.
+LLAMACPP_DECODE_TARGET, LLAMACPP_PROMPT_TARGET = 1.1, 1.2
+
+
+def load_lines(directory, name):
+    """The JSON lines a benchmark appended (BENCH_JSON of quant_types.sh and gemma3.sh), or []."""
+    path = os.path.join(directory, name)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def median(values):
+    values = sorted(values)
+    n = len(values)
+    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+
+def llamacpp_rows(rows, bandwidth):
+    """Top-table rows against llama.cpp: per model, type and activation mode, the medians over rounds."""
+    groups = {}
+    for row in rows:
+        groups.setdefault((row["model"], row["type"], row["activations"]), []).append(row)
+    lines = []
+    for (model, dtype, activations), group in groups.items():
+        qd, ld = median([r["qkv_decode"] for r in group]), median([r["peer_decode"] for r in group])
+        qp, lp = median([r["qkv_prompt"] for r in group]), median([r["peer_prompt"] for r in group])
+        gbs = group[0]["weight_bytes"] * qd / 1e9
+        share = ", %.0f %% of the bandwidth" % (gbs / bandwidth["median_gb_s"] * 100) if bandwidth else ""
+        mode = "" if activations == "f32" else ", %s activations" % activations
+        lines.append("| %s decode tok/s, %s%s | %.1f (%.1f GB/s%s) | %.1f (llama.cpp) | %.2fx | >= %.1fx | %s |" % (
+            model, dtype, mode, qd, gbs, share, ld, qd / ld, LLAMACPP_DECODE_TARGET, verdict(qd / ld, LLAMACPP_DECODE_TARGET)))
+        lines.append("| %s 256-token prompt tok/s, %s%s | %.1f | %.1f (llama.cpp) | %.2fx | >= %.1fx | %s |" % (
+            model, dtype, mode, qp, lp, qp / lp, LLAMACPP_PROMPT_TARGET, verdict(qp / lp, LLAMACPP_PROMPT_TARGET)))
+    return lines
 
 
 def load(directory, name):
@@ -52,6 +88,10 @@ def summary(directory):
             q, p = embed["qkv_batch" + batch], embed["peer_batch" + batch]
             lines.append("| MiniLM sentences/s, batch %s | %.1f | %.1f (sentence-transformers) | %.2fx | >= 2x | %s |" % (
                 batch, q, p, q / p, verdict(q / p, 2.0)))
+            if embed.get("llamacpp_batch" + batch):
+                c = embed["llamacpp_batch" + batch]
+                lines.append("| MiniLM sentences/s, batch %s | %.1f | %.1f (llama.cpp embedding mode) | %.2fx | | cosine >= %.6f |" % (
+                    batch, q, c, q / c, embed["llamacpp_min_cosine"]))
         r = embed["qkv_first_output"] / embed["peer_load"]
         lines.append("| open + first embedding, s | %.3f | %.3f (load) | %.2fx | <= 0.2x | %s |" % (
             embed["qkv_first_output"], embed["peer_load"], r, verdict(r, 0.2, higher_is_better=False)))
@@ -71,6 +111,7 @@ def summary(directory):
                 rp = row["qkv_prompt"] / row["peer_prompt"]
                 lines.append("| %s 256-token prompt tok/s, f32 | %.1f | %.1f | %.2fx | >= 1.2x | %s |" % (
                     row["shape"], row["qkv_prompt"], row["peer_prompt"], rp, verdict(rp, 1.2)))
+    lines += llamacpp_rows(load_lines(directory, "llamacpp-types.jsonl") + load_lines(directory, "llamacpp-gemma3.jsonl"), bandwidth)
     if convert:
         rows, size = convert["rows"], convert["model_bytes"]
         peer = rows.get("copy + fsync (durable peer)") or rows.get("cp model.safetensors (peer)")
