@@ -1,8 +1,10 @@
 // AVX2/FMA matrix-vector products from ggml's block types q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k,
 // q6_k, iq4_nl and iq4_xs (Specs/quantization.md), for decoding one token: each group of eight weights is
 // dequantized in registers exactly as BlockQuantization.swift does it (separate multiplies, additions and
-// subtractions, so the same f32 values), then multiplied with x into one accumulator of eight per row,
-// whose lanes are summed at the end.
+// subtractions, so the same f32 values), then multiplied with x into four accumulators of eight per row
+// (four independent chains of FMAs: with one, each FMA waited for the previous one's latency), whose lanes
+// are summed at the end. q3_k uses one: its unpacking bounds it, and four accumulators spilled. q4_k, q5_k
+// and q6_k unpack the values that share a byte from one load.
 #include "qkv_kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -33,35 +35,33 @@ KERNEL static inline __m256i u8x8(const uint8_t *p) {
 }
 
 // q4_0 [18]: d, qs[16]; w = d · (nibble - 8). Values 0..15 are low nibbles, 16..31 high nibbles.
-KERNEL static __m256 dot_block_q4_0(const uint8_t *b, const float *x, __m256 acc) {
+KERNEL static void dot_block_q4_0(const uint8_t *b, const float *x, __m256 *acc) {
     const __m256 d = _mm256_set1_ps(f16_at(b));
     const __m256i mask = _mm256_set1_epi32(0x0F), eight = _mm256_set1_epi32(8);
     for (int h = 0; h < 2; h++) {
         __m256i q = u8x8(b + 2 + 8 * h);
         __m256 lo = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(q, mask), eight));
         __m256 hi = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(q, 4), eight));
-        acc = _mm256_fmadd_ps(_mm256_mul_ps(d, lo), _mm256_loadu_ps(x + 8 * h), acc);
-        acc = _mm256_fmadd_ps(_mm256_mul_ps(d, hi), _mm256_loadu_ps(x + 16 + 8 * h), acc);
+        acc[2 * h] = _mm256_fmadd_ps(_mm256_mul_ps(d, lo), _mm256_loadu_ps(x + 8 * h), acc[2 * h]);
+        acc[2 * h + 1] = _mm256_fmadd_ps(_mm256_mul_ps(d, hi), _mm256_loadu_ps(x + 16 + 8 * h), acc[2 * h + 1]);
     }
-    return acc;
 }
 
 // q4_1 [20]: d, m, qs[16] as q4_0; w = d · nibble + m.
-KERNEL static __m256 dot_block_q4_1(const uint8_t *b, const float *x, __m256 acc) {
+KERNEL static void dot_block_q4_1(const uint8_t *b, const float *x, __m256 *acc) {
     const __m256 d = _mm256_set1_ps(f16_at(b)), m = _mm256_set1_ps(f16_at(b + 2));
     const __m256i mask = _mm256_set1_epi32(0x0F);
     for (int h = 0; h < 2; h++) {
         __m256i q = u8x8(b + 4 + 8 * h);
         __m256 lo = _mm256_cvtepi32_ps(_mm256_and_si256(q, mask));
         __m256 hi = _mm256_cvtepi32_ps(_mm256_srli_epi32(q, 4));
-        acc = _mm256_fmadd_ps(_mm256_add_ps(_mm256_mul_ps(d, lo), m), _mm256_loadu_ps(x + 8 * h), acc);
-        acc = _mm256_fmadd_ps(_mm256_add_ps(_mm256_mul_ps(d, hi), m), _mm256_loadu_ps(x + 16 + 8 * h), acc);
+        acc[2 * h] = _mm256_fmadd_ps(_mm256_add_ps(_mm256_mul_ps(d, lo), m), _mm256_loadu_ps(x + 8 * h), acc[2 * h]);
+        acc[2 * h + 1] = _mm256_fmadd_ps(_mm256_add_ps(_mm256_mul_ps(d, hi), m), _mm256_loadu_ps(x + 16 + 8 * h), acc[2 * h + 1]);
     }
-    return acc;
 }
 
 // q5_0 [22]: d, qh u32, qs[16]; w = d · ((nibble | bit(qh, j) << 4) - 16).
-KERNEL static __m256 dot_block_q5_0(const uint8_t *b, const float *x, __m256 acc) {
+KERNEL static void dot_block_q5_0(const uint8_t *b, const float *x, __m256 *acc) {
     const __m256 d = _mm256_set1_ps(f16_at(b));
     uint32_t qh;
     memcpy(&qh, b + 2, 4);
@@ -73,14 +73,13 @@ KERNEL static __m256 dot_block_q5_0(const uint8_t *b, const float *x, __m256 acc
         __m256i hb1 = _mm256_and_si256(_mm256_srlv_epi32(bits, _mm256_add_epi32(lanes, _mm256_set1_epi32(16 + 8 * h))), one);
         __m256i lo = _mm256_sub_epi32(_mm256_or_si256(_mm256_and_si256(q, mask), _mm256_slli_epi32(hb0, 4)), sixteen);
         __m256i hi = _mm256_sub_epi32(_mm256_or_si256(_mm256_srli_epi32(q, 4), _mm256_slli_epi32(hb1, 4)), sixteen);
-        acc = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(lo)), _mm256_loadu_ps(x + 8 * h), acc);
-        acc = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(hi)), _mm256_loadu_ps(x + 16 + 8 * h), acc);
+        acc[2 * h] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(lo)), _mm256_loadu_ps(x + 8 * h), acc[2 * h]);
+        acc[2 * h + 1] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(hi)), _mm256_loadu_ps(x + 16 + 8 * h), acc[2 * h + 1]);
     }
-    return acc;
 }
 
 // q5_1 [24]: d, m, qh u32, qs[16] as q5_0; w = d · (nibble | bit(qh, j) << 4) + m.
-KERNEL static __m256 dot_block_q5_1(const uint8_t *b, const float *x, __m256 acc) {
+KERNEL static void dot_block_q5_1(const uint8_t *b, const float *x, __m256 *acc) {
     const __m256 d = _mm256_set1_ps(f16_at(b)), m = _mm256_set1_ps(f16_at(b + 2));
     uint32_t qh;
     memcpy(&qh, b + 4, 4);
@@ -92,10 +91,9 @@ KERNEL static __m256 dot_block_q5_1(const uint8_t *b, const float *x, __m256 acc
         __m256i hb1 = _mm256_and_si256(_mm256_srlv_epi32(bits, _mm256_add_epi32(lanes, _mm256_set1_epi32(16 + 8 * h))), one);
         __m256i lo = _mm256_or_si256(_mm256_and_si256(q, mask), _mm256_slli_epi32(hb0, 4));
         __m256i hi = _mm256_or_si256(_mm256_srli_epi32(q, 4), _mm256_slli_epi32(hb1, 4));
-        acc = _mm256_fmadd_ps(_mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(lo)), m), _mm256_loadu_ps(x + 8 * h), acc);
-        acc = _mm256_fmadd_ps(_mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(hi)), m), _mm256_loadu_ps(x + 16 + 8 * h), acc);
+        acc[2 * h] = _mm256_fmadd_ps(_mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(lo)), m), _mm256_loadu_ps(x + 8 * h), acc[2 * h]);
+        acc[2 * h + 1] = _mm256_fmadd_ps(_mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(hi)), m), _mm256_loadu_ps(x + 16 + 8 * h), acc[2 * h + 1]);
     }
-    return acc;
 }
 
 // The 16 levels of iq4_nl and iq4_xs, indexed by a nibble.
@@ -111,25 +109,25 @@ KERNEL static inline void iq4_lookup(const uint8_t *qs, __m128i *lo, __m128i *hi
 }
 
 // Levels i8[16] in v times d, against x[0..16]: w = d · level.
-KERNEL static inline __m256 dot_levels16(__m128i v, __m256 d, const float *x, __m256 acc) {
+KERNEL static inline void dot_levels16(__m128i v, __m256 d, const float *x, __m256 *acc) {
     __m256 w0 = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)));
     __m256 w1 = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8))));
-    acc = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x), acc);
-    return _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + 8), acc);
+    acc[0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x), acc[0]);
+    acc[1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + 8), acc[1]);
 }
 
 // iq4_nl [18]: d, qs[16] as q4_0, each nibble indexing the 16 levels K; w = d · K[nibble].
-KERNEL static __m256 dot_block_iq4_nl(const uint8_t *b, const float *x, __m256 acc) {
+KERNEL static void dot_block_iq4_nl(const uint8_t *b, const float *x, __m256 *acc) {
     const __m256 d = _mm256_set1_ps(f16_at(b));
     __m128i lo, hi;
     iq4_lookup(b + 2, &lo, &hi);
-    acc = dot_levels16(lo, d, x, acc);
-    return dot_levels16(hi, d, x + 16, acc);
+    dot_levels16(lo, d, x, acc);
+    dot_levels16(hi, d, x + 16, acc + 2);
 }
 
 // q2_k [84]: scales[16] (low nibble scale, high nibble min, per 16 values), qs[64], d, dmin; value
 // 128·h + 32·l + m is bits 2l of qs[32·h + m]; w = (d · low(s)) · q - (dmin · high(s)), s = scales[i / 16].
-KERNEL static __m256 dot_block_q2_k(const uint8_t *b, const float *x, __m256 acc) {
+KERNEL static void dot_block_q2_k(const uint8_t *b, const float *x, __m256 *acc) {
     const float d = f16_at(b + 80), dmin = f16_at(b + 82);
     const __m256i mask = _mm256_set1_epi32(3);
     for (int h = 0; h < 2; h++) {
@@ -139,17 +137,16 @@ KERNEL static __m256 dot_block_q2_k(const uint8_t *b, const float *x, __m256 acc
                 const __m256 dl = _mm256_set1_ps(d * (float)(s & 0x0F)), ml = _mm256_set1_ps(dmin * (float)(s >> 4));
                 __m256i q = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + 16 + 32 * h + m), 2 * l), mask);
                 __m256 w = _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(q)), ml);
-                acc = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 128 * h + 32 * l + m), acc);
+                acc[m / 8] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 128 * h + 32 * l + m), acc[m / 8]);
             }
         }
     }
-    return acc;
 }
 
 // q3_k [110]: hmask[32], qs[64] (low 2 bits as q2_k), 12 bytes of 16 six-bit scales, d; value
 // 128·h + 32·l + m has high bit (hmask[m] >> (4h + l)) & 1 and q = low - (high ? 0 : 4);
 // w = (d · (scale - 32)) · q, the scale of value i being scale i / 16.
-KERNEL static __m256 dot_block_q3_k(const uint8_t *b, const float *x, __m256 acc) {
+KERNEL static void dot_block_q3_k(const uint8_t *b, const float *x, __m256 *acc) {
     const float d = f16_at(b + 108);
     const uint8_t *sc = b + 96;
     const __m256i mask = _mm256_set1_epi32(3), one = _mm256_set1_epi32(1), four = _mm256_set1_epi32(4);
@@ -162,80 +159,94 @@ KERNEL static __m256 dot_block_q3_k(const uint8_t *b, const float *x, __m256 acc
                 __m256i q = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + 32 + 32 * h + m), 2 * l), mask);
                 __m256i hb = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + m), 4 * h + l), one);
                 q = _mm256_sub_epi32(_mm256_add_epi32(q, _mm256_slli_epi32(hb, 2)), four);
-                acc = _mm256_fmadd_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(q)), _mm256_loadu_ps(x + 128 * h + 32 * l + m), acc);
+                acc[0] = _mm256_fmadd_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(q)), _mm256_loadu_ps(x + 128 * h + 32 * l + m), acc[0]);
             }
         }
     }
-    return acc;
 }
 
 // q4_k [144]: d, dmin, 12 bytes of 6-bit scales and mins, qs[128]; sub-block s (32 values) reads nibble
 // s % 2 of qs[32·(s / 2) + m]; w = (d · sc) · q - (dmin · mn).
-KERNEL static __m256 dot_block_q4_k(const uint8_t *b, const float *x, __m256 acc) {
+KERNEL static void dot_block_q4_k(const uint8_t *b, const float *x, __m256 *acc) {
     const float d = f16_at(b), dmin = f16_at(b + 2);
     const uint8_t *sc = b + 4;
     const __m256i mask = _mm256_set1_epi32(0x0F);
-    for (int s = 0; s < 8; s++) {
-        uint8_t scale, min;
-        if (s < 4) { scale = sc[s] & 63; min = sc[s + 4] & 63; }
-        else { scale = (uint8_t)((sc[s + 4] & 0x0F) | ((sc[s - 4] >> 6) << 4)); min = (uint8_t)((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4)); }
-        const __m256 d1 = _mm256_set1_ps(d * (float)scale), m1 = _mm256_set1_ps(dmin * (float)min);
-        const uint8_t *qs = b + 16 + 32 * (s / 2);
-        const int shift = 4 * (s & 1);
+    for (int p = 0; p < 4; p++) {   // sub-blocks 2p (low nibbles) and 2p + 1 (high nibbles) share qs[32p ..< 32p + 32]
+        const int s = 2 * p, t = s + 1;
+        uint8_t scale0, min0, scale1, min1;
+        if (s < 4) { scale0 = sc[s] & 63; min0 = sc[s + 4] & 63; scale1 = sc[t] & 63; min1 = sc[t + 4] & 63; }
+        else {
+            scale0 = (uint8_t)((sc[s + 4] & 0x0F) | ((sc[s - 4] >> 6) << 4)); min0 = (uint8_t)((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4));
+            scale1 = (uint8_t)((sc[t + 4] & 0x0F) | ((sc[t - 4] >> 6) << 4)); min1 = (uint8_t)((sc[t + 4] >> 4) | ((sc[t] >> 6) << 4));
+        }
+        const __m256 d0 = _mm256_set1_ps(d * (float)scale0), m0 = _mm256_set1_ps(dmin * (float)min0);
+        const __m256 d1 = _mm256_set1_ps(d * (float)scale1), m1 = _mm256_set1_ps(dmin * (float)min1);
+        const uint8_t *qs = b + 16 + 32 * p;
         for (int m = 0; m < 32; m += 8) {
-            __m256i q = _mm256_and_si256(_mm256_srli_epi32(u8x8(qs + m), shift), mask);
-            __m256 w = _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(q)), m1);
-            acc = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 32 * s + m), acc);
+            const __m256i q = u8x8(qs + m);
+            const __m256 w0 = _mm256_sub_ps(_mm256_mul_ps(d0, _mm256_cvtepi32_ps(_mm256_and_si256(q, mask))), m0);
+            const __m256 w1 = _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_srli_epi32(q, 4))), m1);
+            acc[m / 8] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + 32 * s + m), acc[m / 8]);
+            acc[m / 8] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + 32 * t + m), acc[m / 8]);
         }
     }
-    return acc;
 }
 
 // q5_k [176]: as q4_k, with qh[32] at 16 (fifth bit of value 32·s + m: (qh[m] >> s) & 1) and qs at 48.
-KERNEL static __m256 dot_block_q5_k(const uint8_t *b, const float *x, __m256 acc) {
+KERNEL static void dot_block_q5_k(const uint8_t *b, const float *x, __m256 *acc) {
     const float d = f16_at(b), dmin = f16_at(b + 2);
     const uint8_t *sc = b + 4, *qh = b + 16;
     const __m256i mask = _mm256_set1_epi32(0x0F), one = _mm256_set1_epi32(1);
-    for (int s = 0; s < 8; s++) {
-        uint8_t scale, min;
-        if (s < 4) { scale = sc[s] & 63; min = sc[s + 4] & 63; }
-        else { scale = (uint8_t)((sc[s + 4] & 0x0F) | ((sc[s - 4] >> 6) << 4)); min = (uint8_t)((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4)); }
-        const __m256 d1 = _mm256_set1_ps(d * (float)scale), m1 = _mm256_set1_ps(dmin * (float)min);
-        const uint8_t *qs = b + 48 + 32 * (s / 2);
-        const int shift = 4 * (s & 1);
+    for (int p = 0; p < 4; p++) {   // sub-blocks 2p (low nibbles) and 2p + 1 (high nibbles) share qs[32p ..< 32p + 32]
+        const int s = 2 * p, t = s + 1;
+        uint8_t scale0, min0, scale1, min1;
+        if (s < 4) { scale0 = sc[s] & 63; min0 = sc[s + 4] & 63; scale1 = sc[t] & 63; min1 = sc[t + 4] & 63; }
+        else {
+            scale0 = (uint8_t)((sc[s + 4] & 0x0F) | ((sc[s - 4] >> 6) << 4)); min0 = (uint8_t)((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4));
+            scale1 = (uint8_t)((sc[t + 4] & 0x0F) | ((sc[t - 4] >> 6) << 4)); min1 = (uint8_t)((sc[t + 4] >> 4) | ((sc[t] >> 6) << 4));
+        }
+        const __m256 d0 = _mm256_set1_ps(d * (float)scale0), m0 = _mm256_set1_ps(dmin * (float)min0);
+        const __m256 d1 = _mm256_set1_ps(d * (float)scale1), m1 = _mm256_set1_ps(dmin * (float)min1);
+        const uint8_t *qs = b + 48 + 32 * p;
         for (int m = 0; m < 32; m += 8) {
-            __m256i q = _mm256_and_si256(_mm256_srli_epi32(u8x8(qs + m), shift), mask);
-            __m256i h = _mm256_and_si256(_mm256_srli_epi32(u8x8(qh + m), s), one);
-            q = _mm256_or_si256(q, _mm256_slli_epi32(h, 4));
-            __m256 w = _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(q)), m1);
-            acc = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 32 * s + m), acc);
+            const __m256i q = u8x8(qs + m), h = u8x8(qh + m);
+            const __m256i q0 = _mm256_or_si256(_mm256_and_si256(q, mask), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h, s), one), 4));
+            const __m256i q1 = _mm256_or_si256(_mm256_srli_epi32(q, 4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h, t), one), 4));
+            const __m256 w0 = _mm256_sub_ps(_mm256_mul_ps(d0, _mm256_cvtepi32_ps(q0)), m0);
+            const __m256 w1 = _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(q1)), m1);
+            acc[m / 8] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + 32 * s + m), acc[m / 8]);
+            acc[m / 8] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + 32 * t + m), acc[m / 8]);
         }
     }
-    return acc;
 }
 
 // q6_k [210]: ql[128], qh[64], scales i8[16], d; value 128·h + r: nibble r / 64 of ql[64·h + r % 64],
 // high bits 2·(r / 32) of qh[32·h + r % 32]; w = (d · sc) · (q - 32).
-KERNEL static __m256 dot_block_q6_k(const uint8_t *b, const float *x, __m256 acc) {
+KERNEL static void dot_block_q6_k(const uint8_t *b, const float *x, __m256 *acc) {
     const float d = f16_at(b + 208);
     const __m256i mask4 = _mm256_set1_epi32(0x0F), mask2 = _mm256_set1_epi32(3), bias = _mm256_set1_epi32(32);
     for (int h = 0; h < 2; h++) {
-        for (int r = 0; r < 128; r += 8) {
-            const int i = 128 * h + r;
-            const __m256 dsc = _mm256_set1_ps(d * (float)(int8_t)b[192 + i / 16]);
-            __m256i low = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + 64 * h + r % 64), 4 * (r / 64)), mask4);
-            __m256i high = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + 128 + 32 * h + r % 32), 2 * (r / 32)), mask2);
-            __m256i q = _mm256_sub_epi32(_mm256_or_si256(low, _mm256_slli_epi32(high, 4)), bias);
-            acc = _mm256_fmadd_ps(_mm256_mul_ps(dsc, _mm256_cvtepi32_ps(q)), _mm256_loadu_ps(x + i), acc);
+        // Values 128·h + r + 32·j (j = 0..3) for eight r: low nibbles from ql[64·h + r] (j = 0, 2) and
+        // ql[64·h + 32 + r] (j = 1, 3), high bits 2j of qh[32·h + r]: three loads for 32 values.
+        for (int r = 0; r < 32; r += 8) {
+            const __m256i la = u8x8(b + 64 * h + r), lb = u8x8(b + 64 * h + 32 + r), hb = u8x8(b + 128 + 32 * h + r);
+            const __m256i low[4] = {_mm256_and_si256(la, mask4), _mm256_and_si256(lb, mask4),
+                                    _mm256_srli_epi32(la, 4), _mm256_srli_epi32(lb, 4)};
+            for (int j = 0; j < 4; j++) {
+                const int i = 128 * h + r + 32 * j;
+                const __m256 dsc = _mm256_set1_ps(d * (float)(int8_t)b[192 + i / 16]);
+                const __m256i high = _mm256_and_si256(_mm256_srli_epi32(hb, 2 * j), mask2);
+                const __m256i q = _mm256_sub_epi32(_mm256_or_si256(low[j], _mm256_slli_epi32(high, 4)), bias);
+                acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dsc, _mm256_cvtepi32_ps(q)), _mm256_loadu_ps(x + i), acc[j]);
+            }
         }
     }
-    return acc;
 }
 
 // iq4_xs [136]: d, scales_h u16, scales_l[4], qs[128]; sub-block b (32 values) has the 6-bit scale
 // ls = nibble b % 2 of scales_l[b / 2] | ((scales_h >> 2b) & 3) << 4 and its 16 bytes at qs[16·b] as
 // iq4_nl's; w = (d · (ls - 32)) · K[nibble].
-KERNEL static __m256 dot_block_iq4_xs(const uint8_t *b, const float *x, __m256 acc) {
+KERNEL static void dot_block_iq4_xs(const uint8_t *b, const float *x, __m256 *acc) {
     const float d = f16_at(b);
     uint16_t scales_h;
     memcpy(&scales_h, b + 2, 2);
@@ -244,10 +255,9 @@ KERNEL static __m256 dot_block_iq4_xs(const uint8_t *b, const float *x, __m256 a
         const __m256 dl = _mm256_set1_ps(d * (float)(ls - 32));
         __m128i lo, hi;
         iq4_lookup(b + 8 + 16 * s, &lo, &hi);
-        acc = dot_levels16(lo, dl, x + 32 * s, acc);
-        acc = dot_levels16(hi, dl, x + 32 * s + 16, acc);
+        dot_levels16(lo, dl, x + 32 * s, acc);
+        dot_levels16(hi, dl, x + 32 * s + 16, acc + 2);
     }
-    return acc;
 }
 
 #define DOT_ROWS(name, block_values, block_bytes)                                                          \
@@ -256,12 +266,12 @@ KERNEL static __m256 dot_block_iq4_xs(const uint8_t *b, const float *x, __m256 a
         const size_t blocks = k / block_values;                                                              \
         for (size_t r = row_begin; r < row_end; r++) {                                                       \
             const uint8_t *row = w + r * row_bytes;                                                          \
-            __m256 acc = _mm256_setzero_ps();                                                                \
+            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}; \
             for (size_t b = 0; b < blocks; b++) {                                                            \
                 _mm_prefetch((const char *)row + (b + 8) * block_bytes, _MM_HINT_T0);                        \
-                acc = dot_block_##name(row + b * block_bytes, x + b * block_values, acc);                    \
+                dot_block_##name(row + b * block_bytes, x + b * block_values, acc);                          \
             }                                                                                                \
-            y[r] = block_sum8(acc);                                                                          \
+            y[r] = block_sum8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));  \
         }                                                                                                    \
     }
 
