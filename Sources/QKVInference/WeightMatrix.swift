@@ -121,9 +121,10 @@ struct WeightMatrix: @unchecked Sendable {
         }
     }
 
-    /// Floats of a widened tile: about 256 KiB of f32, at least what `multiply` and `multiplyTransposed`
-    /// take from the scratch.
-    static let tileFloats = 65_536
+    /// Floats of a widened tile: 1 MiB of f32, at least what `multiply` and `multiplyTransposed` take from
+    /// the scratch. Every sgemm call packs the tokens' rows again, so fewer, larger tiles pay that less
+    /// often; a tile of about L2's size (256 KiB) repacked the tokens four times as often (Specs/benchmarks.md).
+    static let tileFloats = 262_144
 
     /// The scratch floats each thread needs for the tiles of a model's matrices: 8 rows of the widest
     /// ([*, max(D, F)]) or 32 columns of W_O ([H·d, D]), and a whole tile.
