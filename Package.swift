@@ -29,12 +29,16 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         // Kernels in C with x86 intrinsics, chosen at run time (include/qkv_kernels.h says why C): decode
-        // matrix-vector products from f16/bf16/q8_0, and CRC-32 by carry-less multiplication.
+        // matrix-vector products from f16/bf16/q8_0 and the other block types, one head's attention, and
+        // the hooks that make OpenBLAS pick its kernels again (CRC-32 is in CQKVChecksum).
         // Optimised in every configuration: at -O0 (SwiftPM's debug default) the intrinsics run 20x slower,
         // and the debug-built tests run real models through them.
         .target(name: "CQKVKernels", cSettings: [.unsafeFlags(["-O2"])]),
 
-        .target(name: "QKVFormat", dependencies: ["CHDF5", "CQKVKernels"]),
+        // CRC-32, the checksum of `.qkv`, by carry-less multiplication (include/qkv_crc32.h says why C).
+        .target(name: "CQKVChecksum", cSettings: [.unsafeFlags(["-O2"])]),
+
+        .target(name: "QKVFormat", dependencies: ["CHDF5", "CQKVChecksum"]),
         // Text to token ids and back, from the tokenizer data a model file carries.
         .target(name: "QKVTokenizers", dependencies: ["QKVFormat"]),
         // Forward passes over mapped weights; matrix products through OpenBLAS.
