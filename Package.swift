@@ -1,11 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layout is architecture: `qkv` (the command) -> [`QKVServer` (HTTP) ->] `QKVInference` (forward passes) -> `QKVTokenizers`
-// -> `QKVFormat` (schema, tensors, containers) -> C libraries.
+// Layout is architecture: `qkv` (the command) -> [`QKVServer` (HTTP) ->] `QKVInference` (forward passes) ->
+// `QKVFormat` (containers, import, export; libhdf5) and `QKVTokenizers` (text to ids), which both stand on
+// `QKVSchema` (what a model is: pure Swift, no C). tools/tests/test_module_layering.py checks it.
 let package = Package(
     name: "qkv",
     products: [
+        .library(name: "QKVSchema", targets: ["QKVSchema"]),
         .library(name: "QKVFormat", targets: ["QKVFormat"]),
         .library(name: "QKVTokenizers", targets: ["QKVTokenizers"]),
         .library(name: "QKVInference", targets: ["QKVInference"]),
@@ -38,9 +40,14 @@ let package = Package(
         // CRC-32, the checksum of `.qkv`, by carry-less multiplication (include/qkv_crc32.h says why C).
         .target(name: "CQKVChecksum", cSettings: [.unsafeFlags(["-O2"])]),
 
-        .target(name: "QKVFormat", dependencies: ["CHDF5", "CQKVChecksum"]),
-        // Text to token ids and back, from the tokenizer data a model file carries.
-        .target(name: "QKVTokenizers", dependencies: ["QKVFormat"]),
+        // What a model is, in pure Swift with no C library: dtypes, metadata, config, tokenizer data,
+        // tensor roles and views, the schema's errors, and Hugging Face tokenizer files read into it.
+        .target(name: "QKVSchema"),
+        // The containers (.qkv, HDF5, safetensors, GGUF, PyTorch), import and export, the architecture
+        // maps; re-exports QKVSchema.
+        .target(name: "QKVFormat", dependencies: ["QKVSchema", "CHDF5", "CQKVChecksum"]),
+        // Text to token ids and back, from tokenizer data: a model file's or a `tokenizer.json`'s.
+        .target(name: "QKVTokenizers", dependencies: ["QKVSchema"]),
         // Forward passes over mapped weights; matrix products through OpenBLAS.
         .target(name: "QKVInference", dependencies: ["QKVFormat", "QKVTokenizers", "COpenBLAS", "CQKVKernels"]),
         // Attention reports as terminal tables, HTML, SVG, PNG, JSON and NPY; PNG deflate through zlib.
