@@ -82,7 +82,10 @@ let package = Package(
         .executableTarget(name: "Fuzz", dependencies: ["QKVFormat"]),
 
         .testTarget(name: "QKVFormatTests", dependencies: ["QKVFormat", "CZlib"]),  // zlib: the CRC-32 reference
-        .testTarget(name: "QKVTokenizersTests", dependencies: ["QKVTokenizers", "QKVFormat"]),
+        // Tokenizers from `tokenizer.json` files alone: no container library.
+        .testTarget(name: "QKVTokenizersTests", dependencies: ["QKVTokenizers"]),
+        // Tokenizers as model files carry them (HDF5, GGUF, Hugging Face folders), against their references.
+        .testTarget(name: "QKVModelTokenizerTests", dependencies: ["QKVTokenizers", "QKVFormat"]),
         .testTarget(name: "QKVInferenceTests", dependencies: ["QKVInference", "QKVFormat"]),
         .testTarget(name: "QKVVisualizeTests", dependencies: ["QKVVisualize", "QKVInference", "QKVTokenizers", "QKVFormat", "CZlib"]),
         .testTarget(name: "QKVTemplatesTests", dependencies: ["QKVTemplates"]),
