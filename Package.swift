@@ -1,11 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layout is architecture: `qkv` (the command) -> [`QKVServer` (HTTP) ->] `QKVInference` (forward passes) -> `QKVTokenizers`
-// -> `QKVFormat` (schema, tensors, containers) -> C libraries.
+// Layout is architecture: `qkv` (the command) -> [`QKVServer` (HTTP) ->] `QKVInference` (forward passes) ->
+// `QKVFormat` (containers, import, export; libhdf5) and `QKVTokenizers` (text to ids), which both stand on
+// `QKVSchema` (what a model is: pure Swift, no C). tools/tests/test_module_layering.py checks it.
 let package = Package(
     name: "qkv",
     products: [
+        .library(name: "QKVSchema", targets: ["QKVSchema"]),
         .library(name: "QKVFormat", targets: ["QKVFormat"]),
         .library(name: "QKVTokenizers", targets: ["QKVTokenizers"]),
         .library(name: "QKVInference", targets: ["QKVInference"]),
@@ -29,14 +31,23 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         // Kernels in C with x86 intrinsics, chosen at run time (include/qkv_kernels.h says why C): decode
-        // matrix-vector products from f16/bf16/q8_0, and CRC-32 by carry-less multiplication.
+        // matrix-vector products from f16/bf16/q8_0 and the other block types, one head's attention, and
+        // the hooks that make OpenBLAS pick its kernels again (CRC-32 is in CQKVChecksum).
         // Optimised in every configuration: at -O0 (SwiftPM's debug default) the intrinsics run 20x slower,
         // and the debug-built tests run real models through them.
         .target(name: "CQKVKernels", cSettings: [.unsafeFlags(["-O2"])]),
 
-        .target(name: "QKVFormat", dependencies: ["CHDF5", "CQKVKernels"]),
-        // Text to token ids and back, from the tokenizer data a model file carries.
-        .target(name: "QKVTokenizers", dependencies: ["QKVFormat"]),
+        // CRC-32, the checksum of `.qkv`, by carry-less multiplication (include/qkv_crc32.h says why C).
+        .target(name: "CQKVChecksum", cSettings: [.unsafeFlags(["-O2"])]),
+
+        // What a model is, in pure Swift with no C library: dtypes, metadata, config, tokenizer data,
+        // tensor roles and views, the schema's errors, and Hugging Face tokenizer files read into it.
+        .target(name: "QKVSchema"),
+        // The containers (.qkv, HDF5, safetensors, GGUF, PyTorch), import and export, the architecture
+        // maps; re-exports QKVSchema.
+        .target(name: "QKVFormat", dependencies: ["QKVSchema", "CHDF5", "CQKVChecksum"]),
+        // Text to token ids and back, from tokenizer data: a model file's or a `tokenizer.json`'s.
+        .target(name: "QKVTokenizers", dependencies: ["QKVSchema"]),
         // Forward passes over mapped weights; matrix products through OpenBLAS.
         .target(name: "QKVInference", dependencies: ["QKVFormat", "QKVTokenizers", "COpenBLAS", "CQKVKernels"]),
         // Attention reports as terminal tables, HTML, SVG, PNG, JSON and NPY; PNG deflate through zlib.
@@ -71,7 +82,10 @@ let package = Package(
         .executableTarget(name: "Fuzz", dependencies: ["QKVFormat"]),
 
         .testTarget(name: "QKVFormatTests", dependencies: ["QKVFormat", "CZlib"]),  // zlib: the CRC-32 reference
-        .testTarget(name: "QKVTokenizersTests", dependencies: ["QKVTokenizers", "QKVFormat"]),
+        // Tokenizers from `tokenizer.json` files alone: no container library.
+        .testTarget(name: "QKVTokenizersTests", dependencies: ["QKVTokenizers"]),
+        // Tokenizers as model files carry them (HDF5, GGUF, Hugging Face folders), against their references.
+        .testTarget(name: "QKVModelTokenizerTests", dependencies: ["QKVTokenizers", "QKVFormat"]),
         .testTarget(name: "QKVInferenceTests", dependencies: ["QKVInference", "QKVFormat"]),
         .testTarget(name: "QKVVisualizeTests", dependencies: ["QKVVisualize", "QKVInference", "QKVTokenizers", "QKVFormat", "CZlib"]),
         .testTarget(name: "QKVTemplatesTests", dependencies: ["QKVTemplates"]),

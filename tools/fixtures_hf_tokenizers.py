@@ -20,7 +20,7 @@ Usage: python3 tools/fixtures_hf_tokenizers.py [--out DIR]   (also run by tools/
 It writes DIR/tokenizers/hf/STYLE.json (the tokenizer.json) and DIR/tokenizers/hf-cases.json (for
 each style and string: ids with and without special tokens, and the tokens), and
 DIR/tokenizers/pre-splits.json: for every llama.cpp pre-tokenizer name in qkv's table
-(Sources/QKVFormat/Schema/PreTokenizerTable.swift), the words tokenizers' Split chain of its regexes
+(Sources/QKVSchema/Schema/PreTokenizerTable.swift), the words tokenizers' Split chain of its regexes
 cuts test strings into, so Swift's Regex is held to Oniguruma's reading of each regex. Deterministic for one
 `tokenizers` version, which the cases file records.
 """
@@ -145,10 +145,10 @@ SPLIT_CASES = [
 
 
 def llama_cpp_table():
-    """{name: [regex, ...]} read from Sources/QKVFormat/Schema/PreTokenizerTable.swift, the table qkv
+    """{name: [regex, ...]} read from Sources/QKVSchema/Schema/PreTokenizerTable.swift, the table qkv
     uses: the regexes are data; what is checked is how Oniguruma and Swift's Regex read them."""
     import re
-    path = os.path.join(REPO_ROOT, "Sources", "QKVFormat", "Schema", "PreTokenizerTable.swift")
+    path = os.path.join(REPO_ROOT, "Sources", "QKVSchema", "Schema", "PreTokenizerTable.swift")
     text = open(path, encoding="utf-8").read()
     strings = []
 

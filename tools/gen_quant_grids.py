@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes Sources/QKVFormat/Tensors/QuantGrids.swift: the i-quant lookup grids as ggml defines them.
+"""Writes Sources/QKVSchema/Tensors/QuantGrids.swift: the i-quant lookup grids as ggml defines them.
 
 The grids come from gguf-py (`gguf.quants`, which decodes them from its packed copy of ggml's
 `iq*_grid` tables); each grid entry is written as its bytes (the values a block's index selects), in hex,
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import gguf.quants as q
 
-OUT = Path(__file__).resolve().parent.parent / "Sources/QKVFormat/Tensors/QuantGrids.swift"
+OUT = Path(__file__).resolve().parent.parent / "Sources/QKVSchema/Tensors/QuantGrids.swift"
 
 GRIDS = [
     ("iq2xxs", q.IQ2_XXS, "IQ2_XXS: 256 entries of 8 magnitudes (8, 25, 43)"),

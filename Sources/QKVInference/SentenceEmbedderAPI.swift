@@ -83,6 +83,5 @@ public func cosineSimilarity(_ a: [Float], _ b: [Float]) -> Double {
     return dot / max((na * nb).squareRoot(), 1e-30)
 }
 
-// A model qkv cannot run, or whose tokenizer data is wrong, is an invalid input (`qkv` exits 1).
+// A model qkv cannot run is an invalid input (`qkv` exits 1).
 extension InferenceError: InvalidInputError {}
-extension TokenizerError: InvalidInputError {}

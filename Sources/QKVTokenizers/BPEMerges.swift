@@ -1,4 +1,4 @@
-import QKVFormat
+import QKVSchema
 
 // The parts both BPE tokenizers share: the merge table and the merge loop (tokenizers'
 // `models/bpe/word.rs`), the added tokens matched in the text, and typed option reads.

@@ -1,4 +1,4 @@
-import QKVFormat
+import QKVSchema
 
 /// Byte-level BPE (GPT-2, Llama 3, Qwen2, DeepSeek, StarCoder, ...), id for id as Hugging Face
 /// `tokenizers` runs the model's tokenizer.json.

@@ -1,5 +1,5 @@
 import Foundation
-import QKVFormat
+import QKVSchema
 
 /// How a byte-level BPE tokenizer cuts text into words before merging: split regexes applied in order,
 /// each cutting every piece the one before left into its matches and the stretches between them.

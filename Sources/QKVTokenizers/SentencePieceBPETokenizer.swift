@@ -1,4 +1,4 @@
-import QKVFormat
+import QKVSchema
 
 /// SentencePiece-style BPE (LLaMA, Gemma, Phi-3), id for id as Hugging Face `tokenizers` runs the
 /// model's tokenizer.json, or transformers builds it from a GGUF.

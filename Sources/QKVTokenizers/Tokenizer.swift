@@ -1,4 +1,4 @@
-import QKVFormat
+import QKVSchema
 
 /// Turns text into token ids and back, as the model's own tokenizer does.
 public protocol Tokenizer: Sendable {

@@ -1,4 +1,4 @@
-import QKVFormat
+import QKVSchema
 
 /// The tokenizer a model file's tokenizer data calls for: `wordpiece` -> `WordPieceTokenizer`, `bpe`
 /// -> `ByteLevelBPETokenizer`, `sentencepiece_bpe` -> `SentencePieceBPETokenizer`, `unigram` -> `UnigramTokenizer`.
@@ -15,12 +15,13 @@ public func makeTokenizer(data: TokenizerData, config: ModelConfig) throws(Token
     }
 }
 
-/// The tokenizer of what is at `path`: a model file in any format qkv reads, a Hugging Face
-/// `tokenizer.json`, or a GGUF without tensors (`TokenizerSource.load`).
-/// - Throws: what reading the file throws; `TokenizerFileError` when its tokenizer data cannot make a
-///   tokenizer.
-public func loadTokenizer(path: String) throws -> any Tokenizer {
-    let (data, config) = try TokenizerSource.load(path: path)
+/// The tokenizer of a Hugging Face `tokenizer.json` (with the `tokenizer_config.json` beside it, if there
+/// is one), read without a model: `HFTokenizerImport.standalone`, then `makeTokenizer`. A model file of
+/// any format is read by QKVInference's `loadTokenizer(path:)`, which sees the containers.
+/// - Throws: what reading the file throws (`ImportError`, `IOError`); `TokenizerFileError` when its
+///   tokenizer data cannot make a tokenizer.
+public func loadTokenizer(huggingFaceFile path: String) throws -> any Tokenizer {
+    let (data, config) = try HFTokenizerImport.standalone(jsonPath: path)
     do {
         return try makeTokenizer(data: data, config: config)
     } catch {
@@ -39,3 +40,6 @@ public struct TokenizerFileError: InvalidInputError, CustomStringConvertible {
         self.error = error
     }
 }
+
+// Tokenizer data that cannot make a tokenizer is an invalid input (`qkv` exits 1).
+extension TokenizerError: InvalidInputError {}

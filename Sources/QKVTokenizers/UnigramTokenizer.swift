@@ -1,4 +1,4 @@
-import QKVFormat
+import QKVSchema
 
 /// SentencePiece's Unigram model (XLM-RoBERTa, multilingual-e5, bge-m3, T5), id for id as Hugging Face
 /// `tokenizers` runs the model's tokenizer.json.

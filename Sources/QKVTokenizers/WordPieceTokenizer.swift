@@ -1,4 +1,4 @@
-import QKVFormat
+import QKVSchema
 
 /// BERT's WordPiece tokenizer, id for id as Hugging Face `tokenizers` runs a BERT tokenizer.json.
 ///

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QKVFormat
+import QKVInference
 import QKVTokenizers
 
 struct Tokenize: ParsableCommand {

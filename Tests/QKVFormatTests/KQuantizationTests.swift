@@ -1,5 +1,6 @@
 import XCTest
 @testable import QKVFormat
+@testable import QKVSchema
 
 /// The K-type quantizers and llama.cpp's per-tensor choices. Bit-identity with llama.cpp's
 /// `llama-quantize` is checked on whole models by tools/tests/test_kquant.py; these pin the rules down

@@ -1,5 +1,5 @@
 import Foundation
-import QKVFormat
+import QKVSchema
 import XCTest
 @testable import QKVTokenizers
 
@@ -18,7 +18,7 @@ final class HFTokenizerJSONTests: XCTestCase {
     }()
 
     func check(_ style: String, kind: TokenizerData.Kind, file: StaticString = #filePath, line: UInt = #line) throws {
-        let (data, config) = try TokenizerSource.load(path: Paths.fixture("tokenizers/hf/\(style).json"))
+        let (data, config) = try HFTokenizerImport.standalone(jsonPath: Paths.fixture("tokenizers/hf/\(style).json"))
         XCTAssertEqual(data.kind, kind, style, file: file, line: line)
         let t = try makeTokenizer(data: data, config: config)
         let cases = try XCTUnwrap(Self.cases.styles[style])
@@ -40,7 +40,7 @@ final class HFTokenizerJSONTests: XCTestCase {
     func testPhi3Style_addedTokensStripWhitespace() throws { try check("phi3", kind: .sentencepieceBPE) }
 
     func testLlama3Style_recordsItsSplitAndOptions() throws {
-        let (data, config) = try TokenizerSource.load(path: Paths.fixture("tokenizers/hf/llama3.json"))
+        let (data, config) = try HFTokenizerImport.standalone(jsonPath: Paths.fixture("tokenizers/hf/llama3.json"))
         guard case .stringArray(let patterns)? = data.options["tokenizer.pre_split"] else { return XCTFail("no tokenizer.pre_split") }
         XCTAssertEqual(patterns.count, 1)
         XCTAssertTrue(patterns[0].contains(#"\p{N}{1,3}"#))
@@ -52,7 +52,7 @@ final class HFTokenizerJSONTests: XCTestCase {
 
     func testStyles_getLlamaCppsNameWhereItHasOne() throws {
         for (style, name) in [("qwen2", "qwen2"), ("smollm2", "starcoder")] {
-            let (data, _) = try TokenizerSource.load(path: Paths.fixture("tokenizers/hf/\(style).json"))
+            let (data, _) = try HFTokenizerImport.standalone(jsonPath: Paths.fixture("tokenizers/hf/\(style).json"))
             XCTAssertEqual(data.options["tokenizer.pre"], .string(name), style)
             guard case .stringArray(let patterns)? = data.options["tokenizer.pre_split"] else { return XCTFail(style) }
             XCTAssertEqual(patterns, LlamaCppPreTokenizer.table[name]?.patterns, style)
@@ -72,7 +72,7 @@ final class HFTokenizerJSONTests: XCTestCase {
         let path = dir.appendingPathComponent("tokenizer.json").path
         try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
         do {
-            _ = try loadTokenizer(path: path)
+            _ = try loadTokenizer(huggingFaceFile: path)
             XCTFail("accepted")
             return ""
         } catch {

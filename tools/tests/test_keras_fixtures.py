@@ -36,7 +36,7 @@ FIXTURES = fixtures_keras.DEFAULT_OUT
 KERAS = os.path.join(FIXTURES, "keras")
 BAD = os.path.join(KERAS, "bad")
 REPO_ROOT = os.path.dirname(FIXTURES)
-SWIFT_ERRORS = [os.path.join(REPO_ROOT, "Sources", "QKVFormat", "Import", "ImportError.swift"),
+SWIFT_ERRORS = [os.path.join(REPO_ROOT, "Sources", "QKVSchema", "Import", "ImportError.swift"),
                 os.path.join(REPO_ROOT, "Sources", "QKVFormat", "HDF5", "HDF5Error.swift")]
 
 with open(os.path.join(KERAS, "expected.json"), encoding="utf-8") as _f:

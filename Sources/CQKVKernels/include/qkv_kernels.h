@@ -1,7 +1,7 @@
 // Kernels in C with x86 intrinsics: matrix-vector products for decoding from f16, bf16 and q8_0 weights
 // in place (AVX-512 or AVX2 with FMA and F16C), products of a few tokens from W in place (where sgemm's
-// packing of W cost as much as the arithmetic), one attention head's scores and value mix, and CRC-32 by
-// carry-less multiplication (PCLMULQDQ).
+// packing of W cost as much as the arithmetic), and one attention head's scores and value mix. CRC-32 is
+// in CQKVChecksum.
 //
 // Why C: Swift compiles for baseline x86-64 (SSE2) here, with no per-function target attribute, so it
 // cannot use F16C's vcvtph2ps or 256-bit FMA; measured on one 3072 x 768 product, its kernels were 8.4x
@@ -93,10 +93,6 @@ int qkv_gemm_rows_blocks_q8(int dtype_code, const float *x, size_t ldx, size_t m
                             float *y, size_t ldy, size_t row_begin, size_t row_end, void *scratch, size_t scratch_bytes);
 /// The scratch bytes qkv_gemm_rows_blocks_q8 needs for m tokens of k values (enough for every dtype).
 size_t qkv_gemm_rows_blocks_q8_scratch(size_t m, size_t k);
-
-/// CRC-32 as zlib's crc32(crc, data, length) computes it (ISO-HDLC), with PCLMULQDQ where the processor
-/// has it (qkv_crc32.c). Start with 0; feed pieces in order.
-uint32_t qkv_crc32(uint32_t crc, const void *data, size_t length);
 
 /// Makes OpenBLAS choose its kernels again, from OPENBLAS_CORETYPE as it is now (qkv_openblas.c). Call it
 /// before any BLAS call. Returns 0 when this OpenBLAS has no such hook (nothing was done).

@@ -19,11 +19,11 @@ public enum TokenizerSource {
         if exists && !isDirectory.boolValue, try ContainerFormat.detect(path: path) == .gguf {
             let file = try GGUFFile(path: path)
             func tokenizerOnly() throws -> (TokenizerData, ModelConfig) {
-                var config = placeholderConfig(family: .llama, vocabSize: 1)
+                var config = ModelConfig.tokenizerPlaceholder(family: .llama, vocabSize: 1)
                 guard let data = try GGUFMaps.tokenizer(file, config: &config) else {
                     throw ImportError.tokenizer(file: path, reason: "has no tokenizer.ggml.model")
                 }
-                return (data, withVocabulary(config, data))
+                return (data, ModelConfig.tokenizerPlaceholder(specialTokensOf: config, data))
             }
             if file.tensorInfos.isEmpty { return try tokenizerOnly() }
             // A model of an architecture qkv cannot run still has a tokenizer qkv can read.
@@ -36,21 +36,5 @@ public enum TokenizerSource {
         let model = try ModelFile(try openWeightFile(path: path))
         guard let data = model.tokenizer else { throw ImportError.tokenizer(file: path, reason: "holds no tokenizer") }
         return (data, model.config)
-    }
-
-    /// A config with every size 1 but the vocabulary and the context (unbounded, so nothing is truncated),
-    /// for tokenizers read without a model.
-    static func placeholderConfig(family: ModelConfig.Family, vocabSize: Int) -> ModelConfig {
-        ModelConfig(family: family, vocabSize: vocabSize, modelDim: 1, layerCount: 1, headCount: 1, keyValueHeadCount: 1,
-                    headDim: 1, ffnDim: 1, maxPositions: Int(Int32.max), norm: .layernorm, normEpsilon: 1e-5, normPlacement: .pre,
-                    activation: .geluErf, positionEncoding: .learned)
-    }
-
-    /// `config` with the family the tokenizer kind implies and room for every token.
-    static func withVocabulary(_ config: ModelConfig, _ data: TokenizerData) -> ModelConfig {
-        var out = placeholderConfig(family: data.kind == .wordpiece ? .bert : data.kind == .bpe ? .gpt2 : .llama,
-                                    vocabSize: data.tokens.count)
-        out.specialTokens = config.specialTokens
-        return out
     }
 }

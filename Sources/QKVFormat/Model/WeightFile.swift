@@ -104,14 +104,9 @@ public func openWeightFile(path given: String) throws -> any WeightFile {
     }
 }
 
-/// The errors that mean "this input's content is wrong" (as opposed to "it could not be read"): every
-/// format's error enum conforms. `qkv` exits 1 for them and 2 for the rest.
-public protocol InvalidInputError: Error {}
-
+// Every container's error enum is an invalid input (`InvalidInputError`, QKVSchema): `qkv` exits 1.
 extension QKVFileError: InvalidInputError {}
 extension HDF5Error: InvalidInputError {}
-extension ModelError: InvalidInputError {}
 extension SafetensorsError: InvalidInputError {}
-extension ImportError: InvalidInputError {}
 extension PyTorchError: InvalidInputError {}
 extension GGUFError: InvalidInputError {}

@@ -126,9 +126,5 @@ final class AtomicOutput {
         return old
     }()
 
-    static func split(_ path: String) -> (directory: String, base: String) {
-        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
-        let directory = String(path[..<slash])
-        return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
-    }
+    static func split(_ path: String) -> (directory: String, base: String) { splitPath(path) }
 }

@@ -1,4 +1,4 @@
-import CQKVKernels
+import CQKVChecksum
 
 /// zlib's CRC-32, the checksum `.qkv` stores for its header and every tensor (Specs/qkv-format.md).
 public struct CRC32: Sendable {
@@ -6,7 +6,7 @@ public struct CRC32: Sendable {
 
     public init() {}
 
-    /// Feeds `bytes` (PCLMULQDQ folding where the processor has it: Sources/CQKVKernels/qkv_crc32.c).
+    /// Feeds `bytes` (PCLMULQDQ folding where the processor has it: Sources/CQKVChecksum/qkv_crc32.c).
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress else { return }
         value = qkv_crc32(value, base, bytes.count)

@@ -101,7 +101,7 @@ public final class MappedFile: TensorStorage, @unchecked Sendable {
 /// Unchecked `Sendable`: `mutableBytes` is written only by the code that allocated the storage, before
 /// it makes the first view of it; from then on every reader only reads.
 public final class OwnedStorage: TensorStorage, @unchecked Sendable {
-    let mutableBytes: UnsafeMutableRawBufferPointer
+    package let mutableBytes: UnsafeMutableRawBufferPointer
 
     /// Allocates `count` zeroed bytes.
     public init(count: Int) {

@@ -12,9 +12,9 @@ public struct TensorView: @unchecked Sendable {
     public let storage: TensorStorage
     /// Exactly `info.byteCount` bytes, valid only while this view (and so `storage`) is alive: use
     /// `withUnsafeBytes` outside the module, where a view's lifetime may end before its last use.
-    let bytes: UnsafeRawBufferPointer
+    package let bytes: UnsafeRawBufferPointer
 
-    init(info: TensorInfo, storage: TensorStorage, bytes: UnsafeRawBufferPointer) {
+    package init(info: TensorInfo, storage: TensorStorage, bytes: UnsafeRawBufferPointer) {
         precondition(bytes.count == info.byteCount, "view of '\(info.name)' has \(bytes.count) bytes, dtype and shape say \(info.byteCount)")
         self.info = info
         self.storage = storage

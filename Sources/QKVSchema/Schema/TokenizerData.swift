@@ -32,7 +32,7 @@ public struct TokenizerData: Equatable, Sendable {
     }
 
     /// Option keys and their types; the per-token arrays are the four properties above.
-    static let optionTypes: [String: String] = [
+    package static let optionTypes: [String: String] = [
         "tokenizer.lowercase": "bool", "tokenizer.strip_accents": "bool", "tokenizer.clean_text": "bool",
         "tokenizer.chinese_chars": "bool", "tokenizer.continuing_prefix": "string",
         "tokenizer.max_word_chars": "int", "tokenizer.add_prefix_space": "bool",

@@ -3,7 +3,7 @@
 // "Fast CRC Computation for Generic Polynomials Using PCLMULQDQ" (2009) and the fold constants it
 // derives for this polynomial. Why: zlib 1.2.13's table-driven crc32 ran at about 1 GB/s here and
 // took 22% of a MiniLM conversion; this runs at memory speed. Tails and small buffers go bit by bit.
-#include "qkv_kernels.h"
+#include "qkv_crc32.h"
 
 // The CRC register (not inverted) advanced over `length` bytes, one bit at a time.
 static uint32_t crc32_bits(uint32_t crc, const uint8_t *p, size_t length) {

@@ -36,7 +36,7 @@ extension IOError: CustomStringConvertible {
 }
 
 extension String {
-    func leftPadded(to width: Int, with pad: Character = "0") -> String {
+    package func leftPadded(to width: Int, with pad: Character = "0") -> String {
         count >= width ? self : String(repeating: pad, count: width - count) + self
     }
 }
@@ -44,8 +44,8 @@ extension String {
 extension String {
     /// Whether the UTF-8 bytes start with `prefix`'s. Unlike `hasPrefix`, which compares Characters, a
     /// combining mark after the prefix ("##" + "\u{093E}" forms the grapheme "#\u{093E}") does not hide it.
-    func hasBytePrefix(_ prefix: String) -> Bool { utf8.starts(with: prefix.utf8) }
+    package func hasBytePrefix(_ prefix: String) -> Bool { utf8.starts(with: prefix.utf8) }
 
     /// The string without the first `prefix.utf8.count` bytes; call only after `hasBytePrefix(prefix)`.
-    func droppingBytePrefix(_ prefix: String) -> String { String(decoding: utf8.dropFirst(prefix.utf8.count), as: UTF8.self) }
+    package func droppingBytePrefix(_ prefix: String) -> String { String(decoding: utf8.dropFirst(prefix.utf8.count), as: UTF8.self) }
 }

@@ -194,14 +194,14 @@ public struct ModelConfig: Equatable, Sendable {
     // MARK: Metadata
 
     /// The integer keys and how to read them, in one place for reading and writing.
-    static let dimensionKeys: [(key: String, path: WritableKeyPath<ModelConfig, Int> & Sendable)] = [
+    package static let dimensionKeys: [(key: String, path: WritableKeyPath<ModelConfig, Int> & Sendable)] = [
         ("config.vocab_size", \.vocabSize), ("config.model_dim", \.modelDim),
         ("config.layer_count", \.layerCount), ("config.head_count", \.headCount),
         ("config.kv_head_count", \.keyValueHeadCount), ("config.head_dim", \.headDim),
         ("config.ffn_dim", \.ffnDim), ("config.max_positions", \.maxPositions),
     ]
 
-    static let flagKeys: [(key: String, path: WritableKeyPath<ModelConfig, Bool> & Sendable)] = [
+    package static let flagKeys: [(key: String, path: WritableKeyPath<ModelConfig, Bool> & Sendable)] = [
         ("config.embedding_norm", \.embeddingNorm), ("config.gated_mlp", \.gatedMLP),
         ("config.tied_embeddings", \.tiedEmbeddings), ("config.attention_bias", \.attentionBias),
         ("config.mlp_bias", \.mlpBias), ("config.normalize", \.normalize),
@@ -220,7 +220,7 @@ public struct ModelConfig: Equatable, Sendable {
     }()
 
     /// The keys of the second config table: written only when they differ from their defaults.
-    static let stepKeys: Set<String> = [
+    package static let stepKeys: Set<String> = [
         "config.qkv_bias", "config.qk_norm", "config.norm_weight_offset", "config.post_norms", "config.embedding_scale",
         "config.attention_scale", "config.attention_softcap", "config.final_softcap", "config.sliding_window",
         "config.sliding_layers", "config.rope_theta_sliding", "config.rope_dims", "config.rope_freq_factors",

@@ -3,11 +3,11 @@ import Foundation
 /// Reads the tokenizer of a Hugging Face folder (`tokenizer.json`, `vocab.txt`, `vocab.json` +
 /// `merges.txt`, `tokenizer_config.json`, `special_tokens_map.json`) into the schema's `TokenizerData`
 /// (Specs/architectures.md, "Tokenizers"), and sets the config's special token ids.
-enum HFTokenizerImport {
+public enum HFTokenizerImport {
     /// The tokenizer of a checkpoint folder. A `tokenizer.json` decides by itself what it is (its model
     /// type, pre-tokenizer, normalizer and decoder: `fromTokenizerJSON`); the architecture `family`
     /// only chooses between the older files (`vocab.txt`, `vocab.json` + `merges.txt`).
-    static func load(folder: String, family: ModelConfig.Family, config: inout ModelConfig) throws -> TokenizerData? {
+    package static func load(folder: String, family: ModelConfig.Family, config: inout ModelConfig) throws -> TokenizerData? {
         let files = HFFolderFiles(folder: folder)
         let tokenizerJSON = try files.json("tokenizer.json")
         let tokenizerConfig = try files.json("tokenizer_config.json")
@@ -29,7 +29,7 @@ enum HFTokenizerImport {
     }
 
     /// sentence-transformers' `prompts` and `default_prompt_name` (config_sentence_transformers.json).
-    static func prompts(_ files: HFFolderFiles, into data: inout TokenizerData) throws {
+    package static func prompts(_ files: HFFolderFiles, into data: inout TokenizerData) throws {
         let file = files.path("config_sentence_transformers.json")
         guard let st = try files.json("config_sentence_transformers.json") else { return }
         var names: [String] = [], texts: [String] = []
@@ -55,7 +55,7 @@ enum HFTokenizerImport {
 
     /// `chat_template` of tokenizer_config.json: a string, or a list of `{name, template}` of which the
     /// one named `default` is the chat template (transformers' rule).
-    static func chatTemplate(_ tokenizerConfig: JSONValue?, file: String) throws -> String? {
+    package static func chatTemplate(_ tokenizerConfig: JSONValue?, file: String) throws -> String? {
         guard let value = tokenizerConfig?["chat_template"], value != .null else { return nil }
         if let text = value.stringValue { return text }
         if let list = value.arrayValue {
@@ -64,18 +64,24 @@ enum HFTokenizerImport {
         throw ImportError.tokenizer(file: file, reason: "'chat_template' is neither a string nor a list of {name, template}")
     }
 
-    /// A lone `tokenizer.json` (with `tokenizer_config.json` beside it, if there is one) and a config
-    /// holding only its special tokens.
-    static func standalone(jsonPath: String) throws -> (TokenizerData, ModelConfig) {
-        let (folder, name) = AtomicOutput.split(jsonPath)
+    /// The tokenizer data of a lone Hugging Face `tokenizer.json` (with the `tokenizer_config.json` beside
+    /// it, if there is one: special tokens, the chat template, `model_max_length`), and a config that holds
+    /// only the vocabulary size and the special token ids (its other sizes are 1s).
+    ///
+    /// Reads no model and needs no container: QKVTokenizers' `loadTokenizer(huggingFaceFile:)` builds the
+    /// tokenizer from it.
+    /// - Throws: `ImportError.tokenizer` when the file is not a tokenizer.json or describes a tokenizer qkv
+    ///   does not implement; `ImportError.notACheckpoint` when it is not JSON; `IOError` when it cannot be read.
+    public static func standalone(jsonPath: String) throws -> (TokenizerData, ModelConfig) {
+        let (folder, name) = splitPath(jsonPath)
         let files = HFFolderFiles(folder: folder)
         guard let json = try files.json(name), json["model"] != nil else {
             throw ImportError.tokenizer(file: jsonPath, reason: "is not a Hugging Face tokenizer.json (no 'model')")
         }
-        var config = TokenizerSource.placeholderConfig(family: .llama, vocabSize: Int(Int32.max))
+        var config = ModelConfig.tokenizerPlaceholder(family: .llama, vocabSize: Int(Int32.max))
         let data = try fromTokenizerJSON(json, files: files, tokenizerConfig: try files.json("tokenizer_config.json"),
                                          config: &config, jsonName: name, standalone: true)
-        return (data, TokenizerSource.withVocabulary(config, data))
+        return (data, ModelConfig.tokenizerPlaceholder(specialTokensOf: config, data))
     }
 
     // MARK: tokenizer.json
@@ -84,7 +90,7 @@ enum HFTokenizerImport {
     /// pre-tokenizer is byte-level BPE (its `Split`/`Digits` steps become `tokenizer.pre_split`), `BPE`
     /// with `Metaspace` or a `Replace(" ", "▁")` normalizer is SentencePiece BPE, `WordPiece` is BERT's.
     /// Anything else is refused with the name of the part qkv does not implement.
-    static func fromTokenizerJSON(_ json: JSONValue, files: HFFolderFiles, tokenizerConfig: JSONValue?,
+    package static func fromTokenizerJSON(_ json: JSONValue, files: HFFolderFiles, tokenizerConfig: JSONValue?,
                                   config: inout ModelConfig, jsonName: String = "tokenizer.json", standalone: Bool = false) throws -> TokenizerData {
         let file = files.path(jsonName)
         func refuse(_ reason: String) -> ImportError { ImportError.tokenizer(file: file, reason: reason) }
@@ -242,7 +248,7 @@ enum HFTokenizerImport {
     }
 
     /// `text` as a regex that matches it literally.
-    static func regexLiteral(_ text: String) -> String {
+    package static func regexLiteral(_ text: String) -> String {
         var out = ""
         for c in text.unicodeScalars {
             if "\\^$.|?*+()[]{}/-".unicodeScalars.contains(c) { out += "\\" }
@@ -476,7 +482,7 @@ enum HFTokenizerImport {
     // MARK: Shared
 
     /// Tokens by id from a `{token: id}` object plus `added_tokens`; the ids must be exactly 0..<n.
-    static func orderedVocabulary(_ vocab: JSONValue?, added: JSONValue?, file: String) throws -> [String] {
+    package static func orderedVocabulary(_ vocab: JSONValue?, added: JSONValue?, file: String) throws -> [String] {
         guard let members = vocab?.objectValue else { throw ImportError.tokenizer(file: file, reason: "has no vocabulary object") }
         var byID: [Int: String] = [:]
         func put(_ token: String, _ id: JSONValue?) throws {
@@ -504,7 +510,7 @@ enum HFTokenizerImport {
     }
 
     /// Merges as `"a b"` strings, from either form `tokenizers` writes.
-    static func mergeList(_ merges: JSONValue?, file: String) throws -> [String] {
+    package static func mergeList(_ merges: JSONValue?, file: String) throws -> [String] {
         guard let merges else { return [] }
         guard let list = merges.arrayValue else { throw ImportError.tokenizer(file: file, reason: "model.merges is not a list") }
         return try list.map { merge in
@@ -515,20 +521,22 @@ enum HFTokenizerImport {
     }
 
     /// A special token given as a string or as `{"content": ...}`.
-    static func specialName(_ value: JSONValue?) -> String? {
+    package static func specialName(_ value: JSONValue?) -> String? {
         value?.stringValue ?? value?["content"]?.stringValue
     }
 }
 
 /// The files of one Hugging Face folder, read on demand.
-struct HFFolderFiles {
-    let folder: String
+package struct HFFolderFiles {
+    package let folder: String
 
-    func path(_ name: String) -> String { folder == "." ? name : "\(folder)/\(name)" }
+    package init(folder: String) { self.folder = folder }
 
-    func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: path(name)) }
+    package func path(_ name: String) -> String { folder == "." ? name : "\(folder)/\(name)" }
 
-    func text(_ name: String) throws -> String? {
+    package func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: path(name)) }
+
+    package func text(_ name: String) throws -> String? {
         guard exists(name) else { return nil }
         guard let data = FileManager.default.contents(atPath: path(name)) else { throw IOError.readFailed(file: path(name), errno: EIO) }
         guard let text = String(data: data, encoding: .utf8) else {
@@ -537,7 +545,7 @@ struct HFFolderFiles {
         return text
     }
 
-    func json(_ name: String) throws -> JSONValue? {
+    package func json(_ name: String) throws -> JSONValue? {
         guard exists(name) else { return nil }
         guard let data = FileManager.default.contents(atPath: path(name)) else { throw IOError.readFailed(file: path(name), errno: EIO) }
         do {
@@ -545,5 +553,24 @@ struct HFFolderFiles {
         } catch {
             throw ImportError.notACheckpoint(path: path(name), reason: "not JSON: \(error.reason) at byte \(error.offset)")
         }
+    }
+}
+
+extension ModelConfig {
+    /// A config with every size 1 but the vocabulary and the context (unbounded, so nothing is truncated),
+    /// for tokenizers read without a model.
+    package static func tokenizerPlaceholder(family: Family, vocabSize: Int) -> ModelConfig {
+        ModelConfig(family: family, vocabSize: vocabSize, modelDim: 1, layerCount: 1, headCount: 1, keyValueHeadCount: 1,
+                    headDim: 1, ffnDim: 1, maxPositions: Int(Int32.max), norm: .layernorm, normEpsilon: 1e-5, normPlacement: .pre,
+                    activation: .geluErf, positionEncoding: .learned)
+    }
+
+    /// A placeholder with `config`'s special tokens, the family the tokenizer kind implies and room for
+    /// every token of `data`.
+    package static func tokenizerPlaceholder(specialTokensOf config: ModelConfig, _ data: TokenizerData) -> ModelConfig {
+        var out = tokenizerPlaceholder(family: data.kind == .wordpiece ? .bert : data.kind == .bpe ? .gpt2 : .llama,
+                                       vocabSize: data.tokens.count)
+        out.specialTokens = config.specialTokens
+        return out
     }
 }
