@@ -35,6 +35,7 @@ public final class AttentionAnalyzer: Sendable {
     /// The report for token ids.
     ///
     /// - Parameters:
+    ///   - ids: the text as token ids, special tokens included (nothing is added).
     ///   - ablate: also run the model once per head with that head removed, and report each head's effect.
     ///   - writes: also read every head's update through the unembedding, keeping this many tokens each
     ///     way (decoders only: an encoder is refused with `unsupportedModel`).
