@@ -5,6 +5,10 @@ import QKVFormat
 ///
 /// The one place that maps `TokenizerData.Kind` to a type, so callers (`qkv embed`, the decoders) take
 /// whatever the file carries without switching on the kind themselves.
+/// - Parameters:
+///   - data: the tokenizer data of a model file (`ModelFile.tokenizer`).
+///   - config: the model's config, for its special token ids and maximum length.
+/// - Returns: the tokenizer, ready to share between threads.
 /// - Throws: what the chosen tokenizer's initializer throws.
 public func makeTokenizer(data: TokenizerData, config: ModelConfig) throws(TokenizerError) -> any Tokenizer {
     switch data.kind {
@@ -17,6 +21,11 @@ public func makeTokenizer(data: TokenizerData, config: ModelConfig) throws(Token
 
 /// The tokenizer of what is at `path`: a model file in any format qkv reads, a Hugging Face
 /// `tokenizer.json`, or a GGUF without tensors (`TokenizerSource.load`).
+///
+/// A `tokenizer.json` alone has no model config: its special tokens come from the file itself, and texts
+/// are not cut to a maximum length.
+/// - Parameter path: the file or folder.
+/// - Returns: the tokenizer, ready to share between threads.
 /// - Throws: what reading the file throws; `TokenizerFileError` when its tokenizer data cannot make a
 ///   tokenizer.
 public func loadTokenizer(path: String) throws -> any Tokenizer {
