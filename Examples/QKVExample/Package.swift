@@ -17,5 +17,17 @@ let package = Package(
                 .product(name: "QKVTokenizers", package: "qkv"),
             ]
         ),
+        // The code of the DocC articles (Sources/*/*.docc) and the README, compiled but never run: a change
+        // to the public API that breaks a snippet breaks this build (tools/tests/test_example_package.py).
+        .executableTarget(
+            name: "ArticleSnippets",
+            dependencies: [
+                .product(name: "QKVFormat", package: "qkv"),
+                .product(name: "QKVInference", package: "qkv"),
+                .product(name: "QKVTokenizers", package: "qkv"),
+                .product(name: "QKVTemplates", package: "qkv"),
+                .product(name: "QKVVisualize", package: "qkv"),
+            ]
+        ),
     ]
 )

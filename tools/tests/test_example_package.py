@@ -1,7 +1,9 @@
 """Examples/QKVExample, a package that uses qkv as a library through its public API only, built on its own
 and run against the `qkv` command: the cosine of its two MiniLM vectors equals the cosine of `qkv embed`'s,
 its streamed greedy tokens equal `qkv generate`'s, cancelling its consuming task ends the stream early,
-and its tokenizer.json tokens equal `qkv tokenize`'s.
+and its tokenizer.json tokens equal `qkv tokenize`'s. The same build compiles the package's
+ArticleSnippets, the code of the DocC articles and the README, so a snippet the public API no longer
+takes fails here.
 
 The build goes into .build-example/ at the repository root (outside git), kept between runs: the first
 build compiles QKVFormat, QKVTokenizers and QKVInference again for the example (about 100 s on two
