@@ -21,11 +21,6 @@ public func makeTokenizer(data: TokenizerData, config: ModelConfig) throws(Token
 
 /// The tokenizer of what is at `path`: a model file in any format qkv reads, a Hugging Face
 /// `tokenizer.json`, or a GGUF without tensors (`TokenizerSource.load`).
-///
-/// A `tokenizer.json` alone has no model config: its special tokens come from the file itself, and texts
-/// are not cut to a maximum length.
-/// - Parameter path: the file or folder.
-/// - Returns: the tokenizer, ready to share between threads.
 /// - Throws: what reading the file throws; `TokenizerFileError` when its tokenizer data cannot make a
 ///   tokenizer.
 public func loadTokenizer(path: String) throws -> any Tokenizer {
