@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 modules=("$@")
-[ ${#modules[@]} -gt 0 ] || modules=(QKVFormat QKVTokenizers QKVInference QKVTemplates QKVServer QKVVisualize)
+[ ${#modules[@]} -gt 0 ] || modules=(QKVSchema QKVFormat QKVTokenizers QKVInference QKVTemplates QKVServer QKVVisualize)
 out=.build-docs
 targets=()
 for module in "${modules[@]}"; do

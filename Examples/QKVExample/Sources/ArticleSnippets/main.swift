@@ -40,7 +40,7 @@ func inferenceGettingStarted() async throws {
         print(piece.text, terminator: "")
     }
 
-    let tokenizer = try loadTokenizer(path: "/models/all-MiniLM-L6-v2/tokenizer.json")
+    let tokenizer = try loadTokenizer(huggingFaceFile: "/models/all-MiniLM-L6-v2/tokenizer.json")
     let ids = tokenizer.encode("Hello world")
     print(tokenizer.tokens(ids), tokenizer.decode(ids))
 }
@@ -86,7 +86,7 @@ func runningAModel(documents: [String]) async throws {
 
 /// QKVTokenizers' landing page.
 func tokenizers() throws {
-    let tokenizer = try loadTokenizer(path: "all-MiniLM-L6-v2/tokenizer.json")
+    let tokenizer = try loadTokenizer(huggingFaceFile: "all-MiniLM-L6-v2/tokenizer.json")
     let ids = tokenizer.encode("Hello world")
     let bare = tokenizer.encode("Hello world", addSpecialTokens: false)
     print(tokenizer.tokens(ids), bare)

@@ -103,10 +103,10 @@ func generate(_ options: Options) async throws {
     print("cancelled after \(received) of up to \(limit) tokens")
 }
 
-/// A tokenizer without a model: here the tokenizer.json of a Hugging Face folder. `loadTokenizer(path:)` also
-/// takes any model file qkv reads (its tokenizer) or a GGUF that holds only a vocabulary.
+/// A tokenizer without a model: the tokenizer.json of a Hugging Face folder, read by QKVTokenizers alone.
+/// QKVInference's `loadTokenizer(path:)` takes any model file qkv reads (its tokenizer) or a GGUF vocabulary.
 func tokenize(_ options: Options) throws {
-    let tokenizer = try loadTokenizer(path: options.tokenizer)
+    let tokenizer = try loadTokenizer(huggingFaceFile: options.tokenizer)
     let ids = tokenizer.encode(options.sentences[0])
     print("tokens \(ids.map(String.init).joined(separator: " "))")
     print("pieces \(tokenizer.tokens(ids).joined(separator: " "))")
