@@ -10,6 +10,9 @@ bash tools/setup.sh
 bash tools/fetch-models.sh >/dev/null
 swift build --build-tests
 swift test
+# The DocC archives of every library module (70-105 s after the build above, on two shared cores); a DocC
+# warning, such as a symbol link that no longer resolves, fails the run.
+bash tools/docs.sh
 QKV_BIN="$(swift build --show-bin-path)/qkv" python3 -m pytest -q tools/tests
 # Each reader's libFuzzer harness for a short bounded run (tools/fuzz.sh; longer runs are recorded in
 # Specs/qkv-format.md). HDF5 too, now that qkv reads variable-length strings itself instead of libhdf5's

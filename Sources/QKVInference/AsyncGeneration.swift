@@ -6,6 +6,8 @@ extension LanguageModel {
     public struct GeneratedPiece: Sendable {
         /// Complete characters (empty for tokens that end inside a character, or without a tokenizer).
         public let text: String
+        /// The token ids that made `text` (several when a character was split over them; the last piece
+        /// may carry tokens and no text).
         public let tokens: [Int]
     }
 
@@ -17,6 +19,15 @@ extension LanguageModel {
     /// ```swift
     /// for try await piece in model.stream(prompt: try model.encode("Once"), maxTokens: 50) { print(piece.text, terminator: "") }
     /// ```
+    ///
+    /// Pieces made before the consumer stops are buffered, so a cancelled loop may still see a few before it
+    /// ends; the loop ends without an error.
+    /// - Parameters:
+    ///   - prompt: the prompt's token ids (`encode(_:)`), at least one.
+    ///   - maxTokens: the most tokens to generate.
+    ///   - sampling: greedy unless told otherwise.
+    ///   - stopAtEndOfText: stop at the model's end-of-text token (its id comes in a piece with no text).
+    /// - Returns: the pieces as they come; the stream throws the model's `InferenceError` if a forward pass fails.
     public func stream(prompt: [Int], maxTokens: Int, sampling: SamplingOptions = .greedy,
                        stopAtEndOfText: Bool = true) -> AsyncThrowingStream<GeneratedPiece, Error> {
         stream(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopAtEndOfText: stopAtEndOfText, finished: nil)
@@ -58,6 +69,13 @@ extension LanguageModel {
 extension SentenceEmbedder {
     /// `embed(_:batchSize:)` without blocking the caller's task: the forward passes run on a thread of
     /// their own.
+    ///
+    /// Swift picks this overload in an asynchronous context: write `try await embedder.embed(texts)` there.
+    /// - Parameters:
+    ///   - texts: the texts, each embedded on its own, after the model's default prompt.
+    ///   - batchSize: texts per forward pass.
+    /// - Returns: one vector per text, in order.
+    /// - Throws: what the synchronous `embed` throws.
     public func embed(_ texts: [String], batchSize: Int = 32) async throws -> [[Float]] {
         try await withCheckedThrowingContinuation { continuation in
             let thread = Thread { [self] in continuation.resume(with: Result { try embed(texts, batchSize: batchSize) as [[Float]] }) }

@@ -11,6 +11,9 @@ public final class AttentionAnalyzer: Sendable {
     private let encoder: BertEncoder?
     private let decoder: DecoderModel?
 
+    /// Opens the model at `path` (an encoder or a decoder) and computes its heads' weight norms.
+    /// - Throws: what `openWeightFile(path:)` and the model's checks throw; `InferenceError.unsupportedModel`
+    ///   for a model qkv cannot run.
     public init(path: String) throws {
         self.path = path
         let file = try ModelFile(try openWeightFile(path: path))
@@ -27,6 +30,7 @@ public final class AttentionAnalyzer: Sendable {
     }
 
     /// The report for `text`, encoded as the model's tokenizer does (with its special tokens).
+    /// - Throws: `InferenceError.noTokenizer` for a file without one; what `analyze(ids:ablate:writes:)` throws.
     public func analyze(_ text: String, ablate: HeadAblation.Mode? = nil, writes: Int? = nil) throws -> AttentionReport {
         guard let tokenizer else { throw InferenceError.noTokenizer(file: path) }
         return try analyze(ids: tokenizer.encode(text), ablate: ablate, writes: writes)
@@ -35,6 +39,7 @@ public final class AttentionAnalyzer: Sendable {
     /// The report for token ids.
     ///
     /// - Parameters:
+    ///   - ids: the text as token ids, special tokens included (nothing is added).
     ///   - ablate: also run the model once per head with that head removed, and report each head's effect.
     ///   - writes: also read every head's update through the unembedding, keeping this many tokens each
     ///     way (decoders only: an encoder is refused with `unsupportedModel`).

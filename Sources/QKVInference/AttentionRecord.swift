@@ -34,8 +34,15 @@ public final class AttentionRecord: @unchecked Sendable {
     public let modelDim: Int?
     public var keepsUpdateVectors: Bool { modelDim != nil }
 
-    /// - Parameter modelDim: keep every head's update vectors (D floats per head and token) and the final
-    ///   norm's scales, for `--writes`; nil keeps only their norms.
+    /// An empty record for one sequence, filled by the forward pass.
+    ///
+    /// - Parameters:
+    ///   - layerCount: the model's layers.
+    ///   - headCount: query heads per layer.
+    ///   - tokenCount: the sequence's tokens.
+    ///   - isCausal: whether a token attends only to those before it (decoders).
+    ///   - modelDim: keep every head's update vectors (D floats per head and token) and the final
+    ///     norm's scales, for `--writes`; nil keeps only their norms.
     public init(layerCount: Int, headCount: Int, tokenCount: Int, isCausal: Bool, modelDim: Int? = nil) {
         self.layerCount = layerCount
         self.isCausal = isCausal

@@ -19,6 +19,7 @@ private let configuredThreads = Atomic<Int>(0)
 
 /// Sets the number of threads qkv computes on (`qkv ... --threads N`), and puts OpenBLAS on the calling
 /// thread for good (`runBLASOnCallingThreads`). Call it once, before any product.
+/// - Parameter count: threads per forward pass, the calling thread included; below 1 counts as 1.
 public func setComputeThreads(_ count: Int) {
     configuredThreads.store(max(1, count), ordering: .relaxed)
     runBLASOnCallingThreads()

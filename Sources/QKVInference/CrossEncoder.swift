@@ -17,6 +17,10 @@ public final class CrossEncoder: Sendable {
     let classifier: (weight: FloatWeight, bias: FloatWeight)   // [labels, D], [labels]
     let activation: ModelConfig.Dense.Activation
 
+    /// Opens the reranker at `path`: any container qkv reads, a Hugging Face folder or an `org/name` in the
+    /// Hugging Face cache.
+    /// - Throws: the container's and the schema's errors for a file qkv cannot read, and what
+    ///   `init(_:path:)` throws for a model that is not a reranker.
     public convenience init(path: String) throws {
         try self.init(try ModelFile(try openWeightFile(path: path)), path: path)
     }
@@ -43,6 +47,9 @@ public final class CrossEncoder: Sendable {
     }
 
     /// The score of each pair of token ids with their token types (the head's one output, after the activation).
+    /// - Parameter pairs: each pair as its tokenizer's `encodePair` makes it: ids and token types of one length.
+    /// - Returns: one score per pair, in order.
+    /// - Throws: `InferenceError` for an id or token type out of range, or a pair longer than the model's positions.
     public func scores(pairs: [(ids: [Int], typeIDs: [Int])]) throws(InferenceError) -> [Float] {
         let D = encoder.config.modelDim
         return try encoder.withHiddenStates(pairs.map(\.ids), tokenTypes: pairs.map(\.typeIDs)) { states, offsets in
@@ -61,6 +68,16 @@ public final class CrossEncoder: Sendable {
     }
 
     /// The score of `query` with each document, `batchSize` pairs at a time.
+    ///
+    /// Each pair is tokenized as the model was trained on it (`[CLS] query [SEP] document [SEP]`, or the
+    /// `<s> … </s></s> … </s>` of XLM-RoBERTa) and cut to the model's maximum length as tokenizers'
+    /// `longest_first` cuts pairs.
+    /// - Parameters:
+    ///   - query: the text every document is scored against.
+    ///   - documents: the texts to score, in any number: they run `batchSize` at a time.
+    ///   - batchSize: pairs per forward pass (packed, so their lengths need not match).
+    /// - Returns: one score per document, in order; higher is more relevant.
+    /// - Throws: `InferenceError` from the forward pass.
     public func scores(query: String, documents: [String], batchSize: Int = 32) throws -> [Float] {
         var out: [Float] = []
         out.reserveCapacity(documents.count)

@@ -23,11 +23,18 @@ public final class SentenceEmbedder: Sendable {
         case text(String)
     }
 
+    /// Opens the embedder at `path`: any container qkv reads, a Hugging Face or sentence-transformers
+    /// folder, or an `org/name` in the Hugging Face cache.
+    /// - Throws: the container's and the schema's errors for a file qkv cannot read, and what
+    ///   `init(_:path:)` throws.
     public convenience init(path: String) throws {
         try self.init(try ModelFile(try openWeightFile(path: path)), path: path)
     }
 
     /// An embedder of a model file already open; `path` as the user named it, for messages.
+    /// - Throws: `InferenceError.unsupportedModel` for a model the encoder cannot run (a decoder),
+    ///   `InferenceError.noTokenizer` for a file without tokenizer data, `TokenizerError` for tokenizer
+    ///   data that cannot make a tokenizer.
     public init(_ model: ModelFile, path: String) throws {
         self.path = path
         encoder = try BertEncoder(model)
@@ -41,6 +48,7 @@ public final class SentenceEmbedder: Sendable {
     public var dimension: Int { encoder.config.sentenceDimension }
 
     /// The text `prompt` puts before each input; an unknown name is an error listing the model's prompts.
+    /// - Throws: `InferenceError.unknownPromptName` for a name the model does not have.
     public func promptText(_ prompt: Prompt) throws(InferenceError) -> String {
         let name: String
         switch prompt {
@@ -58,6 +66,15 @@ public final class SentenceEmbedder: Sendable {
 
     /// One vector per text, computed `batchSize` texts at a time (packed, so lengths need not match), each
     /// text after `prompt`'s text, as one string (the model's default prompt unless told otherwise).
+    ///
+    /// A text longer than the model's `max_seq_length` is cut there, as sentence-transformers cuts it.
+    /// - Parameters:
+    ///   - texts: the texts, each embedded on its own.
+    ///   - prompt: the prompt put before each text (sentence-transformers' `prompt_name` or `prompt`).
+    ///   - batchSize: texts per forward pass; a larger batch uses more memory, not fewer operations.
+    /// - Returns: one vector of `dimension` values per text, in order, pooled and normalized as the
+    ///   model's sentence-transformers modules say.
+    /// - Throws: `InferenceError.unknownPromptName` for a prompt the model lacks, or an error of the forward pass.
     public func embed(_ texts: [String], prompt: Prompt = .modelDefault, batchSize: Int = 32) throws -> [[Float]] {
         let prefix = try promptText(prompt)
         var out: [[Float]] = []
@@ -73,6 +90,7 @@ public final class SentenceEmbedder: Sendable {
 }
 
 /// Cosine similarity of two vectors, accumulated in f64.
+/// - Returns: a·b / (|a| |b|), in [-1, 1]; 0 when either vector is zero.
 public func cosineSimilarity(_ a: [Float], _ b: [Float]) -> Double {
     var dot = 0.0, na = 0.0, nb = 0.0
     for (x, y) in zip(a, b) {

@@ -27,6 +27,8 @@ public struct ServedModel: Sendable {
 
     /// Opens `path` as whatever it holds: an encoder serves embeddings (with a classification head,
     /// reranking), a decoder completions (`activations` as `LanguageModel` takes them).
+    /// - Throws: what opening the file and building its model throw; a chat template that does not parse
+    ///   is not an error here, but for the chat requests that need it.
     public init(name: String, path: String, activations: ActivationPrecision = .f32) throws {
         self.name = name
         self.path = path

@@ -45,6 +45,13 @@ public struct ServerConfiguration: Sendable {
 public enum QKVServer {
     /// Serves until SIGINT or SIGTERM (then in-flight requests finish). Models load after the socket is
     /// bound, so `/health` answers 503 until they are ready. `onListening` gets the bound address.
+    /// - Parameters:
+    ///   - configuration: the models, the address and the limits.
+    ///   - logger: one line per request, and the models' loading.
+    ///   - onListening: the address as `http://host:port`, once the socket is bound (with port 0, the port
+    ///     the system chose).
+    /// - Throws: when the socket cannot be bound. A model that fails to load does not end the server:
+    ///   `/health` reports it.
     public static func run(_ configuration: ServerConfiguration, logger: Logger, onListening: @escaping @Sendable (String) -> Void) async throws {
         let metrics = ServerMetrics()
         let registry = ModelRegistry(configuration: configuration, metrics: metrics)

@@ -28,6 +28,10 @@ public struct Template: Sendable {
     public let limits: TemplateLimits
 
     /// Parses `source`; a syntax error names its line and column.
+    /// - Parameters:
+    ///   - source: the template text, as `tokenizer_config.json`'s `chat_template` holds it.
+    ///   - limits: bounds on what rendering may cost; parsing checks the nesting depth.
+    /// - Throws: `TemplateError.syntax(line:column:message:)`, or `.limitExceeded` for nesting past the limit.
     public init(_ source: String, limits: TemplateLimits = TemplateLimits()) throws {
         let scalars = Lexer.normalize(source)
         var lexer = Lexer(source: scalars, trimBlocks: true, lstripBlocks: true)
@@ -39,6 +43,9 @@ public struct Template: Sendable {
 
     /// Renders with `context` as the template's variables. `now` is what `strftime_now` formats
     /// (in the current time zone, as Python's `datetime.now()`).
+    /// - Returns: the rendered text.
+    /// - Throws: `TemplateError`: `.raised` from the template's `raise_exception`, a type or undefined-value
+    ///   error with its line, or `.limitExceeded`.
     public func render(_ context: [String: TemplateValue], now: Date = Date()) throws -> String {
         var interpreter = Interpreter(limits: limits, now: now)
         return try interpreter.render(nodes, context: context)
@@ -47,6 +54,16 @@ public struct Template: Sendable {
     /// Renders a chat as `apply_chat_template(messages, tools=tools, add_generation_prompt=...)` does:
     /// `tools` and `documents` are passed as `None` when absent, `extra` holds the special tokens
     /// (`bos_token`, `eos_token`, ...) and any other variable the template reads.
+    /// - Parameters:
+    ///   - messages: the chat, each a dict with `role` and `content` (and whatever else the template reads).
+    ///   - tools: the tool definitions (JSON schema dicts), or nil.
+    ///   - documents: documents for retrieval templates, or nil.
+    ///   - addGenerationPrompt: end with the start of the assistant's turn, for generation.
+    ///   - extra: more variables: the special tokens and any other the template reads.
+    ///   - now: what `strftime_now` formats.
+    /// - Returns: the prompt text, to be tokenized without adding special tokens again.
+    /// - Throws: `TemplateError.raised(message:)` when the template refuses the chat; the other
+    ///   `TemplateError`s as `render` throws them.
     public func renderChat(
         messages: [TemplateValue],
         tools: [TemplateValue]? = nil,

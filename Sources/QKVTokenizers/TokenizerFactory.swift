@@ -5,6 +5,10 @@ import QKVSchema
 ///
 /// The one place that maps `TokenizerData.Kind` to a type, so callers (`qkv embed`, the decoders) take
 /// whatever the file carries without switching on the kind themselves.
+/// - Parameters:
+///   - data: the tokenizer data of a model file (`ModelFile.tokenizer`).
+///   - config: the model's config, for its special token ids and maximum length.
+/// - Returns: the tokenizer, ready to share between threads.
 /// - Throws: what the chosen tokenizer's initializer throws.
 public func makeTokenizer(data: TokenizerData, config: ModelConfig) throws(TokenizerError) -> any Tokenizer {
     switch data.kind {

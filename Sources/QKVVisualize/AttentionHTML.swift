@@ -18,6 +18,7 @@ import QKVInference
 public enum AttentionHTML {
     /// The page. All text is escaped: tokens reach the page only inside the JSON (where `<`, `>` and `&`
     /// are `\u` escapes, so `</script>` cannot end the element) and are put on screen with `textContent`.
+    /// - Returns: the whole HTML document: styles, script and data inline, nothing fetched.
     public static func page(_ report: AttentionReport) -> String {
         let r = report.record
         let title = "qkv attention: " + report.modelPath

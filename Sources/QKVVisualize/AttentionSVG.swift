@@ -7,6 +7,11 @@ import QKVInference
 /// Text is set in the viewer's monospace font at the bitmap font's size, all of it XML-escaped.
 public enum AttentionSVG {
     /// One head: every cell of its matrix, token labels on both axes, update bars, colour scale.
+    /// - Parameters:
+    ///   - report: what the model's heads did, from `AttentionAnalyzer`.
+    ///   - layer: the head's layer, from 0.
+    ///   - head: the head within the layer, from 0.
+    /// - Returns: a standalone SVG document.
     public static func head(_ report: AttentionReport, layer: Int, head: Int) -> String {
         let layout = AttentionFigures.headLayout(report)
         var canvas = SVGCanvas(tokens: report.tokens.map(TokenLabel.visible))

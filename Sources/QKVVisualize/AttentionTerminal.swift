@@ -32,6 +32,7 @@ public enum AttentionTerminal {
     /// A summary line, the layers x heads grid of role codes with its legend, and the table of heads.
     ///
     /// - Parameters:
+    ///   - report: what the model's heads did, from `AttentionAnalyzer`.
     ///   - order: the table's order.
     ///   - limit: at most this many table rows (nil: all), for "the top ten heads by update".
     public static func heads(_ report: AttentionReport, order: Order = .layer, limit: Int? = nil) -> String {
@@ -129,6 +130,9 @@ public enum AttentionTerminal {
     /// row ending in a bar of the head's update norm to that token (scaled to the head's largest).
     ///
     /// - Parameters:
+    ///   - report: what the model's heads did, from `AttentionAnalyzer`.
+    ///   - layer: the head's layer, from 0.
+    ///   - head: the head within the layer, from 0.
     ///   - colour: shade cells with 256-colour ANSI backgrounds (grey ramp, black 0 to white 1) instead of
     ///     the blocks " ░▒▓█".
     ///   - width: the columns to fit; token labels are cut to fit, and cells narrow from two columns to

@@ -69,7 +69,13 @@ extension Data {
 public enum AttentionPNG {
     /// One head: its matrix with token labels on both axes, update bars and the colour scale (the same
     /// figure as `AttentionSVG.head`).
-    /// - Parameter scale: pixels per figure pixel (nearest neighbour); 2 makes the labels readable.
+    ///
+    /// - Parameters:
+    ///   - report: what the model's heads did, from `AttentionAnalyzer`.
+    ///   - layer: the head's layer, from 0.
+    ///   - head: the head within the layer, from 0.
+    ///   - scale: pixels per figure pixel (nearest neighbour); 2 makes the labels readable.
+    /// - Returns: the PNG file's bytes.
     public static func head(_ report: AttentionReport, layer: Int, head: Int, scale: Int = 2) -> Data {
         let layout = AttentionFigures.headLayout(report)
         var raster = Raster(width: layout.width, height: layout.height)

@@ -61,6 +61,18 @@ public enum Converter {
 
     /// Reads `input` (any container), checks it against the schema, and writes `output` in `format`.
     /// `progress` gets (tensors done, total) after each tensor.
+    ///
+    /// The output goes to a temporary file beside `output`, synced and renamed when complete, so a failed
+    /// conversion leaves no partial file; writing over `input` itself is refused.
+    /// - Parameters:
+    ///   - input: anything `openWeightFile(path:)` opens.
+    ///   - output: the file to write (with a split GGUF, the first shard's name is made from it).
+    ///   - format: the container to write; the extension of `output` is not consulted.
+    ///   - options: dtype, quantization, HDF5 compression and GGUF splitting.
+    ///   - progress: (tensors done, total), called on the calling thread.
+    /// - Returns: what was written: tensors, parameters, bytes, shards, and tensors the format cannot hold.
+    /// - Throws: what opening and checking `input` throws; `ConversionError` for a conversion that cannot
+    ///   be done as asked; `IOError` when writing fails.
     @discardableResult
     public static func convert(input: String, output: String, format: ContainerFormat, options: WriteOptions = WriteOptions(),
                                progress: (Int, Int) -> Void = { _, _ in }) throws -> ConversionSummary {

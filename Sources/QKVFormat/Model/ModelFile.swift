@@ -6,6 +6,10 @@ public struct ModelFile {
     public let tokenizer: TokenizerData?
 
     /// Checks `file` against Specs/schema.md and throws the first problem.
+    ///
+    /// Only metadata and the tensor table are read: no tensor's bytes.
+    /// - Throws: the first `ModelError`, naming the file and the key or tensor at fault; `problems(in:)`
+    ///   lists them all.
     public init(_ file: any WeightFile) throws(ModelError) {
         let checked = ModelFile.check(file)
         if let first = checked.problems.first { throw first }
@@ -16,6 +20,7 @@ public struct ModelFile {
 
     /// Every schema problem of `file`: the first config or tokenizer problem (later checks depend on
     /// them), or else every tensor problem. Empty when the file conforms.
+    /// - Returns: the problems, each naming the file and the key or tensor at fault.
     public static func problems(in file: any WeightFile) -> [ModelError] {
         check(file).problems
     }

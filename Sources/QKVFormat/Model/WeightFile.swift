@@ -72,10 +72,21 @@ public protocol WeightFile: AnyObject {
     /// In file order.
     var tensors: [TensorInfo] { get }
     /// The tensor's bytes: a zero-copy view for `.qkv`, a freshly read buffer for HDF5.
+    /// - Parameter name: the canonical name (`layers/0/attn/q/weight`), as `tensors` lists it.
+    /// - Throws: when the file has no such tensor, or reading it fails.
     func tensor(_ name: String) throws -> TensorView
 }
 
 /// Opens any container qkv reads, chosen by the file's first bytes.
+///
+/// The name is not trusted: a `.bin` that is a safetensors file opens as one. The container's own rules
+/// are checked here; whether the content follows the schema is `ModelFile`'s check.
+/// - Parameter given: a `.qkv`, HDF5, `.safetensors` or GGUF file (the first shard of a split GGUF), a
+///   Hugging Face checkpoint folder, or `org/name[@revision]` in the Hugging Face cache.
+/// - Returns: the open container, with a foreign checkpoint's tensors under the schema's canonical names.
+/// - Throws: `IOError` when the path cannot be read; the container's error (`QKVFileError`, `HDF5Error`,
+///   `SafetensorsError`, `GGUFError`, `PyTorchError`) or `ImportError` (a checkpoint qkv has no map
+///   for, or one that breaks its map) naming the file and what is wrong.
 public func openWeightFile(path given: String) throws -> any WeightFile {
     // `org/name` and hub cache folders: the snapshot on disk (HubCache).
     let path = try HubCache.resolve(given)
