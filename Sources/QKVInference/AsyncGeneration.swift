@@ -67,18 +67,21 @@ extension LanguageModel {
 }
 
 extension SentenceEmbedder {
-    /// `embed(_:batchSize:)` without blocking the caller's task: the forward passes run on a thread of
-    /// their own.
+    /// `embed(_:prompt:batchSize:)` without blocking the caller's task: the forward passes run on a thread
+    /// of their own.
     ///
     /// Swift picks this overload in an asynchronous context: write `try await embedder.embed(texts)` there.
     /// - Parameters:
-    ///   - texts: the texts, each embedded on its own, after the model's default prompt.
+    ///   - texts: the texts, each embedded on its own.
+    ///   - prompt: the prompt put before each text (the model's default unless told otherwise).
     ///   - batchSize: texts per forward pass.
     /// - Returns: one vector per text, in order.
     /// - Throws: what the synchronous `embed` throws.
-    public func embed(_ texts: [String], batchSize: Int = 32) async throws -> [[Float]] {
+    public func embed(_ texts: [String], prompt: Prompt = .modelDefault, batchSize: Int = 32) async throws -> [[Float]] {
         try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread { [self] in continuation.resume(with: Result { try embed(texts, batchSize: batchSize) as [[Float]] }) }
+            let thread = Thread { [self] in
+                continuation.resume(with: Result { try embed(texts, prompt: prompt, batchSize: batchSize) as [[Float]] })
+            }
             thread.name = "qkv-embed"
             thread.start()
         }

@@ -70,6 +70,16 @@ final class AsyncGenerationTests: XCTestCase {
         let async: [[Float]] = try await embedder.embed(texts)
         XCTAssertEqual(async, sync)
     }
+
+    func testEmbedAsync_takesThePromptAsEmbedDoes() async throws {
+        let embedder = try SentenceEmbedder(path: TestFiles.root.appendingPathComponent("Fixtures/hf/bert-tiny").path)
+        let texts = ["a short sentence"]
+        let prompted = try { () throws -> [[Float]] in try embedder.embed(texts, prompt: .text("query: ")) }()
+        let plain = try { () throws -> [[Float]] in try embedder.embed(texts) }()
+        let async: [[Float]] = try await embedder.embed(texts, prompt: .text("query: "))
+        XCTAssertEqual(async, prompted)
+        XCTAssertNotEqual(async, plain, "the prompt changed nothing: the test cannot tell it was passed")
+    }
 }
 
 /// Written by the generating thread before it fulfils the expectation the test waits on, read after.
