@@ -48,9 +48,15 @@ func inferenceGettingStarted() async throws {
 /// QKVInference: Running a model from Swift.
 func runningAModel(documents: [String]) async throws {
     let embedder = try SentenceEmbedder(path: "intfloat/multilingual-e5-small")
-    let queries = try embedder.embed(["how tall is the eiffel tower"], prompt: .named("query"))
-    let passages = try embedder.embed(documents, prompt: .named("passage"), batchSize: 16)
-    _ = (queries, passages)
+    // The article's calls are synchronous; in this async function Swift would pick the async overload.
+    func synchronousEmbeds() throws {
+        let queries = try embedder.embed(["how tall is the eiffel tower"], prompt: .named("query"))
+        let passages = try embedder.embed(documents, prompt: .named("passage"), batchSize: 16)
+        _ = (queries, passages)
+    }
+    try synchronousEmbeds()
+    let asyncQueries = try await embedder.embed(["how tall is the eiffel tower"], prompt: .named("query"))
+    _ = asyncQueries
 
     let reranker = try CrossEncoder(path: "cross-encoder/ms-marco-MiniLM-L6-v2")
     let scores = try reranker.scores(query: "what is a panda?", documents: ["The giant panda is a bear.", "Paris is in France."])
