@@ -165,6 +165,12 @@ KERNEL static void dot_block_q3_k(const uint8_t *b, const float *x, __m256 *acc)
     }
 }
 
+// The 6-bit scale and min of q4_k's and q5_k's sub-block s from their 12 bytes.
+static inline void k_scale_min(const uint8_t *sc, int s, int *scale, int *min) {
+    if (s < 4) { *scale = sc[s] & 63; *min = sc[s + 4] & 63; }
+    else { *scale = (sc[s + 4] & 0x0F) | ((sc[s - 4] >> 6) << 4); *min = (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4); }
+}
+
 // q4_k [144]: d, dmin, 12 bytes of 6-bit scales and mins, qs[128]; sub-block s (32 values) reads nibble
 // s % 2 of qs[32·(s / 2) + m]; w = (d · sc) · q - (dmin · mn).
 KERNEL static void dot_block_q4_k(const uint8_t *b, const float *x, __m256 *acc) {
@@ -173,12 +179,9 @@ KERNEL static void dot_block_q4_k(const uint8_t *b, const float *x, __m256 *acc)
     const __m256i mask = _mm256_set1_epi32(0x0F);
     for (int p = 0; p < 4; p++) {   // sub-blocks 2p (low nibbles) and 2p + 1 (high nibbles) share qs[32p ..< 32p + 32]
         const int s = 2 * p, t = s + 1;
-        uint8_t scale0, min0, scale1, min1;
-        if (s < 4) { scale0 = sc[s] & 63; min0 = sc[s + 4] & 63; scale1 = sc[t] & 63; min1 = sc[t + 4] & 63; }
-        else {
-            scale0 = (uint8_t)((sc[s + 4] & 0x0F) | ((sc[s - 4] >> 6) << 4)); min0 = (uint8_t)((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4));
-            scale1 = (uint8_t)((sc[t + 4] & 0x0F) | ((sc[t - 4] >> 6) << 4)); min1 = (uint8_t)((sc[t + 4] >> 4) | ((sc[t] >> 6) << 4));
-        }
+        int scale0, min0, scale1, min1;
+        k_scale_min(sc, s, &scale0, &min0);
+        k_scale_min(sc, t, &scale1, &min1);
         const __m256 d0 = _mm256_set1_ps(d * (float)scale0), m0 = _mm256_set1_ps(dmin * (float)min0);
         const __m256 d1 = _mm256_set1_ps(d * (float)scale1), m1 = _mm256_set1_ps(dmin * (float)min1);
         const uint8_t *qs = b + 16 + 32 * p;
@@ -199,12 +202,9 @@ KERNEL static void dot_block_q5_k(const uint8_t *b, const float *x, __m256 *acc)
     const __m256i mask = _mm256_set1_epi32(0x0F), one = _mm256_set1_epi32(1);
     for (int p = 0; p < 4; p++) {   // sub-blocks 2p (low nibbles) and 2p + 1 (high nibbles) share qs[32p ..< 32p + 32]
         const int s = 2 * p, t = s + 1;
-        uint8_t scale0, min0, scale1, min1;
-        if (s < 4) { scale0 = sc[s] & 63; min0 = sc[s + 4] & 63; scale1 = sc[t] & 63; min1 = sc[t + 4] & 63; }
-        else {
-            scale0 = (uint8_t)((sc[s + 4] & 0x0F) | ((sc[s - 4] >> 6) << 4)); min0 = (uint8_t)((sc[s + 4] >> 4) | ((sc[s] >> 6) << 4));
-            scale1 = (uint8_t)((sc[t + 4] & 0x0F) | ((sc[t - 4] >> 6) << 4)); min1 = (uint8_t)((sc[t + 4] >> 4) | ((sc[t] >> 6) << 4));
-        }
+        int scale0, min0, scale1, min1;
+        k_scale_min(sc, s, &scale0, &min0);
+        k_scale_min(sc, t, &scale1, &min1);
         const __m256 d0 = _mm256_set1_ps(d * (float)scale0), m0 = _mm256_set1_ps(dmin * (float)min0);
         const __m256 d1 = _mm256_set1_ps(d * (float)scale1), m1 = _mm256_set1_ps(dmin * (float)min1);
         const uint8_t *qs = b + 48 + 32 * p;
@@ -507,12 +507,6 @@ KERNEL static float dot_q3_k_q8(const uint8_t *b, const int8_t *q, float dx, con
     const __m128i high = _mm_and_si128(_mm_setr_epi32((int)hb, (int)(hb >> 2), (int)(hb >> 4), (int)(hb >> 6)), _mm_set1_epi8(3));
     const __m128i scales = _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
     return dx * d * (float)(dot_2bit_groups(b + 32, b, scales, q) - 4 * scaled_sums(scales, bs));
-}
-
-// The 6-bit scale and min of q4_k's and q5_k's sub-block s from their 12 bytes.
-static inline void k_scale_min(const uint8_t *sc, int s, int *scale, int *min) {
-    if (s < 4) { *scale = sc[s] & 63; *min = sc[s + 4] & 63; }
-    else { *scale = (sc[s + 4] & 0x0F) | ((sc[s - 4] >> 6) << 4); *min = (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4); }
 }
 
 // q4_k [144] (qh null) and q5_k [176]: d, dmin, 12 bytes of scales and mins, then q5_k's qh [32] (fifth bit
