@@ -1,10 +1,12 @@
 // AVX2/FMA matrix-vector products from ggml's block types q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k,
-// q6_k, iq4_nl and iq4_xs (Specs/quantization.md), for decoding one token: each group of eight weights is
-// dequantized in registers exactly as BlockQuantization.swift does it (separate multiplies, additions and
-// subtractions, so the same f32 values), then multiplied with x into four accumulators of eight per row
-// (four independent chains of FMAs: with one, each FMA waited for the previous one's latency), whose lanes
-// are summed at the end. q3_k uses one: its unpacking bounds it, and four accumulators spilled. q4_k, q5_k
-// and q6_k unpack the values that share a byte from one load.
+// q6_k, iq4_nl and iq4_xs (Specs/quantization.md), for decoding one token: each weight is dequantized in
+// registers exactly as BlockQuantization.swift does it (separate multiplies, additions and subtractions,
+// so the same f32 values), then multiplied with x into four accumulators of eight per row (four
+// independent chains of FMAs: with one, each FMA waited for the previous one's latency), whose lanes are
+// summed at the end. The K types first unpack a block's 256 quants to bytes, 32 at a time with byte
+// operations, and its scales to floats, then widen eight bytes at a time from there: unpacking eight
+// values within 32-bit lanes cost more than their arithmetic. A decode step streams the weights from
+// memory, so the rows are prefetched PREFETCH_BYTES ahead (qkv_prefetch.h).
 #include "qkv_kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -32,6 +34,42 @@ KERNEL static inline float f16_at(const uint8_t *p) {
 // Eight bytes at p, zero-extended to eight int32 lanes.
 KERNEL static inline __m256i u8x8(const uint8_t *p) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+}
+
+// 32 bytes at p.
+KERNEL static inline __m256i bytes32(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+// Eight int8 at p, sign-extended to eight floats (exact).
+KERNEL static inline __m256 i8x8_ps(const int8_t *p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+
+// The dot of a block's 256 values, unpacked to bytes in q[], with x: w = ds[g] · q in group g of 16 values
+// (q3_k, q6_k), two groups per pass so that each of the four accumulators takes one run of eight.
+KERNEL static inline __attribute__((always_inline)) void dot_groups16(const int8_t *q, const float *ds, const float *x, __m256 *acc) {
+    for (int g = 0; g < 16; g += 2) {
+        for (int c = 0; c < 4; c++) {
+            const __m256 w = _mm256_mul_ps(_mm256_broadcast_ss(ds + g + c / 2), i8x8_ps(q + 16 * g + 8 * c));
+            acc[c] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 16 * g + 8 * c), acc[c]);
+        }
+    }
+}
+
+// As dot_groups16 with a min per group: w = ds[g] · q - ms[g] (q2_k).
+KERNEL static inline __attribute__((always_inline)) void dot_groups16_min(const int8_t *q, const float *ds, const float *ms,
+                                                                          const float *x, __m256 *acc) {
+    for (int g = 0; g < 16; g += 2) {
+        for (int c = 0; c < 4; c++) {
+            const __m256 w = _mm256_sub_ps(_mm256_mul_ps(_mm256_broadcast_ss(ds + g + c / 2), i8x8_ps(q + 16 * g + 8 * c)),
+                                           _mm256_broadcast_ss(ms + g + c / 2));
+            acc[c] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 16 * g + 8 * c), acc[c]);
+        }
+    }
+}
+
+// f · v[i] for eight int32 v, stored to out[8] (each product rounded once, as the scalar form).
+KERNEL static inline void scale8(float f, const int32_t *v, float *out) {
+    _mm256_storeu_ps(out, _mm256_mul_ps(_mm256_set1_ps(f), _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)v))));
 }
 
 // q4_0 [18]: d, qs[16]; w = d · (nibble - 8). Values 0..15 are low nibbles, 16..31 high nibbles.
@@ -127,42 +165,50 @@ KERNEL static void dot_block_iq4_nl(const uint8_t *b, const float *x, __m256 *ac
 
 // q2_k [84]: scales[16] (low nibble scale, high nibble min, per 16 values), qs[64], d, dmin; value
 // 128·h + 32·l + m is bits 2l of qs[32·h + m]; w = (d · low(s)) · q - (dmin · high(s)), s = scales[i / 16].
+// Unpacked to bytes first, 32 at a time (the 16-bit shifts by 2l < 8 keep each byte's own bits).
 KERNEL static void dot_block_q2_k(const uint8_t *b, const float *x, __m256 *acc) {
-    const float d = f16_at(b + 80), dmin = f16_at(b + 82);
-    const __m256i mask = _mm256_set1_epi32(3);
+    int8_t q[256] __attribute__((aligned(32)));
+    int32_t scales[16], mins[16];
+    float ds[16], ms[16];
+    const __m256i mask = _mm256_set1_epi8(3);
     for (int h = 0; h < 2; h++) {
-        for (int l = 0; l < 4; l++) {
-            for (int m = 0; m < 32; m += 8) {
-                const uint8_t s = b[8 * h + 2 * l + m / 16];
-                const __m256 dl = _mm256_set1_ps(d * (float)(s & 0x0F)), ml = _mm256_set1_ps(dmin * (float)(s >> 4));
-                __m256i q = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + 16 + 32 * h + m), 2 * l), mask);
-                __m256 w = _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(q)), ml);
-                acc[m / 8] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 128 * h + 32 * l + m), acc[m / 8]);
-            }
-        }
+        const __m256i qs = bytes32(b + 16 + 32 * h);
+        for (int l = 0; l < 4; l++)
+            _mm256_store_si256((__m256i *)(q + 128 * h + 32 * l), _mm256_and_si256(_mm256_srli_epi16(qs, 2 * l), mask));
     }
+    for (int g = 0; g < 16; g++) { scales[g] = b[g] & 0x0F; mins[g] = b[g] >> 4; }
+    const float d = f16_at(b + 80), dmin = f16_at(b + 82);
+    scale8(d, scales, ds); scale8(d, scales + 8, ds + 8);
+    scale8(dmin, mins, ms); scale8(dmin, mins + 8, ms + 8);
+    dot_groups16_min(q, ds, ms, x, acc);
 }
 
 // q3_k [110]: hmask[32], qs[64] (low 2 bits as q2_k), 12 bytes of 16 six-bit scales, d; value
 // 128·h + 32·l + m has high bit (hmask[m] >> (4h + l)) & 1 and q = low - (high ? 0 : 4);
-// w = (d · (scale - 32)) · q, the scale of value i being scale i / 16.
+// w = (d · (scale - 32)) · q, the scale of value i being scale i / 16. Unpacked to bytes first.
 KERNEL static void dot_block_q3_k(const uint8_t *b, const float *x, __m256 *acc) {
-    const float d = f16_at(b + 108);
-    const uint8_t *sc = b + 96;
-    const __m256i mask = _mm256_set1_epi32(3), one = _mm256_set1_epi32(1), four = _mm256_set1_epi32(4);
+    int8_t q[256] __attribute__((aligned(32)));
+    int32_t scales[16];
+    float ds[16];
+    const __m256i mask = _mm256_set1_epi8(3), bit2 = _mm256_set1_epi8(4), hmask = bytes32(b);
     for (int h = 0; h < 2; h++) {
+        const __m256i qs = bytes32(b + 32 + 32 * h);
         for (int l = 0; l < 4; l++) {
-            for (int m = 0; m < 32; m += 8) {
-                const int s = 8 * h + 2 * l + m / 16;
-                const int low = s < 8 ? sc[s] & 0x0F : sc[s - 8] >> 4, high = (sc[8 + s % 4] >> (2 * (s / 4))) & 3;
-                const __m256 dl = _mm256_set1_ps(d * (float)((low | high << 4) - 32));
-                __m256i q = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + 32 + 32 * h + m), 2 * l), mask);
-                __m256i hb = _mm256_and_si256(_mm256_srli_epi32(u8x8(b + m), 4 * h + l), one);
-                q = _mm256_sub_epi32(_mm256_add_epi32(q, _mm256_slli_epi32(hb, 2)), four);
-                acc[0] = _mm256_fmadd_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(q)), _mm256_loadu_ps(x + 128 * h + 32 * l + m), acc[0]);
-            }
+            // Bit 4h + l of each hmask byte to bit 2 (16-bit shifts by at most 5 keep each byte's own bits there).
+            const int bit = 4 * h + l;
+            const __m256i high = bit >= 2 ? _mm256_srli_epi16(hmask, bit - 2) : _mm256_slli_epi16(hmask, 2 - bit);
+            const __m256i low = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * l), mask);
+            _mm256_store_si256((__m256i *)(q + 128 * h + 32 * l), _mm256_sub_epi8(_mm256_or_si256(low, _mm256_and_si256(high, bit2)), bit2));
         }
     }
+    const uint8_t *sc = b + 96;
+    for (int s = 0; s < 16; s++) {
+        const int low = s < 8 ? sc[s] & 0x0F : sc[s - 8] >> 4, high = (sc[8 + s % 4] >> (2 * (s / 4))) & 3;
+        scales[s] = (low | high << 4) - 32;
+    }
+    const float d = f16_at(b + 108);
+    scale8(d, scales, ds); scale8(d, scales + 8, ds + 8);
+    dot_groups16(q, ds, x, acc);
 }
 
 // The 6-bit scale and min of q4_k's and q5_k's sub-block s from their 12 bytes.
@@ -171,76 +217,83 @@ static inline void k_scale_min(const uint8_t *sc, int s, int *scale, int *min) {
     else { *scale = (sc[s + 4] & 0x0F) | ((sc[s - 4] >> 6) << 4); *min = (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4); }
 }
 
-// q4_k [144]: d, dmin, 12 bytes of 6-bit scales and mins, qs[128]; sub-block s (32 values) reads nibble
-// s % 2 of qs[32·(s / 2) + m]; w = (d · sc) · q - (dmin · mn).
-KERNEL static void dot_block_q4_k(const uint8_t *b, const float *x, __m256 *acc) {
-    const float d = f16_at(b), dmin = f16_at(b + 2);
-    const uint8_t *sc = b + 4;
-    const __m256i mask = _mm256_set1_epi32(0x0F);
-    for (int p = 0; p < 4; p++) {   // sub-blocks 2p (low nibbles) and 2p + 1 (high nibbles) share qs[32p ..< 32p + 32]
-        const int s = 2 * p, t = s + 1;
-        int scale0, min0, scale1, min1;
-        k_scale_min(sc, s, &scale0, &min0);
-        k_scale_min(sc, t, &scale1, &min1);
-        const __m256 d0 = _mm256_set1_ps(d * (float)scale0), m0 = _mm256_set1_ps(dmin * (float)min0);
-        const __m256 d1 = _mm256_set1_ps(d * (float)scale1), m1 = _mm256_set1_ps(dmin * (float)min1);
-        const uint8_t *qs = b + 16 + 32 * p;
+// d · scale and dmin · min of q4_k's and q5_k's eight sub-blocks, as floats (each product rounded once, as
+// in the scalar form).
+KERNEL static inline void k_scales_mins(const uint8_t *sc, float d, float dmin, float *ds, float *ms) {
+    int32_t scales[8] __attribute__((aligned(32))), mins[8] __attribute__((aligned(32)));
+    for (int s = 0; s < 8; s++) k_scale_min(sc, s, &scales[s], &mins[s]);
+    _mm256_store_ps(ds, _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_load_si256((const __m256i *)scales))));
+    _mm256_store_ps(ms, _mm256_mul_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(_mm256_load_si256((const __m256i *)mins))));
+}
+
+// The dot of q4_k's or q5_k's block b, its values unpacked to bytes in q[256], with x:
+// w = (d · sc) · q - (dmin · mn) per sub-block of 32.
+KERNEL static inline __attribute__((always_inline)) void dot_k_subblocks(const uint8_t *b, const int8_t *q, const float *x, __m256 *acc) {
+    float ds[8] __attribute__((aligned(32))), ms[8] __attribute__((aligned(32)));   // d · scale, dmin · min
+    k_scales_mins(b + 4, f16_at(b), f16_at(b + 2), ds, ms);
+    for (int s = 0; s < 8; s++) {
+        const __m256 dss = _mm256_broadcast_ss(ds + s), mss = _mm256_broadcast_ss(ms + s);
         for (int m = 0; m < 32; m += 8) {
-            const __m256i q = u8x8(qs + m);
-            const __m256 w0 = _mm256_sub_ps(_mm256_mul_ps(d0, _mm256_cvtepi32_ps(_mm256_and_si256(q, mask))), m0);
-            const __m256 w1 = _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_srli_epi32(q, 4))), m1);
-            acc[m / 8] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + 32 * s + m), acc[m / 8]);
-            acc[m / 8] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + 32 * t + m), acc[m / 8]);
+            const __m256 w = _mm256_sub_ps(_mm256_mul_ps(dss, i8x8_ps(q + 32 * s + m)), mss);
+            acc[m / 8] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 32 * s + m), acc[m / 8]);
         }
     }
+}
+
+// q4_k [144]: d, dmin, 12 bytes of 6-bit scales and mins, qs[128]; sub-block s (32 values) reads nibble
+// s % 2 of qs[32·(s / 2) + m]; w = (d · sc) · q - (dmin · mn). Unpacked to bytes first.
+KERNEL static void dot_block_q4_k(const uint8_t *b, const float *x, __m256 *acc) {
+    int8_t q[256] __attribute__((aligned(32)));
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int p = 0; p < 4; p++) {   // sub-blocks 2p (low nibbles) and 2p + 1 (high nibbles) share qs[32p ..< 32p + 32]
+        const __m256i qs = bytes32(b + 16 + 32 * p);
+        _mm256_store_si256((__m256i *)(q + 64 * p), _mm256_and_si256(qs, m4));
+        _mm256_store_si256((__m256i *)(q + 64 * p + 32), _mm256_and_si256(_mm256_srli_epi16(qs, 4), m4));
+    }
+    dot_k_subblocks(b, q, x, acc);
 }
 
 // q5_k [176]: as q4_k, with qh[32] at 16 (fifth bit of value 32·s + m: (qh[m] >> s) & 1) and qs at 48.
+// Unpacked to bytes first.
 KERNEL static void dot_block_q5_k(const uint8_t *b, const float *x, __m256 *acc) {
-    const float d = f16_at(b), dmin = f16_at(b + 2);
-    const uint8_t *sc = b + 4, *qh = b + 16;
-    const __m256i mask = _mm256_set1_epi32(0x0F), one = _mm256_set1_epi32(1);
+    int8_t q[256] __attribute__((aligned(32)));
+    const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10), qh = bytes32(b + 16);
     for (int p = 0; p < 4; p++) {   // sub-blocks 2p (low nibbles) and 2p + 1 (high nibbles) share qs[32p ..< 32p + 32]
         const int s = 2 * p, t = s + 1;
-        int scale0, min0, scale1, min1;
-        k_scale_min(sc, s, &scale0, &min0);
-        k_scale_min(sc, t, &scale1, &min1);
-        const __m256 d0 = _mm256_set1_ps(d * (float)scale0), m0 = _mm256_set1_ps(dmin * (float)min0);
-        const __m256 d1 = _mm256_set1_ps(d * (float)scale1), m1 = _mm256_set1_ps(dmin * (float)min1);
-        const uint8_t *qs = b + 48 + 32 * p;
-        for (int m = 0; m < 32; m += 8) {
-            const __m256i q = u8x8(qs + m), h = u8x8(qh + m);
-            const __m256i q0 = _mm256_or_si256(_mm256_and_si256(q, mask), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h, s), one), 4));
-            const __m256i q1 = _mm256_or_si256(_mm256_srli_epi32(q, 4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h, t), one), 4));
-            const __m256 w0 = _mm256_sub_ps(_mm256_mul_ps(d0, _mm256_cvtepi32_ps(q0)), m0);
-            const __m256 w1 = _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(q1)), m1);
-            acc[m / 8] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + 32 * s + m), acc[m / 8]);
-            acc[m / 8] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + 32 * t + m), acc[m / 8]);
-        }
+        const __m256i qs = bytes32(b + 48 + 32 * p);
+        // Bit s of each qh byte to bit 4 (16-bit shifts by at most 4 keep each byte's own bits there).
+        const __m256i hs = s <= 4 ? _mm256_slli_epi16(qh, 4 - s) : _mm256_srli_epi16(qh, s - 4);
+        const __m256i ht = t <= 4 ? _mm256_slli_epi16(qh, 4 - t) : _mm256_srli_epi16(qh, t - 4);
+        _mm256_store_si256((__m256i *)(q + 32 * s), _mm256_or_si256(_mm256_and_si256(qs, m4), _mm256_and_si256(hs, bit4)));
+        _mm256_store_si256((__m256i *)(q + 32 * t),
+                           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 4), m4), _mm256_and_si256(ht, bit4)));
     }
+    dot_k_subblocks(b, q, x, acc);
 }
 
 // q6_k [210]: ql[128], qh[64], scales i8[16], d; value 128·h + r: nibble r / 64 of ql[64·h + r % 64],
-// high bits 2·(r / 32) of qh[32·h + r % 32]; w = (d · sc) · (q - 32).
+// high bits 2·(r / 32) of qh[32·h + r % 32]; w = (d · sc) · (q - 32). Unpacked to bytes q - 32 first.
 KERNEL static void dot_block_q6_k(const uint8_t *b, const float *x, __m256 *acc) {
     const float d = f16_at(b + 208);
-    const __m256i mask4 = _mm256_set1_epi32(0x0F), mask2 = _mm256_set1_epi32(3), bias = _mm256_set1_epi32(32);
+    int8_t q[256] __attribute__((aligned(32)));
+    float ds[16] __attribute__((aligned(32)));
+    const __m256i m4 = _mm256_set1_epi8(0x0F), high2 = _mm256_set1_epi8(0x30), bias = _mm256_set1_epi8(32);
     for (int h = 0; h < 2; h++) {
-        // Values 128·h + r + 32·j (j = 0..3) for eight r: low nibbles from ql[64·h + r] (j = 0, 2) and
-        // ql[64·h + 32 + r] (j = 1, 3), high bits 2j of qh[32·h + r]: three loads for 32 values.
-        for (int r = 0; r < 32; r += 8) {
-            const __m256i la = u8x8(b + 64 * h + r), lb = u8x8(b + 64 * h + 32 + r), hb = u8x8(b + 128 + 32 * h + r);
-            const __m256i low[4] = {_mm256_and_si256(la, mask4), _mm256_and_si256(lb, mask4),
-                                    _mm256_srli_epi32(la, 4), _mm256_srli_epi32(lb, 4)};
-            for (int j = 0; j < 4; j++) {
-                const int i = 128 * h + r + 32 * j;
-                const __m256 dsc = _mm256_set1_ps(d * (float)(int8_t)b[192 + i / 16]);
-                const __m256i high = _mm256_and_si256(_mm256_srli_epi32(hb, 2 * j), mask2);
-                const __m256i q = _mm256_sub_epi32(_mm256_or_si256(low[j], _mm256_slli_epi32(high, 4)), bias);
-                acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dsc, _mm256_cvtepi32_ps(q)), _mm256_loadu_ps(x + i), acc[j]);
-            }
+        // Values 128·h + 32·j + r (r < 32): low nibbles from ql[64·h + r] (j = 0, 2) and ql[64·h + 32 + r]
+        // (j = 1, 3), bits 2j of qh[32·h + r] above them.
+        const __m256i la = bytes32(b + 64 * h), lb = bytes32(b + 64 * h + 32), hb = bytes32(b + 128 + 32 * h);
+        const __m256i low[4] = {_mm256_and_si256(la, m4), _mm256_and_si256(lb, m4),
+                                _mm256_and_si256(_mm256_srli_epi16(la, 4), m4), _mm256_and_si256(_mm256_srli_epi16(lb, 4), m4)};
+        const __m256i high[4] = {_mm256_slli_epi16(hb, 4), _mm256_slli_epi16(hb, 2), hb, _mm256_srli_epi16(hb, 2)};
+        for (int j = 0; j < 4; j++) {
+            const __m256i v = _mm256_or_si256(low[j], _mm256_and_si256(high[j], high2));
+            _mm256_store_si256((__m256i *)(q + 128 * h + 32 * j), _mm256_sub_epi8(v, bias));
         }
     }
+    int32_t scales[16];
+    for (int g = 0; g < 16; g++) scales[g] = (int8_t)b[192 + g];
+    scale8(d, scales, ds); scale8(d, scales + 8, ds + 8);
+    dot_groups16(q, ds, x, acc);
 }
 
 // iq4_xs [136]: d, scales_h u16, scales_l[4], qs[128]; sub-block b (32 values) has the 6-bit scale
@@ -264,11 +317,12 @@ KERNEL static void dot_block_iq4_xs(const uint8_t *b, const float *x, __m256 *ac
     KERNEL static void dot_rows_##name(const uint8_t *w, size_t row_bytes, const float *x, float *y,         \
                                        size_t row_begin, size_t row_end, size_t k) {                         \
         const size_t blocks = k / block_values;                                                              \
+        const char *fetched = (const char *)w + row_begin * row_bytes + PREFETCH_BYTES;                      \
         for (size_t r = row_begin; r < row_end; r++) {                                                       \
             const uint8_t *row = w + r * row_bytes;                                                          \
             __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}; \
             for (size_t b = 0; b < blocks; b++) {                                                            \
-                _mm_prefetch((const char *)row + (b + 8) * block_bytes, _MM_HINT_T0);                        \
+                prefetch_until(&fetched, (const char *)row + PREFETCH_BYTES + (b + 1) * block_bytes);        \
                 dot_block_##name(row + b * block_bytes, x + b * block_values, acc);                          \
             }                                                                                                \
             y[r] = block_sum8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));  \

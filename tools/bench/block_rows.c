@@ -1,6 +1,7 @@
 // One thread's speed of the block-type row kernels (qkv_dot_rows_blocks in Sources/CQKVKernels/qkv_blocks.c,
-// the default decode path, f32 activations): a 2048 x 3072 matrix of random blocks per type (3-5 MB:
-// out of L2, the size of LLaMA-134M's MLP matrices), best of 30 products. tools/bench/block_rows.sh
+// the default decode path, f32 activations): a ROWS x 3072 matrix of random blocks per type, best of 30
+// products. ROWS (argv[1]) is 2048 by default (3-5 MB: out of L2 but in L3, the size of LLaMA-134M's MLP
+// matrices); 16384 (26-44 MB) streams from memory, as a decode step does. tools/bench/block_rows.sh
 // builds it against two revisions of the kernels and prints both.
 #include <stdint.h>
 #include <stdio.h>
@@ -17,13 +18,13 @@ static double now(void) {
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     // qkv's dtype code, name, bytes per block, values per block (Specs/quantization.md).
     static const struct { int code; const char *name; size_t bytes, values; } types[] = {
         {33, "q4_0", 18, 32}, {34, "q4_1", 20, 32}, {35, "q5_0", 22, 32}, {36, "q5_1", 24, 32},
         {37, "q2_k", 84, 256}, {38, "q3_k", 110, 256}, {39, "q4_k", 144, 256}, {40, "q5_k", 176, 256},
         {41, "q6_k", 210, 256}, {42, "iq4_nl", 18, 32}, {43, "iq4_xs", 136, 256}};
-    const size_t rows = 2048, k = 3072;
+    const size_t rows = argc > 1 ? (size_t)atol(argv[1]) : 2048, k = 3072;
     float *x = malloc(k * sizeof(float)), *y = malloc(rows * sizeof(float));
     for (size_t i = 0; i < k; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
     qkv_kernels_limit(1);
