@@ -139,18 +139,23 @@ struct WeightMatrix: @unchecked Sendable {
     /// (Specs/benchmarks.md).
     static let directTokens = NativeKernels.level == .avx512 ? 64 : 8
 
+    /// Up to this many tokens, a block-quantized `multiply` dequantizes each row once for all of them
+    /// (qkv_gemm_rows_blocks), every token's row of Y then equal to its own one-token product; more take
+    /// the widened tiles and sgemm.
+    static let directBlockTokens = 8
+
     /// The rows of a tile converted at once into a thread's scratch.
     func tileRows(scratchFloats: Int) -> Int { max(8, min(scratchFloats, Self.tileFloats) / max(columns, 1) / 8 * 8) }
 
     /// Y [m, r] = X [m, columns] · W [r, :]ᵀ for r in `rows`, Y's rows `ldy` apart (many tokens through
-    /// a Linear weight). A few tokens (`directTokens`) go to the C kernel that reads W in place; else f32
-    /// goes to sgemm in place, other dtypes a tile of rows at a time through `scratch` (at least
-    /// `scratchFloats`). Calls OpenBLAS on the calling thread's terms.
+    /// a Linear weight). A few tokens (`directTokens`, `directBlockTokens`) go to the C kernels that read W in
+    /// place; else f32 goes to sgemm in place, other dtypes a tile of rows at a time through `scratch` (at
+    /// least `scratchFloats`). Calls OpenBLAS on the calling thread's terms.
     func multiply(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, rows range: Range<Int>,
                   scratch: UnsafeMutablePointer<Float>, scratchFloats: Int) {
         guard !range.isEmpty else { return }
         let k = columns
-        if m <= Self.directTokens, NativeKernels.enabled,
+        if m <= (dtype.isBlockQuantized ? Self.directBlockTokens : Self.directTokens), NativeKernels.enabled,
            nativeMultiplyRows(dtype, base, rowBytes: rowBytes, k: k, x, ldx: k, m: m, y, ldy: ldy, rows: range) {
             return
         }

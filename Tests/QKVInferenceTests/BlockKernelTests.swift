@@ -164,6 +164,63 @@ final class BlockKernelTests: XCTestCase {
         }
     }
 
+    /// A few tokens (a batched decode step, a short prompt) through a block type with f32 activations: each
+    /// token's row of Y bit-equal to its own one-token product, for every share, below and above the count
+    /// from which the C kernel dequantizes each row once for all tokens (`qkv_gemm_rows_blocks`).
+    func testFewTokens_everyNativeBlockType_eachRowIsItsOwnOneTokenProduct() throws {
+        let scratchFloats = WeightMatrix.tileFloats
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchFloats)
+        defer { scratch.deallocate() }
+        for dtype in nativeBlockTypes {
+            let w = try WeightMatrix(file, dtype.name + ".matrix")
+            let (rows, columns) = (w.rows, w.columns)
+            for m in [2, 3, 5, WeightMatrix.directBlockTokens] {
+                let x = values(m * columns, seed: 43)
+                for share in [0..<rows, 3..<11] {
+                    var y = [Float](repeating: .nan, count: m * rows)
+                    y.withUnsafeMutableBufferPointer {
+                        w.multiply(x, m: m, into: $0.baseAddress!, ldy: rows, rows: share, scratch: scratch, scratchFloats: scratchFloats)
+                    }
+                    for t in 0..<m {
+                        var alone = [Float](repeating: .nan, count: rows)
+                        Array(x[(t * columns)..<((t + 1) * columns)]).withUnsafeBufferPointer { xt in
+                            alone.withUnsafeMutableBufferPointer { w.multiplyVector(xt.baseAddress!, into: $0.baseAddress!, rows: share) }
+                        }
+                        XCTAssertEqual(share.map { y[t * rows + $0].bitPattern }, share.map { alone[$0].bitPattern },
+                                       "\(dtype) token \(t) of \(m), rows \(share)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The special blocks (non-finite and extreme scales), one block per row, four tokens at once: the same
+    /// bits as each token's one-token product.
+    func testFewTokens_specialBlocks_matchTheOneTokenKernel() throws {
+        XCTAssertFalse(NativeKernels.availableLevels.isEmpty, "the C kernels need AVX2 on this machine")
+        for dtype in nativeBlockTypes {
+            let view = try file.tensor(dtype.name)
+            let size = dtype.blockSize, bytes = dtype.blockBytes, blocks = view.info.elementCount / size, m = 4
+            let x = values(m * size, seed: 29)
+            var few = [Float](repeating: .pi, count: m * blocks), alone = few
+            try view.withUnsafeBytes { raw in
+                let w = try XCTUnwrap(raw.baseAddress)
+                let ran = few.withUnsafeMutableBufferPointer {
+                    qkv_gemm_rows_blocks(CInt(dtype.rawValue), x, size, m, w, bytes, size, $0.baseAddress!, blocks, 0, blocks)
+                }
+                XCTAssertEqual(ran, 1, "\(dtype)")
+                for t in 0..<m {
+                    alone.withUnsafeMutableBufferPointer {
+                        _ = qkv_dot_rows_blocks(CInt(dtype.rawValue), w, bytes, Array(x[(t * size)..<((t + 1) * size)]),
+                                                $0.baseAddress! + t * blocks, 0, blocks, size)
+                    }
+                }
+            }
+            XCTAssertEqual(few.map(\.bitPattern), alone.map(\.bitPattern), "\(dtype)")
+            XCTAssertTrue(few.contains { !$0.isFinite }, "\(dtype): the fixture's non-finite scales reach y")
+        }
+    }
+
     func testDequantizeOnlyTypes_areWidenedOnceAtLoad() throws {
         for dtype in DType.allCases where dtype.isBlockQuantized && !dtype.isRunnable {
             let w = try WeightMatrix(file, dtype.name + ".matrix")

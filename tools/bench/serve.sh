@@ -7,7 +7,8 @@
 # (the xllamacpp wheel, ~/.cache/qkv-llamacpp-venv, in-process) with as many slots. Prints a Markdown table.
 # With SOAK=1, then a soak: SOAK_CLIENTS (32) clients for SOAK_SECONDS (600) alternating embeddings (MiniLM) and
 # completions against one server holding both, its resident memory read every 5 s (tools/bench/serve_soak.py).
-#   CLIENTS=8  REQUESTS=4  MAX_TOKENS=64  THREADS=2  DTYPE=f32  QKV_BENCH_MODELS=~/.cache/qkv-bench
+# QKV_BIN runs that qkv instead of this tree's release build (to compare two builds).
+#   CLIENTS=8  REQUESTS=4  MAX_TOKENS=64  THREADS=2  DTYPE=f32  QKV_BENCH_MODELS=~/.cache/qkv-bench  QKV_BIN=
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 clients=${CLIENTS:-8}
@@ -20,8 +21,12 @@ peer=~/.cache/qkv-llamacpp-venv/bin/python
 vocab=../shared/data/ggml-vocab-llama-spm.gguf
 [ -f "$vocab" ] || { echo "serve.sh: $vocab is missing" >&2; exit 2; }
 [ -d "$models/llama-134m" ] || { echo "serve.sh: $models/llama-134m is missing; run tools/bench/random_models.py $models with the reference venv" >&2; exit 2; }
-swift build -c release >/dev/null
-qkv="$(swift build -c release --show-bin-path)/qkv"
+if [ -n "${QKV_BIN:-}" ]; then
+    qkv=$QKV_BIN
+else
+    swift build -c release >/dev/null
+    qkv="$(swift build -c release --show-bin-path)/qkv"
+fi
 mkdir -p "$models/quant"
 file=$models/quant/llama-134m-$dtype.gguf
 if [ ! -f "$file" ]; then

@@ -70,12 +70,18 @@ void qkv_widen_q8_0(const void *src, float *out, size_t blocks);
 /// y[r] = W[r, :] · x for r in [row_begin, row_end); W [*, k] in the qkv block dtype `dtype_code` (33 q4_0,
 /// 34 q4_1, 35 q5_0, 36 q5_1, 37 q2_k, 38 q3_k, 39 q4_k, 40 q5_k, 41 q6_k, 42 iq4_nl, 43 iq4_xs; k a multiple
 /// of its block size), rows `row_bytes` apart (qkv_blocks.c).
-/// Each weight is dequantized as Specs/quantization.md says, then multiplied with x in one accumulator of
-/// eight per row. Returns 0, computing nothing, for other dtypes or without AVX2 (the caller's Swift
+/// Each weight is dequantized as Specs/quantization.md says, then multiplied with x into four accumulators
+/// of eight per row. Returns 0, computing nothing, for other dtypes or without AVX2 (the caller's Swift
 /// kernel runs then).
 int qkv_dot_rows_blocks(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
                         size_t row_begin, size_t row_end, size_t k);
 
+/// Y[t, r] for t in [0, m), r in [row_begin, row_end): qkv_dot_rows_blocks for each of a few tokens X [m, k]
+/// (rows `ldx` apart; Y's `ldy` apart), each row of Y bit-identical to that call on its own x, with each
+/// weight row dequantized once for up to eight tokens (a batched decode step, a short prompt). Returns 0,
+/// computing nothing, where that call would.
+int qkv_gemm_rows_blocks(int dtype_code, const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k,
+                         float *y, size_t ldy, size_t row_begin, size_t row_end);
 /// qkv_dot_rows_blocks with 8-bit activations (QKV_ACTIVATIONS=q8), for the same dtypes and q8_0 (32):
 /// x quantized to blocks of 32 (32-value types) or 256 (K types, iq4_xs), d = max|x| / 127 and q = x / d
 /// rounded to nearest, and multiplied with integer dot products, as llama.cpp does; faster, not exact
