@@ -27,9 +27,10 @@ final class GGUFExportWriter: ContainerWriter {
     /// Canonical tensors grouped by the GGUF tensor they make, in the file's order.
     let tensorOrder: [String]?
 
-    init(target: String, inputs: [String], metadata: Metadata, tensors: [TensorInfo], options: WriteOptions) throws {
-        let config = try ModelConfig(metadata: metadata, file: target)
-        let tokenizer = try TokenizerData(metadata: metadata, config: config, file: target)
+    /// `config` and `tokenizer` are the model's, as checked when it was read; `metadata` is what the file
+    /// embeds (`config` and `tokenizer` as entries, provenance, and the keys a GGUF import kept).
+    init(target: String, inputs: [String], config: ModelConfig, tokenizer: TokenizerData?, metadata: Metadata,
+         tensors: [TensorInfo], options: WriteOptions) throws {
         if let tokenizer, tokenizer.kind == .bpe, tokenizer.options["tokenizer.pre_split"] != nil, tokenizer.options["tokenizer.pre"] == nil {
             throw ConversionError.unsupportedTarget(output: target, reason: "its pre-tokenizer (tokenizer.pre_split) has no llama.cpp name for tokenizer.ggml.pre")
         }
