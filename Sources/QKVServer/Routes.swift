@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import QKVInference
+import QKVFormat
 import QKVTemplates
 import QKVTokenizers
 
@@ -319,8 +320,7 @@ struct Routes: Sendable {
     }
 
     static func text(_ object: [String: Any]) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+        JSONValue(response: object).text
     }
 
     static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {

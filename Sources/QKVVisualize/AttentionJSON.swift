@@ -21,14 +21,14 @@ public enum AttentionJSON {
     /// rounded to keep big reports small; four decimals are below what a colour can show.
     static func document(_ report: AttentionReport, digits: Int?) -> String {
         var members = [
-            ("model", JSONText.string(report.modelPath)),
+            ("model", htmlSafe(report.modelPath)),
             ("config", config(report)),
-            ("tokens", JSONText.array(report.tokens.map(JSONText.string))),
+            ("tokens", JSONText.array(report.tokens.map(htmlSafe))),
             ("ids", JSONText.array(report.tokenIDs.map(String.init))),
         ]
         if let a = report.ablation {
             members.append(("ablation", JSONText.object([
-                ("mode", JSONText.string(a.mode.rawValue)), ("metric", JSONText.string(a.metric.rawValue)),
+                ("mode", htmlSafe(a.mode.rawValue)), ("metric", htmlSafe(a.metric.rawValue)),
                 ("clean", a.cleanMeanLogProbability.map(JSONText.number) ?? "null"),
             ])))
         }
@@ -54,7 +54,7 @@ public enum AttentionJSON {
     static func writeMembers(_ report: AttentionReport, _ w: HeadWrites, layer: Int, head: Int, digits: Int?) -> String {
         func side(_ token: Int, away: Bool) -> String {
             JSONText.array(w.top(layer: layer, head: head, token: token, away: away).map { entry in
-                JSONText.object([("id", String(entry.id)), ("token", JSONText.string(report.writeLabels[entry.id] ?? String(entry.id))),
+                JSONText.object([("id", String(entry.id)), ("token", htmlSafe(report.writeLabels[entry.id] ?? String(entry.id))),
                                  ("logit", JSONText.number(entry.logit, digits: digits))])
             })
         }
@@ -64,10 +64,10 @@ public enum AttentionJSON {
     static func config(_ report: AttentionReport) -> String {
         let c = report.config
         return JSONText.object([
-            ("family", JSONText.string(c.family.rawValue)),
+            ("family", htmlSafe(c.family.rawValue)),
             ("layers", String(report.record.layerCount)), ("heads", String(report.record.headCount)),
             ("kv_heads", String(c.keyValueHeadCount)), ("head_dim", String(c.headDim)),
-            ("model_dim", String(c.modelDim)), ("position_encoding", JSONText.string(c.positionEncoding.rawValue)),
+            ("model_dim", String(c.modelDim)), ("position_encoding", htmlSafe(c.positionEncoding.rawValue)),
             ("causal", report.record.isCausal ? "true" : "false"),
         ])
     }
@@ -93,7 +93,7 @@ public enum AttentionJSON {
         guard let p else { return [("role", "null")] }
         func n(_ v: Float) -> String { JSONText.number(v, digits: digits) }
         return [
-            ("role", JSONText.string(p.role.rawValue)), ("role_score", n(p.roleScore)),
+            ("role", htmlSafe(p.role.rawValue)), ("role_score", n(p.roleScore)),
             ("previous_token", n(p.previousToken)), ("current_token", n(p.currentToken)), ("next_token", n(p.nextToken)),
             ("first_token", n(p.firstToken)), ("last_token", n(p.lastToken)),
             ("best_offset", String(p.bestOffset)), ("best_offset_score", n(p.bestOffsetScore)),
@@ -102,12 +102,29 @@ public enum AttentionJSON {
         ]
     }
 
+    /// A JSON string that is also safe inside the HTML page's `<script>` element.
+    static func htmlSafe(_ text: String) -> String { JSONText.string(text, escaping: .html) }
+
     static func weightMembers(_ w: ModelSummary.Head?) -> String {
         guard let w else { return "null" }
         return JSONText.object([
             ("query", JSONText.number(w.query)), ("key", JSONText.number(w.key)),
             ("value", JSONText.number(w.value)), ("output", JSONText.number(w.output)),
         ])
+    }
+}
+
+extension JSONText {
+    /// A float rounded to `digits` decimals (nil: its shortest round-tripping decimal); NaN and infinities
+    /// as `null`.
+    static func number(_ value: Float, digits: Int?) -> String {
+        guard value.isFinite, let digits else { return number(value) }
+        return TextFormat.compact(value, digits)
+    }
+
+    /// `[a,b,...]` of floats, each as `number(_:digits:)` writes it.
+    static func numbers<C: Collection>(_ values: C, digits: Int?) -> String where C.Element == Float {
+        "[" + values.map { number($0, digits: digits) }.joined(separator: ",") + "]"
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QKVFormat
 import QKVInference
 
 struct Embed: ParsableCommand {
@@ -93,8 +94,8 @@ enum EmbedOutput {
     static func encode(_ vectors: [[Float]], as format: Embed.Format) -> Data {
         switch format {
         case .json:
-            // Shortest round-tripping decimal for each float.
-            return Data(("[" + vectors.map { "[" + $0.map { "\($0)" }.joined(separator: ",") + "]" }.joined(separator: ",\n") + "]\n").utf8)
+            // Shortest round-tripping decimal for each float (null for NaN), one vector a line.
+            return Data(("[" + vectors.map { JSONText.array($0.map(JSONText.number)) }.joined(separator: ",\n") + "]\n").utf8)
         case .tsv:
             return Data(vectors.map { $0.map { "\($0)" }.joined(separator: "\t") + "\n" }.joined().utf8)
         case .npy:

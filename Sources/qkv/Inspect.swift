@@ -56,9 +56,7 @@ struct Inspect: ParsableCommand {
                                        includeHeads: heads && mappingProblem == nil)
         if let mappingProblem { summary.schemaProblems = [mappingProblem.description] }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            print(summary.json.prettyText)
         } else {
             print(InspectReport(summary).text, terminator: "")
         }
@@ -71,70 +69,75 @@ struct InspectReport {
     init(_ summary: ModelSummary) { self.summary = summary }
 
     /// The config's steps beyond a plain decoder (Specs/schema.md, the second config table), in words.
-    var steps: [String] {
-        let c = summary.config
+    static func steps(_ c: ModelConfig) -> [String] {
         var out: [String] = []
-        if c["qkv_bias"] == "true" { out.append("Q/K/V biases") }
-        if c["qk_norm"] == "true" { out.append("q/k RMSNorm per head") }
-        if c["post_norms"] == "true" { out.append("norms after attention and MLP") }
-        if let offset = c["norm_weight_offset"] { out.append("norms scale by \(offset) + w") }
-        if let scale = c["embedding_scale"] { out.append("embeddings × \(scale)") }
-        if let scale = c["attention_scale"] { out.append("attention scale \(scale)") }
-        if let cap = c["attention_softcap"] { out.append("score soft cap \(cap)") }
-        if let cap = c["final_softcap"] { out.append("logit soft cap \(cap)") }
-        if let window = c["sliding_window"] {
-            var text = "sliding window \(window)"
-            if let layers = c["sliding_layers"] {
-                let flags = layers.filter { $0 == "0" || $0 == "1" }
-                let global = flags.enumerated().filter { $0.element == "0" }.map { String($0.offset) }
+        if c.qkvBias { out.append("Q/K/V biases") }
+        if c.qkNorm { out.append("q/k RMSNorm per head") }
+        if c.postNorms { out.append("norms after attention and MLP") }
+        if c.normWeightOffset != 0 { out.append("norms scale by \(c.normWeightOffset) + w") }
+        if c.embeddingScale != 1 { out.append("embeddings × \(c.embeddingScale)") }
+        if let scale = c.attentionScale { out.append("attention scale \(scale)") }
+        if c.attentionSoftcap != 0 { out.append("score soft cap \(c.attentionSoftcap)") }
+        if c.finalSoftcap != 0 { out.append("logit soft cap \(c.finalSoftcap)") }
+        if c.slidingWindow != 0 {
+            var text = "sliding window \(c.slidingWindow)"
+            if let layers = c.slidingLayers {
+                let global = layers.indices.filter { !layers[$0] }.map(String.init)
                 text += global.isEmpty ? " on every layer" : ", layers \(global.joined(separator: ", ")) global"
             }
-            if let theta = c["rope_theta_sliding"] { text += " (RoPE theta \(theta) on the sliding layers)" }
+            if let theta = c.rope?.slidingTheta { text += " (RoPE theta \(theta) on the sliding layers)" }
             out.append(text)
         }
-        if let dims = c["rope_dims"] { out.append("RoPE on \(dims) dimensions per head") }
-        if c["rope_freq_factors_long"] != nil, let original = c["rope_original_context"] {
-            out.append("RoPE frequencies scaled, long factors past \(original) positions (rope_freq_factors, rope_freq_factors_long)")
-        } else if c["rope_freq_factors"] != nil {
-            out.append("RoPE frequencies scaled (rope_freq_factors)")
+        if let rope = c.rope {
+            if let dims = rope.dimensions { out.append("RoPE on \(dims) dimensions per head") }
+            if rope.longFrequencyFactors != nil, let original = rope.originalContext {
+                out.append("RoPE frequencies scaled, long factors past \(original) positions (rope_freq_factors, rope_freq_factors_long)")
+            } else if rope.frequencyFactors != nil {
+                out.append("RoPE frequencies scaled (rope_freq_factors)")
+            }
+            if rope.attentionFactor != 1 { out.append("RoPE attention factor \(rope.attentionFactor)") }
         }
-        if let factor = c["rope_attention_factor"] { out.append("RoPE attention factor \(factor)") }
-        if c["attn_output_layout"]?.contains("rows") == true { out.append("W_O stored as rows [D, H·d]") }
+        if c.attentionOutputLayout == .rows { out.append("W_O stored as rows [D, H·d]") }
         return out
     }
 
     var text: String {
         var out = ""
         func line(_ label: String, _ value: String) { out += label.padding(toLength: 14, withPad: " ", startingAt: 0) + value + "\n" }
-        let c = summary.config
         line("file", "\(summary.file) (\(summary.format), \(formatBytes(summary.fileBytes)))")
-        if var family = c["family"] {
-            if let architecture = summary.provenance["architecture"] { family = "\(unquote(architecture)) (\(unquote(family)) family)" }
-            let heads = c["head_count"] ?? "?", kv = c["kv_head_count"] ?? "?"
-            line("model", "\(family.replacingOccurrences(of: "\"", with: "")): \(c["layer_count"] ?? "?") layers, d_model \(c["model_dim"] ?? "?"), "
-                 + "\(heads) heads" + (kv != heads ? " (\(kv) key/value heads, GQA)" : "") + " of d_head \(c["head_dim"] ?? "?"), "
-                 + "d_ff \(c["ffn_dim"] ?? "?"), vocab \(c["vocab_size"] ?? "?"), \(c["max_positions"] ?? "?") positions")
-            let norm = "\(unquote(c["norm"])) (eps \(c["norm_epsilon"] ?? "?"), \(unquote(c["norm_placement"])))"
-            let mlp = (c["gated_mlp"] == "true" ? "gated " : "") + unquote(c["activation"]) + " MLP"
-            var positions = unquote(c["position_encoding"])
-            if positions == "rope" { positions += " (theta \(c["rope_theta"] ?? "?"), \(unquote(c["rope_layout"])))" }
-            if let offset = c["position_offset"] { positions += " (from row \(offset))" }
-            var head = family.contains("bert") ? "" : (c["tied_embeddings"] == "true" ? ", tied LM head" : ", separate LM head")
-            if let pooling = c["pooling"] { head += ", \(unquote(pooling)) pooling" }
-            if let dims = c["dense_dims"] { head += ", Dense to \(dims) (\(c["dense_activations"] ?? "?"))" }
-            if c["pooling"] != nil || c["dense_dims"] != nil, c["normalize"] == "true" { head += ", normalized" }
-            if let labels = c["label_count"] { head += ", classification head of \(labels) label\(labels == "1" ? "" : "s") (\(unquote(c["label_activation"])))" }
+        if let c = summary.config {
+            let family = summary.architecture.map { "\($0) (\(c.family.rawValue) family)" } ?? c.family.rawValue
+            line("model", "\(family): \(c.layerCount) layers, d_model \(c.modelDim), "
+                 + "\(c.headCount) heads" + (c.keyValueHeadCount != c.headCount ? " (\(c.keyValueHeadCount) key/value heads, GQA)" : "")
+                 + " of d_head \(c.headDim), d_ff \(c.ffnDim), vocab \(c.vocabSize), \(c.maxPositions) positions")
+            let norm = "\(c.norm.rawValue) (eps \(c.normEpsilon), \(c.normPlacement.rawValue))"
+            let mlp = (c.gatedMLP ? "gated " : "") + c.activation.rawValue + " MLP"
+            var positions = c.positionEncoding.rawValue
+            if let rope = c.rope { positions += " (theta \(rope.theta), \(rope.layout.rawValue))" }
+            if c.positionOffset != 0 { positions += " (from row \(c.positionOffset))" }
+            var head = c.family == .bert ? "" : (c.tiedEmbeddings ? ", tied LM head" : ", separate LM head")
+            if let pooling = c.pooling { head += ", \(pooling.rawValue) pooling" }
+            if !c.dense.isEmpty {
+                head += ", Dense to [\(c.dense.map { String($0.outputs) }.joined(separator: ", "))]"
+                    + " ([\(c.dense.map(\.activation.rawValue).joined(separator: ", "))])"
+            }
+            if c.pooling != nil || !c.dense.isEmpty, c.normalize { head += ", normalized" }
+            if c.labelCount > 0 {
+                head += ", classification head of \(c.labelCount) label\(c.labelCount == 1 ? "" : "s") (\(c.labelActivation?.rawValue ?? "?"))"
+            }
             line("", "\(norm), \(mlp), \(positions) positions\(head)")
+            let steps = Self.steps(c)
             if !steps.isEmpty { line("", steps.joined(separator: ", ")) }
         }
-        if let kind = summary.tokenizer["kind"] {
-            line("tokenizer", "\(unquote(kind)), \(summary.tokenizer["tokens"].map { $0.replacingOccurrences(of: "string[", with: "").replacingOccurrences(of: "]", with: "") } ?? "?") tokens"
-                 + (summary.tokenizer["prompt_names"].map { ", prompts \($0)" } ?? "")
-                 + (summary.tokenizer["default_prompt_name"].map { " (default \($0))" } ?? ""))
+        if let tokenizer = summary.tokenizer {
+            line("tokenizer", "\(tokenizer.kind), \(tokenizer.tokenCount.map(String.init) ?? "?") tokens"
+                 + (tokenizer.promptNames.map { ", prompts [\($0.joined(separator: ", "))]" } ?? "")
+                 + (tokenizer.defaultPromptName.map { " (default \"\($0)\")" } ?? ""))
         }
         line("parameters", formatCount(summary.parameters))
-        for component in ["embeddings", "attention", "mlp", "norms", "head", "other"] {
-            guard let n = summary.parametersByComponent[component] else { continue }
+        let components = TensorRole.Component.allCases.compactMap { c in summary.parametersByComponent[c].map { (c.rawValue, $0) } }
+            + (summary.strayParameters > 0 ? [("other", summary.strayParameters)] : [])
+        for (component, n) in components {
             let share = summary.parameters == 0 ? 0 : Double(n) * 100 / Double(summary.parameters)
             line("  " + component, "\(formatCount(n)) (\(String(format: "%.1f", share))%)")
         }
@@ -142,10 +145,11 @@ struct InspectReport {
             line("  per layer", "attention " + summary.attentionParametersByLayer.map(formatCount).joined(separator: ", "))
         }
         for (i, d) in summary.dtypes.enumerated() {
-            line(i == 0 ? "dtypes" : "", "\(d.dtype): \(d.tensors) tensor\(d.tensors == 1 ? "" : "s"), \(formatCount(d.parameters)) parameters, \(formatBytes(d.bytes))")
+            line(i == 0 ? "dtypes" : "", "\(d.dtype.name): \(d.tensors) tensor\(d.tensors == 1 ? "" : "s"), \(formatCount(d.parameters)) parameters, \(formatBytes(d.bytes))")
         }
-        for (label, values) in [("provenance", summary.provenance), ("user", summary.user)] where !values.isEmpty {
-            line(label, values.keys.sorted().map { "\($0)=\(values[$0]!)" }.joined(separator: ", "))
+        for section in [MetadataSection.provenance, .user] {
+            guard let values = summary.values[section], !values.isEmpty else { continue }
+            line(section.rawValue, values.keys.sorted().map { "\($0)=\(values[$0]!)" }.joined(separator: ", "))
         }
         if !summary.schemaProblems.isEmpty {
             line("schema", "does not follow Specs/schema.md (\(summary.schemaProblems.count) problem\(summary.schemaProblems.count == 1 ? "" : "s")):")
@@ -156,8 +160,8 @@ struct InspectReport {
             let width = max(4, tensors.map(\.name.count).max() ?? 0)
             for t in tensors {
                 out += "  " + t.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
-                    + (t.role ?? "-").padding(toLength: 20, withPad: " ", startingAt: 0)
-                    + t.dtype.padding(toLength: 6, withPad: " ", startingAt: 0)
+                    + (t.role?.name ?? "-").padding(toLength: 20, withPad: " ", startingAt: 0)
+                    + t.dtype.name.padding(toLength: 6, withPad: " ", startingAt: 0)
                     + "[\(t.shape.map(String.init).joined(separator: ", "))]".padding(toLength: 18, withPad: " ", startingAt: 0)
                     + formatBytes(t.bytes) + "\n"
             }
@@ -174,6 +178,4 @@ struct InspectReport {
         }
         return out
     }
-
-    private func unquote(_ s: String?) -> String { (s ?? "?").replacingOccurrences(of: "\"", with: "") }
 }

@@ -256,6 +256,17 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(json["schemaProblems"] as? [String], [])
     }
 
+    func testInspectJSON_keepsFoundationsLayout() throws {
+        // Sorted keys, two spaces a level, `"key" : value`, `/` as `\/`, whole norms without `.0`: as
+        // JSONEncoder printed it before inspect wrote its JSON with the project's writer.
+        let r = try qkv("inspect", "--json", "--heads", fixture("heads-roles.h5"))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("{\n  \"attentionParametersByLayer\" : [\n"), String(r.stdout.prefix(80)))
+        XCTAssertTrue(r.stdout.contains("\"file\" : \"" + fixture("heads-roles.h5").replacingOccurrences(of: "/", with: "\\/") + "\",\n"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("      \"key\" : 8,\n"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("  \"user\" : {\n\n  }\n}\n"), String(r.stdout.suffix(80)))
+    }
+
     func testInspectHeads_normsMatchNumpy() throws {
         // ||W_Q[h]||_F for layer 0 as numpy computes it from the fixture (tools/make_fixtures.py records them).
         let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.root.appendingPathComponent("Fixtures/expected.json"))) as! [String: [String: Any]]

@@ -27,9 +27,10 @@ final class GGUFExportWriter: ContainerWriter {
     /// Canonical tensors grouped by the GGUF tensor they make, in the file's order.
     let tensorOrder: [String]?
 
-    init(target: String, inputs: [String], metadata: Metadata, tensors: [TensorInfo], options: WriteOptions) throws {
-        let config = try ModelConfig(metadata: metadata, file: target)
-        let tokenizer = try TokenizerData(metadata: metadata, config: config, file: target)
+    /// `config` and `tokenizer` are the model's, as checked when it was read; `metadata` is what the file
+    /// embeds (`config` and `tokenizer` as entries, provenance, and the keys a GGUF import kept).
+    init(target: String, inputs: [String], config: ModelConfig, tokenizer: TokenizerData?, metadata: Metadata,
+         tensors: [TensorInfo], options: WriteOptions) throws {
         if let tokenizer, tokenizer.kind == .bpe, tokenizer.options["tokenizer.pre_split"] != nil, tokenizer.options["tokenizer.pre"] == nil {
             throw ConversionError.unsupportedTarget(output: target, reason: "its pre-tokenizer (tokenizer.pre_split) has no llama.cpp name for tokenizer.ggml.pre")
         }
@@ -286,10 +287,11 @@ final class GGUFExportWriter: ContainerWriter {
         }
         let values = Dictionary(generated, uniquingKeysWith: { a, _ in a })
         var out: [(key: String, value: GGUFValue)] = []
-        for (key, type) in zip(keys, types) {
+        for (key, typeName) in zip(keys, types) {
+            let type = GGUFStoredType(name: typeName)
             if let value = values[key] {
-                out.append((key, value.converted(to: type) ?? value))
-            } else if let kept = metadata["provenance.gguf.\(key)"], let value = GGUFValue(kept, type: type) {
+                out.append((key, type.flatMap { value.converted(to: $0) } ?? value))
+            } else if let kept = metadata["provenance.gguf.\(key)"], let type, let value = GGUFValue(kept, type: type) {
                 out.append((key, value))
             }
         }
@@ -348,19 +350,21 @@ final class GGUFExportWriter: ContainerWriter {
 }
 
 extension GGUFValue {
-    /// A kept metadata value in the GGUF type an import recorded (ggml's names: `u32`, `array[f32]`, ...).
-    init?(_ value: MetadataValue, type: String) {
+    /// A kept metadata value in the GGUF type an import recorded.
+    init?(_ value: MetadataValue, type: GGUFStoredType) {
         switch value {
         case .bool(let b): self = .bool(b)
         case .string(let s): self = .string(s)
-        case .float(let f): self = type == "f32" ? .float32(Float(f)) : .float64(f)
-        case .int(let i): guard let v = GGUFValue.integer(i, type: type) else { return nil }; self = v
+        case .float(let f): self = type == .scalar(.float32) ? .float32(Float(f)) : .float64(f)
+        case .int(let i):
+            guard case .scalar(let scalar) = type, let v = GGUFValue.integer(i, type: scalar) else { return nil }
+            self = v
         case .stringArray(let a): self = .array(.string(a))
         case .float32Array(let a): self = .array(.float32(a))
         case .float64Array(let a): self = .array(.float64(a))
         case .int32Array(let a): self = .array(.int32(a))
         case .int64Array(let a):
-            let element = String(type.dropFirst("array[".count).dropLast())
+            guard case .array(let element) = type else { return nil }
             let items = a.compactMap { GGUFValue.integer($0, type: element) }
             guard items.count == a.count, let array = GGUFArray(items, type: element) else { return nil }
             self = .array(array)
@@ -368,42 +372,45 @@ extension GGUFValue {
     }
 
     /// This value in another numeric GGUF type, when it fits; nil otherwise. Non-numbers stay as they are.
-    func converted(to type: String) -> GGUFValue? {
-        switch self {
-        case .float32(let f): return type == "f64" ? .float64(Double(f)) : type == "f32" ? self : nil
-        case .float64(let f): return type == "f32" ? .float32(Float(f)) : type == "f64" ? self : nil
-        case .string, .bool, .array: return self
-        default: return integerValue.flatMap { GGUFValue.integer($0, type: type) }
+    func converted(to type: GGUFStoredType) -> GGUFValue? {
+        switch (self, type) {
+        case (.float32(let f), .scalar(.float64)): return .float64(Double(f))
+        case (.float32, .scalar(.float32)), (.float64, .scalar(.float64)): return self
+        case (.float64(let f), .scalar(.float32)): return .float32(Float(f))
+        case (.float32, _), (.float64, _): return nil
+        case (.string, _), (.bool, _), (.array, _): return self
+        case (_, .scalar(let scalar)): return integerValue.flatMap { GGUFValue.integer($0, type: scalar) }
+        case (_, .array): return nil
         }
     }
 
-    static func integer(_ i: Int64, type: String) -> GGUFValue? {
+    static func integer(_ i: Int64, type: GGUFValueType) -> GGUFValue? {
         switch type {
-        case "u8": UInt8(exactly: i).map(GGUFValue.uint8)
-        case "i8": Int8(exactly: i).map(GGUFValue.int8)
-        case "u16": UInt16(exactly: i).map(GGUFValue.uint16)
-        case "i16": Int16(exactly: i).map(GGUFValue.int16)
-        case "u32": UInt32(exactly: i).map(GGUFValue.uint32)
-        case "i32": Int32(exactly: i).map(GGUFValue.int32)
-        case "u64": UInt64(exactly: i).map(GGUFValue.uint64)
-        case "i64": .int64(i)
-        default: nil
+        case .uint8: UInt8(exactly: i).map(GGUFValue.uint8)
+        case .int8: Int8(exactly: i).map(GGUFValue.int8)
+        case .uint16: UInt16(exactly: i).map(GGUFValue.uint16)
+        case .int16: Int16(exactly: i).map(GGUFValue.int16)
+        case .uint32: UInt32(exactly: i).map(GGUFValue.uint32)
+        case .int32: Int32(exactly: i).map(GGUFValue.int32)
+        case .uint64: UInt64(exactly: i).map(GGUFValue.uint64)
+        case .int64: .int64(i)
+        case .float32, .bool, .string, .array, .float64: nil
         }
     }
 }
 
 extension GGUFArray {
     /// An integer array of one element type from scalar values.
-    init?(_ items: [GGUFValue], type: String) {
+    init?(_ items: [GGUFValue], type: GGUFValueType) {
         switch type {
-        case "u8": self = .uint8(items.compactMap { if case .uint8(let v) = $0 { v } else { nil } })
-        case "i8": self = .int8(items.compactMap { if case .int8(let v) = $0 { v } else { nil } })
-        case "u16": self = .uint16(items.compactMap { if case .uint16(let v) = $0 { v } else { nil } })
-        case "i16": self = .int16(items.compactMap { if case .int16(let v) = $0 { v } else { nil } })
-        case "u32": self = .uint32(items.compactMap { if case .uint32(let v) = $0 { v } else { nil } })
-        case "u64": self = .uint64(items.compactMap { if case .uint64(let v) = $0 { v } else { nil } })
-        case "i64": self = .int64(items.compactMap { if case .int64(let v) = $0 { v } else { nil } })
-        default: return nil
+        case .uint8: self = .uint8(items.compactMap { if case .uint8(let v) = $0 { v } else { nil } })
+        case .int8: self = .int8(items.compactMap { if case .int8(let v) = $0 { v } else { nil } })
+        case .uint16: self = .uint16(items.compactMap { if case .uint16(let v) = $0 { v } else { nil } })
+        case .int16: self = .int16(items.compactMap { if case .int16(let v) = $0 { v } else { nil } })
+        case .uint32: self = .uint32(items.compactMap { if case .uint32(let v) = $0 { v } else { nil } })
+        case .uint64: self = .uint64(items.compactMap { if case .uint64(let v) = $0 { v } else { nil } })
+        case .int64: self = .int64(items.compactMap { if case .int64(let v) = $0 { v } else { nil } })
+        case .int32, .float32, .bool, .string, .array, .float64: return nil
         }
     }
 }

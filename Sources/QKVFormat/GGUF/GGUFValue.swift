@@ -35,6 +35,12 @@ public enum GGUFValueType: UInt32, CaseIterable, Sendable, CustomStringConvertib
 
     public var description: String { name }
 
+    /// The type ggml's short name names (`u32` -> `.uint32`), or nil.
+    public init?(name: String) {
+        guard let type = GGUFValueType.allCases.first(where: { $0.name == name }) else { return nil }
+        self = type
+    }
+
     /// Bytes of one value on disk; nil for strings (length-prefixed) and arrays.
     public var fixedSize: Int? {
         switch self {
@@ -45,6 +51,41 @@ public enum GGUFValueType: UInt32, CaseIterable, Sendable, CustomStringConvertib
         case .string, .array: nil
         }
     }
+}
+
+/// A GGUF value's whole type: a scalar type, or an array and its element type. An import records each
+/// kept key's type by `name` (`u32`, `array[f32]`) in `provenance.gguf_types`, so an export writes the
+/// key back in the same type.
+public enum GGUFStoredType: Equatable, Sendable, CustomStringConvertible {
+    case scalar(GGUFValueType)
+    /// An array of this element type (never `.array`: ggml reads one level only).
+    case array(GGUFValueType)
+
+    /// The type `value` is stored as.
+    public init(of value: GGUFValue) {
+        if case .array(let a) = value { self = .array(a.elementType) } else { self = .scalar(value.type) }
+    }
+
+    /// The type `name` spells (`u32`, `array[f32]`), or nil.
+    public init?(name: String) {
+        if name.hasPrefix("array["), name.hasSuffix("]") {
+            guard let element = GGUFValueType(name: String(name.dropFirst("array[".count).dropLast())), element != .array else { return nil }
+            self = .array(element)
+        } else {
+            guard let type = GGUFValueType(name: name), type != .array else { return nil }
+            self = .scalar(type)
+        }
+    }
+
+    /// `u32`, `array[f32]`: ggml's short names, as `provenance.gguf_types` records them.
+    public var name: String {
+        switch self {
+        case .scalar(let type): type.name
+        case .array(let element): "array[\(element.name)]"
+        }
+    }
+
+    public var description: String { name }
 }
 
 /// A GGUF metadata value with its exact stored type, so writing it back gives the same bytes.

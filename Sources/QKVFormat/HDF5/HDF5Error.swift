@@ -2,8 +2,9 @@
 public enum HDF5Error: Error, Equatable, Sendable {
     /// A libhdf5 call failed; `message` is libhdf5's most specific explanation.
     case libraryCall(file: String, function: String, object: String, message: String)
-    /// The root has no `qkv_format = "qkv-hdf5"` attribute.
-    case notQKVLayout(file: String, found: String)
+    /// The root has no `qkv_format = "qkv-hdf5"` attribute; `found` is what it has instead, nil when the
+    /// attribute is missing (the file may then be another program's layout).
+    case notQKVLayout(file: String, found: String?)
     case unsupportedVersion(file: String, version: Int64)
     /// An attribute or dataset whose HDF5 type qkv does not map to the schema.
     case unsupportedType(file: String, object: String, type: String)
@@ -41,7 +42,7 @@ extension HDF5Error: CustomStringConvertible {
         case let .libraryCall(file, function, object, message):
             "\(file): libhdf5 \(function) failed on '\(object)'" + (message.isEmpty ? "" : ": \(message)")
         case let .notQKVLayout(file, found):
-            "\(file): an HDF5 file but not in the qkv layout (root attribute qkv_format is \(found), expected \"qkv-hdf5\"; see Specs/hdf5-layout.md)"
+            "\(file): an HDF5 file but not in the qkv layout (root attribute qkv_format is \(found ?? "missing"), expected \"qkv-hdf5\"; see Specs/hdf5-layout.md)"
         case let .unsupportedVersion(file, version):
             "\(file): qkv HDF5 layout version \(version) is not supported (this qkv reads version 1)"
         case let .unsupportedType(file, object, type):

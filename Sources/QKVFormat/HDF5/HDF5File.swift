@@ -28,7 +28,7 @@ public final class HDF5File: WeightFile, Sendable {
 
         // Root attributes: the layout marker and version.
         let format = try HDF5File.rootString(root, "qkv_format", file: path)
-        guard format == "qkv-hdf5" else { throw HDF5Error.notQKVLayout(file: path, found: format.map { "\"\($0)\"" } ?? "missing") }
+        guard format == "qkv-hdf5" else { throw HDF5Error.notQKVLayout(file: path, found: format.map { "\"\($0)\"" }) }
         let versionAttribute = try HDF5.openAttribute(root, "qkv_format_version", file: path, path: "/")
         guard case .int(let version) = try HDF5File.scalar(versionAttribute, key: nil, file: path, object: "/@qkv_format_version") else {
             throw HDF5Error.unsupportedType(file: path, object: "/@qkv_format_version", type: "non-integer")

@@ -222,16 +222,11 @@ enum GGUFMaps {
         for (key, value) in file.metadata {
             guard Metadata.problem(withKey: "provenance.gguf.\(key)") == nil else { continue }
             keys.append(key)
-            types.append(typeName(value))
+            types.append(GGUFStoredType(of: value).name)
             if !regenerated.contains(key), let kept = metadataValue(value) { metadata["provenance.gguf.\(key)"] = kept }
         }
         metadata["provenance.gguf_keys"] = .stringArray(keys)
         metadata["provenance.gguf_types"] = .stringArray(types)
-    }
-
-    static func typeName(_ value: GGUFValue) -> String {
-        if case .array(let a) = value { return "array[\(a.elementType.name)]" }
-        return value.type.name
     }
 
     static func metadataValue(_ value: GGUFValue) -> MetadataValue? {

@@ -541,7 +541,7 @@ public final class RawGGUF: WeightFile, Sendable {
         var metadata = Metadata()
         for (key, value) in file.metadata where Metadata.problem(withKey: "provenance.gguf.\(key)") == nil {
             if case .array(let array) = value, array.count > 8 {
-                metadata["provenance.gguf.\(key)"] = .string("array[\(array.elementType.name)] of \(array.count)")
+                metadata["provenance.gguf.\(key)"] = .string("\(GGUFStoredType.array(array.elementType)) of \(array.count)")
             } else if let kept = GGUFMaps.metadataValue(value) {
                 metadata["provenance.gguf.\(key)"] = kept
             }

@@ -126,8 +126,10 @@ public enum Converter {
         let writer: any ContainerWriter = switch format {
         case .qkv: try QKVWriter(target: output, inputs: [input], metadata: metadata, tensors: targets, options: options)
         case .hdf5: try HDF5Writer(target: output, inputs: [input], metadata: metadata, tensors: targets, options: options)
-        case .safetensors: try HFExportWriter(target: output, inputs: [input], metadata: metadata, tensors: targets, options: options)
-        case .gguf: try GGUFExportWriter(target: output, inputs: [input], metadata: metadata, tensors: targets, options: options)
+        case .safetensors: try HFExportWriter(target: output, inputs: [input], config: config, tokenizer: model.tokenizer, metadata: metadata,
+                                              tensors: targets, options: options)
+        case .gguf: try GGUFExportWriter(target: output, inputs: [input], config: config, tokenizer: model.tokenizer, metadata: metadata,
+                                         tensors: targets, options: options)
         }
         var omitted: [String] = []
         do {

@@ -95,7 +95,8 @@ public func openWeightFile(path given: String) throws -> any WeightFile {
     case .hdf5:
         do {
             return try HDF5File(path: path)
-        } catch HDF5Error.notQKVLayout(let file, "missing") {
+        } catch HDF5Error.notQKVLayout(let file, nil) {
+            // No qkv_format attribute at all: another program's layout, told apart by its contents.
             // A TensorFlow checkpoint in the legacy Keras layout (tf_model.h5), config.json beside it.
             if KerasH5.isKerasLegacy(path: path) { return try KerasH5.open(path: path) }
             // Not our layout: perhaps a state dict saved with h5py, with a Hugging Face config.

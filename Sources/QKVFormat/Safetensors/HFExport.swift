@@ -37,9 +37,12 @@ final class HFExportWriter: ContainerWriter {
     private let denseCount: Int
 
     /// `target` is a `.safetensors` file, or a folder (written as `model.safetensors` + `config.json`).
-    init(target: String, inputs: [String], metadata: Metadata, tensors: [TensorInfo], options: WriteOptions) throws {
+    /// `config` and `tokenizer` are the model's, as checked when it was read; `metadata` is what the file
+    /// embeds (`config` and `tokenizer` as entries, and provenance).
+    init(target: String, inputs: [String], config: ModelConfig, tokenizer: TokenizerData?, metadata: Metadata,
+         tensors: [TensorInfo], options: WriteOptions) throws {
         precondition(tensors.allSatisfy { ContainerFormat.safetensors.canStore($0.dtype) }, "the converter checks dtypes first")
-        var config = try ModelConfig(metadata: metadata, file: target)
+        var config = config
         guard let arch = Architectures.forExport(config, metadata: metadata) else {
             throw ConversionError.unsupportedTarget(output: target, reason: "no Hugging Face architecture qkv writes holds this model (Specs/architectures.md)")
         }
@@ -115,7 +118,7 @@ final class HFExportWriter: ContainerWriter {
         while text.count % 8 != 0 { text.append(0x20) }
         dataStart = 8 + text.count
         configJSON = isFolder ? try HFExportWriter.configJSON(config, arch, metadata: metadata, target: target) : nil
-        extraFiles = isFolder ? HFTokenizerExport.files(try TokenizerData(metadata: metadata, config: config, file: target), config) : []
+        extraFiles = isFolder ? HFTokenizerExport.files(tokenizer, config) : []
 
         self.output = try AtomicOutput(target: weightsPath, inputs: inputs)
         var length = UInt64(text.count).littleEndian

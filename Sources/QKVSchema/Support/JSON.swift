@@ -236,29 +236,129 @@ extension JSONValue {
 extension JSONValue {
     /// Serialises compactly, keys in their order; strings escaped per RFC 8259.
     public var text: String {
+        var out = ""
+        write(to: &out, escaping: [])
+        return out
+    }
+
+    /// Serialises compactly with extra characters escaped (`.html` for text inside a `<script>` element).
+    public func text(escaping: JSONEscaping) -> String {
+        var out = ""
+        write(to: &out, escaping: escaping)
+        return out
+    }
+
+    /// Serialises indented, two spaces a level, `"key" : value`, `/` written as `\/`, and an empty
+    /// container as its brackets around an empty line: the layout of Foundation's `JSONEncoder` with
+    /// `.prettyPrinted`, which `qkv inspect --json` has always printed.
+    public var prettyText: String {
+        var out = ""
+        writePretty(to: &out, level: 0)
+        return out
+    }
+
+    func write(to out: inout String, escaping: JSONEscaping) {
         switch self {
-        case .object(let members): "{" + members.map { JSONValue.quote($0.key) + ":" + $0.value.text }.joined(separator: ",") + "}"
-        case .array(let elements): "[" + elements.map(\.text).joined(separator: ",") + "]"
-        case .string(let s): JSONValue.quote(s)
-        case .number(let n): n
-        case .bool(let b): b ? "true" : "false"
-        case .null: "null"
+        case .object(let members):
+            out += "{"
+            for (i, member) in members.enumerated() {
+                if i > 0 { out += "," }
+                out += JSONText.string(member.key, escaping: escaping) + ":"
+                member.value.write(to: &out, escaping: escaping)
+            }
+            out += "}"
+        case .array(let elements):
+            out += "["
+            for (i, element) in elements.enumerated() {
+                if i > 0 { out += "," }
+                element.write(to: &out, escaping: escaping)
+            }
+            out += "]"
+        case .string(let s): out += JSONText.string(s, escaping: escaping)
+        case .number(let n): out += n
+        case .bool(let b): out += b ? "true" : "false"
+        case .null: out += "null"
         }
     }
 
-    static func quote(_ s: String) -> String {
+    private func writePretty(to out: inout String, level: Int) {
+        let indent = String(repeating: "  ", count: level + 1), closing = String(repeating: "  ", count: level)
+        switch self {
+        case .object(let members):
+            out += members.isEmpty ? "{\n\n" : "{\n"
+            for (i, member) in members.enumerated() {
+                out += indent + JSONText.string(member.key, escaping: .slashes) + " : "
+                member.value.writePretty(to: &out, level: level + 1)
+                out += i + 1 < members.count ? ",\n" : "\n"
+            }
+            out += closing + "}"
+        case .array(let elements):
+            out += elements.isEmpty ? "[\n\n" : "[\n"
+            for (i, element) in elements.enumerated() {
+                out += indent
+                element.writePretty(to: &out, level: level + 1)
+                out += i + 1 < elements.count ? ",\n" : "\n"
+            }
+            out += closing + "]"
+        case .string(let s): out += JSONText.string(s, escaping: .slashes)
+        default: write(to: &out, escaping: [])
+        }
+    }
+}
+
+/// Characters a JSON string may escape beyond the ones it must.
+public struct JSONEscaping: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    /// `/` as `\/` (Foundation's writers do so by default).
+    public static let slashes = JSONEscaping(rawValue: 1)
+    /// `<`, `>`, `&`, U+2028 and U+2029 as `\uXXXX`, so the text is also safe inside an HTML `<script>`
+    /// element (`</script>` cannot occur).
+    public static let html = JSONEscaping(rawValue: 2)
+}
+
+/// The project's JSON writer, for documents built piece by piece where a `JSONValue` tree would box
+/// every number (the attention report's float matrices): strings escaped, numbers in their shortest
+/// round-tripping decimals, objects with their keys in the order given. `JSONValue.text` writes with it.
+public enum JSONText {
+    /// `text` as a JSON string: `"`, `\\` and control characters escaped (`\n`, `\r`, `\t`, else `\u00XX`),
+    /// and what `escaping` adds.
+    public static func string(_ text: String, escaping: JSONEscaping = []) -> String {
         var out = "\""
-        for scalar in s.unicodeScalars {
+        out.reserveCapacity(text.utf8.count + 2)
+        for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += "\\u" + String(scalar.value, radix: 16).leftPadded(to: 4)
+            case "/" where escaping.contains(.slashes): out += "\\/"
+            case _ where escaping.contains(.html) && ["<", ">", "&", "\u{2028}", "\u{2029}"].contains(scalar): out += unicodeEscape(scalar.value)
+            case _ where scalar.value < 0x20: out += unicodeEscape(scalar.value)
             default: out.unicodeScalars.append(scalar)
             }
         }
         return out + "\""
+    }
+
+    private static func unicodeEscape(_ value: UInt32) -> String {
+        "\\u" + String(value, radix: 16).leftPadded(to: 4)
+    }
+
+    /// A number as its shortest round-tripping decimal (`0.1`, `8.0`, `1e-06`); NaN and infinities, which
+    /// JSON cannot spell, as `null`.
+    public static func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
+
+    /// A float as its shortest round-tripping decimal as a float (`0.1`, not 0.10000000149011612); NaN and
+    /// infinities as `null`.
+    public static func number(_ value: Float) -> String { value.isFinite ? "\(value)" : "null" }
+
+    /// `[a,b,...]` of values already written as JSON.
+    public static func array(_ items: [String]) -> String { "[" + items.joined(separator: ",") + "]" }
+
+    /// `{"k":v,...}` of values already written as JSON, keys in the order given.
+    public static func object(_ members: [(String, String)], escaping: JSONEscaping = []) -> String {
+        "{" + members.map { string($0.0, escaping: escaping) + ":" + $0.1 }.joined(separator: ",") + "}"
     }
 }
