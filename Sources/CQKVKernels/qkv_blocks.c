@@ -442,6 +442,42 @@ DEQUANT_BLOCK_K(q4_k, 1, 32)
 DEQUANT_BLOCK_K(q5_k, 1, 32)
 DEQUANT_BLOCK_K(q6_k, 0, 16)
 
+#define WIDEN_BLOCKS(name, block_values, block_bytes)                                                        \
+    KERNEL static void widen_blocks_##name(const uint8_t *b, float *out, size_t blocks) {                    \
+        for (size_t i = 0; i < blocks; i++) dequant_block_##name(b + i * block_bytes, out + i * block_values); \
+    }
+
+WIDEN_BLOCKS(q4_0, 32, 18)
+WIDEN_BLOCKS(q4_1, 32, 20)
+WIDEN_BLOCKS(q5_0, 32, 22)
+WIDEN_BLOCKS(q5_1, 32, 24)
+WIDEN_BLOCKS(iq4_nl, 32, 18)
+WIDEN_BLOCKS(q2_k, 256, 84)
+WIDEN_BLOCKS(q3_k, 256, 110)
+WIDEN_BLOCKS(q4_k, 256, 144)
+WIDEN_BLOCKS(q5_k, 256, 176)
+WIDEN_BLOCKS(q6_k, 256, 210)
+WIDEN_BLOCKS(iq4_xs, 256, 136)
+
+int qkv_widen_blocks(int dtype_code, const void *blocks, float *out, size_t count) {
+    if (qkv_kernels_level() < 1) return 0;
+    const uint8_t *b = (const uint8_t *)blocks;
+    switch (dtype_code) {
+    case 33: widen_blocks_q4_0(b, out, count); return 1;
+    case 34: widen_blocks_q4_1(b, out, count); return 1;
+    case 35: widen_blocks_q5_0(b, out, count); return 1;
+    case 36: widen_blocks_q5_1(b, out, count); return 1;
+    case 37: widen_blocks_q2_k(b, out, count); return 1;
+    case 38: widen_blocks_q3_k(b, out, count); return 1;
+    case 39: widen_blocks_q4_k(b, out, count); return 1;
+    case 40: widen_blocks_q5_k(b, out, count); return 1;
+    case 41: widen_blocks_q6_k(b, out, count); return 1;
+    case 42: widen_blocks_iq4_nl(b, out, count); return 1;
+    case 43: widen_blocks_iq4_xs(b, out, count); return 1;
+    default: return 0;
+    }
+}
+
 // Tokens per pass over a row: their accumulators (4 each) stay in registers beside w.
 #define GEMM_TOKENS 3
 
@@ -932,6 +968,7 @@ int qkv_dot_rows_blocks(int dtype_code, const void *w, size_t row_bytes, const f
                         size_t row_begin, size_t row_end, size_t k) { return 0; }
 int qkv_gemm_rows_blocks(int dtype_code, const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k,
                          float *y, size_t ldy, size_t row_begin, size_t row_end) { return 0; }
+int qkv_widen_blocks(int dtype_code, const void *blocks, float *out, size_t count) { return 0; }
 int qkv_dot_rows_blocks_q8(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
                            size_t row_begin, size_t row_end, size_t k) { return 0; }
 int qkv_gemm_rows_blocks_q8(int dtype_code, const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k,

@@ -298,6 +298,11 @@ func widenRow(_ dtype: DType, _ w: UnsafeRawPointer, rowBytes: Int, row r: Int, 
               into out: UnsafeMutablePointer<Float>) {
     let row = w + r &* rowBytes
     if dtype.isBlockQuantized && (dtype != .q8_0 || columns.lowerBound % 32 != 0) {
+        let size = dtype.blockSize
+        if dtype != .q8_0, NativeKernels.enabled, columns.lowerBound % size == 0, columns.count % size == 0,
+           qkv_widen_blocks(CInt(dtype.rawValue), row + columns.lowerBound / size &* dtype.blockBytes, out, columns.count / size) != 0 {
+            return
+        }
         return BlockQuantization.dequantize(row: row, dtype: dtype, columns: columns, into: out)
     }
     if NativeKernels.enabled {

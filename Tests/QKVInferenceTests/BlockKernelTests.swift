@@ -221,6 +221,29 @@ final class BlockKernelTests: XCTestCase {
         }
     }
 
+    /// The C widening of a prompt's tiles (qkv_widen_blocks) gives gguf-py's dequantization bit for bit,
+    /// special blocks included (NaN where gguf-py has NaN).
+    func testWidenBlocks_everyNativeBlockType_isGGUFPysDequantization() throws {
+        XCTAssertFalse(NativeKernels.availableLevels.isEmpty, "the C kernels need AVX2 on this machine")
+        for dtype in nativeBlockTypes {
+            for name in [dtype.name, dtype.name + ".matrix"] {
+                let view = try file.tensor(name)
+                let want: [Float] = name == dtype.name
+                    ? try file.tensor(name + ".f32").withUnsafeBufferPointer(of: Float.self) { Array($0) }
+                    : DTypeConversion.dequantize(view).withUnsafeBufferPointer(of: Float.self) { Array($0) }
+                var got = [Float](repeating: .pi, count: view.info.elementCount)
+                let ran = view.withUnsafeBytes { raw in
+                    got.withUnsafeMutableBufferPointer {
+                        qkv_widen_blocks(CInt(dtype.rawValue), raw.baseAddress!, $0.baseAddress!, view.info.elementCount / dtype.blockSize)
+                    }
+                }
+                XCTAssertEqual(ran, 1, name)
+                XCTAssertEqual(got.map { $0.isNaN ? Float.nan.bitPattern : $0.bitPattern },
+                               want.map { $0.isNaN ? Float.nan.bitPattern : $0.bitPattern }, name)
+            }
+        }
+    }
+
     func testDequantizeOnlyTypes_areWidenedOnceAtLoad() throws {
         for dtype in DType.allCases where dtype.isBlockQuantized && !dtype.isRunnable {
             let w = try WeightMatrix(file, dtype.name + ".matrix")

@@ -82,6 +82,11 @@ int qkv_dot_rows_blocks(int dtype_code, const void *w, size_t row_bytes, const f
 /// computing nothing, where that call would.
 int qkv_gemm_rows_blocks(int dtype_code, const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k,
                          float *y, size_t ldy, size_t row_begin, size_t row_end);
+/// out[0 ..< count · block values] = `count` consecutive blocks of the qkv block dtype `dtype_code` (as
+/// qkv_dot_rows_blocks takes) dequantized: the f32 values BlockQuantization.swift makes (tiles for sgemm).
+/// Returns 0, writing nothing, for other dtypes or without AVX2.
+int qkv_widen_blocks(int dtype_code, const void *blocks, float *out, size_t count);
+
 /// qkv_dot_rows_blocks with 8-bit activations (QKV_ACTIVATIONS=q8), for the same dtypes and q8_0 (32):
 /// x quantized to blocks of 32 (32-value types) or 256 (K types, iq4_xs), d = max|x| / 127 and q = x / d
 /// rounded to nearest, and multiplied with integer dot products, as llama.cpp does; faster, not exact
