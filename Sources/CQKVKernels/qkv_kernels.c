@@ -204,6 +204,35 @@ KERNEL static void dot_rows_q8_0_avx2(const void *w, const float *x, float *y, s
     }
 }
 
+// A few tokens (m <= 8) through W [*, k] of q8_0: each block's 32 values widened once for all tokens, then
+// each token's sum made exactly as dot_rows_q8_0_avx2 makes it (the block's partial sums, then scaled into
+// one accumulator per row), so Y's row t has the bits of that kernel on token t alone.
+KERNEL static void gemm_rows_q8_0_avx2(const float *x, size_t ldx, size_t m, const void *w, size_t k, float *y, size_t ldy,
+                                       size_t row_begin, size_t row_end) {
+    const size_t blocks = k / 32, row_bytes = blocks * Q8_BLOCK_BYTES;
+    const uint8_t *base = (const uint8_t *)w;
+    const char *fetched = (const char *)base + row_begin * row_bytes + PREFETCH_BYTES;
+    for (size_t r = row_begin; r < row_end; r++) {
+        const uint8_t *row = base + r * row_bytes;
+        __m256 a[8];
+        for (size_t t = 0; t < m; t++) a[t] = _mm256_setzero_ps();
+        for (size_t b = 0; b < blocks; b++) {
+            const uint8_t *p = row + b * Q8_BLOCK_BYTES;
+            prefetch_until(&fetched, (const char *)p + PREFETCH_BYTES + Q8_BLOCK_BYTES);
+            const __m256 d = _mm256_set1_ps(q8_scale(p));
+            const __m256 w0 = load8_i8(p + 2), w1 = load8_i8(p + 10), w2 = load8_i8(p + 18), w3 = load8_i8(p + 26);
+            for (size_t t = 0; t < m; t++) {
+                const float *xb = x + t * ldx + 32 * b;
+                __m256 s = _mm256_mul_ps(w0, _mm256_loadu_ps(xb));
+                s = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xb + 8), s);
+                s = _mm256_fmadd_ps(w2, _mm256_loadu_ps(xb + 16), s);
+                a[t] = _mm256_fmadd_ps(d, _mm256_fmadd_ps(w3, _mm256_loadu_ps(xb + 24), s), a[t]);
+            }
+        }
+        for (size_t t = 0; t < m; t++) y[t * ldy + r] = sum8(a[t]);
+    }
+}
+
 // W [k, n] with blocks along each row: two rows at a time, each block of a row scaled by x[i] · its scale.
 KERNEL static void dot_columns_q8_0_avx2(const void *w, size_t n, const float *x, float *y, size_t column_begin,
                                          size_t column_end, size_t k) {
@@ -644,6 +673,13 @@ GEMM_ROWS_256(gemm_rows_f16_avx2, gemm_tile8_f16)
 GEMM_ROWS_256(gemm_rows_bf16_avx2, gemm_tile8_bf16)
 
 // The public many-token kernels: the widest the processor has (k a multiple of 16, as both need).
+int qkv_gemm_rows_q8_0(const float *x, size_t ldx, size_t m, const void *w, size_t k, float *y, size_t ldy,
+                       size_t row_begin, size_t row_end) {
+    if (current_level() != 1 || m > 8 || k % 32 != 0) return 0;   // AVX-512's one-token kernel sums in another order
+    gemm_rows_q8_0_avx2(x, ldx, m, w, k, y, ldy, row_begin, row_end);
+    return 1;
+}
+
 int qkv_gemm_rows_f32(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
                       size_t ldy, size_t row_begin, size_t row_end) {
     if (current_level() < 1 || k == 0 || k % 16 != 0) return 0;
@@ -703,6 +739,7 @@ void qkv_attention_scores(const float *q, const float *keys, size_t positions, s
 void qkv_attention_mix(const float *p, const float *values, size_t ldv, size_t positions, size_t d, float scale, float *z) {}
 void qkv_attention_scores_transposed(const float *q, const float *keys_t, size_t width, size_t d, float scale, float *scores) {}
 int qkv_gemm_rows_f32(const float *x, size_t ldx, size_t m, const void *w, size_t rb, size_t k, float *y, size_t ldy, size_t a, size_t b) { return 0; }
+int qkv_gemm_rows_q8_0(const float *x, size_t ldx, size_t m, const void *w, size_t k, float *y, size_t ldy, size_t a, size_t b) { return 0; }
 int qkv_gemm_rows_f16(const float *x, size_t ldx, size_t m, const void *w, size_t rb, size_t k, float *y, size_t ldy, size_t a, size_t b) { return 0; }
 int qkv_gemm_rows_bf16(const float *x, size_t ldx, size_t m, const void *w, size_t rb, size_t k, float *y, size_t ldy, size_t a, size_t b) { return 0; }
 void qkv_widen_bf16(const void *src, float *out, size_t count) {}

@@ -60,9 +60,9 @@ func nativeDotColumns(_ dtype: DType, _ w: UnsafeRawPointer, rowBytes: Int, n: I
 }
 
 // Y [m, r] = X [m, k] · W [r, :]ᵀ for r in `rows`, from W in place (W [*, k] rows `rowBytes` apart, f32, f16,
-// bf16 or a block type but q8_0; X's rows `ldx` apart, Y's `ldy`). A block type's rows are each token's
-// one-token product, bit for bit (qkv_gemm_rows_blocks). False when these kernels cannot (no AVX2, k not a
-// multiple of 16, q8_0): the caller then uses sgemm.
+// bf16 or a block type; X's rows `ldx` apart, Y's `ldy`). A block type's rows are each token's one-token
+// product, bit for bit (qkv_gemm_rows_blocks, qkv_gemm_rows_q8_0). False when these kernels cannot (no
+// AVX2, k not a multiple of 16, q8_0 under AVX-512): the caller then uses sgemm.
 @inline(__always)
 func nativeMultiplyRows(_ dtype: DType, _ w: UnsafeRawPointer, rowBytes: Int, k: Int, _ x: UnsafePointer<Float>, ldx: Int, m: Int,
                         _ y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>) -> Bool {
@@ -70,7 +70,7 @@ func nativeMultiplyRows(_ dtype: DType, _ w: UnsafeRawPointer, rowBytes: Int, k:
     case .f32: qkv_gemm_rows_f32(x, ldx, m, w, rowBytes, k, y, ldy, rows.lowerBound, rows.upperBound) != 0
     case .f16: qkv_gemm_rows_f16(x, ldx, m, w, rowBytes, k, y, ldy, rows.lowerBound, rows.upperBound) != 0
     case .bf16: qkv_gemm_rows_bf16(x, ldx, m, w, rowBytes, k, y, ldy, rows.lowerBound, rows.upperBound) != 0
-    case .q8_0: false
+    case .q8_0: qkv_gemm_rows_q8_0(x, ldx, m, w, k, y, ldy, rows.lowerBound, rows.upperBound) != 0
     case let blocked where blocked.isBlockQuantized:
         qkv_gemm_rows_blocks(CInt(blocked.rawValue), x, ldx, m, w, rowBytes, k, y, ldy, rows.lowerBound, rows.upperBound) != 0
     default: false

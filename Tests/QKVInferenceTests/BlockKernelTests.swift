@@ -166,28 +166,34 @@ final class BlockKernelTests: XCTestCase {
 
     /// A few tokens (a batched decode step, a short prompt) through a block type with f32 activations: each
     /// token's row of Y bit-equal to its own one-token product, for every share, below and above the count
-    /// from which the C kernel dequantizes each row once for all tokens (`qkv_gemm_rows_blocks`).
-    func testFewTokens_everyNativeBlockType_eachRowIsItsOwnOneTokenProduct() throws {
+    /// from which the C kernel dequantizes each row once for all tokens (`qkv_gemm_rows_blocks`; q8_0's
+    /// `qkv_gemm_rows_q8_0`).
+    func testFewTokens_everyRunnableBlockType_eachRowIsItsOwnOneTokenProduct() throws {
+        XCTAssertTrue(NativeKernels.availableLevels.contains(.avx2), "the C kernels need AVX2 on this machine")
         let scratchFloats = WeightMatrix.tileFloats
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchFloats)
         defer { scratch.deallocate() }
-        for dtype in nativeBlockTypes {
-            let w = try WeightMatrix(file, dtype.name + ".matrix")
-            let (rows, columns) = (w.rows, w.columns)
-            for m in [2, 3, 5, WeightMatrix.directBlockTokens] {
-                let x = values(m * columns, seed: 43)
-                for share in [0..<rows, 3..<11] {
-                    var y = [Float](repeating: .nan, count: m * rows)
-                    y.withUnsafeMutableBufferPointer {
-                        w.multiply(x, m: m, into: $0.baseAddress!, ldy: rows, rows: share, scratch: scratch, scratchFloats: scratchFloats)
-                    }
-                    for t in 0..<m {
-                        var alone = [Float](repeating: .nan, count: rows)
-                        Array(x[(t * columns)..<((t + 1) * columns)]).withUnsafeBufferPointer { xt in
-                            alone.withUnsafeMutableBufferPointer { w.multiplyVector(xt.baseAddress!, into: $0.baseAddress!, rows: share) }
+        let matrices = try runnable.map { try WeightMatrix(file, $0.name + ".matrix") }
+        // At the AVX2 level, which every type's few-token kernel matches (q8_0's AVX-512 one-token kernel
+        // sums in another order, and a q8_0 step there goes to sgemm).
+        NativeKernels.atLevel(.avx2) {
+            for w in matrices {
+                let (rows, columns) = (w.rows, w.columns)
+                for m in [2, 3, 5, WeightMatrix.directBlockTokens] {
+                    let x = values(m * columns, seed: 43)
+                    for share in [0..<rows, 3..<11] {
+                        var y = [Float](repeating: .nan, count: m * rows)
+                        y.withUnsafeMutableBufferPointer {
+                            w.multiply(x, m: m, into: $0.baseAddress!, ldy: rows, rows: share, scratch: scratch, scratchFloats: scratchFloats)
                         }
-                        XCTAssertEqual(share.map { y[t * rows + $0].bitPattern }, share.map { alone[$0].bitPattern },
-                                       "\(dtype) token \(t) of \(m), rows \(share)")
+                        for t in 0..<m {
+                            var alone = [Float](repeating: .nan, count: rows)
+                            Array(x[(t * columns)..<((t + 1) * columns)]).withUnsafeBufferPointer { xt in
+                                alone.withUnsafeMutableBufferPointer { w.multiplyVector(xt.baseAddress!, into: $0.baseAddress!, rows: share) }
+                            }
+                            XCTAssertEqual(share.map { y[t * rows + $0].bitPattern }, share.map { alone[$0].bitPattern },
+                                           "\(w.dtype) token \(t) of \(m), rows \(share)")
+                        }
                     }
                 }
             }

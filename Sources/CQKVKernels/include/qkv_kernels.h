@@ -42,6 +42,13 @@ void qkv_dot_columns_bf16(const void *w, size_t row_bytes, const float *x, float
 /// y[c] = Σ_i x[i] · W[i, c] for c in [column_begin, column_end) (multiples of 32); W [k, n] in q8_0.
 void qkv_dot_columns_q8_0(const void *w, size_t n, const float *x, float *y, size_t column_begin, size_t column_end, size_t k);
 
+/// Y[t, r] for t in [0, m), r in [row_begin, row_end): qkv_dot_rows_q8_0 for each of up to 8 tokens X [m, k]
+/// (rows `ldx` apart; Y's `ldy` apart), each row of Y bit-identical to that call on its own x, each block of
+/// W widened once for all of them (a batched decode step). Returns 0, computing nothing, for more tokens,
+/// k not a multiple of 32, or at another level than AVX2 (whose one-token kernel sums in another order).
+int qkv_gemm_rows_q8_0(const float *x, size_t ldx, size_t m, const void *w, size_t k, float *y, size_t ldy,
+                       size_t row_begin, size_t row_end);
+
 /// Y[t, j] = Σ_i X[t, i] · W[j, i] for t in [0, m), j in [row_begin, row_end): a few tokens X [m, k]
 /// (rows `ldx` apart) through W [*, k] of f32, f16 or bf16, from W in place; Y's rows `ldy` apart.
 /// Returns 0 and does nothing unless the C kernels (AVX2 or AVX-512) are in use and k is a positive
