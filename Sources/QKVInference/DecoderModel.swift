@@ -10,6 +10,8 @@ public final class DecoderModel: Sendable {
     public let config: ModelConfig
     /// What one-token products of block-quantized weights multiply (`ActivationPrecision`).
     public let activations: ActivationPrecision
+    /// The threads and kernels every session of this model computes with.
+    public let context: ComputeContext
 
     /// LayerNorm (with bias) or RMSNorm (bias nil).
     struct Norm {
@@ -42,7 +44,14 @@ public final class DecoderModel: Sendable {
 
     /// Loads the weights of a decoder model file. The matrices stay in the mapping in their dtype (f32,
     /// f16, bf16, block types) and are computed from there; norms and biases are read as f32.
-    public init(_ model: ModelFile, activations: ActivationPrecision = .f32) throws {
+    /// - Parameters:
+    ///   - model: the open model file.
+    ///   - activations: what one-token products of block-quantized weights multiply.
+    ///   - context: the threads and kernels to compute with; each forward pass borrows a team of threads
+    ///     from it, so sessions hold none of their own.
+    /// - Throws: `InferenceError.unsupportedModel` for a model the decoder cannot run; the container's
+    ///   errors for a missing or malformed tensor.
+    public init(_ model: ModelFile, activations: ActivationPrecision = .f32, context: ComputeContext = .default) throws {
         let config = model.config
         let path = model.file.path
         guard config.isDecoder, config.normPlacement == .pre, !config.embeddingNorm, config.typeVocabSize == 0 else {
@@ -56,6 +65,7 @@ public final class DecoderModel: Sendable {
         }
         self.config = config
         self.activations = activations
+        self.context = context
         let file = model.file
         // Tensors by role (and layer): the schema's names, never spelled here.
         func m(_ role: TensorRole, _ layer: Int? = nil) throws -> WeightMatrix {
@@ -111,7 +121,8 @@ public final class DecoderModel: Sendable {
 
     /// A session whose forward steps take at most `chunkTokens` tokens at once (tests use small chunks).
     func makeSession(capacity: Int?, chunkTokens: Int) -> DecoderSession {
-        DecoderSession(config: config, capacity: min(capacity ?? config.maxPositions, config.maxPositions), chunkTokens: chunkTokens)
+        DecoderSession(config: config, capacity: min(capacity ?? config.maxPositions, config.maxPositions), chunkTokens: chunkTokens,
+                       threads: context.threads)
     }
 
     /// Which positions' logits `forward` returns.
@@ -149,8 +160,14 @@ public final class DecoderModel: Sendable {
     /// `logits`. `workspace`: scratch for n rows whose scores hold the longest sequence.
     func forwardBatch(_ tokens: [Int], sequences: [DecoderSession], workspace: DecoderSession, logits: UnsafeMutablePointer<Float>) throws(InferenceError) {
         for (token, sequence) in zip(tokens, sequences) { try check([token], sequence) }
-        forwardChunk(tokens[...], session: workspace, sequences: sequences, logitRows: tokens.count, logits: logits, record: nil, ablation: nil)
+        context.withTeam(usesBLAS: usesBLAS(rows: tokens.count)) { team in
+            forwardChunk(tokens[...], session: workspace, team: team, sequences: sequences, logitRows: tokens.count, logits: logits, record: nil, ablation: nil)
+        }
     }
+
+    /// Whether a forward step of `rows` tokens may multiply with OpenBLAS: many rows go to sgemm, and f32
+    /// weights go to sgemv when the C kernels are off (`ComputeContext.withTeam`).
+    private func usesBLAS(rows: Int) -> Bool { rows > 1 || !NativeKernels.enabled }
 
     func check(_ tokens: [Int], _ session: DecoderSession) throws(InferenceError) {
         guard session.length + tokens.count <= session.capacity else {
@@ -165,30 +182,32 @@ public final class DecoderModel: Sendable {
     func forwardChunks(_ tokens: [Int], session: DecoderSession, allLogits: UnsafeMutablePointer<Float>?, record: AttentionRecord?,
                        ablation: HeadAblation? = nil) {
         let V = config.vocabSize
-        var start = 0
-        while start < tokens.count {
-            let chunk = tokens[start..<min(start + session.chunkTokens, tokens.count)]
-            let isLast = start + chunk.count == tokens.count
-            if let allLogits {
-                forwardChunk(chunk, session: session, logitRows: chunk.count, logits: allLogits + start * V, record: record, ablation: ablation)
-            } else {
-                forwardChunk(chunk, session: session, logitRows: isLast ? 1 : 0, logits: session.logits, record: record, ablation: ablation)
+        context.withTeam(usesBLAS: usesBLAS(rows: tokens.count)) { team in
+            var start = 0
+            while start < tokens.count {
+                let chunk = tokens[start..<min(start + session.chunkTokens, tokens.count)]
+                let isLast = start + chunk.count == tokens.count
+                if let allLogits {
+                    forwardChunk(chunk, session: session, team: team, logitRows: chunk.count, logits: allLogits + start * V, record: record, ablation: ablation)
+                } else {
+                    forwardChunk(chunk, session: session, team: team, logitRows: isLast ? 1 : 0, logits: session.logits, record: record, ablation: ablation)
+                }
+                start += chunk.count
             }
-            start += chunk.count
         }
     }
 
     /// One chunk of at most `session.chunkTokens` tokens: the forward pass, top to bottom.
     /// Writes the logits of the chunk's last `logitRows` positions to `logits` [logitRows, V].
-    /// Each step is cut into shares for the session's team of P threads (`team.run { p in ... }`): the
+    /// Each step is cut into shares for the team of P threads (`team.run { p in ... }`): the
     /// rows of each weight (many tokens: sgemm on a fixed share per thread; one token: matrix-vector
     /// products on pieces the threads claim as they come free, `runPieces`), the heads of attention, the
     /// columns of the attention output projection; the small steps between (norms of one row, RoPE, the
     /// cache append) run on the calling thread.
     /// With `sequences`, row t is instead the next token of `sequences[t]` (a `DecoderBatch` step): each
-    /// row has its own position and cache, and `s` lends only its scratch and team.
+    /// row has its own position and cache, and `s` lends only its scratch.
     /// With `ablation`, one head's output z_h is replaced before W_O (the hook of `qkv attention --ablate`).
-    private func forwardChunk(_ tokens: ArraySlice<Int>, session s: DecoderSession, sequences: [DecoderSession]? = nil, logitRows: Int,
+    private func forwardChunk(_ tokens: ArraySlice<Int>, session s: DecoderSession, team: ComputeTeam, sequences: [DecoderSession]? = nil, logitRows: Int,
                               logits: UnsafeMutablePointer<Float>, record: AttentionRecord?, ablation: HeadAblation?) {
         let D = config.modelDim, H = config.headCount, K = config.keyValueHeadCount, d = config.headDim
         let F = config.ffnDim, V = config.vocabSize
@@ -199,7 +218,7 @@ public final class DecoderModel: Sendable {
         let outputAsRows = config.attentionOutputLayout == .rows
         let x = s.residual, h = s.normed, q = s.query, k = s.key, v = s.value, z = s.heads
         let sub = s.sublayer, up = s.up, gateBuffer = s.gate
-        let team = s.team, P = team.size, tileFloats = s.tileFloats
+        let P = team.size, tileFloats = s.tileFloats
         // Row t's position and the session whose cache it joins.
         let cacheOf = { (t: Int) -> DecoderSession in sequences?[t] ?? s }
         let positionOf = { (t: Int) -> Int in sequences?[t].length ?? start + t }   // lengths grow only after the last layer
