@@ -73,7 +73,8 @@ let package = Package(
                 "QKVVisualize",
                 "QKVServer",
                 // The command alone picks OpenBLAS's kernels for the CPU, re-running itself if it must
-                // (BLASKernelChoice.swift): a library never changes the process.
+                // (BLASKernelChoice.swift), and puts OpenBLAS on one thread (BLASThreads.swift): a
+                // library never changes the process.
                 "COpenBLAS",
                 "CQKVKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

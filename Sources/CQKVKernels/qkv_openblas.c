@@ -15,10 +15,11 @@ int qkv_openblas_reselect_kernels(void) {
     return 1;
 }
 
-// Stopping OpenBLAS's thread pool (ComputeThreads.swift says why). blas_thread_shutdown_ is what
-// OpenBLAS itself calls before a fork; the pool starts again by itself when a threaded product or a new
-// thread count needs it. Exported but not public API, hence weak: without it this returns 0 and the pool
-// keeps running (its threads then only spin after they start and after threaded products).
+// Stopping OpenBLAS's thread pool (Sources/qkv/BLASThreads.swift says why; only the command calls it).
+// blas_thread_shutdown_ is what OpenBLAS itself calls before a fork; the pool starts again by itself
+// when a threaded product or a new thread count needs it. Exported but not public API, hence weak:
+// without it this returns 0 and the pool keeps running (its threads then only spin after they start
+// and after threaded products).
 extern int blas_thread_shutdown_(void) __attribute__((weak));
 
 int qkv_openblas_stop_threads(void) {

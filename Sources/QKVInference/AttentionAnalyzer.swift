@@ -12,17 +12,20 @@ public final class AttentionAnalyzer: Sendable {
     private let decoder: DecoderModel?
 
     /// Opens the model at `path` (an encoder or a decoder) and computes its heads' weight norms.
+    /// - Parameters:
+    ///   - path: the model file or folder.
+    ///   - context: the threads and kernels to compute with.
     /// - Throws: what `openWeightFile(path:)` and the model's checks throw; `InferenceError.unsupportedModel`
     ///   for a model qkv cannot run.
-    public init(path: String) throws {
+    public init(path: String, context: ComputeContext = .default) throws {
         self.path = path
         let file = try ModelFile(try openWeightFile(path: path))
         config = file.config
         if config.isDecoder {
-            decoder = try DecoderModel(file)
+            decoder = try DecoderModel(file, context: context)
             encoder = nil
         } else {
-            encoder = try BertEncoder(file)
+            encoder = try BertEncoder(file, context: context)
             decoder = nil
         }
         tokenizer = try file.tokenizer.map { try makeTokenizer(data: $0, config: file.config) }

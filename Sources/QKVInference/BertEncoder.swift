@@ -55,6 +55,8 @@ final class ComputedFloats: @unchecked Sendable {
 /// Hugging Face's BertModel computes it; the forward pass reads top to bottom in `hiddenStates`.
 public final class BertEncoder: Sendable {
     public let config: ModelConfig
+    /// The threads and kernels the encoder computes with.
+    public let context: ComputeContext
 
     // embeddings
     let tokenEmbedding: WeightMatrix      // [V, D]
@@ -85,7 +87,12 @@ public final class BertEncoder: Sendable {
 
     /// Loads the weights of a BERT model file. The matrices stay in the mapping in their stored dtype
     /// (f32 used in place; f16, bf16 and q8_0 widened a tile at a time as the products need them).
-    public init(_ model: ModelFile) throws {
+    /// - Parameters:
+    ///   - model: the open model file.
+    ///   - context: the threads and kernels to compute with.
+    /// - Throws: `InferenceError.unsupportedModel` for a model that is not a BERT encoder; the
+    ///   container's errors for a missing or malformed tensor.
+    public init(_ model: ModelFile, context: ComputeContext = .default) throws {
         let config = model.config
         guard config.family == .bert, config.norm == .layernorm, config.normPlacement == .post, config.positionEncoding == .learned,
               config.activation == .geluErf, config.attentionBias, config.mlpBias, config.embeddingNorm, !config.gatedMLP,
@@ -93,6 +100,7 @@ public final class BertEncoder: Sendable {
             throw InferenceError.unsupportedModel(file: model.file.path, reason: "not a BERT encoder (post-norm LayerNorm, learned positions, exact GELU, biases)")
         }
         self.config = config
+        self.context = context
         let file = model.file
         // Tensors by role (and layer): the schema's names, never spelled here.
         func w(_ role: TensorRole, _ layer: Int? = nil, bias: Bool = false) throws -> FloatWeight {
@@ -123,7 +131,7 @@ public final class BertEncoder: Sendable {
         }
     }
 
-    /// Scratch memory and threads, reused between passes; one workspace per concurrent caller.
+    /// Scratch memory, reused between passes; one workspace per concurrent caller.
     let workspaces = EncoderWorkspacePool()
 
     /// Every head's attention probabilities and updates for one sequence of token ids.
@@ -162,23 +170,24 @@ public final class BertEncoder: Sendable {
         }
         let types = max(config.typeVocabSize, 1)
         if let bad = tokenTypes.joined().first(where: { $0 < 0 || $0 >= types }) { throw .tokenTypeOutOfRange(type: bad, typeCount: config.typeVocabSize) }
-        let workspace = workspaces.take()
+        let workspace = workspaces.take(threads: context.threads)
         defer { workspaces.giveBack(workspace) }
         workspace.reserve(tokens: offsets.last!, longest: sequences.map(\.count).max() ?? 0,
                           ModelConfigDims(modelDim: config.modelDim, heads: config.headCount, headDim: config.headDim, ffnDim: config.ffnDim))
-        let team = workspace.team
-        if team.size > 1 && sequences.count >= team.size {
-            // A batch: whole sequences per thread, in runs of about equal cost; each thread runs the
-            // encoder on its own rows with one-thread products and never waits for the others.
-            let groups = costBalancedGroups(offsets, parts: team.size)
-            team.run { t in
-                encode(sequences, groups[t], offsets: offsets, in: workspace, split: Split(parts: 1, thread: t, team: nil), tokenTypes: tokenTypes,
-                       ablations: ablations)
+        context.withTeam(usesBLAS: true) { team in
+            if team.size > 1 && sequences.count >= team.size {
+                // A batch: whole sequences per thread, in runs of about equal cost; each thread runs the
+                // encoder on its own rows with one-thread products and never waits for the others.
+                let groups = costBalancedGroups(offsets, parts: team.size)
+                team.run { t in
+                    encode(sequences, groups[t], offsets: offsets, in: workspace, split: Split(parts: 1, thread: t, team: nil), tokenTypes: tokenTypes,
+                           ablations: ablations)
+                }
+            } else {
+                // One sequence (or fewer than threads): every step cut into shares for the whole team.
+                encode(sequences, sequences.indices, offsets: offsets, in: workspace, split: Split(parts: team.size, thread: 0, team: team),
+                       tokenTypes: tokenTypes, record: record, ablations: ablations)
             }
-        } else {
-            // One sequence (or fewer than threads): every step cut into shares for the whole team.
-            encode(sequences, sequences.indices, offsets: offsets, in: workspace, split: Split(parts: team.size, thread: 0, team: team),
-                   tokenTypes: tokenTypes, record: record, ablations: ablations)
         }
         return body(workspace.x.pointer, offsets)
     }

@@ -3,51 +3,82 @@ import CQKVKernels
 import Foundation
 import Synchronization
 
-// Threads: `--threads N` sets qkv's own thread count; qkv owns the cores and OpenBLAS runs every product
-// on the thread that calls it. The encoder splits its work over threads of its own (a `ComputeTeam`):
-// whole sequences per thread for a batch, or shares of each product's columns and of the attention heads
-// for one sequence; the decoders do the same with their own team. BLAS threads inside our threads would
-// oversubscribe the cores, and OpenBLAS's threads spin and yield around small products (OpenBLAS #4387,
-// #731, #1614).
+// Threads: a `ComputeContext` says how many threads a forward pass computes on and lends it a
+// `ComputeTeam` of that many. The encoder splits its work over the team: whole sequences per thread for
+// a batch, or shares of each product's columns and of the attention heads for one sequence; the
+// decoders do the same. Each team thread runs its own products, so OpenBLAS should compute each on the
+// thread that calls it: BLAS threads inside our threads would oversubscribe the cores, and OpenBLAS's
+// threads spin and yield around small products (OpenBLAS #4387, #731, #1614). That is the host's
+// setting to make (`qkv` makes it first thing, Sources/qkv/BLASThreads.swift); library code only reads
+// it (`ComputeContext.withTeam`).
 //
 // Calling single-threaded OpenBLAS from several threads at once is safe in the pthread build
 // (USE_THREAD=1, Debian's): its buffer allocation is locked since 0.3.7 (OpenBLAS #1761, #2126);
 // EncoderThreadingTests checks it on the library installed here.
 
-/// The `--threads` count, 0 until set: set by the command, read by whichever thread makes a team.
-private let configuredThreads = Atomic<Int>(0)
+/// What running a model computes with: how many threads, which kernels, and the teams of threads
+/// themselves. Whoever runs models owns one and passes it to them (`DecoderModel`, `LanguageModel`,
+/// `SentenceEmbedder`, `CrossEncoder`, `AttentionAnalyzer`); `default` is every processor and the widest
+/// kernels, which is what a model uses when given none.
+///
+/// The context keeps a small pool of thread teams. A forward pass (a prompt, a decode step, a batch
+/// step, an encoder batch) checks one out and gives it back when it ends, so an idle session or model
+/// holds no threads of its own, and users running at the same time (a server's generation scheduler and
+/// its embedding batcher) each get a team; the pool grows to the most passes that ever ran at once. An
+/// idle team's threads spin for about 100 µs after a pass and then sleep.
+///
+/// Kernels: the C kernels keep one process-wide level, chosen once, the first time any context is
+/// made (or `NativeKernels.level` is read): the widest the processor has, or at most what the
+/// environment variable `QKV_KERNELS` names (`swift`, `avx2`, `avx512`). `kernels` reports that level;
+/// no library call changes it afterwards, so every context in a process has the same one.
+///
+/// OpenBLAS: the context never changes OpenBLAS's settings. When OpenBLAS runs products on one thread
+/// (the host called `openblas_set_num_threads(1)`, as `qkv` does), the team's threads each call it for
+/// their own share, in parallel. When OpenBLAS has threads of its own, a pass that multiplies with
+/// OpenBLAS (a prompt, a batch step, an encoder pass) runs on the calling thread alone and lets OpenBLAS
+/// spread each product over its threads: never several sgemm calls at once, each wanting every core.
+/// One-token decode steps, which run qkv's own kernels, still take the whole team. The results are the
+/// same either way, up to the order of float sums.
+public final class ComputeContext: Sendable {
+    /// A context for the whole machine: every active processor, the process's kernels.
+    public static let `default` = ComputeContext()
 
-/// Sets the number of threads qkv computes on (`qkv ... --threads N`), and puts OpenBLAS on the calling
-/// thread for good (`runBLASOnCallingThreads`). Call it once, before any product.
-/// - Parameter count: threads per forward pass, the calling thread included; below 1 counts as 1.
-public func setComputeThreads(_ count: Int) {
-    configuredThreads.store(max(1, count), ordering: .relaxed)
-    runBLASOnCallingThreads()
-}
+    /// Threads a forward pass computes on, the calling thread included.
+    public let threads: Int
+    /// The kernels the products run in: the process's level (`NativeKernels.level`).
+    public let kernels: NativeKernels.Level
 
-/// The number of threads qkv computes on: as set, else every processor.
-var computeThreads: Int {
-    let count = configuredThreads.load(ordering: .relaxed)
-    return count > 0 ? count : ProcessInfo.processInfo.activeProcessorCount
-}
+    /// Teams not in use; a pass takes the last one given back (its threads are the likeliest to be
+    /// still spinning) or makes one.
+    private let idle = Mutex<[ComputeTeam]>([])
+    /// Teams this context has made (tests check that sessions do not each start threads).
+    let teamsMade = Atomic<Int>(0)
 
-/// Makes OpenBLAS run every product on the thread that calls it, for the rest of the process, and stops
-/// its thread pool; done once, by `setComputeThreads` and by the first `ComputeTeam`. The pool's
-/// threads, started when the library loads, spin on `sched_yield` for about 0.1 s after they start (and
-/// after each threaded product) before they sleep: on two cores that spin took a core from qkv's own
-/// threads for the first 0.1 s of every command, a third of a 256-token prompt (perf, llama-134m).
-/// The pool would start again only for a threaded product, which qkv no longer asks for. `qkv` calls it
-/// first thing for every command (a conversion has no products, but the pool spun anyway: 30 % of the
-/// samples of `qkv convert`, perf).
-public func runBLASOnCallingThreads() { _ = blasOnCallingThreads }
+    /// A context computing on `threads` threads.
+    /// - Parameter threads: threads per forward pass, the calling thread included; nil for every active
+    ///   processor; below 1 counts as 1.
+    public init(threads: Int? = nil) {
+        self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        kernels = NativeKernels.level
+    }
 
-private let blasOnCallingThreads: Void = stopBLASThreads()
+    /// Teams idle in the pool now.
+    var idleTeams: Int { idle.withLock { $0.count } }
 
-/// `runBLASOnCallingThreads`' work, each time it is called (tests restart the pool to check it stops).
-/// Setting the thread count comes first: OpenBLAS restarts a stopped pool on every count it is given.
-func stopBLASThreads() {
-    openblas_set_num_threads(1)
-    _ = qkv_openblas_stop_threads()
+    /// Runs `body` with a team of `threads` threads checked out of the pool, and gives it back after.
+    /// `usesBLAS`: the pass multiplies with OpenBLAS; when OpenBLAS has threads of its own, `body` then
+    /// gets a team of the calling thread alone (see the type's discussion).
+    func withTeam<R>(usesBLAS: Bool, _ body: (ComputeTeam) -> R) -> R {
+        if threads == 1 || (usesBLAS && openblas_get_num_threads() > 1) { return body(ComputeTeam.callingThread) }
+        let team = idle.withLock { $0.popLast() } ?? makeTeam()
+        defer { idle.withLock { $0.append(team) } }
+        return body(team)
+    }
+
+    private func makeTeam() -> ComputeTeam {
+        teamsMade.add(1, ordering: .relaxed)
+        return ComputeTeam(size: threads)
+    }
 }
 
 /// Part `part` of `parts` of 0..<count, cut at multiples of `align` (so SIMD blocks stay whole); the
@@ -61,17 +92,22 @@ func share(_ count: Int, part: Int, of parts: Int, align: Int = 1) -> Range<Int>
 
 /// A team of `size` threads: the caller of `run` plus `size - 1` workers that wait for the next
 /// `run`, spinning for a while (a forward pass calls `run` several times per layer, tens of
-/// microseconds apart) and then sleeping, so an idle team costs no processor time. One `run` at a time,
-/// hence not `Sendable`: its owner (a session, a batch, an encoder workspace) is used by one caller at a
-/// time.
-final class ComputeTeam {
+/// microseconds apart) and then sleeping, so an idle team costs no processor time.
+///
+/// Unchecked `Sendable`: one `run` at a time, by one caller. A `ComputeContext` lends a team to one pass
+/// at a time; taking it from the pool and giving it back go through the pool's mutex, which orders one
+/// pass's use before the next's, whichever threads they run on. `callingThread` (size 1) has no workers
+/// and no state its runs touch, so any number of callers may use it at once.
+final class ComputeTeam: @unchecked Sendable {
     let size: Int
     private let state: TeamState
+
+    /// The team of the calling thread alone.
+    static let callingThread = ComputeTeam(size: 1)
 
     init(size: Int) {
         self.size = max(1, size)
         state = TeamState(yieldsWhileWaiting: self.size > ProcessInfo.processInfo.activeProcessorCount)
-        runBLASOnCallingThreads()
         for worker in 1..<self.size {
             let state = self.state
             let thread = Thread { state.work(as: worker) }

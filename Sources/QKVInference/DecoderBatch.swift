@@ -17,17 +17,18 @@ public final class DecoderBatch {
         self.model = model
         self.maxSequences = max(1, maxSequences)
         self.capacity = min(capacity ?? model.config.maxPositions, model.config.maxPositions)
-        workspace = DecoderSession(config: model.config, capacity: self.capacity, chunkTokens: self.maxSequences, withCache: false)
+        workspace = DecoderSession(config: model.config, capacity: self.capacity, chunkTokens: self.maxSequences, withCache: false,
+                                   threads: model.context.threads)
         logits = .allocate(capacity: self.maxSequences * model.config.vocabSize)
     }
 
     deinit { logits.deallocate() }
 
-    /// A session for a sequence this batch will step, sharing the batch's threads instead of starting
-    /// its own (a server makes one per request): use it, its prompt `forward` included, only from the
-    /// batch's owner, one call at a time.
+    /// A session for a sequence this batch will step (a server makes one per request): the model's
+    /// `makeSession(capacity:)`; like every session it holds no threads, and its forward passes and the
+    /// batch's steps borrow a team from the model's `ComputeContext`.
     public func makeSession(capacity: Int) -> DecoderSession {
-        DecoderSession(config: model.config, capacity: min(capacity, model.config.maxPositions), team: workspace.team)
+        model.makeSession(capacity: min(capacity, model.config.maxPositions))
     }
 
     /// Appends `tokens[t]` to `sequences[t]` (distinct sessions of this model, at most `maxSequences`,

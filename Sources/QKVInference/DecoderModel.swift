@@ -10,6 +10,8 @@ public final class DecoderModel: Sendable {
     public let config: ModelConfig
     /// What one-token products of block-quantized weights multiply (`ActivationPrecision`).
     public let activations: ActivationPrecision
+    /// The threads and kernels every session of this model computes with.
+    public let context: ComputeContext
 
     /// LayerNorm (with bias) or RMSNorm (bias nil).
     struct Norm {
@@ -42,7 +44,14 @@ public final class DecoderModel: Sendable {
 
     /// Loads the weights of a decoder model file. The matrices stay in the mapping in their dtype (f32,
     /// f16, bf16, block types) and are computed from there; norms and biases are read as f32.
-    public init(_ model: ModelFile, activations: ActivationPrecision = .f32) throws {
+    /// - Parameters:
+    ///   - model: the open model file.
+    ///   - activations: what one-token products of block-quantized weights multiply.
+    ///   - context: the threads and kernels to compute with; each forward pass borrows a team of threads
+    ///     from it, so sessions hold none of their own.
+    /// - Throws: `InferenceError.unsupportedModel` for a model the decoder cannot run; the container's
+    ///   errors for a missing or malformed tensor.
+    public init(_ model: ModelFile, activations: ActivationPrecision = .f32, context: ComputeContext = .default) throws {
         let config = model.config
         let path = model.file.path
         guard config.isDecoder, config.normPlacement == .pre, !config.embeddingNorm, config.typeVocabSize == 0 else {
@@ -56,6 +65,7 @@ public final class DecoderModel: Sendable {
         }
         self.config = config
         self.activations = activations
+        self.context = context
         let file = model.file
         // Tensors by role (and layer): the schema's names, never spelled here.
         func m(_ role: TensorRole, _ layer: Int? = nil) throws -> WeightMatrix {
@@ -111,7 +121,8 @@ public final class DecoderModel: Sendable {
 
     /// A session whose forward steps take at most `chunkTokens` tokens at once (tests use small chunks).
     func makeSession(capacity: Int?, chunkTokens: Int) -> DecoderSession {
-        DecoderSession(config: config, capacity: min(capacity ?? config.maxPositions, config.maxPositions), chunkTokens: chunkTokens)
+        DecoderSession(config: config, capacity: min(capacity ?? config.maxPositions, config.maxPositions), chunkTokens: chunkTokens,
+                       threads: context.threads)
     }
 
     /// Which positions' logits `forward` returns.
@@ -149,8 +160,14 @@ public final class DecoderModel: Sendable {
     /// `logits`. `workspace`: scratch for n rows whose scores hold the longest sequence.
     func forwardBatch(_ tokens: [Int], sequences: [DecoderSession], workspace: DecoderSession, logits: UnsafeMutablePointer<Float>) throws(InferenceError) {
         for (token, sequence) in zip(tokens, sequences) { try check([token], sequence) }
-        forwardChunk(tokens[...], session: workspace, sequences: sequences, logitRows: tokens.count, logits: logits, record: nil, ablation: nil)
+        context.withTeam(usesBLAS: usesBLAS(rows: tokens.count)) { team in
+            forwardChunk(tokens[...], session: workspace, team: team, sequences: sequences, logitRows: tokens.count, logits: logits, record: nil, ablation: nil)
+        }
     }
+
+    /// Whether a forward step of `rows` tokens may multiply with OpenBLAS: many rows go to sgemm, and f32
+    /// weights go to sgemv when the C kernels are off (`ComputeContext.withTeam`).
+    private func usesBLAS(rows: Int) -> Bool { rows > 1 || !NativeKernels.enabled }
 
     func check(_ tokens: [Int], _ session: DecoderSession) throws(InferenceError) {
         guard session.length + tokens.count <= session.capacity else {
@@ -165,194 +182,56 @@ public final class DecoderModel: Sendable {
     func forwardChunks(_ tokens: [Int], session: DecoderSession, allLogits: UnsafeMutablePointer<Float>?, record: AttentionRecord?,
                        ablation: HeadAblation? = nil) {
         let V = config.vocabSize
-        var start = 0
-        while start < tokens.count {
-            let chunk = tokens[start..<min(start + session.chunkTokens, tokens.count)]
-            let isLast = start + chunk.count == tokens.count
-            if let allLogits {
-                forwardChunk(chunk, session: session, logitRows: chunk.count, logits: allLogits + start * V, record: record, ablation: ablation)
-            } else {
-                forwardChunk(chunk, session: session, logitRows: isLast ? 1 : 0, logits: session.logits, record: record, ablation: ablation)
+        context.withTeam(usesBLAS: usesBLAS(rows: tokens.count)) { team in
+            var start = 0
+            while start < tokens.count {
+                let chunk = tokens[start..<min(start + session.chunkTokens, tokens.count)]
+                let isLast = start + chunk.count == tokens.count
+                if let allLogits {
+                    forwardChunk(chunk, session: session, team: team, logitRows: chunk.count, logits: allLogits + start * V, record: record, ablation: ablation)
+                } else {
+                    forwardChunk(chunk, session: session, team: team, logitRows: isLast ? 1 : 0, logits: session.logits, record: record, ablation: ablation)
+                }
+                start += chunk.count
             }
-            start += chunk.count
         }
     }
 
-    /// One chunk of at most `session.chunkTokens` tokens: the forward pass, top to bottom.
-    /// Writes the logits of the chunk's last `logitRows` positions to `logits` [logitRows, V].
-    /// Each step is cut into shares for the session's team of P threads (`team.run { p in ... }`): the
-    /// rows of each weight (many tokens: sgemm on a fixed share per thread; one token: matrix-vector
-    /// products on pieces the threads claim as they come free, `runPieces`), the heads of attention, the
-    /// columns of the attention output projection; the small steps between (norms of one row, RoPE, the
-    /// cache append) run on the calling thread.
+    /// One chunk of at most `session.chunkTokens` tokens: the forward pass, top to bottom. Each step
+    /// below is a method that shares its own work among the team of P threads: the rows of each weight
+    /// (many tokens: sgemm on a fixed share per thread; one token: matrix-vector products on pieces the
+    /// threads claim as they come free, `runPieces`), the heads of attention, the columns of the attention
+    /// output projection; the small steps between (norms of a few rows, RoPE, the cache append) run on
+    /// the calling thread. Writes the logits of the chunk's last `logitRows` positions to `logits`
+    /// [logitRows, V].
     /// With `sequences`, row t is instead the next token of `sequences[t]` (a `DecoderBatch` step): each
-    /// row has its own position and cache, and `s` lends only its scratch and team.
+    /// row has its own position and cache, and `s` lends only its scratch.
     /// With `ablation`, one head's output z_h is replaced before W_O (the hook of `qkv attention --ablate`).
-    private func forwardChunk(_ tokens: ArraySlice<Int>, session s: DecoderSession, sequences: [DecoderSession]? = nil, logitRows: Int,
+    private func forwardChunk(_ tokens: ArraySlice<Int>, session s: DecoderSession, team: ComputeTeam, sequences: [DecoderSession]? = nil, logitRows: Int,
                               logits: UnsafeMutablePointer<Float>, record: AttentionRecord?, ablation: HeadAblation?) {
-        let D = config.modelDim, H = config.headCount, K = config.keyValueHeadCount, d = config.headDim
-        let F = config.ffnDim, V = config.vocabSize
-        let HD = H * d, KD = K * d, group = config.queriesPerKeyValueHead
-        let T = tokens.count, start = s.length, end = start + T
-        let epsilon = Float(config.normEpsilon), scale = Float(config.effectiveAttentionScale)
-        let softcap = Float(config.attentionSoftcap)
-        let outputAsRows = config.attentionOutputLayout == .rows
-        let x = s.residual, h = s.normed, q = s.query, k = s.key, v = s.value, z = s.heads
-        let sub = s.sublayer, up = s.up, gateBuffer = s.gate
-        let team = s.team, P = team.size, tileFloats = s.tileFloats
-        // Row t's position and the session whose cache it joins.
-        let cacheOf = { (t: Int) -> DecoderSession in sequences?[t] ?? s }
-        let positionOf = { (t: Int) -> Int in sequences?[t].length ?? start + t }   // lengths grow only after the last layer
-        let eachRowAlone = sequences != nil
+        let pass = Pass(s: s, team: team, sequences: sequences, T: tokens.count, start: s.length)
+        let D = config.modelDim, HD = config.headCount * config.headDim, T = tokens.count, start = s.length
+        let epsilon = Float(config.normEpsilon)
+        let x = s.residual, h = s.normed, z = s.heads, sub = s.sublayer
 
-        // Embeddings: token (× embedding_scale) (+ learned position), widened from their rows.
-        let embeddingScale = Float(config.embeddingScale)
-        for (t, id) in tokens.enumerated() {
-            let row = x + t * D
-            tokenEmbedding.widenRow(id, 0..<D, into: row)
-            if embeddingScale != 1 { scaleInPlace(row, embeddingScale, count: D) }
-            if let positions = positionEmbedding {
-                positions.widenRow(positionOf(t), 0..<D, into: sub)
-                addInPlace(row, sub, count: D)
-            }
-        }
-        // RoPE angles of the chunk's positions, once for every layer (and once more for sliding layers
-        // with their own base), with the divisors the session chose for its length (LongRoPE's short or
-        // long ones) and the attention factor.
-        let ropeDims = config.rope.map { $0.dimensions ?? d } ?? 0
-        if let rope = config.rope {
-            for t in 0..<T {
-                ropeAngles(position: positionOf(t), dims: ropeDims, theta: rope.theta, factors: cacheOf(t).ropeFactors, scale: Float(rope.attentionFactor),
-                           cos: s.cos + t * d / 2, sin: s.sin + t * d / 2)
-                if let sliding = rope.slidingTheta {
-                    ropeAngles(position: positionOf(t), dims: ropeDims, theta: sliding, factors: nil,
-                               cos: s.slidingCos + t * d / 2, sin: s.slidingSin + t * d / 2)
-                }
-            }
-        }
-
+        embed(tokens, into: x, pass)
+        computeRopeAngles(pass)
         for (index, layer) in layers.enumerated() {
-            // Attention: norm, Q K V for all heads at once, q/k norms, RoPE, append K V to the cache.
+            // Attention: norm, Q K V for all heads at once, q/k norms, RoPE, append K V to the cache;
+            // every query head against its cache; every head's update through W_O into the residual.
             normalize(x, layer.attentionNorm, into: h, rows: T, epsilon: epsilon, team: team)
-            // The rows of W_Q, W_K and W_V as one run of HD + 2·KD rows; one token: in claimed pieces.
-            team.runShares(count: HD + 2 * KD, align: 16, claimed: T == 1) { p, rows in
-                func part(_ w: WeightMatrix, _ b: FloatWeight?, into y: UnsafeMutablePointer<Float>, from first: Int) {
-                    let inside = rows.clamped(to: first..<(first + w.rows))
-                    if !inside.isEmpty {
-                        project(h, w, b, into: y, rows: T, share: (inside.lowerBound - first)..<(inside.upperBound - first), tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
-                    }
-                }
-                part(layer.query, layer.queryBias, into: q, from: 0)
-                part(layer.key, layer.keyBias, into: k, from: HD)
-                part(layer.value, layer.valueBias, into: v, from: HD + KD)
-            }
-            // q [T·H, d] and k [T·K, d]: every head's vector normalised on its own.
-            if let queryNorm = layer.queryNorm, let keyNorm = layer.keyNorm {
-                rmsNorm(q, weight: queryNorm.pointer, into: q, rows: T * H, n: d, epsilon: epsilon)
-                rmsNorm(k, weight: keyNorm.pointer, into: k, rows: T * K, n: d, epsilon: epsilon)
-            }
-            if let rope = config.rope {
-                let useSliding = layer.isSliding && rope.slidingTheta != nil
-                let (cosines, sines) = useSliding ? (s.slidingCos, s.slidingSin) : (s.cos, s.sin)
-                for t in 0..<T {
-                    let cos = cosines + t * d / 2, sin = sines + t * d / 2
-                    applyRope(q + t * HD, heads: H, headDim: d, ropeDims: ropeDims, interleaved: rope.layout == .interleaved, cos: cos, sin: sin)
-                    applyRope(k + t * KD, heads: K, headDim: d, ropeDims: ropeDims, interleaved: rope.layout == .interleaved, cos: cos, sin: sin)
-                }
-            }
-            if let sequences {
-                for (t, sequence) in sequences.enumerated() { sequence.append(keys: k + t * KD, values: v + t * KD, tokens: 1, layer: index) }
-            } else {
-                s.append(keys: k, values: v, tokens: T, layer: index)
-            }
-
-            // Each query head against its key/value head's cache: P = softmax(cap(Q_h K_hᵀ · scale)) with
-            // the causal mask (token t sees positions ≤ start + t, and on sliding layers only the last
-            // `window` of them), Z_h = P V_h. Heads are shared among the threads (all on this one when
-            // recording: the record is not written from several threads).
-            let window = layer.isSliding ? config.slidingWindow : Int.max
-            let attentionParts = record == nil ? P : 1
-            let attend = { (p: Int) in
-                let scores = s.scores(p)
-                for head in share(H, part: p, of: attentionParts) {
-                    if sequences != nil {
-                        // A batch step: each row's query against its own sequence's cache.
-                        for t in 0..<T {
-                            let cache = cacheOf(t), end = positionOf(t) + 1, first = end > window ? end - window : 0
-                            let keys = cache.keys(layer: index, head: head / group), values = cache.values(layer: index, head: head / group)
-                            decodeAttentionHead(q + t * HD + head * d, keys: keys + first * d, values: values + first * d, z + t * HD + head * d,
-                                                positions: end - first, headDim: d, scale: scale, softcap: softcap, scores: scores)
-                        }
-                        continue
-                    }
-                    let keys = s.keys(layer: index, head: head / group), values = s.values(layer: index, head: head / group)
-                    let qh = q + head * d, zh = z + head * d
-                    if T == 1 {
-                        // The keys in the window: positions first..<end.
-                        let first = end > window ? end - window : 0
-                        decodeAttentionHead(qh, keys: keys + first * d, values: values + first * d, zh, positions: end - first,
-                                            headDim: d, scale: scale, softcap: softcap, scores: scores + first)
-                        if let record {
-                            scores.update(repeating: 0, count: first)
-                            record.storeProbabilities(layer: index, head: head, firstQuery: start, rows: 1, keys: end, stride: end, scores)
-                        }
-                    } else {
-                        // Queries in blocks, each against the keys its last query sees: the scores of the
-                        // future are not computed (a third of a 256-token prompt's attention).
-                        var first = 0
-                        while first < T {
-                            let rows = min(causalBlockTokens, T - first), seen = start + first + rows
-                            matmulTransposed(qh + first * HD, keys, scores, m: rows, n: seen, k: d, lda: HD, ldb: d, ldc: seen, alpha: scale)
-                            for t in 0..<rows {
-                                // The causal mask (and the window): softmax over the visible keys only, the
-                                // rest exactly 0.
-                                let row = scores + t * seen, visible = start + first + t + 1
-                                let low = visible > window ? visible - window : 0
-                                if softcap > 0 { softcapInPlace(row + low, softcap, count: visible - low) }
-                                softmaxRows(row + low, rows: 1, n: visible - low)
-                                row.update(repeating: 0, count: low)
-                                (row + visible).update(repeating: 0, count: seen - visible)
-                            }
-                            record?.storeProbabilities(layer: index, head: head, firstQuery: start + first, rows: rows, keys: seen, stride: seen, scores)
-                            matmul(scores, values, zh + first * HD, m: rows, n: d, k: seen, lda: seen, ldb: d, ldc: HD)
-                            first += rows
-                        }
-                    }
-                }
-            }
-            if attentionParts == 1 { attend(0) } else { team.run(attend) }
-            if let ablation, ablation.layer == index { ablateHead(z, rows: T, ld: HD, headDim: d, ablation) }
-
-            // Every head's update through its slice of W_O, added to the residual stream: shares of W_O's
-            // columns, so each thread adds its own columns of the residual (after the whole rows are
-            // normalised, with post norms).
+            projectQueryKeyValue(layer, pass)
+            normalizeAndRotateHeads(layer, pass)
+            appendToCache(layer: index, pass)
+            attend(layer, index, pass, record: record)
+            if let ablation, ablation.layer == index { ablateHead(z, rows: T, ld: HD, headDim: config.headDim, ablation) }
             if let record {
                 layer.output.withFloats {
-                    record.storeUpdates(layer: index, firstQuery: start, rows: T, heads: z, output: $0, headDim: d, modelDim: D,
+                    record.storeUpdates(layer: index, firstQuery: start, rows: T, heads: z, output: $0, headDim: config.headDim, modelDim: D,
                                         outputLayout: config.attentionOutputLayout)
                 }
             }
-            if outputAsRows {
-                // W_O [D, H·d] as a Linear weight: shares of its rows, as the MLP's down projection.
-                team.runShares(count: D, align: 16, claimed: T == 1) { p, columns in
-                    project(z, layer.output, layer.attentionPostNorm == nil ? nil : layer.outputBias, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
-                    if layer.attentionPostNorm == nil { addResidual(x, sub, layer.outputBias, rows: T, n: D, columns: columns) }
-                }
-            } else {
-                team.run { p in
-                    let columns = share(D, part: p, of: P, align: 32)
-                    if T == 1 {
-                        layer.output.multiplyVectorTransposed(z, into: sub, columns: columns)
-                    } else {
-                        layer.output.multiplyTransposed(z, m: T, into: sub, ldy: D, columns: columns, scratch: s.tile(p), scratchFloats: tileFloats)
-                    }
-                    if layer.attentionPostNorm == nil {
-                        addResidual(x, sub, layer.outputBias, rows: T, n: D, columns: columns)
-                    } else if let bias = layer.outputBias {
-                        addBias(sub, ld: D, bias.pointer, rows: T, columns: columns)
-                    }
-                }
-            }
+            projectAttentionOutput(layer, pass)
             if let postNorm = layer.attentionPostNorm {
                 if let record, record.keepsUpdateVectors {
                     record.applyPostNorm(layer: index, firstQuery: start, rows: T, attentionOutput: sub, weight: postNorm.weight.pointer,
@@ -363,37 +242,14 @@ public final class DecoderModel: Sendable {
 
             // MLP: act(h W_upᵀ + b) (or act(h W_gateᵀ) · h W_upᵀ) W_downᵀ + b, added to the residual stream.
             normalize(x, layer.mlpNorm, into: h, rows: T, epsilon: epsilon, team: team)
-            let hidden = layer.gate == nil ? up : gateBuffer
-            team.runShares(count: F, align: 16, claimed: T == 1) { p, columns in
-                let tile = s.tile(p)
-                project(h, layer.up, layer.upBias, into: up, rows: T, share: columns, tile: tile, tileFloats: tileFloats, eachRowAlone: eachRowAlone)
-                if let gate = layer.gate {
-                    project(h, gate, layer.gateBias, into: gateBuffer, rows: T, share: columns, tile: tile, tileFloats: tileFloats, eachRowAlone: eachRowAlone)
-                    for t in 0..<T {
-                        let g = gateBuffer + t * F + columns.lowerBound, u = up + t * F + columns.lowerBound
-                        switch config.activation {
-                        case .silu: siluGate(g, up: u, count: columns.count)
-                        case .geluTanh: geluTanh(g, count: columns.count); multiplyInPlace(g, u, count: columns.count)
-                        case .geluErf: geluErf(g, count: columns.count); multiplyInPlace(g, u, count: columns.count)
-                        }
-                    }
-                } else {
-                    for t in 0..<T {
-                        let row = up + t * F + columns.lowerBound
-                        if config.activation == .geluTanh { geluTanh(row, count: columns.count) } else { geluErf(row, count: columns.count) }
-                    }
-                }
-            }
-            team.runShares(count: D, align: 16, claimed: T == 1) { p, columns in
-                project(hidden, layer.down, layer.mlpPostNorm == nil ? nil : layer.downBias, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
-                if layer.mlpPostNorm == nil { addResidual(x, sub, layer.downBias, rows: T, n: D, columns: columns) }
-            }
+            let hidden = projectUpAndActivate(layer, pass)
+            projectDown(layer, from: hidden, pass)
             if let postNorm = layer.mlpPostNorm { addNormalized(sub, postNorm, into: x, rows: T, epsilon: epsilon, team: team) }
         }
         if let sequences {
             for sequence in sequences { sequence.length += 1 }
         } else {
-            s.length = end
+            s.length = start + T
         }
         // The final norm's scale of every position's residual, for the logit lens of each head's update.
         if let record, record.keepsUpdateVectors {
@@ -402,10 +258,242 @@ public final class DecoderModel: Sendable {
 
         // Final norm and LM head (and the logits' soft cap), for the rows asked for.
         guard logitRows > 0 else { return }
-        let first = T - logitRows
-        normalize(x + first * D, finalNorm, into: h, rows: logitRows, epsilon: epsilon, team: team)
-        let finalSoftcap = Float(config.finalSoftcap)
-        team.runShares(count: V, align: 16, claimed: logitRows == 1) { p, rows in
+        normalize(x + (T - logitRows) * D, finalNorm, into: h, rows: logitRows, epsilon: epsilon, team: team)
+        projectLogits(rows: logitRows, into: logits, pass)
+    }
+
+    /// One chunk's step: the scratch (and, unless `sequences`, the cache) of `s`, the team that shares
+    /// the work, and where the chunk's T rows sit.
+    private struct Pass {
+        let s: DecoderSession
+        let team: ComputeTeam
+        /// A `DecoderBatch` step: row t is the next token of `sequences[t]`.
+        let sequences: [DecoderSession]?
+        let T: Int, start: Int
+        /// The rows are separate sequences' decode steps, each computed as one token is.
+        var eachRowAlone: Bool { sequences != nil }
+        /// The session whose cache row t joins.
+        func cache(_ t: Int) -> DecoderSession { sequences?[t] ?? s }
+        /// Row t's position (lengths grow only after the last layer).
+        func position(_ t: Int) -> Int { sequences?[t].length ?? start + t }
+    }
+
+    /// Embeddings into x [T, D]: token (× embedding_scale) (+ learned position), widened from their rows.
+    private func embed(_ tokens: ArraySlice<Int>, into x: UnsafeMutablePointer<Float>, _ pass: Pass) {
+        let D = config.modelDim, embeddingScale = Float(config.embeddingScale)
+        for (t, id) in tokens.enumerated() {
+            let row = x + t * D
+            tokenEmbedding.widenRow(id, 0..<D, into: row)
+            if embeddingScale != 1 { scaleInPlace(row, embeddingScale, count: D) }
+            if let positions = positionEmbedding {
+                positions.widenRow(pass.position(t), 0..<D, into: pass.s.sublayer)
+                addInPlace(row, pass.s.sublayer, count: D)
+            }
+        }
+    }
+
+    /// RoPE angles of the chunk's positions, once for every layer (and once more for sliding layers with
+    /// their own base), with the divisors each row's session chose for its length (LongRoPE's short or
+    /// long ones) and the attention factor.
+    private func computeRopeAngles(_ pass: Pass) {
+        guard let rope = config.rope else { return }
+        let d = config.headDim, ropeDims = rope.dimensions ?? d, s = pass.s
+        for t in 0..<pass.T {
+            ropeAngles(position: pass.position(t), dims: ropeDims, theta: rope.theta, factors: pass.cache(t).ropeFactors, scale: Float(rope.attentionFactor),
+                       cos: s.cos + t * d / 2, sin: s.sin + t * d / 2)
+            if let sliding = rope.slidingTheta {
+                ropeAngles(position: pass.position(t), dims: ropeDims, theta: sliding, factors: nil,
+                           cos: s.slidingCos + t * d / 2, sin: s.slidingSin + t * d / 2)
+            }
+        }
+    }
+
+    /// q [T, H·d], k, v [T, K·d] = h W_Qᵀ, h W_Kᵀ, h W_Vᵀ (+ biases): the rows of W_Q, W_K and W_V as one
+    /// run of H·d + 2·K·d rows shared among the team; one token: in claimed pieces.
+    private func projectQueryKeyValue(_ layer: Layer, _ pass: Pass) {
+        let s = pass.s, T = pass.T, tileFloats = s.tileFloats, eachRowAlone = pass.eachRowAlone
+        let HD = config.headCount * config.headDim, KD = config.keyValueHeadCount * config.headDim
+        let h = s.normed, q = s.query, k = s.key, v = s.value
+        pass.team.runShares(count: HD + 2 * KD, align: 16, claimed: T == 1) { p, rows in
+            func part(_ w: WeightMatrix, _ b: FloatWeight?, into y: UnsafeMutablePointer<Float>, from first: Int) {
+                let inside = rows.clamped(to: first..<(first + w.rows))
+                if !inside.isEmpty {
+                    project(h, w, b, into: y, rows: T, share: (inside.lowerBound - first)..<(inside.upperBound - first), tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
+                }
+            }
+            part(layer.query, layer.queryBias, into: q, from: 0)
+            part(layer.key, layer.keyBias, into: k, from: HD)
+            part(layer.value, layer.valueBias, into: v, from: HD + KD)
+        }
+    }
+
+    /// q [T·H, d] and k [T·K, d]: every head's vector normalised on its own (q/k norms), then rotated
+    /// (RoPE, with the sliding base on sliding layers that have one).
+    private func normalizeAndRotateHeads(_ layer: Layer, _ pass: Pass) {
+        let s = pass.s, T = pass.T, H = config.headCount, K = config.keyValueHeadCount, d = config.headDim
+        let HD = H * d, KD = K * d, q = s.query, k = s.key
+        if let queryNorm = layer.queryNorm, let keyNorm = layer.keyNorm {
+            let epsilon = Float(config.normEpsilon)
+            rmsNorm(q, weight: queryNorm.pointer, into: q, rows: T * H, n: d, epsilon: epsilon)
+            rmsNorm(k, weight: keyNorm.pointer, into: k, rows: T * K, n: d, epsilon: epsilon)
+        }
+        if let rope = config.rope {
+            let ropeDims = rope.dimensions ?? d
+            let useSliding = layer.isSliding && rope.slidingTheta != nil
+            let (cosines, sines) = useSliding ? (s.slidingCos, s.slidingSin) : (s.cos, s.sin)
+            for t in 0..<T {
+                let cos = cosines + t * d / 2, sin = sines + t * d / 2
+                applyRope(q + t * HD, heads: H, headDim: d, ropeDims: ropeDims, interleaved: rope.layout == .interleaved, cos: cos, sin: sin)
+                applyRope(k + t * KD, heads: K, headDim: d, ropeDims: ropeDims, interleaved: rope.layout == .interleaved, cos: cos, sin: sin)
+            }
+        }
+    }
+
+    /// The chunk's keys and values into layer `index` of the cache (each row's own, in a batch step).
+    private func appendToCache(layer index: Int, _ pass: Pass) {
+        let s = pass.s, KD = config.keyValueHeadCount * config.headDim
+        if let sequences = pass.sequences {
+            for (t, sequence) in sequences.enumerated() { sequence.append(keys: s.key + t * KD, values: s.value + t * KD, tokens: 1, layer: index) }
+        } else {
+            s.append(keys: s.key, values: s.value, tokens: pass.T, layer: index)
+        }
+    }
+
+    /// Each query head against its key/value head's cache: P = softmax(cap(Q_h K_hᵀ · scale)) with the
+    /// causal mask (token t sees positions ≤ start + t, and on sliding layers only the last `window` of
+    /// them), Z_h = P V_h, into z [T, H·d]. Heads are shared among the threads (all on the calling one
+    /// when recording: the record is not written from several threads).
+    private func attend(_ layer: Layer, _ index: Int, _ pass: Pass, record: AttentionRecord?) {
+        let s = pass.s, T = pass.T, start = pass.start, end = start + T, sequences = pass.sequences
+        let H = config.headCount, d = config.headDim, HD = H * d, group = config.queriesPerKeyValueHead
+        let scale = Float(config.effectiveAttentionScale), softcap = Float(config.attentionSoftcap)
+        let q = s.query, z = s.heads
+        let window = layer.isSliding ? config.slidingWindow : Int.max
+        let attentionParts = record == nil ? pass.team.size : 1
+        let attend = { (p: Int) in
+            let scores = s.scores(p)
+            for head in share(H, part: p, of: attentionParts) {
+                if sequences != nil {
+                    // A batch step: each row's query against its own sequence's cache.
+                    for t in 0..<T {
+                        let cache = pass.cache(t), end = pass.position(t) + 1, first = end > window ? end - window : 0
+                        let keys = cache.keys(layer: index, head: head / group), values = cache.values(layer: index, head: head / group)
+                        decodeAttentionHead(q + t * HD + head * d, keys: keys + first * d, values: values + first * d, z + t * HD + head * d,
+                                            positions: end - first, headDim: d, scale: scale, softcap: softcap, scores: scores)
+                    }
+                    continue
+                }
+                let keys = s.keys(layer: index, head: head / group), values = s.values(layer: index, head: head / group)
+                let qh = q + head * d, zh = z + head * d
+                if T == 1 {
+                    // The keys in the window: positions first..<end.
+                    let first = end > window ? end - window : 0
+                    decodeAttentionHead(qh, keys: keys + first * d, values: values + first * d, zh, positions: end - first,
+                                        headDim: d, scale: scale, softcap: softcap, scores: scores + first)
+                    if let record {
+                        scores.update(repeating: 0, count: first)
+                        record.storeProbabilities(layer: index, head: head, firstQuery: start, rows: 1, keys: end, stride: end, scores)
+                    }
+                } else {
+                    // Queries in blocks, each against the keys its last query sees: the scores of the
+                    // future are not computed (a third of a 256-token prompt's attention).
+                    var first = 0
+                    while first < T {
+                        let rows = min(causalBlockTokens, T - first), seen = start + first + rows
+                        matmulTransposed(qh + first * HD, keys, scores, m: rows, n: seen, k: d, lda: HD, ldb: d, ldc: seen, alpha: scale)
+                        for t in 0..<rows {
+                            // The causal mask (and the window): softmax over the visible keys only, the
+                            // rest exactly 0.
+                            let row = scores + t * seen, visible = start + first + t + 1
+                            let low = visible > window ? visible - window : 0
+                            if softcap > 0 { softcapInPlace(row + low, softcap, count: visible - low) }
+                            softmaxRows(row + low, rows: 1, n: visible - low)
+                            row.update(repeating: 0, count: low)
+                            (row + visible).update(repeating: 0, count: seen - visible)
+                        }
+                        record?.storeProbabilities(layer: index, head: head, firstQuery: start + first, rows: rows, keys: seen, stride: seen, scores)
+                        matmul(scores, values, zh + first * HD, m: rows, n: d, k: seen, lda: seen, ldb: d, ldc: HD)
+                        first += rows
+                    }
+                }
+            }
+        }
+        if attentionParts == 1 { attend(0) } else { pass.team.run(attend) }
+    }
+
+    /// Every head's update through its slice of W_O into sub [T, D], added to the residual stream x
+    /// unless a post norm comes first: shares of W_O's columns, so each thread adds its own columns of
+    /// the residual.
+    private func projectAttentionOutput(_ layer: Layer, _ pass: Pass) {
+        let s = pass.s, T = pass.T, D = config.modelDim, P = pass.team.size, tileFloats = s.tileFloats, eachRowAlone = pass.eachRowAlone
+        let x = s.residual, z = s.heads, sub = s.sublayer
+        if config.attentionOutputLayout == .rows {
+            // W_O [D, H·d] as a Linear weight: shares of its rows, as the MLP's down projection.
+            pass.team.runShares(count: D, align: 16, claimed: T == 1) { p, columns in
+                project(z, layer.output, layer.attentionPostNorm == nil ? nil : layer.outputBias, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
+                if layer.attentionPostNorm == nil { addResidual(x, sub, layer.outputBias, rows: T, n: D, columns: columns) }
+            }
+        } else {
+            pass.team.run { p in
+                let columns = share(D, part: p, of: P, align: 32)
+                if T == 1 {
+                    layer.output.multiplyVectorTransposed(z, into: sub, columns: columns)
+                } else {
+                    layer.output.multiplyTransposed(z, m: T, into: sub, ldy: D, columns: columns, scratch: s.tile(p), scratchFloats: tileFloats)
+                }
+                if layer.attentionPostNorm == nil {
+                    addResidual(x, sub, layer.outputBias, rows: T, n: D, columns: columns)
+                } else if let bias = layer.outputBias {
+                    addBias(sub, ld: D, bias.pointer, rows: T, columns: columns)
+                }
+            }
+        }
+    }
+
+    /// The MLP's hidden [T, F]: act(h W_upᵀ + b), or act(h W_gateᵀ + b) · (h W_upᵀ + b) when gated, on
+    /// shares of F; returns the buffer it is in.
+    private func projectUpAndActivate(_ layer: Layer, _ pass: Pass) -> UnsafeMutablePointer<Float> {
+        let s = pass.s, T = pass.T, F = config.ffnDim, tileFloats = s.tileFloats, eachRowAlone = pass.eachRowAlone
+        let h = s.normed, up = s.up, gateBuffer = s.gate, activation = config.activation
+        pass.team.runShares(count: F, align: 16, claimed: T == 1) { p, columns in
+            let tile = s.tile(p)
+            project(h, layer.up, layer.upBias, into: up, rows: T, share: columns, tile: tile, tileFloats: tileFloats, eachRowAlone: eachRowAlone)
+            if let gate = layer.gate {
+                project(h, gate, layer.gateBias, into: gateBuffer, rows: T, share: columns, tile: tile, tileFloats: tileFloats, eachRowAlone: eachRowAlone)
+                for t in 0..<T {
+                    let g = gateBuffer + t * F + columns.lowerBound, u = up + t * F + columns.lowerBound
+                    switch activation {
+                    case .silu: siluGate(g, up: u, count: columns.count)
+                    case .geluTanh: geluTanh(g, count: columns.count); multiplyInPlace(g, u, count: columns.count)
+                    case .geluErf: geluErf(g, count: columns.count); multiplyInPlace(g, u, count: columns.count)
+                    }
+                }
+            } else {
+                for t in 0..<T {
+                    let row = up + t * F + columns.lowerBound
+                    if activation == .geluTanh { geluTanh(row, count: columns.count) } else { geluErf(row, count: columns.count) }
+                }
+            }
+        }
+        return layer.gate == nil ? up : gateBuffer
+    }
+
+    /// sub [T, D] = hidden W_downᵀ (+ b), added to the residual stream x unless a post norm comes first;
+    /// shares of D.
+    private func projectDown(_ layer: Layer, from hidden: UnsafeMutablePointer<Float>, _ pass: Pass) {
+        let s = pass.s, T = pass.T, D = config.modelDim, tileFloats = s.tileFloats, eachRowAlone = pass.eachRowAlone
+        let x = s.residual, sub = s.sublayer
+        pass.team.runShares(count: D, align: 16, claimed: T == 1) { p, columns in
+            project(hidden, layer.down, layer.mlpPostNorm == nil ? nil : layer.downBias, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
+            if layer.mlpPostNorm == nil { addResidual(x, sub, layer.downBias, rows: T, n: D, columns: columns) }
+        }
+    }
+
+    /// logits [rows, V] = h [rows, D] · LM headᵀ (and the logits' soft cap), on shares of V.
+    private func projectLogits(rows logitRows: Int, into logits: UnsafeMutablePointer<Float>, _ pass: Pass) {
+        let s = pass.s, V = config.vocabSize, tileFloats = s.tileFloats, eachRowAlone = pass.eachRowAlone
+        let h = s.normed, finalSoftcap = Float(config.finalSoftcap)
+        pass.team.runShares(count: V, align: 16, claimed: logitRows == 1) { p, rows in
             project(h, lmHead, nil, into: logits, rows: logitRows, share: rows, tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
             if finalSoftcap > 0 {
                 for r in 0..<logitRows { softcapInPlace(logits + r * V + rows.lowerBound, finalSoftcap, count: rows.count) }

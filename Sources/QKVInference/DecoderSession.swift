@@ -35,8 +35,9 @@ public final class DecoderSession {
     let slidingCos, slidingSin: UnsafeMutablePointer<Float>       // [rows, d/2]: the same with the sliding layers' base
     let logits: UnsafeMutablePointer<Float>                       // [V]: the last position's, for decoding
 
-    /// The threads a forward pass runs on (`setComputeThreads`), and each one's scratch.
-    let team: ComputeTeam
+    /// The threads a forward pass may run on (its model's `ComputeContext`): each one's scratch is here,
+    /// the threads themselves are the context's.
+    let threads: Int
     let scoresStride: Int
     private let scoreBuffers: UnsafeMutablePointer<Float>         // [threads, rows · capacity]: one head's attention
     let tileFloats: Int
@@ -45,10 +46,8 @@ public final class DecoderSession {
 
     /// `withCache` false: scratch only (a `DecoderBatch`'s workspace, whose rows' caches are their own
     /// sessions'); `capacity` then sizes the attention scores only.
-    /// `team`: threads to share with other sessions used from the same caller, one at a time (a
-    /// `DecoderBatch`'s); nil: a team of its own.
-    init(config: ModelConfig, capacity: Int, chunkTokens: Int = DecoderSession.defaultChunkTokens, withCache: Bool = true,
-         team: ComputeTeam? = nil) {
+    /// `threads`: the threads whose scratch to hold (the context's count).
+    init(config: ModelConfig, capacity: Int, chunkTokens: Int = DecoderSession.defaultChunkTokens, withCache: Bool = true, threads: Int) {
         self.capacity = capacity
         ropeFactors = config.rope?.frequencyFactors(forCapacity: capacity)
         let (D, H, K, d, F) = (config.modelDim, config.headCount, config.keyValueHeadCount, config.headDim, config.ffnDim)
@@ -75,11 +74,11 @@ public final class DecoderSession {
         let slidingBase = config.rope?.slidingTheta != nil
         slidingCos = buffer(slidingBase ? rows * d / 2 : 1); slidingSin = buffer(slidingBase ? rows * d / 2 : 1)
         logits = buffer(config.vocabSize)
-        self.team = team ?? ComputeTeam(size: computeThreads)
+        self.threads = max(1, threads)
         scoresStride = rows * capacity
-        scoreBuffers = buffer(self.team.size * scoresStride)
+        scoreBuffers = buffer(self.threads * scoresStride)
         tileFloats = WeightMatrix.scratchFloats(modelDim: D, ffnDim: F, headsTimesHeadDim: H * d)
-        tileBuffers = buffer(self.team.size * tileFloats)
+        tileBuffers = buffer(self.threads * tileFloats)
         self.allocations = allocations
     }
 

@@ -1,15 +1,15 @@
 import Foundation
 import Synchronization
 
-/// The scratch memory of one encoder forward pass and the team of threads that computes it; kept and
+/// The scratch memory of one encoder forward pass, with each of the context's threads' own; kept and
 /// reused between passes (no allocation per pass once grown), one pass at a time. Concurrent callers
-/// of the encoder each take their own workspace from the encoder's pool.
+/// of the encoder each take their own workspace from the encoder's pool (and a team of threads from
+/// its `ComputeContext`).
 ///
 /// Unchecked `Sendable`: the buffers are mutable, but one pass at a time uses a workspace: it takes it
 /// from the pool and gives it back through the pool's mutex, which orders one pass's use before the
 /// next's, whichever threads they run on.
 final class EncoderWorkspace: @unchecked Sendable {
-    let team: ComputeTeam
     let x = FloatBuffer()        // residual stream [N, D]
     let q = FloatBuffer()        // [N, H·d]
     let k = FloatBuffer()
@@ -22,10 +22,9 @@ final class EncoderWorkspace: @unchecked Sendable {
     let tiles: [FloatBuffer]     // per thread: a tile of an f16/bf16/q8_0 weight widened for sgemm
 
     init(threads: Int) {
-        team = ComputeTeam(size: threads)
-        keys = (0..<team.size).map { _ in FloatBuffer() }
-        scores = (0..<team.size).map { _ in FloatBuffer() }
-        tiles = (0..<team.size).map { _ in FloatBuffer() }
+        keys = (0..<threads).map { _ in FloatBuffer() }
+        scores = (0..<threads).map { _ in FloatBuffer() }
+        tiles = (0..<threads).map { _ in FloatBuffer() }
     }
 
     /// Grows the buffers for N packed tokens whose longest sequence has L tokens.
@@ -68,15 +67,9 @@ final class FloatBuffer {
 final class EncoderWorkspacePool: Sendable {
     private let free = Mutex<[EncoderWorkspace]>([])
 
-    func take() -> EncoderWorkspace {
-        let threads = computeThreads
-        let reused = free.withLock { free -> EncoderWorkspace? in
-            while let workspace = free.popLast() {
-                if workspace.team.size == threads { return workspace }   // else the thread count changed: drop it
-            }
-            return nil
-        }
-        return reused ?? EncoderWorkspace(threads: threads)
+    /// A workspace with scratch for `threads` threads (always the encoder's context's count).
+    func take(threads: Int) -> EncoderWorkspace {
+        free.withLock { $0.popLast() } ?? EncoderWorkspace(threads: threads)
     }
 
     func giveBack(_ workspace: EncoderWorkspace) {

@@ -15,18 +15,19 @@ public final class LanguageModel: Sendable {
     /// - Parameters:
     ///   - path: the model file or folder.
     ///   - activations: what one-token products of block-quantized weights multiply (`ActivationPrecision`).
+    ///   - context: the threads and kernels to compute with.
     /// - Throws: the container's and the schema's errors for a file qkv cannot read, and what
-    ///   `init(_:path:activations:)` throws.
-    public convenience init(path: String, activations: ActivationPrecision = .f32) throws {
-        try self.init(try ModelFile(try openWeightFile(path: path)), path: path, activations: activations)
+    ///   `init(_:path:activations:context:)` throws.
+    public convenience init(path: String, activations: ActivationPrecision = .f32, context: ComputeContext = .default) throws {
+        try self.init(try ModelFile(try openWeightFile(path: path)), path: path, activations: activations, context: context)
     }
 
     /// A language model of a model file already open; `path` as the user named it, for messages.
     /// - Throws: `InferenceError.unsupportedModel` for a model the decoder cannot run (an encoder),
     ///   `TokenizerError` for tokenizer data that cannot make a tokenizer.
-    public init(_ file: ModelFile, path: String, activations: ActivationPrecision = .f32) throws {
+    public init(_ file: ModelFile, path: String, activations: ActivationPrecision = .f32, context: ComputeContext = .default) throws {
         self.path = path
-        model = try DecoderModel(file, activations: activations)
+        model = try DecoderModel(file, activations: activations, context: context)
         tokenizer = try file.tokenizer.map { try makeTokenizer(data: $0, config: file.config) }
     }
 

@@ -10,7 +10,8 @@ import QKVFormat
 /// The widest level the processor has is used, unless QKV_KERNELS says `swift`, `avx2` or `avx512`
 /// (at most that level: for measuring one against another, and for machines where the check is wrong).
 public enum NativeKernels {
-    /// The level in use in this process.
+    /// The level in use in this process: chosen the first time it is read (at the latter when the first
+    /// `ComputeContext` is made) and never changed by library code after that.
     public static let level: Level = {
         let requested = ProcessInfo.processInfo.environment["QKV_KERNELS"].flatMap(Level.init(rawValue:)) ?? .avx512
         return Level(index: Int(qkv_kernels_limit(CInt(requested.index))))
@@ -84,8 +85,8 @@ extension NativeKernels {
         return [Level.avx2, .avx512].filter { $0.index <= detected }
     }
 
-    /// Runs `body` with the C kernels at `level` (tests comparing the levels: no other kernel may run
-    /// meanwhile), then returns to this process's level.
+    /// Runs `body` with the C kernels at `level`, then returns to this process's level. For tests
+    /// comparing the levels only (no other kernel may run meanwhile); library code never calls it.
     static func atLevel(_ level: Level, _ body: () -> Void) {
         _ = qkv_kernels_limit(CInt(level.index))
         body()

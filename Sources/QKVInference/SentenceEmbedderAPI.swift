@@ -25,19 +25,22 @@ public final class SentenceEmbedder: Sendable {
 
     /// Opens the embedder at `path`: any container qkv reads, a Hugging Face or sentence-transformers
     /// folder, or an `org/name` in the Hugging Face cache.
+    /// - Parameters:
+    ///   - path: the model file or folder.
+    ///   - context: the threads and kernels to compute with.
     /// - Throws: the container's and the schema's errors for a file qkv cannot read, and what
-    ///   `init(_:path:)` throws.
-    public convenience init(path: String) throws {
-        try self.init(try ModelFile(try openWeightFile(path: path)), path: path)
+    ///   `init(_:path:context:)` throws.
+    public convenience init(path: String, context: ComputeContext = .default) throws {
+        try self.init(try ModelFile(try openWeightFile(path: path)), path: path, context: context)
     }
 
     /// An embedder of a model file already open; `path` as the user named it, for messages.
     /// - Throws: `InferenceError.unsupportedModel` for a model the encoder cannot run (a decoder),
     ///   `InferenceError.noTokenizer` for a file without tokenizer data, `TokenizerError` for tokenizer
     ///   data that cannot make a tokenizer.
-    public init(_ model: ModelFile, path: String) throws {
+    public init(_ model: ModelFile, path: String, context: ComputeContext = .default) throws {
         self.path = path
-        encoder = try BertEncoder(model)
+        encoder = try BertEncoder(model, context: context)
         guard let data = model.tokenizer else { throw InferenceError.noTokenizer(file: path) }
         tokenizer = try makeTokenizer(data: data, config: model.config)
         prompts = data.prompts

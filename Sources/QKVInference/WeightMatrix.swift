@@ -64,7 +64,8 @@ struct WeightMatrix: @unchecked Sendable {
     }
 
     /// y [r] = W [r, :] · x [columns] for r in `rows` (one token through a Linear weight). Called from
-    /// the team's threads with OpenBLAS at one thread. Every dtype runs in the C kernels where the
+    /// the team's threads (or, where that would call OpenBLAS while it has threads of its own, from the
+    /// calling thread alone: `ComputeContext`). Every dtype runs in the C kernels where the
     /// processor has them (`NativeKernels`); f32 otherwise goes to OpenBLAS's sgemv.
     func multiplyVector(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         // With 8-bit activations every runnable block type, q8_0 included, takes the C integer kernels.
@@ -90,7 +91,7 @@ struct WeightMatrix: @unchecked Sendable {
         case .bf16: dotRows(BF16Elements.self, base, rowBytes: rowBytes, x, y, rows: rows, k: columns)
         case .q8_0: dotRowsQ8_0(base, x, y, rows: rows, k: columns)
         default:
-            // f32 without the C kernels: OpenBLAS's sgemv on this share (one thread: ours own the cores),
+            // f32 without the C kernels: OpenBLAS's sgemv on this share,
             // whose AVX-512 kernel beats the SSE2 Swift kernel (gpt2-124m, 1 thread: 25-27 vs 17 tok/s);
             // the C kernel, which prefetches a page ahead, beats sgemv by 7 % (llama-134m, 1 thread).
             guard !rows.isEmpty else { return }

@@ -24,10 +24,13 @@ public struct ServerConfiguration: Sendable {
     public var maxQueue: Int
     /// What decoders' one-token products of block-quantized weights multiply (`ActivationPrecision`).
     public var activations: ActivationPrecision
+    /// The threads and kernels every model computes with: one context for all of them, whose pool lends
+    /// each running generation step or embedding batch a team of threads.
+    public var context: ComputeContext
 
     public init(models: [(name: String, path: String)], host: String = "127.0.0.1", port: Int = 8080, apiKey: String? = nil,
                 maxBodyBytes: Int = 8 << 20, parallel: Int = 8, maxBatch: Int = 64, maxQueue: Int = 64,
-                activations: ActivationPrecision = .f32) {
+                activations: ActivationPrecision = .f32, context: ComputeContext = .default) {
         self.models = models
         self.host = host
         self.port = port
@@ -37,6 +40,7 @@ public struct ServerConfiguration: Sendable {
         self.maxBatch = maxBatch
         self.maxQueue = maxQueue
         self.activations = activations
+        self.context = context
     }
 }
 
@@ -98,7 +102,7 @@ actor ModelRegistry {
             var loaded: [ServedModel] = []
             var schedulers: [String: GenerationScheduler] = [:], batchers: [String: EmbeddingBatcher] = [:], rerankers: [String: RerankQueue] = [:]
             for (name, path) in configuration.models {
-                let model = try ServedModel(name: name, path: path, activations: configuration.activations)
+                let model = try ServedModel(name: name, path: path, activations: configuration.activations, context: configuration.context)
                 loaded.append(model)
                 switch model.kind {
                 case .generation(let language):

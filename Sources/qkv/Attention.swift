@@ -83,8 +83,8 @@ struct Attention: ParsableCommand {
     }
 
     func run() throws {
-        threading.apply()
-        let analyzer = try AttentionAnalyzer(path: model)
+        let context = threading.context()
+        let analyzer = try AttentionAnalyzer(path: model, context: context)
         let lens = writes || topWrites != nil ? (topWrites ?? 3) : nil
         if lens != nil && !analyzer.config.isDecoder {
             throw ValidationError("--writes needs a decoder: \(model) is an encoder, which has no unembedding to read the heads through")

@@ -52,10 +52,10 @@ struct Embed: ParsableCommand {
     }
 
     func run() throws {
-        threading.apply()
+        let context = threading.context()
         let inputs = try texts + readLines()
         let loadStart = Date()
-        let embedder = try SentenceEmbedder(path: model)
+        let embedder = try SentenceEmbedder(path: model, context: context)
         let loaded = Date()
         let chosen: SentenceEmbedder.Prompt = promptName.map { .named($0) } ?? prompt.map { .text($0) } ?? .modelDefault
         let vectors = try embedder.embed(inputs, prompt: chosen, batchSize: batch)

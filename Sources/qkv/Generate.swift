@@ -67,9 +67,9 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        threading.apply()
+        let context = threading.context()
         let loadStart = Date()
-        let language = try LanguageModel(path: model, activations: precision.activations)
+        let language = try LanguageModel(path: model, activations: precision.activations, context: context)
         let loadSeconds = Date().timeIntervalSince(loadStart)
         let promptTokens = try promptIds.map(TokenIDList.parse) ?? language.encode(try prompt ?? InputText.read(file!))
         let seed = seed ?? UInt64.random(in: 0...UInt64(UInt32.max))

@@ -69,10 +69,11 @@ struct ThreadOptions: ParsableArguments {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 
-    /// Picks the fast BLAS kernels for this CPU (may re-run the process once) and sets the thread count.
-    func apply() {
+    /// Picks the fast BLAS kernels for this CPU (may re-run the process once) and returns the context
+    /// the command's models compute with: `--threads` threads.
+    func context() -> ComputeContext {
         relaunchWithFastBLASKernelsIfNeeded()
-        setComputeThreads(threads)
+        return ComputeContext(threads: threads)
     }
 }
 

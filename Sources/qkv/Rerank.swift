@@ -47,7 +47,7 @@ struct Rerank: ParsableCommand {
     }
 
     func run() throws {
-        threading.apply()
+        let context = threading.context()
         var inputs = documents
         if let file {
             var lines = try InputText.read(file).components(separatedBy: "\n")
@@ -55,7 +55,7 @@ struct Rerank: ParsableCommand {
             inputs += lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
         }
         let start = Date()
-        let reranker = try CrossEncoder(path: model)
+        let reranker = try CrossEncoder(path: model, context: context)
         let ranked = try reranker.rank(query: query, documents: inputs, topN: topN, batchSize: batch)
         if json {
             let results = ranked.map { JSONValue.object([("index", .number("\($0.index)")), ("relevance_score", .number("\($0.score)")),

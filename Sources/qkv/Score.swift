@@ -43,8 +43,8 @@ struct Score: ParsableCommand {
     }
 
     func run() throws {
-        threading.apply()
-        let language = try LanguageModel(path: model, activations: precision.activations)
+        let context = threading.context()
+        let language = try LanguageModel(path: model, activations: precision.activations, context: context)
         let tokens: [Int]
         if let ids {
             tokens = try TokenIDList.parse(ids)

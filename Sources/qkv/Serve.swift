@@ -71,7 +71,7 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
-        threading.apply()
+        let context = threading.context()
         var key = apiKey
         if let apiKeyFile {
             guard let text = try? String(contentsOfFile: apiKeyFile, encoding: .utf8), let line = text.split(separator: "\n").first, !line.isEmpty else {
@@ -81,7 +81,7 @@ struct Serve: ParsableCommand {
         }
         let configuration = ServerConfiguration(models: served, host: host, port: port, apiKey: key, maxBodyBytes: maxBody,
                                                 parallel: parallel, maxBatch: maxBatch, maxQueue: maxQueue,
-                                                activations: precision.activations)
+                                                activations: precision.activations, context: context)
         let logger = Logger(label: "qkv.serve")
         let names = served.map(\.name).joined(separator: ", ")
         // The server is async; the command's entry point is not. Run it to completion on the cooperative pool.

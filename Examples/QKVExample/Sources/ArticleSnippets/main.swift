@@ -87,7 +87,10 @@ func runningAModel(documents: [String]) async throws {
 
     _ = try LanguageModel(path: "tiny.gguf", activations: .q8)
     _ = model.model.makeSession(capacity: 64)
-    setComputeThreads(2)
+    let context = ComputeContext(threads: 2)
+    let sharing = try SentenceEmbedder(path: "all-MiniLM-L6-v2", context: context)
+    let generator = try LanguageModel(path: "tiny.gguf", context: context)
+    _ = (sharing, generator)
 }
 
 /// QKVTokenizers' landing page.

@@ -61,8 +61,8 @@ struct UsageError: Error, CustomStringConvertible {
 }
 
 /// Two sentences' vectors from a sentence-transformers model, and their cosine similarity.
-func embed(_ options: Options) async throws {
-    let embedder = try SentenceEmbedder(path: options.embedder)
+func embed(_ options: Options, context: ComputeContext) async throws {
+    let embedder = try SentenceEmbedder(path: options.embedder, context: context)
     // The async overload runs the forward passes on a thread of their own, so this task does not block.
     let vectors = try await embedder.embed(options.sentences)
     print("dimension \(embedder.dimension)")
@@ -71,8 +71,8 @@ func embed(_ options: Options) async throws {
 
 /// A greedy generation streamed piece by piece, then a second one whose consuming task is cancelled after
 /// `cancelAfter` tokens: the stream ends there, and the generating thread stops before its next token.
-func generate(_ options: Options) async throws {
-    let model = try LanguageModel(path: options.decoder)
+func generate(_ options: Options, context: ComputeContext) async throws {
+    let model = try LanguageModel(path: options.decoder, context: context)
     let prompt = try model.encode(options.prompt)
 
     var ids: [Int] = []
@@ -115,10 +115,11 @@ func tokenize(_ options: Options) throws {
 
 do {
     let options = try Options(arguments: Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
-    // qkv computes on its own threads (every core unless told); OpenBLAS then runs on the calling thread.
-    setComputeThreads(options.threads)
-    try await embed(options)
-    try await generate(options)
+    // The threads the models compute on, shared by both: each forward pass borrows a team of them. This
+    // program leaves OpenBLAS as it is; the library then lets OpenBLAS spread its own products.
+    let context = ComputeContext(threads: options.threads)
+    try await embed(options, context: context)
+    try await generate(options, context: context)
     try tokenize(options)
 } catch {
     FileHandle.standardError.write(Data("QKVExample: \(error)\n".utf8))
