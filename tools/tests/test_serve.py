@@ -307,6 +307,31 @@ def test_eight_bit_activations_batched_completions_each_equal_qkv_generate():
         assert process.wait(timeout=30) == 0
 
 
+def test_batched_completions_with_f32_activations_have_the_log_probabilities_of_each_alone(monkeypatch):
+    """Block-quantized weights (Gemma 3 Q4_K_M: q8_0, q5_0, q4_k, q6_k) at the default f32 activations: each
+    sequence of a batched step of up to 8 gets its own matrix-vector products' bits, so a completion's
+    log-probabilities are the same whether it decoded alone or beside three others. QKV_KERNELS pins the
+    AVX2 kernels, whose q8_0 few-token kernel matches the one-token one (AVX-512's q8_0 steps take sgemm)."""
+    monkeypatch.setenv("QKV_KERNELS", "avx2")
+    prompts = ["The capital of France is", "Once upon a time", "1, 2, 3, 4,", "The best way to learn"]
+    process, url = start_server("gemma=" + GEMMA, "--parallel", "4")
+    try:
+        client = openai.OpenAI(base_url=url + "/v1", api_key=KEY)
+
+        def complete(prompt):
+            choice = client.completions.create(model="gemma", prompt=prompt, max_tokens=8, temperature=0, logprobs=1).choices[0]
+            return choice.text, choice.logprobs.token_logprobs
+
+        alone = [complete(p) for p in prompts]
+        with concurrent.futures.ThreadPoolExecutor(len(prompts)) as pool:
+            together = list(pool.map(complete, prompts))
+        assert together == alone
+        assert all(len(logprobs) == 8 for _, logprobs in alone)
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+
+
 @pytest.fixture(scope="module")
 def one_slot_server():
     """Gemma with one generation slot and room for one request in its queue."""
