@@ -199,11 +199,11 @@ public final class DecoderModel: Sendable {
 
     /// One chunk of at most `session.chunkTokens` tokens: the forward pass, top to bottom. Each step
     /// below is a method that shares its own work among the team of P threads: the rows of each weight
-    /// (many tokens: sgemm on a fixed share per thread; one token: matrix-vector products on pieces the
-    /// threads claim as they come free, `runPieces`), the heads of attention, the columns of the attention
-    /// output projection; the small steps between (norms of a few rows, RoPE, the cache append) run on
-    /// the calling thread. Writes the logits of the chunk's last `logitRows` positions to `logits`
-    /// [logitRows, V].
+    /// (many tokens: sgemm on a fixed share per thread; a few: kernels reading W in place, on pieces the
+    /// threads claim as they come free, `claimsPieces`), the heads of attention, the columns of the
+    /// attention output projection; the small steps between (norms of a few rows, RoPE, the cache
+    /// append) run on the calling thread. Writes the logits of the chunk's last `logitRows` positions to
+    /// `logits` [logitRows, V].
     /// With `sequences`, row t is instead the next token of `sequences[t]` (a `DecoderBatch` step): each
     /// row has its own position and cache, and `s` lends only its scratch.
     /// With `ablation`, one head's output z_h is replaced before W_O (the hook of `qkv attention --ablate`).
@@ -309,12 +309,12 @@ public final class DecoderModel: Sendable {
     }
 
     /// q [T, H·d], k, v [T, K·d] = h W_Qᵀ, h W_Kᵀ, h W_Vᵀ (+ biases): the rows of W_Q, W_K and W_V as one
-    /// run of H·d + 2·K·d rows shared among the team; one token: in claimed pieces.
+    /// run of H·d + 2·K·d rows shared among the team; a few tokens: in claimed pieces.
     private func projectQueryKeyValue(_ layer: Layer, _ pass: Pass) {
         let s = pass.s, T = pass.T, tileFloats = s.tileFloats, eachRowAlone = pass.eachRowAlone
         let HD = config.headCount * config.headDim, KD = config.keyValueHeadCount * config.headDim
         let h = s.normed, q = s.query, k = s.key, v = s.value
-        pass.team.runShares(count: HD + 2 * KD, align: 16, claimed: T == 1) { p, rows in
+        pass.team.runShares(count: HD + 2 * KD, align: 16, claimed: claimsPieces(T)) { p, rows in
             func part(_ w: WeightMatrix, _ b: FloatWeight?, into y: UnsafeMutablePointer<Float>, from first: Int) {
                 let inside = rows.clamped(to: first..<(first + w.rows))
                 if !inside.isEmpty {
@@ -429,7 +429,7 @@ public final class DecoderModel: Sendable {
         let x = s.residual, z = s.heads, sub = s.sublayer
         if config.attentionOutputLayout == .rows {
             // W_O [D, H·d] as a Linear weight: shares of its rows, as the MLP's down projection.
-            pass.team.runShares(count: D, align: 16, claimed: T == 1) { p, columns in
+            pass.team.runShares(count: D, align: 16, claimed: claimsPieces(T)) { p, columns in
                 project(z, layer.output, layer.attentionPostNorm == nil ? nil : layer.outputBias, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
                 if layer.attentionPostNorm == nil { addResidual(x, sub, layer.outputBias, rows: T, n: D, columns: columns) }
             }
@@ -455,7 +455,7 @@ public final class DecoderModel: Sendable {
     private func projectUpAndActivate(_ layer: Layer, _ pass: Pass) -> UnsafeMutablePointer<Float> {
         let s = pass.s, T = pass.T, F = config.ffnDim, tileFloats = s.tileFloats, eachRowAlone = pass.eachRowAlone
         let h = s.normed, up = s.up, gateBuffer = s.gate, activation = config.activation
-        pass.team.runShares(count: F, align: 16, claimed: T == 1) { p, columns in
+        pass.team.runShares(count: F, align: 16, claimed: claimsPieces(T)) { p, columns in
             let tile = s.tile(p)
             project(h, layer.up, layer.upBias, into: up, rows: T, share: columns, tile: tile, tileFloats: tileFloats, eachRowAlone: eachRowAlone)
             if let gate = layer.gate {
@@ -483,7 +483,7 @@ public final class DecoderModel: Sendable {
     private func projectDown(_ layer: Layer, from hidden: UnsafeMutablePointer<Float>, _ pass: Pass) {
         let s = pass.s, T = pass.T, D = config.modelDim, tileFloats = s.tileFloats, eachRowAlone = pass.eachRowAlone
         let x = s.residual, sub = s.sublayer
-        pass.team.runShares(count: D, align: 16, claimed: T == 1) { p, columns in
+        pass.team.runShares(count: D, align: 16, claimed: claimsPieces(T)) { p, columns in
             project(hidden, layer.down, layer.mlpPostNorm == nil ? nil : layer.downBias, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
             if layer.mlpPostNorm == nil { addResidual(x, sub, layer.downBias, rows: T, n: D, columns: columns) }
         }
@@ -493,7 +493,7 @@ public final class DecoderModel: Sendable {
     private func projectLogits(rows logitRows: Int, into logits: UnsafeMutablePointer<Float>, _ pass: Pass) {
         let s = pass.s, V = config.vocabSize, tileFloats = s.tileFloats, eachRowAlone = pass.eachRowAlone
         let h = s.normed, finalSoftcap = Float(config.finalSoftcap)
-        pass.team.runShares(count: V, align: 16, claimed: logitRows == 1) { p, rows in
+        pass.team.runShares(count: V, align: 16, claimed: claimsPieces(logitRows)) { p, rows in
             project(h, lmHead, nil, into: logits, rows: logitRows, share: rows, tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
             if finalSoftcap > 0 {
                 for r in 0..<logitRows { softcapInPlace(logits + r * V + rows.lowerBound, finalSoftcap, count: rows.count) }
@@ -534,6 +534,13 @@ public final class DecoderModel: Sendable {
         addInPlace(x, y, count: rows * config.modelDim)
     }
 }
+
+/// Whether `rows` tokens through a weight share its rows in pieces the threads claim as they come free
+/// (`ComputeTeam.runPieces`): up to 8 tokens run kernels that read W in place (WeightMatrix's
+/// `directBlockTokens`), whose threads, streaming from memory, finish unequal fixed halves at unequal
+/// times; more run sgemm, which packs its inputs again at every call and so takes one fixed share per
+/// thread.
+private func claimsPieces(_ rows: Int) -> Bool { rows <= WeightMatrix.directBlockTokens }
 
 /// Queries of a prompt's attention taken at once: blocks of 64 skip 37 % of the scores of a 256-token
 /// prompt (the future) and are still wide enough for sgemm.
