@@ -13,7 +13,10 @@ f32 GGUF to a temporary folder; the JSON keeps its `summary`: every key with its
 SHA-256 of the JSON of long arrays), every tensor with its ggml type, shape and the SHA-256 of its bytes.
 Then llama.cpp itself (the xllamacpp wheel, tools/llamacpp_embeddings.py, in ~/.cache/qkv-llamacpp-venv)
 embeds TEXTS with the GGUF qkv writes of each encoder (`llamacpp_embeddings_of_qkv_gguf`: L2-normalised,
-as llama-server returns them).
+as llama-server returns them) and ranks DOCUMENTS for QUERY with the GGUF qkv writes of the XLM-R reranker
+(`llamacpp_rerank_of_qkv_gguf`: its raw scores, the head's logits, and its token count).
+bert-reranker is not converted: llama.cpp's converter does not recognise its tiny WordPiece vocabulary,
+and qkv refuses a BERT head for GGUF (llama.cpp's converter drops the pooler that head reads).
 
 tools/tests/test_xlmr_gguf.py compares qkv's GGUF with `summary` key by key and tensor by tensor.
 """
@@ -32,6 +35,9 @@ MODELS = os.path.join(REPO, "Fixtures", "xlmr")
 OUT = os.path.join(REPO, "Fixtures", "reference", "xlmr-gguf.json")
 NAMES = ["e5-small-shaped", "bge-m3-shaped", "paraphrase-shaped", "xlmr-reranker"]
 ENCODERS = NAMES[:3]
+QUERY = "how much protein should a female eat"
+DOCUMENTS = ["As a general guideline, 46 grams per day.", "The quick brown fox jumps over the lazy dog.",
+             "Le renard brun rapide saute par-dessus le chien paresseux.", "protein protein protein"]
 TEXTS = ["Hello world", "The quick brown fox jumps over the lazy dog.", "Ça va très bien, merci!",
          "Быстрая коричневая лиса", "敏捷的棕色狐狸跳过了懒狗。", "query: how much protein should a female eat"]
 
@@ -65,12 +71,12 @@ def llamacpp_converter(folder, out):
     return os.path.relpath(found[-1], os.path.expanduser("~/.cache/qkv-llamacpp-src"))
 
 
-def llamacpp_embeddings(model, texts):
+def llamacpp(request):
+    """tools/llamacpp_embeddings.py's answer to `request`, run in the llama.cpp venv."""
     python = os.path.expanduser("~/.cache/qkv-llamacpp-venv/bin/python")
     run = subprocess.run([python, os.path.join(REPO, "tools", "llamacpp_embeddings.py")],
-                         input=json.dumps({"model": model, "texts": texts}), capture_output=True, text=True, check=True)
-    out = json.loads(run.stdout)
-    return out["llama_cpp"], [r["embedding"] for r in out["results"]]
+                         input=json.dumps(request), capture_output=True, text=True, check=True)
+    return json.loads(run.stdout)
 
 
 def main():
@@ -86,9 +92,14 @@ def main():
         for name in ENCODERS:
             ours = os.path.join(tmp, name + "-qkv.gguf")
             subprocess.check_call([args.qkv, "convert", os.path.join(MODELS, name), ours, "-q"])
-            versions, vectors = llamacpp_embeddings(ours, TEXTS)
-            result["llama_cpp"] = versions
-            result["llamacpp_embeddings_of_qkv_gguf"][name] = vectors
+            out = llamacpp({"model": ours, "texts": TEXTS})
+            result["llama_cpp"] = out["llama_cpp"]
+            result["llamacpp_embeddings_of_qkv_gguf"][name] = [r["embedding"] for r in out["results"]]
+        ours = os.path.join(tmp, "xlmr-reranker-qkv.gguf")
+        subprocess.check_call([args.qkv, "convert", os.path.join(MODELS, "xlmr-reranker"), ours, "-q"])
+        out = llamacpp({"model": ours, "query": QUERY, "documents": DOCUMENTS})
+        result["llamacpp_rerank_of_qkv_gguf"] = {"query": QUERY, "documents": DOCUMENTS, "scores": out["scores"],
+                                                 "prompt_tokens": out["prompt_tokens"]}
     with open(OUT, "w", encoding="utf-8") as f:
         json.dump(result, f, ensure_ascii=False, indent=None)
         f.write("\n")

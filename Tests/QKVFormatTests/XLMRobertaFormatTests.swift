@@ -74,13 +74,25 @@ final class XLMRobertaFormatTests: XCTestCase {
         XCTAssertEqual(try back.file.tensor("embed/position/weight").floats(), Array(table.dropFirst(2 * 32)))
     }
 
-    func testGGUFExport_refusesClassificationHeads() throws {
+    /// XLMRobertaForSequenceClassification's head is llama.cpp's `cls` (tanh) and `cls.output`; the GGUF
+    /// reads back with the head and CrossEncoder's default activation.
+    func testGGUFExport_writesTheXLMRobertaHeadAsLlamaCppsCls() throws {
         let dir = try scratchDirectory()
-        for name in ["xlmr-reranker", "bert-reranker"] {
-            XCTAssertThrowsError(try Converter.convert(input: Self.folder(name), output: "\(dir)/\(name).gguf", format: .gguf)) { error in
-                guard case ConversionError.unsupportedTarget(_, let reason)? = error as? ConversionError else { return XCTFail("\(error)") }
-                XCTAssertTrue(reason.contains("classification head"), reason)
-            }
+        try Converter.convert(input: Self.folder("xlmr-reranker"), output: "\(dir)/r.gguf", format: .gguf)
+        let gguf = try GGUFFile(path: "\(dir)/r.gguf")
+        XCTAssertEqual(gguf.tensorInfo("cls.output.weight")?.dims, [32, 1])
+        XCTAssertEqual(gguf.tensorInfo("cls.weight")?.dims, [32, 32])
+        XCTAssertEqual(gguf["bert.classifier.output_labels"], .array(.string(["LABEL_0"])))
+        let back = try ModelFile(try openWeightFile(path: "\(dir)/r.gguf"))
+        XCTAssertEqual(back.config.labelCount, 1)
+        XCTAssertEqual(back.config.labelActivation, .sigmoid)
+    }
+
+    func testGGUFExport_refusesABertClassificationHead() throws {
+        let dir = try scratchDirectory()
+        XCTAssertThrowsError(try Converter.convert(input: Self.folder("bert-reranker"), output: "\(dir)/b.gguf", format: .gguf)) { error in
+            guard case ConversionError.unsupportedTarget(_, let reason)? = error as? ConversionError else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("BERT classification head"), reason)
         }
     }
 

@@ -78,5 +78,6 @@ enum XLMRoberta: Architecture {
     /// BERT's keys; `bert.context_length` is the usable positions, as llama.cpp's converter writes it.
     static func ggufKeys(_ config: ModelConfig) -> [(String, GGUFValue)] { Bert.ggufKeys(config) }
 
-    static func ggufProblem(_ config: ModelConfig) -> String? { Bert.ggufProblem(config) }
+    /// XLMRobertaForSequenceClassification's head is llama.cpp's `cls` + `cls.output`: nothing refused.
+    static func ggufProblem(_ config: ModelConfig) -> String? { nil }
 }

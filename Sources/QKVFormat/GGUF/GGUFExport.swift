@@ -45,6 +45,13 @@ final class GGUFExportWriter: ContainerWriter {
         if !config.dense.isEmpty {
             throw ConversionError.unsupportedTarget(output: target, reason: "the model has \(config.dense.count) sentence-transformers Dense module\(config.dense.count == 1 ? "" : "s") after pooling, which GGUF has no place for (llama.cpp's BERT applies no projection after pooling, so its vectors would differ); keep it as .qkv, HDF5 or a Hugging Face folder")
         }
+        // BertForSequenceClassification's head reads BERT's pooler, which llama.cpp's converter drops: llama.cpp
+        // has no form of that head to match. XLM-R's (its own dense layer) is `cls` + `cls.output`; a head
+        // that came from GGUF (llama.cpp's, or XLM-R's read back as BERT) goes back as it came.
+        if config.labelCount > 0, arch == Bert.self, metadata["provenance.source_format"] != .string("gguf"),
+           metadata[Architectures.provenanceKey] != .string(XLMRoberta.name) {
+            throw ConversionError.unsupportedTarget(output: target, reason: "qkv does not write a BERT classification head to GGUF (llama.cpp's converter writes BertForSequenceClassification without the pooler its head reads, so there is no llama.cpp form of it to match); XLM-RoBERTa rerankers go to GGUF")
+        }
         if let problem = arch.ggufProblem(config) {
             throw ConversionError.unsupportedTarget(output: target, reason: problem)
         }
@@ -55,8 +62,9 @@ final class GGUFExportWriter: ContainerWriter {
         var outputs: [Output] = []
         var byName: [String: Int] = [:]
         for info in tensors {
-            // llama.cpp's BERT has no pooler and refuses tensors it does not expect: left out, and said.
-            if config.family == .bert, info.role == .pooler { continue }
+            // llama.cpp's BERT has no pooler and refuses tensors it does not expect: left out, and said
+            // (a classification head's dense layer is its `cls`).
+            if config.family == .bert, config.labelCount == 0, info.role == .pooler { continue }
             guard let (name, transform) = Architectures.ggufSource(arch, for: info.name, config: config), var type = GGMLType(info.dtype) else {
                 throw ConversionError.unsupportedTarget(output: target, reason: "tensor '\(info.name)' (\(info.dtype)) has no GGUF form")
             }
