@@ -56,13 +56,43 @@ final class XLMRobertaFormatTests: XCTestCase {
         }
     }
 
-    func testGGUFExport_refusesXLMRobertaAndClassificationHeads() throws {
+    /// llama.cpp's form (its converter's `XLMRobertaModel`): `bert` with the first `pad_token_id + 1`
+    /// position rows cut, read back as BERT with positions from 0 (tools/tests/test_xlmr_gguf.py compares
+    /// the file with the converter's).
+    func testGGUFExport_writesXLMRobertaAsBertWithThePositionTableCut() throws {
         let dir = try scratchDirectory()
-        for name in ["e5-small-shaped", "bert-reranker"] {
-            XCTAssertThrowsError(try Converter.convert(input: Self.folder(name), output: "\(dir)/\(name).gguf", format: .gguf)) { error in
-                guard case ConversionError.unsupportedTarget(_, let reason)? = error as? ConversionError else { return XCTFail("\(error)") }
-                XCTAssertTrue(reason.contains(name == "bert-reranker" ? "classification head" : "position table"), reason)
-            }
+        let original = try ModelFile(try openWeightFile(path: Self.folder("e5-small-shaped")))
+        try Converter.convert(input: Self.folder("e5-small-shaped"), output: "\(dir)/e5.gguf", format: .gguf)
+        let gguf = try GGUFFile(path: "\(dir)/e5.gguf")
+        XCTAssertEqual(gguf["general.architecture"]?.stringValue, "bert")
+        XCTAssertEqual(gguf["bert.context_length"]?.integerValue, 64)
+        XCTAssertEqual(gguf["tokenizer.ggml.model"]?.stringValue, "t5")
+        let back = try ModelFile(try openWeightFile(path: "\(dir)/e5.gguf"))
+        XCTAssertEqual(back.config.positionOffset, 0)
+        XCTAssertEqual(back.config.maxPositions, 64)
+        let table = try original.file.tensor("embed/position/weight").floats()
+        XCTAssertEqual(try back.file.tensor("embed/position/weight").floats(), Array(table.dropFirst(2 * 32)))
+    }
+
+    /// XLMRobertaForSequenceClassification's head is llama.cpp's `cls` (tanh) and `cls.output`; the GGUF
+    /// reads back with the head and CrossEncoder's default activation.
+    func testGGUFExport_writesTheXLMRobertaHeadAsLlamaCppsCls() throws {
+        let dir = try scratchDirectory()
+        try Converter.convert(input: Self.folder("xlmr-reranker"), output: "\(dir)/r.gguf", format: .gguf)
+        let gguf = try GGUFFile(path: "\(dir)/r.gguf")
+        XCTAssertEqual(gguf.tensorInfo("cls.output.weight")?.dims, [32, 1])
+        XCTAssertEqual(gguf.tensorInfo("cls.weight")?.dims, [32, 32])
+        XCTAssertEqual(gguf["bert.classifier.output_labels"], .array(.string(["LABEL_0"])))
+        let back = try ModelFile(try openWeightFile(path: "\(dir)/r.gguf"))
+        XCTAssertEqual(back.config.labelCount, 1)
+        XCTAssertEqual(back.config.labelActivation, .sigmoid)
+    }
+
+    func testGGUFExport_refusesABertClassificationHead() throws {
+        let dir = try scratchDirectory()
+        XCTAssertThrowsError(try Converter.convert(input: Self.folder("bert-reranker"), output: "\(dir)/b.gguf", format: .gguf)) { error in
+            guard case ConversionError.unsupportedTarget(_, let reason)? = error as? ConversionError else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("BERT classification head"), reason)
         }
     }
 

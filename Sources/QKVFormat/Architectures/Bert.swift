@@ -104,7 +104,9 @@ enum Bert: Architecture {
     // MARK: GGUF
 
     /// llama.cpp's BERT (`convert_hf_to_gguf.py` BertModel): Linear weights as they are, O transposed
-    /// like LLaMA's, no pooler (llama.cpp has none and refuses extra tensors).
+    /// like LLaMA's, no pooler (llama.cpp has none and refuses extra tensors) except as a classification
+    /// head's dense layer: RoBERTa's head, `cls` (tanh) then `cls.output`, as llama.cpp's rank pooling
+    /// computes it.
     static func ggufSource(for name: String, config: ModelConfig) -> (String, TensorTransform)? {
         let top: [String: String] = [
             "embed/token/weight": "token_embd.weight", "embed/position/weight": "position_embd.weight",
@@ -112,6 +114,11 @@ enum Bert: Architecture {
             "embed/norm/bias": "token_embd_norm.bias",
         ]
         if let found = top[name] { return (found, .view) }
+        let head: [String: String] = [
+            "pooler/weight": "cls.weight", "pooler/bias": "cls.bias",
+            "classifier/weight": "cls.output.weight", "classifier/bias": "cls.output.bias",
+        ]
+        if config.labelCount > 0, let found = head[name] { return (found, .view) }
         let parts = name.split(separator: "/")
         guard parts.count >= 3, parts[0] == "layers", let layer = Int(parts[1]) else { return nil }
         let blk = "blk.\(layer)."
@@ -145,6 +152,12 @@ enum Bert: Architecture {
             maxPositions: try int("bert.context_length", 512), norm: .layernorm, normEpsilon: epsilon, normPlacement: .post,
             activation: .geluErf, positionEncoding: .learned)
         config.typeVocabSize = file.tensorInfo("token_types.weight")?.dims.last ?? 0
+        // A reranker's head (`cls.output`, [D, labels]); the activation is CrossEncoder's default, as for
+        // a Hugging Face folder that names none (GGUF records none; llama.cpp returns the raw score).
+        if let head = file.tensorInfo("cls.output.weight"), head.dims.count == 2, head.dims[1] > 0 {
+            config.labelCount = head.dims[1]
+            config.labelActivation = head.dims[1] == 1 ? .sigmoid : .identity
+        }
         config.embeddingNorm = true
         config.attentionBias = true
         config.mlpBias = true
@@ -156,9 +169,9 @@ enum Bert: Architecture {
         return config
     }
 
-    static func ggufProblem(_ config: ModelConfig) -> String? {
-        config.labelCount > 0 ? "qkv does not write a classification head to GGUF (llama.cpp's reranker tensors differ)" : nil
-    }
+    /// A head is written as `cls` + `cls.output` (the export refuses one from a BertForSequenceClassification
+    /// checkpoint, which llama.cpp's converter writes differently).
+    static func ggufProblem(_ config: ModelConfig) -> String? { nil }
 
     static func ggufKeys(_ config: ModelConfig) -> [(String, GGUFValue)] {
         var keys: [(String, GGUFValue)] = [
@@ -174,6 +187,11 @@ enum Bert: Architecture {
         case .mean?: keys.append(("bert.pooling_type", .uint32(1)))
         case .cls?: keys.append(("bert.pooling_type", .uint32(2)))
         default: break
+        }
+        // The head's label names, which qkv keeps as transformers' defaults; the converter leaves out
+        // two default labels (AutoConfig's placeholder).
+        if config.labelCount > 0, config.labelCount != 2 {
+            keys.append(("bert.classifier.output_labels", .array(.string((0..<config.labelCount).map { "LABEL_\($0)" }))))
         }
         return keys
     }

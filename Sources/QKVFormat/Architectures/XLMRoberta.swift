@@ -4,7 +4,8 @@
 enum XLMRoberta: Architecture {
     static let name = "xlm-roberta"
     static let hfModelTypes = ["xlm-roberta", "roberta"]
-    /// llama.cpp writes XLM-R as `bert` with its position table cut to start at 0; qkv keeps the table whole.
+    /// llama.cpp writes XLM-R as `bert` with its position table cut to start at 0 (so does a GGUF export);
+    /// qkv's other formats keep the table whole.
     static let ggufArchitectures = ["xlm-roberta"]
 
     static func canHold(_ config: ModelConfig) -> Bool {
@@ -63,17 +64,20 @@ enum XLMRoberta: Architecture {
 
     // MARK: GGUF
 
-    /// llama.cpp's XLM-R is `bert` with the first `pad_token_id + 1` position rows dropped; qkv reads
-    /// such files as BERT and does not write XLM-R to GGUF.
-    static func ggufSource(for name: String, config: ModelConfig) -> (String, TensorTransform)? { nil }
+    /// llama.cpp's XLM-R is `bert` with the first `pad_token_id + 1` position rows dropped (its converter's
+    /// `XLMRobertaModel`): BERT's names; the export cuts the rows (`GGUFExportWriter`) and an import reads
+    /// such a file as BERT with positions from 0, the same computation.
+    static func ggufSource(for name: String, config: ModelConfig) -> (String, TensorTransform)? {
+        Bert.ggufSource(for: name, config: config)
+    }
 
     static func config(gguf file: GGUFFile) throws -> ModelConfig {
         throw ImportError.configField(file: file.path, field: "general.architecture", reason: "xlm-roberta is not a llama.cpp architecture (llama.cpp writes XLM-R as bert)")
     }
 
-    static func ggufKeys(_ config: ModelConfig) -> [(String, GGUFValue)] { [] }
+    /// BERT's keys; `bert.context_length` is the usable positions, as llama.cpp's converter writes it.
+    static func ggufKeys(_ config: ModelConfig) -> [(String, GGUFValue)] { Bert.ggufKeys(config) }
 
-    static func ggufProblem(_ config: ModelConfig) -> String? {
-        "llama.cpp holds XLM-RoBERTa as bert with the position table cut to start at position 0, which qkv does not write"
-    }
+    /// XLMRobertaForSequenceClassification's head is llama.cpp's `cls` + `cls.output`: nothing refused.
+    static func ggufProblem(_ config: ModelConfig) -> String? { nil }
 }

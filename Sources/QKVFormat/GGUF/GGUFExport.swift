@@ -15,6 +15,9 @@ final class GGUFExportWriter: ContainerWriter {
         var normShift: Float = 0
         /// A tensor made from the config rather than from canonical tensors (llama.cpp's `rope_freqs`).
         var constant: [Float]? = nil
+        /// Leading rows left out: the position table of a model whose positions start at
+        /// `position_offset` (XLM-R), which llama.cpp holds from position 0.
+        var droppedRows = 0
     }
 
     /// The file, or gguf-split's shards as they are written (`WriteOptions.split`).
@@ -42,6 +45,13 @@ final class GGUFExportWriter: ContainerWriter {
         if !config.dense.isEmpty {
             throw ConversionError.unsupportedTarget(output: target, reason: "the model has \(config.dense.count) sentence-transformers Dense module\(config.dense.count == 1 ? "" : "s") after pooling, which GGUF has no place for (llama.cpp's BERT applies no projection after pooling, so its vectors would differ); keep it as .qkv, HDF5 or a Hugging Face folder")
         }
+        // BertForSequenceClassification's head reads BERT's pooler, which llama.cpp's converter drops: llama.cpp
+        // has no form of that head to match. XLM-R's (its own dense layer) is `cls` + `cls.output`; a head
+        // that came from GGUF (llama.cpp's, or XLM-R's read back as BERT) goes back as it came.
+        if config.labelCount > 0, arch == Bert.self, metadata["provenance.source_format"] != .string("gguf"),
+           metadata[Architectures.provenanceKey] != .string(XLMRoberta.name) {
+            throw ConversionError.unsupportedTarget(output: target, reason: "qkv does not write a BERT classification head to GGUF (llama.cpp's converter writes BertForSequenceClassification without the pooler its head reads, so there is no llama.cpp form of it to match); XLM-RoBERTa rerankers go to GGUF")
+        }
         if let problem = arch.ggufProblem(config) {
             throw ConversionError.unsupportedTarget(output: target, reason: problem)
         }
@@ -52,8 +62,9 @@ final class GGUFExportWriter: ContainerWriter {
         var outputs: [Output] = []
         var byName: [String: Int] = [:]
         for info in tensors {
-            // llama.cpp's BERT has no pooler and refuses tensors it does not expect: left out, and said.
-            if config.family == .bert, info.role == .pooler { continue }
+            // llama.cpp's BERT has no pooler and refuses tensors it does not expect: left out, and said
+            // (a classification head's dense layer is its `cls`).
+            if config.family == .bert, config.labelCount == 0, info.role == .pooler { continue }
             guard let (name, transform) = Architectures.ggufSource(arch, for: info.name, config: config), var type = GGMLType(info.dtype) else {
                 throw ConversionError.unsupportedTarget(output: target, reason: "tensor '\(info.name)' (\(info.dtype)) has no GGUF form")
             }
@@ -76,9 +87,12 @@ final class GGUFExportWriter: ContainerWriter {
             }
             let isNormWeight = info.role?.component == .norms && info.name.hasSuffix("/weight")
             if isNormWeight && normShift != 0 { type = .f32 }
+            // llama.cpp has no position offset: XLM-R's table starts at its first used row, as its converter cuts it.
+            let droppedRows = info.name == "embed/position/weight" ? config.positionOffset : 0
+            shape[0] -= droppedRows
             byName[name] = outputs.count
             outputs.append(Output(tensor: GGUFWriter.Tensor(name: name, type: type, dims: shape.reversed()), sources: [info.name], transform: transform,
-                                  normShift: isNormWeight ? normShift : 0))
+                                  normShift: isNormWeight ? normShift : 0, droppedRows: droppedRows))
         }
         // Tensors llama.cpp keeps config in (Llama 3's `rope_freqs`) go first, as its converter writes them.
         let constants = arch.ggufConfigTensors(config).map { name, values in
@@ -128,6 +142,9 @@ final class GGUFExportWriter: ContainerWriter {
         case .view where output.normShift != 0:
             let shifted = parts[0].floats().map { $0 + output.normShift }
             try shifted.withUnsafeBytes { try writer.append(name: name, bytes: $0) }
+        case .view where output.droppedRows > 0:
+            let rowBytes = parts[0].bytes.count / (rows + output.droppedRows)
+            try parts[0].withUnsafeBytes { try writer.append(name: name, bytes: UnsafeRawBufferPointer(rebasing: $0[(output.droppedRows * rowBytes)...])) }
         case .view:
             try parts[0].withUnsafeBytes { try writer.append(name: name, bytes: $0) }
         case .transpose:
@@ -189,6 +206,13 @@ final class GGUFExportWriter: ContainerWriter {
     /// permutes into llama.cpp's order reads back as the `interleaved` model those rows are, mapped
     /// without a copy.
     static func storedMetadata(_ arch: any Architecture.Type, _ config: ModelConfig, _ metadata: Metadata) -> Metadata {
+        // XLM-R's position table is cut to start at position 0 (the writer's `droppedRows`): the file holds
+        // the BERT those rows make, the same computation.
+        if config.positionOffset > 0 {
+            var stored = metadata
+            stored["config.position_offset"] = nil
+            return stored
+        }
         guard config.layerCount > 0,
               case .unpermuteRope? = Architectures.ggufSource(arch, for: TensorRole.attentionQuery.tensorName(layer: 0), config: config)?.1
         else { return metadata }
@@ -203,7 +227,7 @@ final class GGUFExportWriter: ContainerWriter {
     /// keeps a YaRN's keys that way).
     static func generatedKeys(_ arch: any Architecture.Type, _ config: ModelConfig, _ tokenizer: TokenizerData?,
                               scalingKeys: [(String, GGUFValue)] = []) -> [(String, GGUFValue)] {
-        if arch == Bert.self { return bertKeys(config, tokenizer) }
+        if arch == Bert.self || arch == XLMRoberta.self { return bertKeys(config, tokenizer) }
         if arch == GPT2.self { return gpt2Keys(config, tokenizer) }
         var generated: [(String, GGUFValue)] = [("general.architecture", .string(arch.ggufArchitectures[0]))] + arch.ggufKeys(config) + scalingKeys
         if let tokenizer {
@@ -318,15 +342,25 @@ final class GGUFExportWriter: ContainerWriter {
         if let tokenizer, tokenizer.kind == .unigram {
             // XLM-R's SentencePiece vocabulary, as llama.cpp's converter writes it for its `bert` XLM-R.
             out.append(("tokenizer.ggml.model", .string("t5")))
+            out.append(("tokenizer.ggml.pre", .string("default")))
             out.append(("tokenizer.ggml.tokens", .array(.string(tokenizer.tokens))))
             if let scores = tokenizer.scores { out.append(("tokenizer.ggml.scores", .array(.float32(scores)))) }
-            if let types = tokenizer.tokenTypes { out.append(("tokenizer.ggml.token_type", .array(.int32(types)))) }
+            // llama.cpp's converter types the unknown token UNKNOWN (2), also where tokenizer.json adds it as special.
+            if var types = tokenizer.tokenTypes {
+                if let unk = config.specialTokens[.unk], types.indices.contains(unk) { types[unk] = 2 }
+                out.append(("tokenizer.ggml.token_type", .array(.int32(types))))
+            }
             out.append(("tokenizer.ggml.token_type_count", .uint32(UInt32(config.typeVocabSize))))
             for (token, key) in GGUFMaps.specialKeys {
                 if let id = config.specialTokens[token] { out.append((key, .uint32(UInt32(id)))) }
             }
             if case .bool(let b)? = tokenizer.options["tokenizer.add_bos"] { out.append(("tokenizer.ggml.add_bos_token", .bool(b))) }
             if case .bool(let b)? = tokenizer.options["tokenizer.add_eos"] { out.append(("tokenizer.ggml.add_eos_token", .bool(b))) }
+            // XLM-R's pair template, `<s> A </s> </s> B </s>`: llama.cpp puts the separator between the
+            // query's end and the document for a rerank when this is set, as its converter sets it.
+            if case .bool(true)? = tokenizer.options["tokenizer.add_eos"], config.specialTokens[.sep] != nil {
+                out.append(("tokenizer.ggml.add_sep_token", .bool(true)))
+            }
             return out + unigramKeys(tokenizer)
         }
         if let tokenizer {

@@ -40,6 +40,9 @@ public final class GGUFModel: WeightFile, Sendable {
         }
         var tokenizer = try GGUFMaps.tokenizer(file, config: &config)
         if let canonical, tokenizer != nil {
+            // Exactly the options qkv wrote: none the keys imply beyond them (the `t5` keys' llama.cpp rules
+            // for a tokenizer that came from tokenizer.json).
+            tokenizer!.options = tokenizer!.options.filter { $0.value.isArray }
             for (key, value) in canonical.values where key.hasPrefix("tokenizer.") && !value.isArray && key != "tokenizer.kind" {
                 tokenizer!.options[key] = value
             }

@@ -109,6 +109,12 @@ public enum HFTokenizerImport {
             }
             try specialTokensFromJSON(json, tokenizerConfig: tokenizerConfig, tokens: data.tokens, standalone: standalone, data: &data, config: &config)
             if let n = tokenizerConfig?["model_max_length"]?.int64Value, n >= 1, n < 1 << 31 { data.options["tokenizer.max_length"] = .int(n) }
+            // XLM-R's separator (`</s>`, between a pair's texts) and mask, named in tokenizer_config.json:
+            // what a GGUF export states as llama.cpp's converter does.
+            let index = Dictionary(data.tokens.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+            for (token, field) in [(ModelConfig.SpecialToken.sep, "sep_token"), (.mask, "mask_token")] where config.specialTokens[token] == nil {
+                if let name = specialName(tokenizerConfig?[field]), let id = index[name] { config.specialTokens[token] = id }
+            }
             return data
         default: throw refuse("model type '\(type)' is not supported (qkv reads BPE, WordPiece and Unigram)")
         }
