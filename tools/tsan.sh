@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 start=$SECONDS
 
 bash tools/sanitize.sh thread --filter \
-    'EncoderThreadingTests|BertEncoderTests|DecoderTests|DecoderBatchTests|AsyncGenerationTests|BPETests.testGPT2_concurrentEncode'
+    'EncoderThreadingTests|ComputeContextTests|BertEncoderTests|DecoderTests|DecoderBatchTests|AsyncGenerationTests|BPETests.testGPT2_concurrentEncode'
 
 reports=$(mktemp -d)
 trap 'rm -rf "$reports"' EXIT
