@@ -315,43 +315,30 @@ KERNEL static void dot_block_iq4_xs(const uint8_t *b, const float *x, __m256 *ac
     }
 }
 
-// A K type's block against x[256]: unpacked, then chunk c of eight values into acc[c % 4].
-KERNEL static void dot_block_q2_k(const uint8_t *b, const float *x, __m256 *acc) {
-    int8_t q[256] __attribute__((aligned(32)));
-    float ds[16], ms[16];
-    unpack_q2_k(b, q, ds, ms);
-    dot_k(q, ds, ms, 16, x, acc);
-}
+// A K type's block against x[256]: unpacked, then chunk c of eight values into acc[c % 4]; a scale (and with
+// has_mins a min) per `group` values.
+#define DOT_BLOCK_K(name, has_mins, group)                                                                   \
+    KERNEL static void dot_block_##name(const uint8_t *b, const float *x, __m256 *acc) {                     \
+        int8_t q[256] __attribute__((aligned(32)));                                                          \
+        float ds[16], ms[16];                                                                                \
+        unpack_##name(b, q, ds, ms);                                                                         \
+        dot_k(q, ds, has_mins ? ms : NULL, group, x, acc);                                                   \
+    }
 
-KERNEL static void dot_block_q3_k(const uint8_t *b, const float *x, __m256 *acc) {
-    int8_t q[256] __attribute__((aligned(32)));
-    float ds[16];
-    unpack_q3_k(b, q, ds, NULL);
-    dot_k(q, ds, NULL, 16, x, acc);
-}
+DOT_BLOCK_K(q2_k, 1, 16)
+DOT_BLOCK_K(q3_k, 0, 16)
+DOT_BLOCK_K(q4_k, 1, 32)
+DOT_BLOCK_K(q5_k, 1, 32)
+DOT_BLOCK_K(q6_k, 0, 16)
 
-KERNEL static void dot_block_q4_k(const uint8_t *b, const float *x, __m256 *acc) {
-    int8_t q[256] __attribute__((aligned(32)));
-    float ds[16], ms[16];
-    unpack_q4_k(b, q, ds, ms);
-    dot_k(q, ds, ms, 32, x, acc);
-}
+// The types of the f32-activation kernels as (qkv dtype code, name, values per block, bytes per block)
+// (Specs/quantization.md): each kernel family below is instantiated and dispatched over this list.
+#define F32_BLOCK_TYPES(X)                                                                                   \
+    X(33, q4_0, 32, 18) X(34, q4_1, 32, 20) X(35, q5_0, 32, 22) X(36, q5_1, 32, 24) X(37, q2_k, 256, 84)     \
+    X(38, q3_k, 256, 110) X(39, q4_k, 256, 144) X(40, q5_k, 256, 176) X(41, q6_k, 256, 210)                  \
+    X(42, iq4_nl, 32, 18) X(43, iq4_xs, 256, 136)
 
-KERNEL static void dot_block_q5_k(const uint8_t *b, const float *x, __m256 *acc) {
-    int8_t q[256] __attribute__((aligned(32)));
-    float ds[16], ms[16];
-    unpack_q5_k(b, q, ds, ms);
-    dot_k(q, ds, ms, 32, x, acc);
-}
-
-KERNEL static void dot_block_q6_k(const uint8_t *b, const float *x, __m256 *acc) {
-    int8_t q[256] __attribute__((aligned(32)));
-    float ds[16];
-    unpack_q6_k(b, q, ds, NULL);
-    dot_k(q, ds, NULL, 16, x, acc);
-}
-
-#define DOT_ROWS(name, block_values, block_bytes)                                                          \
+#define DOT_ROWS(code, name, block_values, block_bytes)                                                          \
     KERNEL static void dot_rows_##name(const uint8_t *w, size_t row_bytes, const float *x, float *y,         \
                                        size_t row_begin, size_t row_end, size_t k) {                         \
         const size_t blocks = k / block_values;                                                              \
@@ -367,34 +354,17 @@ KERNEL static void dot_block_q6_k(const uint8_t *b, const float *x, __m256 *acc)
         }                                                                                                    \
     }
 
-DOT_ROWS(q4_0, 32, 18)
-DOT_ROWS(q4_1, 32, 20)
-DOT_ROWS(q5_0, 32, 22)
-DOT_ROWS(q5_1, 32, 24)
-DOT_ROWS(iq4_nl, 32, 18)
-DOT_ROWS(q2_k, 256, 84)
-DOT_ROWS(q3_k, 256, 110)
-DOT_ROWS(q4_k, 256, 144)
-DOT_ROWS(q5_k, 256, 176)
-DOT_ROWS(q6_k, 256, 210)
-DOT_ROWS(iq4_xs, 256, 136)
+F32_BLOCK_TYPES(DOT_ROWS)
 
 int qkv_dot_rows_blocks(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
                         size_t row_begin, size_t row_end, size_t k) {
     if (qkv_kernels_level() < 1) return 0;
     const uint8_t *base = (const uint8_t *)w;
     switch (dtype_code) {
-    case 33: dot_rows_q4_0(base, row_bytes, x, y, row_begin, row_end, k); return 1;
-    case 34: dot_rows_q4_1(base, row_bytes, x, y, row_begin, row_end, k); return 1;
-    case 35: dot_rows_q5_0(base, row_bytes, x, y, row_begin, row_end, k); return 1;
-    case 36: dot_rows_q5_1(base, row_bytes, x, y, row_begin, row_end, k); return 1;
-    case 37: dot_rows_q2_k(base, row_bytes, x, y, row_begin, row_end, k); return 1;
-    case 38: dot_rows_q3_k(base, row_bytes, x, y, row_begin, row_end, k); return 1;
-    case 39: dot_rows_q4_k(base, row_bytes, x, y, row_begin, row_end, k); return 1;
-    case 40: dot_rows_q5_k(base, row_bytes, x, y, row_begin, row_end, k); return 1;
-    case 41: dot_rows_q6_k(base, row_bytes, x, y, row_begin, row_end, k); return 1;
-    case 42: dot_rows_iq4_nl(base, row_bytes, x, y, row_begin, row_end, k); return 1;
-    case 43: dot_rows_iq4_xs(base, row_bytes, x, y, row_begin, row_end, k); return 1;
+#define CASE(code, name, block_values, block_bytes) \
+    case code: dot_rows_##name(base, row_bytes, x, y, row_begin, row_end, k); return 1;
+    F32_BLOCK_TYPES(CASE)
+#undef CASE
     default: return 0;
     }
 }
@@ -442,38 +412,20 @@ DEQUANT_BLOCK_K(q4_k, 1, 32)
 DEQUANT_BLOCK_K(q5_k, 1, 32)
 DEQUANT_BLOCK_K(q6_k, 0, 16)
 
-#define WIDEN_BLOCKS(name, block_values, block_bytes)                                                        \
+#define WIDEN_BLOCKS(code, name, block_values, block_bytes)                                                        \
     KERNEL static void widen_blocks_##name(const uint8_t *b, float *out, size_t blocks) {                    \
         for (size_t i = 0; i < blocks; i++) dequant_block_##name(b + i * block_bytes, out + i * block_values); \
     }
 
-WIDEN_BLOCKS(q4_0, 32, 18)
-WIDEN_BLOCKS(q4_1, 32, 20)
-WIDEN_BLOCKS(q5_0, 32, 22)
-WIDEN_BLOCKS(q5_1, 32, 24)
-WIDEN_BLOCKS(iq4_nl, 32, 18)
-WIDEN_BLOCKS(q2_k, 256, 84)
-WIDEN_BLOCKS(q3_k, 256, 110)
-WIDEN_BLOCKS(q4_k, 256, 144)
-WIDEN_BLOCKS(q5_k, 256, 176)
-WIDEN_BLOCKS(q6_k, 256, 210)
-WIDEN_BLOCKS(iq4_xs, 256, 136)
+F32_BLOCK_TYPES(WIDEN_BLOCKS)
 
 int qkv_widen_blocks(int dtype_code, const void *blocks, float *out, size_t count) {
     if (qkv_kernels_level() < 1) return 0;
     const uint8_t *b = (const uint8_t *)blocks;
     switch (dtype_code) {
-    case 33: widen_blocks_q4_0(b, out, count); return 1;
-    case 34: widen_blocks_q4_1(b, out, count); return 1;
-    case 35: widen_blocks_q5_0(b, out, count); return 1;
-    case 36: widen_blocks_q5_1(b, out, count); return 1;
-    case 37: widen_blocks_q2_k(b, out, count); return 1;
-    case 38: widen_blocks_q3_k(b, out, count); return 1;
-    case 39: widen_blocks_q4_k(b, out, count); return 1;
-    case 40: widen_blocks_q5_k(b, out, count); return 1;
-    case 41: widen_blocks_q6_k(b, out, count); return 1;
-    case 42: widen_blocks_iq4_nl(b, out, count); return 1;
-    case 43: widen_blocks_iq4_xs(b, out, count); return 1;
+#define CASE(code, name, block_values, block_bytes) case code: widen_blocks_##name(b, out, count); return 1;
+    F32_BLOCK_TYPES(CASE)
+#undef CASE
     default: return 0;
     }
 }
@@ -503,7 +455,7 @@ KERNEL static inline __attribute__((always_inline)) void dot_span(const float *w
 // eight tokens would not, and reloading it from L2 for every row bounded the kernel.
 #define GEMM_ROW_GROUP 8
 
-#define GEMM_ROWS(name, block_values, block_bytes)                                                           \
+#define GEMM_ROWS(code, name, block_values, block_bytes)                                                           \
     KERNEL static void gemm_rows_##name(const float *x, size_t ldx, size_t m, const uint8_t *w, size_t row_bytes, \
                                         size_t k, float *y, size_t ldy, size_t row_begin, size_t row_end) {   \
         float wf[256] __attribute__((aligned(32)));                                                          \
@@ -540,17 +492,7 @@ KERNEL static inline __attribute__((always_inline)) void dot_span(const float *w
         }                                                                                                    \
     }
 
-GEMM_ROWS(q4_0, 32, 18)
-GEMM_ROWS(q4_1, 32, 20)
-GEMM_ROWS(q5_0, 32, 22)
-GEMM_ROWS(q5_1, 32, 24)
-GEMM_ROWS(iq4_nl, 32, 18)
-GEMM_ROWS(q2_k, 256, 84)
-GEMM_ROWS(q3_k, 256, 110)
-GEMM_ROWS(q4_k, 256, 144)
-GEMM_ROWS(q5_k, 256, 176)
-GEMM_ROWS(q6_k, 256, 210)
-GEMM_ROWS(iq4_xs, 256, 136)
+F32_BLOCK_TYPES(GEMM_ROWS)
 
 int qkv_gemm_rows_blocks(int dtype_code, const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k,
                          float *y, size_t ldy, size_t row_begin, size_t row_end) {
@@ -562,17 +504,10 @@ int qkv_gemm_rows_blocks(int dtype_code, const float *x, size_t ldx, size_t m, c
         return 1;
     }
     switch (dtype_code) {
-    case 33: gemm_rows_q4_0(x, ldx, m, base, row_bytes, k, y, ldy, row_begin, row_end); return 1;
-    case 34: gemm_rows_q4_1(x, ldx, m, base, row_bytes, k, y, ldy, row_begin, row_end); return 1;
-    case 35: gemm_rows_q5_0(x, ldx, m, base, row_bytes, k, y, ldy, row_begin, row_end); return 1;
-    case 36: gemm_rows_q5_1(x, ldx, m, base, row_bytes, k, y, ldy, row_begin, row_end); return 1;
-    case 37: gemm_rows_q2_k(x, ldx, m, base, row_bytes, k, y, ldy, row_begin, row_end); return 1;
-    case 38: gemm_rows_q3_k(x, ldx, m, base, row_bytes, k, y, ldy, row_begin, row_end); return 1;
-    case 39: gemm_rows_q4_k(x, ldx, m, base, row_bytes, k, y, ldy, row_begin, row_end); return 1;
-    case 40: gemm_rows_q5_k(x, ldx, m, base, row_bytes, k, y, ldy, row_begin, row_end); return 1;
-    case 41: gemm_rows_q6_k(x, ldx, m, base, row_bytes, k, y, ldy, row_begin, row_end); return 1;
-    case 42: gemm_rows_iq4_nl(x, ldx, m, base, row_bytes, k, y, ldy, row_begin, row_end); return 1;
-    case 43: gemm_rows_iq4_xs(x, ldx, m, base, row_bytes, k, y, ldy, row_begin, row_end); return 1;
+#define CASE(code, name, block_values, block_bytes) \
+    case code: gemm_rows_##name(x, ldx, m, base, row_bytes, k, y, ldy, row_begin, row_end); return 1;
+    F32_BLOCK_TYPES(CASE)
+#undef CASE
     default: return 0;
     }
 }

@@ -30,6 +30,16 @@ final class BlockKernelTests: XCTestCase {
         return (w, dense)
     }
 
+    /// y [rows of w] = W · x_t for `rows` (NaN elsewhere), x_t the token-th row of x [*, columns]: what
+    /// a token's row of a several-token product must equal bit for bit.
+    func oneTokenProduct(_ w: WeightMatrix, _ x: [Float], token t: Int, rows share: Range<Int>) -> [Float] {
+        var alone = [Float](repeating: .nan, count: w.rows)
+        Array(x[(t * w.columns)..<((t + 1) * w.columns)]).withUnsafeBufferPointer { xt in
+            alone.withUnsafeMutableBufferPointer { w.multiplyVector(xt.baseAddress!, into: $0.baseAddress!, rows: share) }
+        }
+        return alone
+    }
+
     func check(_ got: Float, _ want: Double, _ bound: Double, _ what: String) {
         XCTAssertLessThanOrEqual(abs(Double(got) - want), 1e-5 * bound + 1e-30, "\(what): \(got) vs \(want)")
     }
@@ -187,10 +197,7 @@ final class BlockKernelTests: XCTestCase {
                             w.multiply(x, m: m, into: $0.baseAddress!, ldy: rows, rows: share, scratch: scratch, scratchFloats: scratchFloats)
                         }
                         for t in 0..<m {
-                            var alone = [Float](repeating: .nan, count: rows)
-                            Array(x[(t * columns)..<((t + 1) * columns)]).withUnsafeBufferPointer { xt in
-                                alone.withUnsafeMutableBufferPointer { w.multiplyVector(xt.baseAddress!, into: $0.baseAddress!, rows: share) }
-                            }
+                            let alone = oneTokenProduct(w, x, token: t, rows: share)
                             XCTAssertEqual(share.map { y[t * rows + $0].bitPattern }, share.map { alone[$0].bitPattern },
                                            "\(w.dtype) token \(t) of \(m), rows \(share)")
                         }
@@ -364,10 +371,7 @@ final class BlockKernelTests: XCTestCase {
                     }
                     XCTAssertTrue(ran, "\(dtype)")
                     for t in 0..<m {
-                        var alone = [Float](repeating: .nan, count: rows)
-                        Array(x[(t * columns)..<((t + 1) * columns)]).withUnsafeBufferPointer { xt in
-                            alone.withUnsafeMutableBufferPointer { w.multiplyVector(xt.baseAddress!, into: $0.baseAddress!, rows: share) }
-                        }
+                        let alone = oneTokenProduct(w, x, token: t, rows: share)
                         XCTAssertEqual(share.map { y[t * rows + $0].bitPattern }, share.map { alone[$0].bitPattern },
                                        "\(dtype) token \(t) of \(m), \(tokensAtOnce) at once, rows \(share)")
                     }
