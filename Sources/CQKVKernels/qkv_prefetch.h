@@ -1,4 +1,4 @@
-// Prefetching ahead of the row kernels of qkv_kernels.c and qkv_blocks.c's 8-bit-activation kernels
+// Prefetching ahead of the row kernels of qkv_kernels.c, qkv_blocks.c and the 8-bit-activation kernels
 // (x86 only).
 #ifndef QKV_PREFETCH_H
 #define QKV_PREFETCH_H

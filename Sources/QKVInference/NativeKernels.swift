@@ -88,8 +88,10 @@ extension NativeKernels {
     /// Runs `body` with the C kernels at `level`, then returns to this process's level. For tests
     /// comparing the levels only (no other kernel may run meanwhile); library code never calls it.
     static func atLevel(_ level: Level, _ body: () -> Void) {
+        // The process's level first: chosen on first read, it would otherwise reset the level inside `body`.
+        let processLevel = Self.level
         _ = qkv_kernels_limit(CInt(level.index))
         body()
-        _ = qkv_kernels_limit(CInt(Self.level.index))
+        _ = qkv_kernels_limit(CInt(processLevel.index))
     }
 }

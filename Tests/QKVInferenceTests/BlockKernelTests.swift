@@ -417,6 +417,37 @@ final class BlockKernelTests: XCTestCase {
         }
     }
 
+    /// Every kernel level this CPU has (AVX2; AVX-512, whose 8-bit kernels use VNNI's dot products where
+    /// the CPU has them) computes the same y bit for bit: the levels differ only in how they add exact
+    /// integer products. Ordinary rows at extreme scales, and the special blocks one per row.
+    func testQuantizedActivations_everyKernelLevel_isBitIdentical() throws {
+        let levels = NativeKernels.availableLevels
+        XCTAssertFalse(levels.isEmpty, "the C kernels need AVX2 on this machine")
+        for dtype in runnable {
+            let (w, _) = try matrix(dtype)
+            let ordinary = values(w.columns, seed: 43)
+            var results: [NativeKernels.Level: [[UInt32]]] = [:]
+            let view = try file.tensor(dtype.name)
+            let blocks = view.info.elementCount / dtype.blockSize
+            let x = values(dtype.blockSize, seed: 47)
+            try view.withUnsafeBytes { raw in
+                let special = try XCTUnwrap(raw.baseAddress)
+                for level in levels {
+                    NativeKernels.atLevel(level) {
+                        var ys = [ordinary, ordinary.map { $0 * 1e-20 }, ordinary.map { $0 * 1e20 }].map {
+                            quantizedProduct(dtype, w.base, rowBytes: w.rowBytes, $0, rows: 0..<w.rows, count: w.rows).map(\.bitPattern)
+                        }
+                        ys.append(quantizedProduct(dtype, special, rowBytes: dtype.blockBytes, x, rows: 0..<blocks, count: blocks).map(\.bitPattern))
+                        results[level] = ys
+                    }
+                }
+            }
+            for level in levels.dropFirst() {
+                XCTAssertEqual(results[level], results[levels[0]], "\(dtype): \(level) against \(levels[0])")
+            }
+        }
+    }
+
     func testQuantizedActivations_refusesWhatItDoesNotRun() throws {
         let (w, _) = try matrix(.q4_k)
         var y = [Float](repeating: .nan, count: w.rows)

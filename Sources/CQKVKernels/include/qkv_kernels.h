@@ -97,8 +97,9 @@ int qkv_widen_blocks(int dtype_code, const void *blocks, float *out, size_t coun
 /// qkv_dot_rows_blocks with 8-bit activations (QKV_ACTIVATIONS=q8), for the same dtypes and q8_0 (32):
 /// x quantized to blocks of 32 (32-value types) or 256 (K types, iq4_xs), d = max|x| / 127 and q = x / d
 /// rounded to nearest, and multiplied with integer dot products, as llama.cpp does; faster, not exact
-/// (Specs/quantization.md, "8-bit activations"). Returns 0, computing nothing, for other dtypes, k not a
-/// multiple of that block or above 65536, or without AVX2.
+/// (Specs/quantization.md, "8-bit activations"). The AVX-512 level uses VNNI's dot products where the CPU
+/// has them, with the same integer sums: y is bit-identical at either level (qkv_blocks_q8.c). Returns 0,
+/// computing nothing, for other dtypes, k not a multiple of that block or above 65536, or without AVX2.
 int qkv_dot_rows_blocks_q8(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
                            size_t row_begin, size_t row_end, size_t k);
 

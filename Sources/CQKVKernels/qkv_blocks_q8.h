@@ -1,0 +1,339 @@
+// The 8-bit-activation row kernels of the block types (QKV_ACTIVATIONS=q8; qkv_blocks_q8.c has the
+// scheme), written once and built twice: by qkv_blocks_q8.c for AVX2 and by qkv_blocks_q8_vnni.c for
+// AVX-512 VNNI. The builds differ only in the integer products dot_u8_i8 and add_scaled_pairs; both are
+// exact integer arithmetic, so the two compute the same sums and each y is bit-identical between them.
+// The includer defines QKV_Q8_VNNI as 0 or 1 (x86 only).
+#ifndef QKV_Q8_VNNI
+#error "define QKV_Q8_VNNI before including qkv_blocks_q8.h"
+#endif
+#include "qkv_blocks_common.h"
+#include "qkv_prefetch.h"
+
+// y[r] for rows [row_begin, row_end) of W (rows row_bytes apart) from x quantized: quants q [k], scales
+// dx [k / n], q sums [k / g] (n and g the dtype's, qkv_blocks_q8.c).
+typedef void (*dot_rows_q8_fn)(const uint8_t *w, size_t row_bytes, const int8_t *q, const float *dx, const int16_t *sums,
+                               float *y, size_t row_begin, size_t row_end, size_t k);
+
+// A dtype's row kernel in each build (the dtype codes of qkv_dot_rows_blocks_q8), or NULL.
+dot_rows_q8_fn qkv_q8_rows_avx2(int dtype_code);
+dot_rows_q8_fn qkv_q8_rows_vnni(int dtype_code);
+
+#if QKV_Q8_VNNI
+#define Q8_KERNEL __attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f,avx2,fma,f16c")))
+#define Q8_ROWS qkv_q8_rows_vnni
+#else
+#define Q8_KERNEL KERNEL
+#define Q8_ROWS qkv_q8_rows_avx2
+#endif
+
+Q8_KERNEL static inline int hsum_i32x8(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+// u8 [32] · i8 [32] -> i16 [16], sums of adjacent pairs (a at most 128: no saturation).
+Q8_KERNEL static inline __m256i pairs(__m256i a, __m256i b) { return _mm256_maddubs_epi16(a, b); }
+
+#if QKV_Q8_VNNI
+// u8 [32] · i8 [32] -> i32 [8], sums of each 4 (vpdpbusd: one instruction for maddubs, madd and add).
+Q8_KERNEL static inline __m256i dot_u8_i8(__m256i a, __m256i b) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b); }
+
+// acc + i16 [16] · i16 [16] summed in adjacent pairs -> i32 [8] (vpdpwssd).
+Q8_KERNEL static inline __m256i add_scaled_pairs(__m256i acc, __m256i p, __m256i scale) { return _mm256_dpwssd_epi32(acc, p, scale); }
+#else
+// u8 [32] · i8 [32] -> i32 [8], sums of each 4.
+Q8_KERNEL static inline __m256i dot_u8_i8(__m256i a, __m256i b) { return _mm256_madd_epi16(pairs(a, b), _mm256_set1_epi16(1)); }
+
+// acc + i16 [16] · i16 [16] summed in adjacent pairs -> i32 [8].
+Q8_KERNEL static inline __m256i add_scaled_pairs(__m256i acc, __m256i p, __m256i scale) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, scale));
+}
+#endif
+
+// u8 [32] · the 32 i8 at q -> i32 [8], sums of each 4.
+Q8_KERNEL static inline __m256i dot_u8x32(__m256i a, const int8_t *q) { return dot_u8_i8(a, _mm256_loadu_si256((const __m256i *)q)); }
+
+// i8 [32] · the 32 i8 at q -> i32 [8], sums of each 4 (|a| moved onto b's sign, as u8 · i8 wants).
+Q8_KERNEL static inline __m256i dot_i8x32(__m256i a, const int8_t *q) {
+    const __m256i b = _mm256_loadu_si256((const __m256i *)q);
+    return dot_u8_i8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+}
+
+// The 32 nibbles of 16 bytes as bytes: values 0..15 the low nibbles, 16..31 the high ones.
+Q8_KERNEL static inline __m256i nibbles32(const uint8_t *p) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)p);
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// Bit j of the u32 at p as byte j of 32: 0x10 where set, 0 where not.
+Q8_KERNEL static inline __m256i bits32_as_16(const uint8_t *p) {
+    uint32_t bits;
+    memcpy(&bits, p, 4);
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits),
+        _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+// Each 32-value kernel adds d_x · d_w · Σ w_q · q into the eight lanes of acc and the offset term
+// (d_x · m · Σ q, the types with m) into *rest; y = Σ acc + rest.
+
+// q8_0 [34]: d, qs i8[32].
+Q8_KERNEL static inline __m256 dot_q8_0_q8(const uint8_t *b, const int8_t *q, float dx, int sum, __m256 acc, float *rest) {
+    (void)sum; (void)rest;
+    const __m256i s = dot_i8x32(_mm256_loadu_si256((const __m256i *)(b + 2)), q);
+    return _mm256_fmadd_ps(_mm256_set1_ps(dx * f16_at(b)), _mm256_cvtepi32_ps(s), acc);
+}
+
+// q4_0 [18]: w = d · (nibble - 8); the 8 is taken out with Σ q.
+Q8_KERNEL static inline __m256 dot_q4_0_q8(const uint8_t *b, const int8_t *q, float dx, int sum, __m256 acc, float *rest) {
+    const float dd = dx * f16_at(b);
+    *rest -= dd * (float)(8 * sum);
+    return _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(dot_u8x32(nibbles32(b + 2), q)), acc);
+}
+
+// q4_1 [20]: w = d · nibble + m.
+Q8_KERNEL static inline __m256 dot_q4_1_q8(const uint8_t *b, const int8_t *q, float dx, int sum, __m256 acc, float *rest) {
+    *rest += dx * f16_at(b + 2) * (float)sum;
+    const __m256i s = dot_u8x32(nibbles32(b + 4), q);
+    return _mm256_fmadd_ps(_mm256_set1_ps(dx * f16_at(b)), _mm256_cvtepi32_ps(s), acc);
+}
+
+// q5_0 [22]: w = d · ((nibble | bit(qh, j) << 4) - 16); the 16 is taken out with Σ q.
+Q8_KERNEL static inline __m256 dot_q5_0_q8(const uint8_t *b, const int8_t *q, float dx, int sum, __m256 acc, float *rest) {
+    const float dd = dx * f16_at(b);
+    *rest -= dd * (float)(16 * sum);
+    const __m256i v = _mm256_or_si256(nibbles32(b + 6), bits32_as_16(b + 2));
+    return _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(dot_u8x32(v, q)), acc);
+}
+
+// q5_1 [24]: w = d · (nibble | bit(qh, j) << 4) + m.
+Q8_KERNEL static inline __m256 dot_q5_1_q8(const uint8_t *b, const int8_t *q, float dx, int sum, __m256 acc, float *rest) {
+    *rest += dx * f16_at(b + 2) * (float)sum;
+    const __m256i v = _mm256_or_si256(nibbles32(b + 8), bits32_as_16(b + 4));
+    return _mm256_fmadd_ps(_mm256_set1_ps(dx * f16_at(b)), _mm256_cvtepi32_ps(dot_u8x32(v, q)), acc);
+}
+
+// The 32 levels of 16 iq4 nibble bytes, as i8 in nibbles32's order.
+Q8_KERNEL static inline __m256i iq4_levels32(const uint8_t *p) {
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)iq4_levels));
+    return _mm256_shuffle_epi8(table, nibbles32(p));
+}
+
+// iq4_nl [18]: w = d · K[nibble].
+Q8_KERNEL static inline __m256 dot_iq4_nl_q8(const uint8_t *b, const int8_t *q, float dx, int sum, __m256 acc, float *rest) {
+    (void)sum; (void)rest;
+    const __m256i s = dot_i8x32(iq4_levels32(b + 2), q);
+    return _mm256_fmadd_ps(_mm256_set1_ps(dx * f16_at(b)), _mm256_cvtepi32_ps(s), acc);
+}
+
+// Each super-block kernel returns d_x · (d · Σ scale · Σ w_q · q - dmin · Σ min · Σ q) for its 256 values,
+// the q sums bs [16] per 16 values; a negative bias on w_q (q3_k's 4, q6_k's 32) enters as a min.
+
+// Byte shuffles that spread scales g and g + 1 (g = 2i) of sixteen over eight bytes each.
+static const uint8_t scale_pair_pick[8][16] = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1}, {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
+    {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5}, {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
+    {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9}, {10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
+    {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13}, {14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15},
+};
+
+// acc + two 16-value groups' i16 pair sums p [16] (group g, then g + 1; g even) times their scales, from
+// the sixteen i8 scales of a super-block.
+Q8_KERNEL static inline __m256i add_scale_pair(__m256i acc, __m256i p, __m128i scales, int g) {
+    const __m128i pick = _mm_loadu_si128((const __m128i *)scale_pair_pick[g / 2]);
+    return add_scaled_pairs(acc, p, _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, pick)));
+}
+
+// Σ_g scales[g] · bs[g] over the sixteen groups of a super-block (i8 scales, i16 sums).
+Q8_KERNEL static inline int scaled_sums(__m128i scales, const int16_t *bs) {
+    return hsum_i32x8(_mm256_madd_epi16(_mm256_cvtepi8_epi16(scales), _mm256_loadu_si256((const __m256i *)bs)));
+}
+
+// Σ_g scale_g · Σ u·q over a super-block of 2-bit quants qs [64] (value 128·h + 32·l + m: bits 2l of
+// qs[32·h + m]), with q3_k's third bit (hmask[m] >> (4h + l)) & 1 as u's bit 2 where hmask is not null.
+Q8_KERNEL static inline int dot_2bit_groups(const uint8_t *qs, const uint8_t *hmask, __m128i scales, const int8_t *q) {
+    const __m256i mask = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    const __m256i high = hmask ? _mm256_loadu_si256((const __m256i *)hmask) : _mm256_setzero_si256();
+    __m256i acc = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        const __m256i bytes = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+        for (int l = 0; l < 4; l++) {
+            __m256i u = _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * l), mask);
+            if (hmask) u = _mm256_or_si256(u, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 4 * h + l), one), 2));
+            const __m256i p = pairs(u, _mm256_loadu_si256((const __m256i *)(q + 128 * h + 32 * l)));
+            acc = add_scale_pair(acc, p, scales, 8 * h + 2 * l);
+        }
+    }
+    return hsum_i32x8(acc);
+}
+
+// q2_k [84]: scales [16] (scale low nibble, min high nibble, per 16 values), qs [64], d, dmin;
+// w = d · scale · u - dmin · min.
+Q8_KERNEL static float dot_q2_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
+    const float d = f16_at(b + 80), dmin = f16_at(b + 82);
+    const __m128i packed = _mm_loadu_si128((const __m128i *)b), low4 = _mm_set1_epi8(0x0F);
+    const int mins = scaled_sums(_mm_and_si128(_mm_srli_epi16(packed, 4), low4), bs);
+    return dx * (d * (float)dot_2bit_groups(b + 16, NULL, _mm_and_si128(packed, low4), q) - dmin * (float)mins);
+}
+
+// q3_k [110]: hmask [32], qs [64], 12 bytes of 16 six-bit scales, d; w = d · (scale - 32) · (u - 4), u =
+// low | high << 2 in 0..7.
+Q8_KERNEL static float dot_q3_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
+    const float d = f16_at(b + 108);
+    // Scale s: low nibble s % 8 of byte s % 8 (bytes 96..103), high nibble for s ≥ 8; its two high bits
+    // (byte 104 + s % 4 >> 2 · (s / 4)) & 3.
+    const __m128i packed = _mm_loadl_epi64((const __m128i *)(b + 96));
+    const __m128i low = _mm_and_si128(_mm_unpacklo_epi64(packed, _mm_srli_epi16(packed, 4)), _mm_set1_epi8(0x0F));
+    uint32_t hb;
+    memcpy(&hb, b + 104, 4);
+    const __m128i high = _mm_and_si128(_mm_setr_epi32((int)hb, (int)(hb >> 2), (int)(hb >> 4), (int)(hb >> 6)), _mm_set1_epi8(3));
+    const __m128i scales = _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
+    return dx * d * (float)(dot_2bit_groups(b + 32, b, scales, q) - 4 * scaled_sums(scales, bs));
+}
+
+// q4_k [144] (qh null) and q5_k [176]: d, dmin, 12 bytes of scales and mins, then q5_k's qh [32] (fifth bit
+// of value 32·s + m: (qh[m] >> s) & 1), then qs [128]; w = d · sc · u - dmin · mn, u the nibble (| fifth
+// bit << 4).
+Q8_KERNEL static inline float dot_q45_k_q8(const uint8_t *b, const uint8_t *qh, const uint8_t *qs, const int8_t *q, float dx,
+                                        const int16_t *bs) {
+    const float d = f16_at(b), dmin = f16_at(b + 2);
+    const __m256i mask = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    const __m256i high = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+    __m256i acc = _mm256_setzero_si256();
+    int mins = 0;
+    for (int j = 0; j < 4; j++) {
+        int scale[2], min[2];
+        for (int h = 0; h < 2; h++) {
+            k_scale_min(b + 4, 2 * j + h, &scale[h], &min[h]);
+            mins += min[h] * (bs[4 * j + 2 * h] + bs[4 * j + 2 * h + 1]);
+        }
+        const __m256i bytes = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+        __m256i lo = _mm256_and_si256(bytes, mask), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask);
+        if (qh) {
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * j), one), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * j + 1), one), 4));
+        }
+        const __m256i plo = pairs(lo, _mm256_loadu_si256((const __m256i *)(q + 64 * j)));
+        const __m256i phi = pairs(hi, _mm256_loadu_si256((const __m256i *)(q + 64 * j + 32)));
+        acc = add_scaled_pairs(acc, plo, _mm256_set1_epi16((short)scale[0]));
+        acc = add_scaled_pairs(acc, phi, _mm256_set1_epi16((short)scale[1]));
+    }
+    return dx * (d * (float)hsum_i32x8(acc) - dmin * (float)mins);
+}
+
+Q8_KERNEL static float dot_q4_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
+    return dot_q45_k_q8(b, NULL, b + 16, q, dx, bs);
+}
+
+Q8_KERNEL static float dot_q5_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
+    return dot_q45_k_q8(b, b + 16, b + 48, q, dx, bs);
+}
+
+// q6_k [210]: ql [128], qh [64], scales i8 [16], d; w = d · sc · (u - 32), u = low | high << 4 in 0..63;
+// value 128·h + 32·j + m: nibble j / 2 of ql[64·h + 32·(j % 2) + m], bits 2j of qh[32·h + m].
+Q8_KERNEL static float dot_q6_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
+    const float d = f16_at(b + 208);
+    const __m128i scales = _mm_loadu_si128((const __m128i *)(b + 192));
+    const int mins = 32 * scaled_sums(scales, bs);
+    const __m256i mask4 = _mm256_set1_epi8(0x0F), mask2 = _mm256_set1_epi8(3);
+    __m256i acc = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+        for (int j = 0; j < 4; j++) {
+            const __m256i ql = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32 * (j % 2)));
+            const __m256i low = _mm256_and_si256(_mm256_srli_epi16(ql, 4 * (j / 2)), mask4);
+            const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), mask2);
+            const __m256i u = _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
+            const __m256i p = pairs(u, _mm256_loadu_si256((const __m256i *)(q + 128 * h + 32 * j)));
+            const int g = 8 * h + 2 * j;
+            acc = add_scale_pair(acc, p, scales, g);
+        }
+    }
+    return dx * d * (float)(hsum_i32x8(acc) - mins);
+}
+
+// iq4_xs [136]: d, scales_h u16, scales_l [4], qs [128]; sub-block s: w = d · (ls - 32) · K[nibble].
+Q8_KERNEL static float dot_iq4_xs_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
+    (void)bs;
+    const float d = f16_at(b);
+    uint16_t scales_h;
+    memcpy(&scales_h, b + 2, 2);
+    __m256i acc = _mm256_setzero_si256();
+    for (int s = 0; s < 8; s++) {
+        const int ls = ((b[4 + s / 2] >> (4 * (s % 2))) & 0x0F) | ((scales_h >> (2 * s)) & 3) << 4;
+        const __m256i v = iq4_levels32(b + 8 + 16 * s), x = _mm256_loadu_si256((const __m256i *)(q + 32 * s));
+        const __m256i p = pairs(_mm256_sign_epi8(v, v), _mm256_sign_epi8(x, v));
+        acc = add_scaled_pairs(acc, p, _mm256_set1_epi16((short)(ls - 32)));
+    }
+    return dx * d * (float)hsum_i32x8(acc);
+}
+
+// y[r] for rows [row_begin, row_end) from x quantized per 32 (dx [k / 32], sums [k / 32]).
+#define DOT_ROWS_Q8_32(name, block_bytes)                                                                    \
+    Q8_KERNEL static void dot_rows_##name##_q8(const uint8_t *w, size_t row_bytes, const int8_t *q,              \
+                                            const float *dx, const int16_t *sums, float *y,                   \
+                                            size_t row_begin, size_t row_end, size_t k) {                     \
+        const char *fetched = (const char *)w + row_begin * row_bytes + PREFETCH_BYTES;                      \
+        for (size_t r = row_begin; r < row_end; r++) {                                                       \
+            const uint8_t *row = w + r * row_bytes;                                                          \
+            __m256 acc = _mm256_setzero_ps();                                                                \
+            float rest = 0;                                                                                  \
+            for (size_t b = 0; b < k / 32; b++) {                                                            \
+                prefetch_until(&fetched, (const char *)row + PREFETCH_BYTES + (b + 1) * block_bytes);        \
+                acc = dot_##name##_q8(row + b * block_bytes, q + 32 * b, dx[b], sums[b], acc, &rest);         \
+            }                                                                                                \
+            y[r] = block_sum8(acc) + rest;                                                                   \
+        }                                                                                                    \
+    }
+
+// y[r] for rows [row_begin, row_end) from x quantized per 256 (dx [k / 256], sums [k / 16]).
+#define DOT_ROWS_Q8_256(name, block_bytes)                                                                   \
+    Q8_KERNEL static void dot_rows_##name##_q8(const uint8_t *w, size_t row_bytes, const int8_t *q,              \
+                                            const float *dx, const int16_t *sums, float *y,                   \
+                                            size_t row_begin, size_t row_end, size_t k) {                     \
+        const char *fetched = (const char *)w + row_begin * row_bytes + PREFETCH_BYTES;                      \
+        for (size_t r = row_begin; r < row_end; r++) {                                                       \
+            const uint8_t *row = w + r * row_bytes;                                                          \
+            float sum = 0;                                                                                   \
+            for (size_t b = 0; b < k / 256; b++) {                                                           \
+                prefetch_until(&fetched, (const char *)row + PREFETCH_BYTES + (b + 1) * block_bytes);        \
+                sum += dot_##name##_q8(row + b * block_bytes, q + 256 * b, dx[b], sums + 16 * b);            \
+            }                                                                                                \
+            y[r] = sum;                                                                                      \
+        }                                                                                                    \
+    }
+
+DOT_ROWS_Q8_32(q8_0, 34)
+DOT_ROWS_Q8_32(q4_0, 18)
+DOT_ROWS_Q8_32(q4_1, 20)
+DOT_ROWS_Q8_32(q5_0, 22)
+DOT_ROWS_Q8_32(q5_1, 24)
+DOT_ROWS_Q8_32(iq4_nl, 18)
+DOT_ROWS_Q8_256(q2_k, 84)
+DOT_ROWS_Q8_256(q3_k, 110)
+DOT_ROWS_Q8_256(q4_k, 144)
+DOT_ROWS_Q8_256(q5_k, 176)
+DOT_ROWS_Q8_256(q6_k, 210)
+DOT_ROWS_Q8_256(iq4_xs, 136)
+
+dot_rows_q8_fn Q8_ROWS(int dtype_code) {
+    switch (dtype_code) {
+    case 32: return dot_rows_q8_0_q8;
+    case 33: return dot_rows_q4_0_q8;
+    case 34: return dot_rows_q4_1_q8;
+    case 35: return dot_rows_q5_0_q8;
+    case 36: return dot_rows_q5_1_q8;
+    case 42: return dot_rows_iq4_nl_q8;
+    case 37: return dot_rows_q2_k_q8;
+    case 38: return dot_rows_q3_k_q8;
+    case 39: return dot_rows_q4_k_q8;
+    case 40: return dot_rows_q5_k_q8;
+    case 41: return dot_rows_q6_k_q8;
+    case 43: return dot_rows_iq4_xs_q8;
+    default: return NULL;
+    }
+}
