@@ -312,7 +312,9 @@ struct Routes: Sendable {
         let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let created = Int(Date().timeIntervalSince1970)
         let name = model.name
-        let events = try await registry.scheduler(for: model.name).submit(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop, logprobs: logprobs)
+        let shownTokens = toolCalls.flatMap { format in language.tokenizer.map(format.shownTokens) } ?? [:]
+        let events = try await registry.scheduler(for: model.name).submit(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop, logprobs: logprobs,
+                                                                          shownTokens: shownTokens)
         let object = chat ? "chat.completion" : "text_completion"
         let startReport = LogprobReport(tokenizer: language.tokenizer, chat: chat, offset: prefix.unicodeScalars.count)
 

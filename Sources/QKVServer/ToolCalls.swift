@@ -1,5 +1,6 @@
 import Foundation
 import QKVTemplates
+import QKVTokenizers
 
 /// A function call a model wrote, as OpenAI hands it out: `arguments` is JSON text (compact, keys in
 /// the model's order), since OpenAI's `function.arguments` is a string.
@@ -330,6 +331,32 @@ enum ToolCallFormat: String, Sendable, CaseIterable {
             index = scalars.index(after: index)
         }
         return nil
+    }
+
+    // MARK: Special tokens
+
+    /// The markers that open, close or separate calls. A model's vocabulary may hold one as a special
+    /// token (Hermes 3's `<tool_call>`, Mistral's `[TOOL_CALLS]`, Llama 3's `<|python_tag|>`), which
+    /// decoding leaves out of the text, as tokenizers' `skip_special_tokens` does.
+    var tokenMarkers: [String] {
+        switch self {
+        case .hermes: ["<tool_call>", "</tool_call>"]
+        case .llama3: ["<|python_tag|>"]
+        case .mistralNemo: ["[TOOL_CALLS]"]
+        case .deepSeekR1: ["<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>", "<｜tool▁call▁begin｜>", "<｜tool▁call▁end｜>", "<｜tool▁sep｜>"]
+        case .generic: []
+        }
+    }
+
+    /// The special tokens of `tokenizer` that are each a whole marker of this format, with its text:
+    /// the reply shows them so that the parser sees them, as llama-server shows its "preserved" tokens.
+    func shownTokens(_ tokenizer: any Tokenizer) -> [Int: String] {
+        var shown: [Int: String] = [:]
+        for marker in tokenMarkers {
+            let ids = tokenizer.encode(marker, addSpecialTokens: false)
+            if ids.count == 1, tokenizer.decode(ids).isEmpty { shown[ids[0]] = marker }
+        }
+        return shown
     }
 
     // MARK: Streaming

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import QKVTemplates
+import QKVTokenizers
 @testable import QKVServer
 
 /// Where the fixtures and the shared chat templates are.
@@ -211,6 +212,19 @@ final class ToolCallTests: XCTestCase {
         assertContent(.generic, "Plain words, {\"no\": \"call\"}.")
     }
 
+    // MARK: Special tokens
+
+    /// A marker that is one special token (which decoding leaves out) is shown; one that decodes as
+    /// itself, or takes several tokens, needs nothing.
+    func testShownTokens_specialMarkersOnly() {
+        let tokenizer = WordTokenizer(vocabulary: ["<tool_call>", "</tool_call>", "[TOOL_CALLS]", "<|python_tag|>"], special: [0, 2])
+        XCTAssertEqual(ToolCallFormat.hermes.shownTokens(tokenizer), [0: "<tool_call>"])
+        XCTAssertEqual(ToolCallFormat.mistralNemo.shownTokens(tokenizer), [2: "[TOOL_CALLS]"])
+        XCTAssertEqual(ToolCallFormat.llama3.shownTokens(tokenizer), [:])
+        XCTAssertEqual(ToolCallFormat.generic.shownTokens(tokenizer), [:])
+        XCTAssertEqual(ToolCallFormat.deepSeekR1.shownTokens(tokenizer), [:])
+    }
+
     // MARK: Conversations with calls and results, through the templates
 
     /// An assistant message's `arguments` as OpenAI sends them (a JSON string) render as jinja2 renders
@@ -255,4 +269,24 @@ final class ToolCallTests: XCTestCase {
 private extension TemplateValue {
     var dictionaryPairs: [(String, TemplateValue)] { if case .dict(let d) = self { d.pairs } else { [] } }
     var isTrue: Bool { if case .bool(true) = self { true } else { false } }
+}
+
+/// A tokenizer whose vocabulary is a few whole strings, then every Unicode scalar; `special` ones decode
+/// to nothing, as special tokens do.
+private struct WordTokenizer: Tokenizer {
+    let vocabulary: [String]
+    let special: Set<Int>
+
+    func encode(_ text: String) -> [Int] { encode(text, addSpecialTokens: true) }
+    func encode(_ text: String, addSpecialTokens: Bool) -> [Int] {
+        if let id = vocabulary.firstIndex(of: text) { return [id] }
+        return text.unicodeScalars.map { vocabulary.count + Int($0.value) }
+    }
+    func decode(_ ids: [Int]) -> String {
+        ids.map { id in
+            if id < vocabulary.count { return special.contains(id) ? "" : vocabulary[id] }
+            return Unicode.Scalar(UInt32(id - vocabulary.count)).map { String($0) } ?? ""
+        }.joined()
+    }
+    func tokens(_ ids: [Int]) -> [String] { ids.map { String($0) } }
 }
