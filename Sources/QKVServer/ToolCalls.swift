@@ -336,7 +336,7 @@ enum ToolCallFormat: String, Sendable, CaseIterable {
     // MARK: Special tokens
 
     /// The markers that open, close or separate calls. A model's vocabulary may hold one as a special
-    /// token (Hermes 3's `<tool_call>`, Mistral's `[TOOL_CALLS]`, Llama 3's `<|python_tag|>`), which
+    /// token (Mistral's `[TOOL_CALLS]`, Llama 3's `<|python_tag|>`, `<tool_call>` in some vocabularies), which
     /// decoding leaves out of the text, as tokenizers' `skip_special_tokens` does.
     var tokenMarkers: [String] {
         switch self {

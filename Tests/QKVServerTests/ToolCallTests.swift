@@ -212,6 +212,15 @@ final class ToolCallTests: XCTestCase {
         assertContent(.generic, "Plain words, {\"no\": \"call\"}.")
     }
 
+    /// OpenAI's shapes: a message's `tool_calls` item, and a streamed delta's with its `index`.
+    func testToolCallJSON_openAIShape() throws {
+        let call = ToolCall(id: "call_abc", name: "get_weather", arguments: "{\"city\":\"Zürich\"}")
+        XCTAssertEqual(Routes.text(call.json()), #"{"function":{"arguments":"{\"city\":\"Zürich\"}","name":"get_weather"},"id":"call_abc","type":"function"}"#)
+        XCTAssertEqual(Routes.text(call.json(index: 1)), #"{"function":{"arguments":"{\"city\":\"Zürich\"}","name":"get_weather"},"id":"call_abc","index":1,"type":"function"}"#)
+        XCTAssertTrue(ToolCall.newID().hasPrefix("call_"))
+        XCTAssertEqual(ToolCall.newID().count, 29)
+    }
+
     // MARK: Special tokens
 
     /// A marker that is one special token (which decoding leaves out) is shown; one that decodes as
