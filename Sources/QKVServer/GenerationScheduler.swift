@@ -25,6 +25,8 @@ final class GenerationScheduler: Sendable {
         let stop: [String]
         /// Alternatives to report beside each chosen token's log-probability; nil: no log-probabilities.
         let logprobs: Int?
+        /// Special tokens whose text the reply shows all the same (the markers of tool calls), by id.
+        let shownTokens: [Int: String]
         let events: AsyncThrowingStream<Event, Error>.Continuation
         let cancelled: StopSignal
         let received: ContinuousClock.Instant
@@ -58,12 +60,13 @@ final class GenerationScheduler: Sendable {
     /// a character, never showing text a stop sequence later claims), then how it finished. Ending the
     /// stream (a client gone) stops the generation before its next token and frees its slot.
     /// Throws 503 when `maxQueue` requests are already waiting for a slot.
-    func submit(prompt: [Int], maxTokens: Int, sampling: SamplingOptions, stop: [String], logprobs: Int?) throws(APIError) -> AsyncThrowingStream<Event, Error> {
+    func submit(prompt: [Int], maxTokens: Int, sampling: SamplingOptions, stop: [String], logprobs: Int?,
+                shownTokens: [Int: String] = [:]) throws(APIError) -> AsyncThrowingStream<Event, Error> {
         let (stream, continuation) = AsyncThrowingStream<Event, Error>.makeStream()
         let cancelled = StopSignal()
         continuation.onTermination = { _ in cancelled.raise() }
-        let request = Request(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop, logprobs: logprobs, events: continuation,
-                              cancelled: cancelled, received: .now)
+        let request = Request(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop, logprobs: logprobs, shownTokens: shownTokens,
+                              events: continuation, cancelled: cancelled, received: .now)
         let refused = queue.withLock { queue -> Int? in
             guard queue.pending.count < maxQueue else { return queue.pending.count }
             queue.pending.append(request)
@@ -173,7 +176,9 @@ final class GenerationScheduler: Sendable {
         metrics.generatedTokens.increment()
         let request = slot.request
         if let top = request.logprobs { slot.logprobs.append(TokenLogProbabilities(logits, token: token, top: top)) }
-        let (ready, matched) = slot.matcher.feed(slot.text?.append(token) ?? "")
+        var piece = slot.text?.append(token) ?? ""
+        if let marker = request.shownTokens[token] { piece += marker }   // decoding left it out
+        let (ready, matched) = slot.matcher.feed(piece)
         if !ready.isEmpty {
             request.events.yield(.text(ready, logprobs: slot.logprobs))
             slot.logprobs.removeAll()

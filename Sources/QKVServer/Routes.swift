@@ -156,18 +156,101 @@ struct Routes: Sendable {
               messages.allSatisfy({ if case .dict(let m) = $0 { m["role"] != nil } else { false } }) else {
             throw APIError.invalid("'messages' must be a non-empty list of objects with a role", param: "messages")
         }
-        let tools: [TemplateValue]? = if case .array(let list)? = fields["tools"] { list } else { nil }
+        // `tool_choice: "none"` hides the tools from the template and leaves the reply unparsed.
+        let tools = try Self.tools(fields["tools"], choice: body)
+        let format = tools == nil ? nil : model.toolCallFormat
         let extra = model.specialTokens.mapValues { TemplateValue.string($0) }
         let text: String
         do {
-            let chatMessages = messages.map(Self.plainContent)
-            text = try await Self.onLargeStack { try template.renderChat(messages: chatMessages, tools: tools, addGenerationPrompt: true, extra: extra) }
+            let variants = Self.messageVariants(messages.map(Self.plainContent), tools: tools, format: format)
+            text = try await Self.onLargeStack {
+                var firstError: (any Error)?
+                for variant in variants {
+                    do { return try template.renderChat(messages: variant, tools: tools, addGenerationPrompt: true, extra: extra) } catch {
+                        if firstError == nil { firstError = error }
+                    }
+                }
+                throw firstError!
+            }
         } catch {
             throw APIError.invalid("the chat template failed on these messages: \(error)", param: "messages")
         }
         let prompt = tokenizer.encode(text, addSpecialTokens: false)
         guard !prompt.isEmpty else { throw APIError.invalid("the chat template made an empty prompt", param: "messages") }
-        return try await generate(body, model: model, language: language, prompt: prompt, chat: true, prefix: "")
+        return try await generate(body, model: model, language: language, prompt: prompt, chat: true, prefix: "", toolCalls: format)
+    }
+
+    /// The request's `tools` as the template gets them, or nil when there are none or `tool_choice` is
+    /// `"none"`. `tool_choice` may be `"auto"` (the default) or `"none"`: forcing a call (`"required"`, a
+    /// named function) needs decoding held to the tools' grammar, which this server does not do.
+    static func tools(_ value: TemplateValue?, choice body: RequestBody) throws(APIError) -> [TemplateValue]? {
+        if body.has("tool_choice") {
+            guard let choice = body.fields["tool_choice"] as? String, choice == "auto" || choice == "none" else {
+                throw APIError.invalid("'tool_choice' must be \"auto\" or \"none\": this server cannot force a tool call (\"required\" or a named function)", param: "tool_choice")
+            }
+            if choice == "none" { return nil }
+        }
+        _ = try body.bool("parallel_tool_calls")   // checked, then moot: every call the model writes is returned
+        guard let value else { return nil }
+        if case .none = value { return nil }
+        guard case .array(let list) = value else { throw APIError.invalid("'tools' must be a list of tools", param: "tools") }
+        for tool in list {
+            guard case .dict(let fields) = tool, case .string("function")? = fields["type"], case .dict(let function)? = fields["function"],
+                  case .string(let name)? = function["name"], !name.isEmpty else {
+                throw APIError.invalid("'tools' must list objects {\"type\": \"function\", \"function\": {\"name\": ..., \"parameters\": ...}}", param: "tools")
+            }
+        }
+        return list.isEmpty ? nil : list
+    }
+
+    /// The message lists to try rendering, in order; the first the template takes is used. Assistant
+    /// `tool_calls` carry `arguments` as a JSON string (OpenAI's form) while most templates expect an
+    /// object (they print it with `tojson` or iterate it), so the arguments are parsed first, as
+    /// llama-server's templates get them; a template that concatenates them as text (DeepSeek R1) fails
+    /// on objects and gets the strings as sent. A generic-format model gets llama.cpp's system message
+    /// asking for JSON replies, or, if the template refuses system messages, it opens the first user message.
+    static func messageVariants(_ messages: [TemplateValue], tools: [TemplateValue]?, format: ToolCallFormat?) -> [[TemplateValue]] {
+        let parsed = messages.map { objectArguments($0) ?? $0 }
+        var variants = [parsed]
+        if messages.contains(where: { objectArguments($0) != nil }) { variants.append(messages) }
+        guard let tools, format == .generic else { return variants }
+        let instruction = ToolCallFormat.genericInstruction(tools: tools)
+        return variants.flatMap { list -> [[TemplateValue]] in
+            var withSystem = list, inUser = list
+            if case .dict(let first)? = list.first, case .string("system")? = first["role"] {
+                let content = if case .string(let text)? = first["content"] { text + "\n\n" } else { "" }
+                withSystem[0] = .dict(Self.replacing("content", with: .string(content + instruction), in: first))
+            } else {
+                withSystem.insert(.dict(TemplateDict([("role", "system"), ("content", .string(instruction))])), at: 0)
+            }
+            if let index = list.firstIndex(where: { if case .dict(let m) = $0, case .string("user")? = m["role"] { true } else { false } }),
+               case .dict(let user) = list[index], case .string(let text)? = user["content"] {
+                inUser[index] = .dict(Self.replacing("content", with: .string(instruction + "\n\n" + text), in: user))
+                return [withSystem, inUser]
+            }
+            return [withSystem]
+        }
+    }
+
+    /// An assistant message whose `tool_calls[].function.arguments` are JSON strings with them parsed;
+    /// nil when it has none to parse.
+    static func objectArguments(_ message: TemplateValue) -> TemplateValue? {
+        guard case .dict(let fields) = message, case .array(let calls)? = fields["tool_calls"] else { return nil }
+        var changed = false
+        let parsed = calls.map { call -> TemplateValue in
+            guard case .dict(let c) = call, case .dict(let function)? = c["function"], case .string(let text)? = function["arguments"],
+                  let arguments = try? TemplateValue(json: text) else { return call }
+            changed = true
+            return .dict(replacing("function", with: .dict(replacing("arguments", with: arguments, in: function)), in: c))
+        }
+        return changed ? .dict(replacing("tool_calls", with: .array(parsed), in: fields)) : nil
+    }
+
+    /// `dict` with `key`'s value replaced (or added at the end), its order kept.
+    static func replacing(_ key: String, with value: TemplateValue, in dict: TemplateDict) -> TemplateDict {
+        var pairs = dict.pairs
+        if let index = pairs.firstIndex(where: { $0.0 == key }) { pairs[index].1 = value } else { pairs.append((key, value)) }
+        return TemplateDict(pairs)
     }
 
     /// Runs `work` on a thread of its own with a 16 MiB stack: templates come from model files and the
@@ -191,9 +274,11 @@ struct Routes: Sendable {
         return .dict(TemplateDict(fields.pairs.map { $0.0 == "content" ? ($0.0, .string(text)) : $0 }))
     }
 
-    /// The completion of `prompt` in OpenAI's completion or chat shape, whole or streamed.
-    func generate(_ body: RequestBody, model: ServedModel, language: LanguageModel, prompt: [Int], chat: Bool, prefix: String) async throws -> Response {
-        for unsupported in ["suffix", "best_of", "logit_bias", "tool_choice", "response_format"] where body.has(unsupported) {
+    /// The completion of `prompt` in OpenAI's completion or chat shape, whole or streamed; with
+    /// `toolCalls`, a chat reply's calls in that format come out as `tool_calls`.
+    func generate(_ body: RequestBody, model: ServedModel, language: LanguageModel, prompt: [Int], chat: Bool, prefix: String,
+                  toolCalls: ToolCallFormat? = nil) async throws -> Response {
+        for unsupported in ["suffix", "best_of", "logit_bias", "response_format"] + (chat ? [] : ["tool_choice"]) where body.has(unsupported) {
             throw APIError.invalid("'\(unsupported)' is not supported by this server", param: unsupported)
         }
         // Log-probabilities: completions' `logprobs: N` (0...5 alternatives); chat's `logprobs: true` with
@@ -227,7 +312,9 @@ struct Routes: Sendable {
         let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let created = Int(Date().timeIntervalSince1970)
         let name = model.name
-        let events = try await registry.scheduler(for: model.name).submit(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop, logprobs: logprobs)
+        let shownTokens = toolCalls.flatMap { format in language.tokenizer.map(format.shownTokens) } ?? [:]
+        let events = try await registry.scheduler(for: model.name).submit(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop, logprobs: logprobs,
+                                                                          shownTokens: shownTokens)
         let object = chat ? "chat.completion" : "text_completion"
         let startReport = LogprobReport(tokenizer: language.tokenizer, chat: chat, offset: prefix.unicodeScalars.count)
 
@@ -246,20 +333,27 @@ struct Routes: Sendable {
                 }
             }
             let logprobsJSON: Any = logprobs == nil ? NSNull() : report.json(chosen)
+            var message: [String: Any] = ["role": "assistant", "content": text]
+            if let reply = toolCalls?.parse(text), !reply.calls.isEmpty {
+                message["content"] = reply.content.isEmpty ? NSNull() : reply.content
+                message["tool_calls"] = reply.calls.map { $0.json() }
+                if finish == "stop" { finish = "tool_calls" }
+            }
             let choice: [String: Any] = chat
-                ? ["index": 0, "message": ["role": "assistant", "content": text], "logprobs": logprobsJSON, "finish_reason": finish]
+                ? ["index": 0, "message": message, "logprobs": logprobsJSON, "finish_reason": finish]
                 : ["text": text, "index": 0, "logprobs": logprobsJSON, "finish_reason": finish]
             return Self.json(["id": id, "object": object, "created": created, "model": name, "choices": [choice], "usage": usage])
         }
         let body = ResponseBody { writer in
             var report = startReport
-            func send(_ text: String?, finish: String?, tokens: [TokenLogProbabilities] = [], first: Bool = false) async throws {
+            func send(_ text: String?, finish: String?, tokens: [TokenLogProbabilities] = [], first: Bool = false, call: [String: Any]? = nil) async throws {
                 let logprobsJSON: Any = logprobs == nil || first ? NSNull() : report.json(tokens)
                 let choice: [String: Any]
                 if chat {
                     var delta: [String: Any] = [:]
                     if first { delta["role"] = "assistant" }
                     if let text { delta["content"] = text }
+                    if let call { delta["tool_calls"] = [call] }
                     choice = ["index": 0, "delta": delta, "logprobs": logprobsJSON, "finish_reason": finish ?? NSNull()]
                 } else {
                     choice = ["text": text ?? "", "index": 0, "logprobs": logprobsJSON, "finish_reason": finish ?? NSNull()]
@@ -270,10 +364,33 @@ struct Routes: Sendable {
             }
             if chat { try await send(nil, finish: nil, first: true) }
             if !prefix.isEmpty { try await send(prefix, finish: nil) }
+            // With tools, text that may be a call waits (ToolCallStream); each call goes out whole in a
+            // chunk of its own once the reply has ended, then the finish. Log-probabilities of text
+            // held back go with the next chunk sent.
+            var splitter = toolCalls.map(ToolCallStream.init)
+            var heldTokens: [TokenLogProbabilities] = []
             for try await event in events {
                 switch event {
-                case .text(let piece, let tokens): try await send(piece, finish: nil, tokens: tokens)
-                case .finished(let reason, _, _, let tokens): try await send(chat ? nil : "", finish: reason.rawValue, tokens: tokens)
+                case .text(let piece, let tokens):
+                    guard splitter != nil else { try await send(piece, finish: nil, tokens: tokens); break }
+                    heldTokens += tokens
+                    let shown = splitter!.feed(piece)
+                    if !shown.isEmpty {
+                        try await send(shown, finish: nil, tokens: heldTokens)
+                        heldTokens = []
+                    }
+                case .finished(let reason, _, _, let tokens):
+                    heldTokens += tokens
+                    var finish = reason.rawValue
+                    if let reply = splitter?.finish() {
+                        if !reply.content.isEmpty {
+                            try await send(reply.content, finish: nil, tokens: heldTokens)
+                            heldTokens = []
+                        }
+                        for (index, call) in reply.calls.enumerated() { try await send(nil, finish: nil, call: call.json(index: index)) }
+                        if !reply.calls.isEmpty, finish == "stop" { finish = "tool_calls" }
+                    }
+                    try await send(chat ? nil : "", finish: finish, tokens: heldTokens)
                 }
             }
             try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))

@@ -22,6 +22,8 @@ public struct ServedModel: Sendable {
     public let loaded: Date
     /// The chat template the file carries, parsed (or why it could not be); nil when it carries none.
     let chatTemplate: Result<Template, Error>?
+    /// How the model writes tool calls, told by markers in its chat template (generic without one).
+    let toolCallFormat: ToolCallFormat
     /// The tokenizer's BOS and EOS strings, which templates read as `bos_token` and `eos_token`.
     let specialTokens: [String: String]
 
@@ -43,6 +45,7 @@ public struct ServedModel: Sendable {
             else if case .string(let text)? = file.file.metadata["provenance.gguf.tokenizer.chat_template"] { text }
             else { nil }
         chatTemplate = source.map { text in Result { try Template(text) } }
+        toolCallFormat = ToolCallFormat(template: source ?? "")
         var specials: [String: String] = [:]
         if let tokens = file.tokenizer?.tokens {
             for (token, key) in [(ModelConfig.SpecialToken.bos, "bos_token"), (.eos, "eos_token")] {

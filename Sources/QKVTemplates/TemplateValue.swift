@@ -50,6 +50,13 @@ public indirect enum TemplateValue: Sendable {
         self = try parser.readDocument()
     }
 
+    /// The value as compact JSON (`json.dumps(value, ensure_ascii=False, separators=(",", ":"))`), keys
+    /// in their order: how a server hands JSON it parsed (tool-call arguments) back as a string.
+    /// - Throws: `TemplateError` for a value JSON has no form for (undefined, a macro) or nested too deep.
+    public func compactJSON() throws -> String {
+        try JSONWriter(separators: (",", ":")).write(self)
+    }
+
     var isUndefined: Bool { if case .undefined = self { return true } else { return false } }
 
     /// Python's truth value: empty strings, lists and dicts, zero, `None` and undefined are false.
