@@ -92,6 +92,8 @@ let package = Package(
         .testTarget(name: "QKVInferenceTests", dependencies: ["QKVInference", "QKVFormat"]),
         .testTarget(name: "QKVVisualizeTests", dependencies: ["QKVVisualize", "QKVInference", "QKVTokenizers", "QKVFormat", "CZlib"]),
         .testTarget(name: "QKVTemplatesTests", dependencies: ["QKVTemplates"]),
+        // The server's request bodies and error answers, without a socket (tools/tests/test_serve*.py run it whole).
+        .testTarget(name: "QKVServerTests", dependencies: ["QKVServer", "QKVTemplates"]),
         // Runs the built `qkv` binary: output and exit codes as a user sees them.
         .testTarget(name: "QKVCommandTests", dependencies: ["qkv", "QKVFormat"]),
     ]
