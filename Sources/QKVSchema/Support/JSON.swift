@@ -77,7 +77,12 @@ public struct JSONParser {
     private func fail(_ reason: String) -> JSONSyntaxError { JSONSyntaxError(offset: i, reason: reason) }
 
     private mutating func skipSpace() {
-        while i < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 }
+        while i < bytes.count {
+            switch bytes[i] {
+            case 0x20, 0x09, 0x0A, 0x0D: i += 1
+            default: return
+            }
+        }
     }
 
     private mutating func expect(_ literal: String) throws(JSONSyntaxError) {
@@ -177,11 +182,14 @@ public struct JSONParser {
         i += 1
         var out: [UInt8] = []
         while true {
+            // Bytes up to the next quote, backslash or control character are copied as one run.
+            let run = i
+            while i < bytes.count, bytes[i] != UInt8(ascii: "\""), bytes[i] != UInt8(ascii: "\\"), bytes[i] >= 0x20 { i += 1 }
+            out.append(contentsOf: bytes[run..<i])
             guard i < bytes.count else { throw fail("unterminated string") }
             let byte = bytes[i]
             if byte == UInt8(ascii: "\"") { i += 1; break }
             if byte < 0x20 { throw fail("control character in a string") }
-            if byte != UInt8(ascii: "\\") { out.append(byte); i += 1; continue }
             i += 1
             guard i < bytes.count else { throw fail("unterminated escape") }
             let escape = bytes[i]
