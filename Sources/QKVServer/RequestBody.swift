@@ -114,14 +114,15 @@ struct RequestBody {
         return number
     }
 
-    /// A list of documents, each a string or an object with a string `text` (Jina's and Cohere's form).
+    /// A list of documents, each a string or an object with a string `text` (Jina's and Cohere's form; a
+    /// `text` given twice has its last value, as a name of the body does).
     func documents(_ name: String) throws(APIError) -> [String] {
         guard let value = value(name) else { throw .invalid("'\(name)' is required", param: name) }
         guard case .array(let list) = value, !list.isEmpty else { throw .invalid("'\(name)' must be a non-empty list of strings", param: name) }
         var out: [String] = []
         for item in list {
             if case .string(let text) = item { out.append(text); continue }
-            guard case .string(let text)? = item["text"] else {
+            guard case .string(let text)? = item.objectValue?.last(where: { $0.key == "text" })?.value else {
                 throw .invalid("'\(name)' must list strings or objects with a string 'text'", param: name)
             }
             out.append(text)

@@ -184,6 +184,7 @@ final class RequestBodyTests: XCTestCase {
             }
         }
         XCTAssertEqual(try body(#"{"documents":["a",{"text":"b"}]}"#).documents("documents"), ["a", "b"])
+        XCTAssertEqual(try body(#"{"documents":[{"text":"a","text":"b"}]}"#).documents("documents"), ["b"])
     }
 
     func testTextsOrTokens_wrongShapesNameTheField() throws {
