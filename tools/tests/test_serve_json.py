@@ -2,11 +2,14 @@
 Fixtures/json/python-json.json (tools/make_json_references.py) posted inside a /tokenize body, and as a
 whole body, is answered 200 where `json.loads` reads the same bytes and 400 "not valid JSON" where it
 refuses them, apart from Python's two extensions the server refuses on purpose (NaN/Infinity, and unpaired
-surrogates, which a Swift String cannot hold). Also: UTF-16 and UTF-32 bodies (which `json.loads` reads
+surrogates, which a Swift String cannot hold); the same for seeded random documents made of JSON's
+pieces and mutations of valid ones. Also: UTF-16 and UTF-32 bodies (which `json.loads` reads
 too), nesting up to 512 levels and no deeper, and a wrong field type named in the 400."""
 
+import http.client
 import json
 import os
+import random
 import subprocess
 import time
 import urllib.error
@@ -110,6 +113,43 @@ def test_bodies_are_read_where_pythons_json_reads_them(server, where):
         got = (status, body["error"]["message"] if status != 200 else None)
         if got != want:
             disagreements.append((data, got, want))
+    assert not disagreements
+
+
+# Pieces of JSON and of near-JSON, and valid documents to mutate with them.
+PIECES = [b"[", b"]", b"{", b"}", b",", b":", b'"', b'"a"', b"1", b"9", b"-", b"0", b".", b"e", b"E", b"+", b"true", b"null", b"false",
+          b" ", b"\n", b"\\", b"\\u", b"d800", b"dc00", b"00e9", b"\\n", b'\\"', b"\xc3\xa9", b"\xff", b"\x01", b"\\ud83d\\ude00", b"NaN"]
+VALID = [b'{"a":[1,2.5e3,"x\\u00e9"],"b":{"c":null}}', b'[true,false,null,-0.0,"\\"\\\\"]', b'"\\ud83d\\ude00"']
+
+
+def random_document(rng):
+    if rng.random() < 0.5:
+        return b"".join(rng.choice(PIECES) for _ in range(rng.randint(1, 12)))
+    text = bytearray(rng.choice(VALID))
+    for _ in range(rng.randint(1, 3)):
+        i = rng.randrange(len(text) + 1)
+        op = rng.random()
+        if op < 0.4:
+            del text[min(i, len(text) - 1)]
+        elif op < 0.8:
+            text[i:i] = rng.choice(PIECES)
+        else:
+            text[min(i, len(text) - 1)] = rng.randrange(256)
+    return bytes(text)
+
+
+def test_random_documents_are_read_where_pythons_json_reads_them(server):
+    rng = random.Random(17)
+    connection = http.client.HTTPConnection(server.split("//")[1])
+    disagreements = []
+    for _ in range(3000):
+        data = b'{"model":"llama","content":"x","extra":' + random_document(rng) + b"}"
+        connection.request("POST", "/tokenize", body=data)
+        response = connection.getresponse()
+        response.read()
+        if response.status != (200 if strict_python_verdict(data) else 400):
+            disagreements.append((data, response.status))
+    connection.close()
     assert not disagreements
 
 
