@@ -92,8 +92,9 @@ let package = Package(
         .testTarget(name: "QKVInferenceTests", dependencies: ["QKVInference", "QKVFormat"]),
         .testTarget(name: "QKVVisualizeTests", dependencies: ["QKVVisualize", "QKVInference", "QKVTokenizers", "QKVFormat", "CZlib"]),
         .testTarget(name: "QKVTemplatesTests", dependencies: ["QKVTemplates"]),
-        // The server's parts that need no running server (tool-call parsing), against jinja2's renderings.
-        .testTarget(name: "QKVServerTests", dependencies: ["QKVServer", "QKVTemplates", "QKVTokenizers"]),
+        // The server's parts that need no socket (tool-call parsing against jinja2's renderings, request bodies
+        // and error answers); tools/tests/test_serve*.py run it whole.
+        .testTarget(name: "QKVServerTests", dependencies: ["QKVServer", "QKVTemplates", "QKVTokenizers", "QKVSchema"]),
         // Runs the built `qkv` binary: output and exit codes as a user sees them.
         .testTarget(name: "QKVCommandTests", dependencies: ["qkv", "QKVFormat"]),
     ]

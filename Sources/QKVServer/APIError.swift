@@ -1,5 +1,5 @@
-import Foundation
 import HTTPTypes
+import QKVFormat
 
 /// A request the server refuses, answered in OpenAI's error shape:
 /// `{"error": {"message", "type", "param", "code"}}` with the matching HTTP status.
@@ -49,7 +49,8 @@ struct APIError: Error {
         APIError(status: .internalServerError, message: message, type: "server_error", param: nil, code: nil)
     }
 
-    var json: [String: Any] {
-        ["error": ["message": message, "type": type, "param": param ?? NSNull(), "code": code ?? NSNull()] as [String: Any]]
+    var json: JSONValue {
+        ["error": ["message": .string(message), "type": .string(type), "param": param.map(JSONValue.string) ?? .null,
+                   "code": code.map(JSONValue.string) ?? .null]]
     }
 }

@@ -27,10 +27,7 @@ struct Routes: Sendable {
         router.post("/v1/embeddings") { request, _ in try await embeddings(try await body(request)) }
         router.post("/v1/rerank") { request, _ in try await rerank(try await body(request)) }
         router.post("/v1/completions") { request, _ in try await completions(try await body(request)) }
-        router.post("/v1/chat/completions") { request, _ in
-            let (parsed, raw) = try await bodyAndText(request)
-            return try await chat(parsed, raw: raw)
-        }
+        router.post("/v1/chat/completions") { request, _ in try await chat(try await body(request)) }
         router.post("/tokenize") { request, _ in try await tokenize(try await body(request)) }
         router.post("/detokenize") { request, _ in try await detokenize(try await body(request)) }
     }
@@ -41,16 +38,16 @@ struct Routes: Sendable {
         switch await registry.state {
         case .ready: return Self.json(["status": "ok"])
         case .loading: return Self.json(["status": "loading"], status: .serviceUnavailable)
-        case .failed(let reason): return Self.json(["status": "error", "error": reason], status: .serviceUnavailable)
+        case .failed(let reason): return Self.json(["status": "error", "error": .string(reason)], status: .serviceUnavailable)
         }
     }
 
     func models() async throws -> Response {
         try await registry.requireReady()
-        let list = await registry.models.map { model -> [String: Any] in
-            ["id": model.name, "object": "model", "created": Int(model.loaded.timeIntervalSince1970), "owned_by": "qkv"]
+        let list = await registry.models.map { model -> JSONValue in
+            ["id": .string(model.name), "object": "model", "created": .int(Int(model.loaded.timeIntervalSince1970)), "owned_by": "qkv"]
         }
-        return Self.json(["object": "list", "data": list])
+        return Self.json(["object": "list", "data": .array(list)])
     }
 
     func embeddings(_ body: RequestBody) async throws -> Response {
@@ -77,12 +74,13 @@ struct Routes: Sendable {
             }
         }
         let vectors = try await registry.batcher(for: model.name).embed(ids)
-        let data = vectors.enumerated().map { index, vector -> [String: Any] in
-            let embedding: Any = format == "float" ? vector.map(Double.init) : vector.withUnsafeBytes { Data($0).base64EncodedString() }
-            return ["object": "embedding", "index": index, "embedding": embedding]
+        let data = vectors.enumerated().map { index, vector -> JSONValue in
+            let embedding: JSONValue = format == "float" ? .array(vector.map { .double(Double($0)) })
+                : .string(vector.withUnsafeBytes { Data($0).base64EncodedString() })
+            return ["object": "embedding", "index": .int(index), "embedding": embedding]
         }
         let tokens = ids.reduce(0) { $0 + $1.count }
-        return Self.json(["object": "list", "data": data, "model": model.name, "usage": ["prompt_tokens": tokens, "total_tokens": tokens]])
+        return Self.json(["object": "list", "data": .array(data), "model": .string(model.name), "usage": ["prompt_tokens": .int(tokens), "total_tokens": .int(tokens)]])
     }
 
     /// `/v1/rerank` (llama-server's, Jina's and text-embeddings-inference's shape): every document scored
@@ -103,13 +101,13 @@ struct Routes: Sendable {
             throw APIError.invalid("a (query, document) pair of \(long.ids.count) tokens is longer than the model's \(model.contextLength) positions", param: "documents")
         }
         let ranked = try await registry.reranker(for: model.name).rank(query: query, documents: documents)
-        let results = ranked.prefix(topN).map { item -> [String: Any] in
-            var result: [String: Any] = ["index": item.index, "relevance_score": Double(item.score)]
-            if returnDocuments { result["document"] = ["text": documents[item.index]] }
-            return result
+        let results = ranked.prefix(topN).map { item -> JSONValue in
+            var result: [(key: String, value: JSONValue)] = [("index", .int(item.index)), ("relevance_score", .double(Double(item.score)))]
+            if returnDocuments { result.append(("document", ["text": .string(documents[item.index])])) }
+            return .object(result)
         }
         let tokens = pairs.reduce(0) { $0 + $1.ids.count }
-        return Self.json(["object": "list", "model": model.name, "results": Array(results), "usage": ["prompt_tokens": tokens, "total_tokens": tokens]])
+        return Self.json(["object": "list", "model": .string(model.name), "results": .array(results), "usage": ["prompt_tokens": .int(tokens), "total_tokens": .int(tokens)]])
     }
 
     func completions(_ body: RequestBody) async throws -> Response {
@@ -137,7 +135,7 @@ struct Routes: Sendable {
     /// `/v1/chat/completions`: the messages rendered by the model's own chat template (with the
     /// generation prompt), tokenized as the text the template made (its special tokens recognised, none
     /// added), then generated as a completion.
-    func chat(_ body: RequestBody, raw: String) async throws -> Response {
+    func chat(_ body: RequestBody) async throws -> Response {
         let model = try await registry.model(try body.string("model"))
         guard case .generation(let language) = model.kind else {
             throw APIError.invalid("'\(model.name)' is \(model.kindDescription); chat completions come from decoder models", param: "model")
@@ -151,8 +149,8 @@ struct Routes: Sendable {
         case .failure(let error): throw APIError.invalid("'\(model.name)''s chat template cannot be parsed: \(error)", param: "model")
         }
         guard let tokenizer = language.tokenizer else { throw APIError.invalid("'\(model.name)' has no tokenizer", param: "model") }
-        // The messages and tools again, parsed with their keys in order (a template may print them as JSON).
-        guard case .dict(let fields) = try TemplateValue(json: raw), case .array(let messages)? = fields["messages"], !messages.isEmpty,
+        // The messages and tools with their keys in order (a template may print them as JSON).
+        guard case .dict(let fields) = TemplateValue(body.json), case .array(let messages)? = fields["messages"], !messages.isEmpty,
               messages.allSatisfy({ if case .dict(let m) = $0 { m["role"] != nil } else { false } }) else {
             throw APIError.invalid("'messages' must be a non-empty list of objects with a role", param: "messages")
         }
@@ -185,7 +183,7 @@ struct Routes: Sendable {
     /// named function) needs decoding held to the tools' grammar, which this server does not do.
     static func tools(_ value: TemplateValue?, choice body: RequestBody) throws(APIError) -> [TemplateValue]? {
         if body.has("tool_choice") {
-            guard let choice = body.fields["tool_choice"] as? String, choice == "auto" || choice == "none" else {
+            guard case .string(let choice)? = body.fields["tool_choice"], choice == "auto" || choice == "none" else {
                 throw APIError.invalid("'tool_choice' must be \"auto\" or \"none\": this server cannot force a tool call (\"required\" or a named function)", param: "tool_choice")
             }
             if choice == "none" { return nil }
@@ -320,7 +318,7 @@ struct Routes: Sendable {
 
         if !stream {
             var report = startReport
-            var text = prefix, usage: [String: Int] = [:], finish = "length", chosen: [TokenLogProbabilities] = []
+            var text = prefix, usage: JSONValue = [:], finish = "length", chosen: [TokenLogProbabilities] = []
             for try await event in events {
                 switch event {
                 case .text(let piece, let tokens):
@@ -329,38 +327,39 @@ struct Routes: Sendable {
                 case .finished(let reason, let promptTokens, let completionTokens, let tokens):
                     finish = reason.rawValue
                     chosen += tokens
-                    usage = ["prompt_tokens": promptTokens, "completion_tokens": completionTokens, "total_tokens": promptTokens + completionTokens]
+                    usage = ["prompt_tokens": .int(promptTokens), "completion_tokens": .int(completionTokens), "total_tokens": .int(promptTokens + completionTokens)]
                 }
             }
-            let logprobsJSON: Any = logprobs == nil ? NSNull() : report.json(chosen)
-            var message: [String: Any] = ["role": "assistant", "content": text]
+            let logprobsJSON: JSONValue = logprobs == nil ? .null : report.json(chosen)
+            var message: [(key: String, value: JSONValue)] = [("role", "assistant"), ("content", .string(text))]
             if let reply = toolCalls?.parse(text), !reply.calls.isEmpty {
-                message["content"] = reply.content.isEmpty ? NSNull() : reply.content
-                message["tool_calls"] = reply.calls.map { $0.json() }
+                message[1].value = reply.content.isEmpty ? .null : .string(reply.content)
+                message.append(("tool_calls", .array(reply.calls.map { $0.json() })))
                 if finish == "stop" { finish = "tool_calls" }
             }
-            let choice: [String: Any] = chat
-                ? ["index": 0, "message": message, "logprobs": logprobsJSON, "finish_reason": finish]
-                : ["text": text, "index": 0, "logprobs": logprobsJSON, "finish_reason": finish]
-            return Self.json(["id": id, "object": object, "created": created, "model": name, "choices": [choice], "usage": usage])
+            let choice: JSONValue = chat
+                ? ["index": 0, "message": .object(message), "logprobs": logprobsJSON, "finish_reason": .string(finish)]
+                : ["text": .string(text), "index": 0, "logprobs": logprobsJSON, "finish_reason": .string(finish)]
+            return Self.json(["id": .string(id), "object": .string(object), "created": .int(created), "model": .string(name), "choices": [choice], "usage": usage])
         }
         let body = ResponseBody { writer in
             var report = startReport
-            func send(_ text: String?, finish: String?, tokens: [TokenLogProbabilities] = [], first: Bool = false, call: [String: Any]? = nil) async throws {
-                let logprobsJSON: Any = logprobs == nil || first ? NSNull() : report.json(tokens)
-                let choice: [String: Any]
+            func send(_ text: String?, finish: String?, tokens: [TokenLogProbabilities] = [], first: Bool = false, call: JSONValue? = nil) async throws {
+                let logprobsJSON: JSONValue = logprobs == nil || first ? .null : report.json(tokens)
+                let finishJSON = finish.map(JSONValue.string) ?? .null
+                let choice: JSONValue
                 if chat {
-                    var delta: [String: Any] = [:]
-                    if first { delta["role"] = "assistant" }
-                    if let text { delta["content"] = text }
-                    if let call { delta["tool_calls"] = [call] }
-                    choice = ["index": 0, "delta": delta, "logprobs": logprobsJSON, "finish_reason": finish ?? NSNull()]
+                    var delta: [(key: String, value: JSONValue)] = []
+                    if first { delta.append(("role", "assistant")) }
+                    if let text { delta.append(("content", .string(text))) }
+                    if let call { delta.append(("tool_calls", [call])) }
+                    choice = ["index": 0, "delta": .object(delta), "logprobs": logprobsJSON, "finish_reason": finishJSON]
                 } else {
-                    choice = ["text": text ?? "", "index": 0, "logprobs": logprobsJSON, "finish_reason": finish ?? NSNull()]
+                    choice = ["text": .string(text ?? ""), "index": 0, "logprobs": logprobsJSON, "finish_reason": finishJSON]
                 }
-                let chunk: [String: Any] = ["id": id, "object": chat ? "chat.completion.chunk" : "text_completion", "created": created,
-                                            "model": name, "choices": [choice]]
-                try await writer.write(ByteBuffer(string: "data: " + Self.text(chunk) + "\n\n"))
+                let chunk: JSONValue = ["id": .string(id), "object": chat ? "chat.completion.chunk" : "text_completion", "created": .int(created),
+                                        "model": .string(name), "choices": [choice]]
+                try await writer.write(ByteBuffer(string: "data: " + chunk.text + "\n\n"))
             }
             if chat { try await send(nil, finish: nil, first: true) }
             if !prefix.isEmpty { try await send(prefix, finish: nil) }
@@ -407,41 +406,31 @@ struct Routes: Sendable {
         let ids = tokenizer.encode(content, addSpecialTokens: try body.bool("add_special") ?? false)
         if try body.bool("with_pieces") ?? false {
             let pieces = tokenizer.tokens(ids)
-            return Self.json(["tokens": zip(ids, pieces).map { ["id": $0, "piece": $1] as [String: Any] }])
+            return Self.json(["tokens": .array(zip(ids, pieces).map { ["id": .int($0), "piece": .string($1)] })])
         }
-        return Self.json(["tokens": ids])
+        return Self.json(["tokens": .ints(ids)])
     }
 
     /// llama-server's `/detokenize`: `{"tokens"}` → `{"content"}`.
     func detokenize(_ body: RequestBody) async throws -> Response {
         let model = try await registry.model(try body.string("model"))
         guard let tokenizer = model.tokenizer else { throw APIError.invalid("'\(model.name)' has no tokenizer", param: "model") }
-        guard let list = body.fields["tokens"] as? [Any], let ids = RequestBody.tokenIDs(list) else {
-            throw APIError.invalid("'tokens' must be a list of token ids", param: "tokens")
-        }
-        return Self.json(["content": tokenizer.decode(ids)])
+        let ids = try body.tokenIDs("tokens")
+        return Self.json(["content": .string(tokenizer.decode(ids))])
     }
 
     // MARK: Plumbing
 
+    /// The body, up to the size limit, parsed.
     func body(_ request: Request) async throws -> RequestBody {
-        try await bodyAndText(request).0
-    }
-
-    /// The body parsed, and as text (for the chat messages, re-read with their keys in order).
-    func bodyAndText(_ request: Request) async throws -> (RequestBody, String) {
         let buffer: ByteBuffer
         do { buffer = try await request.body.collect(upTo: maxBodyBytes) } catch { throw APIError.tooLarge(limit: maxBodyBytes) }
-        let data = Data(buffer.readableBytesView)
-        return (try RequestBody(data), String(decoding: data, as: UTF8.self))
+        return try RequestBody(Array(buffer.readableBytesView))
     }
 
-    static func text(_ object: [String: Any]) -> String {
-        JSONValue(response: object).text
-    }
-
-    static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: text(object))))
+    /// `value` as the response body, written by the project's one JSON writer.
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: value.text)))
     }
 
     static func errorResponse(_ error: APIError) -> Response {
@@ -462,26 +451,31 @@ struct LogprobReport {
 
     func text(_ token: Int) -> String { tokenizer?.decode([token]) ?? String(token) }
 
-    mutating func json(_ tokens: [TokenLogProbabilities]) -> Any {
+    mutating func json(_ tokens: [TokenLogProbabilities]) -> JSONValue {
         if chat {
-            func entry(_ token: Int, _ logprob: Double) -> [String: Any] {
+            func entry(_ token: Int, _ logprob: Double) -> [(key: String, value: JSONValue)] {
                 let piece = text(token)
-                return ["token": piece, "logprob": logprob, "bytes": piece.contains("\u{FFFD}") ? NSNull() : piece.utf8.map(Int.init)]
+                return [("token", .string(piece)), ("logprob", .double(logprob)), ("bytes", piece.contains("\u{FFFD}") ? .null : .ints(piece.utf8.map(Int.init)))]
             }
-            let content = tokens.map { chosen -> [String: Any] in
-                var item = entry(chosen.token, chosen.logprob)
-                item["top_logprobs"] = chosen.top.map { entry($0.token, $0.logprob) }
-                return item
+            let content = tokens.map { chosen -> JSONValue in
+                .object(entry(chosen.token, chosen.logprob) + [("top_logprobs", .array(chosen.top.map { .object(entry($0.token, $0.logprob)) }))])
             }
-            return ["content": content, "refusal": NSNull()] as [String: Any]
+            return ["content": .array(content), "refusal": .null]
         }
         var offsets: [Int] = []
         for chosen in tokens {
             offsets.append(offset)
             offset += text(chosen.token).unicodeScalars.count
         }
-        return ["tokens": tokens.map { text($0.token) }, "token_logprobs": tokens.map(\.logprob),
-                "top_logprobs": tokens.map { chosen in Dictionary(chosen.top.map { (text($0.token), $0.logprob) }, uniquingKeysWith: { a, _ in a }) },
-                "text_offset": offsets] as [String: Any]
+        // An alternative whose text another before it already has is left out: text is the key.
+        let top = tokens.map { chosen -> JSONValue in
+            var seen: Set<String> = []
+            return .object(chosen.top.compactMap { alternative in
+                let piece = text(alternative.token)
+                return seen.insert(piece).inserted ? (key: piece, value: .double(alternative.logprob)) : nil
+            })
+        }
+        return ["tokens": .strings(tokens.map { text($0.token) }), "token_logprobs": .array(tokens.map { .double($0.logprob) }),
+                "top_logprobs": .array(top), "text_offset": .ints(offsets)]
     }
 }

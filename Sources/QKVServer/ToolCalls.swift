@@ -1,4 +1,5 @@
 import Foundation
+import QKVSchema
 import QKVTemplates
 import QKVTokenizers
 
@@ -10,10 +11,10 @@ struct ToolCall: Equatable, Sendable {
     var arguments: String
 
     /// OpenAI's `tool_calls` item; with `index`, the item of a streamed delta.
-    func json(index: Int? = nil) -> [String: Any] {
-        var item: [String: Any] = ["id": id, "type": "function", "function": ["name": name, "arguments": arguments]]
-        if let index { item["index"] = index }
-        return item
+    func json(index: Int? = nil) -> JSONValue {
+        let item: JSONValue = ["id": .string(id), "type": "function", "function": ["name": .string(name), "arguments": .string(arguments)]]
+        guard let index, case .object(let fields) = item else { return item }
+        return .object([("index", .int(index))] + fields)
     }
 
     /// `call_` and 24 random letters and digits, as llama-server's ids.

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import QKVTemplates
 import QKVTokenizers
+import QKVSchema
 @testable import QKVServer
 
 /// Where the fixtures and the shared chat templates are.
@@ -215,8 +216,8 @@ final class ToolCallTests: XCTestCase {
     /// OpenAI's shapes: a message's `tool_calls` item, and a streamed delta's with its `index`.
     func testToolCallJSON_openAIShape() throws {
         let call = ToolCall(id: "call_abc", name: "get_weather", arguments: "{\"city\":\"Zürich\"}")
-        XCTAssertEqual(Routes.text(call.json()), #"{"function":{"arguments":"{\"city\":\"Zürich\"}","name":"get_weather"},"id":"call_abc","type":"function"}"#)
-        XCTAssertEqual(Routes.text(call.json(index: 1)), #"{"function":{"arguments":"{\"city\":\"Zürich\"}","name":"get_weather"},"id":"call_abc","index":1,"type":"function"}"#)
+        XCTAssertEqual(call.json().text, #"{"id":"call_abc","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Zürich\"}"}}"#)
+        XCTAssertEqual(call.json(index: 1).text, #"{"index":1,"id":"call_abc","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Zürich\"}"}}"#)
         XCTAssertTrue(ToolCall.newID().hasPrefix("call_"))
         XCTAssertEqual(ToolCall.newID().count, 29)
     }

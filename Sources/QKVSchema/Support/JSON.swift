@@ -45,16 +45,23 @@ public struct JSONSyntaxError: Error, Equatable, Sendable {
     public var reason: String
 }
 
-/// A strict RFC 8259 parser over UTF-8 bytes. Nesting is limited to 128 levels so a hostile header cannot
-/// exhaust the stack.
+/// A strict RFC 8259 parser over UTF-8 bytes. Nesting is limited (128 levels unless the caller says) so a
+/// hostile text cannot exhaust the stack.
 public struct JSONParser {
     private let bytes: [UInt8]
+    private let maxDepth: Int
     private var i = 0
     private var depth = 0
-    static let maxDepth = 128
+    /// Deeper than any model file's JSON nests.
+    public static let defaultMaxDepth = 128
 
-    public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
-        var parser = JSONParser(bytes: bytes)
+    /// The one JSON value `bytes` hold, with nothing but white space around it.
+    /// - Parameters:
+    ///   - bytes: UTF-8 text; invalid UTF-8 anywhere is an error.
+    ///   - maxDepth: the most arrays and objects that may nest, each counting one level.
+    /// - Throws: `JSONSyntaxError` with the offset where the text stops being JSON.
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes, maxDepth: maxDepth)
         parser.skipSpace()
         let value = try parser.value()
         parser.skipSpace()
@@ -62,12 +69,20 @@ public struct JSONParser {
         return value
     }
 
-    private init(bytes: [UInt8]) { self.bytes = bytes }
+    private init(bytes: [UInt8], maxDepth: Int) {
+        self.bytes = bytes
+        self.maxDepth = maxDepth
+    }
 
     private func fail(_ reason: String) -> JSONSyntaxError { JSONSyntaxError(offset: i, reason: reason) }
 
     private mutating func skipSpace() {
-        while i < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 }
+        while i < bytes.count {
+            switch bytes[i] {
+            case 0x20, 0x09, 0x0A, 0x0D: i += 1
+            default: return
+            }
+        }
     }
 
     private mutating func expect(_ literal: String) throws(JSONSyntaxError) {
@@ -93,7 +108,7 @@ public struct JSONParser {
 
     private mutating func nest() throws(JSONSyntaxError) {
         depth += 1
-        if depth > JSONParser.maxDepth { throw fail("nested more than \(JSONParser.maxDepth) levels") }
+        if depth > maxDepth { throw fail("nested more than \(maxDepth) levels") }
     }
 
     private mutating func object() throws(JSONSyntaxError) -> JSONValue {
@@ -167,11 +182,14 @@ public struct JSONParser {
         i += 1
         var out: [UInt8] = []
         while true {
+            // Bytes up to the next quote, backslash or control character are copied as one run.
+            let run = i
+            while i < bytes.count, bytes[i] != UInt8(ascii: "\""), bytes[i] != UInt8(ascii: "\\"), bytes[i] >= 0x20 { i += 1 }
+            out.append(contentsOf: bytes[run..<i])
             guard i < bytes.count else { throw fail("unterminated string") }
             let byte = bytes[i]
             if byte == UInt8(ascii: "\"") { i += 1; break }
             if byte < 0x20 { throw fail("control character in a string") }
-            if byte != UInt8(ascii: "\\") { out.append(byte); i += 1; continue }
             i += 1
             guard i < bytes.count else { throw fail("unterminated escape") }
             let escape = bytes[i]
@@ -223,6 +241,18 @@ public struct JSONParser {
         }
         return value
     }
+}
+
+/// Literals build documents as they read: `["object": "list", "data": .array(items)]`, members in the
+/// order written.
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
+    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
+{
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int) { self = .int(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(dictionaryLiteral members: (String, JSONValue)...) { self = .object(members.map { (key: $0.0, value: $0.1) }) }
 }
 
 extension JSONValue {
