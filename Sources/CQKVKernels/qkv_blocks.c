@@ -210,10 +210,10 @@ KERNEL static inline __attribute__((always_inline)) void unpack_q3_k(const uint8
 
 // d · scale and dmin · min of q4_k's and q5_k's block b per sub-block of 32 values, ds[8] and ms[8].
 KERNEL static inline __attribute__((always_inline)) void k_scales_mins(const uint8_t *b, float *ds, float *ms) {
-    int32_t scales[8] __attribute__((aligned(32))), mins[8] __attribute__((aligned(32)));
-    for (int s = 0; s < 8; s++) k_scale_min(b + 4, s, &scales[s], &mins[s]);
-    scale8(f16_at(b), scales, ds);
-    scale8(f16_at(b + 2), mins, ms);
+    const __m128i scales_mins = k_scales_mins_bytes(b + 4);
+    _mm256_storeu_ps(ds, _mm256_mul_ps(_mm256_set1_ps(f16_at(b)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(scales_mins))));
+    _mm256_storeu_ps(ms, _mm256_mul_ps(_mm256_set1_ps(f16_at(b + 2)),
+                                       _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(scales_mins, scales_mins)))));
 }
 
 // q4_k [144]: d, dmin, 12 bytes of 6-bit scales and mins, qs[128]; sub-block s (32 values) reads nibble

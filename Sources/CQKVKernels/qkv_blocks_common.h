@@ -1,6 +1,6 @@
 // What qkv_blocks.c's f32-activation kernels and the 8-bit-activation kernels (qkv_blocks_q8.h, built
-// once per instruction set) share: the AVX2 target, the f16 scale read, the iq4 levels and the K types'
-// packed scales (x86 only).
+// once per instruction set) share: the AVX2 target, the f16 scale read, the iq4 levels and q4_k's and
+// q5_k's packed scales (x86 only).
 #ifndef QKV_BLOCKS_COMMON_H
 #define QKV_BLOCKS_COMMON_H
 #include <immintrin.h>
@@ -27,10 +27,16 @@ KERNEL static inline float f16_at(const uint8_t *p) {
 // The 16 levels of iq4_nl and iq4_xs, indexed by a nibble.
 static const int8_t iq4_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
-// The 6-bit scale and min of q4_k's and q5_k's sub-block s from their 12 bytes.
-static inline void k_scale_min(const uint8_t *sc, int s, int *scale, int *min) {
-    if (s < 4) { *scale = sc[s] & 63; *min = sc[s + 4] & 63; }
-    else { *scale = (sc[s + 4] & 0x0F) | ((sc[s - 4] >> 6) << 4); *min = (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4); }
+// The eight 6-bit scales (bytes 0..7) and mins (bytes 8..15) of q4_k's and q5_k's sub-blocks from their
+// 12 bytes at sc: sub-blocks 0..3 take the low six bits of bytes 0..3 (scales) and 4..7 (mins); 4..7 the
+// low (scales) and high (mins) nibbles of bytes 8..11, with the top two bits of bytes 0..3 (scales) and
+// 4..7 (mins) above them. Four 32-bit words of bit operations instead of sixteen per-byte extractions.
+KERNEL static inline __m128i k_scales_mins_bytes(const uint8_t *sc) {
+    uint32_t a, b, c;
+    memcpy(&a, sc, 4); memcpy(&b, sc + 4, 4); memcpy(&c, sc + 8, 4);
+    const uint32_t low6 = 0x3F3F3F3F, low4 = 0x0F0F0F0F, top2 = 0x03030303;
+    return _mm_setr_epi32((int)(a & low6), (int)((c & low4) | ((a >> 6) & top2) << 4),
+                          (int)(b & low6), (int)(((c >> 4) & low4) | ((b >> 6) & top2) << 4));
 }
 
 #endif

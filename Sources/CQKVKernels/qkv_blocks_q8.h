@@ -26,13 +26,6 @@ dot_rows_q8_fn qkv_q8_rows_vnni(int dtype_code);
 #define Q8_ROWS qkv_q8_rows_avx2
 #endif
 
-Q8_KERNEL static inline int hsum_i32x8(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
-}
-
 // u8 [32] · i8 [32] -> i16 [16], sums of adjacent pairs (a at most 128: no saturation).
 Q8_KERNEL static inline __m256i pairs(__m256i a, __m256i b) { return _mm256_maddubs_epi16(a, b); }
 
@@ -131,7 +124,11 @@ Q8_KERNEL static inline __m256 dot_iq4_nl_q8(const uint8_t *b, const int8_t *q, 
 }
 
 // Each super-block kernel returns d_x · (d · Σ scale · Σ w_q · q - dmin · Σ min · Σ q) for its 256 values,
-// the q sums bs [16] per 16 values; a negative bias on w_q (q3_k's 4, q6_k's 32) enters as a min.
+// the q sums bs [16] per 16 values; a negative bias on w_q (q3_k's 4, q6_k's 32) enters as a min. The two
+// integer sums are whole before the floats multiply them, as in llama.cpp: 8-bit activations are rounded
+// from the previous layer's output, so a change in float rounding here flips some of their roundings and
+// moves the model's log-probabilities (measured on Gemma 3: summing per lane in floats moved the mean by
+// 0.06 nats away from llama.cpp's).
 
 // Byte shuffles that spread scales g and g + 1 (g = 2i) of sixteen over eight bytes each.
 static const uint8_t scale_pair_pick[8][16] = {
@@ -146,6 +143,14 @@ static const uint8_t scale_pair_pick[8][16] = {
 Q8_KERNEL static inline __m256i add_scale_pair(__m256i acc, __m256i p, __m128i scales, int g) {
     const __m128i pick = _mm_loadu_si128((const __m128i *)scale_pair_pick[g / 2]);
     return add_scaled_pairs(acc, p, _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, pick)));
+}
+
+// The sum of the eight i32 lanes of v.
+Q8_KERNEL static inline int hsum_i32x8(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
 }
 
 // Σ_g scales[g] · bs[g] over the sixteen groups of a super-block (i8 scales, i16 sums).
@@ -195,22 +200,30 @@ Q8_KERNEL static float dot_q3_k_q8(const uint8_t *b, const int8_t *q, float dx, 
     return dx * d * (float)(dot_2bit_groups(b + 32, b, scales, q) - 4 * scaled_sums(scales, bs));
 }
 
+// Shuffles that spread i16 lane s of eight over all sixteen lanes of a 256-bit register.
+static const uint8_t i16_lane_pick[8][32] = {
+#define PICK(s) {2 * s, 2 * s + 1, 2 * s, 2 * s + 1, 2 * s, 2 * s + 1, 2 * s, 2 * s + 1, 2 * s, 2 * s + 1, 2 * s, 2 * s + 1, \
+                 2 * s, 2 * s + 1, 2 * s, 2 * s + 1, 2 * s, 2 * s + 1, 2 * s, 2 * s + 1, 2 * s, 2 * s + 1, 2 * s, 2 * s + 1, \
+                 2 * s, 2 * s + 1, 2 * s, 2 * s + 1, 2 * s, 2 * s + 1, 2 * s, 2 * s + 1}
+    PICK(0), PICK(1), PICK(2), PICK(3), PICK(4), PICK(5), PICK(6), PICK(7)
+#undef PICK
+};
+
 // q4_k [144] (qh null) and q5_k [176]: d, dmin, 12 bytes of scales and mins, then q5_k's qh [32] (fifth bit
 // of value 32·s + m: (qh[m] >> s) & 1), then qs [128]; w = d · sc · u - dmin · mn, u the nibble (| fifth
 // bit << 4).
 Q8_KERNEL static inline float dot_q45_k_q8(const uint8_t *b, const uint8_t *qh, const uint8_t *qs, const int8_t *q, float dx,
-                                        const int16_t *bs) {
+                                           const int16_t *bs) {
     const float d = f16_at(b), dmin = f16_at(b + 2);
+    const __m128i scales_mins = k_scales_mins_bytes(b + 4);
+    // The scales as i16 in both halves (for the shuffles), and each min twice, beside bs's two 16-value sums.
+    const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_mins));
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scales_mins, scales_mins));
+    const __m256i min_sums = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)bs));
     const __m256i mask = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     const __m256i high = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
-    __m256i acc = _mm256_setzero_si256();
-    int mins = 0;
+    __m256i sums = _mm256_setzero_si256();
     for (int j = 0; j < 4; j++) {
-        int scale[2], min[2];
-        for (int h = 0; h < 2; h++) {
-            k_scale_min(b + 4, 2 * j + h, &scale[h], &min[h]);
-            mins += min[h] * (bs[4 * j + 2 * h] + bs[4 * j + 2 * h + 1]);
-        }
         const __m256i bytes = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
         __m256i lo = _mm256_and_si256(bytes, mask), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask);
         if (qh) {
@@ -219,10 +232,10 @@ Q8_KERNEL static inline float dot_q45_k_q8(const uint8_t *b, const uint8_t *qh, 
         }
         const __m256i plo = pairs(lo, _mm256_loadu_si256((const __m256i *)(q + 64 * j)));
         const __m256i phi = pairs(hi, _mm256_loadu_si256((const __m256i *)(q + 64 * j + 32)));
-        acc = add_scaled_pairs(acc, plo, _mm256_set1_epi16((short)scale[0]));
-        acc = add_scaled_pairs(acc, phi, _mm256_set1_epi16((short)scale[1]));
+        sums = add_scaled_pairs(sums, plo, _mm256_shuffle_epi8(scales, _mm256_loadu_si256((const __m256i *)i16_lane_pick[2 * j])));
+        sums = add_scaled_pairs(sums, phi, _mm256_shuffle_epi8(scales, _mm256_loadu_si256((const __m256i *)i16_lane_pick[2 * j + 1])));
     }
-    return dx * (d * (float)hsum_i32x8(acc) - dmin * (float)mins);
+    return dx * (d * (float)hsum_i32x8(sums) - dmin * (float)hsum_i32x8(min_sums));
 }
 
 Q8_KERNEL static float dot_q4_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
@@ -238,9 +251,9 @@ Q8_KERNEL static float dot_q5_k_q8(const uint8_t *b, const int8_t *q, float dx, 
 Q8_KERNEL static float dot_q6_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
     const float d = f16_at(b + 208);
     const __m128i scales = _mm_loadu_si128((const __m128i *)(b + 192));
-    const int mins = 32 * scaled_sums(scales, bs);
     const __m256i mask4 = _mm256_set1_epi8(0x0F), mask2 = _mm256_set1_epi8(3);
-    __m256i acc = _mm256_setzero_si256();
+    const int mins = 32 * scaled_sums(scales, bs);
+    __m256i sums = _mm256_setzero_si256();
     for (int h = 0; h < 2; h++) {
         const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
         for (int j = 0; j < 4; j++) {
@@ -249,11 +262,10 @@ Q8_KERNEL static float dot_q6_k_q8(const uint8_t *b, const int8_t *q, float dx, 
             const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), mask2);
             const __m256i u = _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
             const __m256i p = pairs(u, _mm256_loadu_si256((const __m256i *)(q + 128 * h + 32 * j)));
-            const int g = 8 * h + 2 * j;
-            acc = add_scale_pair(acc, p, scales, g);
+            sums = add_scale_pair(sums, p, scales, 8 * h + 2 * j);
         }
     }
-    return dx * d * (float)(hsum_i32x8(acc) - mins);
+    return dx * d * (float)(hsum_i32x8(sums) - mins);
 }
 
 // iq4_xs [136]: d, scales_h u16, scales_l [4], qs [128]; sub-block s: w = d · (ls - 32) · K[nibble].
@@ -262,14 +274,14 @@ Q8_KERNEL static float dot_iq4_xs_q8(const uint8_t *b, const int8_t *q, float dx
     const float d = f16_at(b);
     uint16_t scales_h;
     memcpy(&scales_h, b + 2, 2);
-    __m256i acc = _mm256_setzero_si256();
+    __m256i sums = _mm256_setzero_si256();
     for (int s = 0; s < 8; s++) {
         const int ls = ((b[4 + s / 2] >> (4 * (s % 2))) & 0x0F) | ((scales_h >> (2 * s)) & 3) << 4;
         const __m256i v = iq4_levels32(b + 8 + 16 * s), x = _mm256_loadu_si256((const __m256i *)(q + 32 * s));
         const __m256i p = pairs(_mm256_sign_epi8(v, v), _mm256_sign_epi8(x, v));
-        acc = add_scaled_pairs(acc, p, _mm256_set1_epi16((short)(ls - 32)));
+        sums = add_scaled_pairs(sums, p, _mm256_set1_epi16((short)(ls - 32)));
     }
-    return dx * d * (float)hsum_i32x8(acc);
+    return dx * d * (float)hsum_i32x8(sums);
 }
 
 // y[r] for rows [row_begin, row_end) from x quantized per 32 (dx [k / 32], sums [k / 32]).
@@ -292,9 +304,9 @@ Q8_KERNEL static float dot_iq4_xs_q8(const uint8_t *b, const int8_t *q, float dx
 
 // y[r] for rows [row_begin, row_end) from x quantized per 256 (dx [k / 256], sums [k / 16]).
 #define DOT_ROWS_Q8_256(name, block_bytes)                                                                   \
-    Q8_KERNEL static void dot_rows_##name##_q8(const uint8_t *w, size_t row_bytes, const int8_t *q,              \
-                                            const float *dx, const int16_t *sums, float *y,                   \
-                                            size_t row_begin, size_t row_end, size_t k) {                     \
+    Q8_KERNEL static void dot_rows_##name##_q8(const uint8_t *w, size_t row_bytes, const int8_t *q,           \
+                                               const float *dx, const int16_t *sums, float *y,                \
+                                               size_t row_begin, size_t row_end, size_t k) {                  \
         const char *fetched = (const char *)w + row_begin * row_bytes + PREFETCH_BYTES;                      \
         for (size_t r = row_begin; r < row_end; r++) {                                                       \
             const uint8_t *row = w + r * row_bytes;                                                          \

@@ -23,7 +23,7 @@ if [ -n "${LEVELS:-}" ]; then
     what="AVX2 level against AVX-512 level"
 else
     mkdir "$out/base_src"
-    for f in qkv_blocks.c $kernels; do git show "${BASE:-HEAD}:Sources/CQKVKernels/$(basename "$f")" > "$out/base_src/$(basename "$f")" 2>/dev/null || true; done
+    for f in qkv_blocks.c qkv_blocks_q8.h qkv_blocks_common.h qkv_prefetch.h $kernels; do git show "${BASE:-HEAD}:Sources/CQKVKernels/$(basename "$f")" > "$out/base_src/$(basename "$f")" 2>/dev/null || true; done
     for f in "$out"/base_src/*; do [ -s "$f" ] || rm "$f"; done
     for f in qkv_blocks_q8.c qkv_blocks_q8_vnni.c; do [ -f "$out/base_src/$f" ] || echo '#include "qkv_kernels.h"' > "$out/base_src/$f"; done
     build base "$out/base_src/qkv_blocks.c" "$out/base_src"

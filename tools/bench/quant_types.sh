@@ -2,8 +2,8 @@
 # Block types side by side with llama.cpp: the LLaMA-134M benchmark shape (tools/bench/random_models.py)
 # quantized by `qkv convert --dtype T` (bit-identical to llama.cpp's llama-quantize on the same f32) to a
 # GGUF per type; qkv (release, from the mapping) and llama.cpp (the xllamacpp wheel,
-# ~/.cache/qkv-llamacpp-venv) run the same file with the same 256 prompt ids, 64 decoded tokens and
-# 2 threads, in alternation. Prints a Markdown table with the CPU model: prompt and decode tok/s, the
+# ~/.cache/qkv-llamacpp-venv, and llama-bench of the build for this CPU where there is one) run the same
+# file with 256 prompt tokens, 64 decoded tokens and 2 threads, in alternation. Prints a Markdown table with the CPU model: prompt and decode tok/s, the
 # ratio, and the GB/s of weights qkv reads per decoded token (every matrix once, the token embedding's
 # one row aside). ACTIVATIONS="f32 q8" runs qkv once per mode in each round (`--activations q8`:
 # 8-bit activations) beside one llama.cpp run, a row per mode. BENCH_JSON=file appends a JSON line per row
@@ -29,6 +29,11 @@ qkv="$(swift build -c release --show-bin-path)/qkv"
 mkdir -p "$models/quant"
 ids=$(python3 -c 'import random; r = random.Random(7); print(",".join(str(r.randrange(3, 32000)) for _ in range(256)))')
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; flags: $(grep -m1 '^flags' /proc/cpuinfo | grep -o -w -E 'avx512f|avx512_vnni|avx512_bf16|avx2' | sort -u | tr '\n' ' '); $threads threads"
+# llama.cpp built for this CPU (tools/bench/peers.sh with BUILD_LLAMACPP=1): its llama-bench times the same
+# file's 256-token prompt and 64 tokens decoded after 256 (-d), in C++; each llama.cpp figure is then the
+# better of the two builds, named in brackets (wheel: xllamacpp's AVX2 build; native: this CPU's).
+native=$HOME/.cache/qkv-llamacpp-build/bin/llama-bench
+[ -x "$native" ] || { native=""; echo "quant_types.sh: no llama.cpp build for this CPU ($HOME/.cache/qkv-llamacpp-build; BUILD_LLAMACPP=1 tools/bench/peers.sh makes it): the wheel alone" >&2; }
 echo "| activations | type | file | round | qkv prompt tok/s | llama.cpp prompt tok/s | ratio | qkv decode tok/s | llama.cpp decode tok/s | ratio | qkv weights GB/s |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 declare -A qp qd   # per activation mode
@@ -53,16 +58,25 @@ for type in $types; do
             { grep -v '^#[0-9]' "$models/quant/llamacpp.log" | grep -m5 -i -E 'error|unsupported|abort|failed' >&2
               echo "quant_types.sh: llama.cpp failed on $file (log: $models/quant/llamacpp.log)" >&2; exit 1; }
         read -r lp ld < <(echo "$peer_json" | python3 -c 'import json,sys; j=json.load(sys.stdin); print("%.1f %.1f" % (j["prompt_tok_s"], j["decode_tok_s"]))')
+        np=0; nd=0
+        if [ -n "$native" ]; then
+            rate='import json,sys; print("%.1f" % max(r["avg_ts"] for r in json.load(sys.stdin)))'
+            np=$("$native" -m "$file" -p 256 -n 0 -t "$threads" -r 2 -o json 2>/dev/null | python3 -c "$rate")
+            nd=$("$native" -m "$file" -p 0 -n 64 -d 256 -t "$threads" -r 2 -o json 2>/dev/null | python3 -c "$rate")
+        fi
         for mode in $modes; do
-            python3 - "$mode" "$type" "$(du -m "$file" | cut -f1)" "$round" "${qp[$mode]}" "$lp" "${qd[$mode]}" "$ld" "$weights" <<'EOF'
+            python3 - "$mode" "$type" "$(du -m "$file" | cut -f1)" "$round" "${qp[$mode]}" "$lp" "${qd[$mode]}" "$ld" "$weights" "$np" "$nd" <<'EOF'
 import json, os, sys
-a, t, mb, r, qp, lp, qd, ld, w = sys.argv[1:]
-qp, lp, qd, ld, w = map(float, (qp, lp, qd, ld, w))
-print("| %s | %s | %s MB | %s | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f |" % (a, t, mb, r, qp, lp, qp / lp, qd, ld, qd / ld, w * qd / 1e9))
+a, t, mb, r, qp, lp, qd, ld, w, np_, nd = sys.argv[1:]
+qp, lp, qd, ld, w, np_, nd = map(float, (qp, lp, qd, ld, w, np_, nd))
+pb, db = ("native", np_) if np_ > lp else ("wheel", lp), ("native", nd) if nd > ld else ("wheel", ld)
+print("| %s | %s | %s MB | %s | %.1f | %.1f (%s) | %.2f | %.1f | %.1f (%s) | %.2f | %.1f |"
+      % (a, t, mb, r, qp, pb[1], pb[0], qp / pb[1], qd, db[1], db[0], qd / db[1], w * qd / 1e9))
 if os.environ.get("BENCH_JSON"):
     with open(os.environ["BENCH_JSON"], "a") as f:
-        f.write(json.dumps({"model": "llama-134m", "type": t, "activations": a, "round": int(r), "qkv_prompt": qp, "peer_prompt": lp,
-                            "qkv_decode": qd, "peer_decode": ld, "weight_bytes": w}) + "\n")
+        f.write(json.dumps({"model": "llama-134m", "type": t, "activations": a, "round": int(r), "qkv_prompt": qp, "peer_prompt": pb[1],
+                            "peer_prompt_build": pb[0], "qkv_decode": qd, "peer_decode": db[1], "peer_decode_build": db[0],
+                            "weight_bytes": w}) + "\n")
 EOF
         done
     done
