@@ -284,13 +284,29 @@ Q8_KERNEL static float dot_iq4_xs_q8(const uint8_t *b, const int8_t *q, float dx
     return dx * d * (float)hsum_i32x8(sums);
 }
 
-// y[r] for rows [row_begin, row_end) from x quantized per 32 (dx [k / 32], sums [k / 32]).
+// y[r] for rows [row_begin, row_end) from x quantized per 32 (dx [k / 32], sums [k / 32]). Four rows at a
+// time: each row's blocks still go into one accumulator in order (the bits of one row alone), but the
+// four chains of FMAs overlap, where one row waited for each block's FMA before the next; a group reads
+// its rows at four times one row's pace, so the prefetch runs ahead in the group's order.
 #define DOT_ROWS_Q8_32(name, block_bytes)                                                                    \
-    Q8_KERNEL static void dot_rows_##name##_q8(const uint8_t *w, size_t row_bytes, const int8_t *q,              \
-                                            const float *dx, const int16_t *sums, float *y,                   \
-                                            size_t row_begin, size_t row_end, size_t k) {                     \
+    Q8_KERNEL static void dot_rows_##name##_q8(const uint8_t *w, size_t row_bytes, const int8_t *q,           \
+                                               const float *dx, const int16_t *sums, float *y,                \
+                                               size_t row_begin, size_t row_end, size_t k) {                  \
         const char *fetched = (const char *)w + row_begin * row_bytes + PREFETCH_BYTES;                      \
-        for (size_t r = row_begin; r < row_end; r++) {                                                       \
+        size_t r = row_begin;                                                                                \
+        for (; r + 4 <= row_end; r += 4) {                                                                   \
+            const uint8_t *row = w + r * row_bytes;                                                          \
+            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}; \
+            float rest[4] = {0, 0, 0, 0};                                                                    \
+            for (size_t b = 0; b < k / 32; b++) {                                                            \
+                prefetch_until(&fetched, (const char *)row + PREFETCH_BYTES + 4 * (b + 1) * block_bytes);    \
+                for (int i = 0; i < 4; i++)                                                                  \
+                    acc[i] = dot_##name##_q8(row + i * row_bytes + b * block_bytes, q + 32 * b, dx[b], sums[b], \
+                                             acc[i], &rest[i]);                                              \
+            }                                                                                                \
+            for (int i = 0; i < 4; i++) y[r + i] = block_sum8(acc[i]) + rest[i];                             \
+        }                                                                                                    \
+        for (; r < row_end; r++) {                                                                           \
             const uint8_t *row = w + r * row_bytes;                                                          \
             __m256 acc = _mm256_setzero_ps();                                                                \
             float rest = 0;                                                                                  \
