@@ -22,10 +22,30 @@ static _Atomic int level;
 
 static inline int current_level(void) { return atomic_load_explicit(&level, memory_order_relaxed); }
 
+// Whether the one-token row kernels run sixteen lanes wide at level 2: -1 (the default) by vendor, 1
+// always, 0 never (qkv_kernels_prefer_wide_rows). AMD's cores (Zen 4) execute a 512-bit operation as two
+// 256-bit halves, and their row kernels, which stream W from memory, ran slower sixteen wide than eight
+// (Specs/benchmarks.md); Intel's run them at full width. 1 in amd_cpu once qkv_kernels_detected has run.
+static _Atomic int wide_rows_choice = -1;
+static _Atomic int amd_cpu;
+
+static inline int wide_rows(void) {
+    if (current_level() != 2) return 0;
+    const int choice = atomic_load_explicit(&wide_rows_choice, memory_order_relaxed);
+    return choice >= 0 ? choice : !atomic_load_explicit(&amd_cpu, memory_order_relaxed);
+}
+
+int qkv_kernels_wide_rows(void) { return wide_rows(); }
+
+void qkv_kernels_prefer_wide_rows(int choice) {
+    atomic_store_explicit(&wide_rows_choice, choice < 0 ? -1 : choice > 0, memory_order_relaxed);
+}
+
 int qkv_kernels_detected(void) {
     __builtin_cpu_init();
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    atomic_store_explicit(&amd_cpu, __builtin_cpu_is("amd") ? 1 : 0, memory_order_relaxed);
     return avx512 ? 2 : avx2 ? 1 : 0;
 }
 
@@ -462,21 +482,21 @@ KERNEL512 static void dot_rows_q8_0_avx512(const void *w, const float *x, float 
     }
 }
 
-// The public row kernels: the widest the processor has.
+// The public row kernels: sixteen lanes wide where wide_rows() says so, else eight.
 void qkv_dot_rows_f32(const void *w, size_t row_bytes, const float *x, float *y, size_t row_begin, size_t row_end, size_t k) {
-    if (current_level() == 2) dot_rows_f32_avx512(w, row_bytes, x, y, row_begin, row_end, k);
+    if (wide_rows()) dot_rows_f32_avx512(w, row_bytes, x, y, row_begin, row_end, k);
     else dot_rows_f32_avx2(w, row_bytes, x, y, row_begin, row_end, k);
 }
 void qkv_dot_rows_f16(const void *w, size_t row_bytes, const float *x, float *y, size_t row_begin, size_t row_end, size_t k) {
-    if (current_level() == 2) dot_rows_f16_avx512(w, row_bytes, x, y, row_begin, row_end, k);
+    if (wide_rows()) dot_rows_f16_avx512(w, row_bytes, x, y, row_begin, row_end, k);
     else dot_rows_f16_avx2(w, row_bytes, x, y, row_begin, row_end, k);
 }
 void qkv_dot_rows_bf16(const void *w, size_t row_bytes, const float *x, float *y, size_t row_begin, size_t row_end, size_t k) {
-    if (current_level() == 2) dot_rows_bf16_avx512(w, row_bytes, x, y, row_begin, row_end, k);
+    if (wide_rows()) dot_rows_bf16_avx512(w, row_bytes, x, y, row_begin, row_end, k);
     else dot_rows_bf16_avx2(w, row_bytes, x, y, row_begin, row_end, k);
 }
 void qkv_dot_rows_q8_0(const void *w, const float *x, float *y, size_t row_begin, size_t row_end, size_t k) {
-    if (current_level() == 2) dot_rows_q8_0_avx512(w, x, y, row_begin, row_end, k);
+    if (wide_rows()) dot_rows_q8_0_avx512(w, x, y, row_begin, row_end, k);
     else dot_rows_q8_0_avx2(w, x, y, row_begin, row_end, k);
 }
 
@@ -675,7 +695,7 @@ GEMM_ROWS_256(gemm_rows_bf16_avx2, gemm_tile8_bf16)
 // The public many-token kernels: the widest the processor has (k a multiple of 16, as both need).
 int qkv_gemm_rows_q8_0(const float *x, size_t ldx, size_t m, const void *w, size_t k, float *y, size_t ldy,
                        size_t row_begin, size_t row_end) {
-    if (current_level() != 1 || m > 8 || k % 32 != 0) return 0;   // AVX-512's one-token kernel sums in another order
+    if (current_level() < 1 || wide_rows() || m > 8 || k % 32 != 0) return 0;   // the wide one-token kernel sums in another order
     gemm_rows_q8_0_avx2(x, ldx, m, w, k, y, ldy, row_begin, row_end);
     return 1;
 }
@@ -726,6 +746,8 @@ int qkv_kernels_detected(void) { return 0; }
 int qkv_kernels_supported(void) { return 0; }
 int qkv_kernels_level(void) { return 0; }
 int qkv_kernels_limit(int max_level) { return 0; }
+int qkv_kernels_wide_rows(void) { return 0; }
+void qkv_kernels_prefer_wide_rows(int choice) {}
 void qkv_dot_rows_f32(const void *w, size_t rb, const float *x, float *y, size_t a, size_t b, size_t k) {}
 void qkv_dot_rows_f16(const void *w, size_t rb, const float *x, float *y, size_t a, size_t b, size_t k) {}
 void qkv_dot_rows_bf16(const void *w, size_t rb, const float *x, float *y, size_t a, size_t b, size_t k) {}

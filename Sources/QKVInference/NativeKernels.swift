@@ -9,16 +9,24 @@ import QKVFormat
 /// f16, bf16 and q8_0 decoding (Specs/benchmarks.md has the measurement that justifies the C target).
 /// The widest level the processor has is used, unless QKV_KERNELS says `swift`, `avx2` or `avx512`
 /// (at most that level: for measuring one against another, and for machines where the check is wrong).
+/// At the AVX-512 level the one-token row kernels of f32, f16, bf16 and q8_0 run sixteen lanes wide on
+/// Intel's processors and eight on AMD's, where they measured faster so (`wideRows`); an explicit
+/// `QKV_KERNELS=avx512` runs them sixteen wide everywhere.
 public enum NativeKernels {
     /// The level in use in this process: chosen the first time it is read (at the latter when the first
     /// `ComputeContext` is made) and never changed by library code after that.
     public static let level: Level = {
-        let requested = ProcessInfo.processInfo.environment["QKV_KERNELS"].flatMap(Level.init(rawValue:)) ?? .avx512
-        return Level(index: Int(qkv_kernels_limit(CInt(requested.index))))
+        let named = ProcessInfo.processInfo.environment["QKV_KERNELS"].flatMap(Level.init(rawValue:))
+        if named == .avx512 { qkv_kernels_prefer_wide_rows(1) }
+        return Level(index: Int(qkv_kernels_limit(CInt((named ?? .avx512).index))))
     }()
 
     /// True when the C kernels are in use.
     public static var enabled: Bool { level != .swift }
+
+    /// True when the one-token row kernels run sixteen lanes wide (AVX-512 on a processor that runs them
+    /// faster so, or `QKV_KERNELS=avx512`).
+    public static var wideRows: Bool { _ = level; return qkv_kernels_wide_rows() != 0 }
 
     public enum Level: String, Sendable {
         case swift, avx2, avx512
@@ -63,7 +71,7 @@ func nativeDotColumns(_ dtype: DType, _ w: UnsafeRawPointer, rowBytes: Int, n: I
 // Y [m, r] = X [m, k] · W [r, :]ᵀ for r in `rows`, from W in place (W [*, k] rows `rowBytes` apart, f32, f16,
 // bf16 or a block type; X's rows `ldx` apart, Y's `ldy`). A block type's rows are each token's one-token
 // product, bit for bit (qkv_gemm_rows_blocks, qkv_gemm_rows_q8_0). False when these kernels cannot (no
-// AVX2, k not a multiple of 16, q8_0 under AVX-512): the caller then uses sgemm.
+// AVX2, k not a multiple of 16, q8_0 with sixteen-lane row kernels): the caller then uses sgemm.
 @inline(__always)
 func nativeMultiplyRows(_ dtype: DType, _ w: UnsafeRawPointer, rowBytes: Int, k: Int, _ x: UnsafePointer<Float>, ldx: Int, m: Int,
                         _ y: UnsafeMutablePointer<Float>, ldy: Int, rows: Range<Int>) -> Bool {
@@ -87,11 +95,14 @@ extension NativeKernels {
 
     /// Runs `body` with the C kernels at `level`, then returns to this process's level. For tests
     /// comparing the levels only (no other kernel may run meanwhile); library code never calls it.
+    /// At `.avx512` the row kernels run sixteen lanes wide whatever the vendor, so that tests cover them.
     static func atLevel(_ level: Level, _ body: () -> Void) {
         // The process's level first: chosen on first read, it would otherwise reset the level inside `body`.
-        let processLevel = Self.level
+        let processLevel = Self.level, processWide = qkv_kernels_wide_rows()
         _ = qkv_kernels_limit(CInt(level.index))
+        if level == .avx512 { qkv_kernels_prefer_wide_rows(1) }
         body()
         _ = qkv_kernels_limit(CInt(processLevel.index))
+        qkv_kernels_prefer_wide_rows(processLevel == .avx512 ? processWide : -1)
     }
 }

@@ -184,7 +184,7 @@ final class BlockKernelTests: XCTestCase {
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchFloats)
         defer { scratch.deallocate() }
         let matrices = try runnable.map { try WeightMatrix(file, $0.name + ".matrix") }
-        // At the AVX2 level, which every type's few-token kernel matches (q8_0's AVX-512 one-token kernel
+        // At the AVX2 level, which every type's few-token kernel matches (q8_0's sixteen-lane one-token kernel
         // sums in another order, and a q8_0 step there goes to sgemm).
         NativeKernels.atLevel(.avx2) {
             for w in matrices {
@@ -205,6 +205,28 @@ final class BlockKernelTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// The row kernels' width: eight lanes at the AVX2 level, sixteen when a test forces the AVX-512 level,
+    /// and at this process's level as the vendor decides (AMD eight, Intel sixteen). q8_0's few-token kernel
+    /// runs exactly where the one-token kernel is eight lanes wide, whose sums it repeats.
+    func testRowKernelWidth_followsTheLevelAndVendor_q8_0FewTokensOnlyWithEightLanes() throws {
+        let w = try WeightMatrix(file, "q8_0.matrix")
+        let x = values(3 * w.columns, seed: 5)
+        var y = [Float](repeating: 0, count: 3 * w.rows)
+        func fewTokensRan() -> Bool { qkv_gemm_rows_q8_0(x, w.columns, 3, w.base, w.columns, &y, w.rows, 0, w.rows) != 0 }
+        let vendor = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8).contains("AuthenticAMD") ? "AMD" : "other"
+        if NativeKernels.level == .avx512, ProcessInfo.processInfo.environment["QKV_KERNELS"] == nil {
+            XCTAssertEqual(NativeKernels.wideRows, vendor != "AMD", vendor)
+        }
+        XCTAssertEqual(fewTokensRan(), NativeKernels.enabled && !NativeKernels.wideRows)
+        for level in NativeKernels.availableLevels {
+            NativeKernels.atLevel(level) {
+                XCTAssertEqual(qkv_kernels_wide_rows() != 0, level == .avx512, "\(level)")
+                XCTAssertEqual(fewTokensRan(), level == .avx2, "\(level)")
+            }
+        }
+        XCTAssertEqual(fewTokensRan(), NativeKernels.enabled && !NativeKernels.wideRows, "restored")
     }
 
     /// The special blocks (non-finite and extreme scales), one block per row, four tokens at once: the same

@@ -26,6 +26,12 @@ int qkv_kernels_level(void);
 /// Uses the detected level, at most `max_level` (QKVInference once; tests and benchmarks that compare the
 /// levels); returns the level now in use. Call it between kernel calls, not during them.
 int qkv_kernels_limit(int max_level);
+/// 1 when the one-token row kernels (qkv_dot_rows_f32/f16/bf16/q8_0) run sixteen lanes wide: at level 2,
+/// by default on all but AMD processors, whose row kernels were faster eight lanes wide; 0 otherwise.
+int qkv_kernels_wide_rows(void);
+/// Whether level 2's row kernels run sixteen lanes wide: 1 always, 0 never, -1 by vendor (the default).
+/// Call it between kernel calls, not during them.
+void qkv_kernels_prefer_wide_rows(int choice);
 
 /// y[r] = W[r, :] · x for r in [row_begin, row_end); W [*, k] of f32, f16 or bf16; x [k].
 /// The three sum in the same order, so f16 and bf16 equal f32 on the widened W bit for bit.
@@ -45,7 +51,8 @@ void qkv_dot_columns_q8_0(const void *w, size_t n, const float *x, float *y, siz
 /// Y[t, r] for t in [0, m), r in [row_begin, row_end): qkv_dot_rows_q8_0 for each of up to 8 tokens X [m, k]
 /// (rows `ldx` apart; Y's `ldy` apart), each row of Y bit-identical to that call on its own x, each block of
 /// W widened once for all of them (a batched decode step). Returns 0, computing nothing, for more tokens,
-/// k not a multiple of 32, or at another level than AVX2 (whose one-token kernel sums in another order).
+/// k not a multiple of 32, or where the one-token kernel runs sixteen lanes wide (qkv_kernels_wide_rows; it
+/// sums in another order).
 int qkv_gemm_rows_q8_0(const float *x, size_t ldx, size_t m, const void *w, size_t k, float *y, size_t ldy,
                        size_t row_begin, size_t row_end);
 
