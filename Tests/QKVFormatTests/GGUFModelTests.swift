@@ -113,6 +113,60 @@ final class GGUFModelTests: XCTestCase {
         // Head 0 (rows 0-3, d = 4): Hugging Face rows [0, 1 | 2, 3] interleave to [0, 2, 1, 3].
         XCTAssertEqual(stride(from: 0, to: 16, by: 4).map { permuted[$0] / 4 }, [0, 2, 1, 3])
     }
+
+    /// Bands of output rows, as the GGUF writer makes them, put together are the whole permutation: bands
+    /// of 1, 3 (not dividing a head) and 7 rows, the last one partial, both ways.
+    func testRopePermutation_inBands_equalsTheWholePermutation() {
+        let rows = 24, rowBytes = 3, heads = 3
+        let source = (0..<rows * rowBytes).map { UInt8($0 % 251) }
+        for undo in [false, true] {
+            var whole = [UInt8](repeating: 0, count: source.count)
+            source.withUnsafeBytes { s in whole.withUnsafeMutableBytes { permuteRopeRows(s, rows: rows, heads: heads, rowBytes: rowBytes, undo: undo, into: $0) } }
+            // llama.cpp's order within a head of d = 8: Hugging Face row side·4 + j at 2j + side.
+            let reference = (0..<rows).flatMap { to -> ArraySlice<UInt8> in
+                let (h, k) = to.quotientAndRemainder(dividingBy: 8)
+                let from = undo ? h * 8 + (k % 4) * 2 + k / 4 : h * 8 + (k % 2) * 4 + k / 2
+                return source[from * rowBytes..<(from + 1) * rowBytes]
+            }
+            XCTAssertEqual(whole, reference, "undo \(undo)")
+            for band in [1, 3, 7] {
+                var banded: [UInt8] = []
+                for first in stride(from: 0, to: rows, by: band) {
+                    let count = min(band, rows - first)
+                    var piece = [UInt8](repeating: 0, count: count * rowBytes)
+                    source.withUnsafeBytes { s in
+                        piece.withUnsafeMutableBytes { permuteRopeRows(s, rows: rows, heads: heads, rowBytes: rowBytes, undo: undo, firstRow: first, rowCount: count, into: $0) }
+                    }
+                    banded += piece
+                }
+                XCTAssertEqual(banded, whole, "bands of \(band), undo \(undo)")
+            }
+        }
+    }
+
+    /// The tiled transpose equals the element-by-element definition on shapes around its 32-element tile
+    /// (one short, exact, one over, narrower than a tile), for every element size, whole and by column bands.
+    func testTransposeBlock_inTiles_equalsTheDefinition() {
+        for (rows, columns) in [(1, 1), (31, 33), (32, 64), (65, 7), (3, 100), (70, 70)] {
+            for size in [1, 2, 4, 8] {
+                let source = (0..<rows * columns * size).map { UInt8(truncatingIfNeeded: ($0 &* 2654435761) >> 13) }
+                for (first, count) in [(0, columns), (columns / 3, columns - columns / 3), (columns - 1, 1)] {
+                    var out = [UInt8](repeating: 0, count: count * rows * size)
+                    source.withUnsafeBytes { s in
+                        out.withUnsafeMutableBytes { transposeBlock(s, rows: rows, columns: columns, firstColumn: first, columnCount: count, elementSize: size, into: $0) }
+                    }
+                    var reference = [UInt8](repeating: 0, count: out.count)
+                    for r in 0..<rows {
+                        for c in 0..<count {
+                            let from = (r * columns + first + c) * size, to = (c * rows + r) * size
+                            reference[to..<to + size] = source[from..<from + size]
+                        }
+                    }
+                    XCTAssertEqual(out, reference, "\(rows)×\(columns), \(size)-byte elements, columns \(first) ..< \(first + count)")
+                }
+            }
+        }
+    }
 }
 
 final class QuantizedConversionTests: XCTestCase {

@@ -2,9 +2,10 @@
 """A 7B-shaped LLaMA checkpoint of random f16 weights, as a Hugging Face folder of sharded safetensors, for
 tools/bench/scale.sh: 4096 wide, 32 layers, 32 query heads over 8 key/value heads, MLP 11008, vocabulary
 32000 (about 6.7 B parameters, 13 GB). Written one shard at a time (each about 2 GB in memory at most);
-never committed. Needs numpy and safetensors.
+never committed. Needs numpy and safetensors. LAYERS (default 32) makes a model of the same tensor shapes
+with fewer layers, for profiling at a smaller size (4 layers: 1.9 GB).
 
-    python make_7b_checkpoint.py OUT_FOLDER
+    python make_7b_checkpoint.py OUT_FOLDER [LAYERS]
 """
 
 import json
@@ -38,7 +39,10 @@ def tensors():
 
 
 def main():
+    global L
     out = sys.argv[1]
+    if len(sys.argv) > 2:
+        L = int(sys.argv[2])
     os.makedirs(out, exist_ok=True)
     config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": D, "intermediate_size": F,
               "num_hidden_layers": L, "num_attention_heads": H, "num_key_value_heads": K, "vocab_size": V,

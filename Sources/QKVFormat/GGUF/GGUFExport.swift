@@ -29,6 +29,13 @@ final class GGUFExportWriter: ContainerWriter {
     private var rowFirst: [String: Int] = [:]
     /// Canonical tensors grouped by the GGUF tensor they make, in the file's order.
     let tensorOrder: [String]?
+    /// Canonical tensors pending as the bytes of their transpose (`appendTransposed`).
+    private var alreadyTransposed: Set<String> = []
+    /// Where `writeBands` makes each band of a transformed tensor.
+    private var bandBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 64)
+    /// The size of a band: small enough to stay in the L2 cache between the transform that makes it and
+    /// the write that copies it out.
+    static let bandBytes = 512 << 10
 
     /// `config` and `tokenizer` are the model's, as checked when it was read; `metadata` is what the file
     /// embeds (`config` and `tokenizer` as entries, provenance, and the keys a GGUF import kept).
@@ -130,8 +137,26 @@ final class GGUFExportWriter: ContainerWriter {
         }
     }
 
+    /// Whether the file holds canonical tensor `name` transposed, with the shape and type `stored` has:
+    /// then a checkpoint that stores it so (Hugging Face's W_O `[D, H·d]`) can hand its bytes to
+    /// `appendTransposed` as they are, and neither side transposes.
+    func storesTransposed(_ name: String, as stored: TensorInfo) -> Bool {
+        guard let output = outputs.first(where: { $0.sources == [name] }), case .transpose = output.transform else { return false }
+        return output.tensor.dims == stored.shape.reversed() && output.tensor.type == GGMLType(stored.dtype) && output.normShift == 0
+    }
+
+    /// Appends canonical tensor `name` as `transposed`, the bytes its transpose makes (`storesTransposed`).
+    func appendTransposed(_ transposed: TensorView, for name: String) throws {
+        alreadyTransposed.insert(name)
+        try append(transposed, as: name)
+    }
+
     func append(_ view: TensorView) throws {
-        pending[view.name] = view
+        try append(view, as: view.name)
+    }
+
+    private func append(_ view: TensorView, as canonicalName: String) throws {
+        pending[canonicalName] = view
         let output = outputs[next]
         guard output.sources.allSatisfy({ pending[$0] != nil }) else { return }
         let parts = output.sources.map { pending.removeValue(forKey: $0)! }
@@ -146,43 +171,73 @@ final class GGUFExportWriter: ContainerWriter {
             let rowBytes = parts[0].bytes.count / (rows + output.droppedRows)
             try parts[0].withUnsafeBytes { try writer.append(name: name, bytes: UnsafeRawBufferPointer(rebasing: $0[(output.droppedRows * rowBytes)...])) }
         case .view:
+            // In pieces whose mapped pages are dropped once written, as the .qkv writer does: a mapped
+            // source's largest tensor is then never resident whole.
+            try writer.append(name: name, byteCount: parts[0].bytes.count) { write in try parts[0].forEachChunk(write) }
+        case .transpose where alreadyTransposed.remove(output.sources[0]) != nil:
             try parts[0].withUnsafeBytes { try writer.append(name: name, bytes: $0) }
         case .transpose:
             // canonical [H, d, D] read as [H·d, D] -> GGUF's row-major [D, H·d]; blocks dequantized to f32 first
             let source = parts[0].dtype.isBlockQuantized ? DTypeConversion.dequantize(parts[0]) : parts[0]
             let (sourceRows, columns) = (output.tensor.dims[0], output.tensor.dims[1])
-            let out = OwnedStorage(count: source.bytes.count)
-            transposeBlock(source.bytes, rows: sourceRows, columns: columns, firstColumn: 0, columnCount: columns,
-                           elementSize: source.dtype.blockBytes, into: out.mutableBytes)
-            try writer.append(name: name, bytes: out.bytes)
+            let element = source.dtype.blockBytes
+            try writeBands(name: name, rows: columns, rowBytes: sourceRows * element) { first, count, band in
+                transposeBlock(source.bytes, rows: sourceRows, columns: columns, firstColumn: first, columnCount: count, elementSize: element, into: band)
+            }
         case .unpermuteRope(let heads):
-            let out = OwnedStorage(count: parts[0].bytes.count)
-            permuteRopeRows(parts[0].bytes, rows: rows, heads: heads, rowBytes: parts[0].bytes.count / rows, undo: false, into: out.mutableBytes)
-            try writer.append(name: name, bytes: out.bytes)
+            let rowBytes = parts[0].bytes.count / rows
+            try writeBands(name: name, rows: rows, rowBytes: rowBytes) { first, count, band in
+                permuteRopeRows(parts[0].bytes, rows: rows, heads: heads, rowBytes: rowBytes, undo: false, firstRow: first, rowCount: count, into: band)
+            }
         case .fusedRows, .fusedSlice:
             // Q, K, V one after another: rows of a [3n, D] weight, or elements of a [3n] bias.
-            let out = OwnedStorage(count: parts.reduce(0) { $0 + $1.bytes.count })
-            var at = 0
-            for part in parts {
-                UnsafeMutableRawBufferPointer(rebasing: out.mutableBytes[at..<at + part.bytes.count]).copyMemory(from: part.bytes)
-                at += part.bytes.count
+            try writer.append(name: name, byteCount: parts.reduce(0) { $0 + $1.bytes.count }) { write in
+                for part in parts { try write(part.bytes) }
             }
-            try writer.append(name: name, bytes: out.bytes)
         case .rowRange:
-            // The blocks of a fused weight, each at its own rows (whole rows: any dtype, blocks included).
+            // The blocks of a fused weight, each at its own rows (whole rows: any dtype, blocks included),
+            // written in row order; rows no block covers stay zero.
             let total = parts.reduce(0) { $0 + $1.bytes.count }
-            let out = OwnedStorage(count: total)
             let rowBytes = total / rows
-            for (part, source) in zip(parts, output.sources) {
-                let at = rowFirst[source]! * rowBytes
-                UnsafeMutableRawBufferPointer(rebasing: out.mutableBytes[at..<at + part.bytes.count]).copyMemory(from: part.bytes)
+            let placed = zip(parts, output.sources).map { (at: rowFirst[$1]! * rowBytes, part: $0) }.sorted { $0.at < $1.at }
+            try writer.append(name: name, byteCount: total) { write in
+                var at = 0
+                for (start, part) in placed {
+                    precondition(start >= at, "blocks of '\(name)' overlap")
+                    if start > at { try [UInt8](repeating: 0, count: start - at).withUnsafeBytes { try write($0) } }
+                    try write(part.bytes)
+                    at = start + part.bytes.count
+                }
+                if total > at { try [UInt8](repeating: 0, count: total - at).withUnsafeBytes { try write($0) } }
             }
-            try writer.append(name: name, bytes: out.bytes)
         case .fusedColumns, .permuteRope:
             preconditionFailure("not a GGUF transform")
         }
         try writeConstants()
     }
+
+    /// Writes the next tensor, `rows` rows of `rowBytes` each, a band of rows at a time: `fill(first,
+    /// count, band)` makes rows `first ..< first + count` in `band`. The band buffer is the writer's,
+    /// reused for every tensor, so a transformed tensor never exists whole in memory.
+    private func writeBands(name: String, rows: Int, rowBytes: Int, fill: (Int, Int, UnsafeMutableRawBufferPointer) -> Void) throws {
+        let bandRows = max(1, GGUFExportWriter.bandBytes / max(rowBytes, 1))
+        if bandBuffer.count < bandRows * rowBytes {
+            bandBuffer.deallocate()
+            bandBuffer = .allocate(byteCount: bandRows * rowBytes, alignment: 64)
+        }
+        try writer.append(name: name, byteCount: rows * rowBytes) { write in
+            var first = 0
+            while first < rows {
+                let count = min(bandRows, rows - first)
+                let band = UnsafeMutableRawBufferPointer(rebasing: bandBuffer[0..<count * rowBytes])
+                fill(first, count, band)
+                try write(UnsafeRawBufferPointer(band))
+                first += count
+            }
+        }
+    }
+
+    deinit { bandBuffer.deallocate() }
 
     func finish() throws {
         try writeConstants()

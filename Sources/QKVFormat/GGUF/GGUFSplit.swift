@@ -90,8 +90,8 @@ final class GGUFShardWriter: GGUFTensorSink {
         appendedInShard = 0
     }
 
-    func append(name: String, bytes: UnsafeRawBufferPointer) throws {
-        try current!.append(name: name, bytes: bytes)
+    func append(name: String, byteCount: Int, pieces: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        try current!.append(name: name, byteCount: byteCount, pieces: pieces)
         appendedInShard += 1
         guard appendedInShard == groups[shard].count else { return }
         try current!.finish()
@@ -114,9 +114,17 @@ final class GGUFShardWriter: GGUFTensorSink {
 
 /// Where GGUFExportWriter's tensors go: one file (GGUFWriter) or gguf-split's shards (GGUFShardWriter).
 protocol GGUFTensorSink: AnyObject {
-    func append(name: String, bytes: UnsafeRawBufferPointer) throws
+    /// The next tensor, as pieces `pieces` hands to its argument in order (`GGUFWriter`'s rules).
+    func append(name: String, byteCount: Int, pieces: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws
     func finish() throws
     func abandon()
 }
 
 extension GGUFWriter: GGUFTensorSink {}
+
+extension GGUFTensorSink {
+    /// The next tensor, whole.
+    func append(name: String, bytes: UnsafeRawBufferPointer) throws {
+        try append(name: name, byteCount: bytes.count) { write in try write(bytes) }
+    }
+}

@@ -84,12 +84,23 @@ public final class GGUFWriter {
 
     /// Appends the next tensor's raw bytes: for any ggml type, including quantised ones qkv has no dtype for.
     public func append(name: String, bytes: UnsafeRawBufferPointer) throws {
+        try append(name: name, byteCount: bytes.count) { write in try write(bytes) }
+    }
+
+    /// Appends the next tensor as consecutive pieces: `pieces` calls `write` with each in order, and they
+    /// add up to `byteCount`. A transform can then fill one reused buffer a band at a time instead of
+    /// making the whole tensor first.
+    func append(name: String, byteCount: Int, pieces: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         precondition(next < tensorInfos.count, "more tensors than listed")
         let info = tensorInfos[next]
-        precondition(name == info.name && bytes.count == info.byteCount,
-                     "tensor \(next) is listed as '\(info.name)' of \(info.byteCount) bytes, got '\(name)' of \(bytes.count)")
-        try output.write(bytes)
-        written += bytes.count
+        precondition(name == info.name && byteCount == info.byteCount,
+                     "tensor \(next) is listed as '\(info.name)' of \(info.byteCount) bytes, got '\(name)' of \(byteCount)")
+        let start = written
+        try pieces { piece in
+            try output.write(piece)
+            written += piece.count
+        }
+        precondition(written - start == byteCount, "tensor '\(name)' came as \(written - start) bytes of \(byteCount)")
         try pad(to: Int(GGUFLayout.align(UInt64(written), alignment)!))
         next += 1
     }

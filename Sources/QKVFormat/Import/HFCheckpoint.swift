@@ -286,6 +286,16 @@ public final class HFCheckpoint: WeightFile, Sendable {
         return result
     }
 
+    /// The stored tensor canonical `name` is the transpose of (Hugging Face's W_O, `[D, H·d]`), as it is
+    /// in the file; nil for a tensor made any other way. A writer that transposes it back, as GGUF does,
+    /// writes these bytes and skips both transposes.
+    func transposedSource(_ name: String) throws -> TensorView? {
+        guard let step = plan[name], step.transform == .transpose else { return nil }
+        let source = try step.from.sourceTensor(step.source)
+        guard source.dtype.blockSize == 1, step.transform.fits(source: source.info, target: step.target) else { return nil }
+        return source
+    }
+
     // MARK: Finding the files
 
     static func folder(of path: String) -> String {

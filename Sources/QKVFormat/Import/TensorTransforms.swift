@@ -119,16 +119,26 @@ enum TensorTransform: Equatable, Sendable {
 }
 
 // M [rows, columns] -> out [columnCount, rows] = (M[:, firstColumn ..< firstColumn + columnCount])^T
+// In square tiles, so the strided side of each tile (one cache line per row or column) stays in the L1
+// cache: element by element, every write of a wide matrix lands on another cache line and page.
 func transposeBlock(_ source: UnsafeRawBufferPointer, rows: Int, columns: Int, firstColumn: Int, columnCount: Int,
                     elementSize: Int, into out: UnsafeMutableRawBufferPointer) {
     func run<T>(_: T.Type) {
         // Both buffers are at least element-aligned (mapped tensors start on 8-byte boundaries in
         // safetensors only by luck, so read unaligned; our own buffers are 64-byte aligned).
         let dst = out.bindMemory(to: T.self)
-        for r in 0..<rows {
-            let rowStart = (r * columns + firstColumn) * MemoryLayout<T>.stride
-            for c in 0..<columnCount {
-                dst[c * rows + r] = source.loadUnaligned(fromByteOffset: rowStart + c * MemoryLayout<T>.stride, as: T.self)
+        let size = MemoryLayout<T>.stride
+        let tile = 32
+        for r0 in stride(from: 0, to: rows, by: tile) {
+            let r1 = min(r0 + tile, rows)
+            for c0 in stride(from: 0, to: columnCount, by: tile) {
+                let c1 = min(c0 + tile, columnCount)
+                for r in r0..<r1 {
+                    let rowStart = (r * columns + firstColumn) * size
+                    for c in c0..<c1 {
+                        dst[c * rows + r] = source.loadUnaligned(fromByteOffset: rowStart + c * size, as: T.self)
+                    }
+                }
             }
         }
     }
@@ -146,16 +156,20 @@ func transposeBlock(_ source: UnsafeRawBufferPointer, rows: Int, columns: Int, f
 // dtype works, blocks included.
 func permuteRopeRows(_ source: UnsafeRawBufferPointer, rows: Int, heads: Int, rowBytes: Int, undo: Bool,
                      into out: UnsafeMutableRawBufferPointer) {
+    permuteRopeRows(source, rows: rows, heads: heads, rowBytes: rowBytes, undo: undo, firstRow: 0, rowCount: rows, into: out)
+}
+
+// The output rows firstRow ..< firstRow + rowCount of `permuteRopeRows`, into `out` from its start: a
+// writer can make a large permuted weight a band at a time in one reused buffer.
+func permuteRopeRows(_ source: UnsafeRawBufferPointer, rows: Int, heads: Int, rowBytes: Int, undo: Bool,
+                     firstRow: Int, rowCount: Int, into out: UnsafeMutableRawBufferPointer) {
     let d = rows / heads, half = d / 2
-    for h in 0..<heads {
-        for j in 0..<half {
-            for side in 0..<2 {
-                let huggingFace = h * d + side * half + j
-                let llamaCpp = h * d + 2 * j + side
-                let (from, to) = undo ? (llamaCpp, huggingFace) : (huggingFace, llamaCpp)
-                UnsafeMutableRawBufferPointer(rebasing: out[to * rowBytes..<(to + 1) * rowBytes])
-                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: source[from * rowBytes..<(from + 1) * rowBytes]))
-            }
-        }
+    for to in firstRow..<firstRow + rowCount {
+        // Within a head, Hugging Face's row side·half + j is llama.cpp's row 2j + side.
+        let (h, k) = to.quotientAndRemainder(dividingBy: d)
+        let from = undo ? h * d + (k % half) * 2 + k / half : h * d + (k % 2) * half + k / 2
+        let at = (to - firstRow) * rowBytes
+        UnsafeMutableRawBufferPointer(rebasing: out[at..<at + rowBytes])
+            .copyMemory(from: UnsafeRawBufferPointer(rebasing: source[from * rowBytes..<(from + 1) * rowBytes]))
     }
 }

@@ -138,6 +138,15 @@ public enum Converter {
             let written = Set(ordered.map(\.name))
             omitted = targets.map(\.name).filter { !written.contains($0) }
             for (i, target) in ordered.enumerated() {
+                // Hugging Face's W_O is GGUF's as it is: written from the file without a transpose there and back.
+                if let gguf = writer as? GGUFExportWriter, let checkpoint = model.file as? HFCheckpoint,
+                   let stored = try checkpoint.transposedSource(target.name), stored.dtype == target.dtype,
+                   gguf.storesTransposed(target.name, as: stored.info) {
+                    try gguf.appendTransposed(stored, for: target.name)
+                    stored.storage.doneReading(stored.bytes)
+                    progress(i + 1, targets.count)
+                    continue
+                }
                 let view = try model.file.tensor(target.name)
                 var source = view.dtype.isBlockQuantized && target.dtype != view.dtype ? DTypeConversion.dequantize(view) : view
                 if turnsToRows(view.info) { source = rowsLayout(source, target: target) }
