@@ -101,7 +101,47 @@ int qkv_gemm_rows_blocks_q8(int dtype_code, const float *x, size_t ldx, size_t m
     return 1;
 }
 
+// The panel's share of qkv_gemm_panels_q8's scratch, and each token's (its scales, q sums and quants).
+static size_t panel_scratch_bytes(int dtype_code, size_t k) { return (qkv_q8_panel_bytes(dtype_code, k) + 63) / 64 * 64; }
+static size_t panel_token_bytes(int dtype_code, size_t k) {
+    const size_t n = activation_block(dtype_code), g = n == 32 ? 32 : 16;
+    return (k / n) * sizeof(float) + (k / g + 2) * sizeof(int16_t) + k;
+}
+
+size_t qkv_gemm_panels_q8_scratch(int dtype_code, size_t m, size_t k) {
+    return panel_scratch_bytes(dtype_code, k) + m * panel_token_bytes(dtype_code, k);
+}
+
+int qkv_gemm_panels_q8(int dtype_code, const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k,
+                       float *y, size_t ldy, size_t row_begin, size_t row_end, void *scratch, size_t scratch_bytes) {
+    if (qkv_kernels_level() < 2 || !__builtin_cpu_supports("avx512vnni")) return 0;
+    const qkv_q8_panel_gemm_fn gemm = qkv_q8_panel_gemm_vnni(dtype_code);
+    const size_t n = activation_block(dtype_code), g = n == 32 ? 32 : 16;
+    if (!gemm || k % n != 0 || k > 65536 || m == 0) return 0;
+    // The scratch as the panel, then a group of tokens: scales [k / n] (f32), q sums [k / g + 2] and quants [k] each.
+    const size_t panel_bytes = panel_scratch_bytes(dtype_code, k), token_bytes = panel_token_bytes(dtype_code, k);
+    if (scratch_bytes < panel_bytes + token_bytes) return 0;
+    const size_t group = (scratch_bytes - panel_bytes) / token_bytes;
+    uint8_t *panel = scratch;
+    float *dx = (float *)(panel + panel_bytes);
+    for (size_t t0 = 0; t0 < m; t0 += group) {
+        const size_t count = m - t0 < group ? m - t0 : group;
+        int16_t *sums = (int16_t *)(dx + count * (k / n));
+        int8_t *q = (int8_t *)(sums + count * (k / g + 2));
+        for (size_t t = 0; t < count; t++) {
+            int16_t *ts = sums + t * (k / g + 2);
+            quantize_x_q8(x + (t0 + t) * ldx, k, n, g, q + t * k, dx + t * (k / n), ts);
+            ts[k / g] = ts[k / g + 1] = 0;
+        }
+        gemm(q, dx, sums, count, (const uint8_t *)w, row_bytes, k, y + t0 * ldy, ldy, row_begin, row_end, panel);
+    }
+    return 1;
+}
+
 #else
+size_t qkv_gemm_panels_q8_scratch(int dtype_code, size_t m, size_t k) { return 0; }
+int qkv_gemm_panels_q8(int dtype_code, const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k,
+                       float *y, size_t ldy, size_t row_begin, size_t row_end, void *scratch, size_t scratch_bytes) { return 0; }
 int qkv_dot_rows_blocks_q8(int dtype_code, const void *w, size_t row_bytes, const float *x, float *y,
                            size_t row_begin, size_t row_end, size_t k) { return 0; }
 int qkv_gemm_rows_blocks_q8(int dtype_code, const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k,

@@ -18,6 +18,15 @@ typedef void (*dot_rows_q8_fn)(const uint8_t *w, size_t row_bytes, const int8_t 
 dot_rows_q8_fn qkv_q8_rows_avx2(int dtype_code);
 dot_rows_q8_fn qkv_q8_rows_vnni(int dtype_code);
 
+// Y [t, r] for m tokens already quantized (qkv_blocks_q8.c's layout: token t's quants at q + t · k, scales
+// at dx + t · (k / n), q sums at sums + t · (k / g + 2)) through rows [row_begin, row_end), `panel` scratch of
+// qkv_q8_panel_bytes(dtype_code, k) bytes (float-aligned). VNNI build only.
+typedef void (*qkv_q8_panel_gemm_fn)(const int8_t *q, const float *dx, const int16_t *sums, size_t m, const uint8_t *w,
+                                     size_t row_bytes, size_t k, float *y, size_t ldy, size_t row_begin, size_t row_end,
+                                     uint8_t *panel);
+qkv_q8_panel_gemm_fn qkv_q8_panel_gemm_vnni(int dtype_code);
+size_t qkv_q8_panel_bytes(int dtype_code, size_t k);
+
 #if QKV_Q8_VNNI
 #define Q8_KERNEL __attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f,avx2,fma,f16c")))
 #define Q8_ROWS qkv_q8_rows_vnni
@@ -209,6 +218,19 @@ static const uint8_t i16_lane_pick[8][32] = {
 #undef PICK
 };
 
+// Values 64j..64j+31 (*lo) and 64j+32..64j+63 (*hi) of a q4_k or q5_k super-block as bytes: the nibbles of
+// qs[32j..32j+31], with q5_k's fifth bits from `high` (its qh; zero for q4_k) where qh is set.
+Q8_KERNEL static inline void k_quant_bytes(const uint8_t *qs, int qh, __m256i high, int j, __m256i *lo, __m256i *hi) {
+    const __m256i mask = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    const __m256i bytes = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+    *lo = _mm256_and_si256(bytes, mask);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask);
+    if (qh) {
+        *lo = _mm256_or_si256(*lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * j), one), 4));
+        *hi = _mm256_or_si256(*hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * j + 1), one), 4));
+    }
+}
+
 // q4_k [144] (qh null) and q5_k [176]: d, dmin, 12 bytes of scales and mins, then q5_k's qh [32] (fifth bit
 // of value 32·s + m: (qh[m] >> s) & 1), then qs [128]; w = d · sc · u - dmin · mn, u the nibble (| fifth
 // bit << 4).
@@ -220,16 +242,11 @@ Q8_KERNEL static inline float dot_q45_k_q8(const uint8_t *b, const uint8_t *qh, 
     const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_mins));
     const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scales_mins, scales_mins));
     const __m256i min_sums = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)bs));
-    const __m256i mask = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     const __m256i high = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
     __m256i sums = _mm256_setzero_si256();
     for (int j = 0; j < 4; j++) {
-        const __m256i bytes = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-        __m256i lo = _mm256_and_si256(bytes, mask), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask);
-        if (qh) {
-            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * j), one), 4));
-            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * j + 1), one), 4));
-        }
+        __m256i lo, hi;
+        k_quant_bytes(qs, qh != NULL, high, j, &lo, &hi);
         const __m256i plo = pairs(lo, _mm256_loadu_si256((const __m256i *)(q + 64 * j)));
         const __m256i phi = pairs(hi, _mm256_loadu_si256((const __m256i *)(q + 64 * j + 32)));
         sums = add_scaled_pairs(sums, plo, _mm256_shuffle_epi8(scales, _mm256_loadu_si256((const __m256i *)i16_lane_pick[2 * j])));
@@ -246,22 +263,26 @@ Q8_KERNEL static float dot_q5_k_q8(const uint8_t *b, const int8_t *q, float dx, 
     return dot_q45_k_q8(b, b + 16, b + 48, q, dx, bs);
 }
 
+// Values 128h + 32j .. +31 of a q6_k super-block b as bytes u in 0..63: nibble j / 2 of ql[64h + 32(j % 2) + m]
+// with bits 2j of qh[32h + m] above it.
+Q8_KERNEL static inline __m256i q6_k_bytes(const uint8_t *b, int h, int j) {
+    const __m256i ql = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32 * (j % 2)));
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+    const __m256i low = _mm256_and_si256(_mm256_srli_epi16(ql, 4 * (j / 2)), _mm256_set1_epi8(0x0F));
+    const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), _mm256_set1_epi8(3));
+    return _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
+}
+
 // q6_k [210]: ql [128], qh [64], scales i8 [16], d; w = d · sc · (u - 32), u = low | high << 4 in 0..63;
 // value 128·h + 32·j + m: nibble j / 2 of ql[64·h + 32·(j % 2) + m], bits 2j of qh[32·h + m].
 Q8_KERNEL static float dot_q6_k_q8(const uint8_t *b, const int8_t *q, float dx, const int16_t *bs) {
     const float d = f16_at(b + 208);
     const __m128i scales = _mm_loadu_si128((const __m128i *)(b + 192));
-    const __m256i mask4 = _mm256_set1_epi8(0x0F), mask2 = _mm256_set1_epi8(3);
     const int mins = 32 * scaled_sums(scales, bs);
     __m256i sums = _mm256_setzero_si256();
     for (int h = 0; h < 2; h++) {
-        const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
         for (int j = 0; j < 4; j++) {
-            const __m256i ql = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32 * (j % 2)));
-            const __m256i low = _mm256_and_si256(_mm256_srli_epi16(ql, 4 * (j / 2)), mask4);
-            const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), mask2);
-            const __m256i u = _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
-            const __m256i p = pairs(u, _mm256_loadu_si256((const __m256i *)(q + 128 * h + 32 * j)));
+            const __m256i p = pairs(q6_k_bytes(b, h, j), _mm256_loadu_si256((const __m256i *)(q + 128 * h + 32 * j)));
             sums = add_scale_pair(sums, p, scales, 8 * h + 2 * j);
         }
     }
@@ -365,3 +386,346 @@ dot_rows_q8_fn Q8_ROWS(int dtype_code) {
     default: return NULL;
     }
 }
+
+#if QKV_Q8_VNNI
+// Many tokens through one weight (a prompt) with 8-bit activations, on panels of eight weight rows. A
+// panel's blocks are unpacked once into bytes u (0..255) interleaved by four values, chunk c of a block
+// holding values 4c..4c+3 of each of the eight rows: one vpdpbusd with four of a token's quants broadcast
+// then adds those four products for all eight rows, lane r for row r, and the panel serves every token.
+// Per block, row r's y gains d_x · (d · S − dmin · M), both sums exact integers:
+//   S = Σ_g scale_g · Σ_{i in group g} u_i · q_i   (groups of `SG` values; a scale of 1 when SG is 0)
+//   M = Σ_h min_h · Σ_{i in group h} q_i           (h over the activation's q-sum groups, 32 or 16 values)
+// A weight's offset (q8_0's and iq4_nl's 128 added to make u unsigned, q4_0's 8, q5_0's 16, q6_k's 32)
+// enters as a min with dmin = d, and S − M is then taken in integers (`SHARE_D`), so it costs no float
+// cancellation; the _1 types' m is a min with dmin = −m. These are the one-token kernels' integers, but
+// y's float rounding differs from theirs: a prompt's rows are not bit-identical to decoding each token.
+enum { PANEL_ROWS = 8, PANEL_TOKENS = 4 };
+
+// Per block of a panel: d [8], dmin [8], then the groups' scales [n / SG][8] as i32 and the mins
+// [pairs][8] as i16 pairs (min_2p, min_2p+1) for vpdpwssd against a token's two q sums.
+static inline size_t panel_meta_bytes(size_t n, size_t sg) {
+    const size_t groups = n == 32 ? 1 : 16;
+    return 64 + (sg ? n / sg : 0) * 32 + (groups + 1) / 2 * 32;
+}
+
+// One row's block as it enters a panel: u [n] in value order, d, dmin, the scales and the mins per q-sum group.
+typedef struct {
+    float d, dmin;
+    int32_t scale[16];
+    int16_t min[16];
+} panel_row_meta;
+
+typedef void (*panel_unpack_fn)(const uint8_t *b, uint8_t *u, panel_row_meta *meta);
+
+Q8_KERNEL static void unpack_q8_0(const uint8_t *b, uint8_t *u, panel_row_meta *meta) {
+    _mm256_storeu_si256((__m256i *)u, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + 2)), _mm256_set1_epi8((char)0x80)));
+    meta->d = meta->dmin = f16_at(b);
+    meta->min[0] = 128;
+}
+
+Q8_KERNEL static void unpack_q4_0(const uint8_t *b, uint8_t *u, panel_row_meta *meta) {
+    _mm256_storeu_si256((__m256i *)u, nibbles32(b + 2));
+    meta->d = meta->dmin = f16_at(b);
+    meta->min[0] = 8;
+}
+
+Q8_KERNEL static void unpack_q4_1(const uint8_t *b, uint8_t *u, panel_row_meta *meta) {
+    _mm256_storeu_si256((__m256i *)u, nibbles32(b + 4));
+    meta->d = f16_at(b);
+    meta->dmin = -f16_at(b + 2);
+    meta->min[0] = 1;
+}
+
+Q8_KERNEL static void unpack_q5_0(const uint8_t *b, uint8_t *u, panel_row_meta *meta) {
+    _mm256_storeu_si256((__m256i *)u, _mm256_or_si256(nibbles32(b + 6), bits32_as_16(b + 2)));
+    meta->d = meta->dmin = f16_at(b);
+    meta->min[0] = 16;
+}
+
+Q8_KERNEL static void unpack_q5_1(const uint8_t *b, uint8_t *u, panel_row_meta *meta) {
+    _mm256_storeu_si256((__m256i *)u, _mm256_or_si256(nibbles32(b + 8), bits32_as_16(b + 4)));
+    meta->d = f16_at(b);
+    meta->dmin = -f16_at(b + 2);
+    meta->min[0] = 1;
+}
+
+Q8_KERNEL static void unpack_iq4_nl(const uint8_t *b, uint8_t *u, panel_row_meta *meta) {
+    _mm256_storeu_si256((__m256i *)u, _mm256_xor_si256(iq4_levels32(b + 2), _mm256_set1_epi8((char)0x80)));
+    meta->d = meta->dmin = f16_at(b);
+    meta->min[0] = 128;
+}
+
+// q4_k and q5_k (qh null for q4_k): sub-block s of 32 values has scale sc_s and min mn_s (both q-sum
+// groups 2s and 2s + 1).
+Q8_KERNEL static inline void unpack_q45_k(const uint8_t *b, const uint8_t *qh, const uint8_t *qs, uint8_t *u, panel_row_meta *meta) {
+    meta->d = f16_at(b);
+    meta->dmin = f16_at(b + 2);
+    uint8_t sm[16];
+    _mm_storeu_si128((__m128i *)sm, k_scales_mins_bytes(b + 4));
+    for (int s = 0; s < 8; s++) {
+        meta->scale[s] = sm[s];
+        meta->min[2 * s] = meta->min[2 * s + 1] = sm[8 + s];
+    }
+    const __m256i high = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+    for (int j = 0; j < 4; j++) {
+        __m256i lo, hi;
+        k_quant_bytes(qs, qh != NULL, high, j, &lo, &hi);
+        _mm256_storeu_si256((__m256i *)(u + 64 * j), lo);
+        _mm256_storeu_si256((__m256i *)(u + 64 * j + 32), hi);
+    }
+}
+
+Q8_KERNEL static void unpack_q4_k(const uint8_t *b, uint8_t *u, panel_row_meta *meta) { unpack_q45_k(b, NULL, b + 16, u, meta); }
+Q8_KERNEL static void unpack_q5_k(const uint8_t *b, uint8_t *u, panel_row_meta *meta) { unpack_q45_k(b, b + 16, b + 48, u, meta); }
+
+// q6_k: group g of 16 values has scale sc_g and min 32 · sc_g (the bias 32 on u, with dmin = d).
+Q8_KERNEL static void unpack_q6_k(const uint8_t *b, uint8_t *u, panel_row_meta *meta) {
+    meta->d = meta->dmin = f16_at(b + 208);
+    for (int g = 0; g < 16; g++) {
+        meta->scale[g] = (int8_t)b[192 + g];
+        meta->min[g] = (int16_t)(32 * (int8_t)b[192 + g]);
+    }
+    for (int h = 0; h < 2; h++) {
+        for (int j = 0; j < 4; j++) _mm256_storeu_si256((__m256i *)(u + 128 * h + 32 * j), q6_k_bytes(b, h, j));
+    }
+}
+
+// q2_k and q3_k's 2-bit quants as bytes in value order (value 128·h + 32·l + m: bits 2l of qs[32·h + m]), with
+// q3_k's third bit (hmask[m] >> (4h + l)) & 1 as bit 2 where hmask is not null.
+Q8_KERNEL static inline void unpack_2bit(const uint8_t *qs, const uint8_t *hmask, uint8_t *u) {
+    const __m256i mask = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    const __m256i high = hmask ? _mm256_loadu_si256((const __m256i *)hmask) : _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        const __m256i bytes = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+        for (int l = 0; l < 4; l++) {
+            __m256i v = _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * l), mask);
+            if (hmask) v = _mm256_or_si256(v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 4 * h + l), one), 2));
+            _mm256_storeu_si256((__m256i *)(u + 128 * h + 32 * l), v);
+        }
+    }
+}
+
+// q2_k: group g of 16 values has scale (low nibble of byte g) and min (high nibble), with d and dmin.
+Q8_KERNEL static void unpack_q2_k(const uint8_t *b, uint8_t *u, panel_row_meta *meta) {
+    meta->d = f16_at(b + 80);
+    meta->dmin = f16_at(b + 82);
+    for (int g = 0; g < 16; g++) {
+        meta->scale[g] = b[g] & 0x0F;
+        meta->min[g] = b[g] >> 4;
+    }
+    unpack_2bit(b + 16, NULL, u);
+}
+
+// q3_k: group g of 16 values has the six-bit scale sc_g − 32 (low nibble of byte 96 + g % 8, the high one
+// for g ≥ 8; its top two bits (u32 at 104 >> (8 · (g % 4) + 2 · (g / 4))) & 3) and the min 4 · (sc_g − 32)
+// (u's bias 4, with dmin = d).
+Q8_KERNEL static void unpack_q3_k(const uint8_t *b, uint8_t *u, panel_row_meta *meta) {
+    meta->d = meta->dmin = f16_at(b + 108);
+    uint32_t hb;
+    memcpy(&hb, b + 104, 4);
+    for (int g = 0; g < 16; g++) {
+        const int low = g < 8 ? b[96 + g] & 0x0F : b[96 + g - 8] >> 4;
+        const int high = (hb >> (8 * (g % 4) + 2 * (g / 4))) & 3;
+        meta->scale[g] = (low | high << 4) - 32;
+        meta->min[g] = (int16_t)(4 * meta->scale[g]);
+    }
+    unpack_2bit(b + 32, b, u);
+}
+
+// iq4_xs: sub-block s of 32 values has the scale ls − 32 and the min 128 · (ls − 32) (u = level + 128, dmin = d).
+Q8_KERNEL static void unpack_iq4_xs(const uint8_t *b, uint8_t *u, panel_row_meta *meta) {
+    meta->d = meta->dmin = f16_at(b);
+    uint16_t scales_h;
+    memcpy(&scales_h, b + 2, 2);
+    for (int s = 0; s < 8; s++) {
+        const int ls = ((b[4 + s / 2] >> (4 * (s % 2))) & 0x0F) | ((scales_h >> (2 * s)) & 3) << 4;
+        meta->scale[s] = ls - 32;
+        meta->min[2 * s] = meta->min[2 * s + 1] = (int16_t)(128 * (ls - 32));
+        _mm256_storeu_si256((__m256i *)(u + 32 * s), _mm256_xor_si256(iq4_levels32(b + 8 + 16 * s), _mm256_set1_epi8((char)0x80)));
+    }
+}
+
+// The eight rows' u [8][n] (rows n bytes apart) into chunks: out [n / 4][8][4]. An 8 x 8 transpose of
+// 32-bit words per 32 values.
+Q8_KERNEL static void interleave_rows(const uint8_t *u, size_t n, uint8_t *out) {
+    for (size_t v = 0; v < n; v += 32) {
+        __m256i r[8], a[8], b2[8];
+        for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_si256((const __m256i *)(u + i * n + v));
+        for (int i = 0; i < 8; i += 2) {
+            a[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+            a[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+        }
+        for (int i = 0; i < 8; i += 4) {
+            b2[i] = _mm256_unpacklo_epi64(a[i], a[i + 2]);
+            b2[i + 1] = _mm256_unpackhi_epi64(a[i], a[i + 2]);
+            b2[i + 2] = _mm256_unpacklo_epi64(a[i + 1], a[i + 3]);
+            b2[i + 3] = _mm256_unpackhi_epi64(a[i + 1], a[i + 3]);
+        }
+        // b2[0..3]: rows 0..3 of words {0,4}, {1,5}, {2,6}, {3,7}; b2[4..7] rows 4..7 of the same.
+        for (int i = 0; i < 4; i++) {
+            _mm256_storeu_si256((__m256i *)(out + 8 * v + 32 * i), _mm256_permute2x128_si256(b2[i], b2[i + 4], 0x20));
+            _mm256_storeu_si256((__m256i *)(out + 8 * v + 32 * (i + 4)), _mm256_permute2x128_si256(b2[i], b2[i + 4], 0x31));
+        }
+    }
+}
+
+// Unpacks rows [row, row + count) (count ≤ 8; the others zero) of W [*, k] into a panel: values [k / 4][8][4],
+// then per block its meta (panel_meta_bytes). `u` is scratch of 8 · n bytes.
+Q8_KERNEL static void unpack_panel(panel_unpack_fn unpack, size_t n, size_t sg, size_t block_bytes, const uint8_t *w, size_t row_bytes,
+                                   size_t row, size_t count, size_t k, uint8_t *values, uint8_t *meta, uint8_t *u) {
+    const size_t groups = n == 32 ? 1 : 16, pairs = (groups + 1) / 2, meta_bytes = panel_meta_bytes(n, sg);
+    for (size_t b = 0; b < k / n; b++) {
+        float *d = (float *)(meta + b * meta_bytes), *dmin = d + 8;
+        int32_t *scales = (int32_t *)(dmin + 8);
+        int16_t *mins = (int16_t *)(scales + (sg ? n / sg : 0) * 8);
+        for (size_t r = 0; r < PANEL_ROWS; r++) {
+            panel_row_meta m;
+            memset(&m, 0, sizeof m);
+            if (r < count) unpack(w + (row + r) * row_bytes + b * block_bytes, u + r * n, &m);
+            else memset(u + r * n, 0, n);
+            d[r] = m.d;
+            dmin[r] = m.dmin;
+            for (size_t g = 0; sg && g < n / sg; g++) scales[8 * g + r] = m.scale[g];
+            for (size_t p = 0; p < pairs; p++) {
+                mins[16 * p + 2 * r] = m.min[2 * p];
+                mins[16 * p + 2 * r + 1] = 2 * p + 1 < groups ? m.min[2 * p + 1] : 0;
+            }
+        }
+        interleave_rows(u, n, values + b * n * 8);
+    }
+}
+
+// The 32-bit word at p broadcast to all eight lanes (four i8 quants, or two i16 q sums).
+Q8_KERNEL static inline __m256i broadcast32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+// Y [t, row + r] for PANEL_TOKENS tokens (their quants q[t] [k], scales dx[t] [k / n], q sums sums[t] [k / gq,
+// one i16 of padding after]) against one panel; lanes r ≥ count are not stored. Inlined per dtype, so n,
+// sg and share_d are constants.
+Q8_KERNEL static inline __attribute__((always_inline)) void panel_tokens(
+    const uint8_t *values, const uint8_t *meta, size_t n, size_t sg, int share_d, size_t k,
+    const int8_t *const q[PANEL_TOKENS], const float *const dx[PANEL_TOKENS], const int16_t *const sums[PANEL_TOKENS],
+    float *const y[PANEL_TOKENS], size_t stored, size_t count) {
+    const size_t groups = n == 32 ? 1 : 16, gq = n / groups, pairs = (groups + 1) / 2, meta_bytes = panel_meta_bytes(n, sg);
+    __m256 acc[PANEL_TOKENS];
+    for (int t = 0; t < PANEL_TOKENS; t++) acc[t] = _mm256_setzero_ps();
+    for (size_t b = 0; b < k / n; b++) {
+        const uint8_t *vb = values + b * n * 8;
+        const float *d = (const float *)(meta + b * meta_bytes), *dmin = d + 8;
+        const int32_t *scales = (const int32_t *)(dmin + 8);
+        const int16_t *mins = (const int16_t *)(scales + (sg ? n / sg : 0) * 8);
+        __m256i s[PANEL_TOKENS], m[PANEL_TOKENS];
+        for (int t = 0; t < PANEL_TOKENS; t++) s[t] = m[t] = _mm256_setzero_si256();
+        if (!sg) {
+            for (size_t c = 0; c < n / 4; c++) {
+                const __m256i wc = _mm256_loadu_si256((const __m256i *)(vb + 32 * c));
+                for (int t = 0; t < PANEL_TOKENS; t++) s[t] = _mm256_dpbusd_epi32(s[t], wc, broadcast32(q[t] + b * n + 4 * c));
+            }
+        } else {
+            for (size_t g = 0; g < n / sg; g++) {
+                __m256i part[PANEL_TOKENS];
+                for (int t = 0; t < PANEL_TOKENS; t++) part[t] = _mm256_setzero_si256();
+                for (size_t c = g * sg / 4; c < (g + 1) * sg / 4; c++) {
+                    const __m256i wc = _mm256_loadu_si256((const __m256i *)(vb + 32 * c));
+                    for (int t = 0; t < PANEL_TOKENS; t++) part[t] = _mm256_dpbusd_epi32(part[t], wc, broadcast32(q[t] + b * n + 4 * c));
+                }
+                const __m256i scale = _mm256_loadu_si256((const __m256i *)(scales + 8 * g));
+                for (int t = 0; t < PANEL_TOKENS; t++) s[t] = _mm256_add_epi32(s[t], _mm256_mullo_epi32(part[t], scale));
+            }
+        }
+        for (size_t p = 0; p < pairs; p++) {
+            const __m256i mp = _mm256_loadu_si256((const __m256i *)(mins + 16 * p));
+            for (int t = 0; t < PANEL_TOKENS; t++) m[t] = _mm256_dpwssd_epi32(m[t], mp, broadcast32(sums[t] + b * (n / gq) + 2 * p));
+        }
+        const __m256 dv = _mm256_loadu_ps(d), dminv = _mm256_loadu_ps(dmin);
+        for (int t = 0; t < PANEL_TOKENS; t++) {
+            const __m256 scale = _mm256_set1_ps(dx[t][b]);
+            if (share_d) {
+                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s[t], m[t])), _mm256_mul_ps(dv, scale), acc[t]);
+            } else {
+                const __m256 v = _mm256_fmsub_ps(dv, _mm256_cvtepi32_ps(s[t]), _mm256_mul_ps(dminv, _mm256_cvtepi32_ps(m[t])));
+                acc[t] = _mm256_fmadd_ps(v, scale, acc[t]);
+            }
+        }
+    }
+    for (size_t t = 0; t < stored; t++) {
+        if (count == PANEL_ROWS) {
+            _mm256_storeu_ps(y[t], acc[t]);
+        } else {
+            float lanes[PANEL_ROWS];
+            _mm256_storeu_ps(lanes, acc[t]);
+            memcpy(y[t], lanes, count * sizeof(float));
+        }
+    }
+}
+
+// Y [t, r] for t in [0, m), r in [row_begin, row_end): the tokens already quantized (token t's quants at
+// q + t · k, scales at dx + t · (k / n), q sums at sums + t · (k / gq + 2)), panel by panel; `panel` is
+// scratch of qkv_q8_panel_bytes(dtype, k) bytes.
+#define PANEL_GEMM(name, n, sg, share_d, block_bytes)                                                          \
+    Q8_KERNEL static void panel_gemm_##name(const int8_t *q, const float *dx, const int16_t *sums, size_t m,      \
+                                            const uint8_t *w, size_t row_bytes, size_t k, float *y, size_t ldy,  \
+                                            size_t row_begin, size_t row_end, uint8_t *panel) {                  \
+        const size_t gq = n == 32 ? 32 : 16;                                                                  \
+        uint8_t *values = panel, *meta = panel + 8 * k, *u = meta + (k / n) * panel_meta_bytes(n, sg);         \
+        for (size_t row = row_begin; row < row_end; row += PANEL_ROWS) {                                      \
+            const size_t count = row_end - row < PANEL_ROWS ? row_end - row : PANEL_ROWS;                      \
+            unpack_panel(unpack_##name, n, sg, block_bytes, w, row_bytes, row, count, k, values, meta, u);     \
+            for (size_t t0 = 0; t0 < m; t0 += PANEL_TOKENS) {                                                \
+                const int8_t *tq[PANEL_TOKENS];                                                               \
+                const float *tdx[PANEL_TOKENS];                                                               \
+                const int16_t *tsums[PANEL_TOKENS];                                                           \
+                float *ty[PANEL_TOKENS];                                                                      \
+                const size_t stored = m - t0 < PANEL_TOKENS ? m - t0 : PANEL_TOKENS;                          \
+                for (size_t i = 0; i < PANEL_TOKENS; i++) {                                                   \
+                    const size_t t = t0 + (i < stored ? i : 0);                                               \
+                    tq[i] = q + t * k;                                                                        \
+                    tdx[i] = dx + t * (k / n);                                                                \
+                    tsums[i] = sums + t * (k / gq + 2);                                                       \
+                    ty[i] = y + t * ldy + row;                                                                \
+                }                                                                                             \
+                panel_tokens(values, meta, n, sg, share_d, k, tq, tdx, tsums, ty, stored, count);            \
+            }                                                                                                 \
+        }                                                                                                     \
+    }
+
+PANEL_GEMM(q8_0, 32, 0, 1, 34)
+PANEL_GEMM(q4_0, 32, 0, 1, 18)
+PANEL_GEMM(q4_1, 32, 0, 0, 20)
+PANEL_GEMM(q5_0, 32, 0, 1, 22)
+PANEL_GEMM(q5_1, 32, 0, 0, 24)
+PANEL_GEMM(iq4_nl, 32, 0, 1, 18)
+PANEL_GEMM(q4_k, 256, 32, 0, 144)
+PANEL_GEMM(q5_k, 256, 32, 0, 176)
+PANEL_GEMM(q6_k, 256, 16, 1, 210)
+PANEL_GEMM(q2_k, 256, 16, 0, 84)
+PANEL_GEMM(q3_k, 256, 16, 1, 110)
+PANEL_GEMM(iq4_xs, 256, 32, 1, 136)
+
+qkv_q8_panel_gemm_fn qkv_q8_panel_gemm_vnni(int dtype_code) {
+    switch (dtype_code) {
+    case 32: return panel_gemm_q8_0;
+    case 33: return panel_gemm_q4_0;
+    case 34: return panel_gemm_q4_1;
+    case 35: return panel_gemm_q5_0;
+    case 36: return panel_gemm_q5_1;
+    case 42: return panel_gemm_iq4_nl;
+    case 39: return panel_gemm_q4_k;
+    case 40: return panel_gemm_q5_k;
+    case 41: return panel_gemm_q6_k;
+    case 37: return panel_gemm_q2_k;
+    case 38: return panel_gemm_q3_k;
+    case 43: return panel_gemm_iq4_xs;
+    default: return NULL;
+    }
+}
+
+size_t qkv_q8_panel_bytes(int dtype_code, size_t k) {
+    const size_t n = dtype_code >= 37 && dtype_code <= 43 && dtype_code != 42 ? 256 : 32;
+    const size_t sg = n == 32 ? 0 : dtype_code == 39 || dtype_code == 40 || dtype_code == 43 ? 32 : 16;
+    return 8 * k + (k / n) * panel_meta_bytes(n, sg) + 8 * n;
+}
+#endif

@@ -51,6 +51,8 @@ int qkv_kernels_detected(void) {
 
 int qkv_kernels_supported(void) { return qkv_kernels_detected() > 0; }
 
+int qkv_kernels_vnni(void) { return qkv_kernels_detected() == 2 && __builtin_cpu_supports("avx512vnni"); }
+
 int qkv_kernels_level(void) { return current_level(); }
 
 int qkv_kernels_limit(int max_level) {
@@ -744,6 +746,7 @@ void qkv_dot_columns_q8_0(const void *w, size_t n, const float *x, float *y, siz
 // Not x86: the Swift kernels run instead.
 int qkv_kernels_detected(void) { return 0; }
 int qkv_kernels_supported(void) { return 0; }
+int qkv_kernels_vnni(void) { return 0; }
 int qkv_kernels_level(void) { return 0; }
 int qkv_kernels_limit(int max_level) { return 0; }
 int qkv_kernels_wide_rows(void) { return 0; }

@@ -24,6 +24,11 @@ public enum NativeKernels {
     /// True when the C kernels are in use.
     public static var enabled: Bool { level != .swift }
 
+    /// True when a prompt's products through block-quantized weights take 8-bit activations under
+    /// `ActivationPrecision.q8`, as one-token products do: at the AVX-512 level on a CPU with VNNI, whose
+    /// integer dot products make them faster than sgemm on widened weights; elsewhere prompts keep f32.
+    public static var eightBitPrompts: Bool { level == .avx512 && qkv_kernels_vnni() != 0 }
+
     /// True when the one-token row kernels run sixteen lanes wide (AVX-512 on a processor that runs them
     /// faster so, or `QKV_KERNELS=avx512`).
     public static var wideRows: Bool { _ = level; return qkv_kernels_wide_rows() != 0 }
@@ -38,8 +43,8 @@ public enum NativeKernels {
 /// What the one-token products of block-quantized weights multiply: the activations in f32 (exact: a
 /// quantized file computes what its f32 dequantization computes) or quantized to 8-bit blocks for
 /// integer dot products, as llama.cpp does (faster, not exact; Specs/quantization.md, "8-bit activations").
-/// Other weights, and the many-token products of a prompt, always take f32 activations; the rows of a
-/// batched decode step are one-token products.
+/// Other weights always take f32 activations, and so do a prompt's products unless
+/// `NativeKernels.eightBitPrompts` (AVX-512 VNNI); the rows of a batched decode step are one-token products.
 public enum ActivationPrecision: String, Sendable, CaseIterable {
     case f32, q8
 }

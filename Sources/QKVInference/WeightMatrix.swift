@@ -149,13 +149,20 @@ struct WeightMatrix: @unchecked Sendable {
     func tileRows(scratchFloats: Int) -> Int { max(8, min(scratchFloats, Self.tileFloats) / max(columns, 1) / 8 * 8) }
 
     /// Y [m, r] = X [m, columns] · W [r, :]ᵀ for r in `rows`, Y's rows `ldy` apart (many tokens through
-    /// a Linear weight). A few tokens (`directTokens`, `directBlockTokens`) go to the C kernels that read W in
-    /// place; else f32 goes to sgemm in place, other dtypes a tile of rows at a time through `scratch` (at
-    /// least `scratchFloats`). Calls OpenBLAS on the calling thread's terms.
+    /// a Linear weight). With 8-bit activations on a CPU with VNNI, the tokens' 8-bit blocks meet panels of
+    /// W unpacked once in `scratch` (qkv_gemm_panels_q8); else a few tokens (`directTokens`,
+    /// `directBlockTokens`) go to the C kernels that read W in place, f32 to sgemm in place, other dtypes a
+    /// tile of rows at a time through `scratch` (at least `scratchFloats`). Calls OpenBLAS on the calling
+    /// thread's terms.
     func multiply(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, rows range: Range<Int>,
                   scratch: UnsafeMutablePointer<Float>, scratchFloats: Int) {
         guard !range.isEmpty else { return }
         let k = columns
+        if integerActivations, m > 1,
+           qkv_gemm_panels_q8(CInt(dtype.rawValue), x, k, m, base, rowBytes, k, y, ldy, range.lowerBound, range.upperBound,
+                              scratch, scratchFloats * MemoryLayout<Float>.size) != 0 {
+            return
+        }
         if m <= (dtype.isBlockQuantized ? Self.directBlockTokens : Self.directTokens), NativeKernels.enabled,
            nativeMultiplyRows(dtype, base, rowBytes: rowBytes, k: k, x, ldx: k, m: m, y, ldy: ldy, rows: range) {
             return

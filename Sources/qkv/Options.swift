@@ -80,7 +80,7 @@ struct ThreadOptions: ParsableArguments {
 /// `--activations`, shared by the commands that decode (generate, score, serve).
 struct ActivationOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "What one-token products of block-quantized weights (q4_0 … q6_k, iq4, q8_0) multiply: f32 activations, exact (the file computes what its f32 dequantization computes), or q8: 8-bit blocks and integer dot products, as llama.cpp does (faster, not exact; prompts keep f32).",
+        "What one-token products of block-quantized weights (q4_0 … q6_k, iq4, q8_0) multiply: f32 activations, exact (the file computes what its f32 dequantization computes), or q8: 8-bit blocks and integer dot products, as llama.cpp does (faster, not exact; prompts too on CPUs with AVX-512 VNNI, else they keep f32).",
         valueName: "f32|q8"))
     var activations: ActivationPrecision = .f32
 }

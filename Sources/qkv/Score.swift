@@ -28,7 +28,7 @@ struct Score: ParsableCommand {
     @Flag(help: "Print JSON: ids, pieces, log_probs (null for the first token), mean_log_prob, perplexity (null when it overflows).")
     var json = false
 
-    @Flag(help: "Feed the tokens through decode steps, one at a time, as generation computes them (implied by --activations q8, which only one-token products take).")
+    @Flag(help: "Feed the tokens through decode steps, one at a time, as generation computes them (implied by --activations q8 on CPUs whose prompts keep f32 activations: those without AVX-512 VNNI).")
     var oneTokenAtATime = false
 
     @OptionGroup var threading: ThreadOptions
@@ -52,7 +52,7 @@ struct Score: ParsableCommand {
             tokens = try language.encode(try text ?? InputText.read(file!))
         }
         let start = Date()
-        let (logProbabilities, pieces) = try language.score(tokens, oneTokenAtATime: oneTokenAtATime || precision.activations == .q8)
+        let (logProbabilities, pieces) = try language.score(tokens, oneTokenAtATime: oneTokenAtATime || (precision.activations == .q8 && !NativeKernels.eightBitPrompts))
         let seconds = Date().timeIntervalSince(start)
         let mean = logProbabilities.isEmpty ? 0 : logProbabilities.reduce(0, +) / Double(logProbabilities.count)
         let perplexity = exp(-mean)

@@ -470,6 +470,140 @@ final class BlockKernelTests: XCTestCase {
         }
     }
 
+    /// The types whose prompts run on panels of eight weight rows under 8-bit activations (qkv_gemm_panels_q8).
+    var panelTypes: [DType] { runnable.filter(\.isBlockQuantized) }
+
+    /// Y [m, rows] from qkv_gemm_panels_q8 for `share` (NaN elsewhere), or nil when it refused (then nothing written).
+    func panelProduct(_ dtype: DType, _ w: WeightMatrix, _ x: [Float], m: Int, share: Range<Int>, scratchBytes: Int) -> [Float]? {
+        var y = [Float](repeating: .nan, count: m * w.rows)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (scratchBytes + 3) / 4)
+        defer { scratch.deallocate() }
+        let ran = y.withUnsafeMutableBufferPointer {
+            qkv_gemm_panels_q8(CInt(dtype.rawValue), x, w.columns, m, w.base, w.rowBytes, w.columns, $0.baseAddress!, w.rows,
+                               share.lowerBound, share.upperBound, scratch, scratchBytes)
+        }
+        guard ran != 0 else {
+            XCTAssertTrue(y.allSatisfy(\.isNaN), "\(dtype): refused, and nothing written")
+            return nil
+        }
+        return y
+    }
+
+    /// A prompt's tokens through panels (VNNI only; at the AVX-512 level of a CPU that has it): each token's
+    /// row of Y is its product with x on the 8-bit grid (the one-token kernel's integers, another float
+    /// rounding), for every share (panels of eight rows and a tail), token count (groups of four and a
+    /// tail) and scratch size (every token at once, one at a time); too small a scratch, the AVX2 level
+    /// and a CPU without VNNI compute nothing.
+    func testPanels_everyPanelType_isTheProductWithXOnItsEightBitGrid() throws {
+        let vnni = qkv_kernels_vnni() != 0
+        XCTAssertEqual(Set(panelTypes), [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .q2_k, .q3_k, .q4_k, .q5_k, .q6_k, .iq4_xs])
+        for dtype in panelTypes {
+            let (w, dense) = try matrix(dtype)
+            let (rows, columns) = (w.rows, w.columns)
+            XCTAssertGreaterThan(rows, 8, "\(dtype): rows for a panel and a tail")
+            for m in [2, 5, 13] {
+                let x = values(m * columns, seed: 59 + UInt64(m))
+                let everyToken = qkv_gemm_panels_q8_scratch(CInt(dtype.rawValue), m, columns)
+                let oneToken = qkv_gemm_panels_q8_scratch(CInt(dtype.rawValue), 1, columns)
+                NativeKernels.atLevel(.avx2) {
+                    XCTAssertNil(panelProduct(dtype, w, x, m: m, share: 0..<rows, scratchBytes: everyToken), "\(dtype): no panels at the AVX2 level")
+                }
+                guard NativeKernels.availableLevels.contains(.avx512) else { continue }
+                NativeKernels.atLevel(.avx512) {
+                    XCTAssertNil(panelProduct(dtype, w, x, m: m, share: 0..<rows, scratchBytes: oneToken - 1), "\(dtype): scratch for no token")
+                    for scratchBytes in [everyToken, oneToken] {
+                        for share in [0..<rows, 3..<12, 12..<13] {
+                            guard let y = panelProduct(dtype, w, x, m: m, share: share, scratchBytes: scratchBytes) else {
+                                XCTAssertFalse(vnni, "\(dtype): refused on a CPU with VNNI")
+                                continue
+                            }
+                            XCTAssertTrue(vnni, "\(dtype): ran without VNNI")
+                            for t in 0..<m {
+                                let xt = Array(x[(t * columns)..<((t + 1) * columns)])
+                                let grid = eightBitGrid(xt, block: activationBlock(dtype)).values
+                                for r in 0..<rows {
+                                    guard share.contains(r) else {
+                                        XCTAssertTrue(y[t * rows + r].isNaN, "\(dtype): row \(r) outside \(share) written")
+                                        continue
+                                    }
+                                    let terms = (0..<columns).map { Double(dense[r * columns + $0]) * grid[$0] }
+                                    check(y[t * rows + r], terms.reduce(0, +), terms.map(abs).reduce(0, +),
+                                          "\(dtype) token \(t) of \(m) row \(r) of \(share), scratch \(scratchBytes)")
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The special blocks one per row through panels: finite references matched on the 8-bit grid, a
+    /// non-finite scale giving a non-finite y (VNNI only).
+    func testPanels_specialBlocks_oneBlockPerRow() throws {
+        guard qkv_kernels_vnni() != 0 else {
+            var y: [Float] = [0, 0]
+            XCTAssertEqual(qkv_gemm_panels_q8(CInt(DType.q4_k.rawValue), [Float](repeating: 1, count: 512), 256, 2,
+                                              [UInt8](repeating: 0, count: 144), 144, 256, &y, 1, 0, 1, nil, 1 << 20), 0, "no VNNI: refused")
+            return
+        }
+        for dtype in panelTypes {
+            let view = try file.tensor(dtype.name)
+            let reference = try file.tensor(dtype.name + ".f32").withUnsafeBufferPointer(of: Float.self) { Array($0) }
+            let size = dtype.blockSize, bytes = dtype.blockBytes, blocks = reference.count / size, m = 3
+            let x = values(m * size, seed: 61)
+            let scratchBytes = qkv_gemm_panels_q8_scratch(CInt(dtype.rawValue), m, size)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (scratchBytes + 3) / 4)
+            defer { scratch.deallocate() }
+            var y = [Float](repeating: .nan, count: m * blocks)
+            let ran = try view.withUnsafeBytes { raw in
+                var ran: CInt = 0
+                let base = try XCTUnwrap(raw.baseAddress)
+                NativeKernels.atLevel(.avx512) {
+                    ran = y.withUnsafeMutableBufferPointer {
+                        qkv_gemm_panels_q8(CInt(dtype.rawValue), x, size, m, base, bytes, size, $0.baseAddress!, blocks, 0, blocks, scratch, scratchBytes)
+                    }
+                }
+                return ran
+            }
+            XCTAssertEqual(ran, 1, "\(dtype)")
+            var nonFinite = 0
+            for t in 0..<m {
+                let grid = eightBitGrid(Array(x[(t * size)..<((t + 1) * size)]), block: activationBlock(dtype)).values
+                for b in 0..<blocks {
+                    let terms = (0..<size).map { Double(reference[b * size + $0]) * grid[$0] }
+                    let want = terms.reduce(0, +)
+                    if want.isFinite {
+                        check(y[t * blocks + b], want, terms.map(abs).reduce(0, +), "\(dtype) token \(t) block \(b)")
+                    } else {
+                        XCTAssertFalse(y[t * blocks + b].isFinite, "\(dtype) token \(t) block \(b): \(y[t * blocks + b]), want \(want)")
+                        nonFinite += 1
+                    }
+                }
+            }
+            XCTAssertGreaterThan(nonFinite, 0, "\(dtype): the fixture plants infinite and NaN scales")
+        }
+    }
+
+    func testPanels_refuseWhatTheyDoNotRun() throws {
+        let (w, _) = try matrix(.q4_k)
+        let x = values(3 * w.columns, seed: 67)
+        let scratchBytes = qkv_gemm_panels_q8_scratch(CInt(DType.q4_k.rawValue), 3, w.columns)
+        NativeKernels.atLevel(NativeKernels.availableLevels.last ?? .avx2) {
+            for (dtype, what) in [(DType.f16, "f16"), (.bf16, "bf16"), (.iq2_xxs, "dequantize-only")] {
+                XCTAssertNil(panelProduct(dtype, w, x, m: 3, share: 0..<w.rows, scratchBytes: scratchBytes), what)
+            }
+            var y = [Float](repeating: .nan, count: 3 * w.rows)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchBytes / 4 + 1)
+            defer { scratch.deallocate() }
+            XCTAssertEqual(qkv_gemm_panels_q8(CInt(DType.q4_k.rawValue), x, w.columns, 3, w.base, w.rowBytes, 128, &y, w.rows, 0, w.rows,
+                                              scratch, scratchBytes), 0, "k not whole super-blocks")
+            XCTAssertEqual(qkv_gemm_panels_q8(CInt(DType.q4_k.rawValue), x, w.columns, 0, w.base, w.rowBytes, w.columns, &y, w.rows, 0, w.rows,
+                                              scratch, scratchBytes), 0, "no tokens")
+            XCTAssertTrue(y.allSatisfy(\.isNaN), "nothing computed")
+        }
+    }
+
     func testQuantizedActivations_refusesWhatItDoesNotRun() throws {
         let (w, _) = try matrix(.q4_k)
         var y = [Float](repeating: .nan, count: w.rows)

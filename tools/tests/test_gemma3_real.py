@@ -122,13 +122,27 @@ def test_score_with_f32_activations_is_transformers_per_token(flags):
     assert np.abs(got - transformers[:n - 1]).max() < 1e-3
 
 
-def test_score_with_eight_bit_activations_is_llama_cpps_arithmetic():
-    """`--activations q8` quantizes what the blocks multiply as llama.cpp does: over 159 tokens its mean
-    log-prob lands beside llama.cpp's (the two differ token by token only in rounding details and
-    llama.cpp's f16 KV cache) and away from the exact one."""
+def test_score_with_eight_bit_activations_through_decode_steps_is_llama_cpps_arithmetic():
+    """`--activations q8` quantizes what the blocks multiply as llama.cpp does: through decode steps, over
+    159 tokens its mean log-prob lands beside llama.cpp's (the two differ token by token only in rounding
+    details and llama.cpp's f16 KV cache) and away from the exact one."""
     ids, transformers, llamacpp = reference_log_probs()
     n = 160
-    got = score(ids[:n], "--activations", "q8")
+    got = score(ids[:n], "--activations", "q8", "--one-token-at-a-time")
     mean, exact, peer = got.mean(), transformers[:n - 1].mean(), llamacpp[:n - 1].mean()
     assert abs(mean - peer) < 0.04, (mean, peer)
+    assert abs(mean - exact) > 0.03, (mean, exact)
+
+
+def test_score_with_eight_bit_activations_as_a_prompt_is_llama_cpps_arithmetic():
+    """`--activations q8` as `score` runs it: as one prompt where the CPU has AVX-512 VNNI (panels of 8-bit
+    integer products, another float rounding than decode steps), else through decode steps. 8-bit
+    activations turn any rounding difference into a different draw of their noise (the two paths differ
+    by 0.06 nats per token at the median on this text), so the mean is compared over 479 tokens: beside
+    llama.cpp's and away from the exact one."""
+    ids, transformers, llamacpp = reference_log_probs()
+    n = 480
+    got = score(ids[:n], "--activations", "q8")
+    mean, exact, peer = got.mean(), transformers[:n - 1].mean(), llamacpp[:n - 1].mean()
+    assert abs(mean - peer) < 0.02, (mean, peer)
     assert abs(mean - exact) > 0.03, (mean, exact)
