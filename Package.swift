@@ -62,8 +62,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
-        // Jinja chat templates rendered as transformers renders them; no other qkv module, no C.
-        .target(name: "QKVTemplates"),
+        // Jinja chat templates rendered as transformers renders them; JSON read by the schema's one parser;
+        // no C.
+        .target(name: "QKVTemplates", dependencies: ["QKVSchema"]),
         .executableTarget(
             name: "qkv",
             dependencies: [

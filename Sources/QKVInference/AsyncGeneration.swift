@@ -30,11 +30,14 @@ extension LanguageModel {
     /// - Returns: the pieces as they come; the stream throws the model's `InferenceError` if a forward pass fails.
     public func stream(prompt: [Int], maxTokens: Int, sampling: SamplingOptions = .greedy,
                        stopAtEndOfText: Bool = true) -> AsyncThrowingStream<GeneratedPiece, Error> {
-        stream(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopAtEndOfText: stopAtEndOfText, finished: nil)
+        stream(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopAtEndOfText: stopAtEndOfText, afterToken: nil, finished: nil)
     }
 
-    /// `stream`, calling `finished` with the generation's statistics when its thread is done (tests).
+    /// `stream` with two points where a test observes the generating thread: `afterToken` gets the count
+    /// of tokens made so far, after each token is handed on and before the thread asks whether to go on;
+    /// `finished` gets the generation's statistics (nil after an error) once `generate` has returned.
     func stream(prompt: [Int], maxTokens: Int, sampling: SamplingOptions, stopAtEndOfText: Bool,
+                afterToken: (@Sendable (Int) -> Void)? = nil,
                 finished: (@Sendable (GenerationStats?) -> Void)?) -> AsyncThrowingStream<GeneratedPiece, Error> {
         let (stream, continuation) = AsyncThrowingStream<GeneratedPiece, Error>.makeStream()
         let stopped = StopSignal()
@@ -42,6 +45,7 @@ extension LanguageModel {
         let thread = Thread { [self] in
             var text = tokenizer.map { GeneratedText(tokenizer: $0, prompt: prompt) }
             var tokens: [Int] = []
+            var made = 0
             do {
                 let stats = try model.generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopAtEndOfText: stopAtEndOfText) { token in
                     tokens.append(token)
@@ -50,6 +54,8 @@ extension LanguageModel {
                         continuation.yield(GeneratedPiece(text: piece, tokens: tokens))
                         tokens.removeAll()
                     }
+                    made += 1
+                    afterToken?(made)
                     return !stopped.isRaised
                 }
                 if !tokens.isEmpty { continuation.yield(GeneratedPiece(text: "", tokens: tokens)) }

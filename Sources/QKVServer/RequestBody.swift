@@ -190,21 +190,3 @@ struct RequestBody {
         return texts.filter { !$0.isEmpty }
     }
 }
-
-extension TemplateValue {
-    /// A request's JSON as a chat template sees it: objects keep their order (a name sent twice keeps its
-    /// first place and its last value, as a Python dict built from the pairs does), and a number without
-    /// fraction or exponent that fits an `Int` is an int, any other a float, as Python's `json` reads them.
-    init(_ json: JSONValue) {
-        switch json {
-        case .object(let members): self = .dict(TemplateDict(members.map { ($0.key, TemplateValue($0.value)) }))
-        case .array(let elements): self = .array(elements.map(TemplateValue.init))
-        case .string(let text): self = .string(text)
-        case .number(let digits):
-            let whole = !digits.contains { $0 == "." || $0 == "e" || $0 == "E" }
-            if whole, let int = Int(digits) { self = .int(int) } else { self = .double(Double(digits) ?? .nan) }
-        case .bool(let flag): self = .bool(flag)
-        case .null: self = .none
-        }
-    }
-}

@@ -18,7 +18,7 @@ public enum TemplateError: Error, Equatable, Sendable, CustomStringConvertible {
     case type(message: String, line: Int)
     /// A limit for untrusted templates was reached: `limit` names it, `value` is its setting.
     case limitExceeded(limit: String, value: Int)
-    /// `TemplateValue(json:)` was given text that is not JSON, at scalar `offset`.
+    /// `TemplateValue(json:)` was given text that is not JSON: `offset` is the UTF-8 byte where it stops being JSON.
     case invalidJSON(offset: Int, reason: String)
 
     /// A type error whose line the interpreter fills in.

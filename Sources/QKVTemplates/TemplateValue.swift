@@ -1,4 +1,5 @@
 import Foundation
+import QKVSchema
 import Synchronization
 
 /// A value as a template sees it: what the caller passes in (JSON-like data) and what expressions make.
@@ -44,10 +45,40 @@ public indirect enum TemplateValue: Sendable {
         }
     }
 
+    /// The deepest JSON text nests that `init(json:)` reads: as deep as `tojson` writes.
+    public static let maxJSONDepth = 512
+
     /// A value from JSON text, keeping the order of object keys and telling `1` from `1.0`.
-    public init(json: String) throws {
-        var parser = JSONReader(scalars: Array(json.unicodeScalars))
-        self = try parser.readDocument()
+    ///
+    /// The text is read by the project's one strict RFC 8259 parser (`JSONParser`), which a request body
+    /// also goes through: a template sees what `json.loads` hands jinja2, and text `json.loads` takes only
+    /// as an extension (`NaN`, `Infinity`) is refused.
+    /// - Parameter json: JSON text, nested at most ``maxJSONDepth`` levels.
+    /// - Throws: `TemplateError.invalidJSON(offset:reason:)` with the UTF-8 byte offset where the text stops
+    ///   being JSON.
+    public init(json: String) throws(TemplateError) {
+        do {
+            self = TemplateValue(try JSONParser.parse(Array(json.utf8), maxDepth: Self.maxJSONDepth))
+        } catch {
+            throw .invalidJSON(offset: error.offset, reason: error.reason)
+        }
+    }
+
+    /// A parsed JSON value as a template sees it, as Python's `json` reads it: objects keep their order (a
+    /// name given twice keeps its first place and its last value, as a Python dict built from the pairs
+    /// does), and a number without fraction or exponent that fits an `Int` is an int, any other a float.
+    public init(_ json: JSONValue) {
+        switch json {
+        case .object(let members): self = .dict(TemplateDict(members.map { ($0.key, TemplateValue($0.value)) }))
+        case .array(let elements): self = .array(elements.map(TemplateValue.init))
+        case .string(let text): self = .string(text)
+        case .number(let digits):
+            let whole = !digits.contains { $0 == "." || $0 == "e" || $0 == "E" }
+            // The parser checked the digits, so `Double` reads them (past its range as an infinity).
+            if whole, let int = Int(digits) { self = .int(int) } else { self = .double(Double(digits)!) }
+        case .bool(let flag): self = .bool(flag)
+        case .null: self = .none
+        }
     }
 
     /// The value as compact JSON (`json.dumps(value, ensure_ascii=False, separators=(",", ":"))`), keys
@@ -341,142 +372,6 @@ extension TemplateValue {
 }
 
 // MARK: JSON
-
-/// A small JSON reader that keeps object key order and tells integers from floats, for `init(json:)`.
-struct JSONReader {
-    let scalars: [Unicode.Scalar]
-    var position = 0
-    var depth = 0
-
-    init(scalars: [Unicode.Scalar]) { self.scalars = scalars }
-
-    mutating func readDocument() throws -> TemplateValue {
-        let value = try readValue()
-        skipSpace()
-        guard position == scalars.count else { throw fail("text after the JSON value") }
-        return value
-    }
-
-    private func fail(_ reason: String) -> TemplateError {
-        .invalidJSON(offset: position, reason: reason)
-    }
-
-    private mutating func skipSpace() {
-        while position < scalars.count, [" ", "\n", "\r", "\t"].contains(scalars[position]) { position += 1 }
-    }
-
-    private mutating func readValue() throws -> TemplateValue {
-        skipSpace()
-        guard position < scalars.count else { throw fail("unexpected end") }
-        depth += 1
-        defer { depth -= 1 }
-        guard depth <= 512 else { throw fail("nested deeper than 512") }
-        switch scalars[position] {
-        case "{":
-            position += 1
-            var dict = TemplateDict()
-            skipSpace()
-            if position < scalars.count, scalars[position] == "}" { position += 1; return .dict(dict) }
-            while true {
-                skipSpace()
-                guard position < scalars.count, scalars[position] == "\"" else { throw fail("expected a key") }
-                let key = try readString()
-                skipSpace()
-                guard position < scalars.count, scalars[position] == ":" else { throw fail("expected ':'") }
-                position += 1
-                dict[key] = try readValue()
-                skipSpace()
-                guard position < scalars.count else { throw fail("unexpected end") }
-                if scalars[position] == "," { position += 1; continue }
-                if scalars[position] == "}" { position += 1; return .dict(dict) }
-                throw fail("expected ',' or '}'")
-            }
-        case "[":
-            position += 1
-            var array: [TemplateValue] = []
-            skipSpace()
-            if position < scalars.count, scalars[position] == "]" { position += 1; return .array(array) }
-            while true {
-                array.append(try readValue())
-                skipSpace()
-                guard position < scalars.count else { throw fail("unexpected end") }
-                if scalars[position] == "," { position += 1; continue }
-                if scalars[position] == "]" { position += 1; return .array(array) }
-                throw fail("expected ',' or ']'")
-            }
-        case "\"": return .string(try readString())
-        case "t": try expectWord("true"); return .bool(true)
-        case "f": try expectWord("false"); return .bool(false)
-        case "n": try expectWord("null"); return .none
-        default: return try readNumber()
-        }
-    }
-
-    private mutating func expectWord(_ word: String) throws {
-        let w = Array(word.unicodeScalars)
-        guard position + w.count <= scalars.count, Array(scalars[position..<position + w.count]) == w else {
-            throw fail("invalid literal")
-        }
-        position += w.count
-    }
-
-    private mutating func readNumber() throws -> TemplateValue {
-        let start = position
-        var isFloat = false
-        while position < scalars.count {
-            let c = scalars[position]
-            if c == "." || c == "e" || c == "E" { isFloat = true } else if !("0"..."9").contains(c) && c != "-" && c != "+" { break }
-            position += 1
-        }
-        var text = String.UnicodeScalarView()
-        text.append(contentsOf: scalars[start..<position])
-        let s = String(text)
-        if !isFloat, let i = Int(s) { return .int(i) }
-        guard let d = Double(s), !s.isEmpty else { throw fail("invalid number '\(s)'") }
-        return .double(d)
-    }
-
-    private mutating func readString() throws -> String {
-        position += 1
-        var out = String.UnicodeScalarView()
-        while position < scalars.count {
-            let c = scalars[position]
-            position += 1
-            if c == "\"" { return String(out) }
-            if c != "\\" { out.append(c); continue }
-            guard position < scalars.count else { break }
-            let e = scalars[position]
-            position += 1
-            switch e {
-            case "n": out.append("\n")
-            case "t": out.append("\t")
-            case "r": out.append("\r")
-            case "b": out.append("\u{8}")
-            case "f": out.append("\u{C}")
-            case "u":
-                var code = try readHex4()
-                if (0xD800..<0xDC00).contains(code), position + 1 < scalars.count, scalars[position] == "\\", scalars[position + 1] == "u" {
-                    position += 2
-                    let low = try readHex4()
-                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                }
-                guard let s = Unicode.Scalar(code) else { throw fail("invalid \\u escape") }
-                out.append(s)
-            default: out.append(e)
-            }
-        }
-        throw fail("unterminated string")
-    }
-
-    private mutating func readHex4() throws -> UInt32 {
-        guard position + 4 <= scalars.count else { throw fail("short \\u escape") }
-        var text = String.UnicodeScalarView()
-        text.append(contentsOf: scalars[position..<position + 4])
-        guard let v = UInt32(String(text), radix: 16) else { throw fail("invalid \\u escape") }
-        position += 4
-        return v
-    }
-}
 
 /// `json.dumps` as transformers' `tojson` calls it: `ensure_ascii`, `indent`, `separators` and
 /// `sort_keys` as Python's json module applies them.

@@ -41,6 +41,59 @@ final class AsyncGenerationTests: XCTestCase {
         XCTAssertLessThan(generated.value.load(ordering: .relaxed), 100, "the generation went on after its consumer left")
     }
 
+    /// Cancelling the task that iterates stops the generation at the token in hand, observed rather than
+    /// timed: the generating thread is held after its third token until the cancelled consumer's loop has
+    /// ended (by then the stream's termination handler has run: it runs before the iteration gets its
+    /// end), then let go. It must make no fourth token and no further forward pass, and return.
+    func testStream_cancellingTheConsumingTask_noTokenAfterTheOneInHand() async throws {
+        let model = try model()
+        let held = DispatchSemaphore(value: 0)
+        defer { held.signal() }   // never leave the thread held if an await below fails
+        let third = expectation(description: "the third token was made")
+        let done = expectation(description: "generate returned")
+        let made = Box(), generated = Box(), decodeSteps = Box()
+        let stream = model.stream(prompt: try model.encode("hello"), maxTokens: 100, sampling: .greedy, stopAtEndOfText: false,
+                                  afterToken: { count in
+                                      made.value.store(count, ordering: .relaxed)
+                                      if count == 3 { third.fulfill(); held.wait() }
+                                  },
+                                  finished: { stats in
+                                      generated.value.store(stats?.generatedTokens ?? -1, ordering: .relaxed)
+                                      decodeSteps.value.store(stats?.decodeSteps ?? -1, ordering: .relaxed)
+                                      done.fulfill()
+                                  })
+        let consumer = Task { for try await _ in stream {} }
+        await fulfillment(of: [third], timeout: 60)
+        consumer.cancel()
+        try await consumer.value
+        held.signal()
+        await fulfillment(of: [done], timeout: 60)
+        XCTAssertEqual(made.value.load(ordering: .relaxed), 3, "a token was made after the consumer was cancelled")
+        XCTAssertEqual(generated.value.load(ordering: .relaxed), 3)
+        // Prompt, then one decode step after each of the first two tokens: none after the third.
+        XCTAssertEqual(decodeSteps.value.load(ordering: .relaxed), 2)
+    }
+
+    /// The same without a cancelled task: held the same way, the generation runs to `maxTokens`, so the
+    /// test above fails if cancelling did nothing.
+    func testStream_heldButNotCancelled_runsToMaxTokens() async throws {
+        let model = try model()
+        let held = DispatchSemaphore(value: 0)
+        defer { held.signal() }
+        let third = expectation(description: "the third token was made")
+        let done = expectation(description: "generate returned")
+        let generated = Box()
+        let stream = model.stream(prompt: try model.encode("hello"), maxTokens: 10, sampling: .greedy, stopAtEndOfText: false,
+                                  afterToken: { count in if count == 3 { third.fulfill(); held.wait() } },
+                                  finished: { stats in generated.value.store(stats?.generatedTokens ?? -1, ordering: .relaxed); done.fulfill() })
+        let consumer = Task { for try await _ in stream {} }
+        await fulfillment(of: [third], timeout: 60)
+        held.signal()
+        try await consumer.value
+        await fulfillment(of: [done], timeout: 60)
+        XCTAssertEqual(generated.value.load(ordering: .relaxed), 10)
+    }
+
     /// Cancelling the task that iterates stops the generation. The real Gemma 3 (tens of tokens a second
     /// here): the tiny fixtures would finish all their tokens before the cancellation could arrive.
     func testStream_cancellingTheConsumingTask_stopsTheGeneration() async throws {

@@ -228,6 +228,28 @@ final class RequestBodyTests: XCTestCase {
         XCTAssertEqual(big, 1.2345678901234568e29)
     }
 
+    /// An assistant message whose one tool call carries `arguments` as the string `text`.
+    func assistantCall(_ text: String) -> TemplateValue {
+        ["role": "assistant", "tool_calls": [["type": "function", "function": ["name": "get_weather", "arguments": .string(text)]]]]
+    }
+
+    func testMessageVariants_argumentsStringsAreParsedForTheTemplate() throws {
+        let variants = Routes.messageVariants([assistantCall(#"{"city": "Paris", "days": 2}"#)], tools: nil, format: nil)
+        XCTAssertEqual(variants.count, 2)
+        XCTAssertEqual(try TemplateValue.array(variants[0]).compactJSON(),
+                       #"[{"role":"assistant","tool_calls":[{"type":"function","function":{"name":"get_weather","arguments":{"city":"Paris","days":2}}}]}]"#)
+    }
+
+    func testMessageVariants_malformedArgumentsStayTheStringSent() throws {
+        // Not JSON to the strict parser (a missing value, a trailing comma, NaN): the template gets the text.
+        for text in [#"{"city": }"#, #"{"city": "Paris",}"#, #"{"x": NaN}"#] {
+            let message = assistantCall(text)
+            let variants = Routes.messageVariants([message], tools: nil, format: nil)
+            XCTAssertEqual(variants.count, 1, text)
+            XCTAssertEqual(try TemplateValue.array(variants[0]).compactJSON(), try TemplateValue.array([message]).compactJSON(), text)
+        }
+    }
+
     func testErrorAnswer_isOpenAIsShapeInTheOneWriter() {
         XCTAssertEqual(APIError.invalid("'n' must be 1", param: "n").json.text,
                        #"{"error":{"message":"'n' must be 1","type":"invalid_request_error","param":"n","code":null}}"#)

@@ -88,6 +88,88 @@ final class ErrorTests: XCTestCase {
         assertThrows(.invalidJSON(offset: 7, reason: "expected ',' or '}'")) { _ = try TemplateValue(json: "{\"a\":1 x}") }
     }
 
+    // JSON reaches a template through `TemplateValue(json:)` (tool definitions, a message's tool-call
+    // arguments), read by the schema's strict parser: each way a text is not JSON is refused at its byte.
+
+    func testInvalidJSON_offsetCountsUTF8Bytes() {
+        // "é" is two bytes: the `x` after `1 ` sits at byte 8, scalar 7.
+        assertThrows(.invalidJSON(offset: 8, reason: "expected ',' or '}'")) { _ = try TemplateValue(json: "{\"é\":1 x}") }
+    }
+
+    func testInvalidJSON_emptyText() {
+        assertThrows(.invalidJSON(offset: 2, reason: "unexpected end of text")) { _ = try TemplateValue(json: "  ") }
+    }
+
+    func testInvalidJSON_textAfterTheValue() {
+        assertThrows(.invalidJSON(offset: 3, reason: "unexpected text after the JSON value")) { _ = try TemplateValue(json: "{} {}") }
+    }
+
+    func testInvalidJSON_trailingCommaInAnObject() {
+        assertThrows(.invalidJSON(offset: 8, reason: "expected a string key")) { _ = try TemplateValue(json: #"{"a": 1,}"#) }
+    }
+
+    func testInvalidJSON_trailingCommaInAList() {
+        assertThrows(.invalidJSON(offset: 3, reason: "unexpected character")) { _ = try TemplateValue(json: "[1,]") }
+    }
+
+    func testInvalidJSON_unclosedList() {
+        assertThrows(.invalidJSON(offset: 2, reason: "unexpected end of text in an array")) { _ = try TemplateValue(json: "[1") }
+    }
+
+    func testInvalidJSON_singleQuotedKey() {
+        assertThrows(.invalidJSON(offset: 1, reason: "expected a string key")) { _ = try TemplateValue(json: "{'a': 1}") }
+    }
+
+    func testInvalidJSON_NaNAndInfinityAreRefused() {
+        assertThrows(.invalidJSON(offset: 6, reason: "unexpected character")) { _ = try TemplateValue(json: #"{"x": NaN}"#) }
+        assertThrows(.invalidJSON(offset: 7, reason: "expected digits")) { _ = try TemplateValue(json: #"{"x": -Infinity}"#) }
+    }
+
+    func testInvalidJSON_leadingZero() {
+        assertThrows(.invalidJSON(offset: 3, reason: "leading zero in a number")) { _ = try TemplateValue(json: "[01]") }
+    }
+
+    func testInvalidJSON_fractionWithoutDigits() {
+        assertThrows(.invalidJSON(offset: 3, reason: "expected digits after '.'")) { _ = try TemplateValue(json: "[1.]") }
+    }
+
+    func testInvalidJSON_misspelledLiteral() {
+        assertThrows(.invalidJSON(offset: 4, reason: "expected 'true'")) { _ = try TemplateValue(json: "[tru]") }
+    }
+
+    func testInvalidJSON_controlCharacterInAString() {
+        assertThrows(.invalidJSON(offset: 3, reason: "control character in a string")) { _ = try TemplateValue(json: "[\"a\nb\"]") }
+    }
+
+    func testInvalidJSON_unterminatedString() {
+        assertThrows(.invalidJSON(offset: 4, reason: "unterminated string")) { _ = try TemplateValue(json: #"["ab"#) }
+    }
+
+    func testInvalidJSON_unknownEscape() {
+        assertThrows(.invalidJSON(offset: 4, reason: "unknown escape")) { _ = try TemplateValue(json: #"["\x"]"#) }
+    }
+
+    func testInvalidJSON_badHexInAUnicodeEscape() {
+        assertThrows(.invalidJSON(offset: 6, reason: "bad hex digit in \\u escape")) { _ = try TemplateValue(json: #"["\u00g0"]"#) }
+    }
+
+    func testInvalidJSON_unpairedSurrogate() {
+        assertThrows(.invalidJSON(offset: 8, reason: "unpaired surrogate")) { _ = try TemplateValue(json: #"["\ud83e"]"#) }
+        assertThrows(.invalidJSON(offset: 8, reason: "unpaired surrogate")) { _ = try TemplateValue(json: #"["\udd99"]"#) }
+    }
+
+    func testInvalidJSON_nestedDeeperThanTheBound() throws {
+        let bound = TemplateValue.maxJSONDepth
+        _ = try TemplateValue(json: String(repeating: "[", count: bound) + String(repeating: "]", count: bound))
+        let deeper = String(repeating: "[", count: bound + 1) + String(repeating: "]", count: bound + 1)
+        assertThrows(.invalidJSON(offset: bound, reason: "nested more than \(bound) levels")) { _ = try TemplateValue(json: deeper) }
+    }
+
+    func testInvalidJSON_describesOffsetAndReason() {
+        XCTAssertEqual(TemplateError.invalidJSON(offset: 3, reason: "unexpected character").description,
+                       "invalid JSON at offset 3: unexpected character")
+    }
+
     // MARK: Limits
 
     func testLimit_loopIterationsOverTheWholeRender() {

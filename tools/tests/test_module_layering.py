@@ -77,3 +77,9 @@ def test_checksum_isItsOwnCTarget(targets):
     assert targets["CQKVChecksum"] == []
     assert os.path.exists(os.path.join(ROOT, "Sources/CQKVChecksum/qkv_crc32.c"))
     assert not os.path.exists(os.path.join(ROOT, "Sources/CQKVKernels/qkv_crc32.c"))
+
+
+def test_templates_standOnTheSchemaOnly(targets):
+    # The schema's JSON parser is the one templates read JSON with; nothing with C or containers.
+    assert targets["QKVTemplates"] == ["QKVSchema"]
+    assert set(imports("Sources/QKVTemplates")) <= SYSTEM_MODULES | {"QKVSchema"}

@@ -10,14 +10,12 @@ import http.client
 import json
 import os
 import random
-import subprocess
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from test_interop import qkv_binary
+from server_process import start_server, stop_server
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURE = os.path.join(REPO, "Fixtures", "json", "python-json.json")
@@ -25,22 +23,10 @@ FIXTURE = os.path.join(REPO, "Fixtures", "json", "python-json.json")
 
 @pytest.fixture(scope="module")
 def server():
-    process = subprocess.Popen([qkv_binary(), "serve", "llama=" + os.path.join(REPO, "Fixtures", "hf", "llama-tiny"), "--port", "0", "--threads", "1"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline()
-    assert "on http://" in line, line
-    url = line.strip().split(" on ")[-1]
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(url + "/health") as response:
-                if response.status == 200:
-                    break
-        except (urllib.error.HTTPError, urllib.error.URLError):
-            pass
-        time.sleep(0.1)
+    # No key, so that every body reaches the parser; one thread for the tiny model.
+    process, url = start_server("llama=" + os.path.join(REPO, "Fixtures", "hf", "llama-tiny"), key=None, threads=1)
     yield url
-    process.terminate()
-    assert process.wait(timeout=30) == 0
+    stop_server(process)
 
 
 def post(url, data):

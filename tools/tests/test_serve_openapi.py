@@ -5,46 +5,26 @@ is refused with a 4xx, another method on a served path is 405, and the server is
 Bounded (a few dozen examples per operation) on the tiny fixtures, so it runs in the test command."""
 
 import os
-import subprocess
-import time
-import urllib.error
-import urllib.request
 
 import hypothesis
 import pytest
 import schemathesis
 
-from test_interop import qkv_binary
+from server_process import KEY, start_server, stop_server
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-KEY = "fuzz-key"
 EXAMPLES = int(os.environ.get("QKV_SCHEMATHESIS_EXAMPLES", "25"))
 
 
 @pytest.fixture(scope="module")
 def api_schema():
     fixtures = os.path.join(REPO, "Fixtures", "hf")
-    process = subprocess.Popen([qkv_binary(), "serve", "bert=" + os.path.join(fixtures, "bert-tiny"), "llama=" + os.path.join(fixtures, "llama-tiny"),
-                                "reranker=" + os.path.join(REPO, "Fixtures", "xlmr", "bert-reranker"),
-                                "--port", "0", "--api-key", KEY, "--threads", "1", "--max-body", "65536"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline()
-    assert "on http://" in line, line
-    url = line.strip().split(" on ")[-1]
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(url + "/health") as response:
-                if response.status == 200:
-                    break
-        except urllib.error.HTTPError:
-            pass
-        time.sleep(0.1)
+    process, url = start_server("bert=" + os.path.join(fixtures, "bert-tiny"), "llama=" + os.path.join(fixtures, "llama-tiny"),
+                                "reranker=" + os.path.join(REPO, "Fixtures", "xlmr", "bert-reranker"), "--max-body", "65536", threads=1)
     schema = schemathesis.openapi.from_path(os.path.join(REPO, "Specs", "openapi.yaml"))
     schema.config.update(base_url=url, headers={"Authorization": "Bearer " + KEY})
     yield schema
-    assert process.poll() is None, "the server died"
-    process.terminate()
-    assert process.wait(timeout=30) == 0
+    stop_server(process)
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
