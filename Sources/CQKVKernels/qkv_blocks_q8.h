@@ -388,10 +388,10 @@ dot_rows_q8_fn Q8_ROWS(int dtype_code) {
 }
 
 #if QKV_Q8_VNNI
-// Many tokens through one weight (a prompt) with 8-bit activations, on panels of eight weight rows. A
+// Many tokens through one weight (a prompt) with 8-bit activations, on panels of sixteen weight rows. A
 // panel's blocks are unpacked once into bytes u (0..255) interleaved by four values, chunk c of a block
-// holding values 4c..4c+3 of each of the eight rows: one vpdpbusd with four of a token's quants broadcast
-// then adds those four products for all eight rows, lane r for row r, and the panel serves every token.
+// holding values 4c..4c+3 of each of the sixteen rows: one vpdpbusd with four of a token's quants broadcast
+// then adds those four products for all sixteen rows (a 512-bit register), lane r for row r, and the panel serves every token.
 // Per block, row r's y gains d_x · (d · S − dmin · M), both sums exact integers:
 //   S = Σ_g scale_g · Σ_{i in group g} u_i · q_i   (groups of `SG` values; a scale of 1 when SG is 0)
 //   M = Σ_h min_h · Σ_{i in group h} q_i           (h over the activation's q-sum groups, 32 or 16 values)
@@ -399,13 +399,13 @@ dot_rows_q8_fn Q8_ROWS(int dtype_code) {
 // enters as a min with dmin = d, and S − M is then taken in integers (`SHARE_D`), so it costs no float
 // cancellation; the _1 types' m is a min with dmin = −m. These are the one-token kernels' integers, but
 // y's float rounding differs from theirs: a prompt's rows are not bit-identical to decoding each token.
-enum { PANEL_ROWS = 8, PANEL_TOKENS = 4 };
+enum { PANEL_ROWS = 16, PANEL_TOKENS = 4 };
 
-// Per block of a panel: d [8], dmin [8], then the groups' scales [n / SG][8] as i32 and the mins
-// [pairs][8] as i16 pairs (min_2p, min_2p+1) for vpdpwssd against a token's two q sums.
+// Per block of a panel: d [16], dmin [16], then the groups' scales [n / SG][16] as i32 and the mins
+// [pairs][16] as i16 pairs (min_2p, min_2p+1) for vpdpwssd against a token's two q sums.
 static inline size_t panel_meta_bytes(size_t n, size_t sg) {
     const size_t groups = n == 32 ? 1 : 16;
-    return 64 + (sg ? n / sg : 0) * 32 + (groups + 1) / 2 * 32;
+    return 128 + (sg ? n / sg : 0) * 64 + (groups + 1) / 2 * 64;
 }
 
 // One row's block as it enters a panel: u [n] in value order, d, dmin, the scales and the mins per q-sum group.
@@ -545,9 +545,9 @@ Q8_KERNEL static void unpack_iq4_xs(const uint8_t *b, uint8_t *u, panel_row_meta
     }
 }
 
-// The eight rows' u [8][n] (rows n bytes apart) into chunks: out [n / 4][8][4]. An 8 x 8 transpose of
-// 32-bit words per 32 values.
-Q8_KERNEL static void interleave_rows(const uint8_t *u, size_t n, uint8_t *out) {
+// Eight rows' u [8][n] (rows n bytes apart) into half `half` of a panel's chunks: out [n / 4][2][8][4]. An
+// 8 x 8 transpose of 32-bit words per 32 values.
+Q8_KERNEL static void interleave_rows(const uint8_t *u, size_t n, uint8_t *out, int half) {
     for (size_t v = 0; v < n; v += 32) {
         __m256i r[8], a[8], b2[8];
         for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_si256((const __m256i *)(u + i * n + v));
@@ -563,21 +563,21 @@ Q8_KERNEL static void interleave_rows(const uint8_t *u, size_t n, uint8_t *out) 
         }
         // b2[0..3]: rows 0..3 of words {0,4}, {1,5}, {2,6}, {3,7}; b2[4..7] rows 4..7 of the same.
         for (int i = 0; i < 4; i++) {
-            _mm256_storeu_si256((__m256i *)(out + 8 * v + 32 * i), _mm256_permute2x128_si256(b2[i], b2[i + 4], 0x20));
-            _mm256_storeu_si256((__m256i *)(out + 8 * v + 32 * (i + 4)), _mm256_permute2x128_si256(b2[i], b2[i + 4], 0x31));
+            _mm256_storeu_si256((__m256i *)(out + 16 * v + 64 * i + 32 * half), _mm256_permute2x128_si256(b2[i], b2[i + 4], 0x20));
+            _mm256_storeu_si256((__m256i *)(out + 16 * v + 64 * (i + 4) + 32 * half), _mm256_permute2x128_si256(b2[i], b2[i + 4], 0x31));
         }
     }
 }
 
-// Unpacks rows [row, row + count) (count ≤ 8; the others zero) of W [*, k] into a panel: values [k / 4][8][4],
-// then per block its meta (panel_meta_bytes). `u` is scratch of 8 · n bytes.
+// Unpacks rows [row, row + count) (count ≤ 16; the others zero) of W [*, k] into a panel: values
+// [k / 4][16][4], then per block its meta (panel_meta_bytes). `u` is scratch of 16 · n bytes.
 Q8_KERNEL static void unpack_panel(panel_unpack_fn unpack, size_t n, size_t sg, size_t block_bytes, const uint8_t *w, size_t row_bytes,
                                    size_t row, size_t count, size_t k, uint8_t *values, uint8_t *meta, uint8_t *u) {
     const size_t groups = n == 32 ? 1 : 16, pairs = (groups + 1) / 2, meta_bytes = panel_meta_bytes(n, sg);
     for (size_t b = 0; b < k / n; b++) {
-        float *d = (float *)(meta + b * meta_bytes), *dmin = d + 8;
-        int32_t *scales = (int32_t *)(dmin + 8);
-        int16_t *mins = (int16_t *)(scales + (sg ? n / sg : 0) * 8);
+        float *d = (float *)(meta + b * meta_bytes), *dmin = d + 16;
+        int32_t *scales = (int32_t *)(dmin + 16);
+        int16_t *mins = (int16_t *)(scales + (sg ? n / sg : 0) * 16);
         for (size_t r = 0; r < PANEL_ROWS; r++) {
             panel_row_meta m;
             memset(&m, 0, sizeof m);
@@ -585,21 +585,22 @@ Q8_KERNEL static void unpack_panel(panel_unpack_fn unpack, size_t n, size_t sg, 
             else memset(u + r * n, 0, n);
             d[r] = m.d;
             dmin[r] = m.dmin;
-            for (size_t g = 0; sg && g < n / sg; g++) scales[8 * g + r] = m.scale[g];
+            for (size_t g = 0; sg && g < n / sg; g++) scales[16 * g + r] = m.scale[g];
             for (size_t p = 0; p < pairs; p++) {
-                mins[16 * p + 2 * r] = m.min[2 * p];
-                mins[16 * p + 2 * r + 1] = 2 * p + 1 < groups ? m.min[2 * p + 1] : 0;
+                mins[32 * p + 2 * r] = m.min[2 * p];
+                mins[32 * p + 2 * r + 1] = 2 * p + 1 < groups ? m.min[2 * p + 1] : 0;
             }
         }
-        interleave_rows(u, n, values + b * n * 8);
+        interleave_rows(u, n, values + b * n * 16, 0);
+        interleave_rows(u + 8 * n, n, values + b * n * 16, 1);
     }
 }
 
-// The 32-bit word at p broadcast to all eight lanes (four i8 quants, or two i16 q sums).
-Q8_KERNEL static inline __m256i broadcast32(const void *p) {
+// The 32-bit word at p broadcast to all sixteen lanes (four i8 quants, or two i16 q sums).
+Q8_KERNEL static inline __m512i broadcast32(const void *p) {
     int32_t v;
     memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
+    return _mm512_set1_epi32(v);
 }
 
 // Y [t, row + r] for PANEL_TOKENS tokens (their quants q[t] [k], scales dx[t] [k / n], q sums sums[t] [k / gq,
@@ -610,56 +611,49 @@ Q8_KERNEL static inline __attribute__((always_inline)) void panel_tokens(
     const int8_t *const q[PANEL_TOKENS], const float *const dx[PANEL_TOKENS], const int16_t *const sums[PANEL_TOKENS],
     float *const y[PANEL_TOKENS], size_t stored, size_t count) {
     const size_t groups = n == 32 ? 1 : 16, gq = n / groups, pairs = (groups + 1) / 2, meta_bytes = panel_meta_bytes(n, sg);
-    __m256 acc[PANEL_TOKENS];
-    for (int t = 0; t < PANEL_TOKENS; t++) acc[t] = _mm256_setzero_ps();
+    __m512 acc[PANEL_TOKENS];
+    for (int t = 0; t < PANEL_TOKENS; t++) acc[t] = _mm512_setzero_ps();
     for (size_t b = 0; b < k / n; b++) {
-        const uint8_t *vb = values + b * n * 8;
-        const float *d = (const float *)(meta + b * meta_bytes), *dmin = d + 8;
-        const int32_t *scales = (const int32_t *)(dmin + 8);
-        const int16_t *mins = (const int16_t *)(scales + (sg ? n / sg : 0) * 8);
-        __m256i s[PANEL_TOKENS], m[PANEL_TOKENS];
-        for (int t = 0; t < PANEL_TOKENS; t++) s[t] = m[t] = _mm256_setzero_si256();
+        const uint8_t *vb = values + b * n * 16;
+        const float *d = (const float *)(meta + b * meta_bytes), *dmin = d + 16;
+        const int32_t *scales = (const int32_t *)(dmin + 16);
+        const int16_t *mins = (const int16_t *)(scales + (sg ? n / sg : 0) * 16);
+        __m512i s[PANEL_TOKENS], m[PANEL_TOKENS];
+        for (int t = 0; t < PANEL_TOKENS; t++) s[t] = m[t] = _mm512_setzero_si512();
         if (!sg) {
             for (size_t c = 0; c < n / 4; c++) {
-                const __m256i wc = _mm256_loadu_si256((const __m256i *)(vb + 32 * c));
-                for (int t = 0; t < PANEL_TOKENS; t++) s[t] = _mm256_dpbusd_epi32(s[t], wc, broadcast32(q[t] + b * n + 4 * c));
+                const __m512i wc = _mm512_loadu_si512((const void *)(vb + 64 * c));
+                for (int t = 0; t < PANEL_TOKENS; t++) s[t] = _mm512_dpbusd_epi32(s[t], wc, broadcast32(q[t] + b * n + 4 * c));
             }
         } else {
             for (size_t g = 0; g < n / sg; g++) {
-                __m256i part[PANEL_TOKENS];
-                for (int t = 0; t < PANEL_TOKENS; t++) part[t] = _mm256_setzero_si256();
+                __m512i part[PANEL_TOKENS];
+                for (int t = 0; t < PANEL_TOKENS; t++) part[t] = _mm512_setzero_si512();
                 for (size_t c = g * sg / 4; c < (g + 1) * sg / 4; c++) {
-                    const __m256i wc = _mm256_loadu_si256((const __m256i *)(vb + 32 * c));
-                    for (int t = 0; t < PANEL_TOKENS; t++) part[t] = _mm256_dpbusd_epi32(part[t], wc, broadcast32(q[t] + b * n + 4 * c));
+                    const __m512i wc = _mm512_loadu_si512((const void *)(vb + 64 * c));
+                    for (int t = 0; t < PANEL_TOKENS; t++) part[t] = _mm512_dpbusd_epi32(part[t], wc, broadcast32(q[t] + b * n + 4 * c));
                 }
-                const __m256i scale = _mm256_loadu_si256((const __m256i *)(scales + 8 * g));
-                for (int t = 0; t < PANEL_TOKENS; t++) s[t] = _mm256_add_epi32(s[t], _mm256_mullo_epi32(part[t], scale));
+                const __m512i scale = _mm512_loadu_si512((const void *)(scales + 16 * g));
+                for (int t = 0; t < PANEL_TOKENS; t++) s[t] = _mm512_add_epi32(s[t], _mm512_mullo_epi32(part[t], scale));
             }
         }
         for (size_t p = 0; p < pairs; p++) {
-            const __m256i mp = _mm256_loadu_si256((const __m256i *)(mins + 16 * p));
-            for (int t = 0; t < PANEL_TOKENS; t++) m[t] = _mm256_dpwssd_epi32(m[t], mp, broadcast32(sums[t] + b * (n / gq) + 2 * p));
+            const __m512i mp = _mm512_loadu_si512((const void *)(mins + 32 * p));
+            for (int t = 0; t < PANEL_TOKENS; t++) m[t] = _mm512_dpwssd_epi32(m[t], mp, broadcast32(sums[t] + b * (n / gq) + 2 * p));
         }
-        const __m256 dv = _mm256_loadu_ps(d), dminv = _mm256_loadu_ps(dmin);
+        const __m512 dv = _mm512_loadu_ps(d), dminv = _mm512_loadu_ps(dmin);
         for (int t = 0; t < PANEL_TOKENS; t++) {
-            const __m256 scale = _mm256_set1_ps(dx[t][b]);
+            const __m512 scale = _mm512_set1_ps(dx[t][b]);
             if (share_d) {
-                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s[t], m[t])), _mm256_mul_ps(dv, scale), acc[t]);
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s[t], m[t])), _mm512_mul_ps(dv, scale), acc[t]);
             } else {
-                const __m256 v = _mm256_fmsub_ps(dv, _mm256_cvtepi32_ps(s[t]), _mm256_mul_ps(dminv, _mm256_cvtepi32_ps(m[t])));
-                acc[t] = _mm256_fmadd_ps(v, scale, acc[t]);
+                const __m512 v = _mm512_fmsub_ps(dv, _mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(dminv, _mm512_cvtepi32_ps(m[t])));
+                acc[t] = _mm512_fmadd_ps(v, scale, acc[t]);
             }
         }
     }
-    for (size_t t = 0; t < stored; t++) {
-        if (count == PANEL_ROWS) {
-            _mm256_storeu_ps(y[t], acc[t]);
-        } else {
-            float lanes[PANEL_ROWS];
-            _mm256_storeu_ps(lanes, acc[t]);
-            memcpy(y[t], lanes, count * sizeof(float));
-        }
-    }
+    const __mmask16 lanes = (__mmask16)((1u << count) - 1);
+    for (size_t t = 0; t < stored; t++) _mm512_mask_storeu_ps(y[t], lanes, acc[t]);
 }
 
 // Y [t, r] for t in [0, m), r in [row_begin, row_end): the tokens already quantized (token t's quants at
@@ -670,7 +664,7 @@ Q8_KERNEL static inline __attribute__((always_inline)) void panel_tokens(
                                             const uint8_t *w, size_t row_bytes, size_t k, float *y, size_t ldy,  \
                                             size_t row_begin, size_t row_end, uint8_t *panel) {                  \
         const size_t gq = n == 32 ? 32 : 16;                                                                  \
-        uint8_t *values = panel, *meta = panel + 8 * k, *u = meta + (k / n) * panel_meta_bytes(n, sg);         \
+        uint8_t *values = panel, *meta = panel + 16 * k, *u = meta + (k / n) * panel_meta_bytes(n, sg);         \
         for (size_t row = row_begin; row < row_end; row += PANEL_ROWS) {                                      \
             const size_t count = row_end - row < PANEL_ROWS ? row_end - row : PANEL_ROWS;                      \
             unpack_panel(unpack_##name, n, sg, block_bytes, w, row_bytes, row, count, k, values, meta, u);     \
@@ -726,6 +720,6 @@ qkv_q8_panel_gemm_fn qkv_q8_panel_gemm_vnni(int dtype_code) {
 size_t qkv_q8_panel_bytes(int dtype_code, size_t k) {
     const size_t n = dtype_code >= 37 && dtype_code <= 43 && dtype_code != 42 ? 256 : 32;
     const size_t sg = n == 32 ? 0 : dtype_code == 39 || dtype_code == 40 || dtype_code == 43 ? 32 : 16;
-    return 8 * k + (k / n) * panel_meta_bytes(n, sg) + 8 * n;
+    return 16 * k + (k / n) * panel_meta_bytes(n, sg) + 16 * n;
 }
 #endif

@@ -474,7 +474,7 @@ final class BlockKernelTests: XCTestCase {
     var panelTypes: [DType] { runnable.filter(\.isBlockQuantized) }
 
     /// Y [m, rows] from qkv_gemm_panels_q8 for `share` (NaN elsewhere), or nil when it refused (then nothing written).
-    func panelProduct(_ dtype: DType, _ w: WeightMatrix, _ x: [Float], m: Int, share: Range<Int>, scratchBytes: Int) -> [Float]? {
+    func panelProduct(_ dtype: DType, _ w: PanelMatrix, _ x: [Float], m: Int, share: Range<Int>, scratchBytes: Int) -> [Float]? {
         var y = [Float](repeating: .nan, count: m * w.rows)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (scratchBytes + 3) / 4)
         defer { scratch.deallocate() }
@@ -489,6 +489,21 @@ final class BlockKernelTests: XCTestCase {
         return y
     }
 
+    /// A block-quantized W [rows, columns] in memory: the fixture's rows repeated, for panels of sixteen rows.
+    struct PanelMatrix {
+        let base: UnsafeRawPointer, rowBytes: Int, rows: Int, columns: Int
+    }
+
+    /// `body` with the "<type>.matrix" fixture's rows `copies` times over, and its dequantization likewise.
+    func repeatedMatrix<R>(_ dtype: DType, copies: Int, _ body: (PanelMatrix, [Float]) throws -> R) throws -> R {
+        let (w, dense) = try matrix(dtype)
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: copies * w.rows * w.rowBytes, alignment: 64)
+        defer { bytes.deallocate() }
+        for c in 0..<copies { (bytes + c * w.rows * w.rowBytes).copyMemory(from: w.base, byteCount: w.rows * w.rowBytes) }
+        return try body(PanelMatrix(base: bytes, rowBytes: w.rowBytes, rows: copies * w.rows, columns: w.columns),
+                        Array(repeating: dense, count: copies).flatMap { $0 })
+    }
+
     /// A prompt's tokens through panels (VNNI only; at the AVX-512 level of a CPU that has it): each token's
     /// row of Y is its product with x on the 8-bit grid (the one-token kernel's integers, another float
     /// rounding), for every share (panels of eight rows and a tail), token count (groups of four and a
@@ -497,10 +512,9 @@ final class BlockKernelTests: XCTestCase {
     func testPanels_everyPanelType_isTheProductWithXOnItsEightBitGrid() throws {
         let vnni = qkv_kernels_vnni() != 0
         XCTAssertEqual(Set(panelTypes), [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .q2_k, .q3_k, .q4_k, .q5_k, .q6_k, .iq4_xs])
-        for dtype in panelTypes {
-            let (w, dense) = try matrix(dtype)
+        for dtype in panelTypes { try repeatedMatrix(dtype, copies: 3) { w, dense in
             let (rows, columns) = (w.rows, w.columns)
-            XCTAssertGreaterThan(rows, 8, "\(dtype): rows for a panel and a tail")
+            XCTAssertGreaterThan(rows, 32, "\(dtype): rows for two panels and a tail")
             for m in [2, 5, 13] {
                 let x = values(m * columns, seed: 59 + UInt64(m))
                 let everyToken = qkv_gemm_panels_q8_scratch(CInt(dtype.rawValue), m, columns)
@@ -512,7 +526,7 @@ final class BlockKernelTests: XCTestCase {
                 NativeKernels.atLevel(.avx512) {
                     XCTAssertNil(panelProduct(dtype, w, x, m: m, share: 0..<rows, scratchBytes: oneToken - 1), "\(dtype): scratch for no token")
                     for scratchBytes in [everyToken, oneToken] {
-                        for share in [0..<rows, 3..<12, 12..<13] {
+                        for share in [0..<rows, 3..<36, 0..<16, 17..<18] {
                             guard let y = panelProduct(dtype, w, x, m: m, share: share, scratchBytes: scratchBytes) else {
                                 XCTAssertFalse(vnni, "\(dtype): refused on a CPU with VNNI")
                                 continue
@@ -535,7 +549,7 @@ final class BlockKernelTests: XCTestCase {
                     }
                 }
             }
-        }
+        } }
     }
 
     /// The special blocks one per row through panels: finite references matched on the 8-bit grid, a
@@ -586,7 +600,8 @@ final class BlockKernelTests: XCTestCase {
     }
 
     func testPanels_refuseWhatTheyDoNotRun() throws {
-        let (w, _) = try matrix(.q4_k)
+        let (matrix, _) = try matrix(.q4_k)
+        let w = PanelMatrix(base: matrix.base, rowBytes: matrix.rowBytes, rows: matrix.rows, columns: matrix.columns)
         let x = values(3 * w.columns, seed: 67)
         let scratchBytes = qkv_gemm_panels_q8_scratch(CInt(DType.q4_k.rawValue), 3, w.columns)
         NativeKernels.atLevel(NativeKernels.availableLevels.last ?? .avx2) {
