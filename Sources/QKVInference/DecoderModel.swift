@@ -155,13 +155,14 @@ public final class DecoderModel: Sendable {
         return UnsafePointer(session.logits)
     }
 
-    /// One decode step of several sequences at once: `tokens[t]` after what `sequences[t]` holds (each
-    /// appended to its own cache), every weight read once for all of them; the logits [n, V] go to
-    /// `logits`. `workspace`: scratch for n rows whose scores hold the longest sequence.
-    func forwardBatch(_ tokens: [Int], sequences: [DecoderSession], workspace: DecoderSession, logits: UnsafeMutablePointer<Float>) throws(InferenceError) {
-        for (token, sequence) in zip(tokens, sequences) { try check([token], sequence) }
-        context.withTeam(usesBLAS: usesBLAS(rows: tokens.count)) { team in
-            forwardChunk(tokens[...], session: workspace, team: team, sequences: sequences, logitRows: tokens.count, logits: logits, record: nil, ablation: nil)
+    /// One step of several sequences at once (a `DecoderBatch` step): each segment's tokens after what
+    /// its sequence holds (each appended to its own cache), every weight read once for all of them; the
+    /// logits of each segment's last token [segments, V] go to `logits`, in row order.
+    /// `workspace`: scratch for the rows whose scores hold the longest sequence.
+    func forwardBatch(_ rows: BatchRows, workspace: DecoderSession, logits: UnsafeMutablePointer<Float>) throws(InferenceError) {
+        for segment in rows.segments { try check(segment.tokens, segment.sequence) }
+        context.withTeam(usesBLAS: usesBLAS(rows: rows.tokens.count)) { team in
+            forwardChunk(rows.tokens[...], session: workspace, team: team, batch: rows, logitRows: rows.segments.count, logits: logits, record: nil, ablation: nil)
         }
     }
 
@@ -204,12 +205,13 @@ public final class DecoderModel: Sendable {
     /// attention output projection; the small steps between (norms of a few rows, RoPE, the cache
     /// append) run on the calling thread. Writes the logits of the chunk's last `logitRows` positions to
     /// `logits` [logitRows, V].
-    /// With `sequences`, row t is instead the next token of `sequences[t]` (a `DecoderBatch` step): each
-    /// row has its own position and cache, and `s` lends only its scratch.
+    /// With `batch`, the rows are instead the segments of a `DecoderBatch` step: each row has its
+    /// sequence's position and cache, `s` lends only its scratch, and the logits are those of each
+    /// segment's last row.
     /// With `ablation`, one head's output z_h is replaced before W_O (the hook of `qkv attention --ablate`).
-    private func forwardChunk(_ tokens: ArraySlice<Int>, session s: DecoderSession, team: ComputeTeam, sequences: [DecoderSession]? = nil, logitRows: Int,
+    private func forwardChunk(_ tokens: ArraySlice<Int>, session s: DecoderSession, team: ComputeTeam, batch: BatchRows? = nil, logitRows: Int,
                               logits: UnsafeMutablePointer<Float>, record: AttentionRecord?, ablation: HeadAblation?) {
-        let pass = Pass(s: s, team: team, sequences: sequences, T: tokens.count, start: s.length)
+        let pass = Pass(s: s, team: team, batch: batch, T: tokens.count, start: s.length)
         let D = config.modelDim, HD = config.headCount * config.headDim, T = tokens.count, start = s.length
         let epsilon = Float(config.normEpsilon)
         let x = s.residual, h = s.normed, z = s.heads, sub = s.sublayer
@@ -246,8 +248,8 @@ public final class DecoderModel: Sendable {
             projectDown(layer, from: hidden, pass)
             if let postNorm = layer.mlpPostNorm { addNormalized(sub, postNorm, into: x, rows: T, epsilon: epsilon, team: team) }
         }
-        if let sequences {
-            for sequence in sequences { sequence.length += 1 }
+        if let batch {
+            for segment in batch.segments { segment.sequence.length += segment.tokens.count }
         } else {
             s.length = start + T
         }
@@ -258,24 +260,39 @@ public final class DecoderModel: Sendable {
 
         // Final norm and LM head (and the logits' soft cap), for the rows asked for.
         guard logitRows > 0 else { return }
-        normalize(x + (T - logitRows) * D, finalNorm, into: h, rows: logitRows, epsilon: epsilon, team: team)
+        if let batch {
+            for (i, rows) in batch.segmentRows.enumerated() {
+                normalize(x + (rows.upperBound - 1) * D, finalNorm, into: h + i * D, rows: 1, epsilon: epsilon, team: team)
+            }
+        } else {
+            normalize(x + (T - logitRows) * D, finalNorm, into: h, rows: logitRows, epsilon: epsilon, team: team)
+        }
         projectLogits(rows: logitRows, into: logits, pass)
     }
 
-    /// One chunk's step: the scratch (and, unless `sequences`, the cache) of `s`, the team that shares
+    /// One chunk's step: the scratch (and, unless `batch`, the cache) of `s`, the team that shares
     /// the work, and where the chunk's T rows sit.
     private struct Pass {
         let s: DecoderSession
         let team: ComputeTeam
-        /// A `DecoderBatch` step: row t is the next token of `sequences[t]`.
-        let sequences: [DecoderSession]?
+        /// A `DecoderBatch` step: its segments' rows.
+        let batch: BatchRows?
         let T: Int, start: Int
-        /// The rows are separate sequences' decode steps, each computed as one token is.
-        var eachRowAlone: Bool { sequences != nil }
+        /// Rows 0..<singleRows are separate sequences' decode steps, each computed as one token is; the
+        /// rest are computed together, as a chunk is. So are the logit rows (one per segment in a batch).
+        var singleRows: Int { batch?.singleRows ?? 0 }
         /// The session whose cache row t joins.
-        func cache(_ t: Int) -> DecoderSession { sequences?[t] ?? s }
+        func cache(_ t: Int) -> DecoderSession { batch.map { $0.segments[$0.rowSegment[t]].sequence } ?? s }
         /// Row t's position (lengths grow only after the last layer).
-        func position(_ t: Int) -> Int { sequences?[t].length ?? start + t }
+        func position(_ t: Int) -> Int { batch?.rowPosition[t] ?? start + t }
+        /// Runs of rows that attend causally to one cache and among themselves: the chunk, or a batch's
+        /// prompt chunks (the segments of several tokens), each with its cache and first position.
+        var causalRuns: [(rows: Range<Int>, cache: DecoderSession, start: Int)] {
+            guard let batch else { return [(0..<T, s, start)] }
+            return batch.segments.indices.dropFirst(batch.singleRows).map { i in
+                (batch.segmentRows[i], batch.segments[i].sequence, batch.segments[i].sequence.length)
+            }
+        }
     }
 
     /// Embeddings into x [T, D]: token (× embedding_scale) (+ learned position), widened from their rows.
@@ -311,14 +328,14 @@ public final class DecoderModel: Sendable {
     /// q [T, H·d], k, v [T, K·d] = h W_Qᵀ, h W_Kᵀ, h W_Vᵀ (+ biases): the rows of W_Q, W_K and W_V as one
     /// run of H·d + 2·K·d rows shared among the team; a few tokens: in claimed pieces.
     private func projectQueryKeyValue(_ layer: Layer, _ pass: Pass) {
-        let s = pass.s, T = pass.T, tileFloats = s.tileFloats, eachRowAlone = pass.eachRowAlone
+        let s = pass.s, T = pass.T, tileFloats = s.tileFloats, singleRows = pass.singleRows
         let HD = config.headCount * config.headDim, KD = config.keyValueHeadCount * config.headDim
         let h = s.normed, q = s.query, k = s.key, v = s.value
         pass.team.runShares(count: HD + 2 * KD, align: 16, claimed: claimsPieces(T)) { p, rows in
             func part(_ w: WeightMatrix, _ b: FloatWeight?, into y: UnsafeMutablePointer<Float>, from first: Int) {
                 let inside = rows.clamped(to: first..<(first + w.rows))
                 if !inside.isEmpty {
-                    project(h, w, b, into: y, rows: T, share: (inside.lowerBound - first)..<(inside.upperBound - first), tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
+                    project(h, w, b, into: y, rows: T, share: (inside.lowerBound - first)..<(inside.upperBound - first), tile: s.tile(p), tileFloats: tileFloats, singleRows: singleRows)
                 }
             }
             part(layer.query, layer.queryBias, into: q, from: 0)
@@ -349,11 +366,14 @@ public final class DecoderModel: Sendable {
         }
     }
 
-    /// The chunk's keys and values into layer `index` of the cache (each row's own, in a batch step).
+    /// The chunk's keys and values into layer `index` of the cache (each segment's into its own, in a
+    /// batch step).
     private func appendToCache(layer index: Int, _ pass: Pass) {
         let s = pass.s, KD = config.keyValueHeadCount * config.headDim
-        if let sequences = pass.sequences {
-            for (t, sequence) in sequences.enumerated() { sequence.append(keys: s.key + t * KD, values: s.value + t * KD, tokens: 1, layer: index) }
+        if let batch = pass.batch {
+            for (segment, rows) in zip(batch.segments, batch.segmentRows) {
+                segment.sequence.append(keys: s.key + rows.lowerBound * KD, values: s.value + rows.lowerBound * KD, tokens: rows.count, layer: index)
+            }
         } else {
             s.append(keys: s.key, values: s.value, tokens: pass.T, layer: index)
         }
@@ -364,7 +384,7 @@ public final class DecoderModel: Sendable {
     /// them), Z_h = P V_h, into z [T, H·d]. Heads are shared among the threads (all on the calling one
     /// when recording: the record is not written from several threads).
     private func attend(_ layer: Layer, _ index: Int, _ pass: Pass, record: AttentionRecord?) {
-        let s = pass.s, T = pass.T, start = pass.start, end = start + T, sequences = pass.sequences
+        let s = pass.s, runs = pass.causalRuns
         let H = config.headCount, d = config.headDim, HD = H * d, group = config.queriesPerKeyValueHead
         let scale = Float(config.effectiveAttentionScale), softcap = Float(config.attentionSoftcap)
         let q = s.query, z = s.heads
@@ -373,47 +393,48 @@ public final class DecoderModel: Sendable {
         let attend = { (p: Int) in
             let scores = s.scores(p)
             for head in share(H, part: p, of: attentionParts) {
-                if sequences != nil {
-                    // A batch step: each row's query against its own sequence's cache.
-                    for t in 0..<T {
-                        let cache = pass.cache(t), end = pass.position(t) + 1, first = end > window ? end - window : 0
-                        let keys = cache.keys(layer: index, head: head / group), values = cache.values(layer: index, head: head / group)
-                        decodeAttentionHead(q + t * HD + head * d, keys: keys + first * d, values: values + first * d, z + t * HD + head * d,
-                                            positions: end - first, headDim: d, scale: scale, softcap: softcap, scores: scores)
-                    }
-                    continue
+                // A batch step's decode rows: each row's query against its own sequence's cache.
+                for t in 0..<pass.singleRows {
+                    let cache = pass.cache(t), end = pass.position(t) + 1, first = end > window ? end - window : 0
+                    let keys = cache.keys(layer: index, head: head / group), values = cache.values(layer: index, head: head / group)
+                    decodeAttentionHead(q + t * HD + head * d, keys: keys + first * d, values: values + first * d, z + t * HD + head * d,
+                                        positions: end - first, headDim: d, scale: scale, softcap: softcap, scores: scores)
                 }
-                let keys = s.keys(layer: index, head: head / group), values = s.values(layer: index, head: head / group)
-                let qh = q + head * d, zh = z + head * d
-                if T == 1 {
-                    // The keys in the window: positions first..<end.
-                    let first = end > window ? end - window : 0
-                    decodeAttentionHead(qh, keys: keys + first * d, values: values + first * d, zh, positions: end - first,
-                                        headDim: d, scale: scale, softcap: softcap, scores: scores + first)
-                    if let record {
-                        scores.update(repeating: 0, count: first)
-                        record.storeProbabilities(layer: index, head: head, firstQuery: start, rows: 1, keys: end, stride: end, scores)
-                    }
-                } else {
-                    // Queries in blocks, each against the keys its last query sees: the scores of the
-                    // future are not computed (a third of a 256-token prompt's attention).
-                    var first = 0
-                    while first < T {
-                        let rows = min(causalBlockTokens, T - first), seen = start + first + rows
-                        matmulTransposed(qh + first * HD, keys, scores, m: rows, n: seen, k: d, lda: HD, ldb: d, ldc: seen, alpha: scale)
-                        for t in 0..<rows {
-                            // The causal mask (and the window): softmax over the visible keys only, the
-                            // rest exactly 0.
-                            let row = scores + t * seen, visible = start + first + t + 1
-                            let low = visible > window ? visible - window : 0
-                            if softcap > 0 { softcapInPlace(row + low, softcap, count: visible - low) }
-                            softmaxRows(row + low, rows: 1, n: visible - low)
-                            row.update(repeating: 0, count: low)
-                            (row + visible).update(repeating: 0, count: seen - visible)
+                // Runs of rows against their cache and the run's rows before them.
+                for run in runs {
+                    let T = run.rows.count, start = run.start, end = start + T
+                    let keys = run.cache.keys(layer: index, head: head / group), values = run.cache.values(layer: index, head: head / group)
+                    let qh = q + run.rows.lowerBound * HD + head * d, zh = z + run.rows.lowerBound * HD + head * d
+                    if T == 1 {
+                        // The keys in the window: positions first..<end.
+                        let first = end > window ? end - window : 0
+                        decodeAttentionHead(qh, keys: keys + first * d, values: values + first * d, zh, positions: end - first,
+                                            headDim: d, scale: scale, softcap: softcap, scores: scores + first)
+                        if let record {
+                            scores.update(repeating: 0, count: first)
+                            record.storeProbabilities(layer: index, head: head, firstQuery: start, rows: 1, keys: end, stride: end, scores)
                         }
-                        record?.storeProbabilities(layer: index, head: head, firstQuery: start + first, rows: rows, keys: seen, stride: seen, scores)
-                        matmul(scores, values, zh + first * HD, m: rows, n: d, k: seen, lda: seen, ldb: d, ldc: HD)
-                        first += rows
+                    } else {
+                        // Queries in blocks, each against the keys its last query sees: the scores of the
+                        // future are not computed (a third of a 256-token prompt's attention).
+                        var first = 0
+                        while first < T {
+                            let rows = min(causalBlockTokens, T - first), seen = start + first + rows
+                            matmulTransposed(qh + first * HD, keys, scores, m: rows, n: seen, k: d, lda: HD, ldb: d, ldc: seen, alpha: scale)
+                            for t in 0..<rows {
+                                // The causal mask (and the window): softmax over the visible keys only, the
+                                // rest exactly 0.
+                                let row = scores + t * seen, visible = start + first + t + 1
+                                let low = visible > window ? visible - window : 0
+                                if softcap > 0 { softcapInPlace(row + low, softcap, count: visible - low) }
+                                softmaxRows(row + low, rows: 1, n: visible - low)
+                                row.update(repeating: 0, count: low)
+                                (row + visible).update(repeating: 0, count: seen - visible)
+                            }
+                            record?.storeProbabilities(layer: index, head: head, firstQuery: start + first, rows: rows, keys: seen, stride: seen, scores)
+                            matmul(scores, values, zh + first * HD, m: rows, n: d, k: seen, lda: seen, ldb: d, ldc: HD)
+                            first += rows
+                        }
                     }
                 }
             }
@@ -425,21 +446,26 @@ public final class DecoderModel: Sendable {
     /// unless a post norm comes first: shares of W_O's columns, so each thread adds its own columns of
     /// the residual.
     private func projectAttentionOutput(_ layer: Layer, _ pass: Pass) {
-        let s = pass.s, T = pass.T, D = config.modelDim, P = pass.team.size, tileFloats = s.tileFloats, eachRowAlone = pass.eachRowAlone
-        let x = s.residual, z = s.heads, sub = s.sublayer
+        let s = pass.s, T = pass.T, D = config.modelDim, P = pass.team.size, tileFloats = s.tileFloats, singleRows = pass.singleRows
+        let HD = config.headCount * config.headDim, x = s.residual, z = s.heads, sub = s.sublayer
         if config.attentionOutputLayout == .rows {
             // W_O [D, H·d] as a Linear weight: shares of its rows, as the MLP's down projection.
             pass.team.runShares(count: D, align: 16, claimed: claimsPieces(T)) { p, columns in
-                project(z, layer.output, layer.attentionPostNorm == nil ? nil : layer.outputBias, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
+                project(z, layer.output, layer.attentionPostNorm == nil ? nil : layer.outputBias, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats, singleRows: singleRows)
                 if layer.attentionPostNorm == nil { addResidual(x, sub, layer.outputBias, rows: T, n: D, columns: columns) }
             }
         } else {
+            // A batch step's decode rows apart from its chunk rows, as `project` keeps them.
+            let groups = [0..<singleRows, singleRows..<T].filter { !$0.isEmpty }
             pass.team.run { p in
                 let columns = share(D, part: p, of: P, align: 32)
-                if T == 1 {
-                    layer.output.multiplyVectorTransposed(z, into: sub, columns: columns)
-                } else {
-                    layer.output.multiplyTransposed(z, m: T, into: sub, ldy: D, columns: columns, scratch: s.tile(p), scratchFloats: tileFloats)
+                for rows in groups {
+                    let z = z + rows.lowerBound * HD, sub = sub + rows.lowerBound * D
+                    if rows.count == 1 {
+                        layer.output.multiplyVectorTransposed(z, into: sub, columns: columns)
+                    } else {
+                        layer.output.multiplyTransposed(z, m: rows.count, into: sub, ldy: D, columns: columns, scratch: s.tile(p), scratchFloats: tileFloats)
+                    }
                 }
                 if layer.attentionPostNorm == nil {
                     addResidual(x, sub, layer.outputBias, rows: T, n: D, columns: columns)
@@ -453,13 +479,13 @@ public final class DecoderModel: Sendable {
     /// The MLP's hidden [T, F]: act(h W_upᵀ + b), or act(h W_gateᵀ + b) · (h W_upᵀ + b) when gated, on
     /// shares of F; returns the buffer it is in.
     private func projectUpAndActivate(_ layer: Layer, _ pass: Pass) -> UnsafeMutablePointer<Float> {
-        let s = pass.s, T = pass.T, F = config.ffnDim, tileFloats = s.tileFloats, eachRowAlone = pass.eachRowAlone
+        let s = pass.s, T = pass.T, F = config.ffnDim, tileFloats = s.tileFloats, singleRows = pass.singleRows
         let h = s.normed, up = s.up, gateBuffer = s.gate, activation = config.activation
         pass.team.runShares(count: F, align: 16, claimed: claimsPieces(T)) { p, columns in
             let tile = s.tile(p)
-            project(h, layer.up, layer.upBias, into: up, rows: T, share: columns, tile: tile, tileFloats: tileFloats, eachRowAlone: eachRowAlone)
+            project(h, layer.up, layer.upBias, into: up, rows: T, share: columns, tile: tile, tileFloats: tileFloats, singleRows: singleRows)
             if let gate = layer.gate {
-                project(h, gate, layer.gateBias, into: gateBuffer, rows: T, share: columns, tile: tile, tileFloats: tileFloats, eachRowAlone: eachRowAlone)
+                project(h, gate, layer.gateBias, into: gateBuffer, rows: T, share: columns, tile: tile, tileFloats: tileFloats, singleRows: singleRows)
                 for t in 0..<T {
                     let g = gateBuffer + t * F + columns.lowerBound, u = up + t * F + columns.lowerBound
                     switch activation {
@@ -481,20 +507,20 @@ public final class DecoderModel: Sendable {
     /// sub [T, D] = hidden W_downᵀ (+ b), added to the residual stream x unless a post norm comes first;
     /// shares of D.
     private func projectDown(_ layer: Layer, from hidden: UnsafeMutablePointer<Float>, _ pass: Pass) {
-        let s = pass.s, T = pass.T, D = config.modelDim, tileFloats = s.tileFloats, eachRowAlone = pass.eachRowAlone
+        let s = pass.s, T = pass.T, D = config.modelDim, tileFloats = s.tileFloats, singleRows = pass.singleRows
         let x = s.residual, sub = s.sublayer
         pass.team.runShares(count: D, align: 16, claimed: claimsPieces(T)) { p, columns in
-            project(hidden, layer.down, layer.mlpPostNorm == nil ? nil : layer.downBias, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
+            project(hidden, layer.down, layer.mlpPostNorm == nil ? nil : layer.downBias, into: sub, rows: T, share: columns, tile: s.tile(p), tileFloats: tileFloats, singleRows: singleRows)
             if layer.mlpPostNorm == nil { addResidual(x, sub, layer.downBias, rows: T, n: D, columns: columns) }
         }
     }
 
     /// logits [rows, V] = h [rows, D] · LM headᵀ (and the logits' soft cap), on shares of V.
     private func projectLogits(rows logitRows: Int, into logits: UnsafeMutablePointer<Float>, _ pass: Pass) {
-        let s = pass.s, V = config.vocabSize, tileFloats = s.tileFloats, eachRowAlone = pass.eachRowAlone
+        let s = pass.s, V = config.vocabSize, tileFloats = s.tileFloats, singleRows = pass.singleRows
         let h = s.normed, finalSoftcap = Float(config.finalSoftcap)
         pass.team.runShares(count: V, align: 16, claimed: claimsPieces(logitRows)) { p, rows in
-            project(h, lmHead, nil, into: logits, rows: logitRows, share: rows, tile: s.tile(p), tileFloats: tileFloats, eachRowAlone: eachRowAlone)
+            project(h, lmHead, nil, into: logits, rows: logitRows, share: rows, tile: s.tile(p), tileFloats: tileFloats, singleRows: singleRows)
             if finalSoftcap > 0 {
                 for r in 0..<logitRows { softcapInPlace(logits + r * V + rows.lowerBound, finalSoftcap, count: rows.count) }
             }
@@ -544,13 +570,39 @@ private func claimsPieces(_ rows: Int) -> Bool { rows <= WeightMatrix.directBloc
 
 /// Queries of a prompt's attention taken at once: blocks of 64 skip 37 % of the scores of a 256-token
 /// prompt (the future) and are still wide enough for sgemm.
-private let causalBlockTokens = 64
+let causalBlockTokens = 64
 
 /// Y [rows, share] = X [rows, in] · W [share, :]ᵀ (+ bias [share]): one thread's share of a Linear
 /// weight's rows (Y's columns), Y's rows W.rows apart.
-/// `eachRowAlone`: the rows are separate sequences' decode steps (DecoderBatch), each computed as one token is.
+/// `singleRows`: X's first rows are separate sequences' decode steps (a DecoderBatch step), computed
+/// apart from the rest (a prompt chunk's), so neither's numbers depend on the other's rows. With both,
+/// W's share goes through both products a piece at a time: a tile as `multiply` widens it (read from
+/// memory once for all the rows), or for f32, which sgemm reads in place, the whole share, so the chunk
+/// rows take the one sgemm call a chunk alone takes.
 private func project(_ x: UnsafePointer<Float>, _ w: WeightMatrix, _ bias: FloatWeight?, into y: UnsafeMutablePointer<Float>,
-                     rows: Int, share: Range<Int>, tile: UnsafeMutablePointer<Float>, tileFloats: Int, eachRowAlone: Bool) {
+                     rows: Int, share: Range<Int>, tile: UnsafeMutablePointer<Float>, tileFloats: Int, singleRows: Int) {
+    let chunkRows = rows - singleRows
+    if singleRows > 0 && chunkRows > 0 {
+        let tileRows = w.dtype == .f32 ? share.count : w.tileRows(scratchFloats: tileFloats)
+        var first = share.lowerBound
+        while first < share.upperBound {
+            let part = first..<min(first + tileRows, share.upperBound)
+            multiplyRows(x, w, into: y, rows: singleRows, share: part, tile: tile, tileFloats: tileFloats, eachRowAlone: true)
+            multiplyRows(x + singleRows * w.columns, w, into: y + singleRows * w.rows, rows: chunkRows, share: part, tile: tile, tileFloats: tileFloats,
+                         eachRowAlone: false)
+            first = part.upperBound
+        }
+    } else {
+        multiplyRows(x, w, into: y, rows: rows, share: share, tile: tile, tileFloats: tileFloats, eachRowAlone: singleRows > 0)
+    }
+    if let bias { addBias(y, ld: w.rows, bias.pointer, rows: rows, columns: share) }
+}
+
+/// Y [rows, share] = X [rows, in] · W [share, :]ᵀ, Y's rows W.rows apart: one token as a matrix-vector
+/// product; `eachRowAlone` (separate sequences' decode steps), each row as its own token's where the
+/// matrix takes 8-bit activations; else as many tokens together.
+private func multiplyRows(_ x: UnsafePointer<Float>, _ w: WeightMatrix, into y: UnsafeMutablePointer<Float>,
+                          rows: Int, share: Range<Int>, tile: UnsafeMutablePointer<Float>, tileFloats: Int, eachRowAlone: Bool) {
     if rows == 1 {
         w.multiplyVector(x, into: y, rows: share)
     } else if eachRowAlone, w.multiplyEachToken(x, m: rows, into: y, ldy: w.rows, rows: share, scratch: tile, scratchFloats: tileFloats) {
@@ -558,7 +610,6 @@ private func project(_ x: UnsafePointer<Float>, _ w: WeightMatrix, _ bias: Float
     } else {
         w.multiply(x, m: rows, into: y, ldy: w.rows, rows: share, scratch: tile, scratchFloats: tileFloats)
     }
-    if let bias { addBias(y, ld: w.rows, bias.pointer, rows: rows, columns: share) }
 }
 
 /// x [rows, columns] += y [rows, columns] (+ bias [columns]): a sublayer's output into the residual

@@ -39,7 +39,7 @@ public final class DecoderSession {
     /// the threads themselves are the context's.
     let threads: Int
     let scoresStride: Int
-    private let scoreBuffers: UnsafeMutablePointer<Float>         // [threads, rows · capacity]: one head's attention
+    private let scoreBuffers: UnsafeMutablePointer<Float>         // [threads, min(rows, 64) · capacity]: one head's attention
     let tileFloats: Int
     private let tileBuffers: UnsafeMutablePointer<Float>          // [threads, tileFloats]: a widened tile of a weight
     private let allocations: [UnsafeMutablePointer<Float>]
@@ -75,7 +75,8 @@ public final class DecoderSession {
         slidingCos = buffer(slidingBase ? rows * d / 2 : 1); slidingSin = buffer(slidingBase ? rows * d / 2 : 1)
         logits = buffer(config.vocabSize)
         self.threads = max(1, threads)
-        scoresStride = rows * capacity
+        // One head's scores at a time: a block of a chunk's queries, or one query of a batch step.
+        scoresStride = min(rows, causalBlockTokens) * capacity
         scoreBuffers = buffer(self.threads * scoresStride)
         tileFloats = WeightMatrix.scratchFloats(modelDim: D, ffnDim: F, headsTimesHeadDim: H * d)
         tileBuffers = buffer(self.threads * tileFloats)

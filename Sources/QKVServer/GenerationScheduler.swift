@@ -4,9 +4,10 @@ import Synchronization
 
 /// Continuous batching for one decoder model: up to `parallel` generations decode together, one
 /// `DecoderBatch` step (every weight read once) per token of all of them; a generation that finishes
-/// frees its slot for the next in the queue, whose prompt runs a chunk per step until it joins them. The forward
-/// passes are synchronous and as wide as the machine, so they run on one thread of the scheduler's own;
-/// requests reach it through a bounded queue (a full queue is refused, so memory does not grow with load).
+/// frees its slot for the next in the queue, whose prompt runs a chunk of up to `chunkTokens` in each
+/// of those steps until it joins them. The forward passes are synchronous and as wide as the machine,
+/// so they run on one thread of the scheduler's own; requests reach it through a bounded queue (a full
+/// queue is refused, so memory does not grow with load).
 final class GenerationScheduler: Sendable {
     enum FinishReason: String, Sendable { case stop, length }
 
@@ -34,6 +35,9 @@ final class GenerationScheduler: Sendable {
 
     let model: LanguageModel
     let parallel: Int
+    /// Prompt tokens one step takes beside the decoding sequences' tokens: a bound on how long a prompt
+    /// holds up their next tokens.
+    let chunkTokens: Int
     let maxQueue: Int
     private let metrics: ServerMetrics.ModelMetrics
     /// Requests waiting for a slot, oldest first, and whether `shutdown` was called.
@@ -46,9 +50,10 @@ final class GenerationScheduler: Sendable {
     /// has no slot busy and nothing queued.
     private let arrivals = DispatchSemaphore(value: 0)
 
-    init(model: LanguageModel, name: String, parallel: Int, maxQueue: Int, metrics: ServerMetrics) {
+    init(model: LanguageModel, name: String, parallel: Int, chunkTokens: Int = DecoderSession.defaultChunkTokens, maxQueue: Int, metrics: ServerMetrics) {
         self.model = model
         self.parallel = max(1, parallel)
+        self.chunkTokens = max(1, chunkTokens)
         self.maxQueue = max(0, maxQueue)
         self.metrics = metrics.model(name)
         let thread = Thread { [self] in run() }
@@ -101,11 +106,12 @@ final class GenerationScheduler: Sendable {
         var done = false
     }
 
-    /// The scheduler's thread: admit queued requests into free slots, run one chunk of a prompt, then
-    /// one batch step for every slot that is decoding, until shut down with nothing left.
+    /// The scheduler's thread: admit queued requests into free slots, then one batch step of the next
+    /// token of every slot that is decoding and a chunk of the oldest prompt still being read, until
+    /// shut down with nothing left.
     private func run() {
         var slots: [Slot] = []
-        let batch = DecoderBatch(model: model.model, maxSequences: parallel)
+        let batch = DecoderBatch(model: model.model, maxSequences: parallel, maxTokens: parallel - 1 + chunkTokens)
         let vocabulary = model.model.config.vocabSize
         while true {
             let free = parallel - slots.count
@@ -131,36 +137,36 @@ final class GenerationScheduler: Sendable {
                                   text: model.tokenizer.map { GeneratedText(tokenizer: $0, prompt: request.prompt) },
                                   matcher: StopMatcher(stops: request.stop)))
             }
-            // One chunk of one prompt (the oldest still being read) per round, so a long prompt holds up
-            // the others' decoding for one chunk at a time; its last chunk gives its first token.
-            if let i = slots.firstIndex(where: { !$0.done && $0.prompted < $0.request.prompt.count }) {
-                let prompt = slots[i].request.prompt, from = slots[i].prompted
-                let chunk = Array(prompt[from..<min(from + slots[i].session.chunkTokens, prompt.count)])
-                do {
-                    let logits = try model.model.forward(chunk, session: slots[i].session)
-                    slots[i].prompted += chunk.count
-                    metrics.promptTokens.increment(by: Int64(chunk.count))
-                    if slots[i].prompted == prompt.count { logits.withUnsafeBufferPointer { accept(&slots[i], logits: $0) } }
-                } catch {
-                    slots[i].request.events.finish(throwing: error)
-                    slots[i].done = true
-                }
-            }
             slots.removeAll { slot in
                 if slot.request.cancelled.isRaised { slot.request.events.finish(); return true }
-                return slot.done
+                return false
             }
             metrics.activeSequences.record(slots.count)
+            // One step: every decoding slot's next token, and a chunk of one prompt (the oldest still
+            // being read), so a long prompt holds up the others' tokens by a chunk's share of a step;
+            // its last chunk gives its first token.
             let decoding = slots.indices.filter { slots[$0].prompted == slots[$0].request.prompt.count }
-            guard !decoding.isEmpty else { continue }
-            metrics.batchSize.record(decoding.count)
+            let reading = slots.indices.first { slots[$0].prompted < slots[$0].request.prompt.count }
+            var segments = decoding.map { DecoderBatch.Segment([slots[$0].next], sequence: slots[$0].session) }
+            var chunk: [Int] = []
+            if let i = reading {
+                let prompt = slots[i].request.prompt, from = slots[i].prompted
+                chunk = Array(prompt[from..<min(from + chunkTokens, prompt.count)])
+                segments.append(DecoderBatch.Segment(chunk, sequence: slots[i].session))
+            }
+            guard !segments.isEmpty else { continue }
+            if !decoding.isEmpty { metrics.batchSize.record(decoding.count) }
             do {
-                let logits = try batch.step(decoding.map { slots[$0].next }, sequences: decoding.map { slots[$0].session })
-                for (row, i) in decoding.enumerated() {
-                    accept(&slots[i], logits: UnsafeBufferPointer(rebasing: logits[(row * vocabulary)..<((row + 1) * vocabulary)]))
+                let logits = try batch.step(segments)
+                func row(_ r: Int) -> UnsafeBufferPointer<Float> { UnsafeBufferPointer(rebasing: logits[(r * vocabulary)..<((r + 1) * vocabulary)]) }
+                for (r, i) in decoding.enumerated() { accept(&slots[i], logits: row(r)) }
+                if let i = reading {
+                    slots[i].prompted += chunk.count
+                    metrics.promptTokens.increment(by: Int64(chunk.count))
+                    if slots[i].prompted == slots[i].request.prompt.count { accept(&slots[i], logits: row(decoding.count)) }
                 }
             } catch {
-                for i in decoding { slots[i].request.events.finish(throwing: error); slots[i].done = true }
+                for i in decoding + (reading.map { [$0] } ?? []) { slots[i].request.events.finish(throwing: error); slots[i].done = true }
             }
             slots.removeAll(where: \.done)
             metrics.activeSequences.record(slots.count)

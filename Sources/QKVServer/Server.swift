@@ -18,6 +18,8 @@ public struct ServerConfiguration: Sendable {
     public var maxBodyBytes: Int
     /// Generations of one model decoding together (continuous batching).
     public var parallel: Int
+    /// Prompt tokens one generation step takes beside the decoding sequences' next tokens.
+    public var chunkTokens: Int
     /// Inputs of one embedding batch (requests are not split: a larger one runs alone).
     public var maxBatch: Int
     /// Requests that may wait for a model; one more is refused with 503 and `Retry-After`.
@@ -29,7 +31,7 @@ public struct ServerConfiguration: Sendable {
     public var context: ComputeContext
 
     public init(models: [(name: String, path: String)], host: String = "127.0.0.1", port: Int = 8080, apiKey: String? = nil,
-                maxBodyBytes: Int = 8 << 20, parallel: Int = 8, maxBatch: Int = 64, maxQueue: Int = 64,
+                maxBodyBytes: Int = 8 << 20, parallel: Int = 8, chunkTokens: Int = DecoderSession.defaultChunkTokens, maxBatch: Int = 64, maxQueue: Int = 64,
                 activations: ActivationPrecision = .f32, context: ComputeContext = .default) {
         self.models = models
         self.host = host
@@ -37,6 +39,7 @@ public struct ServerConfiguration: Sendable {
         self.apiKey = apiKey
         self.maxBodyBytes = maxBodyBytes
         self.parallel = parallel
+        self.chunkTokens = chunkTokens
         self.maxBatch = maxBatch
         self.maxQueue = maxQueue
         self.activations = activations
@@ -107,7 +110,7 @@ actor ModelRegistry {
                 switch model.kind {
                 case .generation(let language):
                     schedulers[name] = GenerationScheduler(model: language, name: name, parallel: configuration.parallel,
-                                                           maxQueue: configuration.maxQueue, metrics: metrics)
+                                                           chunkTokens: configuration.chunkTokens, maxQueue: configuration.maxQueue, metrics: metrics)
                 case .embedding(let embedder):
                     batchers[name] = EmbeddingBatcher(embedder: embedder, name: name, maxBatch: configuration.maxBatch,
                                                       maxQueue: configuration.maxQueue, metrics: metrics)

@@ -41,6 +41,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Generations of one model that decode together (continuous batching).")
     var parallel = 8
 
+    @Option(help: "Prompt tokens one generation step reads beside the decoding sequences' next tokens (a bound on how long a prompt holds them up).")
+    var chunkTokens = 512
+
     @Option(help: "Inputs of one embedding batch (a larger request runs alone).")
     var maxBatch = 64
 
@@ -55,6 +58,7 @@ struct Serve: ParsableCommand {
         guard apiKey == nil || apiKeyFile == nil else { throw ValidationError("give --api-key or --api-key-file, not both") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
         guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1") }
+        guard chunkTokens >= 1 else { throw ValidationError("--chunk-tokens must be at least 1") }
         guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
         guard maxQueue >= 0 else { throw ValidationError("--max-queue must be 0 or more") }
         let names = served.map(\.name)
@@ -80,7 +84,7 @@ struct Serve: ParsableCommand {
             key = String(line)
         }
         let configuration = ServerConfiguration(models: served, host: host, port: port, apiKey: key, maxBodyBytes: maxBody,
-                                                parallel: parallel, maxBatch: maxBatch, maxQueue: maxQueue,
+                                                parallel: parallel, chunkTokens: chunkTokens, maxBatch: maxBatch, maxQueue: maxQueue,
                                                 activations: precision.activations, context: context)
         let logger = Logger(label: "qkv.serve")
         let names = served.map(\.name).joined(separator: ", ")

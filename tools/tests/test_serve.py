@@ -10,7 +10,8 @@ and the real Gemma 3 270M Q4_K_M for completions.
   apply_chat_template), whole and streamed; the template's raise_exception and a model without a
   template answer 400;
 * batching: concurrent embedding requests share batches and each gets its own vectors; concurrent greedy
-  completions (continuous batching) each equal `qkv generate`'s, with f32 and with 8-bit activations;
+  completions (continuous batching) each equal `qkv generate`'s, with f32 and with 8-bit activations,
+  and so do streams decoding while a long prompt is read in the same steps;
 * logprobs: each chosen token's log-probability and the top alternatives equal the log softmax of
   transformers' logits (Fixtures/reference/archs/llama3), in the completion and the chat shape;
 * /metrics in Prometheus text; a full queue answers 503 with Retry-After, and a streaming client that
@@ -302,6 +303,47 @@ def test_batched_completions_with_f32_activations_have_the_log_probabilities_of_
         assert all(len(logprobs) == 8 for _, logprobs in alone)
     finally:
         stop_server(process)
+
+
+def test_a_long_prompt_read_beside_decoding_streams_leaves_every_completion_equal_to_qkv_generate():
+    """A prompt of two chunks arrives while three streams decode: its chunks run in the same steps as the
+    streams' tokens (Specs/server.md), and at temperature 0 every completion, the long prompt's and the
+    streams', is `qkv generate`'s (8-bit activations: each decoding sequence computed as if alone)."""
+    prompts = ["The capital of France is", "Once upon a time", "1, 2, 3, 4,"]
+    long_prompt = " ".join(["The history of the river valley is long and full of stories about farmers, traders and kings."] * 40)
+    generate = ["generate", GEMMA, "--temperature", "0", "--quiet", "--activations", "q8"]
+    want = [run(*generate[:2], p, *generate[2:], "--max-tokens", "48").rstrip("\n") for p in prompts]
+    want_long = run(*generate[:2], long_prompt, *generate[2:], "--max-tokens", "8").rstrip("\n")
+    process, url = start_server("gemma=" + GEMMA, "--parallel", "4", "--activations", "q8")
+    try:
+        client = openai.OpenAI(base_url=url + "/v1", api_key=KEY)
+        tokenized = http(url + "/tokenize", {"model": "gemma", "content": long_prompt})[1]["tokens"]
+        assert len(tokenized) > 512, "the prompt takes two chunks"
+        started = [concurrent.futures.Future() for _ in prompts]
+        arrived = []   # (stream, time) of each piece
+
+        def stream(i):
+            pieces = []
+            for chunk in client.completions.create(model="gemma", prompt=prompts[i], max_tokens=48, temperature=0, stream=True):
+                pieces.append(chunk.choices[0].text)
+                arrived.append((i, time.monotonic()))
+                if not started[i].done():
+                    started[i].set_result(True)
+            return "".join(pieces)
+
+        with concurrent.futures.ThreadPoolExecutor(len(prompts)) as pool:
+            streams = [pool.submit(stream, i) for i in range(len(prompts))]
+            for future in started:
+                future.result(timeout=120)
+            sent = time.monotonic()
+            got_long = client.completions.create(model="gemma", prompt=long_prompt, max_tokens=8, temperature=0).choices[0].text
+            got = [future.result() for future in streams]
+        assert got == want
+        assert got_long == want_long
+        assert any(at > sent for _, at in arrived), "the streams were still decoding when the long prompt arrived"
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
 
 
 @pytest.fixture(scope="module")
