@@ -1,6 +1,6 @@
-// What qkv_blocks.c's f32-activation kernels and the 8-bit-activation kernels (qkv_blocks_q8.h, built
-// once per instruction set) share: the AVX2 target, the f16 scale read, the iq4 levels and q4_k's and
-// q5_k's packed scales (x86 only).
+// What qkv_blocks.c's f32-activation kernels, the 8-bit-activation kernels (qkv_blocks_q8.h, built once
+// per instruction set) and the bf16 panels (qkv_panels_bf16.c) share: the AVX2 target, the f16 scale read,
+// the iq4 levels, q4_k's and q5_k's packed scales, and the panels' row interleave (x86 only).
 #ifndef QKV_BLOCKS_COMMON_H
 #define QKV_BLOCKS_COMMON_H
 #include <immintrin.h>
@@ -37,6 +37,31 @@ KERNEL static inline __m128i k_scales_mins_bytes(const uint8_t *sc) {
     const uint32_t low6 = 0x3F3F3F3F, low4 = 0x0F0F0F0F, top2 = 0x03030303;
     return _mm_setr_epi32((int)(a & low6), (int)((c & low4) | ((a >> 6) & top2) << 4),
                           (int)(b & low6), (int)(((c >> 4) & low4) | ((b >> 6) & top2) << 4));
+}
+
+// n bytes (a multiple of 32) of each of eight rows (rows `stride` bytes apart) into half `half` of a
+// sixteen-row panel's 4-byte chunks: out [n / 4][2][8][4], chunk c of row r at 64c + 32·half + 4r. An 8 x 8
+// transpose of 32-bit words per 32 bytes (the 8-bit-activation and bf16 panels).
+KERNEL static inline void interleave_rows(const uint8_t *u, size_t stride, size_t n, uint8_t *out, int half) {
+    for (size_t v = 0; v < n; v += 32) {
+        __m256i r[8], a[8], b2[8];
+        for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_si256((const __m256i *)(u + i * stride + v));
+        for (int i = 0; i < 8; i += 2) {
+            a[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+            a[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+        }
+        for (int i = 0; i < 8; i += 4) {
+            b2[i] = _mm256_unpacklo_epi64(a[i], a[i + 2]);
+            b2[i + 1] = _mm256_unpackhi_epi64(a[i], a[i + 2]);
+            b2[i + 2] = _mm256_unpacklo_epi64(a[i + 1], a[i + 3]);
+            b2[i + 3] = _mm256_unpackhi_epi64(a[i + 1], a[i + 3]);
+        }
+        // b2[0..3]: rows 0..3 of words {0,4}, {1,5}, {2,6}, {3,7}; b2[4..7] rows 4..7 of the same.
+        for (int i = 0; i < 4; i++) {
+            _mm256_storeu_si256((__m256i *)(out + 16 * v + 64 * i + 32 * half), _mm256_permute2x128_si256(b2[i], b2[i + 4], 0x20));
+            _mm256_storeu_si256((__m256i *)(out + 16 * v + 64 * (i + 4) + 32 * half), _mm256_permute2x128_si256(b2[i], b2[i + 4], 0x31));
+        }
+    }
 }
 
 #endif

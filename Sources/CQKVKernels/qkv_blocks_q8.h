@@ -545,30 +545,6 @@ Q8_KERNEL static void unpack_iq4_xs(const uint8_t *b, uint8_t *u, panel_row_meta
     }
 }
 
-// Eight rows' u [8][n] (rows n bytes apart) into half `half` of a panel's chunks: out [n / 4][2][8][4]. An
-// 8 x 8 transpose of 32-bit words per 32 values.
-Q8_KERNEL static void interleave_rows(const uint8_t *u, size_t n, uint8_t *out, int half) {
-    for (size_t v = 0; v < n; v += 32) {
-        __m256i r[8], a[8], b2[8];
-        for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_si256((const __m256i *)(u + i * n + v));
-        for (int i = 0; i < 8; i += 2) {
-            a[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
-            a[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
-        }
-        for (int i = 0; i < 8; i += 4) {
-            b2[i] = _mm256_unpacklo_epi64(a[i], a[i + 2]);
-            b2[i + 1] = _mm256_unpackhi_epi64(a[i], a[i + 2]);
-            b2[i + 2] = _mm256_unpacklo_epi64(a[i + 1], a[i + 3]);
-            b2[i + 3] = _mm256_unpackhi_epi64(a[i + 1], a[i + 3]);
-        }
-        // b2[0..3]: rows 0..3 of words {0,4}, {1,5}, {2,6}, {3,7}; b2[4..7] rows 4..7 of the same.
-        for (int i = 0; i < 4; i++) {
-            _mm256_storeu_si256((__m256i *)(out + 16 * v + 64 * i + 32 * half), _mm256_permute2x128_si256(b2[i], b2[i + 4], 0x20));
-            _mm256_storeu_si256((__m256i *)(out + 16 * v + 64 * (i + 4) + 32 * half), _mm256_permute2x128_si256(b2[i], b2[i + 4], 0x31));
-        }
-    }
-}
-
 // Unpacks rows [row, row + count) (count ≤ 16; the others zero) of W [*, k] into a panel: values
 // [k / 4][16][4], then per block its meta (panel_meta_bytes). `u` is scratch of 16 · n bytes.
 Q8_KERNEL static void unpack_panel(panel_unpack_fn unpack, size_t n, size_t sg, size_t block_bytes, const uint8_t *w, size_t row_bytes,
@@ -591,8 +567,8 @@ Q8_KERNEL static void unpack_panel(panel_unpack_fn unpack, size_t n, size_t sg, 
                 mins[32 * p + 2 * r + 1] = 2 * p + 1 < groups ? m.min[2 * p + 1] : 0;
             }
         }
-        interleave_rows(u, n, values + b * n * 16, 0);
-        interleave_rows(u + 8 * n, n, values + b * n * 16, 1);
+        interleave_rows(u, n, n, values + b * n * 16, 0);
+        interleave_rows(u + 8 * n, n, n, values + b * n * 16, 1);
     }
 }
 

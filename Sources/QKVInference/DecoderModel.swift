@@ -8,7 +8,7 @@ import QKVFormat
 /// any number of `DecoderSession`s on any threads.
 public final class DecoderModel: Sendable {
     public let config: ModelConfig
-    /// What one-token products of block-quantized weights multiply (`ActivationPrecision`).
+    /// What the products of reduced-precision weights multiply (`ActivationPrecision`).
     public let activations: ActivationPrecision
     /// The threads and kernels every session of this model computes with.
     public let context: ComputeContext
@@ -46,7 +46,7 @@ public final class DecoderModel: Sendable {
     /// f16, bf16, block types) and are computed from there; norms and biases are read as f32.
     /// - Parameters:
     ///   - model: the open model file.
-    ///   - activations: what one-token products of block-quantized weights multiply.
+    ///   - activations: what the products of reduced-precision weights multiply.
     ///   - context: the threads and kernels to compute with; each forward pass borrows a team of threads
     ///     from it, so sessions hold none of their own.
     /// - Throws: `InferenceError.unsupportedModel` for a model the decoder cannot run; the container's

@@ -14,7 +14,7 @@ public final class LanguageModel: Sendable {
     /// Hugging Face cache.
     /// - Parameters:
     ///   - path: the model file or folder.
-    ///   - activations: what one-token products of block-quantized weights multiply (`ActivationPrecision`).
+    ///   - activations: what the products of reduced-precision weights multiply (`ActivationPrecision`).
     ///   - context: the threads and kernels to compute with.
     /// - Throws: the container's and the schema's errors for a file qkv cannot read, and what
     ///   `init(_:path:activations:context:)` throws.

@@ -29,6 +29,11 @@ public enum NativeKernels {
     /// integer dot products make them faster than sgemm on widened weights; elsewhere prompts keep f32.
     public static var eightBitPrompts: Bool { level == .avx512 && qkv_kernels_vnni() != 0 }
 
+    /// True when a prompt's products through bf16 weights take bf16 activations under
+    /// `ActivationPrecision.bf16`: at the AVX-512 level on a CPU with AVX512_BF16 (qkv_gemm_panels_bf16),
+    /// whose dot products do twice the multiply-adds of an f32 FMA; elsewhere they keep f32.
+    public static var bf16Prompts: Bool { level == .avx512 && qkv_kernels_bf16() != 0 }
+
     /// True when the one-token row kernels run sixteen lanes wide (AVX-512 on a processor that runs them
     /// faster so, or `QKV_KERNELS=avx512`).
     public static var wideRows: Bool { _ = level; return qkv_kernels_wide_rows() != 0 }
@@ -40,13 +45,18 @@ public enum NativeKernels {
     }
 }
 
-/// What the one-token products of block-quantized weights multiply: the activations in f32 (exact: a
-/// quantized file computes what its f32 dequantization computes) or quantized to 8-bit blocks for
-/// integer dot products, as llama.cpp does (faster, not exact; Specs/quantization.md, "8-bit activations").
-/// Other weights always take f32 activations, and so do a prompt's products unless
-/// `NativeKernels.eightBitPrompts` (AVX-512 VNNI); the rows of a batched decode step are one-token products.
+/// What the products of reduced-precision weights multiply. `f32`: the activations as they are (exact: a
+/// quantized or bf16 file computes what its f32 widening computes). The others trade exactness for speed
+/// as llama.cpp does (Specs/quantization.md):
+/// - `q8`: block-quantized weights' one-token products, and a prompt's where
+///   `NativeKernels.eightBitPrompts` (AVX-512 VNNI), take x quantized to 8-bit blocks and integer dot
+///   products; the rows of a batched decode step are one-token products.
+/// - `bf16`: bf16 weights' prompts take x rounded to bf16 and AVX512_BF16's dot products where
+///   `NativeKernels.bf16Prompts`; decode steps, bound by reading the weights, keep f32.
+///
+/// Other weights always take f32 activations.
 public enum ActivationPrecision: String, Sendable, CaseIterable {
-    case f32, q8
+    case f32, q8, bf16
 }
 
 // y [r] = W [r, :] · x for r in `rows` (W [*, k] rows `rowBytes` apart, in `dtype`; not f32).

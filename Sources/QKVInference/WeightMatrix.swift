@@ -20,6 +20,8 @@ struct WeightMatrix: @unchecked Sendable {
     let rowBytes: Int
     /// A few tokens' products take 8-bit activations (a block-quantized matrix under `.q8`, with the C kernels).
     let integerActivations: Bool
+    /// A prompt's products take bf16 activations (a bf16 matrix under `.bf16`, where the CPU has AVX512_BF16).
+    let bf16Activations: Bool
 
     init(_ file: any WeightFile, _ name: String, activations: ActivationPrecision = .f32) throws {
         var view = try file.tensor(name)
@@ -39,6 +41,7 @@ struct WeightMatrix: @unchecked Sendable {
         rows = view.info.elementCount / max(columns, 1)
         rowBytes = dtype.byteCount(for: [columns])!   // the container checked: whole blocks
         integerActivations = activations == .q8 && dtype.isBlockQuantized && NativeKernels.enabled
+        bf16Activations = activations == .bf16 && dtype == .bf16 && NativeKernels.enabled
         // The view keeps its storage alive for as long as this matrix lives.
         base = view.withUnsafeBytes { UnsafeRawPointer($0.baseAddress!) }
     }
@@ -150,7 +153,8 @@ struct WeightMatrix: @unchecked Sendable {
 
     /// Y [m, r] = X [m, columns] · W [r, :]ᵀ for r in `rows`, Y's rows `ldy` apart (many tokens through
     /// a Linear weight). With 8-bit activations on a CPU with VNNI, the tokens' 8-bit blocks meet panels of
-    /// W unpacked once in `scratch` (qkv_gemm_panels_q8); else a few tokens (`directTokens`,
+    /// W unpacked once in `scratch` (qkv_gemm_panels_q8), and with bf16 activations on a CPU with AVX512_BF16
+    /// the tokens rounded to bf16 meet panels of bf16 W (qkv_gemm_panels_bf16); else a few tokens (`directTokens`,
     /// `directBlockTokens`) go to the C kernels that read W in place, f32 to sgemm in place, other dtypes a
     /// tile of rows at a time through `scratch` (at least `scratchFloats`). Calls OpenBLAS on the calling
     /// thread's terms.
@@ -161,6 +165,11 @@ struct WeightMatrix: @unchecked Sendable {
         if integerActivations, m > 1,
            qkv_gemm_panels_q8(CInt(dtype.rawValue), x, k, m, base, rowBytes, k, y, ldy, range.lowerBound, range.upperBound,
                               scratch, scratchFloats * MemoryLayout<Float>.size) != 0 {
+            return
+        }
+        if bf16Activations, m > 1,
+           qkv_gemm_panels_bf16(x, k, m, base, rowBytes, k, y, ldy, range.lowerBound, range.upperBound,
+                                scratch, scratchFloats * MemoryLayout<Float>.size) != 0 {
             return
         }
         if m <= (dtype.isBlockQuantized ? Self.directBlockTokens : Self.directTokens), NativeKernels.enabled,

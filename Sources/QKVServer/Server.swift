@@ -24,7 +24,7 @@ public struct ServerConfiguration: Sendable {
     public var maxBatch: Int
     /// Requests that may wait for a model; one more is refused with 503 and `Retry-After`.
     public var maxQueue: Int
-    /// What decoders' one-token products of block-quantized weights multiply (`ActivationPrecision`).
+    /// What decoders' products of reduced-precision weights multiply (`ActivationPrecision`).
     public var activations: ActivationPrecision
     /// The threads and kernels every model computes with: one context for all of them, whose pool lends
     /// each running generation step or embedding batch a team of threads.

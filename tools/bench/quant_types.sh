@@ -6,7 +6,8 @@
 # file with 256 prompt tokens, 64 decoded tokens and 2 threads, in alternation. Prints a Markdown table with the CPU model: prompt and decode tok/s, the
 # ratio, and the GB/s of weights qkv reads per decoded token (every matrix once, the token embedding's
 # one row aside). ACTIVATIONS="f32 q8" runs qkv once per mode in each round (`--activations q8`:
-# 8-bit activations) beside one llama.cpp run, a row per mode. BENCH_JSON=file appends a JSON line per row
+# 8-bit activations for the block types; a bf16 file then runs `--activations bf16` beside f32) beside one
+# llama.cpp run, a row per mode. BENCH_JSON=file appends a JSON line per row
 # (tools/bench/summary.py reads them).
 #   TYPES="q4_0 q4_k q5_k q6_k q8_0"  ROUNDS=2  THREADS=2  ACTIVATIONS=f32  QKV_BENCH_MODELS=~/.cache/qkv-bench
 set -euo pipefail
@@ -45,8 +46,13 @@ for type in $types; do
     fi
     # Bytes read per decoded token: the file's tensors but the token embedding (one row of it is read).
     weights=$(python3 -c 'import sys, gguf; r = gguf.GGUFReader(sys.argv[1]); print(sum(t.n_bytes for t in r.tensors if t.name != "token_embd.weight"))' "$file")
-    modes=$activations   # 8-bit activations change only block-quantized products
-    case $type in f32|f16|bf16) modes=f32 ;; esac
+    # 8-bit activations change only block-quantized products, bf16 ones only bf16 prompts: a bf16 file runs
+    # f32 and bf16 activations when any reduced mode is asked for.
+    modes=$activations
+    case $type in
+        f32|f16) modes=f32 ;;
+        bf16) [ "$activations" = f32 ] && modes=f32 || modes="f32 bf16" ;;
+    esac
     for round in $(seq "$rounds"); do
         for mode in $modes; do
             line=$("$qkv" generate "$file" --prompt-ids "$ids" --max-tokens 64 --ignore-eos --ids --threads "$threads" \

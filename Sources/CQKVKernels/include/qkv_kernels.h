@@ -23,6 +23,8 @@ int qkv_kernels_supported(void);
 int qkv_kernels_detected(void);
 /// 1 when this CPU also has AVX-512 VNNI's integer dot products (the AVX-512 level's 8-bit kernels use them).
 int qkv_kernels_vnni(void);
+/// 1 when this CPU also has AVX512_BF16's dot products (qkv_gemm_panels_bf16 runs at the AVX-512 level).
+int qkv_kernels_bf16(void);
 /// The level in use: 2 when the row kernels run sixteen lanes wide, 1 for AVX2, 0 before `qkv_kernels_limit`.
 int qkv_kernels_level(void);
 /// Uses the detected level, at most `max_level` (QKVInference once; tests and benchmarks that compare the
@@ -133,6 +135,17 @@ int qkv_gemm_panels_q8(int dtype_code, const float *x, size_t ldx, size_t m, con
                        float *y, size_t ldy, size_t row_begin, size_t row_end, void *scratch, size_t scratch_bytes);
 /// The scratch bytes qkv_gemm_panels_q8 needs to take m tokens of k values at once (a runnable dtype_code).
 size_t qkv_gemm_panels_q8_scratch(int dtype_code, size_t m, size_t k);
+
+/// Y[t, r] for t in [0, m), r in [row_begin, row_end): many tokens X [m, k] (rows `ldx` apart; Y's `ldy`
+/// apart) through bf16 W [*, k] (rows `row_bytes` apart) with X rounded to bf16 (to nearest even), by
+/// AVX512_BF16's vdpbf16ps on panels of sixteen weight rows copied once for all the tokens
+/// (qkv_panels_bf16.c). vdpbf16ps treats subnormal inputs as zero. `scratch` (float-aligned) holds the
+/// panel and as many tokens' bf16 values as fit. Returns 0, computing nothing, below the AVX-512 level,
+/// without AVX512_BF16, for k not a positive multiple of 32, no tokens, or a scratch too small for one token.
+int qkv_gemm_panels_bf16(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
+                         size_t ldy, size_t row_begin, size_t row_end, void *scratch, size_t scratch_bytes);
+/// The scratch bytes qkv_gemm_panels_bf16 needs to take m tokens of k values at once.
+size_t qkv_gemm_panels_bf16_scratch(size_t m, size_t k);
 
 /// Makes OpenBLAS choose its kernels again, from OPENBLAS_CORETYPE as it is now (qkv_openblas.c). Call it
 /// before any BLAS call. Returns 0 when this OpenBLAS has no such hook (nothing was done).
