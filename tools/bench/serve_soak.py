@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """A soak run of `qkv serve`, for tools/bench/serve.sh (SOAK=1): CLIENTS threads for SECONDS send requests
 without pause, alternating an embedding of a sentence (EMBED_MODEL) and a short greedy completion
-(COMPLETE_MODEL, 16 tokens), while the server's resident memory (VmRSS of PID) is read every 5 s.
+(COMPLETE_MODEL, 16 tokens), while the server's resident memory (VmRSS of PID) is read every 5 s, split
+into anonymous memory (RssAnon: heap, caches, sessions) and mapped file pages (RssFile: the models' pages
+touched so far, which grow as new tokens' embedding rows are read, and which the kernel may reclaim).
 Prints one JSON line: requests, failures (any non-200 or connection error), requests/s, and the resident
-memory at the first minute and at the end, with the drift between them.
+memory at the first minute and at the end, with the drift between them, in total and split.
 
     python serve_soak.py URL PID CLIENTS SECONDS EMBED_MODEL COMPLETE_MODEL
 """
@@ -16,10 +18,13 @@ import urllib.request
 
 
 def rss_mib(pid):
+    """(VmRSS, RssAnon, RssFile) of PID in MiB."""
+    fields = {}
     for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields.get("VmRSS", 0.0), fields.get("RssAnon", 0.0), fields.get("RssFile", 0.0)
 
 
 def main():
@@ -63,8 +68,11 @@ def main():
     after_minute = next((m for s, m in samples if s >= 60), samples[0][1])
     end = samples[-1][1]
     print(json.dumps({"clients": clients, "seconds": round(elapsed), "requests": counts["requests"], "failures": counts["failures"],
-                      "requests_s": round(counts["requests"] / elapsed, 1), "rss_first_minute_mib": round(after_minute),
-                      "rss_end_mib": round(end), "rss_drift_mib": round(end - after_minute), "rss_max_mib": round(max(m for _, m in samples))}))
+                      "requests_s": round(counts["requests"] / elapsed, 1), "rss_first_minute_mib": round(after_minute[0]),
+                      "rss_end_mib": round(end[0]), "rss_drift_mib": round(end[0] - after_minute[0]),
+                      "rss_max_mib": round(max(m[0] for _, m in samples)),
+                      "anon_first_minute_mib": round(after_minute[1]), "anon_drift_mib": round(end[1] - after_minute[1]),
+                      "file_first_minute_mib": round(after_minute[2]), "file_drift_mib": round(end[2] - after_minute[2])}))
 
 
 if __name__ == "__main__":
