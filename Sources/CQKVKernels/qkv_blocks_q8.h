@@ -396,7 +396,7 @@ dot_rows_q8_fn Q8_ROWS(int dtype_code) {
 //   S = Σ_g scale_g · Σ_{i in group g} u_i · q_i   (groups of `SG` values; a scale of 1 when SG is 0)
 //   M = Σ_h min_h · Σ_{i in group h} q_i           (h over the activation's q-sum groups, 32 or 16 values)
 // A weight's offset (q8_0's and iq4_nl's 128 added to make u unsigned, q4_0's 8, q5_0's 16, q6_k's 32)
-// enters as a min with dmin = d, and S − M is then taken in integers (`SHARE_D`), so it costs no float
+// enters as a min with dmin = d, and S − M is then taken in integers (`share_d`), so it costs no float
 // cancellation; the _1 types' m is a min with dmin = −m. These are the one-token kernels' integers, but
 // y's float rounding differs from theirs: a prompt's rows are not bit-identical to decoding each token.
 enum { PANEL_ROWS = 16, PANEL_TOKENS = 4 };
@@ -662,40 +662,48 @@ Q8_KERNEL static inline __attribute__((always_inline)) void panel_tokens(
         }                                                                                                     \
     }
 
-PANEL_GEMM(q8_0, 32, 0, 1, 34)
-PANEL_GEMM(q4_0, 32, 0, 1, 18)
-PANEL_GEMM(q4_1, 32, 0, 0, 20)
-PANEL_GEMM(q5_0, 32, 0, 1, 22)
-PANEL_GEMM(q5_1, 32, 0, 0, 24)
-PANEL_GEMM(iq4_nl, 32, 0, 1, 18)
-PANEL_GEMM(q4_k, 256, 32, 0, 144)
-PANEL_GEMM(q5_k, 256, 32, 0, 176)
-PANEL_GEMM(q6_k, 256, 16, 1, 210)
-PANEL_GEMM(q2_k, 256, 16, 0, 84)
-PANEL_GEMM(q3_k, 256, 16, 1, 110)
-PANEL_GEMM(iq4_xs, 256, 32, 1, 136)
+// Each type with panels: its dtype code, activation block n, scale group sg (0: none), whether dmin is d
+// (share_d), and its block bytes.
+#define PANEL_TYPES(X)                 \
+    X(q8_0, 32, 32, 0, 1, 34)          \
+    X(q4_0, 33, 32, 0, 1, 18)          \
+    X(q4_1, 34, 32, 0, 0, 20)          \
+    X(q5_0, 35, 32, 0, 1, 22)          \
+    X(q5_1, 36, 32, 0, 0, 24)          \
+    X(q2_k, 37, 256, 16, 0, 84)        \
+    X(q3_k, 38, 256, 16, 1, 110)       \
+    X(q4_k, 39, 256, 32, 0, 144)       \
+    X(q5_k, 40, 256, 32, 0, 176)       \
+    X(q6_k, 41, 256, 16, 1, 210)       \
+    X(iq4_nl, 42, 32, 0, 1, 18)        \
+    X(iq4_xs, 43, 256, 32, 1, 136)
+
+#define PANEL_GEMM_OF(name, code, n, sg, share_d, block_bytes) PANEL_GEMM(name, n, sg, share_d, block_bytes)
+PANEL_TYPES(PANEL_GEMM_OF)
+
+// A type's panel kernel and shape, by dtype code.
+typedef struct {
+    int code;
+    qkv_q8_panel_gemm_fn gemm;
+    size_t n, sg;
+} panel_type;
+
+#define PANEL_TYPE_ENTRY(name, code, n, sg, share_d, block_bytes) {code, panel_gemm_##name, n, sg},
+static const panel_type panel_types[] = {PANEL_TYPES(PANEL_TYPE_ENTRY)};
+
+static const panel_type *panel_type_of(int dtype_code) {
+    for (size_t i = 0; i < sizeof panel_types / sizeof panel_types[0]; i++)
+        if (panel_types[i].code == dtype_code) return &panel_types[i];
+    return NULL;
+}
 
 qkv_q8_panel_gemm_fn qkv_q8_panel_gemm_vnni(int dtype_code) {
-    switch (dtype_code) {
-    case 32: return panel_gemm_q8_0;
-    case 33: return panel_gemm_q4_0;
-    case 34: return panel_gemm_q4_1;
-    case 35: return panel_gemm_q5_0;
-    case 36: return panel_gemm_q5_1;
-    case 42: return panel_gemm_iq4_nl;
-    case 39: return panel_gemm_q4_k;
-    case 40: return panel_gemm_q5_k;
-    case 41: return panel_gemm_q6_k;
-    case 37: return panel_gemm_q2_k;
-    case 38: return panel_gemm_q3_k;
-    case 43: return panel_gemm_iq4_xs;
-    default: return NULL;
-    }
+    const panel_type *type = panel_type_of(dtype_code);
+    return type ? type->gemm : NULL;
 }
 
 size_t qkv_q8_panel_bytes(int dtype_code, size_t k) {
-    const size_t n = dtype_code >= 37 && dtype_code <= 43 && dtype_code != 42 ? 256 : 32;
-    const size_t sg = n == 32 ? 0 : dtype_code == 39 || dtype_code == 40 || dtype_code == 43 ? 32 : 16;
-    return 16 * k + (k / n) * panel_meta_bytes(n, sg) + 16 * n;
+    const panel_type *type = panel_type_of(dtype_code);
+    return type ? 16 * k + (k / type->n) * panel_meta_bytes(type->n, type->sg) + 16 * type->n : 0;
 }
 #endif

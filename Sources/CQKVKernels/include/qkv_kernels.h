@@ -126,10 +126,9 @@ size_t qkv_gemm_rows_blocks_q8_scratch(size_t m, size_t k);
 
 /// Y[t, r] for t in [0, m), r in [row_begin, row_end): many tokens X [m, k] (a prompt; rows `ldx` apart, Y's
 /// `ldy` apart) through W with 8-bit activations as qkv_dot_rows_blocks_q8 quantizes them, by VNNI dot
-/// products on panels of eight weight rows unpacked once for all the tokens (qkv_blocks_q8.h). The same
-/// integer sums as that call, but not its float rounding: not bit-identical to it. For q8_0, q4_0, q4_1,
-/// q5_0, q5_1, iq4_nl, q4_k, q5_k and q6_k. `scratch` (float-aligned) holds the panel and as many tokens'
-/// 8-bit blocks as fit. Returns 0, computing nothing, below the AVX-512 level, without VNNI, for other
+/// products on panels of sixteen weight rows unpacked once for all the tokens (qkv_blocks_q8.h). The same
+/// integer sums as that call, but not its float rounding: not bit-identical to it. For every dtype that
+/// call takes. `scratch` (float-aligned) holds the panel and as many tokens' 8-bit blocks as fit. Returns 0, computing nothing, below the AVX-512 level, without VNNI, for other
 /// dtypes, k not a multiple of the activation block or above 65536, or a scratch too small for one token.
 int qkv_gemm_panels_q8(int dtype_code, const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k,
                        float *y, size_t ldy, size_t row_begin, size_t row_end, void *scratch, size_t scratch_bytes);
