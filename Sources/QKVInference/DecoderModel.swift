@@ -577,13 +577,13 @@ let causalBlockTokens = 64
 /// `singleRows`: X's first rows are separate sequences' decode steps (a DecoderBatch step), computed
 /// apart from the rest (a prompt chunk's), so neither's numbers depend on the other's rows. With both,
 /// W's share goes through both products a piece at a time: a tile as `multiply` widens it (read from
-/// memory once for all the rows), or for f32, which sgemm reads in place, the whole share, so the chunk
-/// rows take the one sgemm call a chunk alone takes.
+/// memory once for all the rows), or where `multiply` reads W in place (f32 through sgemm, the panels)
+/// the whole share, so the chunk rows take the one call a chunk alone takes.
 private func project(_ x: UnsafePointer<Float>, _ w: WeightMatrix, _ bias: FloatWeight?, into y: UnsafeMutablePointer<Float>,
                      rows: Int, share: Range<Int>, tile: UnsafeMutablePointer<Float>, tileFloats: Int, singleRows: Int) {
     let chunkRows = rows - singleRows
     if singleRows > 0 && chunkRows > 0 {
-        let tileRows = w.dtype == .f32 ? share.count : w.tileRows(scratchFloats: tileFloats)
+        let tileRows = w.widensTiles ? w.tileRows(scratchFloats: tileFloats) : share.count
         var first = share.lowerBound
         while first < share.upperBound {
             let part = first..<min(first + tileRows, share.upperBound)

@@ -18,7 +18,8 @@ struct WeightMatrix: @unchecked Sendable {
     let rows: Int, columns: Int
     /// Bytes from one row to the next.
     let rowBytes: Int
-    /// A few tokens' products take 8-bit activations (a block-quantized matrix under `.q8`, with the C kernels).
+    /// Its products take 8-bit activations (a block-quantized matrix under `.q8`, with the C kernels): one
+    /// token's always, many tokens' where `NativeKernels.eightBitPrompts`.
     let integerActivations: Bool
     /// A prompt's products take bf16 activations (a bf16 matrix under `.bf16`, where the CPU has AVX512_BF16).
     let bf16Activations: Bool
@@ -147,6 +148,12 @@ struct WeightMatrix: @unchecked Sendable {
     /// (qkv_gemm_rows_blocks), every token's row of Y then equal to its own one-token product; more take
     /// the widened tiles and sgemm.
     static let directBlockTokens = 8
+
+    /// Whether a many-token `multiply` widens tiles of W into the scratch; else it reads W in place (f32
+    /// through sgemm, or the panel kernels of 8-bit and bf16 activations, which take any share at once).
+    var widensTiles: Bool {
+        dtype != .f32 && !(integerActivations && NativeKernels.eightBitPrompts) && !(bf16Activations && NativeKernels.bf16Prompts)
+    }
 
     /// The rows of a tile converted at once into a thread's scratch.
     func tileRows(scratchFloats: Int) -> Int { max(8, min(scratchFloats, Self.tileFloats) / max(columns, 1) / 8 * 8) }
