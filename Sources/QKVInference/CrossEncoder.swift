@@ -21,24 +21,25 @@ public final class CrossEncoder: Sendable {
     /// Hugging Face cache.
     /// - Parameters:
     ///   - path: the model file or folder.
+    ///   - activations: what the encoder's products multiply (`BertEncoder.init(_:activations:context:)`).
     ///   - context: the threads and kernels to compute with.
     /// - Throws: the container's and the schema's errors for a file qkv cannot read, and what
-    ///   `init(_:path:context:)` throws for a model that is not a reranker.
-    public convenience init(path: String, context: ComputeContext = .default) throws {
-        try self.init(try ModelFile(try openWeightFile(path: path)), path: path, context: context)
+    ///   `init(_:path:activations:context:)` throws for a model that is not a reranker.
+    public convenience init(path: String, activations: ActivationPrecision = .f32, context: ComputeContext = .default) throws {
+        try self.init(try ModelFile(try openWeightFile(path: path)), path: path, activations: activations, context: context)
     }
 
     /// A cross-encoder of a model file already open; `path` as the user named it, for messages.
     /// - Throws: `InferenceError.notAReranker` unless the file has a head of one output,
     ///   `.noTokenizer`/`.noPairTemplate` unless its tokenizer writes pairs.
-    public init(_ model: ModelFile, path: String, context: ComputeContext = .default) throws {
+    public init(_ model: ModelFile, path: String, activations: ActivationPrecision = .f32, context: ComputeContext = .default) throws {
         self.path = path
         let config = model.config
         guard config.labelCount == 1, let activation = config.labelActivation else {
             throw InferenceError.notAReranker(file: path, labelCount: config.labelCount)
         }
         self.activation = activation
-        encoder = try BertEncoder(model, context: context)
+        encoder = try BertEncoder(model, activations: activations, context: context)
         guard let data = model.tokenizer else { throw InferenceError.noTokenizer(file: path) }
         guard let pairs = try makeTokenizer(data: data, config: config) as? any PairTokenizer else {
             throw InferenceError.noPairTemplate(file: path, kind: data.kind.rawValue)

@@ -29,7 +29,7 @@ public enum NativeKernels {
     /// integer dot products make them faster than sgemm on widened weights; elsewhere prompts keep f32.
     public static var eightBitPrompts: Bool { level == .avx512 && qkv_kernels_vnni() != 0 }
 
-    /// True when a prompt's products through bf16 weights take bf16 activations under
+    /// True when a prompt's products through bf16 (or f32) weights take bf16 activations under
     /// `ActivationPrecision.bf16`: at the AVX-512 level on a CPU with AVX512_BF16 (qkv_gemm_panels_bf16),
     /// whose dot products do twice the multiply-adds of an f32 FMA; elsewhere they keep f32.
     public static var bf16Prompts: Bool { level == .avx512 && qkv_kernels_bf16() != 0 }
@@ -51,7 +51,8 @@ public enum NativeKernels {
 /// - `q8`: block-quantized weights' one-token products, and a prompt's where
 ///   `NativeKernels.eightBitPrompts` (AVX-512 VNNI), take x quantized to 8-bit blocks and integer dot
 ///   products; the rows of a batched decode step are one-token products.
-/// - `bf16`: bf16 weights' prompts take x rounded to bf16 and AVX512_BF16's dot products where
+/// - `bf16`: the products of many tokens (a prompt, an encoder's batch) through bf16 weights, and through
+///   f32 weights rounded to bf16 as well, take x rounded to bf16 and AVX512_BF16's dot products where
 ///   `NativeKernels.bf16Prompts`; decode steps, bound by reading the weights, keep f32.
 ///
 /// Other weights always take f32 activations.

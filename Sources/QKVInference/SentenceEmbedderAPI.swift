@@ -27,20 +27,21 @@ public final class SentenceEmbedder: Sendable {
     /// folder, or an `org/name` in the Hugging Face cache.
     /// - Parameters:
     ///   - path: the model file or folder.
+    ///   - activations: what the encoder's products multiply (`BertEncoder.init(_:activations:context:)`).
     ///   - context: the threads and kernels to compute with.
     /// - Throws: the container's and the schema's errors for a file qkv cannot read, and what
-    ///   `init(_:path:context:)` throws.
-    public convenience init(path: String, context: ComputeContext = .default) throws {
-        try self.init(try ModelFile(try openWeightFile(path: path)), path: path, context: context)
+    ///   `init(_:path:activations:context:)` throws.
+    public convenience init(path: String, activations: ActivationPrecision = .f32, context: ComputeContext = .default) throws {
+        try self.init(try ModelFile(try openWeightFile(path: path)), path: path, activations: activations, context: context)
     }
 
     /// An embedder of a model file already open; `path` as the user named it, for messages.
     /// - Throws: `InferenceError.unsupportedModel` for a model the encoder cannot run (a decoder),
     ///   `InferenceError.noTokenizer` for a file without tokenizer data, `TokenizerError` for tokenizer
     ///   data that cannot make a tokenizer.
-    public init(_ model: ModelFile, path: String, context: ComputeContext = .default) throws {
+    public init(_ model: ModelFile, path: String, activations: ActivationPrecision = .f32, context: ComputeContext = .default) throws {
         self.path = path
-        encoder = try BertEncoder(model, context: context)
+        encoder = try BertEncoder(model, activations: activations, context: context)
         guard let data = model.tokenizer else { throw InferenceError.noTokenizer(file: path) }
         tokenizer = try makeTokenizer(data: data, config: model.config)
         prompts = data.prompts

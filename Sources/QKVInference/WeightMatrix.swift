@@ -21,7 +21,8 @@ struct WeightMatrix: @unchecked Sendable {
     /// Its products take 8-bit activations (a block-quantized matrix under `.q8`, with the C kernels): one
     /// token's always, many tokens' where `NativeKernels.eightBitPrompts`.
     let integerActivations: Bool
-    /// A prompt's products take bf16 activations (a bf16 matrix under `.bf16`, where the CPU has AVX512_BF16).
+    /// A prompt's products take bf16 activations (a bf16 or f32 matrix under `.bf16`, where the CPU has
+    /// AVX512_BF16; f32 weights are rounded to bf16 too, as the panels are packed).
     let bf16Activations: Bool
 
     init(_ file: any WeightFile, _ name: String, activations: ActivationPrecision = .f32) throws {
@@ -42,7 +43,7 @@ struct WeightMatrix: @unchecked Sendable {
         rows = view.info.elementCount / max(columns, 1)
         rowBytes = dtype.byteCount(for: [columns])!   // the container checked: whole blocks
         integerActivations = activations == .q8 && dtype.isBlockQuantized && NativeKernels.enabled
-        bf16Activations = activations == .bf16 && dtype == .bf16 && NativeKernels.enabled
+        bf16Activations = activations == .bf16 && (dtype == .bf16 || dtype == .f32) && NativeKernels.enabled
         // The view keeps its storage alive for as long as this matrix lives.
         base = view.withUnsafeBytes { UnsafeRawPointer($0.baseAddress!) }
     }
@@ -161,7 +162,7 @@ struct WeightMatrix: @unchecked Sendable {
     /// Y [m, r] = X [m, columns] · W [r, :]ᵀ for r in `rows`, Y's rows `ldy` apart (many tokens through
     /// a Linear weight). With 8-bit activations on a CPU with VNNI, the tokens' 8-bit blocks meet panels of
     /// W unpacked once in `scratch` (qkv_gemm_panels_q8), and with bf16 activations on a CPU with AVX512_BF16
-    /// the tokens rounded to bf16 meet panels of bf16 W (qkv_gemm_panels_bf16); else a few tokens (`directTokens`,
+    /// the tokens rounded to bf16 meet panels of W as bf16 (qkv_gemm_panels_bf16); else a few tokens (`directTokens`,
     /// `directBlockTokens`) go to the C kernels that read W in place, f32 to sgemm in place, other dtypes a
     /// tile of rows at a time through `scratch` (at least `scratchFloats`). Calls OpenBLAS on the calling
     /// thread's terms.
@@ -175,7 +176,7 @@ struct WeightMatrix: @unchecked Sendable {
             return
         }
         if bf16Activations, m > 1,
-           qkv_gemm_panels_bf16(x, k, m, base, rowBytes, k, y, ldy, range.lowerBound, range.upperBound,
+           qkv_gemm_panels_bf16(x, k, m, base, dtype == .f32 ? 1 : 0, rowBytes, k, y, ldy, range.lowerBound, range.upperBound,
                                 scratch, scratchFloats * MemoryLayout<Float>.size) != 0 {
             return
         }
@@ -221,11 +222,17 @@ struct WeightMatrix: @unchecked Sendable {
     }
 
     /// Y [m, c] = X [m, rows] · W [:, c] for c in `columns` (bounds multiples of 32 unless the upper is
-    /// the end), Y's rows `ldy` apart (many tokens through the attention output projection).
+    /// the end), Y's rows `ldy` apart (many tokens through the attention output projection). With bf16
+    /// activations on a CPU with AVX512_BF16, panels of W's columns as bf16 (qkv_gemm_panels_bf16_columns).
     func multiplyTransposed(_ x: UnsafePointer<Float>, m: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, columns range: Range<Int>,
                             scratch: UnsafeMutablePointer<Float>, scratchFloats: Int) {
         guard !range.isEmpty else { return }
         let k = rows
+        if bf16Activations, m > 1,
+           qkv_gemm_panels_bf16_columns(x, k, m, base, dtype == .f32 ? 1 : 0, rowBytes, k, y, ldy, range.lowerBound, range.upperBound,
+                                        scratch, scratchFloats * MemoryLayout<Float>.size) != 0 {
+            return
+        }
         if dtype == .f32 {
             matmul(x, floats + range.lowerBound, y + range.lowerBound, m: m, n: range.count, k: k, ldb: columns, ldc: ldy)
             return

@@ -28,8 +28,8 @@ public struct ServedModel: Sendable {
     let specialTokens: [String: String]
 
     /// Opens `path` as whatever it holds: an encoder serves embeddings (with a classification head,
-    /// reranking), a decoder completions (`activations` as `LanguageModel` takes them), each computing
-    /// with `context`.
+    /// reranking), a decoder completions, each computing with `context` and multiplying `activations`
+    /// (as `LanguageModel` and `BertEncoder` take them).
     /// - Throws: what opening the file and building its model throw; a chat template that does not parse
     ///   is not an error here, but for the chat requests that need it.
     public init(name: String, path: String, activations: ActivationPrecision = .f32, context: ComputeContext = .default) throws {
@@ -37,8 +37,8 @@ public struct ServedModel: Sendable {
         self.path = path
         let file = try ModelFile(try openWeightFile(path: path))
         kind = file.config.isDecoder ? .generation(try LanguageModel(file, path: path, activations: activations, context: context))
-            : file.config.labelCount > 0 ? .reranking(try CrossEncoder(file, path: path, context: context))
-            : .embedding(try SentenceEmbedder(file, path: path, context: context))
+            : file.config.labelCount > 0 ? .reranking(try CrossEncoder(file, path: path, activations: activations, context: context))
+            : .embedding(try SentenceEmbedder(file, path: path, activations: activations, context: context))
         loaded = Date()
         // The canonical key (Hugging Face imports), else a GGUF's own key kept under provenance.
         let source: String? = if case .string(let text)? = file.tokenizer?.options["tokenizer.chat_template"] { text }

@@ -39,6 +39,7 @@ struct Embed: ParsableCommand {
     var similarity = false
 
     @OptionGroup var threading: ThreadOptions
+    @OptionGroup var precision: ActivationOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -55,7 +56,7 @@ struct Embed: ParsableCommand {
         let context = threading.context()
         let inputs = try texts + readLines()
         let loadStart = Date()
-        let embedder = try SentenceEmbedder(path: model, context: context)
+        let embedder = try SentenceEmbedder(path: model, activations: precision.activations, context: context)
         let loaded = Date()
         let chosen: SentenceEmbedder.Prompt = promptName.map { .named($0) } ?? prompt.map { .text($0) } ?? .modelDefault
         let vectors = try embedder.embed(inputs, prompt: chosen, batchSize: batch)

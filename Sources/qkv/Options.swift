@@ -77,10 +77,10 @@ struct ThreadOptions: ParsableArguments {
     }
 }
 
-/// `--activations`, shared by the commands that decode (generate, score, serve).
+/// `--activations`, shared by the commands that run a model (generate, score, embed, rerank, serve).
 struct ActivationOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "What products of reduced-precision weights multiply: f32 activations, exact (the file computes what its f32 widening computes); q8: block-quantized weights (q4_0 … q6_k, iq4, q8_0) take 8-bit blocks and integer dot products, as llama.cpp does (faster, not exact; prompts too on CPUs with AVX-512 VNNI, else they keep f32); bf16: bf16 weights' prompts take activations rounded to bf16 and AVX512_BF16 dot products where the CPU has them, as llama.cpp does (decode keeps f32).",
+        "What products of reduced-precision weights multiply: f32 activations, exact (the file computes what its f32 widening computes); q8: block-quantized weights (q4_0 … q6_k, iq4, q8_0) take 8-bit blocks and integer dot products, as llama.cpp does (faster, not exact; prompts too on CPUs with AVX-512 VNNI, else they keep f32); bf16: the products of many tokens (prompts, embedding batches) through bf16 or f32 weights take activations, and f32 weights, rounded to bf16 and AVX512_BF16 dot products where the CPU has them, as llama.cpp does with bf16 models (faster, not exact; decode keeps f32).",
         valueName: "f32|q8|bf16"))
     var activations: ActivationPrecision = .f32
 }

@@ -37,6 +37,7 @@ struct Rerank: ParsableCommand {
     var json = false
 
     @OptionGroup var threading: ThreadOptions
+    @OptionGroup var precision: ActivationOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -55,7 +56,7 @@ struct Rerank: ParsableCommand {
             inputs += lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
         }
         let start = Date()
-        let reranker = try CrossEncoder(path: model, context: context)
+        let reranker = try CrossEncoder(path: model, activations: precision.activations, context: context)
         let ranked = try reranker.rank(query: query, documents: inputs, topN: topN, batchSize: batch)
         if json {
             let results = ranked.map { JSONValue.object([("index", .number("\($0.index)")), ("relevance_score", .number("\($0.score)")),

@@ -36,7 +36,7 @@ final class BF16PanelTests: XCTestCase {
         defer { scratch.deallocate() }
         let ran = w.withUnsafeBytes { wb in
             y.withUnsafeMutableBufferPointer {
-                qkv_gemm_panels_bf16(x, k, m, wb.baseAddress!, 2 * k, k, $0.baseAddress!, rows, share.lowerBound, share.upperBound,
+                qkv_gemm_panels_bf16(x, k, m, wb.baseAddress!, 0, 2 * k, k, $0.baseAddress!, rows, share.lowerBound, share.upperBound,
                                      scratch, scratchBytes)
             }
         }
@@ -81,6 +81,65 @@ final class BF16PanelTests: XCTestCase {
                                 XCTAssertLessThanOrEqual(abs(Double(y[t * rows + r]) - want), 1e-5 * bound + 1e-30,
                                                          "token \(t) of \(m), row \(r) of \(share), scratch \(scratchBytes)")
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// W's bytes as f32 or bf16 from seeded values, and each element's value as the panels take it (f32
+    /// rounded to bf16).
+    func weights(_ count: Int, f32: Bool, seed: UInt64) -> (bytes: [UInt8], rounded: [Double]) {
+        let v = values(count, seed: seed).map { $0 * 1.37 }   // not bf16 already
+        if f32 { return (v.withUnsafeBytes { Array($0) }, v.map(bf16)) }
+        let bits = v.map { UInt16($0.bitPattern >> 16) }
+        return (bits.withUnsafeBytes { Array($0) }, bits.map { Double(Float(bitPattern: UInt32($0) << 16)) })
+    }
+
+    /// f32 weights (rounded to bf16 as the panels are packed) and weights stored by input (the attention
+    /// output projection [H·d, D], `qkv_gemm_panels_bf16_columns`), bf16 and f32: each output is the
+    /// rounded W times x rounded to bf16, for shares of whole panels, a tail and one output.
+    func testPanels_ofF32WeightsAndOfColumns_areRoundedWTimesRoundedX() throws {
+        guard NativeKernels.availableLevels.contains(.avx512) else { return }
+        let (outputs, k, m) = (37, 64, 6)
+        let x = values(m * k, seed: 89)
+        for (f32, byColumns) in [(true, false), (false, true), (true, true)] {
+            let (bytes, w) = weights(outputs * k, f32: f32, seed: f32 ? 97 : 101)
+            let element = f32 ? 4 : 2
+            let rowBytes = byColumns ? outputs * element : k * element
+            for share in [0..<outputs, 5..<37, 16..<32, 20..<21] {
+                for scratchBytes in [qkv_gemm_panels_bf16_scratch(m, k), qkv_gemm_panels_bf16_scratch(1, k)] {
+                    var y = [Float](repeating: .nan, count: m * outputs)
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchBytes / 4 + 1)
+                    defer { scratch.deallocate() }
+                    var ran: CInt = 0
+                    NativeKernels.atLevel(.avx512) {
+                        ran = bytes.withUnsafeBytes { wb in
+                            y.withUnsafeMutableBufferPointer { out in
+                                byColumns
+                                    ? qkv_gemm_panels_bf16_columns(x, k, m, wb.baseAddress!, f32 ? 1 : 0, rowBytes, k, out.baseAddress!, outputs,
+                                                                   share.lowerBound, share.upperBound, scratch, scratchBytes)
+                                    : qkv_gemm_panels_bf16(x, k, m, wb.baseAddress!, f32 ? 1 : 0, rowBytes, k, out.baseAddress!, outputs,
+                                                           share.lowerBound, share.upperBound, scratch, scratchBytes)
+                            }
+                        }
+                    }
+                    guard ran != 0 else {
+                        XCTAssertEqual(qkv_kernels_bf16(), 0, "refused on a CPU with AVX512_BF16")
+                        XCTAssertTrue(y.allSatisfy(\.isNaN), "refused, and nothing written")
+                        continue
+                    }
+                    for t in 0..<m {
+                        for o in 0..<outputs {
+                            guard share.contains(o) else {
+                                XCTAssertTrue(y[t * outputs + o].isNaN, "output \(o) outside \(share) written")
+                                continue
+                            }
+                            let terms = (0..<k).map { i in (byColumns ? w[i * outputs + o] : w[o * k + i]) * bf16(x[t * k + i]) }
+                            let want = terms.reduce(0, +), bound = terms.map(abs).reduce(0, +)
+                            XCTAssertLessThanOrEqual(abs(Double(y[t * outputs + o]) - want), 1e-5 * bound + 1e-30,
+                                                     "f32 \(f32), columns \(byColumns): token \(t), output \(o) of \(share)")
                         }
                     }
                 }

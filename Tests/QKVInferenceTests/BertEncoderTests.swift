@@ -82,6 +82,34 @@ final class BertEncoderTests: XCTestCase {
         }
     }
 
+    /// `.bf16` activations (the layers' products of f32 weights rounded to bf16 on both sides, AVX512_BF16):
+    /// the vectors stay within cosine 0.9999 of sentence-transformers', move off the exact ones only where
+    /// the CPU runs the panels, and a batch still equals its sequences run one by one.
+    func testBF16Activations_stayCloseToSentenceTransformers_andDifferOnlyWhereTheCPURunsThem() throws {
+        XCTAssertTrue(FileManager.default.fileExists(atPath: Self.minilm), "run tools/fetch-models.sh")
+        let (ref, expected) = try reference()
+        let model = try ModelFile(try openWeightFile(path: Self.minilm))
+        let ids = Array(ref.token_ids.prefix(32))
+        let exact = try BertEncoder(model).embed(tokenIDs: ids)
+        let encoder = try BertEncoder(model, activations: .bf16)
+        let rounded = try encoder.embed(tokenIDs: ids)
+        var worst = 1.0, moved: Float = 0
+        for i in rounded.indices {
+            worst = min(worst, cosine(rounded[i], expected[i]))
+            for (x, y) in zip(rounded[i], exact[i]) { moved = max(moved, abs(x - y)) }
+        }
+        print("MiniLM with bf16 activations vs sentence-transformers: min cosine \(worst), largest change \(moved)")
+        XCTAssertGreaterThanOrEqual(worst, 0.9999)
+        if NativeKernels.bf16Prompts {
+            XCTAssertGreaterThan(moved, 0, "bf16 activations ran")
+        } else {
+            XCTAssertEqual(moved, 0, "without AVX512_BF16 the encoder keeps f32 activations")
+        }
+        for i in 0..<4 {
+            XCTAssertEqual(try encoder.embed(tokenIDs: [ids[i]])[0], rounded[i], "sentence \(i) alone and in the batch")
+        }
+    }
+
     func testTokenizerGivesSentenceTransformersTokenIDs() throws {
         XCTAssertTrue(FileManager.default.fileExists(atPath: Self.minilm), "run tools/fetch-models.sh")
         let (ref, expected) = try reference()

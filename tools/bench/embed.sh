@@ -6,6 +6,9 @@
 # ($QKV_REF_PYTHON, default ~/.cache/qkv-ref-venv/bin/python; tools/make_references.py says how to make it).
 # llama.cpp's embedding mode too when its venv is there (tools/bench/peers.sh; tools/bench/embed_llamacpp.py)
 # on a GGUF that `qkv convert` makes of the same model, with the cosine of its vectors against qkv's.
+# qkv runs with f32 activations (exact) and with `--activations bf16` (where the CPU has AVX512_BF16: the
+# layers' weights and tokens rounded to bf16), the latter's smallest cosine against sentence-transformers'
+# vectors beside it; the peer also runs cast to bfloat16, the like-for-like comparison.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -33,18 +36,25 @@ n=$(wc -l < "$work/corpus.txt")
 median() { sort -g | sed -n "$(( (runs + 1) / 2 ))p"; }
 
 declare -A rate rss
-for batch in 1 32; do
-    rates=()
-    for _ in $(seq "$runs"); do
-        line=$(/usr/bin/time -f "RSS %M" "$qkv" embed "$work/minilm.qkv" --file "$work/corpus.txt" --batch "$batch" \
-               --threads "$threads" --format npy -o "$work/out.npy" 2>&1 >/dev/null)
-        rates+=("$(echo "$line" | sed -n 's/.*(\([0-9.]*\) texts\/s.*/\1/p')")
-        rss[$batch]=$(echo "$line" | sed -n 's/^RSS //p')
-        load=$(echo "$line" | sed -n 's/.*model load \([0-9.]*\) s.*/\1/p')
+for act in f32 bf16; do
+    for batch in 1 32; do
+        rates=()
+        for _ in $(seq "$runs"); do
+            line=$(/usr/bin/time -f "RSS %M" "$qkv" embed "$work/minilm.qkv" --file "$work/corpus.txt" --batch "$batch" \
+                   --threads "$threads" --activations "$act" --format npy -o "$work/out-$act.npy" 2>&1 >/dev/null)
+            rates+=("$(echo "$line" | sed -n 's/.*(\([0-9.]*\) texts\/s.*/\1/p')")
+            [ "$act" = f32 ] && rss[$batch]=$(echo "$line" | sed -n 's/^RSS //p')
+            [ "$act" = f32 ] && load=$(echo "$line" | sed -n 's/.*model load \([0-9.]*\) s.*/\1/p')
+        done
+        rate[$act,$batch]=$(printf '%s\n' "${rates[@]}" | median)
     done
-    rate[$batch]=$(printf '%s\n' "${rates[@]}" | median)
 done
-peer_json=$("$peer" tools/bench/embed_peer.py "$model" "$work/corpus.txt" "$threads" "$runs" 1,32 2>/dev/null | tail -1)
+cp "$work/out-f32.npy" "$work/out.npy"
+peer_json=$("$peer" tools/bench/embed_peer.py "$model" "$work/corpus.txt" "$threads" "$runs" 1,32 "$work/peer.npy" bf16 2>/dev/null | tail -1)
+# The smallest cosine of qkv's bf16-activation vectors against sentence-transformers' (f32).
+bf16_cosine=$(python3 -c 'import sys, numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+print(float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min()))' "$work/out-bf16.npy" "$work/peer.npy")
 llamacpp=$HOME/.cache/qkv-llamacpp-venv/bin/python
 llamacpp_json=null
 if [ -x "$llamacpp" ]; then
@@ -69,9 +79,12 @@ for _ in $(seq "$runs"); do
 done
 first=$(printf '%s\n' "${firsts[@]}" | median)
 
-python3 - "$peer_json" "${rate[1]}" "${rate[32]}" "${rss[1]}" "${rss[32]}" "$load" "$model_bytes" "$n" "$threads" "$first" "${BENCH_JSON:-}" "$llamacpp_json" <<'PY'
+python3 - "$peer_json" "${rate[f32,1]}" "${rate[f32,32]}" "${rss[1]}" "${rss[32]}" "$load" "$model_bytes" "$n" "$threads" "$first" "${BENCH_JSON:-}" "$llamacpp_json" \
+    "${rate[bf16,1]}" "${rate[bf16,32]}" "$bf16_cosine" <<'PY'
 import json, sys
 peer, cpp = json.loads(sys.argv[1]), json.loads(sys.argv[12])
+b1, b32, bf16_cosine = float(sys.argv[13]), float(sys.argv[14]), float(sys.argv[15])
+pb = peer.get("per_batch_bf16", {})
 first, json_out = float(sys.argv[10]), sys.argv[11]
 q1, q32, rss1, rss32, load, model, n, threads = float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7]), sys.argv[8], sys.argv[9]
 p1, p32 = peer["per_batch"]["1"], peer["per_batch"]["32"]
@@ -81,6 +94,11 @@ print("| measure | qkv | sentence-transformers | ratio |")
 print("|---|---|---|---|")
 print("| sentences/s, batch 1 | %.1f | %.1f | %.2fx |" % (q1, p1, q1 / p1))
 print("| sentences/s, batch 32 | %.1f | %.1f | %.2fx |" % (q32, p32, q32 / p32))
+print("| sentences/s, batch 1, qkv `--activations bf16` (smallest cosine against the peer %.7f) | %.1f | %.1f | %.2fx |" % (bf16_cosine, b1, p1, b1 / p1))
+print("| sentences/s, batch 32, qkv `--activations bf16` | %.1f | %.1f | %.2fx |" % (b32, p32, b32 / p32))
+if pb:
+    print("| sentences/s, batch 1, both bf16 (the peer cast to bfloat16: smallest cosine %.7f) | %.1f | %.1f | %.2fx |" % (peer["bf16_min_cosine"], b1, pb["1"], b1 / pb["1"]))
+    print("| sentences/s, batch 32, both bf16 | %.1f | %.1f | %.2fx |" % (b32, pb["32"], b32 / pb["32"]))
 if cpp:
     c1, c32 = cpp["per_batch"]["1"], cpp["per_batch"]["32"]
     print("| llama.cpp embedding mode (xllamacpp, same model as GGUF), sentences/s, batch 1 | %.1f | %.1f (llama.cpp) | %.2fx |" % (q1, c1, q1 / c1))
@@ -96,5 +114,7 @@ if json_out:
                    "peer_load": peer["load_seconds"], "qkv_first_output": first, "qkv_rss_kib": rss32,
                    "peer_rss_kib": peer["peak_rss_kib"], "model_bytes": model, "sentences": int(n), "threads": int(threads),
                    "llamacpp_batch1": cpp and cpp["per_batch"]["1"], "llamacpp_batch32": cpp and cpp["per_batch"]["32"],
-                   "llamacpp_load": cpp and cpp["load_seconds"], "llamacpp_min_cosine": cpp and cpp["min_cosine"]}, f)
+                   "llamacpp_load": cpp and cpp["load_seconds"], "llamacpp_min_cosine": cpp and cpp["min_cosine"],
+                   "qkv_bf16_batch1": b1, "qkv_bf16_batch32": b32, "qkv_bf16_min_cosine": bf16_cosine,
+                   "peer_bf16_batch1": pb.get("1"), "peer_bf16_batch32": pb.get("32"), "peer_bf16_min_cosine": peer.get("bf16_min_cosine")}, f)
 PY

@@ -92,6 +92,17 @@ def summary(directory):
                 c = embed["llamacpp_batch" + batch]
                 lines.append("| MiniLM sentences/s, batch %s | %.1f | %.1f (llama.cpp embedding mode) | %.2fx | | cosine >= %.6f |" % (
                     batch, q, c, q / c, embed["llamacpp_min_cosine"]))
+        for batch in ("1", "32"):
+            q = embed.get("qkv_bf16_batch" + batch)
+            if q is None:
+                continue
+            p = embed["peer_batch" + batch]
+            lines.append("| MiniLM sentences/s, batch %s, bf16 activations | %.1f | %.1f (sentence-transformers) | %.2fx | >= 2x | %s, cosine >= %.6f |" % (
+                batch, q, p, q / p, verdict(q / p, 2.0), embed["qkv_bf16_min_cosine"]))
+            if embed.get("peer_bf16_batch" + batch):
+                p = embed["peer_bf16_batch" + batch]
+                lines.append("| MiniLM sentences/s, batch %s, bf16 activations | %.1f | %.1f (sentence-transformers in bfloat16) | %.2fx | | its cosine >= %.6f |" % (
+                    batch, q, p, q / p, embed["peer_bf16_min_cosine"]))
         r = embed["qkv_first_output"] / embed["peer_load"]
         lines.append("| open + first embedding, s | %.3f | %.3f (load) | %.2fx | <= 0.2x | %s |" % (
             embed["qkv_first_output"], embed["peer_load"], r, verdict(r, 0.2, higher_is_better=False)))

@@ -136,14 +136,20 @@ int qkv_gemm_panels_q8(int dtype_code, const float *x, size_t ldx, size_t m, con
 size_t qkv_gemm_panels_q8_scratch(int dtype_code, size_t m, size_t k);
 
 /// Y[t, r] for t in [0, m), r in [row_begin, row_end): many tokens X [m, k] (rows `ldx` apart; Y's `ldy`
-/// apart) through bf16 W [*, k] (rows `row_bytes` apart) with X rounded to bf16 (to nearest even), by
-/// AVX512_BF16's vdpbf16ps on panels of sixteen weight rows copied once for all the tokens
-/// (qkv_panels_bf16.c). vdpbf16ps treats subnormal inputs as zero. `scratch` (float-aligned) holds the
-/// panel and as many tokens' bf16 values as fit. Returns 0, computing nothing, below the AVX-512 level,
-/// without AVX512_BF16, for k not a positive multiple of 32, no tokens, or a scratch too small for one token.
-int qkv_gemm_panels_bf16(const float *x, size_t ldx, size_t m, const void *w, size_t row_bytes, size_t k, float *y,
-                         size_t ldy, size_t row_begin, size_t row_end, void *scratch, size_t scratch_bytes);
-/// The scratch bytes qkv_gemm_panels_bf16 needs to take m tokens of k values at once.
+/// apart) through W [*, k] (rows `row_bytes` apart; bf16, or f32 when `f32_weights`, rounded to bf16 to
+/// nearest even) with X rounded to bf16, by AVX512_BF16's vdpbf16ps on panels of sixteen weight rows copied
+/// once for all the tokens (qkv_panels_bf16.c). vdpbf16ps treats subnormal inputs as zero. `scratch`
+/// (float-aligned) holds the panel and as many tokens' bf16 values as fit. Returns 0, computing nothing,
+/// below the AVX-512 level, without AVX512_BF16, for k not a positive multiple of 32, no tokens, or a
+/// scratch too small for one token.
+int qkv_gemm_panels_bf16(const float *x, size_t ldx, size_t m, const void *w, int f32_weights, size_t row_bytes, size_t k,
+                         float *y, size_t ldy, size_t row_begin, size_t row_end, void *scratch, size_t scratch_bytes);
+/// Y[t, c] = Σ_i X[t, i] · W[i, c] for c in [column_begin, column_end): the same through W [k, *] stored by
+/// input (the attention output projection [H·d, D]), panels of sixteen of its columns. Returns 0 as above.
+int qkv_gemm_panels_bf16_columns(const float *x, size_t ldx, size_t m, const void *w, int f32_weights, size_t row_bytes,
+                                 size_t k, float *y, size_t ldy, size_t column_begin, size_t column_end, void *scratch,
+                                 size_t scratch_bytes);
+/// The scratch bytes qkv_gemm_panels_bf16 and qkv_gemm_panels_bf16_columns need to take m tokens of k values at once.
 size_t qkv_gemm_panels_bf16_scratch(size_t m, size_t k);
 
 /// Makes OpenBLAS choose its kernels again, from OPENBLAS_CORETYPE as it is now (qkv_openblas.c). Call it
