@@ -41,13 +41,15 @@ let package = Package(
 
         // CRC-32, the checksum of `.qkv`, by carry-less multiplication (include/qkv_crc32.h says why C).
         .target(name: "CQKVChecksum", cSettings: [.unsafeFlags(["-O2"])]),
+        // File-system calls Swift's Glibc does not import (sync_file_range: early writeback of outputs).
+        .target(name: "CQKVFiles"),
 
         // What a model is, in pure Swift with no C library: dtypes, metadata, config, tokenizer data,
         // tensor roles and views, the schema's errors, and Hugging Face tokenizer files read into it.
         .target(name: "QKVSchema"),
         // The containers (.qkv, HDF5, safetensors, GGUF, PyTorch), import and export, the architecture
         // maps; re-exports QKVSchema.
-        .target(name: "QKVFormat", dependencies: ["QKVSchema", "CHDF5", "CQKVChecksum"]),
+        .target(name: "QKVFormat", dependencies: ["QKVSchema", "CHDF5", "CQKVChecksum", "CQKVFiles"]),
         // Text to token ids and back, from tokenizer data: a model file's or a `tokenizer.json`'s.
         .target(name: "QKVTokenizers", dependencies: ["QKVSchema"]),
         // Forward passes over mapped weights; matrix products through OpenBLAS.

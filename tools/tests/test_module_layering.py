@@ -79,6 +79,13 @@ def test_checksum_isItsOwnCTarget(targets):
     assert not os.path.exists(os.path.join(ROOT, "Sources/CQKVKernels/qkv_crc32.c"))
 
 
+def test_fileCalls_areTheirOwnCTarget_usedByTheFormatOnly(targets):
+    assert targets["CQKVFiles"] == []
+    assert "CQKVFiles" in targets["QKVFormat"]
+    users = [name for name, deps in targets.items() if "CQKVFiles" in deps]
+    assert users == ["QKVFormat"], users
+
+
 def test_templates_standOnTheSchemaOnly(targets):
     # The schema's JSON parser is the one templates read JSON with; nothing with C or containers.
     assert targets["QKVTemplates"] == ["QKVSchema"]
