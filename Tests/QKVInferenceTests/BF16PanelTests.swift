@@ -101,9 +101,26 @@ final class BF16PanelTests: XCTestCase {
     /// output projection [H·d, D], `qkv_gemm_panels_bf16_columns`), bf16 and f32: each output is the
     /// rounded W times x rounded to bf16, for shares of whole panels, a tail and one output.
     func testPanels_ofF32WeightsAndOfColumns_areRoundedWTimesRoundedX() throws {
-        guard NativeKernels.availableLevels.contains(.avx512) else { return }
         let (outputs, k, m) = (37, 64, 6)
         let x = values(m * k, seed: 89)
+        // At the AVX2 level neither layout runs (the caller then takes the exact path).
+        let (f32Bytes, _) = weights(outputs * k, f32: true, seed: 97)
+        NativeKernels.atLevel(.avx2) {
+            var y = [Float](repeating: .nan, count: m * outputs)
+            let scratchBytes = qkv_gemm_panels_bf16_scratch(m, k)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchBytes / 4 + 1)
+            defer { scratch.deallocate() }
+            let ran = f32Bytes.withUnsafeBytes { wb in
+                y.withUnsafeMutableBufferPointer {
+                    qkv_gemm_panels_bf16(x, k, m, wb.baseAddress!, 1, 4 * k, k, $0.baseAddress!, outputs, 0, outputs, scratch, scratchBytes)
+                        + qkv_gemm_panels_bf16_columns(x, k, m, wb.baseAddress!, 1, 4 * outputs, k, $0.baseAddress!, outputs, 0, outputs,
+                                                       scratch, scratchBytes)
+                }
+            }
+            XCTAssertEqual(ran, 0, "no panels at the AVX2 level")
+            XCTAssertTrue(y.allSatisfy(\.isNaN), "nothing written")
+        }
+        guard NativeKernels.availableLevels.contains(.avx512) else { return }
         for (f32, byColumns) in [(true, false), (false, true), (true, true)] {
             let (bytes, w) = weights(outputs * k, f32: f32, seed: f32 ? 97 : 101)
             let element = f32 ? 4 : 2
