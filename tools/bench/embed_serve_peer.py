@@ -3,7 +3,7 @@
 behind a plain batching loop, speaking the same `POST /v1/embeddings` shape. HTTP threads put each
 request's texts on a queue; one thread drains it into a batch of up to MAX_BATCH texts, or whatever came
 within WAIT_MS of the batch's first request, runs one `model.encode` on it and hands each request its own
-vectors back. `GET /stats` answers the batches and texts so far. Run with the reference venv's python (tools/make_references.py says how to make it).
+vectors back. `GET /stats` answers the batches, texts and seconds in `encode` so far. Run with the reference venv's python (tools/make_references.py says how to make it).
 Prints `listening on http://127.0.0.1:PORT` once the model is loaded.
 
     python embed_serve_peer.py MODEL_FOLDER THREADS [MAX_BATCH=64] [WAIT_MS=2]
@@ -38,7 +38,9 @@ def batching_loop(model, waiting, max_batch, wait_seconds, stats):
         stats["batches"] += 1
         stats["texts"] += count
         try:
+            start = time.perf_counter()
             vectors = model.encode([t for p in batch for t in p.texts], batch_size=count, show_progress_bar=False)
+            stats["encode_seconds"] += time.perf_counter() - start
             start = 0
             for p in batch:
                 p.vectors = vectors[start:start + len(p.texts)]
@@ -59,7 +61,7 @@ def main():
     from sentence_transformers import SentenceTransformer
     model = SentenceTransformer(folder, device="cpu")
     model.encode(["warm up"] * 4)
-    waiting, stats = queue.Queue(), {"batches": 0, "texts": 0}
+    waiting, stats = queue.Queue(), {"batches": 0, "texts": 0, "encode_seconds": 0.0}
     threading.Thread(target=batching_loop, args=(model, waiting, max_batch, wait_seconds, stats), daemon=True).start()
 
     class Handler(http.server.BaseHTTPRequestHandler):

@@ -70,8 +70,11 @@ if [ "${MODE:-}" = embeddings ]; then
     url=$(sed -n 's/listening on //p' "$log" | head -1)
     [ -n "$url" ] || { tail -5 "$work/peer.log" >&2; exit 1; }
     result=$(python3 tools/bench/serve_embed_load.py "$url" minilm "$work/corpus.txt" "$clients" "$seconds" "$inputs")
-    per_batch=$(curl -sf "$url/stats" | python3 -c 'import json, sys; s = json.load(sys.stdin); print(s["texts"] / max(s["batches"], 1))')
+    stats=$(curl -sf "$url/stats")
+    per_batch=$(python3 -c 'import json, sys; s = json.loads(sys.argv[1]); print(s["texts"] / max(s["batches"], 1))' "$stats")
     row "sentence-transformers, batching loop" "$result" "$per_batch"
+    python3 -c 'import json, sys; s, r = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print("peer: %.1f s of the %.1f s run in model.encode, %.1f sentences/s while in it" % (s["encode_seconds"], r["seconds"], s["texts"] / max(s["encode_seconds"], 1e-9)))' "$stats" "$result"
     python3 tools/bench/serve_embed_load.py --vectors "$url" minilm "$work/corpus.txt" 64 "$work/peer.npy"
     python3 -c 'import sys, numpy as np
 a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
