@@ -576,14 +576,16 @@ let causalBlockTokens = 64
 /// weight's rows (Y's columns), Y's rows W.rows apart.
 /// `singleRows`: X's first rows are separate sequences' decode steps (a DecoderBatch step), computed
 /// apart from the rest (a prompt chunk's), so neither's numbers depend on the other's rows. With both,
-/// W's share goes through both products a piece at a time: a tile as `multiply` widens it (read from
-/// memory once for all the rows), or where `multiply` reads W in place (f32 through sgemm, the panels)
-/// the whole share, so the chunk rows take the one call a chunk alone takes.
+/// W's share goes through both products a piece at a time, so it is read from memory once for both: a
+/// tile as `multiply` widens it; f32 that both products read in place with qkv's kernels, pieces that
+/// stay in L2 between them; else (sgemm, the panels) the whole share, so the chunk rows take the one
+/// call a chunk alone takes.
 private func project(_ x: UnsafePointer<Float>, _ w: WeightMatrix, _ bias: FloatWeight?, into y: UnsafeMutablePointer<Float>,
                      rows: Int, share: Range<Int>, tile: UnsafeMutablePointer<Float>, tileFloats: Int, singleRows: Int) {
     let chunkRows = rows - singleRows
     if singleRows > 0 && chunkRows > 0 {
-        let tileRows = w.widensTiles ? w.tileRows(scratchFloats: tileFloats) : share.count
+        let tileRows = w.widensTiles ? w.tileRows(scratchFloats: tileFloats)
+            : w.readsInPlaceCutAnywhere(tokens: singleRows) && w.readsInPlaceCutAnywhere(tokens: chunkRows) ? w.cachedRows : share.count
         var first = share.lowerBound
         while first < share.upperBound {
             let part = first..<min(first + tileRows, share.upperBound)

