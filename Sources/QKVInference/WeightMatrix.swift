@@ -157,8 +157,8 @@ struct WeightMatrix: @unchecked Sendable {
     }
 
     /// Whether a product of `m` tokens reads this f32 matrix in place with qkv's own kernels (the one-token
-    /// kernels, `qkv_gemm_rows_f32` up to `directTokens`), which sum each element of Y in the same order
-    /// however the rows are cut. sgemm, the other path, must not be cut: OpenBLAS sends a small enough
+    /// kernels, `qkv_gemm_rows_f32` up to `directTokens`; or, under bf16 activations, the bf16 panels,
+    /// whose lane r is row r's alone), which sum each element of Y in the same order however the rows are cut. sgemm, the other path, must not be cut: OpenBLAS sends a small enough
     /// product (its SkylakeX kernels: rows × tokens ≤ 1200) to a kernel that sums k in another order.
     func readsInPlaceCutAnywhere(tokens m: Int) -> Bool {
         dtype == .f32 && NativeKernels.enabled && (m == 1 || (m <= Self.directTokens && columns % 16 == 0))
