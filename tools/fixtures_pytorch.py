@@ -143,6 +143,17 @@ def hostile_cases(marker):
     add("torch-utils-os.bin", b"\x80\x02ctorch._utils\nos\n.", "forbiddenGlobal", "torch._utils.os")
     add("memo-missing.bin", b"\x80\x02j\xff\xff\xff\x7f.", "badPickle", "never stored")
     add("stack-bomb.bin", b"\x80\x02" + b"(" * ((1 << 20) + 1) + b".", "badPickle", "on the stack")
+    # 2^22 + 1 MEMOIZE of one list: the memo is bounded.
+    add("memo-bomb.bin", b"\x80\x04]" + b"\x94" * ((1 << 22) + 1) + b".", "badPickle", "memo entries")
+    # Nesting bombs: freeing a value nested 10^5 deep overflows the thread's stack, so depth is bounded (64).
+    add("nested-lists.bin", b"\x80\x02" + b"]" * 1000 + b"a" * 999 + b".", "badPickle", "nested more than 64 deep")
+    add("nested-tuples.bin", b"\x80\x02N" + b"\x85" * 1000 + b".", "badPickle", "nested more than 64 deep")
+    # 2x10^5 deep (400 KB): what crashed the reader (a stack overflow freeing it) before depth was bounded.
+    add("nesting-bomb.bin", b"\x80\x02" + b"]" * 200000 + b"a" * 199999 + b".", "badPickle", "nested more than 64 deep")
+    # A list put into itself (a cycle), and one filled after it went into another (how a deep chain of
+    # memoized lists would hide its depth).
+    add("list-into-itself.bin", b"\x80\x02]q\x00h\x00a.", "badPickle", "a list put into itself")
+    add("append-after-contained.bin", b"\x80\x02]q\x00]q\x01h\x00a0h\x00Na.", "badPickle", "already inside another object")
     add("truncated-pickle.bin", state_dict_pickle(tensor)[:-7], "badPickle", "truncated")
     add("unknown-opcode.bin", b"\x80\x02i.", "unsupportedOpcode", "0x69")
     add("offset-past-storage.bin", state_dict_pickle([("w", "0", 4, 2, [4], [1])]), "badTensor", "reaches element 5")

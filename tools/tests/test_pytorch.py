@@ -6,7 +6,8 @@
   exports (HF names) has the bytes torch.load gives (Fixtures/pytorch/references.json), and the .qkv
   made from the .bin equals the one made from the same model's safetensors;
 * hostile and broken files (tools/fixtures_pytorch.py): a pickle reaching os.system, eval, subprocess,
-  getattr through STACK_GLOBAL, memo and stack bombs, storages too small or missing, strides that
+  getattr through STACK_GLOBAL, memo, stack and nesting bombs, a list put into itself or filled after
+  it was used, storages too small or missing, strides that
   overflow, a compressed or truncated zip: each refused with exit 1 and a message naming the part, and
   nothing they ask for is run.
 """
