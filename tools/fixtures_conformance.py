@@ -838,7 +838,7 @@ def pytorch_cases(c):
     are megabytes and stay in tools/tests/test_pytorch.py), each refused when opened without running
     anything; torch.save's fixtures as the good files."""
     import fixtures_pytorch as fp
-    for folder in ("bert-tiny", "llama-tiny-sharded", "llama-tiny-strided"):
+    for folder in ("bert-tiny", "llama-tiny-sharded", "llama-tiny-strided", "llama-tiny-legacy"):
         c.add("pytorch/" + folder, "pytorch", "valid", "written by torch.save (tools/make_pytorch_fixtures.py): " + folder)
     for name, data, error, fragment in fp.hostile_cases("/nonexistent/qkv-conformance-ran"):
         if len(data) <= 65536:

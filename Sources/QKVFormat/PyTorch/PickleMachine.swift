@@ -76,10 +76,14 @@ struct PickleMachine {
     let file: String
 
     /// Runs `pickle` to its STOP and returns the object on the stack.
-    func run(_ pickle: UnsafeRawBufferPointer) throws(PyTorchError) -> Value {
+    func run(_ pickle: UnsafeRawBufferPointer) throws(PyTorchError) -> Value { try run(pickle, from: 0).value }
+
+    /// Runs the pickle that starts at byte `start` to its STOP: the object on the stack and the offset just
+    /// past the STOP (the legacy format holds several pickles one after another).
+    func run(_ pickle: UnsafeRawBufferPointer, from start: Int) throws(PyTorchError) -> (value: Value, end: Int) {
         var stack: [Value] = []
         var memo: [Int: Value] = [:]
-        var at = 0
+        var at = start
         var opcodeAt = 0
 
         func fail(_ reason: String) -> PyTorchError { .badPickle(file: file, offset: opcodeAt, reason: reason) }
@@ -155,7 +159,7 @@ struct PickleMachine {
             case 0x95: _ = try take(8)                                   // FRAME
             case 0x2E:                                                   // STOP
                 guard stack.count == 1 else { throw fail("\(stack.count) items on the stack at STOP") }
-                return stack[0]
+                return (stack[0], at)
             case 0x28: try push(.mark)                                   // MARK
             case 0x29: try push(.tuple([], depth: 1))                    // EMPTY_TUPLE
             case 0x5D: try push(.list(ListBox()))                        // EMPTY_LIST
@@ -283,8 +287,13 @@ struct PickleMachine {
         }
     }
 
-    /// `('storage', <storage class>, key, location, numel)`.
+    /// `('storage', <storage class>, key, location, numel)`, and the legacy format's
+    /// `(..., numel, None)` (its view metadata, always None since PyTorch 1.0).
     private func persistent(_ id: Value, _ fail: (String) -> PyTorchError) throws(PyTorchError) -> Value {
+        if case .tuple(let parts, _) = id, parts.count == 6 {
+            guard case .none = parts[5] else { throw fail("a legacy persistent id with view metadata") }
+            return try persistent(.tuple(Array(parts.prefix(5)), depth: 1 + parts.prefix(5).map(Self.depth).max()!), fail)
+        }
         guard case .tuple(let parts, _) = id, parts.count == 5, case .string("storage") = parts[0], case .global(let type) = parts[1],
               let dtype = Self.storageTypes[type], case .string(let key) = parts[2], case .int(let count) = parts[4], count >= 0 else {
             throw fail("a persistent id that is not ('storage', type, key, location, numel)")
