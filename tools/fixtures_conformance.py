@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate Fixtures/conformance/: the conformance corpus every qkv reader must pass.
 
-For each reader (.qkv, safetensors, GGUF, HDF5) the corpus lists good files that must load (and pass
+For each reader (.qkv, safetensors, GGUF, HDF5, PyTorch's zip) the corpus lists good files that must load (and pass
 `qkv validate --deep`) and bad files that must be rejected, each with the Swift error case a reader
 throws for it ("<Type>.<case>"). It reuses the bad corpora the other generators write
 (Fixtures/bad-hdf5/, Fixtures/bad-safetensors/, Fixtures/gguf/bad/) by reference and adds what they
@@ -17,7 +17,7 @@ global heaps (where variable-length strings live) that libhdf5 would trust and c
 Writes Fixtures/conformance/{qkv,safetensors,gguf,hdf5}/*.{qkv,...} and Fixtures/conformance/manifest.json:
 
     {"files": [{"path": "conformance/qkv/header-checksum.qkv"   (relative to Fixtures/),
-                "reader": "qkv" | "safetensors" | "gguf" | "hdf5",
+                "reader": "qkv" | "safetensors" | "gguf" | "hdf5" | "pytorch",
                 "expect": "valid" | "<Type>.<case>",
                 "stage": "open" | "schema" | "deep"   (bad files: where the error appears),
                 "exit": 0 | 1 | 2                     (`qkv validate --deep`'s exit status),
@@ -831,12 +831,27 @@ def heap_cases(c, model, weights):
             "(libhdf5 would copy all 10000 into a buffer of 4096)", shorter_than_object, edit=long_note)
 
 
+# --- PyTorch (pytorch_model.bin) ---------------------------------------------
+
+def pytorch_cases(c):
+    """tools/fixtures_pytorch.py's hostile and broken files (those up to 64 KiB; the memo and stack bombs
+    are megabytes and stay in tools/tests/test_pytorch.py), each refused when opened without running
+    anything; torch.save's fixtures as the good files."""
+    import fixtures_pytorch as fp
+    for folder in ("bert-tiny", "llama-tiny-sharded", "llama-tiny-strided", "llama-tiny-legacy"):
+        c.add("pytorch/" + folder, "pytorch", "valid", "written by torch.save (tools/make_pytorch_fixtures.py): " + folder)
+    for name, data, error, fragment in fp.hostile_cases("/nonexistent/qkv-conformance-ran"):
+        if len(data) <= 65536:
+            c.write("pytorch", name, data, "PyTorchError." + error, "a lone pytorch_model.bin refused when read: " + fragment)
+
+
 def write_all(out_dir=DEFAULT_OUT, quiet=False):
     corpus = Corpus(out_dir)
     qkv_cases(corpus)
     safetensors_cases(corpus)
     gguf_cases(corpus)
     hdf5_cases(corpus)
+    pytorch_cases(corpus)
     root = os.path.join(out_dir, CONFORMANCE_DIR)
     for dirpath, _, names in os.walk(root):
         for name in names:

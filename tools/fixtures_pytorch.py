@@ -74,7 +74,14 @@ class _Pickler(pickle.Pickler):
         return None
 
 
-def state_dict_pickle(entries, extra=None, protocol=2):
+class _LegacyPickler(_Pickler):
+    """The legacy format's persistent ids: a sixth item, the view metadata, None."""
+    def persistent_id(self, obj):
+        pid = super().persistent_id(obj)
+        return pid + (None,) if pid else None
+
+
+def state_dict_pickle(entries, extra=None, protocol=2, pickler=_Pickler):
     """entries: [(name, key, numel, offset, shape, strides)] of f32 tensors -> data.pkl bytes."""
     with _StandIns() as s:
         state = collections.OrderedDict()
@@ -84,8 +91,22 @@ def state_dict_pickle(entries, extra=None, protocol=2):
             state.update(extra)
         out = io.BytesIO()
         # fix_imports=False: Python 3's names (builtins, subprocess), not protocol 2's Python 2 aliases.
-        _Pickler(out, protocol=protocol, fix_imports=False).dump(state)
+        pickler(out, protocol=protocol, fix_imports=False).dump(state)
         return out.getvalue()
+
+
+def legacy_file(entries, storages, extra=None, version=1001, little_endian=True, trailing=b""):
+    """torch.save's format before PyTorch 1.6 -> bytes: pickles of the magic number, the protocol version
+    and the system facts, the state dict (entries as for state_dict_pickle), the sorted storage keys, then
+    each storage as storages[key] = (element count written, data)."""
+    out = [pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2), pickle.dumps(version, protocol=2),
+           pickle.dumps({"protocol_version": 1001, "little_endian": little_endian,
+                         "type_sizes": {"short": 2, "int": 4, "long": 4}}, protocol=2),
+           state_dict_pickle(entries, extra, pickler=_LegacyPickler), pickle.dumps(sorted(storages), protocol=2)]
+    for key in sorted(storages):
+        count, data = storages[key]
+        out.append(struct.pack("<q", count) + data)
+    return b"".join(out) + trailing
 
 
 def torch_zip(pickle_bytes, storages, compress=False, byteorder=b"little"):
@@ -93,12 +114,15 @@ def torch_zip(pickle_bytes, storages, compress=False, byteorder=b"little"):
     out = io.BytesIO()
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     with zipfile.ZipFile(out, "w", compression=method) as z:
-        z.writestr("archive/data.pkl", pickle_bytes)
+        def put(name, data):
+            # A fixed date, so the bytes (the conformance corpus keeps them) do not change from run to run.
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data, compress_type=method)
+        put("archive/data.pkl", pickle_bytes)
         if byteorder is not None:
-            z.writestr("archive/byteorder", byteorder)
+            put("archive/byteorder", byteorder)
         for key, data in storages.items():
-            z.writestr("archive/data/%s" % key, data)
-        z.writestr("archive/version", b"3\n")
+            put("archive/data/%s" % key, data)
+        put("archive/version", b"3\n")
     return out.getvalue()
 
 
@@ -143,6 +167,17 @@ def hostile_cases(marker):
     add("torch-utils-os.bin", b"\x80\x02ctorch._utils\nos\n.", "forbiddenGlobal", "torch._utils.os")
     add("memo-missing.bin", b"\x80\x02j\xff\xff\xff\x7f.", "badPickle", "never stored")
     add("stack-bomb.bin", b"\x80\x02" + b"(" * ((1 << 20) + 1) + b".", "badPickle", "on the stack")
+    # 2^22 + 1 MEMOIZE of one list: the memo is bounded.
+    add("memo-bomb.bin", b"\x80\x04]" + b"\x94" * ((1 << 22) + 1) + b".", "badPickle", "memo entries")
+    # Nesting bombs: freeing a value nested 10^5 deep overflows the thread's stack, so depth is bounded (64).
+    add("nested-lists.bin", b"\x80\x02" + b"]" * 1000 + b"a" * 999 + b".", "badPickle", "nested more than 64 deep")
+    add("nested-tuples.bin", b"\x80\x02N" + b"\x85" * 1000 + b".", "badPickle", "nested more than 64 deep")
+    # 2x10^5 deep (400 KB): what crashed the reader (a stack overflow freeing it) before depth was bounded.
+    add("nesting-bomb.bin", b"\x80\x02" + b"]" * 200000 + b"a" * 199999 + b".", "badPickle", "nested more than 64 deep")
+    # A list put into itself (a cycle), and one filled after it went into another (how a deep chain of
+    # memoized lists would hide its depth).
+    add("list-into-itself.bin", b"\x80\x02]q\x00h\x00a.", "badPickle", "a list put into itself")
+    add("append-after-contained.bin", b"\x80\x02]q\x00]q\x01h\x00a0h\x00Na.", "badPickle", "already inside another object")
     add("truncated-pickle.bin", state_dict_pickle(tensor)[:-7], "badPickle", "truncated")
     add("unknown-opcode.bin", b"\x80\x02i.", "unsupportedOpcode", "0x69")
     add("offset-past-storage.bin", state_dict_pickle([("w", "0", 4, 2, [4], [1])]), "badTensor", "reaches element 5")
@@ -152,6 +187,18 @@ def hostile_cases(marker):
     add("not-a-dict.bin", pickle.dumps([1, 2, 3], protocol=2), "notAStateDict", "a list")
     add("compressed.bin", state_dict_pickle(tensor), "unsupportedEntry", "compressed", compress=True)
     add("big-endian.bin", state_dict_pickle(tensor), "notAStateDict", "'big'-endian", byteorder=b"big")
+    # The legacy format (no zip): the same pickle rules, and each storage's count and bytes checked to the
+    # file's last byte.
+    legacy = [("legacy-os-system.bin", legacy_file(tensor, {"0": (4, ok)}, {"x": _Reduce(os.system, ("touch %s" % marker,))}),
+               "forbiddenGlobal", "%s.system" % os.name),
+              ("legacy-offset-past-storage.bin", legacy_file([("w", "0", 4, 2, [4], [1])], {"0": (4, ok)}), "badTensor", "reaches element 5"),
+              ("legacy-storage-past-end.bin", legacy_file(tensor, {"0": (4, ok[:8])}), "notAStateDict", "runs past the end"),
+              ("legacy-count-mismatch.bin", legacy_file(tensor, {"0": (5, ok + ok[:4])}), "notAStateDict", "holds 5 elements where"),
+              ("legacy-trailing-bytes.bin", legacy_file(tensor, {"0": (4, ok)}, trailing=b"\0" * 3), "notAStateDict", "3 bytes after"),
+              ("legacy-big-endian.bin", legacy_file(tensor, {"0": (4, ok)}, little_endian=False), "notAStateDict", "big-endian"),
+              ("legacy-version.bin", legacy_file(tensor, {"0": (4, ok)}, version=1000), "notAStateDict", "protocol version"),
+              ("legacy-unused-storage.bin", legacy_file(tensor, {"0": (4, ok), "1": (4, ok)}), "notAStateDict", "used by no tensor")]
+    cases += legacy
     good = good_checkpoint()
     cases.append(("truncated-zip.bin", good[:len(good) // 2], "notAZip", "not a zip"))
     # The central directory points past the end of the file.

@@ -37,7 +37,8 @@ for pattern in "${patterns[@]}"; do
     # Seeds: files up to 64 KiB (libFuzzer's -max_len below); larger ones only slow it down.
     find Fixtures -name "$pattern" -size -64k -exec cp {} "$work/seeds/" \;
 done
-# The PyTorch reader's hostile and broken files are written by their generator, not kept in Fixtures.
+# The PyTorch reader's hostile and broken files: the conformance corpus keeps them (Fixtures/conformance/pytorch);
+# their generator writes them again, so a case added there seeds the fuzzer before the corpus is remade.
 if [ "$target" = pytorch ]; then python3 tools/fixtures_pytorch.py "$work/seeds"; fi
 # Single .qkv files for the qkv harness come only from the corpus; give it the real converter's output too.
 if [ "$target" = qkv ] && [ -x .build/debug/qkv ]; then

@@ -12,6 +12,8 @@ safetensors); writes Fixtures/pytorch/:
     llama-tiny-strided/                   torch.save of the LLaMA's state dict where one matrix is a
                                           transposed view (strides not row-major), two tensors share one
                                           storage at different offsets, and the tensors are Parameters
+    llama-tiny-legacy/                    the same, in torch.save's format before PyTorch 1.6
+                                          (`_use_new_zipfile_serialization=False`)
     references.json                       per folder and tensor: dtype, shape and the SHA-256 of the
                                           row-major bytes torch.load gives (`tensor.contiguous().numpy()`)
 
@@ -79,8 +81,11 @@ def save(name, shards=1):
         shutil.copytree(os.path.join(src, "1_Pooling"), os.path.join(dst, "1_Pooling"))
 
 
-def save_strided():
-    src, dst = os.path.join(HF, "llama-tiny"), os.path.join(OUT, "llama-tiny-strided")
+def save_strided(legacy=False):
+    """The LLaMA with a transposed view, two tensors in one storage and a Parameter; with `legacy`, in
+    torch.save's format before PyTorch 1.6 (`_use_new_zipfile_serialization=False`: pickles one after
+    another and the raw storages, no zip), as older checkpoints on the hub still are."""
+    src, dst = os.path.join(HF, "llama-tiny"), os.path.join(OUT, "llama-tiny-legacy" if legacy else "llama-tiny-strided")
     shutil.rmtree(dst, ignore_errors=True)
     os.makedirs(dst)
     state = {k: v.detach().clone() for k, v in state_dict("llama-tiny").items()}
@@ -94,7 +99,7 @@ def save_strided():
     # Parameters, as torch.save(model.state_dict(keep_vars=True)) would store them.
     name = "model.layers.1.self_attn.q_proj.weight"
     state[name] = torch.nn.Parameter(state[name])
-    torch.save(state, os.path.join(dst, "pytorch_model.bin"))
+    torch.save(state, os.path.join(dst, "pytorch_model.bin"), _use_new_zipfile_serialization=not legacy)
     copy_aux(src, dst)
 
 
@@ -125,6 +130,7 @@ def main():
         save(name)
     save("llama-tiny", shards=3)
     save_strided()
+    save_strided(legacy=True)
     references()
     for folder in sorted(os.listdir(OUT)):
         print(folder, sorted(os.listdir(os.path.join(OUT, folder))) if os.path.isdir(os.path.join(OUT, folder)) else "")

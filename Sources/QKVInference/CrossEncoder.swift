@@ -41,7 +41,7 @@ public final class CrossEncoder: Sendable {
         self.activation = activation
         encoder = try BertEncoder(model, activations: activations, context: context)
         guard let data = model.tokenizer else { throw InferenceError.noTokenizer(file: path) }
-        guard let pairs = try makeTokenizer(data: data, config: config) as? any PairTokenizer else {
+        guard let pairs = try makeTokenizer(data: data, config: config) as? any PairTokenizer, pairs.writesPairs else {
             throw InferenceError.noPairTemplate(file: path, kind: data.kind.rawValue)
         }
         tokenizer = pairs
@@ -74,7 +74,7 @@ public final class CrossEncoder: Sendable {
     /// The score of `query` with each document, `batchSize` pairs at a time.
     ///
     /// Each pair is tokenized as the model was trained on it (`[CLS] query [SEP] document [SEP]`, or the
-    /// `<s> … </s></s> … </s>` of XLM-RoBERTa) and cut to the model's maximum length as tokenizers'
+    /// `<s> … </s></s> … </s>` of RoBERTa and XLM-RoBERTa) and cut to the model's maximum length as tokenizers'
     /// `longest_first` cuts pairs.
     /// - Parameters:
     ///   - query: the text every document is scored against.
@@ -97,9 +97,13 @@ public final class CrossEncoder: Sendable {
     /// The documents' indices, most relevant first (ties keep document order), with their scores; at
     /// most `topN` of them.
     public func rank(query: String, documents: [String], topN: Int? = nil, batchSize: Int = 32) throws -> [(index: Int, score: Float)] {
-        let ranked = try scores(query: query, documents: documents, batchSize: batchSize).enumerated()
-            .map { (index: $0.offset, score: $0.element) }
-            .sorted { $0.score != $1.score ? $0.score > $1.score : $0.index < $1.index }
+        let ranked = Self.ranked(try scores(query: query, documents: documents, batchSize: batchSize))
         return Array(ranked.prefix(topN ?? ranked.count))
+    }
+
+    /// Every document's index with its score, most relevant first; ties keep document order.
+    public static func ranked(_ scores: [Float]) -> [(index: Int, score: Float)] {
+        scores.enumerated().map { (index: $0.offset, score: $0.element) }
+            .sorted { $0.score != $1.score ? $0.score > $1.score : $0.index < $1.index }
     }
 }

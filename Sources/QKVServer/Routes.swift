@@ -73,7 +73,7 @@ struct Routes: Sendable {
                 return tokens
             }
         }
-        let vectors = try await registry.batcher(for: model.name).embed(ids)
+        let vectors = try await registry.batcher(for: model.name).submit(ids)
         let data = vectors.enumerated().map { index, vector -> JSONValue in
             let embedding: JSONValue = format == "float" ? .array(vector.map { .double(Double($0)) })
                 : .string(vector.withUnsafeBytes { Data($0).base64EncodedString() })
@@ -100,7 +100,8 @@ struct Routes: Sendable {
         if let long = pairs.first(where: { $0.ids.count > model.contextLength }) {
             throw APIError.invalid("a (query, document) pair of \(long.ids.count) tokens is longer than the model's \(model.contextLength) positions", param: "documents")
         }
-        let ranked = try await registry.reranker(for: model.name).rank(query: query, documents: documents)
+        // Scored in batches shared with the requests that arrive meanwhile.
+        let ranked = CrossEncoder.ranked(try await registry.reranker(for: model.name).submit(pairs))
         let results = ranked.prefix(topN).map { item -> JSONValue in
             var result: [(key: String, value: JSONValue)] = [("index", .int(item.index)), ("relevance_score", .double(Double(item.score)))]
             if returnDocuments { result.append(("document", ["text": .string(documents[item.index])])) }

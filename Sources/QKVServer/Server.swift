@@ -90,7 +90,7 @@ actor ModelRegistry {
     private(set) var models: [ServedModel] = []
     private var schedulers: [String: GenerationScheduler] = [:]
     private var batchers: [String: EmbeddingBatcher] = [:]
-    private var rerankers: [String: RerankQueue] = [:]
+    private var rerankers: [String: RerankBatcher] = [:]
 
     init(configuration: ServerConfiguration, metrics: ServerMetrics) {
         self.configuration = configuration
@@ -103,7 +103,7 @@ actor ModelRegistry {
         let (configuration, metrics) = (self.configuration, self.metrics)
         do {
             var loaded: [ServedModel] = []
-            var schedulers: [String: GenerationScheduler] = [:], batchers: [String: EmbeddingBatcher] = [:], rerankers: [String: RerankQueue] = [:]
+            var schedulers: [String: GenerationScheduler] = [:], batchers: [String: EmbeddingBatcher] = [:], rerankers: [String: RerankBatcher] = [:]
             for (name, path) in configuration.models {
                 let model = try ServedModel(name: name, path: path, activations: configuration.activations, context: configuration.context)
                 loaded.append(model)
@@ -115,7 +115,8 @@ actor ModelRegistry {
                     batchers[name] = EmbeddingBatcher(embedder: embedder, name: name, maxBatch: configuration.maxBatch,
                                                       maxQueue: configuration.maxQueue, metrics: metrics)
                 case .reranking(let reranker):
-                    rerankers[name] = RerankQueue(reranker: reranker, name: name, maxQueue: configuration.maxQueue)
+                    rerankers[name] = RerankBatcher(reranker: reranker, name: name, maxBatch: configuration.maxBatch,
+                                                    maxQueue: configuration.maxQueue, metrics: metrics)
                 }
                 logger.info("loaded \(name) from \(path)")
             }
@@ -127,7 +128,7 @@ actor ModelRegistry {
     }
 
     private func publish(_ loaded: [ServedModel], schedulers: [String: GenerationScheduler], batchers: [String: EmbeddingBatcher],
-                         rerankers: [String: RerankQueue]) {
+                         rerankers: [String: RerankBatcher]) {
         models = loaded
         self.schedulers = schedulers
         self.batchers = batchers
@@ -159,7 +160,7 @@ actor ModelRegistry {
 
     func scheduler(for name: String) -> GenerationScheduler { schedulers[name]! }
     func batcher(for name: String) -> EmbeddingBatcher { batchers[name]! }
-    func reranker(for name: String) -> RerankQueue { rerankers[name]! }
+    func reranker(for name: String) -> RerankBatcher { rerankers[name]! }
 }
 
 /// Every request: the API key checked in constant time, errors in OpenAI's shape, one log line with

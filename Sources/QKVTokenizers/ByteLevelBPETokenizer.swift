@@ -11,7 +11,7 @@ import QKVSchema
 /// is set and the whole word is a token. GPT-2 adds no BOS or EOS unless the file's
 /// `tokenizer.add_bos`/`add_eos` say so. There is no word cache: the tokenizer is a plain immutable
 /// value, safe to share between threads.
-public struct ByteLevelBPETokenizer: Tokenizer {
+public struct ByteLevelBPETokenizer: PairTokenizer {
     /// The id `encode` puts first when `tokenizer.add_bos` is true, else nil.
     public let bosTokenID: Int?
     /// The id `encode` puts last when `tokenizer.add_eos` is true, else nil.
@@ -21,6 +21,9 @@ public struct ByteLevelBPETokenizer: Tokenizer {
     public let addPrefixSpace: Bool
     /// The most ids `encode` returns, specials included (`tokenizer.max_length`); nil: no limit.
     public let maxLength: Int?
+    /// Whether the file gives pairs a template (`tokenizer.pair_template`: `roberta`, RoBERTa's
+    /// `<s> A </s> </s> B </s>`); GPT-2's and the other decoders' BPE have none.
+    public let writesPairs: Bool
     /// How text is cut into words before merging.
     public let preTokenizer: PreTokenizer
     /// Whether a word that is a token as a whole is that token, merges skipped (Llama 3's
@@ -61,6 +64,10 @@ public struct ByteLevelBPETokenizer: Tokenizer {
         maxLength = try options.int("tokenizer.max_length", minimum: 1)
         bosTokenID = try options.bool("tokenizer.add_bos", default: false) ? try required(.bos, config) : nil
         eosTokenID = try options.bool("tokenizer.add_eos", default: false) ? try required(.eos, config) : nil
+        writesPairs = data.options["tokenizer.pair_template"] != nil
+        if writesPairs && (bosTokenID == nil || eosTokenID == nil) {
+            throw .invalidOption(key: "tokenizer.pair_template", value: "roberta", reason: "needs tokenizer.add_bos and tokenizer.add_eos")
+        }
         preTokenizer = try options.preTokenizer()
         ignoreMerges = try options.bool("tokenizer.ignore_merges", default: false)
         normalization = try options.normalization()
@@ -81,6 +88,16 @@ public struct ByteLevelBPETokenizer: Tokenizer {
             }
             return bytes
         }
+    }
+
+    /// The pair as RoBERTa's template writes it, `<s> A </s> </s> B </s>` (BOS, then EOS three times), all
+    /// of token type 0, the pieces cut to `maxLength` by tokenizers' `longest_first`. Meaningful only
+    /// when `writesPairs`: a file without a pair template gets its BOS/EOS, if any, the same way.
+    public func encodePair(_ first: String, _ second: String) -> (ids: [Int], typeIDs: [Int]) {
+        var a: [Int] = [], b: [Int] = []
+        appendPieces(of: first, to: &a)
+        appendPieces(of: second, to: &b)
+        return robertaPair(a, b, bos: bosTokenID, eos: eosTokenID, maxLength: maxLength)
     }
 
     /// The ids of `text`, with BOS/EOS when the file asks for them (GPT-2's does not).

@@ -136,15 +136,7 @@ public struct UnigramTokenizer: PairTokenizer {
         var a: [Int] = [], b: [Int] = []
         appendPieces(of: first, to: &a)
         appendPieces(of: second, to: &b)
-        let specials = [bosTokenID, eosTokenID, eosTokenID, eosTokenID].compactMap { $0 }
-        truncateLongestFirst(&a, &b, room: maxLength - specials.count)
-        var ids: [Int] = []
-        if let bos = bosTokenID { ids.append(bos) }
-        ids += a
-        if let eos = eosTokenID { ids += [eos, eos] }
-        ids += b
-        if let eos = eosTokenID { ids.append(eos) }
-        return (ids, Array(repeating: 0, count: ids.count))
+        return robertaPair(a, b, bos: bosTokenID, eos: eosTokenID, maxLength: maxLength)
     }
 
     /// The text of `ids` without the special added tokens, as tokenizers' Metaspace decoder: `▁` is a space,
@@ -419,6 +411,29 @@ struct PieceTrie: Sendable {
 public protocol PairTokenizer: Tokenizer {
     /// The ids and token types of the pair, truncated to the tokenizer's maximum length.
     func encodePair(_ first: String, _ second: String) -> (ids: [Int], typeIDs: [Int])
+    /// Whether the file's tokenizer has a pair template (byte-level BPE: only RoBERTa's); `encodePair`
+    /// means something only then.
+    var writesPairs: Bool { get }
+}
+
+extension PairTokenizer {
+    public var writesPairs: Bool { true }
+}
+
+/// (XLM-)RoBERTa's pair, `bos A eos eos B eos` (the specials there are), all of token type 0, the pieces
+/// first cut to `maxLength` ids in all by `truncateLongestFirst`.
+func robertaPair(_ a: [Int], _ b: [Int], bos: Int?, eos: Int?, maxLength: Int?) -> (ids: [Int], typeIDs: [Int]) {
+    var a = a, b = b
+    if let maxLength {
+        truncateLongestFirst(&a, &b, room: maxLength - (bos == nil ? 0 : 1) - (eos == nil ? 0 : 3))
+    }
+    var ids: [Int] = []
+    if let bos { ids.append(bos) }
+    ids += a
+    if let eos { ids += [eos, eos] }
+    ids += b
+    if let eos { ids.append(eos) }
+    return (ids, Array(repeating: 0, count: ids.count))
 }
 
 /// Cuts `a` and `b` to at most `room` ids together as tokenizers' `longest_first` does: the longer one

@@ -11,7 +11,8 @@ struct Serve: ParsableCommand {
         discussion: """
             One process serves every MODEL named (any format qkv reads), each under its file's name without the \
             extension, or NAME=MODEL: encoders answer POST /v1/embeddings (requests that arrive together are \
-            embedded together, up to --max-batch inputs), rerankers (cross-encoders) POST /v1/rerank, decoders \
+            embedded together, up to --max-batch inputs), rerankers (cross-encoders) POST /v1/rerank (likewise, up to \
+            --max-batch pairs), decoders \
             POST /v1/completions and /v1/chat/completions \
             (up to --parallel generations decode together); GET /v1/models, POST /tokenize, POST /detokenize, \
             GET /health (503 until the models are loaded) and GET /metrics (Prometheus) answer for all. At most \
@@ -44,7 +45,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Prompt tokens one generation step reads beside the decoding sequences' next tokens (a bound on how long a prompt holds them up).")
     var chunkTokens = 512
 
-    @Option(help: "Inputs of one embedding batch (a larger request runs alone).")
+    @Option(help: "Inputs of one embedding batch, or pairs of one rerank batch (a larger request runs alone).")
     var maxBatch = 64
 
     @Option(help: "Requests that may wait for a model; more are refused with 503 and Retry-After.")

@@ -60,9 +60,18 @@ final class ConformanceTests: XCTestCase {
     func testCorpus_hasGoodAndBadFilesForEveryReader() {
         let bad = Self.manifest.filter { $0.expect != "valid" }
         XCTAssertGreaterThanOrEqual(bad.count, 60)
-        for reader in ["qkv", "safetensors", "gguf", "hdf5"] {
+        for reader in ["qkv", "safetensors", "gguf", "hdf5", "pytorch"] {
             XCTAssertFalse(Self.manifest.filter { $0.reader == reader && $0.expect == "valid" }.isEmpty, "no good \(reader) file")
             XCTAssertGreaterThanOrEqual(bad.filter { $0.reader == reader }.count, 10, "too few bad \(reader) files")
+        }
+    }
+
+    /// Every `PyTorchError` case has a corpus file (tools/fixtures_pytorch.py's hostile and broken files).
+    func testCorpus_coversEveryPyTorchError() {
+        let expected = Set(Self.manifest.filter { $0.reader == "pytorch" }.map(\.expect))
+        for name in ["notAZip", "badZip", "unsupportedEntry", "missingEntry", "forbiddenGlobal", "unsupportedOpcode", "badPickle",
+                     "notAStateDict", "badTensor"] {
+            XCTAssertTrue(expected.contains("PyTorchError.\(name)"), "no corpus file for PyTorchError.\(name)")
         }
     }
 

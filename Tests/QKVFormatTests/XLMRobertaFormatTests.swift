@@ -96,6 +96,65 @@ final class XLMRobertaFormatTests: XCTestCase {
         }
     }
 
+    // MARK: English RoBERTa (byte-level BPE, RobertaProcessing)
+
+    /// tokenizers' `RobertaProcessing` (cls `<s>`, sep `</s>`) becomes BOS/EOS, the RoBERTa pair template and,
+    /// for these encoders, sentence-transformers' maximum length (tools/make_roberta_references.py's folders).
+    func testRobertaFolders_readTheirPostProcessor() throws {
+        for (name, maxLength) in [("roberta-embedder", 48), ("roberta-reranker", 40)] {
+            let model = try ModelFile(try openWeightFile(path: Paths.fixture("roberta/\(name)")))
+            let tokenizer = try XCTUnwrap(model.tokenizer)
+            XCTAssertEqual(tokenizer.kind, .bpe, name)
+            XCTAssertEqual(tokenizer.options["tokenizer.add_bos"], .bool(true), name)
+            XCTAssertEqual(tokenizer.options["tokenizer.add_eos"], .bool(true), name)
+            XCTAssertEqual(tokenizer.options["tokenizer.pair_template"], .string("roberta"), name)
+            XCTAssertEqual(tokenizer.options["tokenizer.max_length"], .int(Int64(maxLength)), name)
+            XCTAssertEqual(model.config.specialTokens[.bos], 0, name)
+            XCTAssertEqual(model.config.specialTokens[.eos], 2, name)
+            XCTAssertEqual(model.config.positionOffset, 2, name)
+        }
+        // A decoder's byte-level BPE (GPT-2) has no pair template and no length limit.
+        let gpt2 = try XCTUnwrap(try ModelFile(try openWeightFile(path: Paths.fixture("hf/gpt2-tiny"))).tokenizer)
+        XCTAssertNil(gpt2.options["tokenizer.pair_template"])
+        XCTAssertNil(gpt2.options["tokenizer.max_length"])
+    }
+
+    /// The Hugging Face folder written back has a tokenizer.json with RoBERTa's template as
+    /// TemplateProcessing, which reads back as the same template.
+    func testRobertaExport_writesThePairTemplate() throws {
+        let dir = try scratchDirectory()
+        try Converter.convert(input: Paths.fixture("roberta/roberta-reranker"), output: "\(dir)/back/", format: .safetensors)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/back/tokenizer.json"))) as? [String: Any])
+        let post = try XCTUnwrap(json["post_processor"] as? [String: Any])
+        let pair = try XCTUnwrap(post["pair"] as? [[String: Any]])
+        let spelled = pair.map { ($0["SpecialToken"] as? [String: Any])?["id"] as? String ?? ($0["Sequence"] as? [String: Any])?["id"] as? String ?? "?" }
+        XCTAssertEqual(spelled, ["<s>", "A", "</s>", "</s>", "B", "</s>"])
+        let back = try XCTUnwrap(try ModelFile(try openWeightFile(path: "\(dir)/back/")).tokenizer)
+        XCTAssertEqual(back.options["tokenizer.pair_template"], .string("roberta"))
+        XCTAssertEqual(back.options["tokenizer.max_length"], .int(40))
+    }
+
+    /// llama.cpp writes RoBERTa with a `gpt2` vocabulary; qkv's BERT export does not, so it refuses.
+    func testGGUFExport_refusesAnEncoderWithByteLevelBPE() throws {
+        let dir = try scratchDirectory()
+        XCTAssertThrowsError(try Converter.convert(input: Paths.fixture("roberta/roberta-embedder"), output: "\(dir)/r.gguf", format: .gguf)) { error in
+            guard case ConversionError.unsupportedTarget(_, let reason)? = error as? ConversionError else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("bpe tokenizer"), reason)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/r.gguf"))
+    }
+
+    /// `tokenizer.pair_template` has one value, `roberta`.
+    func testPairTemplate_mustBeRoberta() throws {
+        let file = try openWeightFile(path: Paths.fixture("roberta/roberta-reranker"))
+        let model = try ModelFile(file)
+        var metadata = file.metadata
+        metadata["tokenizer.pair_template"] = .string("bert")
+        XCTAssertThrowsError(try TokenizerData(metadata: metadata, config: model.config, file: "r.qkv")) { error in
+            guard case ModelError.invalidValue("r.qkv", "tokenizer.pair_template", "bert", _)? = error as? ModelError else { return XCTFail("\(error)") }
+        }
+    }
+
     // MARK: Config rules
 
     func bertMetadata() throws -> Metadata { try openWeightFile(path: Paths.fixture("bert-tiny.h5")).metadata }

@@ -28,7 +28,7 @@ CASES = load()
 def test_corpus_size():
     bad = [c for c in CASES if c["expect"] != "valid"]
     assert len(bad) >= 60
-    for reader in ("qkv", "safetensors", "gguf", "hdf5"):
+    for reader in ("qkv", "safetensors", "gguf", "hdf5", "pytorch"):
         assert any(c["reader"] == reader and c["expect"] == "valid" for c in CASES), reader
         assert sum(c["reader"] == reader for c in bad) >= 10, reader
 

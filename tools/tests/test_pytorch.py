@@ -6,7 +6,8 @@
   exports (HF names) has the bytes torch.load gives (Fixtures/pytorch/references.json), and the .qkv
   made from the .bin equals the one made from the same model's safetensors;
 * hostile and broken files (tools/fixtures_pytorch.py): a pickle reaching os.system, eval, subprocess,
-  getattr through STACK_GLOBAL, memo and stack bombs, storages too small or missing, strides that
+  getattr through STACK_GLOBAL, memo, stack and nesting bombs, a list put into itself or filled after
+  it was used, storages too small or missing, strides that
   overflow, a compressed or truncated zip: each refused with exit 1 and a message naming the part, and
   nothing they ask for is run.
 """
@@ -68,6 +69,21 @@ def test_qkv_from_pytorch_equals_qkv_from_safetensors(folder, tmp_path):
     assert sorted(same) == sorted(k for k in pt_meta if not k.startswith("provenance."))
     for key in same:
         assert np.array_equal(np.asarray(pt_meta[key]), np.asarray(st_meta[key])), key
+
+
+def test_a_legacy_file_reads_as_the_same_model():
+    """torch.save's format before PyTorch 1.6 (no zip): read alone and in its folder, and the model it
+    holds generates what the zip of the same tensors generates."""
+    legacy = os.path.join(FIXTURES, "llama-tiny-legacy")
+    result = run("inspect", os.path.join(legacy, "pytorch_model.bin"))
+    assert result.returncode == 0, result.stderr
+    assert "(pytorch," in result.stdout.splitlines()[0]
+    outputs = []
+    for folder in (legacy, os.path.join(FIXTURES, "llama-tiny-strided")):
+        result = run("generate", folder, "hello", "--max-tokens", "6", "--temperature", "0", "--ids", "--quiet")
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1] and outputs[0].strip()
 
 
 def test_inspect_says_pytorch_and_the_model_runs():

@@ -12,6 +12,7 @@ library and from the committed references where it has not:
   text-embeddings-inference use, with its errors.
 """
 
+import concurrent.futures
 import json
 import os
 import random
@@ -22,10 +23,12 @@ import pytest
 from tokenizers import Tokenizer
 
 from test_interop import qkv_binary
-from test_serve import http, start_server
+from test_serve import http, metrics, start_server
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REFERENCE = json.load(open(os.path.join(REPO, "Fixtures", "reference", "xlmr.json"), encoding="utf-8"))
+# English RoBERTa (byte-level BPE with RobertaProcessing), tools/make_roberta_references.py.
+ROBERTA = json.load(open(os.path.join(REPO, "Fixtures", "reference", "roberta.json"), encoding="utf-8"))
 TOKENIZERS = {
     "xlmr": os.path.join(REPO, "Fixtures", "tokenizers", "unigram", "xlmr.json"),
     "xlmr-hub": os.path.join(REPO, "Fixtures", "tokenizers", "unigram", "xlmr-hub.json"),
@@ -114,21 +117,63 @@ def test_exported_tokenizer_json_loads_in_tokenizers_with_the_same_ids(tmp_path,
     assert qkv_ids(exported, texts) == ours
 
 
+def test_roberta_tokenizer_json_written_back_keeps_the_pair_template(tmp_path):
+    """HF folder -> .qkv -> HF folder of a RoBERTa (RobertaProcessing): `tokenizers` reads the tokenizer.json
+    qkv writes and gives the original's ids, single texts and (query, document) pairs alike."""
+    model = os.path.join(REPO, "Fixtures", "roberta", "roberta-reranker")
+    qkv("convert", model, tmp_path / "m.qkv", "-q")
+    qkv("convert", tmp_path / "m.qkv", str(tmp_path / "back") + "/", "--to", "safetensors", "-q")
+    original = Tokenizer.from_file(os.path.join(model, "tokenizer.json"))
+    exported = Tokenizer.from_file(str(tmp_path / "back" / "tokenizer.json"))
+    texts = ROBERTA["embedder"]["texts"]
+    assert [exported.encode(t).ids for t in texts] == [original.encode(t).ids for t in texts]
+    # The model folder's ids are cut at its model_max_length; tokenizer.json alone does not cut.
+    short = [t for t in texts if len(original.encode(t).ids) <= ROBERTA["reranker"]["max_length"]]
+    assert len(texts) - len(short) == 2  # "protein " * 40 and the long document
+    assert qkv_ids(model, short) == [original.encode(t).ids for t in short]
+    pairs = [(ROBERTA["query"], d) for d in ROBERTA["documents"]]
+    assert [exported.encode(a, b).ids for a, b in pairs] == [original.encode(a, b).ids for a, b in pairs]
+
+
+@pytest.mark.parametrize("source", ["hf/llama3.json", "roberta"])
+def test_a_post_processor_inside_a_sequence_is_read(tmp_path, source):
+    """Hub files often wrap the template in `Sequence[ByteLevel, ...]` (Llama 3's, RoBERTa's): the special
+    tokens it adds are the same as `tokenizers` adds."""
+    path = os.path.join(REPO, "Fixtures", "roberta", "roberta-embedder", "tokenizer.json") if source == "roberta" \
+        else os.path.join(REPO, "Fixtures", "tokenizers", source)
+    data = json.load(open(path, encoding="utf-8"))
+    data["post_processor"] = {"type": "Sequence", "processors": [
+        {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": True}, data["post_processor"]]}
+    wrapped = tmp_path / "tokenizer.json"
+    wrapped.write_text(json.dumps(data), encoding="utf-8")
+    texts = ROBERTA["embedder"]["texts"][:10]
+    hf = Tokenizer.from_file(str(wrapped))
+    assert all(hf.encode(t).ids[:1] == hf.encode("x").ids[:1] for t in texts if t), "the template adds a first token"
+    assert qkv_ids(str(wrapped), texts) == [hf.encode(t).ids for t in texts]
+
+
 @pytest.fixture(scope="module")
 def server():
     process, url = start_server("xlmr=" + os.path.join(REPO, "Fixtures", "xlmr", "xlmr-reranker"),
                                 "bert=" + os.path.join(REPO, "Fixtures", "xlmr", "bert-reranker"),
+                                "roberta=" + os.path.join(REPO, "Fixtures", "roberta", "roberta-reranker"),
                                 "e5=" + os.path.join(REPO, "Fixtures", "xlmr", "e5-small-shaped"))
     yield url
     process.terminate()
     assert process.wait(timeout=30) == 0
 
 
-@pytest.mark.parametrize("name,model", [("xlmr-reranker", "xlmr"), ("bert-reranker", "bert")])
+def reranker_reference(name):
+    """(query, documents, CrossEncoder's outputs) of a reranker fixture."""
+    if name == "roberta-reranker":
+        return ROBERTA["query"], ROBERTA["documents"], ROBERTA["reranker"]
+    return REFERENCE["query"], REFERENCE["documents"], REFERENCE["rerankers"][name]
+
+
+@pytest.mark.parametrize("name,model", [("xlmr-reranker", "xlmr"), ("bert-reranker", "bert"), ("roberta-reranker", "roberta")])
 def test_rerank_endpoint_equals_cross_encoder(server, name, model):
-    reference = REFERENCE["rerankers"][name]
-    documents = REFERENCE["documents"]
-    status, body = http(server + "/v1/rerank", {"model": model, "query": REFERENCE["query"], "documents": documents})
+    query, documents, reference = reranker_reference(name)
+    status, body = http(server + "/v1/rerank", {"model": model, "query": query, "documents": documents})
     assert status == 200, body
     assert [r["index"] for r in body["results"]] == [r["corpus_id"] for r in reference["rank"]]
     for result, want in zip(body["results"], reference["rank"]):
@@ -138,10 +183,30 @@ def test_rerank_endpoint_equals_cross_encoder(server, name, model):
     assert body["usage"] == {"prompt_tokens": pair_tokens, "total_tokens": pair_tokens}
     assert body["model"] == model and body["object"] == "list"
 
-    status, top = http(server + "/v1/rerank", {"model": model, "query": REFERENCE["query"], "top_n": 2, "return_documents": False,
+    status, top = http(server + "/v1/rerank", {"model": model, "query": query, "top_n": 2, "return_documents": False,
                                                "documents": [{"text": d} for d in documents]})
     assert status == 200, top
     assert top["results"] == [{k: v for k, v in r.items() if k != "document"} for r in body["results"][:2]]
+
+
+def test_concurrent_rerank_requests_share_forward_passes(server):
+    """Requests that arrive together are scored in shared batches (as embeddings are), each getting
+    CrossEncoder's score for its own pairs."""
+    reference = REFERENCE["rerankers"]["xlmr-reranker"]
+    requests = [{"model": "xlmr", "query": a, "documents": [b]} for a, b in reference["pairs"]] * 3
+    want = reference["scores"] * 3
+    before = metrics(server)
+    with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
+        replies = list(pool.map(lambda r: http(server + "/v1/rerank", r), requests))
+    for (status, body), score in zip(replies, want):
+        assert status == 200, body
+        assert abs(body["results"][0]["relevance_score"] - score) < 1e-6
+    after = metrics(server)
+    series = 'qkv_batch_size_{}{{model="xlmr"}}'
+    batches = after[series.format("count")] - before.get(series.format("count"), 0)
+    pairs = after[series.format("sum")] - before.get(series.format("sum"), 0)
+    assert pairs == len(requests)
+    assert batches < len(requests), "requests that arrived together were scored together"
 
 
 def test_rerank_errors_name_the_field(server):

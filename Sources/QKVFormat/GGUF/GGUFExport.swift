@@ -59,6 +59,11 @@ final class GGUFExportWriter: ContainerWriter {
            metadata[Architectures.provenanceKey] != .string(XLMRoberta.name) {
             throw ConversionError.unsupportedTarget(output: target, reason: "qkv does not write a BERT classification head to GGUF (llama.cpp's converter writes BertForSequenceClassification without the pooler its head reads, so there is no llama.cpp form of it to match); XLM-RoBERTa rerankers go to GGUF")
         }
+        // An encoder with byte-level BPE (English RoBERTa): llama.cpp's converter writes it with a `gpt2`
+        // vocabulary, which qkv's BERT export does not (it writes WordPiece's or XLM-R's Unigram).
+        if config.family == .bert, let tokenizer, tokenizer.kind == .bpe || tokenizer.kind == .sentencepieceBPE {
+            throw ConversionError.unsupportedTarget(output: target, reason: "qkv does not write an encoder with a \(tokenizer.kind.rawValue) tokenizer (RoBERTa's) to GGUF; keep it as .qkv, HDF5 or a Hugging Face folder")
+        }
         if let problem = arch.ggufProblem(config) {
             throw ConversionError.unsupportedTarget(output: target, reason: problem)
         }

@@ -87,7 +87,8 @@ final class PyTorchShards: SourceTensors {
         if !isDirectory.boolValue {
             return FileHandle(forReadingAtPath: path).map { handle in
                 defer { try? handle.close() }
-                return (try? handle.read(upToCount: 4)) == Data([0x50, 0x4B, 0x03, 0x04])
+                let head = (try? handle.read(upToCount: 8)).map { [UInt8]($0) } ?? []
+                return head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head == Array(PyTorchFile.legacyMagic.prefix(8))
             } ?? false
         }
         return !files.exists("model.safetensors") && !files.exists("model.safetensors.index.json")

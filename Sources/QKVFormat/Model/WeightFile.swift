@@ -51,6 +51,8 @@ public enum ContainerFormat: String, CaseIterable, Sendable {
         if head == QKVLayout.magic { return .qkv }
         // A zip: PyTorch weights (`pytorch_model.bin`), read as a Hugging Face checkpoint.
         if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) { return .safetensors }
+        // PyTorch's legacy format (before 1.6): a pickle of its magic number.
+        if head.starts(with: PyTorchFile.legacyMagic.prefix(8)) { return .safetensors }
         if head.starts(with: GGUFLayout.magic) { return .gguf }
         // HDF5 allows the superblock at 0, 512, 1024, ...; qkv and h5py write it at 0.
         if head == hdf5Signature { return .hdf5 }

@@ -3,7 +3,10 @@
 /// ever imported or called: a global outside the list is an error naming it the moment it is read.
 ///
 /// Every object is made by one opcode, so a pickle of n bytes makes at most n objects; the stack, the
-/// memo and the nesting of the result are bounded besides.
+/// memo and the nesting of the result are bounded besides. A list or dictionary is filled before it goes
+/// into another object (as pickle writes them) and never into itself, so every value's depth is known
+/// when it is made and nothing the machine builds has a cycle or is deeper than `maxDepth` (a deep one
+/// would overflow the thread's stack when it is freed).
 struct PickleMachine {
     /// What the machine builds.
     indirect enum Value {
@@ -13,7 +16,7 @@ struct PickleMachine {
         case float(Double)
         case string(String)
         case bytes(Int)                 // only its length: a state dict has no use for bytes objects
-        case tuple([Value])
+        case tuple([Value], depth: Int)
         case list(ListBox)
         case dict(DictBox)
         case global(String)             // "module.name", one of `allowedGlobals`
@@ -22,8 +25,20 @@ struct PickleMachine {
         case mark
     }
 
-    final class ListBox { var items: [Value] = [] }
-    final class DictBox { var items: [(key: Value, value: Value)] = [] }
+    /// A list or dictionary: its items, the depth of its nesting, and whether it is inside another object
+    /// already (then it takes no more items).
+    final class ListBox { var items: [Value] = []; var depth = 1; var contained = false }
+    final class DictBox { var items: [(key: Value, value: Value)] = []; var depth = 1; var contained = false }
+
+    /// How deep `value` nests: 0 for a scalar, 1 for an empty container.
+    static func depth(_ value: Value) -> Int {
+        switch value {
+        case .tuple(_, let depth): depth
+        case .list(let box): box.depth
+        case .dict(let box): box.depth
+        default: 0
+        }
+    }
 
     /// A `('storage', torch.FloatStorage, key, location, numel)` persistent id: the zip entry
     /// `data/<key>` holds numel elements of dtype.
@@ -61,10 +76,14 @@ struct PickleMachine {
     let file: String
 
     /// Runs `pickle` to its STOP and returns the object on the stack.
-    func run(_ pickle: UnsafeRawBufferPointer) throws(PyTorchError) -> Value {
+    func run(_ pickle: UnsafeRawBufferPointer) throws(PyTorchError) -> Value { try run(pickle, from: 0).value }
+
+    /// Runs the pickle that starts at byte `start` to its STOP: the object on the stack and the offset just
+    /// past the STOP (the legacy format holds several pickles one after another).
+    func run(_ pickle: UnsafeRawBufferPointer, from start: Int) throws(PyTorchError) -> (value: Value, end: Int) {
         var stack: [Value] = []
         var memo: [Int: Value] = [:]
-        var at = 0
+        var at = start
         var opcodeAt = 0
 
         func fail(_ reason: String) -> PyTorchError { .badPickle(file: file, offset: opcodeAt, reason: reason) }
@@ -108,6 +127,25 @@ struct PickleMachine {
             guard let value = memo[index] else { throw fail("memo entry \(index) was never stored") }
             try push(value)
         }
+        /// The depth of a container of `items`; each list or dictionary among them is now inside one.
+        func contain(_ items: [Value], into target: AnyObject? = nil) throws(PyTorchError) -> Int {
+            var deepest = 0
+            for item in items {
+                switch item {
+                case .list(let box):
+                    guard box !== target else { throw fail("a list put into itself") }
+                    box.contained = true
+                case .dict(let box):
+                    guard box !== target else { throw fail("a dictionary put into itself") }
+                    box.contained = true
+                default: break
+                }
+                deepest = max(deepest, Self.depth(item))
+            }
+            guard deepest < Self.maxDepth else { throw fail("objects nested more than \(Self.maxDepth) deep") }
+            return deepest + 1
+        }
+        func tuple(_ items: [Value]) throws(PyTorchError) -> Value { .tuple(items, depth: try contain(items)) }
         func global(_ name: String) throws(PyTorchError) -> Value {
             guard Self.allowedGlobals.contains(name) else { throw .forbiddenGlobal(file: file, offset: opcodeAt, global: name) }
             return .global(name)
@@ -121,9 +159,9 @@ struct PickleMachine {
             case 0x95: _ = try take(8)                                   // FRAME
             case 0x2E:                                                   // STOP
                 guard stack.count == 1 else { throw fail("\(stack.count) items on the stack at STOP") }
-                return stack[0]
+                return (stack[0], at)
             case 0x28: try push(.mark)                                   // MARK
-            case 0x29: try push(.tuple([]))                              // EMPTY_TUPLE
+            case 0x29: try push(.tuple([], depth: 1))                    // EMPTY_TUPLE
             case 0x5D: try push(.list(ListBox()))                        // EMPTY_LIST
             case 0x7D: try push(.dict(DictBox()))                        // EMPTY_DICT
             case 0x4E: try push(.none)                                   // NONE
@@ -153,14 +191,20 @@ struct PickleMachine {
             case 0x43: let n = try uint(1); _ = try take(n); try push(.bytes(n))   // SHORT_BINBYTES
             case 0x42: let n = try uint(4); _ = try take(n); try push(.bytes(n))   // BINBYTES
             case 0x8E: let n = try uint(8); _ = try take(n); try push(.bytes(n))   // BINBYTES8
-            case 0x74: try push(.tuple(try popToMark()))                 // TUPLE
-            case 0x85: let a = try pop(); try push(.tuple([a]))          // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); try push(.tuple([a, b]))                    // TUPLE2
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); try push(.tuple([a, b, c]))  // TUPLE3
-            case 0x6C: let box = ListBox(); box.items = try popToMark(); try push(.list(box))        // LIST
+            case 0x74: try push(try tuple(try popToMark()))              // TUPLE
+            case 0x85: let a = try pop(); try push(try tuple([a]))       // TUPLE1
+            case 0x86: let b = try pop(), a = try pop(); try push(try tuple([a, b]))                    // TUPLE2
+            case 0x87: let c = try pop(), b = try pop(), a = try pop(); try push(try tuple([a, b, c]))  // TUPLE3
+            case 0x6C:                                                   // LIST
+                let box = ListBox()
+                box.items = try popToMark()
+                box.depth = try contain(box.items)
+                try push(.list(box))
             case 0x61, 0x65:                                             // APPEND, APPENDS
                 let items = op == 0x61 ? [try pop()] : try popToMark()
                 guard case .list(let box)? = stack.last else { throw fail("APPEND to something that is not a list") }
+                guard !box.contained else { throw fail("APPEND to a list already inside another object") }
+                box.depth = max(box.depth, try contain(items, into: box))
                 box.items += items
             case 0x64, 0x73, 0x75:                                       // DICT, SETITEM, SETITEMS
                 let flat: [Value]
@@ -177,8 +221,10 @@ struct PickleMachine {
                     try push(.dict(box))
                 } else {
                     guard case .dict(let top)? = stack.last else { throw fail("SETITEM on something that is not a dictionary") }
+                    guard !top.contained else { throw fail("SETITEM on a dictionary already inside another object") }
                     box = top
                 }
+                box.depth = max(box.depth, try contain(flat, into: box))
                 for i in stride(from: 0, to: flat.count, by: 2) { box.items.append((flat[i], flat[i + 1])) }
             case 0x71: try remember(try uint(1))                         // BINPUT
             case 0x72: try remember(try uint(4))                         // LONG_BINPUT
@@ -201,7 +247,7 @@ struct PickleMachine {
                 try push(try global(module + "." + name))
             case 0x52, 0x81:                                             // REDUCE, NEWOBJ
                 let arguments = try pop(), callable = try pop()
-                guard case .global(let name) = callable, case .tuple(let args) = arguments else {
+                guard case .global(let name) = callable, case .tuple(let args, _) = arguments else {
                     throw fail("REDUCE of something other than an allowed global and a tuple")
                 }
                 try push(try call(name, args, fail))
@@ -241,9 +287,14 @@ struct PickleMachine {
         }
     }
 
-    /// `('storage', <storage class>, key, location, numel)`.
+    /// `('storage', <storage class>, key, location, numel)`, and the legacy format's
+    /// `(..., numel, None)` (its view metadata, always None since PyTorch 1.0).
     private func persistent(_ id: Value, _ fail: (String) -> PyTorchError) throws(PyTorchError) -> Value {
-        guard case .tuple(let parts) = id, parts.count == 5, case .string("storage") = parts[0], case .global(let type) = parts[1],
+        if case .tuple(let parts, _) = id, parts.count == 6 {
+            guard case .none = parts[5] else { throw fail("a legacy persistent id with view metadata") }
+            return try persistent(.tuple(Array(parts.prefix(5)), depth: 1 + parts.prefix(5).map(Self.depth).max()!), fail)
+        }
+        guard case .tuple(let parts, _) = id, parts.count == 5, case .string("storage") = parts[0], case .global(let type) = parts[1],
               let dtype = Self.storageTypes[type], case .string(let key) = parts[2], case .int(let count) = parts[4], count >= 0 else {
             throw fail("a persistent id that is not ('storage', type, key, location, numel)")
         }
@@ -251,7 +302,7 @@ struct PickleMachine {
     }
 
     private func ints(_ value: Value) -> [Int]? {
-        guard case .tuple(let items) = value else { return nil }
+        guard case .tuple(let items, _) = value else { return nil }
         var out: [Int] = []
         for item in items {
             guard case .int(let n) = item else { return nil }

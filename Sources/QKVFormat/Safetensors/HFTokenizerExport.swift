@@ -33,15 +33,24 @@ enum HFTokenizerExport {
                 out.append(("vocab.json", JSONValue.object(tokenizer.tokens.enumerated().map { ($1, .number("\($0)")) }).text))
                 out.append(("merges.txt", "#version: 0.2\n" + (tokenizer.merges ?? []).map { $0 + "\n" }.joined()))
                 var settings: [(key: String, value: JSONValue)] = [("add_prefix_space", .bool(bool("tokenizer.add_prefix_space") ?? false))]
+                let roberta = tokenizer.options["tokenizer.pair_template"] == .string("roberta")
                 for (token, key) in [(ModelConfig.SpecialToken.bos, "bos_token"), (.eos, "eos_token"), (.unk, "unk_token")] {
                     if let value = name(token) { settings.append((key, value)) }
                 }
+                // RoBERTa's: `<s>` and `</s>` are also its cls and sep (tokenizers' RobertaProcessing).
+                if roberta {
+                    for (token, key) in [(ModelConfig.SpecialToken.pad, "pad_token"), (.mask, "mask_token"), (.bos, "cls_token"), (.eos, "sep_token")] {
+                        if let value = name(token) { settings.append((key, value)) }
+                    }
+                    if let n = int("tokenizer.max_length") { settings.append(("model_max_length", .number("\(n)"))) }
+                }
                 // A split, normalization or whole-word rule GPT-2's files cannot say goes in a tokenizer.json,
-                // which transformers reads before vocab.json and merges.txt.
-                let beyondGPT2 = ["tokenizer.pre_split", "tokenizer.normalization", "tokenizer.ignore_merges", "tokenizer.lstrip_ids", "tokenizer.rstrip_ids"]
+                // which transformers reads before vocab.json and merges.txt; so does RoBERTa's pair template.
+                let beyondGPT2 = ["tokenizer.pre_split", "tokenizer.normalization", "tokenizer.ignore_merges", "tokenizer.lstrip_ids", "tokenizer.rstrip_ids",
+                                  "tokenizer.pair_template"]
                 if beyondGPT2.contains(where: { tokenizer.options[$0] != nil }) {
                     out.append(("tokenizer.json", byteLevelTokenizerJSON(tokenizer, config).text + "\n"))
-                    settings.append(("tokenizer_class", .string("PreTrainedTokenizerFast")))
+                    settings.append(("tokenizer_class", .string(roberta ? "RobertaTokenizer" : "PreTrainedTokenizerFast")))
                 } else {
                     settings.append(("tokenizer_class", .string("GPT2Tokenizer")))
                 }
@@ -211,7 +220,7 @@ enum HFTokenizerExport {
             .object([("type", .string("Split")), ("pattern", .object([("Regex", .string(pattern))])), ("behavior", .string("Isolated")), ("invert", .bool(false))])
         } + [.object([("type", .string("ByteLevel")), ("add_prefix_space", .bool(bool("tokenizer.add_prefix_space"))),
                       ("trim_offsets", .bool(true)), ("use_regex", .bool(false))])]
-        let post = templateJSON(tokenizer, config, robertaPair: false)
+        let post = templateJSON(tokenizer, config, robertaPair: tokenizer.options["tokenizer.pair_template"] == .string("roberta"))
         // A repeated token keeps its last id, as qkv's BPE (and a Python dict built in id order) has it.
         var lastID: [[UInt8]: Int] = [:]
         for (id, token) in tokenizer.tokens.enumerated() { lastID[Array(token.utf8)] = id }

@@ -235,6 +235,14 @@ public enum HFTokenizerImport {
             if !ids.isEmpty { data.options["tokenizer.\(flag)_ids"] = .int32Array(ids) }
         }
         try specialTokensFromJSON(json, tokenizerConfig: tokenizerConfig, tokens: tokens, standalone: standalone, data: &data, config: &config)
+        // RoBERTa's encoders: the length sentence-transformers cuts at (a decoder's BPE keeps no limit).
+        if data.options["tokenizer.pair_template"] != nil {
+            if let st = try files.json("sentence_bert_config.json"), let n = st["max_seq_length"]?.int64Value, n >= 1 {
+                data.options["tokenizer.max_length"] = .int(n)
+            } else if let n = tokenizerConfig?["model_max_length"]?.int64Value, n >= 1, n < 1 << 31 {
+                data.options["tokenizer.max_length"] = .int(n)
+            }
+        }
         return data
     }
 
@@ -277,13 +285,35 @@ public enum HFTokenizerImport {
             }
         }
         var addBOS = false, addEOS = false
-        if let post = json["post_processor"], post["type"]?.stringValue == "TemplateProcessing", let single = post["single"]?.arrayValue {
+        // The processor that adds special tokens, alone or in a Sequence (after ByteLevel's offsets step).
+        let post = json["post_processor"].flatMap { post in
+            post["type"]?.stringValue == "Sequence"
+                ? post["processors"]?.arrayValue?.first { ["TemplateProcessing", "RobertaProcessing", "BertProcessing"].contains($0["type"]?.stringValue ?? "") }
+                : post
+        }
+        if let post, post["type"]?.stringValue == "TemplateProcessing", let single = post["single"]?.arrayValue {
             func special(_ entry: JSONValue?) -> Int? {
                 guard let name = entry?["SpecialToken"]?["id"]?.stringValue else { return nil }
                 return index[name]
             }
             if let id = special(single.first) { addBOS = true; config.specialTokens[.bos] = id }
             if single.count > 1, let id = special(single.last) { addEOS = true; config.specialTokens[.eos] = id }
+            // RoBERTa's pair, `bos A eos eos B eos` all of type 0, as a template (what an export writes).
+            if data.kind == .bpe, addBOS, addEOS, let pair = post["pair"]?.arrayValue, pair.count == 6,
+               pair.allSatisfy({ ($0["SpecialToken"] ?? $0["Sequence"])?["type_id"]?.int64Value ?? 0 == 0 }),
+               pair[1]["Sequence"]?["id"]?.stringValue == "A", pair[4]["Sequence"]?["id"]?.stringValue == "B",
+               special(pair[0]) == config.specialTokens[.bos], [2, 3, 5].allSatisfy({ special(pair[$0]) == config.specialTokens[.eos] }) {
+                data.options["tokenizer.pair_template"] = .string("roberta")
+            }
+        } else if let post, let kind = post["type"]?.stringValue, kind == "RobertaProcessing" || kind == "BertProcessing" {
+            // `cls`/`sep` as [name, id]: the single template is `cls A sep`; RoBERTa's pair is `cls A sep sep B sep`.
+            func special(_ field: String) -> Int? {
+                guard let entry = post[field]?.arrayValue, entry.count == 2, let name = entry[0].stringValue else { return nil }
+                return index[name] ?? entry[1].int64Value.flatMap { Int(exactly: $0) }
+            }
+            if let id = special("cls") { addBOS = true; config.specialTokens[.bos] = id }
+            if let id = special("sep") { addEOS = true; config.specialTokens[.eos] = id }
+            if kind == "RobertaProcessing", data.kind == .bpe, addBOS, addEOS { data.options["tokenizer.pair_template"] = .string("roberta") }
         } else {
             addBOS = tokenizerConfig?["add_bos_token"]?.boolValue ?? (data.kind == .sentencepieceBPE)
             addEOS = tokenizerConfig?["add_eos_token"]?.boolValue ?? false

@@ -43,6 +43,7 @@ public struct TokenizerData: Equatable, Sendable {
         "tokenizer.chat_template": "string", "tokenizer.precompiled_charsmap": "string", "tokenizer.strip": "string",
         "tokenizer.collapse_spaces": "string", "tokenizer.unigram_rules": "string", "tokenizer.whitespace_split": "bool",
         "tokenizer.prompt_names": "string[]", "tokenizer.prompts": "string[]", "tokenizer.default_prompt_name": "string",
+        "tokenizer.pair_template": "string",
     ]
 
     /// Reads the tokenizer from metadata; nil when the file has no `tokenizer.*` keys.
@@ -117,7 +118,7 @@ public struct TokenizerData: Equatable, Sendable {
         }
         for (key, allowed) in [("tokenizer.prefix_scheme", ["first", "always", "prepend"]), ("tokenizer.normalization", ["nfc", "nfd", "nfkc", "nfkd"]),
                                ("tokenizer.strip", ["left", "right", "both"]), ("tokenizer.collapse_spaces", [" ", "\u{2581}"]),
-                               ("tokenizer.unigram_rules", ["tokenizers", "llama.cpp"])] {
+                               ("tokenizer.unigram_rules", ["tokenizers", "llama.cpp"]), ("tokenizer.pair_template", ["roberta"])] {
             if case .string(let value)? = options[key], !allowed.contains(value) {
                 throw .invalidValue(file: file, key: key, value: value, reason: "must be one of \(allowed.joined(separator: ", "))")
             }
