@@ -70,6 +70,7 @@ struct Attention: ParsableCommand {
     var color: ColorChoice = .auto
 
     @OptionGroup var threading: ThreadOptions
+    @OptionGroup var hub: RevisionOptions
 
     enum ColorChoice: String, ExpressibleByArgument, CaseIterable { case auto, always, never }
 
@@ -83,6 +84,7 @@ struct Attention: ParsableCommand {
     }
 
     func run() throws {
+        let model = try hub.resolve(self.model)
         let context = threading.context()
         let analyzer = try AttentionAnalyzer(path: model, context: context)
         let lens = writes || topWrites != nil ? (topWrites ?? 3) : nil

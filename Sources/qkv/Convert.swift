@@ -77,6 +77,7 @@ struct Convert: ParsableCommand {
     @Flag(help: "Print JSON when done: input, output, shards, format, dtype, tensors, parameters, bytes, omitted, seconds.")
     var json = false
 
+    @OptionGroup var hub: RevisionOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -95,6 +96,7 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
+        let input = try hub.resolve(self.input)
         let format = to?.container ?? ContainerFormat(pathExtension: output)!
         let bar = common.progressBar("converting")
         let start = Date()

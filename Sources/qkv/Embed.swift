@@ -40,6 +40,7 @@ struct Embed: ParsableCommand {
 
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var precision: ActivationOptions
+    @OptionGroup var hub: RevisionOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -53,6 +54,7 @@ struct Embed: ParsableCommand {
     }
 
     func run() throws {
+        let model = try hub.resolve(self.model)
         let context = threading.context()
         let inputs = try texts + readLines()
         let loadStart = Date()

@@ -52,6 +52,7 @@ struct Generate: ParsableCommand {
 
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var precision: ActivationOptions
+    @OptionGroup var hub: RevisionOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -67,6 +68,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
+        let model = try hub.resolve(self.model)
         let context = threading.context()
         let loadStart = Date()
         let language = try LanguageModel(path: model, activations: precision.activations, context: context)

@@ -25,13 +25,15 @@ struct Inspect: ParsableCommand {
     @Option(help: ArgumentHelp("The .npy file --values writes.", valueName: "file"))
     var npy: String?
 
+    @OptionGroup var hub: RevisionOptions
+
     func validate() throws {
         if (valuesOf == nil) != (npy == nil) { throw ValidationError("--values and --npy go together") }
     }
 
     func run() throws {
         // `org/name` and hub cache folders name the snapshot on disk.
-        let file = try HubCache.resolve(self.file)
+        let file = try HubCache.resolve(self.file, revision: hub.revision)
         if let valuesOf, let npy {
             let (weights, _) = try openForInspection(path: file)
             // A canonical name, or the file's own name for one of its tensors (GGUF, safetensors).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QKVFormat
 import QKVInference
 
 /// Flags shared by the subcommands that read a model file and may take a while.
@@ -57,6 +58,19 @@ func fileSize(_ path: String) -> Int {
         var isDir: ObjCBool = false
         let p = "\(path)/\(name)"
         return total + (FileManager.default.fileExists(atPath: p, isDirectory: &isDir) && !isDir.boolValue ? size(p) : 0)
+    }
+}
+
+/// `--revision`, shared by the commands that open one model: which snapshot of a Hugging Face cache entry.
+struct RevisionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("For a model named org/name or a models--org--name cache folder: the branch, tag or commit of the Hugging Face cache to read (default: main). The cache is only read, never downloaded to.",
+                               valueName: "revision"))
+    var revision: String?
+
+    /// The path to open for `model` as given: the snapshot of `--revision` (HubCache), or `model` as it is.
+    func resolve(_ model: String) throws -> String {
+        guard let revision else { return model }
+        return try HubCache.resolve(model, revision: revision)
     }
 }
 

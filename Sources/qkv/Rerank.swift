@@ -38,6 +38,7 @@ struct Rerank: ParsableCommand {
 
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var precision: ActivationOptions
+    @OptionGroup var hub: RevisionOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -48,6 +49,7 @@ struct Rerank: ParsableCommand {
     }
 
     func run() throws {
+        let model = try hub.resolve(self.model)
         let context = threading.context()
         var inputs = documents
         if let file {

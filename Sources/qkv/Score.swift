@@ -33,6 +33,7 @@ struct Score: ParsableCommand {
 
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var precision: ActivationOptions
+    @OptionGroup var hub: RevisionOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -43,6 +44,7 @@ struct Score: ParsableCommand {
     }
 
     func run() throws {
+        let model = try hub.resolve(self.model)
         let context = threading.context()
         let language = try LanguageModel(path: model, activations: precision.activations, context: context)
         let tokens: [Int]

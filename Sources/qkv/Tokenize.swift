@@ -33,12 +33,15 @@ struct Tokenize: ParsableCommand {
     @Flag(help: "Leave out the BOS/EOS the tokenizer would add.")
     var noSpecial = false
 
+    @OptionGroup var hub: RevisionOptions
+
     func validate() throws {
         guard texts.isEmpty != (file == nil) else { throw ValidationError("give texts as arguments or --file, not both") }
         guard !(ids && json) else { throw ValidationError("--ids and --json exclude each other") }
     }
 
     func run() throws {
+        let model = try hub.resolve(self.model)
         let inputs = try file.map { [try InputText.read($0)] } ?? texts
         let tokenizer = try loadTokenizer(path: model)
         var out = ""

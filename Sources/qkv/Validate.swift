@@ -21,11 +21,12 @@ struct Validate: ParsableCommand {
     @Flag(help: "Print JSON: file, status (valid, invalid or unsupported), format, family, tensors, deep, problems. The exit status is the same.")
     var json = false
 
+    @OptionGroup var hub: RevisionOptions
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         // `org/name` and hub cache folders name the snapshot on disk.
-        let file = try HubCache.resolve(self.file)
+        let file = try HubCache.resolve(self.file, revision: hub.revision)
         let weights: any WeightFile
         do {
             weights = try openWeightFile(path: file)

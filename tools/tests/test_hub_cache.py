@@ -96,3 +96,35 @@ def test_an_unknown_revision_lists_the_snapshots(cache):
     result = run(["inspect", "tiny-org/llama-tiny@v9"], env)
     assert result.returncode != 0
     assert "revision 'v9'" in result.stderr and COMMIT in result.stderr
+
+
+def test_the_revision_option_selects_that_snapshot_in_every_command(cache, tmp_path):
+    """--revision picks a snapshot other than refs/main's: with main's snapshot emptied, the default fails
+    and --revision OLDER reads the older one, through org/name and the cache folder."""
+    root, repo, env = cache
+    for name in os.listdir(os.path.join(repo, "snapshots", COMMIT)):
+        os.unlink(os.path.join(repo, "snapshots", COMMIT, name))
+    assert run(["inspect", "tiny-org/llama-tiny"], env).returncode != 0
+    run(["convert", SOURCE, tmp_path / "want.qkv", "--quiet"], env)
+    for reference in ("tiny-org/llama-tiny", repo):
+        result = run(["convert", reference, tmp_path / "m.qkv", "--revision", OLDER, "--quiet"], env)
+        assert result.returncode == 0, result.stderr
+        assert tensors(tmp_path / "m.qkv") == tensors(tmp_path / "want.qkv")
+        for command in (["inspect", reference], ["validate", reference], ["generate", reference, "hello", "--max-tokens", "3"],
+                        ["tokenize", reference, "hello"], ["score", reference, "hello there"], ["attention", reference, "hello"]):
+            result = run(command + ["--revision", OLDER], env)
+            assert result.returncode == 0, (command, result.stderr)
+
+
+@pytest.mark.parametrize("case", ["own-path", "twice", "not-a-revision", "unknown"])
+def test_a_revision_that_cannot_apply_is_a_clear_error(cache, case):
+    _, _, env = cache
+    reference, revision, message = {
+        "own-path": (SOURCE, "main", "is a file or folder of its own"),
+        "twice": ("tiny-org/llama-tiny@main", OLDER, "give the revision once"),
+        "not-a-revision": ("tiny-org/llama-tiny", "refs/../main", "is not a revision"),
+        "unknown": ("tiny-org/llama-tiny", "v9", "revision 'v9'"),
+    }[case]
+    result = run(["inspect", reference, "--revision", revision], env)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert message in result.stderr, result.stderr

@@ -22,19 +22,45 @@ public enum HubCache {
     /// The path to open for what the user typed: `path` when it is a file or an ordinary folder; the
     /// snapshot folder for a `models--org--name` folder or an `org/name[@revision]` not found as a path.
     public static func resolve(_ path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        try resolve(path, revision: nil, environment: environment)
+    }
+
+    /// The same, with `revision` (a branch, tag or commit of the cache's `refs/` and `snapshots/`) chosen
+    /// instead of `main`; nil behaves as `resolve(_:environment:)`. A revision names a snapshot of a cache
+    /// entry only: for a path of its own, or an `org/name@revision` that names one already, it is an error.
+    public static func resolve(_ path: String, revision: String?,
+                               environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        if let revision {
+            guard !revision.isEmpty, !revision.contains("/"), !revision.contains("..") else {
+                throw ImportError.notInHubCache(reference: path, reason: "'\(revision)' is not a revision: a branch, tag or commit, without '/' or '..'")
+            }
+        }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
             let base = AtomicOutput.split(path.hasSuffix("/") ? String(path.dropLast()) : path).base
-            guard isDirectory.boolValue, base.hasPrefix("models--"), FileManager.default.fileExists(atPath: path + "/snapshots") else { return path }
-            return try snapshot(repository: path, revision: "main", reference: path)
+            guard isDirectory.boolValue, base.hasPrefix("models--"), FileManager.default.fileExists(atPath: path + "/snapshots") else {
+                guard revision == nil else {
+                    throw ImportError.notInHubCache(reference: path, reason: "a revision selects a snapshot of the Hugging Face cache (org/name or a models--org--name folder); \(path) is a file or folder of its own")
+                }
+                return path
+            }
+            return try snapshot(repository: path, revision: revision ?? "main", reference: path)
         }
-        guard let (repository, revision) = reference(path) else { return path }
+        guard let (repository, named) = reference(path) else {
+            guard revision == nil else {
+                throw ImportError.notInHubCache(reference: path, reason: "a revision selects a snapshot of the Hugging Face cache: give org/name or a models--org--name folder")
+            }
+            return path
+        }
+        if named != nil, revision != nil {
+            throw ImportError.notInHubCache(reference: path, reason: "give the revision once: as org/name@revision or as the revision option, not both")
+        }
         var looked: [String] = []
         for root in roots(environment) {
             let folder = root + "/models--" + repository.replacingOccurrences(of: "/", with: "--")
             looked.append(folder)
             if FileManager.default.fileExists(atPath: folder) {
-                return try snapshot(repository: folder, revision: revision ?? "main", reference: path)
+                return try snapshot(repository: folder, revision: named ?? revision ?? "main", reference: path)
             }
         }
         throw ImportError.notInHubCache(reference: path, reason: "not a file or folder here, and not in the Hugging Face cache (looked for \(looked.joined(separator: ", "))); qkv never downloads: fetch it with huggingface-cli first, or give a path")
