@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QKVFormat
 import QKVInference
 import QKVVisualize
 
@@ -127,12 +128,9 @@ struct Attention: ParsableCommand {
         FileHandle.standardOutput.write(Data((out.hasSuffix("\n") ? out : out + "\n").utf8))
     }
 
+    /// The IOError names the file and why (exit 2).
     private func write(_ data: Data, to path: String) throws {
-        do {
-            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw ValidationError("cannot write \(path): \(error.localizedDescription)")
-        }
+        try writeOutputFile(data, to: path)
     }
 
     /// The terminal's columns ($COLUMNS, else 100).

@@ -72,7 +72,7 @@ struct Embed: ParsableCommand {
             out = EmbedOutput.encode(vectors, as: format ?? .json)
         }
         if let output {
-            try out.write(to: URL(fileURLWithPath: output), options: .atomic)
+            try writeOutputFile(out, to: output)
         } else {
             FileHandle.standardOutput.write(out)
         }

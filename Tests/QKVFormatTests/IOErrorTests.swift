@@ -78,4 +78,43 @@ final class IOErrorTests: XCTestCase {
         XCTAssertEqual(mode & 0o600, 0o600)
         XCTAssertNotEqual(mode, 0o600, "not mkstemp's private mode")
     }
+
+    /// The mode of `path` without following a symlink: S_IFCHR, S_IFIFO, S_IFREG, ...
+    func fileType(_ path: String) -> mode_t {
+        var status = stat()
+        return lstat(path, &status) == 0 ? status.st_mode & S_IFMT : 0
+    }
+
+    /// `-o /dev/null`: a device is written into, never replaced by a renamed file (which would turn
+    /// /dev/null into a regular file for every later process).
+    func testOutputToADevice_isWrittenIntoAndStaysADevice() throws {
+        XCTAssertEqual(fileType("/dev/null"), S_IFCHR, "this machine's /dev/null is not a device")
+        try Converter.convert(input: Paths.fixture("llama-tiny.h5"), output: "/dev/null", format: .qkv)
+        try writeOutputFile(Array("[1, 2]".utf8), to: "/dev/null")
+        XCTAssertEqual(fileType("/dev/null"), S_IFCHR)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "/dev").filter { $0.hasPrefix(".null.tmp-") }, [],
+                       "no temporary file beside it")
+    }
+
+    /// A pipe gets the bytes, in order, and stays a pipe.
+    func testOutputToAPipe_deliversTheBytes() throws {
+        let fifo = "\(try scratchDirectory())/pipe"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let payload = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let received = Received()
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            received.bytes = Array(FileHandle(forReadingAtPath: fifo)?.readDataToEndOfFile() ?? Data())
+            done.signal()
+        }.start()
+        try writeOutputFile(payload, to: fifo)
+        XCTAssertEqual(done.wait(timeout: .now() + 30), .success)
+        XCTAssertEqual(received.bytes, payload)
+        XCTAssertEqual(fileType(fifo), S_IFIFO)
+    }
+}
+
+/// What the pipe's reader thread read; the semaphore orders its write before the test's read.
+private final class Received: @unchecked Sendable {
+    var bytes: [UInt8] = []
 }

@@ -67,3 +67,13 @@ def test_embed_arguments_json_and_similarity(tmp_path):
     sim = subprocess.run([qkv_binary(), "embed", minilm(), *texts, "--similarity", "--format", "json"], capture_output=True, text=True)
     matrix = np.array(json.loads(sim.stdout))
     assert matrix.shape == (2, 2) and abs(matrix[0, 1] - float(expected[0] @ expected[23])) < 1e-4
+
+
+def test_output_to_dev_null_leaves_it_a_device():
+    """`-o /dev/null` writes into the device; an atomic rename over it would make it a regular file."""
+    import stat
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode), "this machine's /dev/null is not a device"
+    result = subprocess.run([qkv_binary(), "embed", minilm(), "one sentence", "--format", "npy", "-o", "/dev/null"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)

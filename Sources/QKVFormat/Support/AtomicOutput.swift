@@ -10,10 +10,15 @@ import Glibc
 /// A process killed outright (SIGKILL, power loss) cannot remove its temporary file. The name carries the
 /// writer's process id, `.<target>.tmp-<pid>-XXXXXX`, so the next output to the same target removes
 /// those whose process is gone (Specs/qkv-format.md, "Crash safety"); the target itself is never partial.
+///
+/// A target that exists and is neither a regular file nor a folder (`/dev/null`, a pipe, a terminal) is
+/// written into directly, as `cp` would: renaming a file over it would replace the device itself.
 final class AtomicOutput {
     let target: String
     let temporaryPath: String
     private var fd: Int32
+    /// The target is a device or a pipe, written into directly (no temporary file, rename or fsync).
+    private let direct: Bool
 
     private var committed = false
     /// Bytes appended so far, and where the last early writeback began (`startWriteback`).
@@ -34,7 +39,15 @@ final class AtomicOutput {
                     throw .sameFile(input: input, output: target)
                 }
             }
+            let type = targetStatus.st_mode & S_IFMT
+            if type != S_IFREG && type != S_IFDIR {
+                let fd = open(target, O_WRONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw .cannotCreate(file: target, errno: errno) }
+                (self.fd, self.target, temporaryPath, direct) = (fd, target, target, true)
+                return
+            }
         }
+        direct = false
         let (directory, base) = AtomicOutput.split(target)
         // A file-size limit (RLIMIT_FSIZE) should fail the write with EFBIG, which we report and clean up
         // after, rather than kill the process with SIGXFSZ and leave the temporary file behind.
@@ -70,6 +83,7 @@ final class AtomicOutput {
     /// Starts writing the bytes appended since the last call to the disk, without waiting for it
     /// (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`: a hint; durability is still `commit`'s fsync).
     private func startWriteback() {
+        guard !direct else { return }
         _ = qkv_start_writeback(fd, Int64(writebackStart), Int64(appended - writebackStart))
         writebackStart = appended
     }
@@ -94,6 +108,11 @@ final class AtomicOutput {
 
     /// Makes the file durable and moves it into place.
     func commit() throws(IOError) {
+        if direct {
+            if fd >= 0 { close(fd); fd = -1 }
+            committed = true
+            return
+        }
         if fd < 0 {
             fd = open(temporaryPath, O_RDWR | O_CLOEXEC)
             guard fd >= 0 else { throw .writeFailed(file: target, errno: errno) }
@@ -108,10 +127,10 @@ final class AtomicOutput {
         if dir >= 0 { _ = fsync(dir); close(dir) }
     }
 
-    /// Removes the temporary file; the target stays as it was.
+    /// Removes the temporary file; the target stays as it was (a device or pipe keeps what was written).
     func abandon() {
         if fd >= 0 { close(fd); fd = -1 }
-        unlink(temporaryPath)
+        if !direct { unlink(temporaryPath) }
     }
 
     private static let ignoreFileSizeSignal: Void = { signal(SIGXFSZ, SIG_IGN) }()
@@ -143,4 +162,17 @@ final class AtomicOutput {
     }()
 
     static func split(_ path: String) -> (directory: String, base: String) { splitPath(path) }
+}
+
+/// Writes `bytes` to `path` as qkv writes every output: whole or not at all (a temporary file renamed
+/// over it), or straight into an existing device or pipe (`-o /dev/null`), which a rename would replace.
+/// - Throws: `IOError` naming `path` when it cannot be created or written.
+public func writeOutputFile(_ bytes: some Collection<UInt8>, to path: String) throws(IOError) {
+    let output = try AtomicOutput(target: path, inputs: [])
+    let all = Array(bytes)
+    let failure: IOError? = all.withUnsafeBytes { raw in
+        do throws(IOError) { try output.write(raw); return nil } catch { return error }
+    }
+    if let failure { throw failure }
+    try output.commit()
 }
