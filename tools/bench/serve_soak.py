@@ -72,7 +72,9 @@ def main():
                       "rss_end_mib": round(end[0]), "rss_drift_mib": round(end[0] - after_minute[0]),
                       "rss_max_mib": round(max(m[0] for _, m in samples)),
                       "anon_first_minute_mib": round(after_minute[1]), "anon_drift_mib": round(end[1] - after_minute[1]),
-                      "file_first_minute_mib": round(after_minute[2]), "file_drift_mib": round(end[2] - after_minute[2])}))
+                      "file_first_minute_mib": round(after_minute[2]), "file_drift_mib": round(end[2] - after_minute[2]),
+                      # Anonymous memory every 5 minutes, to see whether it levels off.
+                      "anon_every_5_min_mib": [round(m[1]) for s, m in samples if int(s) % 300 < 5]}))
 
 
 if __name__ == "__main__":
